@@ -1,0 +1,2 @@
+//! Switchboard reference server.
+pub mod domain;
