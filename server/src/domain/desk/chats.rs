@@ -1,0 +1,398 @@
+//! Chats: start (R15), accept from Queue and from Transferred (R6–R8), messages (R10),
+//! transfer with notes, close and abandon.
+
+use super::Desk;
+use crate::domain::agent::Origin;
+use crate::domain::chat::{Chat, ChatSource, ChatState, Entry, EntryBody, Party, TransferNote, TransferTarget};
+use crate::domain::config::UserDisconnect;
+use crate::domain::error::DeskError;
+use crate::domain::ids::{AgentId, ChatId, QueueId, UserId};
+use crate::domain::outcome::{Delivery, LeftReason, Notice, Recipient, Reply};
+use crate::domain::time::Time;
+use std::collections::BTreeSet;
+
+impl Desk {
+    pub(super) fn start_chat(
+        &mut self,
+        u: UserId,
+        queue: QueueId,
+        subject: String,
+        source: ChatSource,
+        customer: Option<String>,
+        now: Time,
+    ) -> Result<Reply, DeskError> {
+        if !self.queues.contains_key(&queue) {
+            return Err(DeskError::UnknownQueue(queue));
+        }
+        if subject.trim().is_empty() {
+            return Err(DeskError::Empty("subject"));
+        }
+        let id = ChatId(self.next_chat);
+        self.next_chat += 1;
+        self.chats.insert(
+            id,
+            Chat {
+                id,
+                user: u,
+                customer,
+                source,
+                subject,
+                queue: queue.clone(),
+                state: ChatState::Queued,
+                requested_at: now,
+                waiting_since: now,
+                transcript: Vec::new(),
+                notes: Vec::new(),
+                ticket: None,
+                shared: Vec::new(),
+                pinned: BTreeSet::new(),
+                agents: Vec::new(),
+            },
+        );
+        self.enqueue(&queue, now, id, true);
+        let position = self.queues[&queue].queued - 1;
+        Ok(Reply::ChatStarted {
+            chat: id,
+            queue,
+            position,
+        })
+    }
+
+    /// R8: accept from Queue; exactly one agent wins.
+    pub(super) fn accept(
+        &mut self,
+        a: &AgentId,
+        c: ChatId,
+        now: Time,
+        out: &mut Vec<Delivery>,
+    ) -> Result<Reply, DeskError> {
+        let chat = self.chat_ref(c)?;
+        match &chat.state {
+            ChatState::Queued => {}
+            ChatState::Active { agent, .. } => {
+                return Err(DeskError::AlreadyAccepted {
+                    chat: c,
+                    by: agent.clone(),
+                });
+            }
+            ChatState::Transferred { .. } => return Err(DeskError::NotQueued(c)),
+            _ => return Err(DeskError::ChatEnded(c)),
+        }
+        // R3: only chats of the agent's own queues.
+        if !self.agents[a].profile.in_queue(&chat.queue) {
+            return Err(DeskError::NotVisible {
+                chat: c,
+                agent: a.clone(),
+            });
+        }
+        let view = self.take(a, c, Origin::Queue, now, out);
+        Ok(Reply::Accepted(Box::new(view)))
+    }
+
+    /// R5, R6, R8: accept from Transferred.
+    pub(super) fn accept_transfer(
+        &mut self,
+        a: &AgentId,
+        c: ChatId,
+        now: Time,
+        out: &mut Vec<Delivery>,
+    ) -> Result<Reply, DeskError> {
+        let chat = self.chat_ref(c)?;
+        let agent = &self.agents[a];
+        match &chat.state {
+            ChatState::Transferred { to, .. } => {
+                let visible = match to {
+                    TransferTarget::Agent(t) => t == a,
+                    TransferTarget::Queue(q) => agent.profile.in_queue(q),
+                };
+                if !visible {
+                    return Err(DeskError::NotVisible {
+                        chat: c,
+                        agent: a.clone(),
+                    });
+                }
+            }
+            ChatState::Active { agent, .. } => {
+                return Err(DeskError::AlreadyAccepted {
+                    chat: c,
+                    by: agent.clone(),
+                });
+            }
+            ChatState::Queued => return Err(DeskError::NotTransferred(c)),
+            _ => return Err(DeskError::ChatEnded(c)),
+        }
+        let limit = self.config.routing.max_transfer_accepts;
+        if self.config.routing.auto_accept && agent.transfer_accepts >= limit {
+            return Err(DeskError::TransferLimit(a.clone(), limit));
+        }
+        let view = self.take(a, c, Origin::Transferred, now, out);
+        Ok(Reply::Accepted(Box::new(view)))
+    }
+
+    /// The chat if `a` owns it, else why not.
+    pub(super) fn owned(&self, a: &AgentId, c: ChatId) -> Result<&Chat, DeskError> {
+        let chat = self.chat_ref(c)?;
+        if chat.state.is_ended() {
+            return Err(DeskError::ChatEnded(c));
+        }
+        if !chat.owned_by(a) {
+            return Err(DeskError::NotOwner {
+                chat: c,
+                agent: a.clone(),
+            });
+        }
+        Ok(chat)
+    }
+
+    /// The chat if user `u` started it and it is still open. Another user's chat is
+    /// reported as unknown: users see only their own.
+    fn users_open_chat(&self, u: UserId, c: ChatId) -> Result<&Chat, DeskError> {
+        let chat = self
+            .chats
+            .get(&c)
+            .filter(|ch| ch.user == u)
+            .ok_or(DeskError::UnknownChat(c))?;
+        if chat.state.is_ended() {
+            return Err(DeskError::ChatEnded(c));
+        }
+        Ok(chat)
+    }
+
+    /// Appends an entry to the transcript and returns it.
+    pub(super) fn append(&mut self, c: ChatId, from: Party, body: EntryBody, now: Time) -> Entry {
+        let chat = self.chats.get_mut(&c).expect("appended chat exists");
+        let entry = Entry {
+            seq: chat.transcript.len() as u64 + 1,
+            at: now,
+            from,
+            body,
+        };
+        chat.transcript.push(entry.clone());
+        entry
+    }
+
+    /// R10: an agent's message goes to the user.
+    pub(super) fn agent_send(
+        &mut self,
+        a: &AgentId,
+        c: ChatId,
+        text: String,
+        now: Time,
+        out: &mut Vec<Delivery>,
+    ) -> Result<Reply, DeskError> {
+        if text.trim().is_empty() {
+            return Err(DeskError::Empty("text"));
+        }
+        let user = self.owned(a, c)?.user;
+        let entry = self.append(c, Party::Agent(a.clone()), EntryBody::Text { text }, now);
+        let seq = entry.seq;
+        out.push(Delivery {
+            to: Recipient::User(user),
+            notice: Notice::Message { chat: c, entry },
+        });
+        Ok(Reply::Sent { chat: c, seq })
+    }
+
+    /// R10: a user's message goes to the owning agent; while the chat waits it is kept
+    /// for whoever accepts it.
+    pub(super) fn user_send(
+        &mut self,
+        u: UserId,
+        c: ChatId,
+        text: String,
+        now: Time,
+        out: &mut Vec<Delivery>,
+    ) -> Result<Reply, DeskError> {
+        if text.trim().is_empty() {
+            return Err(DeskError::Empty("text"));
+        }
+        let owner = self.users_open_chat(u, c)?.state.owner().cloned();
+        let entry = self.append(c, Party::User, EntryBody::Text { text }, now);
+        let seq = entry.seq;
+        if let Some(agent) = owner {
+            out.push(Delivery {
+                to: Recipient::Agent(agent),
+                notice: Notice::Message { chat: c, entry },
+            });
+        }
+        Ok(Reply::Sent { chat: c, seq })
+    }
+
+    /// Hands an owned chat to an agent or a support queue, with notes.
+    pub(super) fn transfer(
+        &mut self,
+        a: &AgentId,
+        c: ChatId,
+        to: TransferTarget,
+        notes: String,
+        now: Time,
+        out: &mut Vec<Delivery>,
+    ) -> Result<Reply, DeskError> {
+        let chat = self.owned(a, c)?;
+        let (user, origin) = match &chat.state {
+            ChatState::Active { origin, .. } => (chat.user, *origin),
+            _ => unreachable!("owned chats are active"),
+        };
+        match &to {
+            TransferTarget::Agent(t) => {
+                let target = self
+                    .agents
+                    .get(t)
+                    .ok_or_else(|| DeskError::UnknownAgent(t.clone()))?;
+                if t == a {
+                    return Err(DeskError::InvalidTransfer(
+                        "cannot transfer a chat to yourself".into(),
+                    ));
+                }
+                if !target.profile.may_chat() {
+                    return Err(DeskError::InvalidTransfer(format!(
+                        "agent `{t}` does not hold the ESChat_Agent permission"
+                    )));
+                }
+                if !target.online() {
+                    return Err(DeskError::InvalidTransfer(format!(
+                        "agent `{t}` is not signed in"
+                    )));
+                }
+            }
+            TransferTarget::Queue(q) => {
+                if !self.queues.contains_key(q) {
+                    return Err(DeskError::UnknownQueue(q.clone()));
+                }
+            }
+        }
+        self.release(a, c, origin);
+        let chat = self.chats.get_mut(&c).expect("owned chat exists");
+        chat.notes.push(TransferNote {
+            from: a.clone(),
+            to: to.clone(),
+            notes: notes.clone(),
+            at: now,
+        });
+        chat.state = ChatState::Transferred {
+            from: a.clone(),
+            to: to.clone(),
+        };
+        chat.waiting_since = now;
+        match to {
+            TransferTarget::Agent(t) => {
+                let queue = chat.queue.clone();
+                if let Some(target) = self.agents.get_mut(&t) {
+                    target.transfers.insert(c);
+                }
+                out.push(Delivery {
+                    to: Recipient::Agent(t),
+                    notice: Notice::TransferOffered {
+                        chat: c,
+                        queue,
+                        from: a.clone(),
+                        notes,
+                    },
+                });
+            }
+            TransferTarget::Queue(q) => {
+                chat.queue = q.clone();
+                self.enqueue(&q, now, c, false);
+            }
+        }
+        out.push(Delivery {
+            to: Recipient::User(user),
+            notice: Notice::AgentLeft {
+                chat: c,
+                agent: a.clone(),
+                reason: LeftReason::Transferred,
+            },
+        });
+        Ok(Reply::Done)
+    }
+
+    /// The owning agent closes the chat.
+    pub(super) fn agent_close(
+        &mut self,
+        a: &AgentId,
+        c: ChatId,
+        out: &mut Vec<Delivery>,
+    ) -> Result<Reply, DeskError> {
+        let user = self.owned(a, c)?.user;
+        self.end(c, ChatState::Closed {
+            by: Party::Agent(a.clone()),
+        });
+        out.push(Delivery {
+            to: Recipient::User(user),
+            notice: Notice::ChatEnded {
+                chat: c,
+                state: self.chats[&c].state.clone(),
+            },
+        });
+        Ok(Reply::Done)
+    }
+
+    /// The user ends the chat: closed if an agent had it, abandoned if not.
+    pub(super) fn user_close(
+        &mut self,
+        u: UserId,
+        c: ChatId,
+        out: &mut Vec<Delivery>,
+    ) -> Result<Reply, DeskError> {
+        self.users_open_chat(u, c)?;
+        self.user_ends(c, ChatState::Closed { by: Party::User }, out);
+        Ok(Reply::Done)
+    }
+
+    /// The user's connection dropped: each open chat ends as the config says.
+    pub(super) fn user_disconnect(&mut self, u: UserId, out: &mut Vec<Delivery>) -> Reply {
+        let open: Vec<ChatId> = self
+            .chats
+            .values()
+            .filter(|c| c.user == u && !c.state.is_ended())
+            .map(|c| c.id)
+            .collect();
+        let ending = match self.config.disconnect.user {
+            UserDisconnect::Abandon => ChatState::Abandoned,
+            UserDisconnect::Close => ChatState::Closed { by: Party::User },
+        };
+        for c in open {
+            self.user_ends(c, ending.clone(), out);
+        }
+        Reply::Done
+    }
+
+    /// Ends an open chat on the user's side. A chat no agent holds is abandoned whatever
+    /// `if_active` says; the agent it was with or offered to is told.
+    fn user_ends(&mut self, c: ChatId, if_active: ChatState, out: &mut Vec<Delivery>) {
+        let tell = match &self.chats[&c].state {
+            ChatState::Active { agent, .. } => Some(agent.clone()),
+            ChatState::Transferred {
+                to: TransferTarget::Agent(t),
+                ..
+            } => Some(t.clone()),
+            _ => None,
+        };
+        let ending = if self.chats[&c].state.owner().is_some() {
+            if_active
+        } else {
+            ChatState::Abandoned
+        };
+        self.end(c, ending.clone());
+        if let Some(agent) = tell {
+            out.push(Delivery {
+                to: Recipient::Agent(agent),
+                notice: Notice::ChatEnded {
+                    chat: c,
+                    state: ending,
+                },
+            });
+        }
+    }
+
+    /// Moves a chat to an end state, freeing whatever held it.
+    fn end(&mut self, c: ChatId, ending: ChatState) {
+        let state = self.chats[&c].state.clone();
+        match &state {
+            ChatState::Active { agent, origin } => self.release(agent, c, *origin),
+            ChatState::Queued | ChatState::Transferred { .. } => self.unwait(c),
+            ChatState::Closed { .. } | ChatState::Abandoned => return,
+        }
+        self.chats.get_mut(&c).expect("ended chat exists").state = ending;
+    }
+}

@@ -1,0 +1,159 @@
+//! Tickets from chats: without a template (R12), with one and its draft → confirm path
+//! (R13), never two for one chat (R14).
+
+use super::Desk;
+use crate::domain::chat::render_transcript;
+use crate::domain::error::DeskError;
+use crate::domain::ids::{AgentId, ChatId, TemplateId, TicketId};
+use crate::domain::outcome::{Delivery, Notice, Recipient, Reply};
+use crate::domain::ticket::{Activity, Ticket, TicketKind, TicketStatus};
+use crate::domain::time::Time;
+use std::collections::BTreeMap;
+
+impl Desk {
+    pub(super) fn create_ticket(
+        &mut self,
+        a: &AgentId,
+        c: ChatId,
+        kind: TicketKind,
+        template: Option<TemplateId>,
+        now: Time,
+        out: &mut Vec<Delivery>,
+    ) -> Result<Reply, DeskError> {
+        let chat = self.owned(a, c)?;
+        if let Some(t) = chat.ticket {
+            return Err(DeskError::TicketExists { chat: c, ticket: t });
+        }
+        let summary = chat.subject.clone();
+        let pinned = chat.pinned.iter().cloned().collect();
+        let (fields, required) = match &template {
+            None => (BTreeMap::new(), Vec::new()),
+            Some(t) => {
+                let tpl = self
+                    .library
+                    .templates
+                    .get(t)
+                    .ok_or_else(|| DeskError::UnknownTemplate(t.clone()))?;
+                (
+                    tpl.fields
+                        .iter()
+                        .map(|f| (f.name.clone(), f.value.clone()))
+                        .collect(),
+                    tpl.fields
+                        .iter()
+                        .filter(|f| f.required)
+                        .map(|f| f.name.clone())
+                        .collect(),
+                )
+            }
+        };
+        let id = TicketId(self.next_ticket);
+        self.next_ticket += 1;
+        let ticket = Ticket {
+            id,
+            number: format!("{}{:06}", kind.prefix(), id.0),
+            kind,
+            chat: c,
+            agent: a.clone(),
+            template,
+            fields,
+            required,
+            status: TicketStatus::Draft,
+            summary,
+            description: String::new(),
+            activity: Vec::new(),
+            pinned,
+            created_at: None,
+        };
+        let blank = ticket.blank_required();
+        self.tickets.insert(id, ticket);
+        self.chats.get_mut(&c).expect("owned chat exists").ticket = Some(id);
+        if blank.is_empty() {
+            self.finish_ticket(id, now, out);
+        }
+        Ok(Reply::Ticket(Box::new(self.tickets[&id].clone())))
+    }
+
+    /// The draft ticket `t` if `a` may edit it: its creator, or the chat's owner now.
+    fn editable(&self, a: &AgentId, t: TicketId) -> Result<&Ticket, DeskError> {
+        let ticket = self.tickets.get(&t).ok_or(DeskError::UnknownTicket(t))?;
+        let owner_now = self.chats[&ticket.chat].owned_by(a);
+        if &ticket.agent != a && !owner_now {
+            return Err(DeskError::NotOwner {
+                chat: ticket.chat,
+                agent: a.clone(),
+            });
+        }
+        if ticket.status != TicketStatus::Draft {
+            return Err(DeskError::NotDraft(t));
+        }
+        Ok(ticket)
+    }
+
+    pub(super) fn fill_ticket(
+        &mut self,
+        a: &AgentId,
+        t: TicketId,
+        fields: BTreeMap<String, String>,
+    ) -> Result<Reply, DeskError> {
+        let ticket = self.editable(a, t)?;
+        if let Some(unknown) = fields.keys().find(|k| !ticket.fields.contains_key(*k)) {
+            return Err(DeskError::UnknownField(unknown.clone()));
+        }
+        let ticket = self.tickets.get_mut(&t).expect("editable ticket exists");
+        ticket.fields.extend(fields);
+        Ok(Reply::Ticket(Box::new(ticket.clone())))
+    }
+
+    /// R13: Confirm + Save.
+    pub(super) fn confirm_ticket(
+        &mut self,
+        a: &AgentId,
+        t: TicketId,
+        now: Time,
+        out: &mut Vec<Delivery>,
+    ) -> Result<Reply, DeskError> {
+        let blank = self.editable(a, t)?.blank_required();
+        if !blank.is_empty() {
+            return Err(DeskError::RequiredFieldsBlank(blank));
+        }
+        self.finish_ticket(t, now, out);
+        Ok(Reply::Ticket(Box::new(self.tickets[&t].clone())))
+    }
+
+    /// Creates the ticket: the transcript as it stands goes into the description, and
+    /// articles shared so far into the activity log (R11).
+    fn finish_ticket(&mut self, t: TicketId, now: Time, out: &mut Vec<Delivery>) {
+        let c = self.tickets[&t].chat;
+        let chat = &self.chats[&c];
+        let activity: Vec<Activity> = chat
+            .shared
+            .iter()
+            .filter_map(|id| self.library.articles.get(id))
+            .map(|art| Activity {
+                at: now,
+                text: shared_line(&art.id, &art.link),
+            })
+            .collect();
+        let description = format!("Chat transcript:\n{}", render_transcript(&chat.transcript));
+        let user = chat.user;
+        let ticket = self.tickets.get_mut(&t).expect("finished ticket exists");
+        ticket.status = TicketStatus::Created;
+        ticket.created_at = Some(now);
+        ticket.description = description;
+        ticket.activity.extend(activity);
+        let view = Box::new(ticket.clone());
+        out.push(Delivery {
+            to: Recipient::User(user),
+            notice: Notice::TicketCreated {
+                chat: c,
+                ticket: view,
+            },
+        });
+    }
+}
+
+/// The activity-log line for a shared article (R11).
+pub(super) fn shared_line(article: &crate::domain::ids::ArticleId, link: &str) -> String {
+    format!("Shared knowledge article {article}: {link}")
+}
