@@ -362,5 +362,3 @@ impl Desk {
     }
 }
 
-#[cfg(test)]
-mod tests;

@@ -1,0 +1,212 @@
+//! A small support desk to test the rules on: two queues, agents in each, one agent
+//! without the live-chat permission, and reference data.
+#![allow(dead_code)]
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::Duration;
+use switchboard_server::domain::*;
+
+pub const HW: &str = "hardware";
+pub const SW: &str = "software";
+
+pub fn reference() -> ReferenceData {
+    ReferenceData {
+        articles: vec![
+            KnowledgeArticle {
+                id: "KA-1".into(),
+                title: "Reset your VPN token".into(),
+                body: "Open the portal and reset the token.".into(),
+                keywords: vec!["vpn".into(), "token".into()],
+                link: "https://kb.example/KA-1".into(),
+            },
+            KnowledgeArticle {
+                id: "KA-2".into(),
+                title: "Printer jams".into(),
+                body: "Clear the tray.".into(),
+                keywords: vec!["printer".into()],
+                link: "https://kb.example/KA-2".into(),
+            },
+        ],
+        templates: vec![
+            Template {
+                id: "T-LAPTOP".into(),
+                name: "Laptop replacement".into(),
+                keywords: vec!["laptop".into()],
+                fields: vec![
+                    TemplateField {
+                        name: "asset".into(),
+                        required: true,
+                        value: String::new(),
+                    },
+                    TemplateField {
+                        name: "urgency".into(),
+                        required: true,
+                        value: "medium".into(),
+                    },
+                ],
+            },
+            Template {
+                id: "T-PRINTER".into(),
+                name: "Printer issue".into(),
+                keywords: vec!["printer".into()],
+                fields: vec![TemplateField {
+                    name: "urgency".into(),
+                    required: true,
+                    value: "low".into(),
+                }],
+            },
+        ],
+        outages: vec![Outage {
+            id: "OUT-1".into(),
+            title: "Email degraded".into(),
+            service: "email".into(),
+        }],
+        customers: vec![Customer {
+            id: "jdoe".into(),
+            name: "Jane Doe".into(),
+            contact: "jane@example.com".into(),
+            site: "Austin".into(),
+            company: "Calbro".into(),
+            tickets: vec!["INC000042".into()],
+            assets: vec!["LAPTOP-7".into()],
+        }],
+    }
+}
+
+pub fn no_permission(id: &str, queues: &[&str]) -> AgentProfile {
+    AgentProfile {
+        id: id.into(),
+        name: id.into(),
+        permissions: BTreeSet::new(),
+        queues: queues.iter().map(|q| QueueId::from(*q)).collect(),
+    }
+}
+
+/// A desk with `hardware` (alice, bob) and `software` (carol); dave lacks ESChat_Agent.
+pub fn desk(routing: RoutingConfig) -> Desk {
+    Desk::new(
+        DeskConfig {
+            routing,
+            disconnect: DisconnectRules {
+                agent_grace: Duration::from_secs(30),
+                user: UserDisconnect::Abandon,
+            },
+            seed: 1,
+        },
+        [QueueId::from(HW), QueueId::from(SW)],
+        [
+            AgentProfile::chat_agent("alice", &[HW]),
+            AgentProfile::chat_agent("bob", &[HW]),
+            AgentProfile::chat_agent("carol", &[SW]),
+            no_permission("dave", &[HW]),
+        ],
+        reference(),
+    )
+    .expect("valid desk")
+}
+
+pub fn manual() -> RoutingConfig {
+    RoutingConfig::default()
+}
+
+pub fn auto(policy: PolicyKind) -> RoutingConfig {
+    RoutingConfig {
+        auto_accept: true,
+        policy,
+        ..RoutingConfig::default()
+    }
+}
+
+pub fn agent(id: &str) -> Principal {
+    Principal::Agent(id.into())
+}
+
+pub fn user(n: u64) -> Principal {
+    Principal::User(UserId(n))
+}
+
+pub fn t(ms: u64) -> Time {
+    Time(ms)
+}
+
+/// Runs a command that must succeed.
+pub fn ok(desk: &mut Desk, who: &Principal, cmd: Command, now: u64) -> Outcome {
+    let name = cmd.name();
+    desk.handle(who, cmd, Time(now))
+        .unwrap_or_else(|e| panic!("{name} by {who:?} failed: {e}"))
+}
+
+/// Runs a command that must fail, returning the error code.
+pub fn err(desk: &mut Desk, who: &Principal, cmd: Command, now: u64) -> &'static str {
+    let name = cmd.name();
+    match desk.handle(who, cmd, Time(now)) {
+        Ok(o) => panic!("{name} by {who:?} succeeded: {o:?}"),
+        Err(e) => e.code(),
+    }
+}
+
+pub fn sign_in(desk: &mut Desk, id: &str) -> AgentStatus {
+    match ok(desk, &agent(id), Command::SignIn, 0).reply {
+        Reply::Status(s) => s,
+        other => panic!("unexpected reply {other:?}"),
+    }
+}
+
+/// User `u` starts a chat in `queue`; returns its id.
+pub fn start(desk: &mut Desk, u: u64, queue: &str, now: u64) -> ChatId {
+    start_as(desk, u, queue, "my laptop will not boot", ChatSource::SelfService, now)
+}
+
+pub fn start_as(
+    desk: &mut Desk,
+    u: u64,
+    queue: &str,
+    subject: &str,
+    source: ChatSource,
+    now: u64,
+) -> ChatId {
+    let cmd = Command::StartChat {
+        queue: queue.into(),
+        subject: subject.into(),
+        source,
+        customer: Some("jdoe".into()),
+    };
+    match ok(desk, &user(u), cmd, now).reply {
+        Reply::ChatStarted { chat, .. } => chat,
+        other => panic!("unexpected reply {other:?}"),
+    }
+}
+
+pub fn accepted(o: &Outcome) -> &AcceptedChat {
+    match &o.reply {
+        Reply::Accepted(a) => a,
+        other => panic!("not accepted: {other:?}"),
+    }
+}
+
+/// Notices addressed to `to`.
+pub fn notices_for<'a>(o: &'a Outcome, to: &Recipient) -> Vec<&'a Notice> {
+    o.deliveries
+        .iter()
+        .filter(|d| &d.to == to)
+        .map(|d| &d.notice)
+        .collect()
+}
+
+/// Agents auto-assigned a chat in this outcome, in order.
+pub fn assigned(o: &Outcome) -> Vec<(String, ChatId)> {
+    o.deliveries
+        .iter()
+        .filter_map(|d| match (&d.to, &d.notice) {
+            (Recipient::Agent(a), Notice::Assigned(c)) => Some((a.to_string(), c.chat)),
+            _ => None,
+        })
+        .collect()
+}
+
+pub fn fields(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+    pairs
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+}

@@ -1,0 +1,1183 @@
+//! The Desk's rules, one section per rule of DESIGN.md (R1–R15), plus the documented
+//! assumptions for disconnects and queue transfers.
+
+mod common;
+
+use common::*;
+use switchboard_server::domain::*;
+
+// ---------------------------------------------------------------- R1
+
+/// R1: an agent without ESChat_Agent is refused on every agent command.
+#[test]
+fn r1_agent_without_permission_is_refused() {
+    let mut d = desk(manual());
+    assert_eq!(err(&mut d, &agent("dave"), Command::SignIn, 0), "permission_denied");
+    assert_eq!(err(&mut d, &agent("dave"), Command::ListQueue, 0), "permission_denied");
+    let c = start(&mut d, 1, HW, 0);
+    assert_eq!(
+        err(&mut d, &agent("dave"), Command::Accept { chat: c }, 0),
+        "permission_denied"
+    );
+    let e = d.handle(&agent("dave"), Command::SignIn, t(0)).unwrap_err();
+    assert!(e.to_string().contains("ESChat_Agent"), "{e}");
+}
+
+/// R1: unknown agents and wrong roles get clear errors.
+#[test]
+fn r1_roles_are_checked() {
+    let mut d = desk(manual());
+    assert_eq!(err(&mut d, &agent("nobody"), Command::SignIn, 0), "unknown_agent");
+    assert_eq!(err(&mut d, &user(1), Command::ListQueue, 0), "wrong_role");
+    assert_eq!(
+        err(&mut d, &user(1), Command::SetRouting { routing: manual() }, 0),
+        "wrong_role"
+    );
+    sign_in(&mut d, "alice");
+    let cmd = Command::StartChat {
+        queue: HW.into(),
+        subject: "x".into(),
+        source: ChatSource::SelfService,
+        customer: None,
+    };
+    assert_eq!(err(&mut d, &agent("alice"), cmd, 0), "wrong_role");
+    assert_eq!(
+        err(&mut d, &Principal::Admin, Command::ListQueue, 0),
+        "wrong_role"
+    );
+    assert_eq!(err(&mut d, &agent("bob"), Command::ListQueue, 0), "not_signed_in");
+}
+
+// ---------------------------------------------------------------- R2
+
+/// R2: agents are available by default on sign-in; they can switch it off and on.
+#[test]
+fn r2_available_by_default_and_toggled() {
+    let mut d = desk(manual());
+    let s = sign_in(&mut d, "alice");
+    assert_eq!(s.availability, Availability::Available);
+    let o = ok(
+        &mut d,
+        &agent("alice"),
+        Command::SetAvailability {
+            availability: Availability::Unavailable,
+        },
+        1,
+    );
+    assert!(matches!(o.reply, Reply::Status(s) if s.availability == Availability::Unavailable));
+    // Under auto-accept off, "Available for N" is not what the agent sees.
+    let cmd = Command::SetAvailability {
+        availability: Availability::AvailableFor(2),
+    };
+    assert_eq!(err(&mut d, &agent("alice"), cmd, 2), "invalid_availability");
+}
+
+/// R2: under auto-accept agents declare Available for N, 0..=4; 0 is not available.
+#[test]
+fn r2_available_for_n_under_auto_accept() {
+    let mut d = desk(auto(PolicyKind::LeastActive));
+    sign_in(&mut d, "alice");
+    for n in 0..=4u8 {
+        let o = ok(
+            &mut d,
+            &agent("alice"),
+            Command::SetAvailability {
+                availability: Availability::AvailableFor(n),
+            },
+            1,
+        );
+        assert!(matches!(o.reply, Reply::Status(s) if s.availability == Availability::AvailableFor(n)));
+    }
+    let five = Command::SetAvailability {
+        availability: Availability::AvailableFor(5),
+    };
+    assert_eq!(err(&mut d, &agent("alice"), five, 2), "invalid_availability");
+    let plain = Command::SetAvailability {
+        availability: Availability::Available,
+    };
+    assert_eq!(err(&mut d, &agent("alice"), plain, 2), "invalid_availability");
+    // Available for 0 means nothing is routed to her.
+    ok(
+        &mut d,
+        &agent("alice"),
+        Command::SetAvailability {
+            availability: Availability::AvailableFor(0),
+        },
+        3,
+    );
+    let c = start(&mut d, 1, HW, 4);
+    assert!(matches!(d.chat(c).unwrap().state, ChatState::Queued));
+}
+
+// ---------------------------------------------------------------- R3
+
+/// R3: Queue shows the count and chats of the agent's own queues only, oldest first.
+#[test]
+fn r3_queue_shows_own_queues_oldest_first() {
+    let mut d = desk(manual());
+    let s = sign_in(&mut d, "alice");
+    assert_eq!(s.queue_count, 0);
+    let c1 = start(&mut d, 1, HW, 10);
+    let _other = start(&mut d, 2, SW, 11);
+    let c3 = start(&mut d, 3, HW, 12);
+    let Reply::Chats { chats } = ok(&mut d, &agent("alice"), Command::ListQueue, 13).reply else {
+        panic!()
+    };
+    let ids: Vec<ChatId> = chats.iter().map(|c| c.chat).collect();
+    assert_eq!(ids, vec![c1, c3]);
+    assert_eq!(sign_in(&mut d, "alice").queue_count, 2);
+    // And she cannot accept the software chat.
+    assert_eq!(
+        err(&mut d, &agent("alice"), Command::Accept { chat: _other }, 14),
+        "not_visible"
+    );
+}
+
+/// R3: queue members are told when the count changes.
+#[test]
+fn r3_queue_count_pushed_to_members() {
+    let mut d = desk(manual());
+    sign_in(&mut d, "alice");
+    let o = ok(
+        &mut d,
+        &user(1),
+        Command::StartChat {
+            queue: HW.into(),
+            subject: "help".into(),
+            source: ChatSource::SelfService,
+            customer: None,
+        },
+        0,
+    );
+    let n = notices_for(&o, &Recipient::QueueMembers(HW.into()));
+    assert!(matches!(n[..], [Notice::QueueChanged { queued: 1, transferred: 0, .. }]), "{n:?}");
+}
+
+// ---------------------------------------------------------------- R4
+
+/// R4: My Chats holds accepted chats until they are closed.
+#[test]
+fn r4_my_chats_until_closed() {
+    let mut d = desk(manual());
+    sign_in(&mut d, "alice");
+    let c = start(&mut d, 1, HW, 0);
+    ok(&mut d, &agent("alice"), Command::Accept { chat: c }, 1);
+    let Reply::Chats { chats } = ok(&mut d, &agent("alice"), Command::ListMyChats, 2).reply else {
+        panic!()
+    };
+    assert_eq!(chats.len(), 1);
+    ok(&mut d, &agent("alice"), Command::Close { chat: c }, 3);
+    let Reply::Chats { chats } = ok(&mut d, &agent("alice"), Command::ListMyChats, 4).reply else {
+        panic!()
+    };
+    assert!(chats.is_empty());
+}
+
+// ---------------------------------------------------------------- R5
+
+/// R5: transfers are visible to the addressed agent and to members of the addressed
+/// queue, never to anyone else.
+#[test]
+fn r5_transfers_visible_only_to_their_addressees() {
+    let mut d = desk(manual());
+    for a in ["alice", "bob", "carol"] {
+        sign_in(&mut d, a);
+    }
+    let c1 = start(&mut d, 1, HW, 0);
+    let c2 = start(&mut d, 2, HW, 1);
+    ok(&mut d, &agent("alice"), Command::Accept { chat: c1 }, 2);
+    ok(&mut d, &agent("alice"), Command::Accept { chat: c2 }, 2);
+    // c1 to bob personally, c2 to the software queue.
+    let o = ok(
+        &mut d,
+        &agent("alice"),
+        Command::Transfer {
+            chat: c1,
+            to: TransferTarget::Agent("bob".into()),
+            notes: "printer, not laptop".into(),
+        },
+        3,
+    );
+    assert!(matches!(
+        notices_for(&o, &Recipient::Agent("bob".into()))[..],
+        [Notice::TransferOffered { .. }]
+    ));
+    ok(
+        &mut d,
+        &agent("alice"),
+        Command::Transfer {
+            chat: c2,
+            to: TransferTarget::Queue(SW.into()),
+            notes: "software issue".into(),
+        },
+        4,
+    );
+    let list = |d: &mut Desk, a: &str| -> Vec<ChatId> {
+        match ok(d, &agent(a), Command::ListTransferred, 5).reply {
+            Reply::Chats { chats } => chats.iter().map(|c| c.chat).collect(),
+            _ => panic!(),
+        }
+    };
+    assert_eq!(list(&mut d, "bob"), vec![c1]);
+    assert_eq!(list(&mut d, "carol"), vec![c2]);
+    assert!(list(&mut d, "alice").is_empty());
+    assert_eq!(
+        err(&mut d, &agent("carol"), Command::AcceptTransfer { chat: c1 }, 6),
+        "not_visible"
+    );
+    assert_eq!(
+        err(&mut d, &agent("bob"), Command::AcceptTransfer { chat: c2 }, 6),
+        "not_visible"
+    );
+    ok(&mut d, &agent("carol"), Command::AcceptTransfer { chat: c2 }, 7);
+}
+
+// ---------------------------------------------------------------- R6
+
+/// R6: under auto-accept, queued chats are routed to agents with a free slot and no
+/// agent gets more than N.
+#[test]
+fn r6_auto_accept_respects_available_for_n() {
+    let mut d = desk(auto(PolicyKind::LeastActive));
+    sign_in(&mut d, "alice");
+    ok(
+        &mut d,
+        &agent("alice"),
+        Command::SetAvailability {
+            availability: Availability::AvailableFor(2),
+        },
+        0,
+    );
+    let mut routed = Vec::new();
+    for u in 1..=3 {
+        let o = ok(
+            &mut d,
+            &user(u),
+            Command::StartChat {
+                queue: HW.into(),
+                subject: "laptop".into(),
+                source: ChatSource::SelfService,
+                customer: None,
+            },
+            u,
+        );
+        routed.extend(assigned(&o));
+    }
+    assert_eq!(routed.len(), 2, "alice is available for 2: {routed:?}");
+    assert_eq!(d.agent(&"alice".into()).unwrap().chats.len(), 2);
+    // Closing one frees a slot: the waiting chat is routed at once.
+    let first = routed[0].1;
+    let o = ok(&mut d, &agent("alice"), Command::Close { chat: first }, 10);
+    assert_eq!(assigned(&o).len(), 1);
+}
+
+/// R6: under auto-accept an agent may still accept any number from Queue by hand, but
+/// at most four from Transferred.
+#[test]
+fn r6_manual_accepts_under_auto_accept() {
+    let mut d = desk(auto(PolicyKind::LeastActive));
+    sign_in(&mut d, "alice");
+    sign_in(&mut d, "bob");
+    for a in ["alice", "bob"] {
+        ok(
+            &mut d,
+            &agent(a),
+            Command::SetAvailability {
+                availability: Availability::AvailableFor(0),
+            },
+            0,
+        );
+    }
+    // Six queued chats; bob takes all six by hand (any number from Queue).
+    let chats: Vec<ChatId> = (1..=6).map(|u| start(&mut d, u, HW, u)).collect();
+    for c in &chats {
+        ok(&mut d, &agent("bob"), Command::Accept { chat: *c }, 10);
+    }
+    // He transfers five to alice; she may accept four of them.
+    for c in &chats[..5] {
+        ok(
+            &mut d,
+            &agent("bob"),
+            Command::Transfer {
+                chat: *c,
+                to: TransferTarget::Agent("alice".into()),
+                notes: String::new(),
+            },
+            11,
+        );
+    }
+    for c in &chats[..4] {
+        ok(&mut d, &agent("alice"), Command::AcceptTransfer { chat: *c }, 12);
+    }
+    assert_eq!(
+        err(&mut d, &agent("alice"), Command::AcceptTransfer { chat: chats[4] }, 13),
+        "transfer_limit"
+    );
+    // Closing one of them makes room again.
+    ok(&mut d, &agent("alice"), Command::Close { chat: chats[0] }, 14);
+    ok(&mut d, &agent("alice"), Command::AcceptTransfer { chat: chats[4] }, 15);
+}
+
+/// R6 (assumption): a transfer to a support queue is routed automatically under
+/// auto-accept, never back to the agent who transferred it.
+#[test]
+fn r6_queue_transfer_is_auto_routed_elsewhere() {
+    let mut d = desk(auto(PolicyKind::LeastActive));
+    sign_in(&mut d, "alice");
+    sign_in(&mut d, "bob");
+    ok(
+        &mut d,
+        &agent("bob"),
+        Command::SetAvailability {
+            availability: Availability::AvailableFor(0),
+        },
+        0,
+    );
+    let c = start(&mut d, 1, HW, 1);
+    assert_eq!(d.chat(c).unwrap().state.owner().unwrap().as_str(), "alice");
+    // Only alice is available; her transfer to her own queue waits for someone else.
+    let o = ok(
+        &mut d,
+        &agent("alice"),
+        Command::Transfer {
+            chat: c,
+            to: TransferTarget::Queue(HW.into()),
+            notes: "second opinion".into(),
+        },
+        2,
+    );
+    assert!(assigned(&o).is_empty());
+    let o = ok(
+        &mut d,
+        &agent("bob"),
+        Command::SetAvailability {
+            availability: Availability::AvailableFor(1),
+        },
+        3,
+    );
+    assert_eq!(assigned(&o), vec![("bob".to_string(), c)]);
+    let Notice::Assigned(view) = &o
+        .deliveries
+        .iter()
+        .find(|d| d.to == Recipient::Agent("bob".into()))
+        .unwrap()
+        .notice
+    else {
+        panic!()
+    };
+    assert_eq!(view.notes[0].notes, "second opinion");
+}
+
+/// R6: a new chat waiting behind a transfer that only its transferrer could take still
+/// goes to that agent.
+#[test]
+fn r6_blocked_transfer_does_not_block_the_queue() {
+    let mut d = desk(auto(PolicyKind::LeastActive));
+    sign_in(&mut d, "alice");
+    ok(
+        &mut d,
+        &agent("alice"),
+        Command::SetAvailability {
+            availability: Availability::AvailableFor(1),
+        },
+        0,
+    );
+    let c = start(&mut d, 1, HW, 1);
+    ok(
+        &mut d,
+        &agent("alice"),
+        Command::Transfer {
+            chat: c,
+            to: TransferTarget::Queue(HW.into()),
+            notes: String::new(),
+        },
+        2,
+    );
+    let c2 = start(&mut d, 2, HW, 3);
+    assert!(d.chat(c2).unwrap().owned_by(&"alice".into()));
+}
+
+// ---------------------------------------------------------------- R7
+
+/// R7: with auto-accept off nothing is routed; agents accept any number from Queue and
+/// Transferred.
+#[test]
+fn r7_manual_mode_has_no_limits() {
+    let mut d = desk(manual());
+    sign_in(&mut d, "alice");
+    sign_in(&mut d, "bob");
+    let chats: Vec<ChatId> = (1..=6).map(|u| start(&mut d, u, HW, u)).collect();
+    assert!(chats.iter().all(|c| d.chat(*c).unwrap().state == ChatState::Queued));
+    for c in &chats {
+        ok(&mut d, &agent("bob"), Command::Accept { chat: *c }, 10);
+        ok(
+            &mut d,
+            &agent("bob"),
+            Command::Transfer {
+                chat: *c,
+                to: TransferTarget::Agent("alice".into()),
+                notes: String::new(),
+            },
+            11,
+        );
+    }
+    for c in &chats {
+        ok(&mut d, &agent("alice"), Command::AcceptTransfer { chat: *c }, 12);
+    }
+    assert_eq!(d.agent(&"alice".into()).unwrap().chats.len(), 6);
+}
+
+// ---------------------------------------------------------------- R8
+
+/// R8: exactly one agent wins a chat; the others get already_accepted.
+#[test]
+fn r8_exactly_one_accept_wins() {
+    let mut d = desk(manual());
+    sign_in(&mut d, "alice");
+    sign_in(&mut d, "bob");
+    let c = start(&mut d, 1, HW, 0);
+    ok(&mut d, &agent("bob"), Command::Accept { chat: c }, 1);
+    let e = d
+        .handle(&agent("alice"), Command::Accept { chat: c }, t(1))
+        .unwrap_err();
+    assert_eq!(e.code(), "already_accepted");
+    assert!(e.to_string().contains("bob"));
+    assert_eq!(
+        err(&mut d, &agent("alice"), Command::AcceptTransfer { chat: c }, 1),
+        "already_accepted"
+    );
+}
+
+/// R8: the winner gets the history; the user is told the agent is online.
+#[test]
+fn r8_winner_gets_history_and_user_is_told() {
+    let mut d = desk(manual());
+    sign_in(&mut d, "alice");
+    let c = start(&mut d, 7, HW, 0);
+    ok(
+        &mut d,
+        &user(7),
+        Command::Send {
+            chat: c,
+            text: "hello?".into(),
+        },
+        1,
+    );
+    let o = ok(&mut d, &agent("alice"), Command::Accept { chat: c }, 2);
+    let view = accepted(&o);
+    assert_eq!(view.history.len(), 1);
+    assert!(matches!(&view.history[0].body, EntryBody::Text { text } if text == "hello?"));
+    assert!(matches!(
+        notices_for(&o, &Recipient::User(UserId(7)))[..],
+        [Notice::AgentJoined { .. }]
+    ));
+}
+
+/// R8: accepting a transferred chat shows the history plus the previous agent's notes.
+#[test]
+fn r8_transferred_chat_carries_notes() {
+    let mut d = desk(manual());
+    sign_in(&mut d, "alice");
+    sign_in(&mut d, "bob");
+    let c = start(&mut d, 1, HW, 0);
+    ok(&mut d, &agent("alice"), Command::Accept { chat: c }, 1);
+    ok(
+        &mut d,
+        &agent("alice"),
+        Command::Send {
+            chat: c,
+            text: "let me check".into(),
+        },
+        2,
+    );
+    let o = ok(
+        &mut d,
+        &agent("alice"),
+        Command::Transfer {
+            chat: c,
+            to: TransferTarget::Agent("bob".into()),
+            notes: "needs a new battery".into(),
+        },
+        3,
+    );
+    assert!(matches!(
+        notices_for(&o, &Recipient::User(UserId(1)))[..],
+        [Notice::AgentLeft { reason: LeftReason::Transferred, .. }]
+    ));
+    let o = ok(&mut d, &agent("bob"), Command::AcceptTransfer { chat: c }, 4);
+    let view = accepted(&o);
+    assert_eq!(view.history.len(), 1);
+    assert_eq!(view.notes.len(), 1);
+    assert_eq!(view.notes[0].notes, "needs a new battery");
+    assert_eq!(view.notes[0].from.as_str(), "alice");
+    assert_eq!(view.origin, Origin::Transferred);
+}
+
+/// R8: closed and unknown chats cannot be accepted.
+#[test]
+fn r8_closed_or_unknown_chats_cannot_be_accepted() {
+    let mut d = desk(manual());
+    sign_in(&mut d, "alice");
+    let c = start(&mut d, 1, HW, 0);
+    ok(&mut d, &user(1), Command::Close { chat: c }, 1);
+    assert_eq!(err(&mut d, &agent("alice"), Command::Accept { chat: c }, 2), "chat_ended");
+    assert_eq!(
+        err(&mut d, &agent("alice"), Command::Accept { chat: ChatId(99) }, 2),
+        "unknown_chat"
+    );
+}
+
+// ---------------------------------------------------------------- R9
+
+/// R9: an accepted chat shows customer information and resources.
+#[test]
+fn r9_customer_information_and_resources() {
+    let mut d = desk(manual());
+    sign_in(&mut d, "alice");
+    let c = start_as(&mut d, 1, HW, "printer jams on laptop", ChatSource::SelfService, 0);
+    let o = ok(&mut d, &agent("alice"), Command::Accept { chat: c }, 1);
+    let view = accepted(&o);
+    let customer = view.customer.as_ref().expect("customer record");
+    assert_eq!(customer.company, "Calbro");
+    assert_eq!(customer.site, "Austin");
+    assert_eq!(customer.contact, "jane@example.com");
+    assert_eq!(customer.tickets, vec!["INC000042".to_string()]);
+    assert_eq!(customer.assets, vec!["LAPTOP-7".to_string()]);
+    assert_eq!(view.resources.outages.len(), 1);
+    assert!(view.resources.articles.iter().any(|a| a.id.as_str() == "KA-2"));
+    assert!(view.resources.templates.iter().any(|t| t.id.as_str() == "T-LAPTOP"));
+}
+
+// ---------------------------------------------------------------- R10
+
+/// R10: messages reach the other side in order and are kept in the transcript.
+#[test]
+fn r10_messages_in_order_both_ways() {
+    let mut d = desk(manual());
+    sign_in(&mut d, "alice");
+    let c = start(&mut d, 1, HW, 0);
+    ok(&mut d, &agent("alice"), Command::Accept { chat: c }, 1);
+    let mut to_agent = Vec::new();
+    let mut to_user = Vec::new();
+    for i in 0..5u64 {
+        let o = ok(
+            &mut d,
+            &user(1),
+            Command::Send {
+                chat: c,
+                text: format!("u{i}"),
+            },
+            10 + i,
+        );
+        to_agent.extend(notices_for(&o, &Recipient::Agent("alice".into())).into_iter().cloned());
+        let o = ok(
+            &mut d,
+            &agent("alice"),
+            Command::Send {
+                chat: c,
+                text: format!("a{i}"),
+            },
+            10 + i,
+        );
+        to_user.extend(notices_for(&o, &Recipient::User(UserId(1))).into_iter().cloned());
+    }
+    let texts = |ns: &[Notice]| -> Vec<String> {
+        ns.iter()
+            .map(|n| match n {
+                Notice::Message {
+                    entry:
+                        Entry {
+                            body: EntryBody::Text { text },
+                            ..
+                        },
+                    ..
+                } => text.clone(),
+                other => panic!("{other:?}"),
+            })
+            .collect()
+    };
+    assert_eq!(texts(&to_agent), ["u0", "u1", "u2", "u3", "u4"]);
+    assert_eq!(texts(&to_user), ["a0", "a1", "a2", "a3", "a4"]);
+    let seqs: Vec<u64> = d.chat(c).unwrap().transcript.iter().map(|e| e.seq).collect();
+    assert_eq!(seqs, (1..=10).collect::<Vec<_>>());
+}
+
+/// R10: only the owner and the chat's user may write; users see only their own chat.
+#[test]
+fn r10_only_participants_write() {
+    let mut d = desk(manual());
+    sign_in(&mut d, "alice");
+    sign_in(&mut d, "bob");
+    let c = start(&mut d, 1, HW, 0);
+    ok(&mut d, &agent("alice"), Command::Accept { chat: c }, 1);
+    let send = |text: &str| Command::Send {
+        chat: c,
+        text: text.into(),
+    };
+    assert_eq!(err(&mut d, &agent("bob"), send("hi"), 2), "not_owner");
+    assert_eq!(err(&mut d, &user(2), send("hi"), 2), "unknown_chat");
+    assert_eq!(err(&mut d, &user(1), send("  "), 2), "empty");
+}
+
+// ---------------------------------------------------------------- R11
+
+/// R11: search articles, share one (shown in the conversation and in the ticket's
+/// activity log), pin one (flagged on the ticket).
+#[test]
+fn r11_share_and_pin_articles() {
+    let mut d = desk(manual());
+    sign_in(&mut d, "alice");
+    let c = start(&mut d, 1, HW, 0);
+    ok(&mut d, &agent("alice"), Command::Accept { chat: c }, 1);
+    let Reply::Articles { articles } = ok(
+        &mut d,
+        &agent("alice"),
+        Command::SearchArticles { term: "VPN".into() },
+        2,
+    )
+    .reply
+    else {
+        panic!()
+    };
+    assert_eq!(articles.len(), 1);
+    assert_eq!(articles[0].id.as_str(), "KA-1");
+    // Shared before the ticket exists…
+    let o = ok(
+        &mut d,
+        &agent("alice"),
+        Command::ShareArticle {
+            chat: c,
+            article: "KA-1".into(),
+        },
+        3,
+    );
+    assert!(matches!(
+        notices_for(&o, &Recipient::User(UserId(1)))[..],
+        [Notice::Message { entry: Entry { body: EntryBody::Article { .. }, .. }, .. }]
+    ));
+    ok(
+        &mut d,
+        &agent("alice"),
+        Command::PinArticle {
+            chat: c,
+            article: "KA-1".into(),
+        },
+        4,
+    );
+    let Reply::Ticket(ticket) = ok(
+        &mut d,
+        &agent("alice"),
+        Command::CreateTicket {
+            chat: c,
+            kind: TicketKind::Incident,
+            template: None,
+        },
+        5,
+    )
+    .reply
+    else {
+        panic!()
+    };
+    assert!(ticket.activity.iter().any(|a| a.text.contains("https://kb.example/KA-1")));
+    assert_eq!(ticket.pinned, vec![ArticleId::from("KA-1")]);
+    // …and after.
+    ok(
+        &mut d,
+        &agent("alice"),
+        Command::ShareArticle {
+            chat: c,
+            article: "KA-2".into(),
+        },
+        6,
+    );
+    ok(
+        &mut d,
+        &agent("alice"),
+        Command::PinArticle {
+            chat: c,
+            article: "KA-2".into(),
+        },
+        7,
+    );
+    let ticket = d.ticket(ticket.id).unwrap();
+    assert!(ticket.activity.iter().any(|a| a.text.contains("https://kb.example/KA-2")));
+    assert_eq!(ticket.pinned.len(), 2);
+    assert!(d.chat(c).unwrap().transcript.iter().any(
+        |e| matches!(&e.body, EntryBody::Article { article, .. } if article.as_str() == "KA-2")
+    ));
+    assert_eq!(
+        err(
+            &mut d,
+            &agent("alice"),
+            Command::ShareArticle {
+                chat: c,
+                article: "KA-404".into()
+            },
+            8
+        ),
+        "unknown_article"
+    );
+}
+
+// ---------------------------------------------------------------- R12
+
+/// R12: Create Incident / Create Work Order without a template: created at once with
+/// the transcript in the description, visible from Resources.
+#[test]
+fn r12_ticket_without_template() {
+    for kind in [TicketKind::Incident, TicketKind::WorkOrder] {
+        let mut d = desk(manual());
+        sign_in(&mut d, "alice");
+        sign_in(&mut d, "bob");
+        let c = start(&mut d, 1, HW, 0);
+        ok(&mut d, &agent("alice"), Command::Accept { chat: c }, 1);
+        ok(
+            &mut d,
+            &user(1),
+            Command::Send {
+                chat: c,
+                text: "screen is black".into(),
+            },
+            2,
+        );
+        let o = ok(
+            &mut d,
+            &agent("alice"),
+            Command::CreateTicket {
+                chat: c,
+                kind,
+                template: None,
+            },
+            3,
+        );
+        let Reply::Ticket(ticket) = &o.reply else { panic!() };
+        assert_eq!(ticket.status, TicketStatus::Created);
+        assert_eq!(ticket.kind, kind);
+        assert!(ticket.number.starts_with(kind.prefix()));
+        assert!(ticket.description.contains("[user] screen is black"));
+        assert!(
+            ticket
+                .description
+                .contains(&render_transcript(&d.chat(c).unwrap().transcript))
+        );
+        assert!(matches!(
+            notices_for(&o, &Recipient::User(UserId(1)))[..],
+            [Notice::TicketCreated { .. }]
+        ));
+        // Visible from Resources to whoever takes the chat next.
+        ok(
+            &mut d,
+            &agent("alice"),
+            Command::Transfer {
+                chat: c,
+                to: TransferTarget::Agent("bob".into()),
+                notes: String::new(),
+            },
+            4,
+        );
+        let o = ok(&mut d, &agent("bob"), Command::AcceptTransfer { chat: c }, 5);
+        assert_eq!(accepted(&o).resources.ticket.as_ref().unwrap().id, ticket.id);
+    }
+}
+
+// ---------------------------------------------------------------- R13
+
+/// R13: search templates; with required fields blank the ticket opens as a draft until
+/// they are filled and confirmed; then it holds the transcript.
+#[test]
+fn r13_template_draft_then_confirm() {
+    let mut d = desk(manual());
+    sign_in(&mut d, "alice");
+    let c = start(&mut d, 1, HW, 0);
+    ok(&mut d, &agent("alice"), Command::Accept { chat: c }, 1);
+    let Reply::Templates { templates } = ok(
+        &mut d,
+        &agent("alice"),
+        Command::SearchTemplates {
+            term: "laptop".into(),
+        },
+        2,
+    )
+    .reply
+    else {
+        panic!()
+    };
+    assert_eq!(templates[0].id.as_str(), "T-LAPTOP");
+    let Reply::Ticket(draft) = ok(
+        &mut d,
+        &agent("alice"),
+        Command::CreateTicket {
+            chat: c,
+            kind: TicketKind::WorkOrder,
+            template: Some("T-LAPTOP".into()),
+        },
+        3,
+    )
+    .reply
+    else {
+        panic!()
+    };
+    assert_eq!(draft.status, TicketStatus::Draft);
+    assert_eq!(draft.blank_required(), vec!["asset".to_string()]);
+    let e = d
+        .handle(&agent("alice"), Command::ConfirmTicket { ticket: draft.id }, t(4))
+        .unwrap_err();
+    assert_eq!(e.code(), "required_fields_blank");
+    assert!(e.to_string().contains("asset"));
+    assert_eq!(
+        err(
+            &mut d,
+            &agent("alice"),
+            Command::FillTicket {
+                ticket: draft.id,
+                fields: fields(&[("colour", "red")])
+            },
+            5
+        ),
+        "unknown_field"
+    );
+    ok(
+        &mut d,
+        &agent("alice"),
+        Command::Send {
+            chat: c,
+            text: "asset tag LAPTOP-7".into(),
+        },
+        6,
+    );
+    ok(
+        &mut d,
+        &agent("alice"),
+        Command::FillTicket {
+            ticket: draft.id,
+            fields: fields(&[("asset", "LAPTOP-7")]),
+        },
+        7,
+    );
+    let Reply::Ticket(ticket) = ok(
+        &mut d,
+        &agent("alice"),
+        Command::ConfirmTicket { ticket: draft.id },
+        8,
+    )
+    .reply
+    else {
+        panic!()
+    };
+    assert_eq!(ticket.status, TicketStatus::Created);
+    assert!(ticket.description.contains("asset tag LAPTOP-7"));
+    assert_eq!(ticket.fields["urgency"], "medium");
+    assert_eq!(
+        err(&mut d, &agent("alice"), Command::ConfirmTicket { ticket: draft.id }, 9),
+        "not_draft"
+    );
+}
+
+/// R13: a template whose required fields are all filled creates the ticket at once.
+#[test]
+fn r13_complete_template_creates_at_once() {
+    let mut d = desk(manual());
+    sign_in(&mut d, "alice");
+    let c = start(&mut d, 1, HW, 0);
+    ok(&mut d, &agent("alice"), Command::Accept { chat: c }, 1);
+    let Reply::Ticket(ticket) = ok(
+        &mut d,
+        &agent("alice"),
+        Command::CreateTicket {
+            chat: c,
+            kind: TicketKind::Incident,
+            template: Some("T-PRINTER".into()),
+        },
+        2,
+    )
+    .reply
+    else {
+        panic!()
+    };
+    assert_eq!(ticket.status, TicketStatus::Created);
+    assert_eq!(
+        err(
+            &mut d,
+            &agent("alice"),
+            Command::CreateTicket {
+                chat: c,
+                kind: TicketKind::Incident,
+                template: Some("T-NONE".into())
+            },
+            3
+        ),
+        "ticket_exists"
+    );
+}
+
+// ---------------------------------------------------------------- R14
+
+/// R14: a chat gets at most one ticket (a draft counts).
+#[test]
+fn r14_one_ticket_per_chat() {
+    let mut d = desk(manual());
+    sign_in(&mut d, "alice");
+    let c = start(&mut d, 1, HW, 0);
+    ok(&mut d, &agent("alice"), Command::Accept { chat: c }, 1);
+    ok(
+        &mut d,
+        &agent("alice"),
+        Command::CreateTicket {
+            chat: c,
+            kind: TicketKind::WorkOrder,
+            template: Some("T-LAPTOP".into()),
+        },
+        2,
+    );
+    for kind in [TicketKind::Incident, TicketKind::WorkOrder] {
+        assert_eq!(
+            err(
+                &mut d,
+                &agent("alice"),
+                Command::CreateTicket {
+                    chat: c,
+                    kind,
+                    template: None
+                },
+                3
+            ),
+            "ticket_exists"
+        );
+    }
+    assert_eq!(d.tickets().count(), 1);
+}
+
+// ---------------------------------------------------------------- R15
+
+/// R15: chats come from self-service or chatbot users; the source is kept and shown.
+#[test]
+fn r15_self_service_and_chatbot_sources() {
+    let mut d = desk(manual());
+    sign_in(&mut d, "alice");
+    let a = start_as(&mut d, 1, HW, "vpn", ChatSource::SelfService, 0);
+    let b = start_as(&mut d, 2, HW, "vpn", ChatSource::Chatbot, 1);
+    let Reply::Chats { chats } = ok(&mut d, &agent("alice"), Command::ListQueue, 2).reply else {
+        panic!()
+    };
+    assert_eq!(chats[0].source, ChatSource::SelfService);
+    assert_eq!(chats[1].source, ChatSource::Chatbot);
+    let o = ok(&mut d, &agent("alice"), Command::Accept { chat: b }, 3);
+    assert_eq!(accepted(&o).source, ChatSource::Chatbot);
+    assert_eq!(d.chat(a).unwrap().source, ChatSource::SelfService);
+    let e = err(
+        &mut d,
+        &user(3),
+        Command::StartChat {
+            queue: "nope".into(),
+            subject: "x".into(),
+            source: ChatSource::Chatbot,
+            customer: None,
+        },
+        4,
+    );
+    assert_eq!(e, "unknown_queue");
+}
+
+// ------------------------------------------------- disconnect assumptions
+
+/// An agent who drops keeps their chats for the grace period and resumes them on
+/// signing in again in time.
+#[test]
+fn agent_reconnect_within_grace_resumes() {
+    let mut d = desk(manual());
+    sign_in(&mut d, "alice");
+    let c = start(&mut d, 1, HW, 0);
+    ok(&mut d, &agent("alice"), Command::Accept { chat: c }, 1_000);
+    ok(&mut d, &agent("alice"), Command::Disconnect, 2_000);
+    assert_eq!(d.next_deadline(), Some(Time(32_000)));
+    let o = ok(&mut d, &agent("alice"), Command::SignIn, 31_999);
+    assert!(matches!(o.reply, Reply::Status(s) if s.my_chats == vec![c]));
+    assert_eq!(d.next_deadline(), None);
+    assert!(d.chat(c).unwrap().owned_by(&"alice".into()));
+}
+
+/// After the grace period the chats go back to the front of the queue, keeping their
+/// age, and the user is told.
+#[test]
+fn agent_gone_after_grace_requeues_at_front() {
+    let mut d = desk(manual());
+    sign_in(&mut d, "alice");
+    sign_in(&mut d, "bob");
+    let old = start(&mut d, 1, HW, 0);
+    ok(&mut d, &agent("alice"), Command::Accept { chat: old }, 1_000);
+    let newer = start(&mut d, 2, HW, 5_000);
+    ok(&mut d, &agent("alice"), Command::Disconnect, 6_000);
+    let o = ok(&mut d, &Principal::System, Command::Tick, 36_000);
+    assert!(matches!(
+        notices_for(&o, &Recipient::User(UserId(1)))[..],
+        [Notice::AgentLeft { reason: LeftReason::AgentGone, .. }]
+    ));
+    let Reply::Chats { chats } = ok(&mut d, &agent("bob"), Command::ListQueue, 36_001).reply else {
+        panic!()
+    };
+    assert_eq!(chats.iter().map(|c| c.chat).collect::<Vec<_>>(), vec![old, newer]);
+    assert_eq!(chats[0].waiting_since, Time(0));
+    assert!(!d.agent(&"alice".into()).unwrap().signed_in);
+}
+
+/// Signing in after the grace ran out (before any tick) also releases the chats.
+#[test]
+fn agent_sign_in_after_grace_starts_fresh() {
+    let mut d = desk(manual());
+    sign_in(&mut d, "alice");
+    let c = start(&mut d, 1, HW, 0);
+    ok(&mut d, &agent("alice"), Command::Accept { chat: c }, 0);
+    ok(&mut d, &agent("alice"), Command::Disconnect, 0);
+    let o = ok(&mut d, &agent("alice"), Command::SignIn, 30_000);
+    assert!(matches!(&o.reply, Reply::Status(s) if s.my_chats.is_empty()));
+    assert_eq!(d.chat(c).unwrap().state, ChatState::Queued);
+}
+
+/// Personal transfers to an agent who is gone go to the chat's queue.
+#[test]
+fn transfers_to_a_gone_agent_go_to_the_queue() {
+    let mut d = desk(manual());
+    sign_in(&mut d, "alice");
+    sign_in(&mut d, "bob");
+    let c = start(&mut d, 1, HW, 0);
+    ok(&mut d, &agent("alice"), Command::Accept { chat: c }, 0);
+    ok(
+        &mut d,
+        &agent("alice"),
+        Command::Transfer {
+            chat: c,
+            to: TransferTarget::Agent("bob".into()),
+            notes: String::new(),
+        },
+        1,
+    );
+    ok(&mut d, &agent("bob"), Command::Disconnect, 2);
+    ok(&mut d, &Principal::System, Command::Tick, 40_000);
+    assert!(matches!(
+        &d.chat(c).unwrap().state,
+        ChatState::Transferred { to: TransferTarget::Queue(q), .. } if q.as_str() == HW
+    ));
+    ok(&mut d, &agent("alice"), Command::AcceptTransfer { chat: c }, 40_001);
+}
+
+/// A user who drops abandons their chat (default) and the agent is told; the agent's
+/// slot is free again.
+#[test]
+fn user_disconnect_abandons_and_tells_the_agent() {
+    let mut d = desk(manual());
+    sign_in(&mut d, "alice");
+    let waiting = start(&mut d, 1, HW, 0);
+    let talking = start(&mut d, 2, HW, 0);
+    ok(&mut d, &agent("alice"), Command::Accept { chat: talking }, 1);
+    ok(&mut d, &user(1), Command::Disconnect, 2);
+    assert_eq!(d.chat(waiting).unwrap().state, ChatState::Abandoned);
+    let o = ok(&mut d, &user(2), Command::Disconnect, 3);
+    assert_eq!(d.chat(talking).unwrap().state, ChatState::Abandoned);
+    assert!(matches!(
+        notices_for(&o, &Recipient::Agent("alice".into()))[..],
+        [Notice::ChatEnded { .. }]
+    ));
+    assert!(d.agent(&"alice".into()).unwrap().chats.is_empty());
+}
+
+/// With `user = "close"`, an accepted chat ends as closed by the user.
+#[test]
+fn user_disconnect_close_rule() {
+    let mut d = Desk::new(
+        DeskConfig {
+            disconnect: DisconnectRules {
+                user: UserDisconnect::Close,
+                ..DisconnectRules::default()
+            },
+            ..DeskConfig::default()
+        },
+        [QueueId::from(HW)],
+        [AgentProfile::chat_agent("alice", &[HW])],
+        ReferenceData::default(),
+    )
+    .unwrap();
+    sign_in(&mut d, "alice");
+    let c = start(&mut d, 1, HW, 0);
+    ok(&mut d, &agent("alice"), Command::Accept { chat: c }, 1);
+    ok(&mut d, &user(1), Command::Disconnect, 2);
+    assert_eq!(d.chat(c).unwrap().state, ChatState::Closed { by: Party::User });
+}
+
+/// Sign-out is refused while chats are open.
+#[test]
+fn sign_out_needs_no_open_chats() {
+    let mut d = desk(manual());
+    sign_in(&mut d, "alice");
+    let c = start(&mut d, 1, HW, 0);
+    ok(&mut d, &agent("alice"), Command::Accept { chat: c }, 1);
+    assert_eq!(err(&mut d, &agent("alice"), Command::SignOut, 2), "chats_open");
+    ok(&mut d, &agent("alice"), Command::Close { chat: c }, 3);
+    ok(&mut d, &agent("alice"), Command::SignOut, 4);
+}
+
+// ------------------------------------------------------------ administration
+
+/// Turning auto-accept on routes what is waiting; bad settings are refused.
+#[test]
+fn admin_switches_auto_accept_on() {
+    let mut d = desk(manual());
+    sign_in(&mut d, "alice");
+    let c = start(&mut d, 1, HW, 0);
+    assert_eq!(
+        err(
+            &mut d,
+            &Principal::Admin,
+            Command::SetRouting {
+                routing: RoutingConfig {
+                    auto_accept: true,
+                    policy: PolicyKind::Manual,
+                    ..RoutingConfig::default()
+                }
+            },
+            1
+        ),
+        "invalid_config"
+    );
+    let o = ok(
+        &mut d,
+        &Principal::Admin,
+        Command::SetRouting {
+            routing: auto(PolicyKind::RoundRobin),
+        },
+        2,
+    );
+    assert_eq!(assigned(&o), vec![("alice".to_string(), c)]);
+}
+
+/// Queues and agents can be provisioned at run time; duplicates are refused.
+#[test]
+fn admin_provisions_queues_and_agents() {
+    let mut d = desk(manual());
+    ok(&mut d, &Principal::Admin, Command::AddQueue { queue: "network".into() }, 0);
+    assert_eq!(
+        err(&mut d, &Principal::Admin, Command::AddQueue { queue: "network".into() }, 0),
+        "already_exists"
+    );
+    ok(
+        &mut d,
+        &Principal::Admin,
+        Command::AddAgent {
+            agent: AgentProfile::chat_agent("erin", &["network"]),
+        },
+        0,
+    );
+    assert_eq!(
+        err(
+            &mut d,
+            &Principal::Admin,
+            Command::AddAgent {
+                agent: AgentProfile::chat_agent("frank", &["nowhere"])
+            },
+            0
+        ),
+        "unknown_queue"
+    );
+    sign_in(&mut d, "erin");
+    let c = start(&mut d, 1, "network", 1);
+    ok(&mut d, &agent("erin"), Command::Accept { chat: c }, 2);
+}
