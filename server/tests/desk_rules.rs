@@ -12,8 +12,14 @@ use switchboard_server::domain::*;
 #[test]
 fn r1_agent_without_permission_is_refused() {
     let mut d = desk(manual());
-    assert_eq!(err(&mut d, &agent("dave"), Command::SignIn, 0), "permission_denied");
-    assert_eq!(err(&mut d, &agent("dave"), Command::ListQueue, 0), "permission_denied");
+    assert_eq!(
+        err(&mut d, &agent("dave"), Command::SignIn, 0),
+        "permission_denied"
+    );
+    assert_eq!(
+        err(&mut d, &agent("dave"), Command::ListQueue, 0),
+        "permission_denied"
+    );
     let c = start(&mut d, 1, HW, 0);
     assert_eq!(
         err(&mut d, &agent("dave"), Command::Accept { chat: c }, 0),
@@ -27,10 +33,18 @@ fn r1_agent_without_permission_is_refused() {
 #[test]
 fn r1_roles_are_checked() {
     let mut d = desk(manual());
-    assert_eq!(err(&mut d, &agent("nobody"), Command::SignIn, 0), "unknown_agent");
+    assert_eq!(
+        err(&mut d, &agent("nobody"), Command::SignIn, 0),
+        "unknown_agent"
+    );
     assert_eq!(err(&mut d, &user(1), Command::ListQueue, 0), "wrong_role");
     assert_eq!(
-        err(&mut d, &user(1), Command::SetRouting { routing: manual() }, 0),
+        err(
+            &mut d,
+            &user(1),
+            Command::SetRouting { routing: manual() },
+            0
+        ),
         "wrong_role"
     );
     sign_in(&mut d, "alice");
@@ -45,7 +59,10 @@ fn r1_roles_are_checked() {
         err(&mut d, &Principal::Admin, Command::ListQueue, 0),
         "wrong_role"
     );
-    assert_eq!(err(&mut d, &agent("bob"), Command::ListQueue, 0), "not_signed_in");
+    assert_eq!(
+        err(&mut d, &agent("bob"), Command::ListQueue, 0),
+        "not_signed_in"
+    );
 }
 
 // ---------------------------------------------------------------- R2
@@ -86,16 +103,24 @@ fn r2_available_for_n_under_auto_accept() {
             },
             1,
         );
-        assert!(matches!(o.reply, Reply::Status(s) if s.availability == Availability::AvailableFor(n)));
+        assert!(
+            matches!(o.reply, Reply::Status(s) if s.availability == Availability::AvailableFor(n))
+        );
     }
     let five = Command::SetAvailability {
         availability: Availability::AvailableFor(5),
     };
-    assert_eq!(err(&mut d, &agent("alice"), five, 2), "invalid_availability");
+    assert_eq!(
+        err(&mut d, &agent("alice"), five, 2),
+        "invalid_availability"
+    );
     let plain = Command::SetAvailability {
         availability: Availability::Available,
     };
-    assert_eq!(err(&mut d, &agent("alice"), plain, 2), "invalid_availability");
+    assert_eq!(
+        err(&mut d, &agent("alice"), plain, 2),
+        "invalid_availability"
+    );
     // Available for 0 means nothing is routed to her.
     ok(
         &mut d,
@@ -128,7 +153,12 @@ fn r3_queue_shows_own_queues_oldest_first() {
     assert_eq!(sign_in(&mut d, "alice").queue_count, 2);
     // And she cannot accept the software chat.
     assert_eq!(
-        err(&mut d, &agent("alice"), Command::Accept { chat: _other }, 14),
+        err(
+            &mut d,
+            &agent("alice"),
+            Command::Accept { chat: _other },
+            14
+        ),
         "not_visible"
     );
 }
@@ -150,7 +180,17 @@ fn r3_queue_count_pushed_to_members() {
         0,
     );
     let n = notices_for(&o, &Recipient::QueueMembers(HW.into()));
-    assert!(matches!(n[..], [Notice::QueueChanged { queued: 1, transferred: 0, .. }]), "{n:?}");
+    assert!(
+        matches!(
+            n[..],
+            [Notice::QueueChanged {
+                queued: 1,
+                transferred: 0,
+                ..
+            }]
+        ),
+        "{n:?}"
+    );
 }
 
 // ---------------------------------------------------------------- R4
@@ -222,14 +262,29 @@ fn r5_transfers_visible_only_to_their_addressees() {
     assert_eq!(list(&mut d, "carol"), vec![c2]);
     assert!(list(&mut d, "alice").is_empty());
     assert_eq!(
-        err(&mut d, &agent("carol"), Command::AcceptTransfer { chat: c1 }, 6),
+        err(
+            &mut d,
+            &agent("carol"),
+            Command::AcceptTransfer { chat: c1 },
+            6
+        ),
         "not_visible"
     );
     assert_eq!(
-        err(&mut d, &agent("bob"), Command::AcceptTransfer { chat: c2 }, 6),
+        err(
+            &mut d,
+            &agent("bob"),
+            Command::AcceptTransfer { chat: c2 },
+            6
+        ),
         "not_visible"
     );
-    ok(&mut d, &agent("carol"), Command::AcceptTransfer { chat: c2 }, 7);
+    ok(
+        &mut d,
+        &agent("carol"),
+        Command::AcceptTransfer { chat: c2 },
+        7,
+    );
 }
 
 // ---------------------------------------------------------------- R6
@@ -307,15 +362,35 @@ fn r6_manual_accepts_under_auto_accept() {
         );
     }
     for c in &chats[..4] {
-        ok(&mut d, &agent("alice"), Command::AcceptTransfer { chat: *c }, 12);
+        ok(
+            &mut d,
+            &agent("alice"),
+            Command::AcceptTransfer { chat: *c },
+            12,
+        );
     }
     assert_eq!(
-        err(&mut d, &agent("alice"), Command::AcceptTransfer { chat: chats[4] }, 13),
+        err(
+            &mut d,
+            &agent("alice"),
+            Command::AcceptTransfer { chat: chats[4] },
+            13
+        ),
         "transfer_limit"
     );
     // Closing one of them makes room again.
-    ok(&mut d, &agent("alice"), Command::Close { chat: chats[0] }, 14);
-    ok(&mut d, &agent("alice"), Command::AcceptTransfer { chat: chats[4] }, 15);
+    ok(
+        &mut d,
+        &agent("alice"),
+        Command::Close { chat: chats[0] },
+        14,
+    );
+    ok(
+        &mut d,
+        &agent("alice"),
+        Command::AcceptTransfer { chat: chats[4] },
+        15,
+    );
 }
 
 /// R6 (assumption): a transfer to a support queue is routed automatically under
@@ -407,7 +482,11 @@ fn r7_manual_mode_has_no_limits() {
     sign_in(&mut d, "alice");
     sign_in(&mut d, "bob");
     let chats: Vec<ChatId> = (1..=6).map(|u| start(&mut d, u, HW, u)).collect();
-    assert!(chats.iter().all(|c| d.chat(*c).unwrap().state == ChatState::Queued));
+    assert!(
+        chats
+            .iter()
+            .all(|c| d.chat(*c).unwrap().state == ChatState::Queued)
+    );
     for c in &chats {
         ok(&mut d, &agent("bob"), Command::Accept { chat: *c }, 10);
         ok(
@@ -422,7 +501,12 @@ fn r7_manual_mode_has_no_limits() {
         );
     }
     for c in &chats {
-        ok(&mut d, &agent("alice"), Command::AcceptTransfer { chat: *c }, 12);
+        ok(
+            &mut d,
+            &agent("alice"),
+            Command::AcceptTransfer { chat: *c },
+            12,
+        );
     }
     assert_eq!(d.agent(&"alice".into()).unwrap().chats.len(), 6);
 }
@@ -443,7 +527,12 @@ fn r8_exactly_one_accept_wins() {
     assert_eq!(e.code(), "already_accepted");
     assert!(e.to_string().contains("bob"));
     assert_eq!(
-        err(&mut d, &agent("alice"), Command::AcceptTransfer { chat: c }, 1),
+        err(
+            &mut d,
+            &agent("alice"),
+            Command::AcceptTransfer { chat: c },
+            1
+        ),
         "already_accepted"
     );
 }
@@ -502,9 +591,17 @@ fn r8_transferred_chat_carries_notes() {
     );
     assert!(matches!(
         notices_for(&o, &Recipient::User(UserId(1)))[..],
-        [Notice::AgentLeft { reason: LeftReason::Transferred, .. }]
+        [Notice::AgentLeft {
+            reason: LeftReason::Transferred,
+            ..
+        }]
     ));
-    let o = ok(&mut d, &agent("bob"), Command::AcceptTransfer { chat: c }, 4);
+    let o = ok(
+        &mut d,
+        &agent("bob"),
+        Command::AcceptTransfer { chat: c },
+        4,
+    );
     let view = accepted(&o);
     assert_eq!(view.history.len(), 1);
     assert_eq!(view.notes.len(), 1);
@@ -520,9 +617,17 @@ fn r8_closed_or_unknown_chats_cannot_be_accepted() {
     sign_in(&mut d, "alice");
     let c = start(&mut d, 1, HW, 0);
     ok(&mut d, &user(1), Command::Close { chat: c }, 1);
-    assert_eq!(err(&mut d, &agent("alice"), Command::Accept { chat: c }, 2), "chat_ended");
     assert_eq!(
-        err(&mut d, &agent("alice"), Command::Accept { chat: ChatId(99) }, 2),
+        err(&mut d, &agent("alice"), Command::Accept { chat: c }, 2),
+        "chat_ended"
+    );
+    assert_eq!(
+        err(
+            &mut d,
+            &agent("alice"),
+            Command::Accept { chat: ChatId(99) },
+            2
+        ),
         "unknown_chat"
     );
 }
@@ -534,7 +639,14 @@ fn r8_closed_or_unknown_chats_cannot_be_accepted() {
 fn r9_customer_information_and_resources() {
     let mut d = desk(manual());
     sign_in(&mut d, "alice");
-    let c = start_as(&mut d, 1, HW, "printer jams on laptop", ChatSource::SelfService, 0);
+    let c = start_as(
+        &mut d,
+        1,
+        HW,
+        "printer jams on laptop",
+        ChatSource::SelfService,
+        0,
+    );
     let o = ok(&mut d, &agent("alice"), Command::Accept { chat: c }, 1);
     let view = accepted(&o);
     let customer = view.customer.as_ref().expect("customer record");
@@ -544,8 +656,18 @@ fn r9_customer_information_and_resources() {
     assert_eq!(customer.tickets, vec!["INC000042".to_string()]);
     assert_eq!(customer.assets, vec!["LAPTOP-7".to_string()]);
     assert_eq!(view.resources.outages.len(), 1);
-    assert!(view.resources.articles.iter().any(|a| a.id.as_str() == "KA-2"));
-    assert!(view.resources.templates.iter().any(|t| t.id.as_str() == "T-LAPTOP"));
+    assert!(
+        view.resources
+            .articles
+            .iter()
+            .any(|a| a.id.as_str() == "KA-2")
+    );
+    assert!(
+        view.resources
+            .templates
+            .iter()
+            .any(|t| t.id.as_str() == "T-LAPTOP")
+    );
 }
 
 // ---------------------------------------------------------------- R10
@@ -569,7 +691,11 @@ fn r10_messages_in_order_both_ways() {
             },
             10 + i,
         );
-        to_agent.extend(notices_for(&o, &Recipient::Agent("alice".into())).into_iter().cloned());
+        to_agent.extend(
+            notices_for(&o, &Recipient::Agent("alice".into()))
+                .into_iter()
+                .cloned(),
+        );
         let o = ok(
             &mut d,
             &agent("alice"),
@@ -579,7 +705,11 @@ fn r10_messages_in_order_both_ways() {
             },
             10 + i,
         );
-        to_user.extend(notices_for(&o, &Recipient::User(UserId(1))).into_iter().cloned());
+        to_user.extend(
+            notices_for(&o, &Recipient::User(UserId(1)))
+                .into_iter()
+                .cloned(),
+        );
     }
     let texts = |ns: &[Notice]| -> Vec<String> {
         ns.iter()
@@ -598,7 +728,13 @@ fn r10_messages_in_order_both_ways() {
     };
     assert_eq!(texts(&to_agent), ["u0", "u1", "u2", "u3", "u4"]);
     assert_eq!(texts(&to_user), ["a0", "a1", "a2", "a3", "a4"]);
-    let seqs: Vec<u64> = d.chat(c).unwrap().transcript.iter().map(|e| e.seq).collect();
+    let seqs: Vec<u64> = d
+        .chat(c)
+        .unwrap()
+        .transcript
+        .iter()
+        .map(|e| e.seq)
+        .collect();
     assert_eq!(seqs, (1..=10).collect::<Vec<_>>());
 }
 
@@ -653,7 +789,13 @@ fn r11_share_and_pin_articles() {
     );
     assert!(matches!(
         notices_for(&o, &Recipient::User(UserId(1)))[..],
-        [Notice::Message { entry: Entry { body: EntryBody::Article { .. }, .. }, .. }]
+        [Notice::Message {
+            entry: Entry {
+                body: EntryBody::Article { .. },
+                ..
+            },
+            ..
+        }]
     ));
     ok(
         &mut d,
@@ -678,7 +820,12 @@ fn r11_share_and_pin_articles() {
     else {
         panic!()
     };
-    assert!(ticket.activity.iter().any(|a| a.text.contains("https://kb.example/KA-1")));
+    assert!(
+        ticket
+            .activity
+            .iter()
+            .any(|a| a.text.contains("https://kb.example/KA-1"))
+    );
     assert_eq!(ticket.pinned, vec![ArticleId::from("KA-1")]);
     // …and after.
     ok(
@@ -700,7 +847,12 @@ fn r11_share_and_pin_articles() {
         7,
     );
     let ticket = d.ticket(ticket.id).unwrap();
-    assert!(ticket.activity.iter().any(|a| a.text.contains("https://kb.example/KA-2")));
+    assert!(
+        ticket
+            .activity
+            .iter()
+            .any(|a| a.text.contains("https://kb.example/KA-2"))
+    );
     assert_eq!(ticket.pinned.len(), 2);
     assert!(d.chat(c).unwrap().transcript.iter().any(
         |e| matches!(&e.body, EntryBody::Article { article, .. } if article.as_str() == "KA-2")
@@ -750,7 +902,9 @@ fn r12_ticket_without_template() {
             },
             3,
         );
-        let Reply::Ticket(ticket) = &o.reply else { panic!() };
+        let Reply::Ticket(ticket) = &o.reply else {
+            panic!()
+        };
         assert_eq!(ticket.status, TicketStatus::Created);
         assert_eq!(ticket.kind, kind);
         assert!(ticket.number.starts_with(kind.prefix()));
@@ -775,8 +929,16 @@ fn r12_ticket_without_template() {
             },
             4,
         );
-        let o = ok(&mut d, &agent("bob"), Command::AcceptTransfer { chat: c }, 5);
-        assert_eq!(accepted(&o).resources.ticket.as_ref().unwrap().id, ticket.id);
+        let o = ok(
+            &mut d,
+            &agent("bob"),
+            Command::AcceptTransfer { chat: c },
+            5,
+        );
+        assert_eq!(
+            accepted(&o).resources.ticket.as_ref().unwrap().id,
+            ticket.id
+        );
     }
 }
 
@@ -820,7 +982,11 @@ fn r13_template_draft_then_confirm() {
     assert_eq!(draft.status, TicketStatus::Draft);
     assert_eq!(draft.blank_required(), vec!["asset".to_string()]);
     let e = d
-        .handle(&agent("alice"), Command::ConfirmTicket { ticket: draft.id }, t(4))
+        .handle(
+            &agent("alice"),
+            Command::ConfirmTicket { ticket: draft.id },
+            t(4),
+        )
         .unwrap_err();
     assert_eq!(e.code(), "required_fields_blank");
     assert!(e.to_string().contains("asset"));
@@ -868,7 +1034,12 @@ fn r13_template_draft_then_confirm() {
     assert!(ticket.description.contains("asset tag LAPTOP-7"));
     assert_eq!(ticket.fields["urgency"], "medium");
     assert_eq!(
-        err(&mut d, &agent("alice"), Command::ConfirmTicket { ticket: draft.id }, 9),
+        err(
+            &mut d,
+            &agent("alice"),
+            Command::ConfirmTicket { ticket: draft.id },
+            9
+        ),
         "not_draft"
     );
 }
@@ -1004,18 +1175,29 @@ fn agent_gone_after_grace_requeues_at_front() {
     sign_in(&mut d, "alice");
     sign_in(&mut d, "bob");
     let old = start(&mut d, 1, HW, 0);
-    ok(&mut d, &agent("alice"), Command::Accept { chat: old }, 1_000);
+    ok(
+        &mut d,
+        &agent("alice"),
+        Command::Accept { chat: old },
+        1_000,
+    );
     let newer = start(&mut d, 2, HW, 5_000);
     ok(&mut d, &agent("alice"), Command::Disconnect, 6_000);
     let o = ok(&mut d, &Principal::System, Command::Tick, 36_000);
     assert!(matches!(
         notices_for(&o, &Recipient::User(UserId(1)))[..],
-        [Notice::AgentLeft { reason: LeftReason::AgentGone, .. }]
+        [Notice::AgentLeft {
+            reason: LeftReason::AgentGone,
+            ..
+        }]
     ));
     let Reply::Chats { chats } = ok(&mut d, &agent("bob"), Command::ListQueue, 36_001).reply else {
         panic!()
     };
-    assert_eq!(chats.iter().map(|c| c.chat).collect::<Vec<_>>(), vec![old, newer]);
+    assert_eq!(
+        chats.iter().map(|c| c.chat).collect::<Vec<_>>(),
+        vec![old, newer]
+    );
     assert_eq!(chats[0].waiting_since, Time(0));
     assert!(!d.agent(&"alice".into()).unwrap().signed_in);
 }
@@ -1057,7 +1239,12 @@ fn transfers_to_a_gone_agent_go_to_the_queue() {
         &d.chat(c).unwrap().state,
         ChatState::Transferred { to: TransferTarget::Queue(q), .. } if q.as_str() == HW
     ));
-    ok(&mut d, &agent("alice"), Command::AcceptTransfer { chat: c }, 40_001);
+    ok(
+        &mut d,
+        &agent("alice"),
+        Command::AcceptTransfer { chat: c },
+        40_001,
+    );
 }
 
 /// A user who drops abandons their chat (default) and the agent is told; the agent's
@@ -1068,7 +1255,12 @@ fn user_disconnect_abandons_and_tells_the_agent() {
     sign_in(&mut d, "alice");
     let waiting = start(&mut d, 1, HW, 0);
     let talking = start(&mut d, 2, HW, 0);
-    ok(&mut d, &agent("alice"), Command::Accept { chat: talking }, 1);
+    ok(
+        &mut d,
+        &agent("alice"),
+        Command::Accept { chat: talking },
+        1,
+    );
     ok(&mut d, &user(1), Command::Disconnect, 2);
     assert_eq!(d.chat(waiting).unwrap().state, ChatState::Abandoned);
     let o = ok(&mut d, &user(2), Command::Disconnect, 3);
@@ -1100,7 +1292,10 @@ fn user_disconnect_close_rule() {
     let c = start(&mut d, 1, HW, 0);
     ok(&mut d, &agent("alice"), Command::Accept { chat: c }, 1);
     ok(&mut d, &user(1), Command::Disconnect, 2);
-    assert_eq!(d.chat(c).unwrap().state, ChatState::Closed { by: Party::User });
+    assert_eq!(
+        d.chat(c).unwrap().state,
+        ChatState::Closed { by: Party::User }
+    );
 }
 
 /// Sign-out is refused while chats are open.
@@ -1110,7 +1305,10 @@ fn sign_out_needs_no_open_chats() {
     sign_in(&mut d, "alice");
     let c = start(&mut d, 1, HW, 0);
     ok(&mut d, &agent("alice"), Command::Accept { chat: c }, 1);
-    assert_eq!(err(&mut d, &agent("alice"), Command::SignOut, 2), "chats_open");
+    assert_eq!(
+        err(&mut d, &agent("alice"), Command::SignOut, 2),
+        "chats_open"
+    );
     ok(&mut d, &agent("alice"), Command::Close { chat: c }, 3);
     ok(&mut d, &agent("alice"), Command::SignOut, 4);
 }
@@ -1153,9 +1351,23 @@ fn admin_switches_auto_accept_on() {
 #[test]
 fn admin_provisions_queues_and_agents() {
     let mut d = desk(manual());
-    ok(&mut d, &Principal::Admin, Command::AddQueue { queue: "network".into() }, 0);
+    ok(
+        &mut d,
+        &Principal::Admin,
+        Command::AddQueue {
+            queue: "network".into(),
+        },
+        0,
+    );
     assert_eq!(
-        err(&mut d, &Principal::Admin, Command::AddQueue { queue: "network".into() }, 0),
+        err(
+            &mut d,
+            &Principal::Admin,
+            Command::AddQueue {
+                queue: "network".into()
+            },
+            0
+        ),
         "already_exists"
     );
     ok(

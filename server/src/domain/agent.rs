@@ -134,6 +134,8 @@ impl Agent {
         if !self.online() || !self.available {
             return 0;
         }
-        self.available_for.min(MAX_AVAILABLE_FOR).saturating_sub(self.open())
+        self.available_for
+            .min(MAX_AVAILABLE_FOR)
+            .saturating_sub(self.open())
     }
 }

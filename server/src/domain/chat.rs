@@ -204,7 +204,11 @@ pub fn render_transcript(entries: &[Entry]) -> String {
         };
         let _ = match &e.body {
             EntryBody::Text { text } => writeln!(out, "[{who}] {text}"),
-            EntryBody::Article { article, title, link } => {
+            EntryBody::Article {
+                article,
+                title,
+                link,
+            } => {
                 writeln!(out, "[{who}] shared article {article} \"{title}\" {link}")
             }
         };

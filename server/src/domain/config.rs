@@ -72,7 +72,10 @@ impl FromStr for PolicyKind {
             .find(|p| p.name() == s)
             .ok_or_else(|| {
                 let names: Vec<_> = PolicyKind::ALL.iter().map(|p| p.name()).collect();
-                format!("unknown policy `{s}`; expected one of: {}", names.join(", "))
+                format!(
+                    "unknown policy `{s}`; expected one of: {}",
+                    names.join(", ")
+                )
             })
     }
 }

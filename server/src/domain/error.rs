@@ -72,7 +72,9 @@ pub enum DeskError {
         agent: AgentId,
     },
     /// R6: already four open chats accepted from Transferred under auto-accept.
-    #[error("agent `{0}` already holds the most chats accepted from Transferred allowed under auto-accept ({1})")]
+    #[error(
+        "agent `{0}` already holds the most chats accepted from Transferred allowed under auto-accept ({1})"
+    )]
     TransferLimit(AgentId, u8),
     /// R2: the availability does not fit the auto-accept setting.
     #[error("{0}")]

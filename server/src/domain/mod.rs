@@ -19,13 +19,18 @@ pub mod ticket;
 pub mod time;
 
 pub use agent::{Agent, AgentProfile, Availability, CHAT_PERMISSION, Origin};
-pub use chat::{Chat, ChatSource, ChatState, Entry, EntryBody, Party, TransferNote, TransferTarget, render_transcript};
+pub use chat::{
+    Chat, ChatSource, ChatState, Entry, EntryBody, Party, TransferNote, TransferTarget,
+    render_transcript,
+};
 pub use command::{Command, Principal};
 pub use config::{DeskConfig, DisconnectRules, PolicyKind, RoutingConfig, UserDisconnect};
 pub use desk::{Desk, DeskStats};
 pub use error::DeskError;
 pub use ids::{AgentId, ArticleId, ChatId, QueueId, TemplateId, TicketId, UserId};
-pub use outcome::{AcceptedChat, AgentStatus, ChatSummary, Delivery, LeftReason, Notice, Outcome, Recipient, Reply};
+pub use outcome::{
+    AcceptedChat, AgentStatus, ChatSummary, Delivery, LeftReason, Notice, Outcome, Recipient, Reply,
+};
 pub use reference::{Customer, KnowledgeArticle, Outage, ReferenceData, Template, TemplateField};
 pub use ticket::{Activity, Ticket, TicketKind, TicketStatus};
 pub use time::Time;

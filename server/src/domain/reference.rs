@@ -119,10 +119,22 @@ pub(crate) struct Library {
 impl Library {
     pub fn new(data: ReferenceData) -> Self {
         Library {
-            articles: data.articles.into_iter().map(|a| (a.id.clone(), a)).collect(),
-            templates: data.templates.into_iter().map(|t| (t.id.clone(), t)).collect(),
+            articles: data
+                .articles
+                .into_iter()
+                .map(|a| (a.id.clone(), a))
+                .collect(),
+            templates: data
+                .templates
+                .into_iter()
+                .map(|t| (t.id.clone(), t))
+                .collect(),
             outages: data.outages,
-            customers: data.customers.into_iter().map(|c| (c.id.clone(), c)).collect(),
+            customers: data
+                .customers
+                .into_iter()
+                .map(|c| (c.id.clone(), c))
+                .collect(),
         }
     }
 
@@ -159,7 +171,9 @@ impl Library {
             .values()
             .filter(|a| {
                 let hay = format!("{} {}", a.title, a.keywords.join(" ")).to_lowercase();
-                words.iter().any(|w| w.len() > 2 && hay.contains(w.as_str()))
+                words
+                    .iter()
+                    .any(|w| w.len() > 2 && hay.contains(w.as_str()))
             })
             .take(limit)
             .collect()
@@ -172,7 +186,9 @@ impl Library {
             .values()
             .filter(|t| {
                 let hay = format!("{} {}", t.name, t.keywords.join(" ")).to_lowercase();
-                words.iter().any(|w| w.len() > 2 && hay.contains(w.as_str()))
+                words
+                    .iter()
+                    .any(|w| w.len() > 2 && hay.contains(w.as_str()))
             })
             .take(limit)
             .collect()

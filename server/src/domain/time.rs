@@ -8,7 +8,9 @@ use std::fmt;
 use std::time::Duration;
 
 /// A point in time, in milliseconds since an epoch chosen by the caller.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,
+)]
 #[serde(transparent)]
 pub struct Time(pub u64);
 
@@ -23,7 +25,10 @@ impl Time {
 
     /// This time moved forward by `d` (saturating).
     pub fn plus(self, d: Duration) -> Time {
-        Time(self.0.saturating_add(u64::try_from(d.as_millis()).unwrap_or(u64::MAX)))
+        Time(
+            self.0
+                .saturating_add(u64::try_from(d.as_millis()).unwrap_or(u64::MAX)),
+        )
     }
 
     /// How long after `earlier` this time is (zero if it is not after it).

@@ -154,7 +154,14 @@ pub fn sign_in(desk: &mut Desk, id: &str) -> AgentStatus {
 
 /// User `u` starts a chat in `queue`; returns its id.
 pub fn start(desk: &mut Desk, u: u64, queue: &str, now: u64) -> ChatId {
-    start_as(desk, u, queue, "my laptop will not boot", ChatSource::SelfService, now)
+    start_as(
+        desk,
+        u,
+        queue,
+        "my laptop will not boot",
+        ChatSource::SelfService,
+        now,
+    )
 }
 
 pub fn start_as(

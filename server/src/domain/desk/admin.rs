@@ -55,7 +55,11 @@ impl Desk {
         if self.agents.contains_key(&profile.id) {
             return Err(DeskError::AlreadyExists(profile.id.to_string()));
         }
-        if let Some(q) = profile.queues.iter().find(|q| !self.queues.contains_key(*q)) {
+        if let Some(q) = profile
+            .queues
+            .iter()
+            .find(|q| !self.queues.contains_key(*q))
+        {
             return Err(DeskError::UnknownQueue(q.clone()));
         }
         for q in &profile.queues {

@@ -3,7 +3,9 @@
 
 use super::Desk;
 use crate::domain::agent::Origin;
-use crate::domain::chat::{Chat, ChatSource, ChatState, Entry, EntryBody, Party, TransferNote, TransferTarget};
+use crate::domain::chat::{
+    Chat, ChatSource, ChatState, Entry, EntryBody, Party, TransferNote, TransferTarget,
+};
 use crate::domain::config::UserDisconnect;
 use crate::domain::error::DeskError;
 use crate::domain::ids::{AgentId, ChatId, QueueId, UserId};
@@ -314,9 +316,12 @@ impl Desk {
         out: &mut Vec<Delivery>,
     ) -> Result<Reply, DeskError> {
         let user = self.owned(a, c)?.user;
-        self.end(c, ChatState::Closed {
-            by: Party::Agent(a.clone()),
-        });
+        self.end(
+            c,
+            ChatState::Closed {
+                by: Party::Agent(a.clone()),
+            },
+        );
         out.push(Delivery {
             to: Recipient::User(user),
             notice: Notice::ChatEnded {

@@ -64,7 +64,10 @@ impl Desk {
             let ticket = self.tickets.get_mut(&t).expect("a chat's ticket exists");
             // A draft gets the whole list when it is created.
             if ticket.status == TicketStatus::Created {
-                ticket.activity.push(Activity { at: now, text: line });
+                ticket.activity.push(Activity {
+                    at: now,
+                    text: line,
+                });
             }
         }
         let seq = entry.seq;

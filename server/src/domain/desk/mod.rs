@@ -90,7 +90,10 @@ impl Desk {
         agents: impl IntoIterator<Item = AgentProfile>,
         reference: ReferenceData,
     ) -> Result<Self, DeskError> {
-        config.routing.validate().map_err(DeskError::InvalidConfig)?;
+        config
+            .routing
+            .validate()
+            .map_err(DeskError::InvalidConfig)?;
         let mut desk = Desk {
             rng: ChaCha8Rng::seed_from_u64(config.seed),
             config,
@@ -190,7 +193,9 @@ impl Desk {
             Command::AcceptTransfer { chat } => self.accept_transfer(a, chat, now, out),
             Command::Transfer { chat, to, notes } => self.transfer(a, chat, to, notes, now, out),
             Command::SearchArticles { term } => Ok(self.search_articles(&term)),
-            Command::ShareArticle { chat, article } => self.share_article(a, chat, article, now, out),
+            Command::ShareArticle { chat, article } => {
+                self.share_article(a, chat, article, now, out)
+            }
             Command::PinArticle { chat, article } => self.pin_article(a, chat, article),
             Command::SearchTemplates { term } => Ok(self.search_templates(&term)),
             Command::CreateTicket {
@@ -361,4 +366,3 @@ impl Desk {
         }
     }
 }
-

@@ -1,0 +1,431 @@
+//! The wire protocol between the reference server and its WebSocket clients (users and
+//! agents), shared with the simulator's live driver.
+//!
+//! One JSON object per text frame. A client message is a Desk [`Command`] as JSON (its
+//! `type` tag names the command) plus an optional client-chosen `req` id:
+//!
+//! ```json
+//! {"type": "accept", "req": 7, "chat": 12}
+//! ```
+//!
+//! The server answers every message with exactly one frame echoing `req`: a `reply`
+//! (the Desk's [`Reply`], tagged by `reply`) or an `error` (`code`, `message`). Notices
+//! for other participants arrive as `notice` frames (the Desk's [`Notice`], tagged by
+//! `notice`). The first frame on every connection is `welcome`, saying who the server
+//! thinks the client is. `docs/protocol.md` lists every message, field and code.
+//!
+//! [`parse_client_message`] is what the server uses to read a client frame; it gives
+//! each way a frame can be wrong its own [`ProtocolError`] code. [`ServerFrame`]
+//! serialises and deserialises the server's frames.
+
+use crate::domain::{AgentId, Command, Notice, Reply, UserId};
+use serde::{Deserialize, Serialize};
+use std::fmt;
+
+/// A client-chosen request id, echoed in the reply: a non-negative integer or a string.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum ReqId {
+    /// A number.
+    Num(u64),
+    /// A string.
+    Str(String),
+}
+
+impl From<u64> for ReqId {
+    fn from(n: u64) -> Self {
+        ReqId::Num(n)
+    }
+}
+
+impl fmt::Display for ReqId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ReqId::Num(n) => write!(f, "{n}"),
+            ReqId::Str(s) => write!(f, "{s:?}"),
+        }
+    }
+}
+
+/// A client → server message: a Desk command with an optional request id.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct ClientMessage {
+    /// Echoed in the reply; lets a client match replies to requests.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub req: Option<ReqId>,
+    /// The command; serialised inline with its `type` tag.
+    #[serde(flatten)]
+    pub command: Command,
+}
+
+impl ClientMessage {
+    /// The JSON text of the message, as a client sends it.
+    pub fn to_json(&self) -> String {
+        // A Command always serialises: its fields are strings, numbers and maps.
+        serde_json::to_string(self).unwrap_or_default()
+    }
+}
+
+/// Every `type` a client may send over WebSocket.
+pub const CLIENT_TYPES: [&str; 22] = [
+    "sign_in",
+    "sign_out",
+    "set_availability",
+    "list_queue",
+    "list_transferred",
+    "list_my_chats",
+    "accept",
+    "accept_transfer",
+    "transfer",
+    "search_articles",
+    "share_article",
+    "pin_article",
+    "search_templates",
+    "create_ticket",
+    "fill_ticket",
+    "confirm_ticket",
+    "start_chat",
+    "send",
+    "close",
+    // Admin commands are Desk commands too; over WebSocket the Desk refuses them
+    // (`wrong_role`): use the HTTP admin API.
+    "set_routing",
+    "add_queue",
+    "add_agent",
+];
+
+/// Desk commands the server issues itself and never accepts from a client.
+pub const SERVER_ONLY_TYPES: [&str; 2] = ["tick", "disconnect"];
+
+/// Why a client frame could not be read as a message. Nothing was done.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum ProtocolError {
+    /// Not JSON, not an object, or `type`/`req` missing or of the wrong kind.
+    #[error("{0}")]
+    Malformed(String),
+    /// `type` names no message.
+    #[error("unknown message type `{0}`")]
+    UnknownType(String),
+    /// A known `type` with missing fields or fields of the wrong type.
+    #[error("invalid `{kind}` message: {detail}")]
+    InvalidFields {
+        /// The message type.
+        kind: String,
+        /// What serde said.
+        detail: String,
+    },
+    /// A command only the server itself issues.
+    #[error("`{0}` is issued by the server itself and cannot be sent by a client")]
+    ServerOnly(String),
+    /// A binary frame; the protocol is JSON text.
+    #[error("binary frames are not supported; send JSON text frames")]
+    Binary,
+    /// Over the per-connection message rate.
+    #[error("rate limit exceeded: at most {0} messages per second; message dropped")]
+    RateLimited(u32),
+}
+
+impl ProtocolError {
+    /// The stable code sent in error frames and counted in metrics.
+    pub fn code(&self) -> &'static str {
+        match self {
+            ProtocolError::Malformed(_) => "malformed",
+            ProtocolError::UnknownType(_) => "unknown_type",
+            ProtocolError::InvalidFields { .. } => "invalid_fields",
+            ProtocolError::ServerOnly(_) => "wrong_role",
+            ProtocolError::Binary => "unsupported_binary",
+            ProtocolError::RateLimited(_) => "rate_limited",
+        }
+    }
+
+    /// Every code the gateway itself produces (the Desk's are in
+    /// [`crate::domain::DeskError::CODES`]; `wrong_role` is shared).
+    pub const CODES: [&'static str; 5] = [
+        "malformed",
+        "unknown_type",
+        "invalid_fields",
+        "unsupported_binary",
+        "rate_limited",
+    ];
+}
+
+/// Reads a client text frame. On error, also returns the `req` id if one could be read,
+/// so the error frame can echo it.
+pub fn parse_client_message(text: &str) -> Result<ClientMessage, (Option<ReqId>, ProtocolError)> {
+    let value: serde_json::Value = serde_json::from_str(text)
+        .map_err(|e| (None, ProtocolError::Malformed(format!("not valid JSON: {e}"))))?;
+    let serde_json::Value::Object(mut obj) = value else {
+        return Err((
+            None,
+            ProtocolError::Malformed("a message must be a JSON object".into()),
+        ));
+    };
+    let req = match obj.remove("req") {
+        None | Some(serde_json::Value::Null) => None,
+        Some(v) => Some(serde_json::from_value::<ReqId>(v).map_err(|_| {
+            (
+                None,
+                ProtocolError::Malformed(
+                    "`req` must be a non-negative integer or a string".into(),
+                ),
+            )
+        })?),
+    };
+    let kind = match obj.get("type") {
+        Some(serde_json::Value::String(s)) => s.clone(),
+        Some(_) => {
+            return Err((
+                req,
+                ProtocolError::Malformed("`type` must be a string".into()),
+            ));
+        }
+        None => {
+            return Err((
+                req,
+                ProtocolError::Malformed("missing `type`".into()),
+            ));
+        }
+    };
+    if SERVER_ONLY_TYPES.contains(&kind.as_str()) {
+        return Err((req, ProtocolError::ServerOnly(kind)));
+    }
+    if !CLIENT_TYPES.contains(&kind.as_str()) {
+        return Err((req, ProtocolError::UnknownType(kind)));
+    }
+    match serde_json::from_value::<Command>(serde_json::Value::Object(obj)) {
+        Ok(command) => Ok(ClientMessage { req, command }),
+        Err(e) => Err((
+            req,
+            ProtocolError::InvalidFields {
+                kind,
+                detail: e.to_string(),
+            },
+        )),
+    }
+}
+
+/// The role a connection was given, as told in the `welcome` frame.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", tag = "role")]
+pub enum Welcome {
+    /// An agent, authenticated by their token. They still have to `sign_in`.
+    Agent {
+        /// Who.
+        agent: AgentId,
+    },
+    /// A self-service (or chatbot) user with a server-assigned id.
+    User {
+        /// The id the server gave this connection.
+        user: UserId,
+    },
+}
+
+/// A server → client frame.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", tag = "type")]
+pub enum ServerFrame {
+    /// The first frame of every connection.
+    Welcome {
+        /// Who the server thinks the client is.
+        #[serde(flatten)]
+        who: Welcome,
+        /// The limits in force for this connection.
+        limits: WireLimits,
+    },
+    /// A command succeeded.
+    Reply {
+        /// The request id of the command, if it had one.
+        #[serde(default)]
+        req: Option<ReqId>,
+        /// The command's `type`.
+        command: String,
+        /// The Desk's reply, inline with its `reply` tag.
+        #[serde(flatten)]
+        reply: Reply,
+    },
+    /// Something happened that this client must know.
+    Notice {
+        /// The Desk's notice, inline with its `notice` tag.
+        #[serde(flatten)]
+        notice: Notice,
+    },
+    /// A message was refused; nothing changed.
+    Error {
+        /// The request id of the message, if it could be read.
+        #[serde(default)]
+        req: Option<ReqId>,
+        /// Machine-readable code.
+        code: String,
+        /// What went wrong, for people.
+        message: String,
+    },
+}
+
+impl ServerFrame {
+    /// The JSON text of the frame.
+    pub fn to_json(&self) -> String {
+        // Frames hold strings, numbers, maps and sequences only: serialising cannot fail.
+        serde_json::to_string(self).unwrap_or_default()
+    }
+
+    /// Reads a server frame (what a client does).
+    pub fn parse(text: &str) -> Result<ServerFrame, serde_json::Error> {
+        serde_json::from_str(text)
+    }
+}
+
+/// Limits a client should respect, sent in the `welcome` frame.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WireLimits {
+    /// Largest accepted message, in bytes; larger ones close the connection (1009).
+    pub max_message_bytes: usize,
+    /// Sustained messages per second; more are refused with `rate_limited`.
+    pub messages_per_sec: u32,
+    /// Burst allowance above the sustained rate.
+    pub burst: u32,
+    /// Frames the server buffers for this connection before it closes it as a slow
+    /// consumer (1008).
+    pub outbound_queue: usize,
+}
+
+/// WebSocket close codes the server uses.
+pub mod close {
+    /// Normal closure: the connection was replaced by a newer one of the same agent.
+    pub const NORMAL: u16 = 1000;
+    /// The server is shutting down.
+    pub const GOING_AWAY: u16 = 1001;
+    /// The peer broke the WebSocket protocol.
+    pub const PROTOCOL_ERROR: u16 = 1002;
+    /// A text frame that is not valid UTF-8.
+    pub const INVALID_PAYLOAD: u16 = 1007;
+    /// Policy: slow consumer (outbound queue full) or no pong within the idle timeout.
+    pub const POLICY: u16 = 1008;
+    /// A message over the size limit.
+    pub const TOO_BIG: u16 = 1009;
+}
+
+/// One line of the server's journal: a command the Desk handled, in the order it
+/// handled them (what the simulator's checker reads).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct JournalEntry {
+    /// Position in the journal, from 1, without gaps.
+    pub seq: u64,
+    /// Desk time: milliseconds since the server started.
+    pub at_ms: u64,
+    /// Wall-clock time, milliseconds since the Unix epoch.
+    pub wall_ms: u64,
+    /// Who sent the command.
+    pub principal: crate::domain::Principal,
+    /// The command.
+    pub command: Command,
+    /// What came of it.
+    #[serde(flatten)]
+    pub result: JournalResult,
+}
+
+/// The result part of a [`JournalEntry`].
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum JournalResult {
+    /// The Desk accepted the command.
+    Ok {
+        /// The reply to the sender.
+        reply: Reply,
+        /// Notices for others, in order.
+        deliveries: Vec<crate::domain::Delivery>,
+    },
+    /// The Desk refused it; nothing changed.
+    Error {
+        /// The error code.
+        code: String,
+        /// The message.
+        message: String,
+    },
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::{ChatId, ChatState, Entry, EntryBody, Party, Time};
+
+    #[test]
+    fn parses_commands_and_echoes_req() {
+        let m = parse_client_message(r#"{"type":"accept","req":7,"chat":3}"#).expect("valid");
+        assert_eq!(m.req, Some(ReqId::Num(7)));
+        assert_eq!(m.command, Command::Accept { chat: ChatId(3) });
+        let again = parse_client_message(&m.to_json()).expect("round trip");
+        assert_eq!(again, m);
+    }
+
+    #[test]
+    fn classifies_bad_frames() {
+        let code = |s: &str| parse_client_message(s).map(|_| ()).map_err(|(_, e)| e.code());
+        assert_eq!(code("{not json"), Err("malformed"));
+        assert_eq!(code("[1,2]"), Err("malformed"));
+        assert_eq!(code(r#"{"req":1}"#), Err("malformed"));
+        assert_eq!(code(r#"{"type":5}"#), Err("malformed"));
+        assert_eq!(code(r#"{"type":"fly"}"#), Err("unknown_type"));
+        assert_eq!(code(r#"{"type":"accept"}"#), Err("invalid_fields"));
+        assert_eq!(code(r#"{"type":"accept","chat":"x"}"#), Err("invalid_fields"));
+        assert_eq!(code(r#"{"type":"tick"}"#), Err("wrong_role"));
+        let (req, _) = parse_client_message(r#"{"type":"accept","req":"a"}"#).expect_err("bad");
+        assert_eq!(req, Some(ReqId::Str("a".into())));
+    }
+
+    #[test]
+    fn server_frames_round_trip() {
+        let frames = [
+            ServerFrame::Welcome {
+                who: Welcome::User { user: UserId(4) },
+                limits: WireLimits {
+                    max_message_bytes: 1,
+                    messages_per_sec: 2,
+                    burst: 3,
+                    outbound_queue: 4,
+                },
+            },
+            ServerFrame::Reply {
+                req: Some(ReqId::Num(1)),
+                command: "send".into(),
+                reply: Reply::Sent {
+                    chat: ChatId(1),
+                    seq: 2,
+                },
+            },
+            ServerFrame::Reply {
+                req: None,
+                command: "sign_out".into(),
+                reply: Reply::Done,
+            },
+            ServerFrame::Notice {
+                notice: Notice::ChatEnded {
+                    chat: ChatId(1),
+                    state: ChatState::Closed {
+                        by: Party::Agent("a".into()),
+                    },
+                },
+            },
+            ServerFrame::Notice {
+                notice: Notice::Message {
+                    chat: ChatId(1),
+                    entry: Entry {
+                        seq: 1,
+                        at: Time(5),
+                        from: Party::User,
+                        body: EntryBody::Text { text: "hi".into() },
+                    },
+                },
+            },
+            ServerFrame::Error {
+                req: Some(ReqId::Str("x".into())),
+                code: "malformed".into(),
+                message: "m".into(),
+            },
+        ];
+        for f in frames {
+            let text = f.to_json();
+            let back = ServerFrame::parse(&text).unwrap_or_else(|e| panic!("{text}: {e}"));
+            assert_eq!(back, f, "{text}");
+        }
+    }
+}
