@@ -1,1 +1,11 @@
-//! Switchboard simulator.
+//! Switchboard simulator: scenario files, distributions, metrics and reports for
+//! load-testing live-chat routing.
+//!
+//! - [`scenario`]: the scenario file format, its validation and `--set` overrides.
+//! - [`dist`]: distributions, rates and arrival schedules, sampled from seeded RNGs.
+//! - [`seed`]: per-participant seeds derived from one master seed.
+//! - [`metrics`]: metric names, per-task HDR recorders, counters, rates and summaries.
+//! - [`threshold`]: pass/fail conditions over a summary.
+
+pub mod dist;
+pub mod seed;
