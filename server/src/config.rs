@@ -171,7 +171,10 @@ impl ServerConfig {
         for a in &self.agents {
             if let Some(t) = &a.token {
                 if t.trim().is_empty() {
-                    return Err(ConfigError::Invalid(format!("agent `{}` has an empty token", a.id)));
+                    return Err(ConfigError::Invalid(format!(
+                        "agent `{}` has an empty token",
+                        a.id
+                    )));
                 }
                 if let Some(other) = seen.insert(t.as_str(), &a.id) {
                     return Err(ConfigError::Invalid(format!(
@@ -187,7 +190,11 @@ impl ServerConfig {
                 }
             }
         }
-        if self.admin_token.as_deref().is_some_and(|t| t.trim().is_empty()) {
+        if self
+            .admin_token
+            .as_deref()
+            .is_some_and(|t| t.trim().is_empty())
+        {
             return Err(ConfigError::Invalid("admin_token is empty".into()));
         }
         let l = &self.limits;

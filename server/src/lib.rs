@@ -1,2 +1,14 @@
 //! Switchboard reference server.
+//!
+//! - [`domain`]: the Desk, the pure routing core (no IO, no clock).
+//! - [`protocol`]: the WebSocket wire types, shared with the simulator.
+//! - [`config`]: the server's TOML configuration.
+//! - [`gateway`]: sockets, HTTP, sessions, journal and metrics around the Desk;
+//!   [`serve`] runs it all on a listener, for the binary and for in-process embedding.
+pub mod config;
 pub mod domain;
+pub mod gateway;
+pub mod protocol;
+
+pub use config::ServerConfig;
+pub use gateway::{ServeError, serve};

@@ -1,1 +1,122 @@
-fn main() {}
+//! `switchboard-server`: the reference live-chat server as a process.
+//!
+//! Prints the bound address as the first line on stdout (so scripts can use
+//! `--listen 127.0.0.1:0`), serves until SIGINT or SIGTERM, then closes every
+//! connection (1001), flushes the journal and exits 0.
+
+use anyhow::Context as _;
+use clap::Parser;
+use std::io::Write as _;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use switchboard_server::{ServerConfig, serve};
+
+/// Switchboard reference live-chat server (WebSocket + HTTP on one port).
+#[derive(Parser, Debug)]
+#[command(version, about)]
+struct Args {
+    /// Address to listen on; port 0 picks a free port.
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    listen: SocketAddr,
+    /// Server configuration (TOML; see server/example.toml).
+    #[arg(long)]
+    config: Option<PathBuf>,
+    /// Token for the admin API (overrides the config file).
+    #[arg(long, env = "SWITCHBOARD_ADMIN_TOKEN", hide_env_values = true)]
+    admin_token: Option<String>,
+    /// Append a JSON-lines journal of every Desk command to FILE (overrides the config).
+    #[arg(long, value_name = "FILE")]
+    journal: Option<PathBuf>,
+    /// Largest WebSocket message in bytes (larger ones close the connection, 1009).
+    #[arg(long)]
+    max_message_bytes: Option<usize>,
+    /// Sustained messages per second per connection.
+    #[arg(long)]
+    max_message_rate: Option<u32>,
+    /// Burst allowance above the message rate.
+    #[arg(long)]
+    burst: Option<u32>,
+    /// Frames buffered per connection before it is closed as a slow consumer.
+    #[arg(long)]
+    outbound_queue: Option<usize>,
+    /// Most simultaneous WebSocket connections.
+    #[arg(long)]
+    max_connections: Option<usize>,
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let args = Args::parse();
+    let mut config = match &args.config {
+        Some(path) => ServerConfig::load(path)?,
+        None => ServerConfig::default(),
+    };
+    if args.admin_token.is_some() {
+        config.admin_token = args.admin_token.clone();
+    }
+    if args.journal.is_some() {
+        config.journal = args.journal.clone();
+    }
+    let l = &mut config.limits;
+    if let Some(v) = args.max_message_bytes {
+        l.max_message_bytes = v;
+    }
+    if let Some(v) = args.max_message_rate {
+        l.messages_per_sec = v;
+    }
+    if let Some(v) = args.burst {
+        l.burst = v;
+    }
+    if let Some(v) = args.outbound_queue {
+        l.outbound_queue = v;
+    }
+    if let Some(v) = args.max_connections {
+        l.max_connections = v;
+    }
+    config.validate()?;
+
+    let listener = tokio::net::TcpListener::bind(args.listen)
+        .await
+        .with_context(|| format!("cannot listen on {}", args.listen))?;
+    let addr = listener.local_addr()?;
+    {
+        let mut out = std::io::stdout().lock();
+        writeln!(out, "{addr}")?;
+        out.flush()?;
+    }
+    tracing::info!("listening on {addr}");
+    serve(listener, config, shutdown_signal()).await?;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+/// Completes on SIGINT or SIGTERM.
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        if tokio::signal::ctrl_c().await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {}
+        _ = term => {}
+    }
+}

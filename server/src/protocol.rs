@@ -152,8 +152,12 @@ impl ProtocolError {
 /// Reads a client text frame. On error, also returns the `req` id if one could be read,
 /// so the error frame can echo it.
 pub fn parse_client_message(text: &str) -> Result<ClientMessage, (Option<ReqId>, ProtocolError)> {
-    let value: serde_json::Value = serde_json::from_str(text)
-        .map_err(|e| (None, ProtocolError::Malformed(format!("not valid JSON: {e}"))))?;
+    let value: serde_json::Value = serde_json::from_str(text).map_err(|e| {
+        (
+            None,
+            ProtocolError::Malformed(format!("not valid JSON: {e}")),
+        )
+    })?;
     let serde_json::Value::Object(mut obj) = value else {
         return Err((
             None,
@@ -165,9 +169,7 @@ pub fn parse_client_message(text: &str) -> Result<ClientMessage, (Option<ReqId>,
         Some(v) => Some(serde_json::from_value::<ReqId>(v).map_err(|_| {
             (
                 None,
-                ProtocolError::Malformed(
-                    "`req` must be a non-negative integer or a string".into(),
-                ),
+                ProtocolError::Malformed("`req` must be a non-negative integer or a string".into()),
             )
         })?),
     };
@@ -180,10 +182,7 @@ pub fn parse_client_message(text: &str) -> Result<ClientMessage, (Option<ReqId>,
             ));
         }
         None => {
-            return Err((
-                req,
-                ProtocolError::Malformed("missing `type`".into()),
-            ));
+            return Err((req, ProtocolError::Malformed("missing `type`".into())));
         }
     };
     if SERVER_ONLY_TYPES.contains(&kind.as_str()) {
@@ -359,14 +358,21 @@ mod tests {
 
     #[test]
     fn classifies_bad_frames() {
-        let code = |s: &str| parse_client_message(s).map(|_| ()).map_err(|(_, e)| e.code());
+        let code = |s: &str| {
+            parse_client_message(s)
+                .map(|_| ())
+                .map_err(|(_, e)| e.code())
+        };
         assert_eq!(code("{not json"), Err("malformed"));
         assert_eq!(code("[1,2]"), Err("malformed"));
         assert_eq!(code(r#"{"req":1}"#), Err("malformed"));
         assert_eq!(code(r#"{"type":5}"#), Err("malformed"));
         assert_eq!(code(r#"{"type":"fly"}"#), Err("unknown_type"));
         assert_eq!(code(r#"{"type":"accept"}"#), Err("invalid_fields"));
-        assert_eq!(code(r#"{"type":"accept","chat":"x"}"#), Err("invalid_fields"));
+        assert_eq!(
+            code(r#"{"type":"accept","chat":"x"}"#),
+            Err("invalid_fields")
+        );
         assert_eq!(code(r#"{"type":"tick"}"#), Err("wrong_role"));
         let (req, _) = parse_client_message(r#"{"type":"accept","req":"a"}"#).expect_err("bad");
         assert_eq!(req, Some(ReqId::Str("a".into())));

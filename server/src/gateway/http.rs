@@ -1,0 +1,710 @@
+//! HTTP: routing of every request, authentication, the WebSocket upgrade at `GET /ws`,
+//! health, metrics, the read API (`/api/…`) and the admin API (`/admin/…`).
+//!
+//! Errors are JSON bodies `{"code": "...", "message": "..."}` with a fitting status;
+//! nothing a client sends can panic the server.
+
+use super::metrics;
+use super::session;
+use super::state::{Shared, lock};
+use crate::config::{AgentConfig, Limits};
+use crate::domain::{
+    AgentId, ChatId, Command, DeskError, DisconnectRules, Principal, Reply, RoutingConfig,
+    TicketId, UserId, render_transcript,
+};
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full, Limited};
+use hyper::body::Incoming;
+use hyper::header::{self, HeaderValue};
+use hyper::{Method, Request, Response, StatusCode};
+use hyper_util::rt::TokioIo;
+use serde::{Deserialize, Serialize};
+use std::convert::Infallible;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use tokio::sync::{mpsc, watch};
+use tokio_tungstenite::WebSocketStream;
+use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
+use tokio_tungstenite::tungstenite::protocol::{Role, WebSocketConfig};
+
+/// The response body type.
+pub(crate) type Body = Full<Bytes>;
+
+/// What the request handler needs besides the request.
+#[derive(Clone)]
+pub(crate) struct Ctx {
+    pub shared: Arc<Shared>,
+    pub shutdown: watch::Receiver<bool>,
+    /// Held by every task so shutdown can wait for them all.
+    pub drain: mpsc::Sender<()>,
+}
+
+/// An HTTP error: status, code, message.
+struct Fail(StatusCode, &'static str, String);
+
+impl Fail {
+    fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+        Fail(status, code, message.into())
+    }
+}
+
+impl From<DeskError> for Fail {
+    fn from(e: DeskError) -> Self {
+        let status = match e {
+            DeskError::UnknownAgent(_)
+            | DeskError::UnknownQueue(_)
+            | DeskError::UnknownChat(_)
+            | DeskError::UnknownTicket(_)
+            | DeskError::UnknownArticle(_)
+            | DeskError::UnknownTemplate(_) => StatusCode::NOT_FOUND,
+            DeskError::AlreadyExists(_) => StatusCode::CONFLICT,
+            _ => StatusCode::UNPROCESSABLE_ENTITY,
+        };
+        Fail(status, e.code(), e.to_string())
+    }
+}
+
+type Res = Result<Response<Body>, Fail>;
+
+/// Handles one request; never fails (errors become responses).
+pub(crate) async fn handle(req: Request<Incoming>, ctx: Ctx) -> Result<Response<Body>, Infallible> {
+    let response = match route(req, &ctx).await {
+        Ok(r) => r,
+        Err(Fail(status, code, message)) => {
+            let body = serde_json::json!({ "code": code, "message": message });
+            json_response(status, &body)
+        }
+    };
+    *lock(&ctx.shared.counters)
+        .http_requests
+        .entry(response.status().as_u16())
+        .or_default() += 1;
+    Ok(response)
+}
+
+async fn route(req: Request<Incoming>, ctx: &Ctx) -> Res {
+    let path = req.uri().path().to_string();
+    let segments: Vec<&str> = path.trim_matches('/').split('/').collect();
+    let method = req.method().clone();
+    let shared = &ctx.shared;
+    match (segments.as_slice(), &method) {
+        (["ws"], &Method::GET) => upgrade(req, ctx),
+        (["healthz"], &Method::GET) => Ok(json_response(
+            StatusCode::OK,
+            &serde_json::json!({ "status": "ok" }),
+        )),
+        (["metrics"], &Method::GET) => Ok(text_response(
+            StatusCode::OK,
+            "text/plain; version=0.0.4; charset=utf-8",
+            metrics::render(shared),
+        )),
+        (["api", ..], &Method::GET) => {
+            let viewer = reader(shared, &req)?;
+            read_api(shared, &viewer, &segments[1..], req.uri().query())
+        }
+        (["admin", rest @ ..], _) => {
+            admin_auth(shared, &req)?;
+            admin_api(shared, rest, req).await
+        }
+        (["ws"] | ["healthz"] | ["metrics"] | ["api", ..], _) => Err(Fail::new(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "method_not_allowed",
+            format!("{method} is not allowed on {path}; use GET"),
+        )),
+        _ => Err(Fail::new(
+            StatusCode::NOT_FOUND,
+            "not_found",
+            format!("no such path: {path}"),
+        )),
+    }
+}
+
+// --- auth ---
+
+/// The token of a request: `Authorization: Bearer T`, else `?token=T`.
+fn token(req: &Request<Incoming>) -> Result<Option<String>, Fail> {
+    if let Some(v) = req.headers().get(header::AUTHORIZATION) {
+        let v = v
+            .to_str()
+            .map_err(|_| unauthorized("Authorization header is not ASCII"))?;
+        let t = v
+            .strip_prefix("Bearer ")
+            .or_else(|| v.strip_prefix("bearer "))
+            .ok_or_else(|| unauthorized("Authorization must be `Bearer <token>`"))?;
+        return Ok(Some(t.trim().to_string()));
+    }
+    Ok(query_param(req.uri().query(), "token"))
+}
+
+fn unauthorized(msg: &str) -> Fail {
+    Fail::new(StatusCode::UNAUTHORIZED, "unauthorized", msg)
+}
+
+/// Who reads the `/api/` endpoints.
+enum Viewer {
+    Admin,
+    Agent(AgentId),
+}
+
+fn reader(shared: &Shared, req: &Request<Incoming>) -> Result<Viewer, Fail> {
+    let t = token(req)?.ok_or_else(|| unauthorized("an agent or admin token is required"))?;
+    if shared.admin_token.as_deref() == Some(t.as_str()) {
+        return Ok(Viewer::Admin);
+    }
+    let tokens = shared
+        .tokens
+        .read()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    tokens
+        .get(&t)
+        .cloned()
+        .map(Viewer::Agent)
+        .ok_or_else(|| unauthorized("unknown token"))
+}
+
+fn admin_auth(shared: &Shared, req: &Request<Incoming>) -> Result<(), Fail> {
+    let Some(admin) = shared.admin_token.as_deref() else {
+        return Err(Fail::new(
+            StatusCode::FORBIDDEN,
+            "forbidden",
+            "the admin API is disabled: no admin token is configured",
+        ));
+    };
+    match token(req)? {
+        None => Err(unauthorized("the admin token is required")),
+        Some(t) if t == admin => Ok(()),
+        Some(_) => Err(Fail::new(
+            StatusCode::FORBIDDEN,
+            "forbidden",
+            "this token may not use the admin API",
+        )),
+    }
+}
+
+// --- WebSocket upgrade ---
+
+fn upgrade(req: Request<Incoming>, ctx: &Ctx) -> Res {
+    let shared = &ctx.shared;
+    let h = req.headers();
+    let has = |name: header::HeaderName, want: &str| {
+        h.get_all(name).iter().any(|v| {
+            v.to_str()
+                .is_ok_and(|s| s.split(',').any(|p| p.trim().eq_ignore_ascii_case(want)))
+        })
+    };
+    if !has(header::UPGRADE, "websocket") || !has(header::CONNECTION, "upgrade") {
+        return Err(Fail::new(
+            StatusCode::UPGRADE_REQUIRED,
+            "upgrade_required",
+            "GET /ws must be a WebSocket upgrade",
+        ));
+    }
+    if h.get(header::SEC_WEBSOCKET_VERSION)
+        .map(HeaderValue::as_bytes)
+        != Some(b"13")
+    {
+        return Err(Fail::new(
+            StatusCode::BAD_REQUEST,
+            "bad_request",
+            "Sec-WebSocket-Version must be 13",
+        ));
+    }
+    let Some(key) = h.get(header::SEC_WEBSOCKET_KEY) else {
+        return Err(Fail::new(
+            StatusCode::BAD_REQUEST,
+            "bad_request",
+            "missing Sec-WebSocket-Key",
+        ));
+    };
+    let accept = derive_accept_key(key.as_bytes());
+    let who = match token(&req)? {
+        Some(t) => {
+            let tokens = shared
+                .tokens
+                .read()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            match tokens.get(&t) {
+                Some(a) => Principal::Agent(a.clone()),
+                None => return Err(unauthorized("unknown agent token")),
+            }
+        }
+        None => Principal::User(UserId(shared.next_user.fetch_add(1, Ordering::Relaxed))),
+    };
+    // Reserve a connection slot.
+    let max = shared.limits.max_connections;
+    if shared
+        .ws_connections
+        .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
+            (n < max).then_some(n + 1)
+        })
+        .is_err()
+    {
+        return Err(Fail::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "too_many_connections",
+            format!("the server already has {max} WebSocket connections"),
+        ));
+    }
+    if *ctx.shutdown.borrow() {
+        shared.ws_connections.fetch_sub(1, Ordering::AcqRel);
+        return Err(Fail::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "shutting_down",
+            "the server is shutting down",
+        ));
+    }
+    let ws_config = WebSocketConfig::default()
+        .max_message_size(Some(shared.limits.max_message_bytes))
+        .max_frame_size(Some(shared.limits.max_message_bytes));
+    let task_shared = Arc::clone(shared);
+    let shutdown = ctx.shutdown.clone();
+    let drain = ctx.drain.clone();
+    tokio::spawn(async move {
+        let _drain = drain;
+        if let Ok(upgraded) = hyper::upgrade::on(req).await {
+            let ws = WebSocketStream::from_raw_socket(
+                TokioIo::new(upgraded),
+                Role::Server,
+                Some(ws_config),
+            )
+            .await;
+            session::run(Arc::clone(&task_shared), ws, who, shutdown).await;
+        }
+        task_shared.ws_connections.fetch_sub(1, Ordering::AcqRel);
+    });
+    let mut resp = Response::new(Body::new(Bytes::new()));
+    *resp.status_mut() = StatusCode::SWITCHING_PROTOCOLS;
+    let hs = resp.headers_mut();
+    hs.insert(header::UPGRADE, HeaderValue::from_static("websocket"));
+    hs.insert(header::CONNECTION, HeaderValue::from_static("Upgrade"));
+    if let Ok(v) = HeaderValue::from_str(&accept) {
+        hs.insert(header::SEC_WEBSOCKET_ACCEPT, v);
+    }
+    Ok(resp)
+}
+
+// --- read API ---
+
+#[derive(Serialize)]
+struct ChatListItem<'a> {
+    id: ChatId,
+    user: UserId,
+    queue: &'a str,
+    subject: &'a str,
+    state: &'static str,
+    owner: Option<&'a AgentId>,
+    requested_at: u64,
+    ticket: Option<TicketId>,
+    messages: usize,
+}
+
+fn read_api(shared: &Shared, viewer: &Viewer, rest: &[&str], query: Option<&str>) -> Res {
+    let core = lock(&shared.core);
+    let desk = &core.desk;
+    let visible = |chat: &crate::domain::Chat| match viewer {
+        Viewer::Admin => true,
+        Viewer::Agent(a) => {
+            chat.agents.contains(a)
+                || desk
+                    .agent(a)
+                    .is_some_and(|ag| ag.profile.in_queue(&chat.queue))
+        }
+    };
+    let not_found =
+        |what: &str| Fail::new(StatusCode::NOT_FOUND, "not_found", format!("no {what}"));
+    let parse_id = |s: &str| {
+        s.parse::<u64>().map_err(|_| {
+            Fail::new(
+                StatusCode::BAD_REQUEST,
+                "bad_request",
+                format!("`{s}` is not a numeric id"),
+            )
+        })
+    };
+    match rest {
+        ["chats"] => {
+            let items: Vec<ChatListItem> = desk
+                .chats()
+                .filter(|c| visible(c))
+                .map(|c| ChatListItem {
+                    id: c.id,
+                    user: c.user,
+                    queue: c.queue.as_str(),
+                    subject: &c.subject,
+                    state: c.state.name(),
+                    owner: c.state.owner(),
+                    requested_at: c.requested_at.as_millis(),
+                    ticket: c.ticket,
+                    messages: c.transcript.len(),
+                })
+                .collect();
+            Ok(json_response(
+                StatusCode::OK,
+                &serde_json::json!({ "chats": items }),
+            ))
+        }
+        ["chats", id] => {
+            let id = ChatId(parse_id(id)?);
+            let chat = desk
+                .chat(id)
+                .filter(|c| visible(c))
+                .ok_or_else(|| not_found("such chat"))?;
+            Ok(json_response(StatusCode::OK, chat))
+        }
+        ["chats", id, "transcript"] => {
+            let id = ChatId(parse_id(id)?);
+            let chat = desk
+                .chat(id)
+                .filter(|c| visible(c))
+                .ok_or_else(|| not_found("such chat"))?;
+            Ok(text_response(
+                StatusCode::OK,
+                "text/plain; charset=utf-8",
+                render_transcript(&chat.transcript),
+            ))
+        }
+        ["tickets"] => {
+            let tickets: Vec<_> = desk
+                .tickets()
+                .filter(|t| desk.chat(t.chat).is_some_and(|c| visible(c)))
+                .collect();
+            Ok(json_response(
+                StatusCode::OK,
+                &serde_json::json!({ "tickets": tickets }),
+            ))
+        }
+        ["tickets", id] => {
+            let id = TicketId(parse_id(id)?);
+            let t = desk
+                .ticket(id)
+                .filter(|t| desk.chat(t.chat).is_some_and(|c| visible(c)))
+                .ok_or_else(|| not_found("such ticket"))?;
+            Ok(json_response(StatusCode::OK, t))
+        }
+        ["articles"] => {
+            let term = query_param(query, "term")
+                .unwrap_or_default()
+                .to_lowercase();
+            let words: Vec<&str> = term.split_whitespace().collect();
+            let articles: Vec<_> = desk
+                .articles()
+                .filter(|a| {
+                    let hay =
+                        format!("{} {} {}", a.title, a.keywords.join(" "), a.body).to_lowercase();
+                    words.iter().all(|w| hay.contains(w))
+                })
+                .collect();
+            Ok(json_response(
+                StatusCode::OK,
+                &serde_json::json!({ "articles": articles }),
+            ))
+        }
+        ["articles", id] => {
+            let a = desk
+                .articles()
+                .find(|a| a.id.as_str() == *id)
+                .ok_or_else(|| not_found("such article"))?;
+            Ok(json_response(StatusCode::OK, a))
+        }
+        ["templates"] => {
+            let term = query_param(query, "term")
+                .unwrap_or_default()
+                .to_lowercase();
+            let words: Vec<&str> = term.split_whitespace().collect();
+            let templates: Vec<_> = desk
+                .templates()
+                .filter(|t| {
+                    let hay = format!("{} {}", t.name, t.keywords.join(" ")).to_lowercase();
+                    words.iter().all(|w| hay.contains(w))
+                })
+                .collect();
+            Ok(json_response(
+                StatusCode::OK,
+                &serde_json::json!({ "templates": templates }),
+            ))
+        }
+        ["templates", id] => {
+            let t = desk
+                .templates()
+                .find(|t| t.id.as_str() == *id)
+                .ok_or_else(|| not_found("such template"))?;
+            Ok(json_response(StatusCode::OK, t))
+        }
+        _ => Err(not_found("such API path")),
+    }
+}
+
+// --- admin API ---
+
+/// The body of `GET /admin/config`; `PUT` takes the same shape, but only `routing` may
+/// change at run time.
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AdminConfig {
+    routing: RoutingConfig,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    disconnect: Option<DisconnectRules>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    limits: Option<Limits>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NewQueue {
+    queue: crate::domain::QueueId,
+}
+
+async fn admin_api(shared: &Shared, rest: &[&str], req: Request<Incoming>) -> Res {
+    let method = req.method().clone();
+    match (rest, &method) {
+        (["config"], &Method::GET) => {
+            let config = {
+                let core = lock(&shared.core);
+                let c = core.desk.config();
+                AdminConfig {
+                    routing: c.routing.clone(),
+                    disconnect: Some(c.disconnect.clone()),
+                    limits: Some(shared.limits.clone()),
+                }
+            };
+            Ok(json_response(StatusCode::OK, &config))
+        }
+        (["config"], &Method::PUT) => {
+            let body: AdminConfig = read_json(shared, req).await?;
+            {
+                let core = lock(&shared.core);
+                let c = core.desk.config();
+                if body.disconnect.as_ref().is_some_and(|d| d != &c.disconnect)
+                    || body.limits.as_ref().is_some_and(|l| l != &shared.limits)
+                {
+                    return Err(Fail::new(
+                        StatusCode::UNPROCESSABLE_ENTITY,
+                        "read_only",
+                        "only `routing` can change at run time; `disconnect` and `limits` need a restart",
+                    ));
+                }
+            }
+            let reply = shared.execute(
+                &Principal::Admin,
+                Command::SetRouting {
+                    routing: body.routing,
+                },
+                None,
+            )?;
+            let routing = match reply {
+                Some(Reply::Routing(r)) => r,
+                _ => lock(&shared.core).desk.config().routing.clone(),
+            };
+            Ok(json_response(
+                StatusCode::OK,
+                &serde_json::json!({ "routing": routing }),
+            ))
+        }
+        (["queues"], &Method::GET) => {
+            let queues: Vec<_> = lock(&shared.core).desk.queues().cloned().collect();
+            Ok(json_response(
+                StatusCode::OK,
+                &serde_json::json!({ "queues": queues }),
+            ))
+        }
+        (["queues"], &Method::POST) => {
+            let body: NewQueue = read_json(shared, req).await?;
+            let queue = body.queue.clone();
+            shared.execute(
+                &Principal::Admin,
+                Command::AddQueue { queue: body.queue },
+                None,
+            )?;
+            Ok(json_response(
+                StatusCode::CREATED,
+                &serde_json::json!({ "queue": queue }),
+            ))
+        }
+        (["agents"], &Method::GET) => {
+            let agents: Vec<_> = {
+                let core = lock(&shared.core);
+                core.desk
+                    .agents()
+                    .map(|a| {
+                        serde_json::json!({
+                            "id": a.profile.id,
+                            "name": a.profile.name,
+                            "permissions": a.profile.permissions,
+                            "queues": a.profile.queues,
+                            "signed_in": a.signed_in,
+                            "connected": a.online(),
+                            "available": a.available,
+                            "available_for": a.available_for,
+                            "chats": a.chats,
+                            "chats_handled": a.chats_handled,
+                        })
+                    })
+                    .collect()
+            };
+            Ok(json_response(
+                StatusCode::OK,
+                &serde_json::json!({ "agents": agents }),
+            ))
+        }
+        (["agents"], &Method::POST) => {
+            let body: AgentConfig = read_json(shared, req).await?;
+            let mut tokens = shared
+                .tokens
+                .write()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            if let Some(t) = &body.token {
+                if t.trim().is_empty() {
+                    return Err(Fail::new(
+                        StatusCode::UNPROCESSABLE_ENTITY,
+                        "invalid_config",
+                        "empty token",
+                    ));
+                }
+                if tokens.contains_key(t) || shared.admin_token.as_deref() == Some(t.as_str()) {
+                    return Err(Fail::new(
+                        StatusCode::CONFLICT,
+                        "already_exists",
+                        "that token is taken",
+                    ));
+                }
+            }
+            shared.execute(
+                &Principal::Admin,
+                Command::AddAgent {
+                    agent: body.profile(),
+                },
+                None,
+            )?;
+            if let Some(t) = &body.token {
+                tokens.insert(t.clone(), body.id.clone());
+            }
+            Ok(json_response(
+                StatusCode::CREATED,
+                &serde_json::json!({ "agent": body.id }),
+            ))
+        }
+        (["config"], _) => Err(not_allowed(&method, "GET, PUT")),
+        (["queues"] | ["agents"], _) => Err(not_allowed(&method, "GET, POST")),
+        _ => Err(Fail::new(
+            StatusCode::NOT_FOUND,
+            "not_found",
+            "no such admin path",
+        )),
+    }
+}
+
+fn not_allowed(method: &Method, allowed: &str) -> Fail {
+    Fail::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method_not_allowed",
+        format!("{method} is not allowed here; allowed: {allowed}"),
+    )
+}
+
+async fn read_json<T: for<'de> Deserialize<'de>>(
+    shared: &Shared,
+    req: Request<Incoming>,
+) -> Result<T, Fail> {
+    let max = shared.limits.max_http_body_bytes;
+    let body = Limited::new(req.into_body(), max)
+        .collect()
+        .await
+        .map_err(|e| {
+            if e.downcast_ref::<http_body_util::LengthLimitError>()
+                .is_some()
+            {
+                Fail::new(
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    "payload_too_large",
+                    format!("the body is over {max} bytes"),
+                )
+            } else {
+                Fail::new(
+                    StatusCode::BAD_REQUEST,
+                    "bad_request",
+                    format!("cannot read the body: {e}"),
+                )
+            }
+        })?;
+    serde_json::from_slice(&body.to_bytes()).map_err(|e| {
+        Fail::new(
+            StatusCode::BAD_REQUEST,
+            "bad_request",
+            format!("invalid JSON body: {e}"),
+        )
+    })
+}
+
+// --- helpers ---
+
+fn json_response<T: Serialize + ?Sized>(status: StatusCode, body: &T) -> Response<Body> {
+    let text = serde_json::to_vec(body).unwrap_or_else(|_| b"{}".to_vec());
+    let mut resp = Response::new(Body::new(Bytes::from(text)));
+    *resp.status_mut() = status;
+    resp.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    resp
+}
+
+fn text_response(status: StatusCode, content_type: &'static str, body: String) -> Response<Body> {
+    let mut resp = Response::new(Body::new(Bytes::from(body)));
+    *resp.status_mut() = status;
+    resp.headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    resp
+}
+
+/// The first value of `name` in a query string, percent-decoded.
+fn query_param(query: Option<&str>, name: &str) -> Option<String> {
+    query?
+        .split('&')
+        .filter_map(|kv| kv.split_once('=').or(Some((kv, ""))))
+        .find(|(k, _)| *k == name)
+        .map(|(_, v)| percent_decode(v))
+}
+
+fn percent_decode(s: &str) -> String {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'+' => out.push(b' '),
+            b'%' if i + 2 < bytes.len() => {
+                let hex = std::str::from_utf8(&bytes[i + 1..i + 3]).ok();
+                match hex.and_then(|h| u8::from_str_radix(h, 16).ok()) {
+                    Some(b) => {
+                        out.push(b);
+                        i += 2;
+                    }
+                    None => out.push(b'%'),
+                }
+            }
+            b => out.push(b),
+        }
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn decodes_query_values() {
+        assert_eq!(
+            query_param(Some("a=1&term=vpn%20client+x"), "term").as_deref(),
+            Some("vpn client x")
+        );
+        assert_eq!(
+            query_param(Some("token=abc"), "token").as_deref(),
+            Some("abc")
+        );
+        assert_eq!(query_param(Some("token"), "token").as_deref(), Some(""));
+        assert_eq!(query_param(Some("x=%zz%"), "x").as_deref(), Some("%zz%"));
+        assert_eq!(query_param(None, "x"), None);
+    }
+}

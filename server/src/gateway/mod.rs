@@ -1,0 +1,214 @@
+//! The gateway: everything between sockets and the Desk.
+//!
+//! [`serve`] accepts TCP connections, serves HTTP/1.1 on each (hyper) and upgrades
+//! `GET /ws` to WebSocket sessions (tokio-tungstenite) on the same port. Around the
+//! Desk it runs three kinds of task, in the shape of mini-redis:
+//!
+//! - one per connection ([`http`], then [`session`] after an upgrade), each holding a
+//!   clone of the shutdown receiver and of the drain sender;
+//! - a timer that sends `Tick` when the Desk's next grace period runs out;
+//! - the journal writer ([`journal`]).
+//!
+//! Shutdown: stop accepting, tell every session to close (1001), wait (bounded) for
+//! every connection task to finish — their `Disconnect` commands reach the journal —
+//! then close the journal channel and wait for the writer to flush.
+
+mod http;
+mod journal;
+mod metrics;
+mod session;
+mod state;
+
+use crate::config::ServerConfig;
+use crate::domain::DeskError;
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use state::{Core, Counters, Registry, Shared, lock};
+use std::collections::HashMap;
+use std::future::Future;
+use std::sync::atomic::{AtomicU64, AtomicUsize};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::{Duration, Instant};
+use tokio::net::TcpListener;
+use tokio::sync::{Notify, mpsc, watch};
+
+/// Why the server could not start or stopped with an error.
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    /// The configuration does not hold together.
+    #[error(transparent)]
+    Config(#[from] crate::config::ConfigError),
+    /// The Desk refused the configuration.
+    #[error("invalid configuration: {0}")]
+    Desk(#[from] DeskError),
+    /// The journal could not be opened or written.
+    #[error("journal {path}: {source}")]
+    Journal {
+        /// The journal file.
+        path: std::path::PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+}
+
+/// Serves HTTP and WebSocket on `listener` until `shutdown` completes, then closes
+/// every connection (1001), flushes the journal and returns.
+///
+/// ```no_run
+/// # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+/// use switchboard_server::{config::ServerConfig, serve};
+/// let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+/// let addr = listener.local_addr()?;
+/// let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+/// let server = tokio::spawn(serve(listener, ServerConfig::default(), async move {
+///     let _ = stopped.await;
+/// }));
+/// // ... connect to ws://{addr}/ws ...
+/// # let _ = addr;
+/// let _ = stop.send(());
+/// server.await??;
+/// # Ok(()) }
+/// ```
+pub async fn serve(
+    listener: TcpListener,
+    config: ServerConfig,
+    shutdown: impl Future<Output = ()> + Send,
+) -> Result<(), ServeError> {
+    config.validate()?;
+    let desk = config.build_desk()?;
+    let (journal_tx, journal_task) = match &config.journal {
+        Some(path) => {
+            let file = journal::open(path)
+                .await
+                .map_err(|source| ServeError::Journal {
+                    path: path.clone(),
+                    source,
+                })?;
+            let (tx, rx) = mpsc::unbounded_channel();
+            (
+                Some(tx),
+                Some((path.clone(), tokio::spawn(journal::write(file, rx)))),
+            )
+        }
+        None => (None, None),
+    };
+    let tokens: HashMap<String, _> = config
+        .agents
+        .iter()
+        .filter_map(|a| a.token.clone().map(|t| (t, a.id.clone())))
+        .collect();
+    let shared = Arc::new(Shared {
+        core: Mutex::new(Core {
+            desk,
+            journal: journal_tx,
+            seq: 0,
+        }),
+        registry: Mutex::new(Registry::default()),
+        counters: Mutex::new(Counters::default()),
+        tokens: RwLock::new(tokens),
+        admin_token: config.admin_token.clone(),
+        limits: config.limits.clone(),
+        start: Instant::now(),
+        next_user: AtomicU64::new(1),
+        next_conn: AtomicU64::new(1),
+        ws_connections: AtomicUsize::new(0),
+        agent_connections: AtomicUsize::new(0),
+        user_connections: AtomicUsize::new(0),
+        timer: Notify::new(),
+    });
+
+    let (shutdown_tx, shutdown_rx) = watch::channel(false);
+    let (drain_tx, mut drain_rx) = mpsc::channel::<()>(1);
+    let timer = tokio::spawn(run_timer(Arc::clone(&shared), shutdown_rx.clone()));
+
+    tokio::pin!(shutdown);
+    loop {
+        tokio::select! {
+            _ = &mut shutdown => break,
+            accepted = listener.accept() => match accepted {
+                Ok((stream, _peer)) => {
+                    let _ = stream.set_nodelay(true);
+                    let ctx = http::Ctx {
+                        shared: Arc::clone(&shared),
+                        shutdown: shutdown_rx.clone(),
+                        drain: drain_tx.clone(),
+                    };
+                    tokio::spawn(serve_connection(stream, ctx));
+                }
+                Err(e) => {
+                    // Out of file descriptors and the like: back off instead of spinning.
+                    tracing::warn!("accept failed: {e}");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+            }
+        }
+    }
+
+    tracing::info!("shutting down");
+    drop(listener);
+    let _ = shutdown_tx.send(true);
+    drop(drain_tx);
+    let grace = Duration::from_millis(shared.limits.shutdown_grace_ms);
+    if tokio::time::timeout(grace, drain_rx.recv()).await.is_err() {
+        tracing::warn!("some connections did not close within {grace:?}");
+    }
+    let _ = timer.await;
+    // Closing the channel lets the writer drain and flush.
+    lock(&shared.core).journal = None;
+    if let Some((path, task)) = journal_task {
+        match task.await {
+            Ok(Ok(())) => {}
+            Ok(Err(source)) => return Err(ServeError::Journal { path, source }),
+            Err(e) => {
+                return Err(ServeError::Journal {
+                    path,
+                    source: std::io::Error::other(e.to_string()),
+                });
+            }
+        }
+    }
+    Ok(())
+}
+
+async fn serve_connection(stream: tokio::net::TcpStream, ctx: http::Ctx) {
+    let mut shutdown = ctx.shutdown.clone();
+    let _drain = ctx.drain.clone();
+    let service = service_fn(move |req| http::handle(req, ctx.clone()));
+    let conn = http1::Builder::new()
+        .timer(TokioTimer::new())
+        .header_read_timeout(Duration::from_secs(10))
+        .serve_connection(TokioIo::new(stream), service)
+        .with_upgrades();
+    tokio::pin!(conn);
+    if *shutdown.borrow() {
+        conn.as_mut().graceful_shutdown();
+    }
+    tokio::select! {
+        _ = conn.as_mut() => {}
+        _ = shutdown.changed() => {
+            conn.as_mut().graceful_shutdown();
+            let _ = conn.await;
+        }
+    }
+}
+
+/// Sends `Tick` when the Desk's next grace period runs out.
+async fn run_timer(shared: Arc<Shared>, mut shutdown: watch::Receiver<bool>) {
+    loop {
+        let next = lock(&shared.core).desk.next_deadline();
+        let wake = next.map(|t| {
+            tokio::time::Instant::from_std(shared.start) + Duration::from_millis(t.as_millis())
+        });
+        tokio::select! {
+            _ = shutdown.changed() => return,
+            _ = shared.timer.notified() => {}
+            _ = async {
+                match wake {
+                    Some(at) => tokio::time::sleep_until(at).await,
+                    None => std::future::pending::<()>().await,
+                }
+            } => shared.tick(),
+        }
+    }
+}

@@ -1,0 +1,329 @@
+//! One WebSocket connection (a user's or an agent's): reads client frames, turns them
+//! into Desk commands, writes the connection's outbound queue to the socket, enforces
+//! the per-connection limits and, when the connection ends, tells the Desk
+//! (`Command::Disconnect`).
+
+use super::state::{Outbox, Shared, error_frame, lock};
+use crate::domain::{Command, Principal};
+use crate::protocol::{self, ProtocolError, ServerFrame, Welcome, WireLimits, close};
+use futures_util::{SinkExt, StreamExt};
+use hyper::upgrade::Upgraded;
+use hyper_util::rt::TokioIo;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::sync::{mpsc, watch};
+use tokio_tungstenite::WebSocketStream;
+use tokio_tungstenite::tungstenite::protocol::CloseFrame;
+use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
+use tokio_tungstenite::tungstenite::{Error as WsError, Message, Utf8Bytes};
+
+type Ws = WebSocketStream<TokioIo<Upgraded>>;
+
+/// A token bucket: `rate` per second, up to `burst` at once.
+struct Bucket {
+    tokens: f64,
+    rate: f64,
+    burst: f64,
+    last: Instant,
+}
+
+impl Bucket {
+    fn new(rate: u32, burst: u32) -> Self {
+        Bucket {
+            tokens: f64::from(burst),
+            rate: f64::from(rate),
+            burst: f64::from(burst),
+            last: Instant::now(),
+        }
+    }
+
+    fn take(&mut self) -> bool {
+        let now = Instant::now();
+        let dt = now.duration_since(self.last).as_secs_f64();
+        self.last = now;
+        self.tokens = (self.tokens + dt * self.rate).min(self.burst);
+        if self.tokens >= 1.0 {
+            self.tokens -= 1.0;
+            true
+        } else {
+            false
+        }
+    }
+}
+
+/// How a session ended.
+enum End {
+    /// Send a close frame, then wait briefly for the peer's.
+    Close(u16, String),
+    /// Send a close frame, then read and discard what the peer still sends: it broke
+    /// the protocol mid-frame, so waiting for a clean close reply is pointless, but
+    /// dropping the socket with unread data would reset it before our frame arrives.
+    CloseAndLinger(u16, String),
+    /// The peer closed or vanished: nothing more to send.
+    Gone,
+}
+
+/// Runs the connection until it ends. `who` is already authenticated.
+pub(crate) async fn run(
+    shared: Arc<Shared>,
+    mut ws: Ws,
+    who: Principal,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let id = shared.next_conn.fetch_add(1, Ordering::Relaxed);
+    let (outbox, mut rx) = Outbox::new(id, shared.limits.outbound_queue);
+    let welcome = ServerFrame::Welcome {
+        who: match &who {
+            Principal::Agent(a) => Welcome::Agent { agent: a.clone() },
+            Principal::User(u) => Welcome::User { user: *u },
+            // Only agents and users get WebSocket sessions.
+            Principal::Admin | Principal::System => return,
+        },
+        limits: WireLimits {
+            max_message_bytes: shared.limits.max_message_bytes,
+            messages_per_sec: shared.limits.messages_per_sec,
+            burst: shared.limits.burst,
+            outbound_queue: shared.limits.outbound_queue,
+        },
+    };
+    outbox.push(Utf8Bytes::from(welcome.to_json()), &shared.counters);
+    register(&shared, &who, &outbox);
+    lock(&shared.counters).connections_total += 1;
+
+    let end = drive(&shared, &mut ws, &who, &outbox, &mut rx, &mut shutdown).await;
+    if let End::Close(code, _) | End::CloseAndLinger(code, _) = &end
+        && *code != close::GOING_AWAY
+        && *code != close::NORMAL
+    {
+        *lock(&shared.counters)
+            .closed_by_server
+            .entry(*code)
+            .or_default() += 1;
+    }
+    let current = unregister(&shared, &who, &outbox);
+    // Tell the Desk before the socket's last goodbye so that notices to others (the
+    // user told their chat ended, …) are not held up by a slow peer.
+    if current {
+        let _ = shared.execute(&who, Command::Disconnect, None);
+    }
+    drop(rx);
+    finish(&shared, ws, end).await;
+}
+
+fn register(shared: &Shared, who: &Principal, outbox: &Outbox) {
+    let mut reg = lock(&shared.registry);
+    match who {
+        Principal::Agent(a) => {
+            shared.agent_connections.fetch_add(1, Ordering::Relaxed);
+            if let Some(old) = reg.agents.insert(a.clone(), outbox.clone()) {
+                old.kick.kick(
+                    close::NORMAL,
+                    "replaced by a newer connection of the same agent",
+                );
+            }
+        }
+        Principal::User(u) => {
+            shared.user_connections.fetch_add(1, Ordering::Relaxed);
+            reg.users.insert(*u, outbox.clone());
+        }
+        Principal::Admin | Principal::System => {}
+    }
+}
+
+/// Removes the connection; true if it was the participant's current one.
+fn unregister(shared: &Shared, who: &Principal, outbox: &Outbox) -> bool {
+    let mut reg = lock(&shared.registry);
+    match who {
+        Principal::Agent(a) => {
+            shared.agent_connections.fetch_sub(1, Ordering::Relaxed);
+            if reg.agents.get(a).is_some_and(|o| o.id == outbox.id) {
+                reg.agents.remove(a);
+                true
+            } else {
+                false
+            }
+        }
+        Principal::User(u) => {
+            shared.user_connections.fetch_sub(1, Ordering::Relaxed);
+            reg.users.remove(u);
+            true
+        }
+        Principal::Admin | Principal::System => false,
+    }
+}
+
+async fn drive(
+    shared: &Shared,
+    ws: &mut Ws,
+    who: &Principal,
+    outbox: &Outbox,
+    rx: &mut mpsc::Receiver<Utf8Bytes>,
+    shutdown: &mut watch::Receiver<bool>,
+) -> End {
+    let limits = &shared.limits;
+    let write_timeout = Duration::from_millis(limits.write_timeout_ms);
+    let mut bucket = Bucket::new(limits.messages_per_sec, limits.burst);
+    let ping_every = Duration::from_millis(if limits.ping_interval_ms == 0 {
+        // Still wake up now and then for the idle check.
+        limits.idle_timeout_ms.max(1000)
+    } else {
+        limits.ping_interval_ms
+    });
+    let mut ping = tokio::time::interval_at(tokio::time::Instant::now() + ping_every, ping_every);
+    let mut last_heard = Instant::now();
+    if *shutdown.borrow() {
+        return End::Close(close::GOING_AWAY, "server shutting down".into());
+    }
+    loop {
+        tokio::select! {
+            biased;
+            _ = shutdown.changed() => {
+                return End::Close(close::GOING_AWAY, "server shutting down".into());
+            }
+            (code, reason) = outbox.kick.wait() => return End::Close(code, reason),
+            frame = rx.recv() => {
+                let Some(frame) = frame else { return End::Gone };
+                match tokio::time::timeout(write_timeout, ws.send(Message::Text(frame))).await {
+                    Ok(Ok(())) => {}
+                    Ok(Err(_)) | Err(_) => return End::Gone,
+                }
+            }
+            msg = ws.next() => {
+                last_heard = Instant::now();
+                match msg {
+                    None => return End::Gone,
+                    Some(Err(e)) => return read_error(e, limits.max_message_bytes),
+                    Some(Ok(Message::Text(text))) => {
+                        lock(&shared.counters).frames_in += 1;
+                        on_text(shared, who, outbox, &mut bucket, text.as_str());
+                    }
+                    Some(Ok(Message::Binary(_))) => {
+                        lock(&shared.counters).frames_in += 1;
+                        let e = if bucket.take() {
+                            ProtocolError::Binary
+                        } else {
+                            ProtocolError::RateLimited(limits.messages_per_sec)
+                        };
+                        refuse(shared, outbox, None, &e);
+                    }
+                    // tungstenite answers pings itself; pongs only prove liveness.
+                    Some(Ok(Message::Ping(_) | Message::Pong(_) | Message::Frame(_))) => {}
+                    Some(Ok(Message::Close(_))) => {
+                        // tungstenite queued the close reply; flush it out.
+                        let _ = tokio::time::timeout(write_timeout, ws.flush()).await;
+                        return End::Gone;
+                    }
+                }
+            }
+            _ = ping.tick() => {
+                if limits.idle_timeout_ms > 0
+                    && last_heard.elapsed() >= Duration::from_millis(limits.idle_timeout_ms)
+                {
+                    return End::Close(close::POLICY, "idle timeout: no frame or pong received".into());
+                }
+                if limits.ping_interval_ms > 0 {
+                    match tokio::time::timeout(write_timeout, ws.send(Message::Ping(Default::default()))).await {
+                        Ok(Ok(())) => {}
+                        Ok(Err(_)) | Err(_) => return End::Gone,
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn read_error(e: WsError, max: usize) -> End {
+    match e {
+        WsError::Capacity(c) => End::CloseAndLinger(
+            close::TOO_BIG,
+            format!("message too big ({c}); the limit is {max} bytes"),
+        ),
+        WsError::Utf8(_) => End::CloseAndLinger(
+            close::INVALID_PAYLOAD,
+            "text frame is not valid UTF-8".into(),
+        ),
+        WsError::Protocol(p) => {
+            End::CloseAndLinger(close::PROTOCOL_ERROR, format!("protocol error: {p}"))
+        }
+        _ => End::Gone,
+    }
+}
+
+fn on_text(shared: &Shared, who: &Principal, outbox: &Outbox, bucket: &mut Bucket, text: &str) {
+    match protocol::parse_client_message(text) {
+        Err((req, e)) => {
+            let e = if bucket.take() {
+                e
+            } else {
+                ProtocolError::RateLimited(shared.limits.messages_per_sec)
+            };
+            refuse(shared, outbox, req, &e);
+        }
+        Ok(msg) => {
+            if !bucket.take() {
+                let e = ProtocolError::RateLimited(shared.limits.messages_per_sec);
+                refuse(shared, outbox, msg.req, &e);
+                return;
+            }
+            let _ = shared.execute(who, msg.command, Some((outbox, msg.req)));
+        }
+    }
+}
+
+fn refuse(shared: &Shared, outbox: &Outbox, req: Option<protocol::ReqId>, e: &ProtocolError) {
+    shared.count_error(e.code());
+    outbox.push(
+        error_frame(&req, e.code(), &e.to_string()),
+        &shared.counters,
+    );
+}
+
+async fn finish(shared: &Shared, mut ws: Ws, end: End) {
+    let wait = Duration::from_millis(shared.limits.write_timeout_ms.min(2_000));
+    let (code, reason, linger) = match end {
+        End::Gone => return,
+        End::Close(c, r) => (c, r, false),
+        End::CloseAndLinger(c, r) => (c, r, true),
+    };
+    let frame = CloseFrame {
+        code: CloseCode::from(code),
+        reason: Utf8Bytes::from(truncate(&reason, 120)),
+    };
+    if !matches!(
+        tokio::time::timeout(wait, ws.close(Some(frame))).await,
+        Ok(Ok(()))
+    ) {
+        return;
+    }
+    if linger {
+        let io = ws.get_mut();
+        let _ = tokio::time::timeout(wait, async {
+            let _ = io.shutdown().await;
+            let mut buf = vec![0u8; 16 * 1024];
+            while let Ok(n) = io.read(&mut buf).await {
+                if n == 0 {
+                    break;
+                }
+            }
+        })
+        .await;
+    } else {
+        // Wait for the peer's close reply so it sees a clean closing handshake.
+        let _ =
+            tokio::time::timeout(wait, async { while let Some(Ok(_)) = ws.next().await {} }).await;
+    }
+}
+
+/// Close reasons must fit a control frame (125 bytes).
+fn truncate(s: &str, max: usize) -> String {
+    if s.len() <= max {
+        return s.to_string();
+    }
+    let mut end = max;
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    s[..end].to_string()
+}

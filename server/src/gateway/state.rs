@@ -1,0 +1,388 @@
+//! The state every connection shares: the Desk behind its lock, the registry of live
+//! connections, counters, tokens — and [`Shared::execute`], the one path by which a
+//! command reaches the Desk and its results reach connections and the journal.
+//!
+//! Locking: the Desk lock (`core`) is never held across an `.await`. After a Desk step
+//! the registry lock is taken *before* the Desk lock is released and the frames are
+//! pushed with `try_send` after releasing it, so notices reach every connection in
+//! the order the Desk produced them while nobody waits on the Desk during fan-out.
+//! Lock order: `tokens` → `core` → `registry` → `counters`.
+
+use crate::config::Limits;
+use crate::domain::{
+    AgentId, Command, Desk, DeskError, Notice, Principal, Recipient, Reply, Time, UserId,
+};
+use crate::protocol::{JournalEntry, JournalResult, ReqId};
+use serde::Serialize;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::{AtomicU64, AtomicUsize};
+use std::sync::{Arc, Mutex, MutexGuard, RwLock};
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
+use tokio::sync::{Notify, mpsc};
+use tokio_tungstenite::tungstenite::Utf8Bytes;
+
+/// Locks a mutex, recovering the data if a panicking thread poisoned it: every
+/// critical section here leaves the data consistent before anything can panic.
+pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// Why a connection is being closed by the server, set once.
+#[derive(Default)]
+pub(crate) struct Kick {
+    reason: Mutex<Option<(u16, String)>>,
+    notify: Notify,
+}
+
+impl Kick {
+    /// Asks the connection to close with `code` and `reason` (the first ask wins).
+    pub(crate) fn kick(&self, code: u16, reason: impl Into<String>) {
+        let mut r = lock(&self.reason);
+        if r.is_none() {
+            *r = Some((code, reason.into()));
+        }
+        drop(r);
+        self.notify.notify_one();
+    }
+
+    /// Waits until the connection is asked to close.
+    pub(crate) async fn wait(&self) -> (u16, String) {
+        loop {
+            if let Some(r) = lock(&self.reason).clone() {
+                return r;
+            }
+            self.notify.notified().await;
+        }
+    }
+}
+
+/// The sending side of one connection's bounded outbound queue.
+#[derive(Clone)]
+pub(crate) struct Outbox {
+    /// The connection's id (unique for the server's life).
+    pub id: u64,
+    tx: mpsc::Sender<Utf8Bytes>,
+    /// Closes the connection.
+    pub kick: Arc<Kick>,
+}
+
+impl Outbox {
+    /// A queue of `capacity` frames and its receiving end.
+    pub(crate) fn new(id: u64, capacity: usize) -> (Outbox, mpsc::Receiver<Utf8Bytes>) {
+        let (tx, rx) = mpsc::channel(capacity);
+        (
+            Outbox {
+                id,
+                tx,
+                kick: Arc::new(Kick::default()),
+            },
+            rx,
+        )
+    }
+
+    /// Queues a frame without waiting. A full queue means a slow consumer: the
+    /// connection is closed (1008) rather than slowing anyone else down.
+    pub(crate) fn push(&self, frame: Utf8Bytes, counters: &Mutex<Counters>) -> bool {
+        match self.tx.try_send(frame) {
+            Ok(()) => true,
+            Err(mpsc::error::TrySendError::Full(_)) => {
+                let first = lock(&self.kick.reason).is_none();
+                if first {
+                    lock(counters).slow_consumers += 1;
+                }
+                self.kick.kick(
+                    crate::protocol::close::POLICY,
+                    format!(
+                        "slow consumer: outbound queue full ({} frames)",
+                        self.tx.max_capacity()
+                    ),
+                );
+                false
+            }
+            Err(mpsc::error::TrySendError::Closed(_)) => false,
+        }
+    }
+}
+
+/// Live WebSocket connections by participant.
+#[derive(Default)]
+pub(crate) struct Registry {
+    /// The current connection of each agent (a newer one replaces an older one).
+    pub agents: HashMap<AgentId, Outbox>,
+    /// Each user connection.
+    pub users: HashMap<UserId, Outbox>,
+}
+
+/// Counters for `/metrics` that the Desk's own stats do not cover.
+#[derive(Default)]
+pub(crate) struct Counters {
+    /// Commands handled by the Desk, by type.
+    pub commands: BTreeMap<&'static str, u64>,
+    /// Errors sent, by code (Desk and gateway).
+    pub errors: BTreeMap<String, u64>,
+    /// Message notices delivered (R10).
+    pub messages_relayed: u64,
+    /// Chats given to agents: `accept`, `accept_transfer`, `auto`.
+    pub routing: BTreeMap<&'static str, u64>,
+    /// Notices whose recipient had no live connection.
+    pub undeliverable: u64,
+    /// Connections closed because their outbound queue filled.
+    pub slow_consumers: u64,
+    /// Connections closed for breaking a limit, by close code.
+    pub closed_by_server: BTreeMap<u16, u64>,
+    /// WebSocket connections accepted since start.
+    pub connections_total: u64,
+    /// Frames received from clients.
+    pub frames_in: u64,
+    /// HTTP requests, by status.
+    pub http_requests: BTreeMap<u16, u64>,
+}
+
+/// The Desk and what must change in step with it.
+pub(crate) struct Core {
+    /// The domain core.
+    pub desk: Desk,
+    /// The journal writer's inbox; taken at shutdown.
+    pub journal: Option<mpsc::UnboundedSender<JournalEntry>>,
+    /// Journal sequence number of the last entry.
+    pub seq: u64,
+}
+
+/// Everything connections share.
+pub(crate) struct Shared {
+    pub core: Mutex<Core>,
+    pub registry: Mutex<Registry>,
+    pub counters: Mutex<Counters>,
+    /// Agent tokens.
+    pub tokens: RwLock<HashMap<String, AgentId>>,
+    pub admin_token: Option<String>,
+    pub limits: Limits,
+    /// Desk time zero.
+    pub start: Instant,
+    pub next_user: AtomicU64,
+    pub next_conn: AtomicU64,
+    /// Live WebSocket connections (reserved at upgrade).
+    pub ws_connections: AtomicUsize,
+    pub agent_connections: AtomicUsize,
+    pub user_connections: AtomicUsize,
+    /// Woken when the Desk's next deadline may have changed.
+    pub timer: Notify,
+}
+
+#[derive(Serialize)]
+struct ReplyFrame<'a> {
+    r#type: &'static str,
+    req: &'a Option<ReqId>,
+    command: &'static str,
+    #[serde(flatten)]
+    reply: &'a Reply,
+}
+
+#[derive(Serialize)]
+struct NoticeFrame<'a> {
+    r#type: &'static str,
+    #[serde(flatten)]
+    notice: &'a Notice,
+}
+
+/// An error frame's JSON text.
+pub(crate) fn error_frame(req: &Option<ReqId>, code: &str, message: &str) -> Utf8Bytes {
+    #[derive(Serialize)]
+    struct ErrorFrame<'a> {
+        r#type: &'static str,
+        req: &'a Option<ReqId>,
+        code: &'a str,
+        message: &'a str,
+    }
+    json(&ErrorFrame {
+        r#type: "error",
+        req,
+        code,
+        message,
+    })
+}
+
+fn json<T: Serialize>(v: &T) -> Utf8Bytes {
+    // Frames hold strings, numbers, maps and sequences only: serialising cannot fail.
+    Utf8Bytes::from(serde_json::to_string(v).unwrap_or_default())
+}
+
+/// Who a notice goes to, resolved while the Desk is locked.
+enum Target {
+    Agent(AgentId),
+    User(UserId),
+}
+
+impl Shared {
+    /// Desk time now.
+    pub(crate) fn now(&self) -> Time {
+        Time(u64::try_from(self.start.elapsed().as_millis()).unwrap_or(u64::MAX))
+    }
+
+    /// Counts an error code.
+    pub(crate) fn count_error(&self, code: &str) {
+        *lock(&self.counters)
+            .errors
+            .entry(code.to_string())
+            .or_default() += 1;
+    }
+
+    /// Runs one command through the Desk, journals it and delivers its notices. With
+    /// `me` the reply (or error) is queued to that connection and `Ok(None)` returned;
+    /// without, the reply is returned (HTTP admin calls, the timer, disconnects).
+    pub(crate) fn execute(
+        &self,
+        who: &Principal,
+        command: Command,
+        me: Option<(&Outbox, Option<ReqId>)>,
+    ) -> Result<Option<Reply>, DeskError> {
+        let name = command.name();
+        let mut core = lock(&self.core);
+        let now = self.now();
+        let logged = core.journal.is_some().then(|| command.clone());
+        let before = core.desk.next_deadline();
+        let result = core.desk.handle(who, command, now);
+        match result {
+            Ok(outcome) => {
+                let deadline_changed = core.desk.next_deadline() != before;
+                let reply_frame = me.as_ref().map(|(_, req)| {
+                    json(&ReplyFrame {
+                        r#type: "reply",
+                        req,
+                        command: name,
+                        reply: &outcome.reply,
+                    })
+                });
+                let mut relayed = 0;
+                let mut auto = 0;
+                let mut resolved = Vec::with_capacity(outcome.deliveries.len());
+                for d in &outcome.deliveries {
+                    let targets: Vec<Target> = match &d.to {
+                        Recipient::Agent(a) => vec![Target::Agent(a.clone())],
+                        Recipient::User(u) => vec![Target::User(*u)],
+                        Recipient::QueueMembers(q) => core
+                            .desk
+                            .online_members(q)
+                            .map(|a| Target::Agent(a.clone()))
+                            .collect(),
+                    };
+                    match d.notice {
+                        Notice::Message { .. } => relayed += 1,
+                        Notice::Assigned(_) => auto += 1,
+                        _ => {}
+                    }
+                    let frame = json(&NoticeFrame {
+                        r#type: "notice",
+                        notice: &d.notice,
+                    });
+                    resolved.push((targets, frame));
+                }
+                if let (Some(cmd), Some(tx)) = (logged, core.journal.as_ref()) {
+                    let entry = JournalEntry {
+                        seq: core.seq + 1,
+                        at_ms: now.as_millis(),
+                        wall_ms: wall_ms(),
+                        principal: who.clone(),
+                        command: cmd,
+                        result: JournalResult::Ok {
+                            reply: outcome.reply.clone(),
+                            deliveries: outcome.deliveries.clone(),
+                        },
+                    };
+                    if tx.send(entry).is_ok() {
+                        core.seq += 1;
+                    }
+                }
+                let accepted = matches!(outcome.reply, Reply::Accepted(_));
+                let registry = lock(&self.registry);
+                drop(core);
+                let mut undeliverable = 0;
+                if let (Some((outbox, _)), Some(frame)) = (&me, reply_frame) {
+                    outbox.push(frame, &self.counters);
+                }
+                for (targets, frame) in resolved {
+                    for t in targets {
+                        let outbox = match &t {
+                            Target::Agent(a) => registry.agents.get(a),
+                            Target::User(u) => registry.users.get(u),
+                        };
+                        match outbox {
+                            Some(o) => {
+                                o.push(frame.clone(), &self.counters);
+                            }
+                            None => undeliverable += 1,
+                        }
+                    }
+                }
+                drop(registry);
+                {
+                    let mut c = lock(&self.counters);
+                    *c.commands.entry(name).or_default() += 1;
+                    c.messages_relayed += relayed;
+                    c.undeliverable += undeliverable;
+                    if accepted {
+                        *c.routing.entry(name).or_default() += 1;
+                    }
+                    if auto > 0 {
+                        *c.routing.entry("auto").or_default() += auto;
+                    }
+                }
+                if deadline_changed {
+                    self.timer.notify_one();
+                }
+                Ok(match me {
+                    Some(_) => None,
+                    None => Some(outcome.reply),
+                })
+            }
+            Err(e) => {
+                if let (Some(cmd), Some(tx)) = (logged, core.journal.as_ref()) {
+                    let entry = JournalEntry {
+                        seq: core.seq + 1,
+                        at_ms: now.as_millis(),
+                        wall_ms: wall_ms(),
+                        principal: who.clone(),
+                        command: cmd,
+                        result: JournalResult::Error {
+                            code: e.code().to_string(),
+                            message: e.to_string(),
+                        },
+                    };
+                    if tx.send(entry).is_ok() {
+                        core.seq += 1;
+                    }
+                }
+                drop(core);
+                {
+                    let mut c = lock(&self.counters);
+                    *c.commands.entry(name).or_default() += 1;
+                    *c.errors.entry(e.code().to_string()).or_default() += 1;
+                }
+                if let Some((outbox, req)) = me {
+                    outbox.push(error_frame(&req, e.code(), &e.to_string()), &self.counters);
+                    return Ok(None);
+                }
+                Err(e)
+            }
+        }
+    }
+
+    /// Sends the Desk a `Tick` if a grace period has run out.
+    pub(crate) fn tick(&self) {
+        let due = {
+            let core = lock(&self.core);
+            core.desk.next_deadline().is_some_and(|d| d <= self.now())
+        };
+        if due {
+            // Tick is valid for every principal; failures are impossible but harmless.
+            let _ = self.execute(&Principal::System, Command::Tick, None);
+        }
+    }
+}
+
+fn wall_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+        .unwrap_or(0)
+}
