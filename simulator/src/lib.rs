@@ -8,4 +8,6 @@
 //! - [`threshold`]: pass/fail conditions over a summary.
 
 pub mod dist;
+pub mod metrics;
 pub mod seed;
+pub mod threshold;

@@ -1,0 +1,322 @@
+//! Per-task recording: each virtual user or agent owns a [`Recorder`], records into it
+//! without any lock, and the driver merges all recorders at the end.
+//!
+//! Most tasks record a handful of samples, while a full-range HDR histogram costs a
+//! few hundred KiB; so a recorder keeps raw samples in a small buffer and only builds
+//! histograms once it has many. Merging folds both forms into the target's histograms.
+
+use super::counters::Counters;
+use super::names::MetricName;
+use hdrhistogram::Histogram;
+use std::collections::BTreeMap;
+use std::time::Duration;
+use thiserror::Error;
+
+/// Histogram resolution: 1 µs to 7 days at 3 significant digits. Longer samples are
+/// clamped to the top (and would be a bug in the driver anyway).
+pub const LOWEST_US: u64 = 1;
+/// The largest value a histogram holds, in microseconds.
+pub const HIGHEST_US: u64 = 7 * 24 * 3600 * 1_000_000;
+/// Significant decimal digits kept.
+pub const SIGFIG: u8 = 3;
+/// Buffered samples before a recorder switches to histograms.
+const BUFFER: usize = 256;
+
+/// A metrics failure (only histogram construction or merging can fail).
+#[derive(Debug, Error)]
+pub enum MetricsError {
+    /// HDR histogram creation failed.
+    #[error("cannot create histogram: {0}")]
+    Create(String),
+    /// Two histograms could not be merged.
+    #[error("cannot merge histograms for {metric}: {message}")]
+    Merge {
+        /// Which metric.
+        metric: MetricName,
+        /// The hdrhistogram error.
+        message: String,
+    },
+}
+
+/// A new, empty histogram with the crate's bounds.
+pub fn new_histogram() -> Result<Histogram<u64>, MetricsError> {
+    Histogram::new_with_bounds(LOWEST_US, HIGHEST_US, SIGFIG)
+        .map_err(|e| MetricsError::Create(e.to_string()))
+}
+
+/// A duration in whole microseconds, clamped to the histogram range.
+pub fn micros(d: Duration) -> u64 {
+    u64::try_from(d.as_micros())
+        .unwrap_or(u64::MAX)
+        .min(HIGHEST_US)
+}
+
+/// Work one agent did: what occupancy and fairness are computed from.
+#[derive(Clone, Debug, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct AgentWork {
+    /// Chats the agent accepted.
+    pub chats: u64,
+    /// Σ over time of the agent's open chats (slot-seconds in use), scenario seconds.
+    pub busy_slot_seconds: f64,
+    /// Σ over time of the agent's declared capacity while available, scenario seconds.
+    pub offered_slot_seconds: f64,
+}
+
+impl AgentWork {
+    /// Busy ÷ offered slot time, if the agent offered any.
+    pub fn occupancy(&self) -> Option<f64> {
+        (self.offered_slot_seconds > 0.0)
+            .then(|| self.busy_slot_seconds / self.offered_slot_seconds)
+    }
+}
+
+/// Exact extremes and sum of one metric, kept beside the histogram so that min, max
+/// and mean are not quantised and percentiles can be clamped to what was seen.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Exact {
+    /// Smallest sample (µs), if any.
+    pub min: Option<u64>,
+    /// Largest sample (µs), if any.
+    pub max: Option<u64>,
+    /// Sum of all samples (µs).
+    pub sum: u128,
+}
+
+impl Exact {
+    fn add(&mut self, us: u64) {
+        self.min = Some(self.min.map_or(us, |m| m.min(us)));
+        self.max = Some(self.max.map_or(us, |m| m.max(us)));
+        self.sum += u128::from(us);
+    }
+
+    fn merge(&mut self, o: &Exact) {
+        self.min = match (self.min, o.min) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+        self.max = match (self.max, o.max) {
+            (Some(a), Some(b)) => Some(a.max(b)),
+            (a, b) => a.or(b),
+        };
+        self.sum += o.sum;
+    }
+}
+
+/// Samples, counters and agent work of one task (or, after merging, of a run).
+pub struct Recorder {
+    service_level_target_us: u64,
+    pending: Vec<(MetricName, u64)>,
+    histograms: Option<Vec<Histogram<u64>>>,
+    exact: [Exact; MetricName::ALL.len()],
+    accepted_within_target: u64,
+    /// Event counters.
+    pub counters: Counters,
+    agents: BTreeMap<String, AgentWork>,
+}
+
+impl Recorder {
+    /// An empty recorder; accept waits up to `service_level_target` count towards the
+    /// service level.
+    pub fn new(service_level_target: Duration) -> Recorder {
+        Recorder {
+            service_level_target_us: micros(service_level_target),
+            pending: Vec::new(),
+            histograms: None,
+            exact: [Exact::default(); MetricName::ALL.len()],
+            accepted_within_target: 0,
+            counters: Counters::default(),
+            agents: BTreeMap::new(),
+        }
+    }
+
+    /// The service-level target this recorder counts against.
+    pub fn service_level_target(&self) -> Duration {
+        Duration::from_micros(self.service_level_target_us)
+    }
+
+    /// Records one sample of `metric`.
+    pub fn record(&mut self, metric: MetricName, value: Duration) {
+        let us = micros(value);
+        if metric == MetricName::AcceptWait && us <= self.service_level_target_us {
+            self.accepted_within_target += 1;
+        }
+        self.exact[metric.index()].add(us);
+        match &mut self.histograms {
+            Some(h) => h[metric.index()].saturating_record(us),
+            None => {
+                self.pending.push((metric, us));
+                if self.pending.len() >= BUFFER {
+                    // A failure here only keeps samples buffered; nothing is lost.
+                    let _ = self.materialize();
+                }
+            }
+        }
+    }
+
+    /// Chats whose accept wait was within the service-level target.
+    pub fn accepted_within_target(&self) -> u64 {
+        self.accepted_within_target
+    }
+
+    /// Adds to an agent's work: `chats` accepted, and slot time busy/offered.
+    pub fn agent_work(&mut self, agent: &str, chats: u64, busy: Duration, offered: Duration) {
+        let w = self.agents.entry(agent.to_string()).or_default();
+        w.chats += chats;
+        w.busy_slot_seconds += busy.as_secs_f64();
+        w.offered_slot_seconds += offered.as_secs_f64();
+    }
+
+    /// Per-agent work, by agent name.
+    pub fn agents(&self) -> &BTreeMap<String, AgentWork> {
+        &self.agents
+    }
+
+    fn materialize(&mut self) -> Result<&mut Vec<Histogram<u64>>, MetricsError> {
+        if self.histograms.is_none() {
+            let hs = MetricName::ALL
+                .iter()
+                .map(|_| new_histogram())
+                .collect::<Result<Vec<_>, _>>()?;
+            self.histograms = Some(hs);
+        }
+        let pending = std::mem::take(&mut self.pending);
+        let hs = self.histograms.get_or_insert_with(Vec::new);
+        for (m, us) in pending {
+            hs[m.index()].saturating_record(us);
+        }
+        Ok(hs)
+    }
+
+    /// Folds `other` into this recorder (samples, counters, agent work).
+    pub fn merge(&mut self, other: &Recorder) -> Result<(), MetricsError> {
+        let hs = self.materialize()?;
+        for &(m, us) in &other.pending {
+            hs[m.index()].saturating_record(us);
+        }
+        if let Some(ohs) = &other.histograms {
+            for m in MetricName::ALL {
+                hs[m.index()]
+                    .add(&ohs[m.index()])
+                    .map_err(|e| MetricsError::Merge {
+                        metric: m,
+                        message: format!("{e:?}"),
+                    })?;
+            }
+        }
+        for (mine, theirs) in self.exact.iter_mut().zip(other.exact.iter()) {
+            mine.merge(theirs);
+        }
+        self.accepted_within_target += other.accepted_within_target;
+        self.counters.merge(&other.counters);
+        for (name, w) in &other.agents {
+            let mine = self.agents.entry(name.clone()).or_default();
+            mine.chats += w.chats;
+            mine.busy_slot_seconds += w.busy_slot_seconds;
+            mine.offered_slot_seconds += w.offered_slot_seconds;
+        }
+        Ok(())
+    }
+
+    /// Merges many recorders into one.
+    pub fn merge_all<'a>(
+        service_level_target: Duration,
+        recorders: impl IntoIterator<Item = &'a Recorder>,
+    ) -> Result<Recorder, MetricsError> {
+        let mut total = Recorder::new(service_level_target);
+        total.materialize()?;
+        for r in recorders {
+            total.merge(r)?;
+        }
+        Ok(total)
+    }
+
+    /// The histogram of `metric` (microseconds), building histograms if needed.
+    pub fn histogram(&mut self, metric: MetricName) -> Result<&Histogram<u64>, MetricsError> {
+        let hs = self.materialize()?;
+        Ok(&hs[metric.index()])
+    }
+
+    /// Exact min, max and sum of `metric`.
+    pub fn exact(&self, metric: MetricName) -> Exact {
+        self.exact[metric.index()]
+    }
+
+    /// Number of samples of `metric` recorded so far.
+    pub fn count(&self, metric: MetricName) -> u64 {
+        let buffered = self.pending.iter().filter(|(m, _)| *m == metric).count() as u64;
+        buffered
+            + self
+                .histograms
+                .as_ref()
+                .map_or(0, |h| h[metric.index()].len())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn small_recorders_stay_small_and_merge_exactly() {
+        let target = Duration::from_secs(60);
+        let mut tasks: Vec<Recorder> = (0..100).map(|_| Recorder::new(target)).collect();
+        for (i, r) in tasks.iter_mut().enumerate() {
+            r.record(MetricName::AcceptWait, Duration::from_secs(i as u64));
+            r.counters.chats.offered += 1;
+            assert!(r.histograms.is_none());
+        }
+        let mut total = Recorder::merge_all(target, &tasks).unwrap();
+        assert_eq!(total.count(MetricName::AcceptWait), 100);
+        assert_eq!(total.accepted_within_target(), 61);
+        assert_eq!(total.counters.chats.offered, 100);
+        let h = total.histogram(MetricName::AcceptWait).unwrap();
+        assert_eq!(h.max(), h.highest_equivalent(99_000_000));
+        assert_eq!(h.min(), 0);
+    }
+
+    #[test]
+    fn busy_recorders_switch_to_histograms() {
+        let mut r = Recorder::new(Duration::from_secs(1));
+        for i in 0..1000u64 {
+            r.record(MetricName::MessageLatency, Duration::from_micros(i));
+        }
+        assert!(r.histograms.is_some());
+        assert_eq!(r.count(MetricName::MessageLatency), 1000);
+        let mut total = Recorder::new(Duration::from_secs(1));
+        total.merge(&r).unwrap();
+        total.merge(&r).unwrap();
+        assert_eq!(total.count(MetricName::MessageLatency), 2000);
+        assert_eq!(total.count(MetricName::AcceptWait), 0);
+    }
+
+    #[test]
+    fn huge_values_are_clamped_not_dropped() {
+        let mut r = Recorder::new(Duration::from_secs(1));
+        r.record(MetricName::HandleTime, Duration::from_secs(365 * 24 * 3600));
+        let h = r.histogram(MetricName::HandleTime).unwrap();
+        assert_eq!(h.len(), 1);
+        assert!(h.max() >= HIGHEST_US);
+    }
+
+    #[test]
+    fn agent_work_adds_up() {
+        let mut a = Recorder::new(Duration::from_secs(1));
+        a.agent_work(
+            "tier1-1",
+            2,
+            Duration::from_secs(30),
+            Duration::from_secs(120),
+        );
+        let mut b = Recorder::new(Duration::from_secs(1));
+        b.agent_work(
+            "tier1-1",
+            1,
+            Duration::from_secs(30),
+            Duration::from_secs(0),
+        );
+        a.merge(&b).unwrap();
+        let w = &a.agents()["tier1-1"];
+        assert_eq!(w.chats, 3);
+        assert_eq!(w.occupancy(), Some(0.5));
+    }
+}

@@ -1,0 +1,284 @@
+//! The end-of-run summary: counters, per-metric statistics in milliseconds, rates,
+//! threshold results and the resolved scenario. This is what `summary.json` holds.
+
+use super::counters::Counters;
+use super::names::{MetricName, RateName, Stat};
+use super::rates;
+use super::recorder::{AgentWork, Exact, MetricsError, Recorder};
+use crate::threshold::{Subject, Threshold, ThresholdResult};
+use hdrhistogram::Histogram;
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use std::collections::BTreeMap;
+use std::fmt;
+
+/// How the run was driven.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Mode {
+    /// Real server, real sockets, scaled wall-clock time.
+    Live,
+    /// Discrete-event simulation in virtual time.
+    Virtual,
+}
+
+impl fmt::Display for Mode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Mode::Live => "live",
+            Mode::Virtual => "virtual",
+        })
+    }
+}
+
+/// Statistics of one metric, in milliseconds with microsecond resolution; `None`
+/// (JSON `null`) when there were no samples.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct MetricSummary {
+    /// Number of samples.
+    pub count: u64,
+    /// Smallest sample.
+    pub min: Option<f64>,
+    /// Mean.
+    pub mean: Option<f64>,
+    /// Median.
+    pub p50: Option<f64>,
+    /// 90th percentile.
+    pub p90: Option<f64>,
+    /// 95th percentile.
+    pub p95: Option<f64>,
+    /// 99th percentile.
+    pub p99: Option<f64>,
+    /// 99.9th percentile.
+    pub p999: Option<f64>,
+    /// Largest sample.
+    pub max: Option<f64>,
+}
+
+/// Microseconds (possibly fractional) to milliseconds rounded to the microsecond.
+fn ms(us: f64) -> f64 {
+    us.round() / 1000.0
+}
+
+impl MetricSummary {
+    /// Summarises a histogram of microseconds. Min, max and mean come from `exact`
+    /// when given; percentiles from the histogram (3 significant digits), clamped to
+    /// the exact extremes so that no percentile exceeds the largest sample.
+    pub fn from_histogram(h: &Histogram<u64>, exact: Option<Exact>) -> MetricSummary {
+        if h.is_empty() {
+            return MetricSummary::default();
+        }
+        let (lo, hi, mean) = match exact {
+            Some(Exact {
+                min: Some(lo),
+                max: Some(hi),
+                sum,
+            }) => (lo, hi, sum as f64 / h.len() as f64),
+            _ => (h.min(), h.max(), h.mean()),
+        };
+        let q = |p: f64| Some(ms(h.value_at_quantile(p / 100.0).clamp(lo, hi) as f64));
+        MetricSummary {
+            count: h.len(),
+            min: Some(ms(lo as f64)),
+            mean: Some(ms(mean)),
+            p50: q(50.0),
+            p90: q(90.0),
+            p95: q(95.0),
+            p99: q(99.0),
+            p999: q(99.9),
+            max: Some(ms(hi as f64)),
+        }
+    }
+
+    /// One statistic, in milliseconds (or the count).
+    pub fn get(&self, stat: Stat) -> Option<f64> {
+        match stat {
+            Stat::Count => Some(self.count as f64),
+            Stat::Min => self.min,
+            Stat::Mean => self.mean,
+            Stat::P50 => self.p50,
+            Stat::P90 => self.p90,
+            Stat::P95 => self.p95,
+            Stat::P99 => self.p99,
+            Stat::P999 => self.p999,
+            Stat::Max => self.max,
+        }
+    }
+}
+
+/// Per-metric summaries, serialised as a JSON object in the contract's order.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Metrics(pub Vec<(String, MetricSummary)>);
+
+impl Metrics {
+    /// The summary of `metric`, if present.
+    pub fn get(&self, metric: MetricName) -> Option<&MetricSummary> {
+        self.0
+            .iter()
+            .find(|(n, _)| n == metric.as_str())
+            .map(|(_, s)| s)
+    }
+}
+
+impl Serialize for Metrics {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_map(self.0.iter().map(|(k, v)| (k, v)))
+    }
+}
+
+impl<'de> Deserialize<'de> for Metrics {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> serde::de::Visitor<'de> for V {
+            type Value = Metrics;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a map of metric summaries")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut map: A,
+            ) -> Result<Metrics, A::Error> {
+                let mut out = Vec::new();
+                while let Some((k, v)) = map.next_entry::<String, MetricSummary>()? {
+                    out.push((k, v));
+                }
+                Ok(Metrics(out))
+            }
+        }
+        d.deserialize_map(V)
+    }
+}
+
+/// How long the run lasted.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Elapsed {
+    /// Scenario seconds covered (arrivals plus drain).
+    pub scenario_seconds: f64,
+    /// Wall-clock seconds the run took.
+    pub real_seconds: f64,
+}
+
+/// What the driver knows about the run besides the recorded data.
+#[derive(Clone, Debug)]
+pub struct RunInfo {
+    /// The scenario's name.
+    pub scenario: String,
+    /// The master seed actually used.
+    pub seed: u64,
+    /// Live or virtual.
+    pub mode: Mode,
+    /// When the run started (RFC 3339), if the driver tracks it.
+    pub started_at: Option<String>,
+    /// How long it lasted.
+    pub elapsed: Elapsed,
+    /// The `--set` overrides applied, as given.
+    pub overrides: Vec<String>,
+    /// The scenario after overrides and defaults.
+    pub resolved_scenario: serde_json::Value,
+}
+
+/// Everything `summary.json` holds.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Summary {
+    /// The scenario's name.
+    pub scenario: String,
+    /// The master seed.
+    pub seed: u64,
+    /// Live or virtual.
+    pub mode: Mode,
+    /// When the run started, if known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub started_at: Option<String>,
+    /// True when every threshold passed.
+    pub passed: bool,
+    /// How long the run lasted.
+    pub elapsed: Elapsed,
+    /// The service-level target in milliseconds.
+    pub service_level_target_ms: f64,
+    /// Chats, tickets, messages, articles and errors by code.
+    #[serde(flatten)]
+    pub counters: Counters,
+    /// Statistics per metric, in milliseconds.
+    pub metrics: Metrics,
+    /// Chats accepted within the target ÷ chats offered.
+    pub service_level: Option<f64>,
+    /// Chats abandoned ÷ chats offered.
+    pub abandon_rate: Option<f64>,
+    /// Busy ÷ offered agent slot time.
+    pub occupancy: Option<f64>,
+    /// Jain's index of per-agent occupancy.
+    pub fairness: Option<f64>,
+    /// Per-agent work.
+    pub agents: BTreeMap<String, AgentWork>,
+    /// Each threshold with its observed value and verdict.
+    pub thresholds: Vec<ThresholdResult>,
+    /// The `--set` overrides applied.
+    #[serde(default)]
+    pub overrides: Vec<String>,
+    /// The scenario as run (after overrides, with defaults filled in).
+    pub resolved_scenario: serde_json::Value,
+}
+
+impl Summary {
+    /// Summarises a merged recorder. Thresholds are evaluated separately with
+    /// [`Summary::apply_thresholds`].
+    pub fn build(info: RunInfo, recorder: &mut Recorder) -> Result<Summary, MetricsError> {
+        let mut metrics = Vec::with_capacity(MetricName::ALL.len());
+        for m in MetricName::ALL {
+            let exact = recorder.exact(m);
+            metrics.push((
+                m.as_str().to_string(),
+                MetricSummary::from_histogram(recorder.histogram(m)?, Some(exact)),
+            ));
+        }
+        let c = &recorder.counters;
+        let offered = c.chats.offered as f64;
+        let agents = recorder.agents().clone();
+        Ok(Summary {
+            scenario: info.scenario,
+            seed: info.seed,
+            mode: info.mode,
+            started_at: info.started_at,
+            passed: true,
+            elapsed: info.elapsed,
+            service_level_target_ms: recorder.service_level_target().as_micros() as f64 / 1000.0,
+            counters: c.clone(),
+            metrics: Metrics(metrics),
+            service_level: rates::ratio(recorder.accepted_within_target() as f64, offered),
+            abandon_rate: rates::ratio(c.chats.abandoned as f64, offered),
+            occupancy: rates::occupancy(&agents),
+            fairness: rates::fairness(&agents),
+            agents,
+            thresholds: Vec::new(),
+            overrides: info.overrides,
+            resolved_scenario: info.resolved_scenario,
+        })
+    }
+
+    /// The observed value a threshold subject refers to, in the threshold's unit.
+    pub fn value(&self, subject: &Subject) -> Option<f64> {
+        match subject {
+            Subject::Metric(m, stat) => self.metrics.get(*m).and_then(|s| s.get(*stat)),
+            Subject::Rate(r) => self.rate(*r),
+            Subject::Counter(name) => self.counters.get(name).map(|v| v as f64),
+        }
+    }
+
+    /// One of the rates.
+    pub fn rate(&self, r: RateName) -> Option<f64> {
+        match r {
+            RateName::ServiceLevel => self.service_level,
+            RateName::AbandonRate => self.abandon_rate,
+            RateName::Occupancy => self.occupancy,
+            RateName::Fairness => self.fairness,
+        }
+    }
+
+    /// Evaluates `thresholds`, stores the results and sets [`Summary::passed`].
+    pub fn apply_thresholds(&mut self, thresholds: &[Threshold]) {
+        self.thresholds = thresholds
+            .iter()
+            .map(|t| ThresholdResult::evaluate(t, self))
+            .collect();
+        self.passed = self.thresholds.iter().all(|t| t.pass);
+    }
+}

@@ -1,0 +1,178 @@
+//! Summary building, threshold verdicts on crafted data, and the file formats.
+
+use super::*;
+use crate::threshold::Threshold;
+use std::time::Duration;
+
+fn info() -> RunInfo {
+    RunInfo {
+        scenario: "unit".into(),
+        seed: 42,
+        mode: Mode::Virtual,
+        started_at: None,
+        elapsed: Elapsed {
+            scenario_seconds: 600.0,
+            real_seconds: 1.5,
+        },
+        overrides: vec!["routing.policy=random".into()],
+        resolved_scenario: serde_json::json!({"name": "unit"}),
+    }
+}
+
+fn crafted() -> Summary {
+    let target = Duration::from_secs(60);
+    let mut users: Vec<Recorder> = Vec::new();
+    // 100 chats offered: waits 1s..=90s for 90 of them, 10 abandoned.
+    for i in 1..=100u64 {
+        let mut r = Recorder::new(target);
+        r.counters.chats.offered += 1;
+        if i <= 90 {
+            r.record(MetricName::AcceptWait, Duration::from_secs(i));
+            r.counters.chats.accepted += 1;
+            r.counters.chats.closed += 1;
+        } else {
+            r.counters.chats.abandoned += 1;
+        }
+        r.record(MetricName::MessageLatency, Duration::from_micros(1500 + i));
+        users.push(r);
+    }
+    let mut agent = Recorder::new(target);
+    agent.agent_work("a1", 45, Duration::from_secs(300), Duration::from_secs(600));
+    agent.agent_work("a2", 45, Duration::from_secs(300), Duration::from_secs(600));
+    agent.counters.tickets.incidents = 3;
+    agent.counters.error("already_accepted");
+    users.push(agent);
+    let mut total = Recorder::merge_all(target, &users).unwrap();
+    Summary::build(info(), &mut total).unwrap()
+}
+
+#[test]
+fn summary_counts_and_rates() {
+    let s = crafted();
+    assert_eq!(s.counters.chats.offered, 100);
+    assert_eq!(s.service_level, Some(0.6));
+    assert_eq!(s.abandon_rate, Some(0.1));
+    assert_eq!(s.occupancy, Some(0.5));
+    assert_eq!(s.fairness, Some(1.0));
+    let aw = s.metrics.get(MetricName::AcceptWait).unwrap();
+    assert_eq!(aw.count, 90);
+    assert_eq!(aw.min, Some(1000.0));
+    // 3 significant digits: within 0.1 %.
+    let p50 = aw.p50.unwrap();
+    assert!((p50 - 45_000.0).abs() <= 45.0, "{p50}");
+    assert!((aw.mean.unwrap() - 45_500.0).abs() <= 50.0);
+    let ml = s.metrics.get(MetricName::MessageLatency).unwrap();
+    assert_eq!(ml.min, Some(1.501), "microsecond resolution is kept");
+    let tw = s.metrics.get(MetricName::TransferWait).unwrap();
+    assert_eq!((tw.count, tw.p99), (0, None));
+}
+
+#[test]
+fn thresholds_pass_and_fail() {
+    let mut s = crafted();
+    let t = |k: &str, c: &str| Threshold::parse(k, c).unwrap();
+    let cases = [
+        (t("accept_wait.p95", "< 90s"), true),
+        (t("accept_wait.p95", "< 60s"), false),
+        (t("accept_wait.max", "<= 90s"), true),
+        (t("accept_wait.count", "== 90"), true),
+        (t("abandon_rate", "< 5%"), false),
+        (t("abandon_rate", "<= 10%"), true),
+        (t("service_level", ">= 0.6"), true),
+        (t("chats.lost", "== 0"), true),
+        (t("errors", "== 0"), false),
+        (t("errors.already_accepted", "<= 1"), true),
+        (t("tickets.incidents", ">= 3"), true),
+        (t("transfer_wait.p95", "< 60s"), false),
+        (t("fairness", "> 0.99"), true),
+    ];
+    for (th, want) in &cases {
+        s.apply_thresholds(std::slice::from_ref(th));
+        assert_eq!(
+            s.thresholds[0].pass,
+            *want,
+            "{}: {:?}",
+            th.expression(),
+            s.thresholds[0]
+        );
+        assert_eq!(s.passed, *want);
+    }
+    let transfer = &cases[11].0;
+    s.apply_thresholds(std::slice::from_ref(transfer));
+    assert_eq!(
+        s.thresholds[0].observed, None,
+        "no samples: fails, observed null"
+    );
+    let all: Vec<Threshold> = cases.iter().map(|(t, _)| t.clone()).collect();
+    s.apply_thresholds(&all);
+    assert!(!s.passed);
+    assert_eq!(s.thresholds.len(), cases.len());
+    assert_eq!(s.thresholds[4].expression, "abandon_rate < 5%");
+    assert_eq!(s.thresholds[4].observed, Some(0.1));
+}
+
+#[test]
+fn json_has_the_contract_keys_and_reads_back() {
+    let mut s = crafted();
+    s.apply_thresholds(&[Threshold::parse("chats.lost", "== 0").unwrap()]);
+    let v = serde_json::to_value(&s).unwrap();
+    for key in [
+        "scenario",
+        "seed",
+        "mode",
+        "service_level",
+        "abandon_rate",
+        "occupancy",
+        "fairness",
+        "thresholds",
+        "resolved_scenario",
+    ] {
+        assert!(v.get(key).is_some(), "missing {key}");
+    }
+    for key in [
+        "offered",
+        "accepted",
+        "abandoned",
+        "transferred",
+        "closed",
+        "lost",
+    ] {
+        assert!(v["chats"][key].is_u64(), "chats.{key}");
+    }
+    assert!(v["tickets"]["incidents"].is_u64() && v["tickets"]["work_orders"].is_u64());
+    assert_eq!(v["errors"]["already_accepted"], 1);
+    assert_eq!(v["mode"], "virtual");
+    let names: Vec<&String> = v["metrics"].as_object().unwrap().keys().collect();
+    let expected: Vec<&str> = MetricName::ALL.iter().map(|m| m.as_str()).collect();
+    assert_eq!(names.len(), expected.len());
+    for m in expected {
+        let stats = &v["metrics"][m];
+        for stat in Stat::ALL {
+            assert!(stats.get(stat.as_str()).is_some(), "{m}.{}", stat.as_str());
+        }
+    }
+    let t = &v["thresholds"][0];
+    assert_eq!(t["expression"], "chats.lost == 0");
+    assert_eq!(t["observed"], 0.0);
+    assert_eq!(t["pass"], true);
+
+    let dir = std::env::temp_dir().join(format!("switchboard-sim-summary-{}", std::process::id()));
+    write_summary(&dir, &s).unwrap();
+    let back = read_summary(&dir).unwrap();
+    assert_eq!(back, s);
+    let csv = std::fs::read_to_string(dir.join("summary.csv")).unwrap();
+    let _ = std::fs::remove_dir_all(&dir);
+    let mut lines = csv.lines();
+    assert_eq!(lines.next(), Some(CSV_HEADER));
+    let rows: Vec<&str> = lines.collect();
+    assert_eq!(rows.len(), MetricName::ALL.len());
+    assert!(
+        rows[0].starts_with("accept_wait,ms,90,1000,"),
+        "{}",
+        rows[0]
+    );
+    assert_eq!(rows[1], "transfer_wait,ms,0,,,,,,,,");
+    for row in rows {
+        assert_eq!(row.split(',').count(), 11, "{row}");
+    }
+}

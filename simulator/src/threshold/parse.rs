@@ -1,0 +1,319 @@
+//! Parsing a threshold's key and condition, checking that the value's unit fits what
+//! the key measures.
+
+use crate::dist::duration::{parse_seconds, trim_float};
+use crate::metrics::counters::Counters;
+use crate::metrics::names::{MetricName, RateName, Stat, list};
+use serde::Serialize;
+use std::fmt;
+
+/// A comparison operator.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub enum Op {
+    /// `<`
+    #[serde(rename = "<")]
+    Lt,
+    /// `<=`
+    #[serde(rename = "<=")]
+    Le,
+    /// `>`
+    #[serde(rename = ">")]
+    Gt,
+    /// `>=`
+    #[serde(rename = ">=")]
+    Ge,
+    /// `==`
+    #[serde(rename = "==")]
+    Eq,
+}
+
+impl Op {
+    /// The operator as written.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Op::Lt => "<",
+            Op::Le => "<=",
+            Op::Gt => ">",
+            Op::Ge => ">=",
+            Op::Eq => "==",
+        }
+    }
+
+    /// Whether `observed OP limit` holds. `==` allows a relative error of 1e-9 so
+    /// that rates computed in floating point compare as people expect.
+    pub fn holds(self, observed: f64, limit: f64) -> bool {
+        match self {
+            Op::Lt => observed < limit,
+            Op::Le => observed <= limit,
+            Op::Gt => observed > limit,
+            Op::Ge => observed >= limit,
+            Op::Eq => (observed - limit).abs() <= 1e-9 * limit.abs().max(1.0),
+        }
+    }
+}
+
+/// What a threshold is about.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Subject {
+    /// A statistic of a duration metric, e.g. `accept_wait.p95`.
+    Metric(MetricName, Stat),
+    /// A rate, e.g. `abandon_rate`.
+    Rate(RateName),
+    /// A counter by its dotted name, e.g. `chats.lost`, `errors`, `errors.rate_limited`.
+    Counter(String),
+}
+
+/// The unit a threshold's value is normalised to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ValueUnit {
+    /// Milliseconds.
+    Ms,
+    /// A fraction (0.05 for 5 %).
+    Ratio,
+    /// A count.
+    Count,
+}
+
+/// A parsed threshold.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Threshold {
+    /// The key as written (`accept_wait.p95`).
+    pub key: String,
+    /// What the key refers to.
+    pub subject: Subject,
+    /// The comparison.
+    pub op: Op,
+    /// The limit in `unit`.
+    pub limit: f64,
+    /// The unit of `limit` and of the observed value.
+    pub unit: ValueUnit,
+    /// The condition as written (`< 60s`), trimmed.
+    pub condition: String,
+}
+
+impl Threshold {
+    /// Parses `key = "condition"`.
+    pub fn parse(key: &str, condition: &str) -> Result<Threshold, String> {
+        let subject = parse_subject(key)?;
+        let cond = condition.trim();
+        let (op, rest) = parse_op(cond)?;
+        let unit = match &subject {
+            Subject::Metric(_, Stat::Count) | Subject::Counter(_) => ValueUnit::Count,
+            Subject::Metric(..) => ValueUnit::Ms,
+            Subject::Rate(_) => ValueUnit::Ratio,
+        };
+        let limit = parse_limit(rest.trim(), unit, key)?;
+        Ok(Threshold {
+            key: key.to_string(),
+            subject,
+            op,
+            limit,
+            unit,
+            condition: format!("{} {}", op.as_str(), rest.trim()),
+        })
+    }
+
+    /// The whole expression, `accept_wait.p95 < 60s`.
+    pub fn expression(&self) -> String {
+        format!("{} {}", self.key, self.condition)
+    }
+}
+
+impl fmt::Display for Threshold {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.expression())
+    }
+}
+
+fn parse_subject(key: &str) -> Result<Subject, String> {
+    let key = key.trim();
+    if let Ok(rate) = key.parse::<RateName>() {
+        return Ok(Subject::Rate(rate));
+    }
+    if Counters::is_name(key) {
+        return Ok(Subject::Counter(key.to_string()));
+    }
+    if let Some((metric, stat)) = key.split_once('.')
+        && let Ok(metric) = metric.parse::<MetricName>()
+    {
+        let stat = stat
+            .parse::<Stat>()
+            .map_err(|e| format!("in `{key}`: {e}"))?;
+        return Ok(Subject::Metric(metric, stat));
+    }
+    if let Ok(metric) = key.parse::<MetricName>() {
+        return Err(format!(
+            "`{key}` needs a statistic, e.g. `{metric}.p95`; statistics: {}",
+            list(Stat::ALL.iter().map(|s| s.as_str()))
+        ));
+    }
+    Err(format!(
+        "unknown threshold key `{key}`; expected `<metric>.<stat>` with metric one of {} and stat one of {}, a rate ({}), or a counter ({}, errors.<code>)",
+        list(MetricName::ALL.iter().map(|m| m.as_str())),
+        list(Stat::ALL.iter().map(|s| s.as_str())),
+        list(RateName::ALL.iter().map(|r| r.as_str())),
+        list(Counters::NAMES.iter().copied()),
+    ))
+}
+
+fn parse_op(cond: &str) -> Result<(Op, &str), String> {
+    for (text, op) in [
+        ("<=", Op::Le),
+        (">=", Op::Ge),
+        ("==", Op::Eq),
+        ("<", Op::Lt),
+        (">", Op::Gt),
+    ] {
+        if let Some(rest) = cond.strip_prefix(text) {
+            return Ok((op, rest));
+        }
+    }
+    Err(format!(
+        "condition `{cond}` must start with an operator: <, <=, >, >= or == (e.g. \"< 60s\")"
+    ))
+}
+
+fn parse_limit(value: &str, unit: ValueUnit, key: &str) -> Result<f64, String> {
+    if value.is_empty() {
+        return Err("the condition has no value after the operator".to_string());
+    }
+    let plain = || -> Result<f64, String> {
+        value
+            .replace('_', "")
+            .parse::<f64>()
+            .ok()
+            .filter(|v| v.is_finite())
+            .ok_or_else(|| format!("`{value}` is not a number"))
+    };
+    match unit {
+        ValueUnit::Ms => {
+            if value.parse::<f64>().is_ok() {
+                return Err(format!(
+                    "`{key}` is a duration: give the value a unit, e.g. `{value}s` or `{value}ms`"
+                ));
+            }
+            if value.ends_with('%') {
+                return Err(format!(
+                    "`{key}` is a duration, not a rate: use a unit like `60s` or `25ms`"
+                ));
+            }
+            parse_seconds(value).map(|s| s * 1000.0)
+        }
+        ValueUnit::Ratio => {
+            if let Some(pct) = value.strip_suffix('%') {
+                let v: f64 = pct
+                    .trim()
+                    .parse()
+                    .ok()
+                    .filter(|v: &f64| v.is_finite())
+                    .ok_or_else(|| format!("`{value}` is not a percentage"))?;
+                if !(0.0..=100.0).contains(&v) {
+                    return Err(format!("`{value}` is outside 0%..=100%"));
+                }
+                return Ok(v / 100.0);
+            }
+            let v = plain().map_err(|_| format!("`{key}` is a rate: write a percentage like `5%` or a fraction like `0.05`, not `{value}`"))?;
+            if !(0.0..=1.0).contains(&v) {
+                return Err(format!(
+                    "`{key}` is a rate between 0 and 1: write `{}%` or a fraction like `0.05`",
+                    trim_float(v)
+                ));
+            }
+            Ok(v)
+        }
+        ValueUnit::Count => {
+            let v = plain().map_err(|_| {
+                format!("`{key}` is a count: write a plain number like `0`, not `{value}`")
+            })?;
+            if v < 0.0 {
+                return Err(format!("`{key}` is a count and cannot be negative"));
+            }
+            Ok(v)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_every_kind() {
+        let t = Threshold::parse("accept_wait.p95", "< 60s").unwrap();
+        assert_eq!(
+            t.subject,
+            Subject::Metric(MetricName::AcceptWait, Stat::P95)
+        );
+        assert_eq!((t.op, t.limit, t.unit), (Op::Lt, 60_000.0, ValueUnit::Ms));
+        assert_eq!(t.expression(), "accept_wait.p95 < 60s");
+
+        let t = Threshold::parse("message_latency.p99", "<=25ms").unwrap();
+        assert_eq!((t.op, t.limit), (Op::Le, 25.0));
+        assert_eq!(t.condition, "<= 25ms");
+
+        let t = Threshold::parse("abandon_rate", "< 5%").unwrap();
+        assert_eq!(
+            (t.subject, t.limit, t.unit),
+            (Subject::Rate(RateName::AbandonRate), 0.05, ValueUnit::Ratio)
+        );
+
+        let t = Threshold::parse("service_level", ">= 0.8").unwrap();
+        assert_eq!((t.op, t.limit), (Op::Ge, 0.8));
+
+        let t = Threshold::parse("chats.lost", "== 0").unwrap();
+        assert_eq!(
+            (t.subject, t.op, t.unit),
+            (
+                Subject::Counter("chats.lost".into()),
+                Op::Eq,
+                ValueUnit::Count
+            )
+        );
+
+        let t = Threshold::parse("errors.already_accepted", "< 100").unwrap();
+        assert_eq!(
+            t.subject,
+            Subject::Counter("errors.already_accepted".into())
+        );
+
+        let t = Threshold::parse("accept_wait.count", "> 10").unwrap();
+        assert_eq!(t.unit, ValueUnit::Count);
+
+        assert_eq!(Threshold::parse("errors", "== 0").unwrap().limit, 0.0);
+        assert_eq!(Threshold::parse("fairness", "> 90%").unwrap().limit, 0.9);
+    }
+
+    #[test]
+    fn refuses_malformed_thresholds() {
+        let cases = [
+            ("accept_wait.p95", "60s", "operator"),
+            ("accept_wait.p95", "< 60", "unit"),
+            ("accept_wait.p95", "< 5%", "duration"),
+            ("accept_wait.p95", "<", "no value"),
+            ("accept_wait.p75", "< 60s", "unknown statistic"),
+            ("accept_wait", "< 60s", "needs a statistic"),
+            ("accept_time.p95", "< 60s", "unknown threshold key"),
+            ("abandon_rate", "< 5", "5%"),
+            ("abandon_rate", "< 150%", "outside"),
+            ("abandon_rate", "< 60s", "rate"),
+            ("chats.lost", "== 0s", "count"),
+            ("chats.lost", ">= -1", "negative"),
+            ("chats.missing", "== 0", "unknown threshold key"),
+            ("abandon_rate", "=< 5%", "operator"),
+        ];
+        for (key, cond, want) in cases {
+            let err = Threshold::parse(key, cond).expect_err(key);
+            assert!(err.contains(want), "{key} = {cond}: {err}");
+        }
+    }
+
+    #[test]
+    fn operators_compare() {
+        assert!(Op::Lt.holds(1.0, 2.0) && !Op::Lt.holds(2.0, 2.0));
+        assert!(Op::Le.holds(2.0, 2.0) && !Op::Le.holds(2.1, 2.0));
+        assert!(Op::Gt.holds(3.0, 2.0) && !Op::Gt.holds(2.0, 2.0));
+        assert!(Op::Ge.holds(2.0, 2.0) && !Op::Ge.holds(1.9, 2.0));
+        assert!(Op::Eq.holds(0.1 + 0.2, 0.3) && !Op::Eq.holds(0.0, 1.0));
+    }
+}
