@@ -1,1 +1,134 @@
-fn main() {}
+//! Routing cost: one auto-accept assignment with 100, 1,000 and 10,000 agents signed
+//! in, per policy (it must stay nearly flat: pools are indexed, never scanned), and the
+//! Desk's command throughput on a whole conversation.
+//!
+//! `cargo bench -p switchboard-server --bench routing`
+
+use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
+use std::hint::black_box;
+use std::time::Duration;
+use switchboard_server::domain::*;
+
+const QUEUE: &str = "support";
+
+/// A desk with `agents` agents signed in and available for 4, under `policy`.
+fn desk_with(agents: usize, policy: PolicyKind) -> Desk {
+    let routing = RoutingConfig {
+        auto_accept: policy != PolicyKind::Manual,
+        policy,
+        default_available_for: 4,
+        ..RoutingConfig::default()
+    };
+    let profiles =
+        (0..agents).map(|i| AgentProfile::chat_agent(&format!("agent-{i:05}"), &[QUEUE]));
+    let mut desk = Desk::new(
+        DeskConfig {
+            routing,
+            ..DeskConfig::default()
+        },
+        [QueueId::from(QUEUE)],
+        profiles,
+        ReferenceData::default(),
+    )
+    .expect("valid desk");
+    for i in 0..agents {
+        let who = Principal::Agent(format!("agent-{i:05}").into());
+        desk.handle(&who, Command::SignIn, Time(0))
+            .expect("sign in");
+    }
+    desk
+}
+
+fn start(desk: &mut Desk, user: u64, now: u64) -> Outcome {
+    desk.handle(
+        &Principal::User(UserId(user)),
+        Command::StartChat {
+            queue: QUEUE.into(),
+            subject: "laptop".into(),
+            source: ChatSource::SelfService,
+            customer: None,
+        },
+        Time(now),
+    )
+    .expect("start")
+}
+
+/// One iteration: a chat arrives and is auto-assigned, then its agent closes it, so the
+/// pool stays the same size.
+fn assignment(c: &mut Criterion) {
+    let mut group = c.benchmark_group("auto_assign");
+    group.measurement_time(Duration::from_secs(3));
+    group.warm_up_time(Duration::from_millis(500));
+    for policy in PolicyKind::ALL
+        .into_iter()
+        .filter(|p| *p != PolicyKind::Manual)
+    {
+        for agents in [100usize, 1_000, 10_000] {
+            let mut desk = desk_with(agents, policy);
+            let mut n = 0u64;
+            group.bench_with_input(BenchmarkId::new(policy.name(), agents), &agents, |b, _| {
+                b.iter(|| {
+                    n += 1;
+                    let o = start(&mut desk, n, n);
+                    let Some((agent, chat)) =
+                        o.deliveries.iter().find_map(|d| match (&d.to, &d.notice) {
+                            (Recipient::Agent(a), Notice::Assigned(v)) => Some((a.clone(), v.chat)),
+                            _ => None,
+                        })
+                    else {
+                        panic!("chat was not assigned");
+                    };
+                    let closed = desk
+                        .handle(&Principal::Agent(agent), Command::Close { chat }, Time(n))
+                        .expect("close");
+                    black_box(closed);
+                });
+            });
+        }
+    }
+    group.finish();
+}
+
+/// Commands per second on a whole conversation with manual accept: start, accept,
+/// four messages each way, close (11 commands).
+fn conversation(c: &mut Criterion) {
+    let mut group = c.benchmark_group("desk_throughput");
+    group.measurement_time(Duration::from_secs(3));
+    group.throughput(Throughput::Elements(11));
+    let mut desk = desk_with(1_000, PolicyKind::Manual);
+    let mut n = 0u64;
+    group.bench_function("conversation_1000_agents", |b| {
+        b.iter(|| {
+            n += 1;
+            let agent = Principal::Agent(format!("agent-{:05}", n % 1_000).into());
+            let user = Principal::User(UserId(n));
+            let Reply::ChatStarted { chat, .. } = start(&mut desk, n, n).reply else {
+                panic!("not started")
+            };
+            desk.handle(&agent, Command::Accept { chat }, Time(n))
+                .expect("accept");
+            for i in 0..4 {
+                let text = format!("message {i}");
+                desk.handle(
+                    &user,
+                    Command::Send {
+                        chat,
+                        text: text.clone(),
+                    },
+                    Time(n),
+                )
+                .expect("user send");
+                desk.handle(&agent, Command::Send { chat, text }, Time(n))
+                    .expect("agent send");
+            }
+            black_box(
+                desk.handle(&agent, Command::Close { chat }, Time(n))
+                    .expect("close"),
+            );
+        });
+    });
+    group.finish();
+}
+
+criterion_group!(benches, assignment, conversation);
+criterion_main!(benches);
