@@ -366,7 +366,7 @@ fn read_api(shared: &Shared, viewer: &Viewer, rest: &[&str], query: Option<&str>
         ["tickets"] => {
             let tickets: Vec<_> = desk
                 .tickets()
-                .filter(|t| desk.chat(t.chat).is_some_and(|c| visible(c)))
+                .filter(|t| desk.chat(t.chat).is_some_and(&visible))
                 .collect();
             Ok(json_response(
                 StatusCode::OK,
@@ -377,7 +377,7 @@ fn read_api(shared: &Shared, viewer: &Viewer, rest: &[&str], query: Option<&str>
             let id = TicketId(parse_id(id)?);
             let t = desk
                 .ticket(id)
-                .filter(|t| desk.chat(t.chat).is_some_and(|c| visible(c)))
+                .filter(|t| desk.chat(t.chat).is_some_and(&visible))
                 .ok_or_else(|| not_found("such ticket"))?;
             Ok(json_response(StatusCode::OK, t))
         }

@@ -1,0 +1,324 @@
+//! Connections coming and going: the disconnect rules (agent grace period and resume,
+//! user disconnect), a newer connection replacing an older one, graceful shutdown with
+//! a flushed journal, and `/metrics` in Prometheus text format.
+
+use anyhow::{Context as _, Result, ensure};
+use serde_json::{Value, json};
+use std::time::Duration;
+use switchboard_server::protocol::{JournalEntry, JournalResult};
+use switchboard_tests::{ADMIN, TestServer, base_config, metric, parse_prometheus, temp_path};
+
+fn agent<'a>(agents: &'a Value, id: &str) -> &'a Value {
+    agents["agents"]
+        .as_array()
+        .and_then(|a| a.iter().find(|x| x["id"] == id))
+        .unwrap_or(&Value::Null)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn agent_gone_after_grace_chats_back_to_front_of_queue() -> Result<()> {
+    let mut config = base_config();
+    config.disconnect.agent_grace = Duration::from_millis(200);
+    let server = TestServer::start(config).await?;
+    let mut alice = server.signed_in("alice-token").await?;
+    let mut bob = server.signed_in("bob-token").await?;
+    let mut user = server.user().await?;
+    let first = user
+        .ok(json!({"type": "start_chat", "queue": "software", "subject": "first"}))
+        .await?["chat"]
+        .as_u64()
+        .context("chat id")?;
+    alice.ok(json!({"type": "accept", "chat": first})).await?;
+    user.ok(json!({"type": "send", "chat": first, "text": "before the drop"}))
+        .await?;
+    let mut later = server.user().await?;
+    let second = later
+        .ok(json!({"type": "start_chat", "queue": "software", "subject": "second"}))
+        .await?["chat"]
+        .as_u64()
+        .context("chat id")?;
+
+    // The connection drops without a close handshake.
+    drop(alice);
+    let left = user.notice("agent_left").await?;
+    ensure!(
+        left["reason"] == "agent_gone" && left["agent"] == "alice",
+        "{left}"
+    );
+    bob.notice_where(|n| {
+        n["notice"] == "queue_changed" && n["queue"] == "software" && n["queued"] == 2
+    })
+    .await?;
+
+    // Back at the front, keeping its age.
+    let q = bob.ok(json!({"type": "list_queue"})).await?;
+    let order: Vec<u64> = q["chats"]
+        .as_array()
+        .map(|a| a.iter().filter_map(|c| c["chat"].as_u64()).collect())
+        .unwrap_or_default();
+    ensure!(order == vec![first, second], "{q}");
+    let (_, body) = server
+        .http("GET", &format!("/api/chats/{first}"), Some(ADMIN), None)
+        .await?;
+    let chat: Value = serde_json::from_str(&body)?;
+    ensure!(
+        q["chats"][0]["waiting_since"] == chat["requested_at"],
+        "{q} {chat}"
+    );
+
+    let acc = bob.ok(json!({"type": "accept", "chat": first})).await?;
+    ensure!(acc["history"][0]["text"] == "before the drop", "{acc}");
+    // Alice signing in later starts afresh with no chats.
+    let mut alice = server.signed_in("alice-token").await?;
+    let mine = alice.ok(json!({"type": "list_my_chats"})).await?;
+    ensure!(
+        mine["chats"].as_array().is_some_and(Vec::is_empty),
+        "{mine}"
+    );
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn agent_reconnecting_in_time_resumes_chats() -> Result<()> {
+    let mut config = base_config();
+    config.disconnect.agent_grace = Duration::from_secs(60);
+    let server = TestServer::start(config).await?;
+    let mut alice = server.signed_in("alice-token").await?;
+    let mut user = server.user().await?;
+    let chat = user
+        .ok(json!({"type": "start_chat", "queue": "hardware", "subject": "keyboard"}))
+        .await?["chat"]
+        .as_u64()
+        .context("chat id")?;
+    alice.ok(json!({"type": "accept", "chat": chat})).await?;
+    drop(alice);
+    server
+        .wait_for_agents(|v| {
+            let a = agent(v, "alice");
+            a["signed_in"] == true && a["connected"] == false
+        })
+        .await?;
+    let m = server.metrics().await?;
+    ensure!(metric(&m, r#"switchboard_agents{status="disconnected"}"#) == Some(1.0));
+
+    let mut alice = server.agent("alice-token").await?;
+    let st = alice.ok(json!({"type": "sign_in"})).await?;
+    ensure!(st["my_chats"] == json!([chat]), "{st}");
+    user.ok(json!({"type": "send", "chat": chat, "text": "you back?"}))
+        .await?;
+    let m = alice.notice("message").await?;
+    ensure!(m["entry"]["text"] == "you back?", "{m}");
+    alice
+        .ok(json!({"type": "send", "chat": chat, "text": "yes"}))
+        .await?;
+    user.notice("message").await?;
+    ensure!(
+        !user.kept().any(|f| f["notice"] == "agent_left"),
+        "user was told the agent left"
+    );
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn user_disconnect_abandons_and_tells_the_agent() -> Result<()> {
+    let server = TestServer::start(base_config()).await?;
+    let mut alice = server.signed_in("alice-token").await?;
+    let mut user = server.user().await?;
+    let chat = user
+        .ok(json!({"type": "start_chat", "queue": "hardware", "subject": "mouse"}))
+        .await?["chat"]
+        .as_u64()
+        .context("chat id")?;
+    alice.ok(json!({"type": "accept", "chat": chat})).await?;
+    let mut waiting = server.user().await?;
+    let queued = waiting
+        .ok(json!({"type": "start_chat", "queue": "hardware", "subject": "monitor"}))
+        .await?["chat"]
+        .as_u64()
+        .context("chat id")?;
+    alice
+        .notice_where(|n| n["notice"] == "queue_changed" && n["queued"] == 1)
+        .await?;
+
+    user.close().await?;
+    let ended = alice.notice("chat_ended").await?;
+    ensure!(
+        ended["chat"] == chat && ended["state"] == "abandoned",
+        "{ended}"
+    );
+    drop(waiting);
+    alice
+        .notice_where(|n| n["notice"] == "queue_changed" && n["queued"] == 0)
+        .await?;
+    for id in [chat, queued] {
+        let (_, body) = server
+            .http("GET", &format!("/api/chats/{id}"), Some(ADMIN), None)
+            .await?;
+        let v: Value = serde_json::from_str(&body)?;
+        ensure!(
+            v["state"]["state"] == "abandoned" || v["state"] == "abandoned",
+            "{v}"
+        );
+    }
+    let mine = alice.ok(json!({"type": "list_my_chats"})).await?;
+    ensure!(
+        mine["chats"].as_array().is_some_and(Vec::is_empty),
+        "{mine}"
+    );
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn newer_agent_connection_replaces_older_without_disconnecting() -> Result<()> {
+    let server = TestServer::start(base_config()).await?;
+    let mut old = server.signed_in("alice-token").await?;
+    let mut new = server.agent("alice-token").await?;
+    let close = old.closed().await?.context("no close frame")?;
+    ensure!(
+        u16::from(close.code) == 1000 && close.reason.as_str().contains("replaced"),
+        "{close:?}"
+    );
+    let st = new.ok(json!({"type": "sign_in"})).await?;
+    ensure!(st["agent"] == "alice", "{st}");
+    server
+        .wait_for_agents(|v| agent(v, "alice")["connected"] == true)
+        .await?;
+    let mut user = server.user().await?;
+    user.ok(json!({"type": "start_chat", "queue": "hardware", "subject": "x"}))
+        .await?;
+    new.notice("queue_changed").await?;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn graceful_shutdown_closes_with_1001_and_flushes_the_journal() -> Result<()> {
+    let journal = temp_path("journal.jsonl");
+    let mut config = base_config();
+    config.journal = Some(journal.clone());
+    let server = TestServer::start(config).await?;
+    let mut alice = server.signed_in("alice-token").await?;
+    let mut user = server.user().await?;
+    let chat = user
+        .ok(json!({"type": "start_chat", "queue": "hardware", "subject": "shutdown"}))
+        .await?["chat"]
+        .as_u64()
+        .context("chat id")?;
+    alice.ok(json!({"type": "accept", "chat": chat})).await?;
+    ensure!(alice.err(json!({"type": "accept", "chat": 99})).await? == "unknown_chat");
+    user.ok(json!({"type": "send", "chat": chat, "text": "bye"}))
+        .await?;
+
+    let closes = tokio::spawn(async move {
+        let a = alice.closed().await?;
+        let u = user.closed().await?;
+        anyhow::Ok((a, u))
+    });
+    server.stop().await?;
+    let (a, u) = closes.await??;
+    for c in [a, u] {
+        let c = c.context("no close frame")?;
+        ensure!(u16::from(c.code) == 1001, "{c:?}");
+    }
+
+    let text = std::fs::read_to_string(&journal)?;
+    let entries: Vec<JournalEntry> = text
+        .lines()
+        .map(serde_json::from_str)
+        .collect::<Result<_, _>>()?;
+    ensure!(!entries.is_empty());
+    for (i, e) in entries.iter().enumerate() {
+        ensure!(e.seq == i as u64 + 1, "gap at {i}: {}", e.seq);
+    }
+    let names: Vec<&str> = entries.iter().map(|e| e.command.name()).collect();
+    for want in ["sign_in", "start_chat", "accept", "send", "disconnect"] {
+        ensure!(names.contains(&want), "{want} missing from {names:?}");
+    }
+    ensure!(
+        entries.iter().any(
+            |e| matches!(&e.result, JournalResult::Error { code, .. } if code == "unknown_chat")
+        ),
+        "refused command not journaled"
+    );
+    ensure!(
+        entries.iter().any(
+            |e| matches!(&e.result, JournalResult::Ok { deliveries, .. } if !deliveries.is_empty())
+        ),
+        "no deliveries journaled"
+    );
+    ensure!(
+        entries.windows(2).all(|w| w[0].at_ms <= w[1].at_ms),
+        "time went backwards"
+    );
+    let _ = std::fs::remove_file(&journal);
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_are_prometheus_text() -> Result<()> {
+    let server = TestServer::start(base_config()).await?;
+    let mut alice = server.signed_in("alice-token").await?;
+    let mut user = server.user().await?;
+    let chat = user
+        .ok(json!({"type": "start_chat", "queue": "hardware", "subject": "metrics"}))
+        .await?["chat"]
+        .as_u64()
+        .context("chat id")?;
+    let mut waiting = server.user().await?;
+    waiting
+        .ok(json!({"type": "start_chat", "queue": "hardware", "subject": "waits"}))
+        .await?;
+    alice.ok(json!({"type": "accept", "chat": chat})).await?;
+    user.ok(json!({"type": "send", "chat": chat, "text": "one"}))
+        .await?;
+    alice.send_text("{oops").await?;
+    alice.frame().await?;
+
+    let (status, body) = server.http("GET", "/metrics", None, None).await?;
+    ensure!(status == 200);
+    // Every family has HELP and TYPE before its samples.
+    let mut typed = std::collections::BTreeSet::new();
+    for line in body.lines() {
+        if let Some(rest) = line.strip_prefix("# TYPE ") {
+            let mut parts = rest.split_whitespace();
+            let name = parts.next().context("type name")?;
+            let kind = parts.next().context("type kind")?;
+            ensure!(kind == "gauge" || kind == "counter", "{line}");
+            typed.insert(name.to_string());
+        } else if !line.starts_with('#') && !line.is_empty() {
+            let name = line.split(['{', ' ']).next().unwrap_or_default();
+            ensure!(typed.contains(name), "sample before TYPE: {line}");
+        }
+    }
+    let m = parse_prometheus(&body)?;
+    let want = [
+        (r#"switchboard_connections{role="agent"}"#, 1.0),
+        (r#"switchboard_connections{role="user"}"#, 2.0),
+        (r#"switchboard_chats{state="active"}"#, 1.0),
+        (r#"switchboard_chats{state="queued"}"#, 1.0),
+        (
+            r#"switchboard_queue_depth{queue="hardware",list="queue"}"#,
+            1.0,
+        ),
+        (
+            r#"switchboard_queue_depth{queue="software",list="queue"}"#,
+            0.0,
+        ),
+        (r#"switchboard_agents{status="available"}"#, 1.0),
+        (r#"switchboard_agents{status="offline"}"#, 3.0),
+        ("switchboard_messages_relayed_total", 1.0),
+        (r#"switchboard_errors_total{code="malformed"}"#, 1.0),
+        (r#"switchboard_routing_decisions_total{kind="accept"}"#, 1.0),
+        (r#"switchboard_commands_total{command="start_chat"}"#, 2.0),
+        ("switchboard_connections_total", 3.0),
+    ];
+    for (series, value) in want {
+        ensure!(
+            metric(&m, series) == Some(value),
+            "{series}: {:?}\n{body}",
+            metric(&m, series)
+        );
+    }
+    let (status, health) = server.http("GET", "/healthz", None, None).await?;
+    ensure!(status == 200 && health.contains("ok"));
+    Ok(())
+}

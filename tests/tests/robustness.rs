@@ -1,0 +1,618 @@
+//! Correct under concurrency, impossible to knock over with bad input: the
+//! concurrent-accept race (R8), every kind of bad frame and bad HTTP request, the
+//! limits (frame size, rate, outbound queue, connections) and ping/pong.
+
+use anyhow::{Result, ensure};
+use serde_json::{Value, json};
+use std::sync::Arc;
+use switchboard_server::config::AgentConfig;
+use switchboard_tests::{ADMIN, Client, TestServer, base_config, metric};
+use tokio::sync::Barrier;
+use tokio_tungstenite::tungstenite::protocol::frame::Frame;
+use tokio_tungstenite::tungstenite::protocol::frame::coding::{Data, OpCode};
+use tokio_tungstenite::tungstenite::{Bytes, Message};
+
+/// Sends a valid command and expects a reply: the connection is still usable.
+async fn still_usable(c: &mut Client) -> Result<()> {
+    let r = c.request(json!({"type": "list_my_chats"})).await?;
+    ensure!(r["type"] == "reply" || r["type"] == "error", "{r}");
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_accept_race_has_exactly_one_winner() -> Result<()> {
+    const AGENTS: usize = 60;
+    const CHATS: usize = 3;
+    let mut config = base_config();
+    config.queues.push("race".into());
+    for i in 0..AGENTS {
+        config.agents.push(AgentConfig {
+            id: format!("racer{i}").into(),
+            name: String::new(),
+            token: Some(format!("racer{i}-token")),
+            permissions: ["ESChat_Agent".to_string()].into(),
+            queues: vec!["race".into()],
+        });
+    }
+    let server = TestServer::start(config).await?;
+    let mut agents = Vec::new();
+    for i in 0..AGENTS {
+        agents.push(server.signed_in(&format!("racer{i}-token")).await?);
+    }
+    let mut users = Vec::new();
+    let mut chats = Vec::new();
+    for _ in 0..CHATS {
+        let mut u = server.user().await?;
+        let r = u
+            .ok(json!({"type": "start_chat", "queue": "race", "subject": "race me"}))
+            .await?;
+        chats.push(r["chat"].as_u64().unwrap_or_default());
+        users.push(u);
+    }
+    let chats = Arc::new(chats);
+    let barrier = Arc::new(Barrier::new(AGENTS));
+    let mut tasks = Vec::new();
+    for mut agent in agents {
+        let barrier = Arc::clone(&barrier);
+        let chats = Arc::clone(&chats);
+        tasks.push(tokio::spawn(async move {
+            barrier.wait().await;
+            let mut results = Vec::new();
+            for chat in chats.iter() {
+                // Fire every accept before reading any answer.
+                agent
+                    .send_text(&json!({"type": "accept", "chat": chat, "req": chat}).to_string())
+                    .await?;
+            }
+            for chat in chats.iter() {
+                results.push(agent.answer(json!(chat)).await?);
+            }
+            anyhow::Ok(results)
+        }));
+    }
+    let mut winners = vec![0; CHATS];
+    let mut losers = vec![0; CHATS];
+    for t in tasks {
+        for (i, r) in t.await??.into_iter().enumerate() {
+            match (r["type"].as_str(), r["code"].as_str()) {
+                (Some("reply"), _) if r["reply"] == "accepted" => winners[i] += 1,
+                (Some("error"), Some("already_accepted")) => losers[i] += 1,
+                _ => anyhow::bail!("unexpected answer: {r}"),
+            }
+        }
+    }
+    ensure!(winners == vec![1; CHATS], "winners per chat: {winners:?}");
+    ensure!(
+        losers == vec![AGENTS - 1; CHATS],
+        "losers per chat: {losers:?}"
+    );
+    // Each user is told about exactly one agent.
+    for u in &mut users {
+        let j = u.notice("agent_joined").await?;
+        ensure!(
+            j["agent"].as_str().is_some_and(|a| a.starts_with("racer")),
+            "{j}"
+        );
+    }
+    let m = server.metrics().await?;
+    ensure!(
+        metric(&m, r#"switchboard_routing_decisions_total{kind="accept"}"#) == Some(CHATS as f64)
+    );
+    ensure!(
+        metric(&m, r#"switchboard_errors_total{code="already_accepted"}"#)
+            == Some((CHATS * (AGENTS - 1)) as f64)
+    );
+    ensure!(metric(&m, r#"switchboard_chats{state="active"}"#) == Some(CHATS as f64));
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_frames_get_error_frames_and_the_connection_survives() -> Result<()> {
+    let server = TestServer::start(base_config()).await?;
+    let mut alice = server.signed_in("alice-token").await?;
+
+    let cases: [(&str, &str); 10] = [
+        ("{not json", "malformed"),
+        ("[1, 2, 3]", "malformed"),
+        (r#""just a string""#, "malformed"),
+        (r#"{"req": 1}"#, "malformed"),
+        (r#"{"type": 42}"#, "malformed"),
+        (r#"{"type": "fly_to_moon"}"#, "unknown_type"),
+        (r#"{"type": "accept"}"#, "invalid_fields"),
+        (r#"{"type": "accept", "chat": "seven"}"#, "invalid_fields"),
+        (
+            r#"{"type": "set_availability", "availability": {"available_for": 999}}"#,
+            "invalid_fields",
+        ),
+        (r#"{"type": "tick"}"#, "wrong_role"),
+    ];
+    for (text, code) in cases {
+        alice.send_text(text).await?;
+        let f = alice.frame().await?;
+        ensure!(f["type"] == "error" && f["code"] == code, "{text} -> {f}");
+        ensure!(f["message"].as_str().is_some_and(|m| !m.is_empty()), "{f}");
+    }
+    // The req id is echoed whenever it can be read.
+    alice
+        .send_text(r#"{"type": "accept", "req": "r-1"}"#)
+        .await?;
+    let f = alice.frame().await?;
+    ensure!(f["req"] == "r-1" && f["code"] == "invalid_fields", "{f}");
+    alice
+        .send_text(r#"{"type": "disconnect", "req": 5}"#)
+        .await?;
+    let f = alice.frame().await?;
+    ensure!(f["req"] == 5 && f["code"] == "wrong_role", "{f}");
+
+    // Binary frames are refused with an error frame, not a close.
+    alice
+        .send_raw(Message::Binary(Bytes::from_static(b"\x00\x01")))
+        .await?;
+    let f = alice.frame().await?;
+    ensure!(f["code"] == "unsupported_binary", "{f}");
+
+    // Unknown ids.
+    ensure!(alice.err(json!({"type": "accept", "chat": 4242})).await? == "unknown_chat");
+    ensure!(
+        alice
+            .err(json!({"type": "fill_ticket", "ticket": 9, "fields": {}}))
+            .await?
+            == "unknown_ticket"
+    );
+    ensure!(
+        alice
+            .err(json!({"type": "pin_article", "chat": 4242, "article": "KA-0001"}))
+            .await?
+            == "unknown_chat"
+    );
+    let mut user = server.user().await?;
+    let bad_queue = json!({"type": "start_chat", "queue": "nope", "subject": "x"});
+    ensure!(user.err(bad_queue).await? == "unknown_queue");
+    let empty = json!({"type": "start_chat", "queue": "hardware", "subject": "  "});
+    ensure!(user.err(empty).await? == "empty");
+    still_usable(&mut alice).await?;
+    still_usable(&mut user).await?;
+
+    // Ping is answered.
+    alice
+        .send_raw(Message::Ping(Bytes::from_static(b"are you there")))
+        .await?;
+    loop {
+        match alice.raw().await? {
+            Message::Pong(p) => {
+                ensure!(&p[..] == b"are you there");
+                break;
+            }
+            Message::Text(_) => {}
+            other => anyhow::bail!("unexpected {other:?}"),
+        }
+    }
+
+    let m = server.metrics().await?;
+    ensure!(
+        metric(&m, r#"switchboard_errors_total{code="malformed"}"#) == Some(5.0),
+        "{m:?}"
+    );
+    ensure!(metric(&m, r#"switchboard_errors_total{code="unsupported_binary"}"#) == Some(1.0));
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn protocol_breakers_are_closed_with_the_right_code() -> Result<()> {
+    let mut config = base_config();
+    config.limits.max_message_bytes = 1024;
+    let server = TestServer::start(config).await?;
+
+    // Over the size limit: 1009.
+    let mut user = server.user().await?;
+    let big = json!({"type": "send", "chat": 1, "text": "x".repeat(4000)}).to_string();
+    user.send_text(&big).await?;
+    let close = user.closed().await?;
+    ensure!(
+        close.as_ref().map(|c| u16::from(c.code)) == Some(1009),
+        "{close:?}"
+    );
+
+    // Invalid UTF-8 in a text frame: 1007.
+    let mut user = server.user().await?;
+    let frame = Frame::message(
+        Bytes::from_static(b"{\"type\":\"\xff\xfe\"}"),
+        OpCode::Data(Data::Text),
+        true,
+    );
+    user.send_raw(Message::Frame(frame)).await?;
+    let close = user.closed().await?;
+    ensure!(
+        close.as_ref().map(|c| u16::from(c.code)) == Some(1007),
+        "{close:?}"
+    );
+
+    // The server is fine: others still work.
+    let mut alice = server.signed_in("alice-token").await?;
+    still_usable(&mut alice).await?;
+    let (status, _) = server.http("GET", "/healthz", None, None).await?;
+    ensure!(status == 200);
+    let m = server.metrics().await?;
+    ensure!(
+        metric(&m, r#"switchboard_server_closes_total{code="1009"}"#) == Some(1.0),
+        "{m:?}"
+    );
+    ensure!(
+        metric(&m, r#"switchboard_server_closes_total{code="1007"}"#) == Some(1.0),
+        "{m:?}"
+    );
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn floods_are_rate_limited_without_closing() -> Result<()> {
+    let mut config = base_config();
+    config.limits.messages_per_sec = 1;
+    config.limits.burst = 5;
+    let server = TestServer::start(config).await?;
+    let mut alice = server.agent("alice-token").await?;
+    for i in 0..30 {
+        alice
+            .send_text(&json!({"type": "search_articles", "term": "vpn", "req": i}).to_string())
+            .await?;
+    }
+    let mut limited = 0;
+    let mut answered = 0;
+    for i in 0..30 {
+        let f = alice.answer(json!(i)).await?;
+        if f["code"] == "rate_limited" {
+            limited += 1;
+        } else {
+            answered += 1;
+        }
+    }
+    ensure!(
+        answered >= 5 && limited >= 20,
+        "answered {answered}, limited {limited}"
+    );
+    // Still connected: pings are not rate limited.
+    alice
+        .send_raw(Message::Ping(Bytes::from_static(b"p")))
+        .await?;
+    loop {
+        if let Message::Pong(_) = alice.raw().await? {
+            break;
+        }
+    }
+    let m = server.metrics().await?;
+    ensure!(metric(&m, r#"switchboard_errors_total{code="rate_limited"}"#) == Some(limited as f64));
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn slow_consumer_is_disconnected_and_nobody_else_waits() -> Result<()> {
+    let mut config = base_config();
+    config.limits.outbound_queue = 8;
+    config.limits.max_message_bytes = 1024 * 1024;
+    let server = TestServer::start(config).await?;
+    let mut alice = server.signed_in("alice-token").await?;
+    let mut user = server.user().await?;
+    let r = user
+        .ok(json!({"type": "start_chat", "queue": "hardware", "subject": "big logs"}))
+        .await?;
+    let chat = r["chat"].as_u64().unwrap_or_default();
+    alice.ok(json!({"type": "accept", "chat": chat})).await?;
+
+    // Alice stops reading; the user keeps talking and is never held up. 128 × 256 KiB
+    // is far more than socket buffers and alice's 8-frame queue can hold.
+    let text = "y".repeat(256 * 1024);
+    for _ in 0..128 {
+        user.ok(json!({"type": "send", "chat": chat, "text": text}))
+            .await?;
+    }
+    let close = alice.closed().await?;
+    let close = close.ok_or_else(|| anyhow::anyhow!("no close frame"))?;
+    ensure!(u16::from(close.code) == 1008, "{close:?}");
+    ensure!(close.reason.as_str().contains("slow consumer"), "{close:?}");
+    let m = server.metrics().await?;
+    ensure!(
+        metric(&m, "switchboard_slow_consumer_disconnects_total") == Some(1.0),
+        "{m:?}"
+    );
+    // The user is unaffected.
+    user.ok(json!({"type": "send", "chat": chat, "text": "still there?"}))
+        .await?;
+    Ok(())
+}
+
+/// Connects, retrying while the server still counts a connection that just closed.
+async fn connect_retry(url: &str) -> Result<Client> {
+    let deadline = tokio::time::Instant::now() + switchboard_tests::WAIT;
+    loop {
+        match Client::connect(url, None).await {
+            Ok(c) => return Ok(c),
+            Err(e) => ensure!(
+                tokio::time::Instant::now() < deadline,
+                "never connected: {e}"
+            ),
+        }
+        tokio::task::yield_now().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connection_limit_and_bad_upgrades() -> Result<()> {
+    let mut config = base_config();
+    config.limits.max_connections = 2;
+    let server = TestServer::start(config).await?;
+    let url = format!("ws://{}/ws", server.addr);
+    let _a = server.user().await?;
+    let b = server.user().await?;
+    let third = Client::connect(&url, None).await;
+    let err = third.err().map(|e| e.to_string()).unwrap_or_default();
+    ensure!(err.contains("503"), "{err}");
+    // A slot frees when a connection ends.
+    b.close().await?;
+    let c = connect_retry(&url).await?;
+    ensure!(c.welcome["role"] == "user");
+
+    // Unknown agent token: 401 before any upgrade (and before the connection limit).
+    let err = Client::connect(&url, Some("who-am-i"))
+        .await
+        .err()
+        .map(|e| e.to_string())
+        .unwrap_or_default();
+    ensure!(err.contains("401"), "{err}");
+    // Token in the query string works like the header.
+    c.close().await?;
+    let c = connect_retry(&format!("{url}?token=bob-token")).await?;
+    ensure!(c.welcome["agent"] == "bob", "{}", c.welcome);
+    // Plain GET /ws without upgrade headers.
+    let (status, body) = server.http("GET", "/ws", None, None).await?;
+    ensure!(
+        status == 426 && body.contains("upgrade_required"),
+        "{status} {body}"
+    );
+    Ok(())
+}
+
+/// Method, path, token, body, expected status, expected code.
+type HttpCase<'a> = (
+    &'a str,
+    &'a str,
+    Option<&'a str>,
+    Option<&'a str>,
+    u16,
+    &'a str,
+);
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_http_requests_get_clear_statuses() -> Result<()> {
+    let mut config = base_config();
+    config.limits.max_http_body_bytes = 512;
+    let server = TestServer::start(config).await?;
+    let code = |body: &str| -> String {
+        serde_json::from_str::<Value>(body)
+            .ok()
+            .and_then(|v| v["code"].as_str().map(str::to_string))
+            .unwrap_or_default()
+    };
+    let cases: Vec<HttpCase> = vec![
+        ("GET", "/nowhere", None, None, 404, "not_found"),
+        ("GET", "/%ff%fe/../..", None, None, 404, "not_found"),
+        (
+            "POST",
+            "/healthz",
+            None,
+            Some("{}"),
+            405,
+            "method_not_allowed",
+        ),
+        ("DELETE", "/metrics", None, None, 405, "method_not_allowed"),
+        ("GET", "/api/tickets", None, None, 401, "unauthorized"),
+        (
+            "GET",
+            "/api/tickets",
+            Some("bogus"),
+            None,
+            401,
+            "unauthorized",
+        ),
+        (
+            "GET",
+            "/api/tickets/abc",
+            Some(ADMIN),
+            None,
+            400,
+            "bad_request",
+        ),
+        (
+            "GET",
+            "/api/tickets/77",
+            Some(ADMIN),
+            None,
+            404,
+            "not_found",
+        ),
+        (
+            "GET",
+            "/api/chats/1",
+            Some("alice-token"),
+            None,
+            404,
+            "not_found",
+        ),
+        ("GET", "/admin/config", None, None, 401, "unauthorized"),
+        (
+            "GET",
+            "/admin/config",
+            Some("alice-token"),
+            None,
+            403,
+            "forbidden",
+        ),
+        (
+            "GET",
+            "/admin/config",
+            Some("wrong"),
+            None,
+            403,
+            "forbidden",
+        ),
+        (
+            "DELETE",
+            "/admin/config",
+            Some(ADMIN),
+            None,
+            405,
+            "method_not_allowed",
+        ),
+        (
+            "PUT",
+            "/admin/config",
+            Some(ADMIN),
+            Some("{nope"),
+            400,
+            "bad_request",
+        ),
+        (
+            "PUT",
+            "/admin/config",
+            Some(ADMIN),
+            Some(r#"{"routing": {"policy": "telepathy"}}"#),
+            400,
+            "bad_request",
+        ),
+        (
+            "PUT",
+            "/admin/config",
+            Some(ADMIN),
+            Some(r#"{"routing": {"auto_accept": true, "policy": "manual"}}"#),
+            422,
+            "invalid_config",
+        ),
+        (
+            "POST",
+            "/admin/queues",
+            Some(ADMIN),
+            Some(r#"{"queue": "hardware"}"#),
+            409,
+            "already_exists",
+        ),
+        (
+            "POST",
+            "/admin/queues",
+            Some(ADMIN),
+            Some(r#"{"name": 1}"#),
+            400,
+            "bad_request",
+        ),
+        (
+            "POST",
+            "/admin/agents",
+            Some(ADMIN),
+            Some(r#"{"id": "zed", "queues": ["nowhere"]}"#),
+            404,
+            "unknown_queue",
+        ),
+        (
+            "POST",
+            "/admin/agents",
+            Some(ADMIN),
+            Some(r#"{"id": "zed", "token": "alice-token"}"#),
+            409,
+            "already_exists",
+        ),
+    ];
+    for (method, path, token, body, status, want) in cases {
+        let (got, text) = server.http(method, path, token, body).await?;
+        ensure!(
+            got == status && code(&text) == want,
+            "{method} {path}: {got} {text}"
+        );
+    }
+    let big = format!(r#"{{"queue": "{}"}}"#, "q".repeat(2000));
+    let (got, text) = server
+        .http("POST", "/admin/queues", Some(ADMIN), Some(&big))
+        .await?;
+    ensure!(
+        got == 413 && code(&text) == "payload_too_large",
+        "{got} {text}"
+    );
+    // Garbage that is not HTTP at all: the server answers 400 or drops it, and lives on.
+    {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let mut s = tokio::net::TcpStream::connect(server.addr).await?;
+        s.write_all(b"\x16\x03\x01 this is not http\r\n\r\n")
+            .await?;
+        let mut buf = Vec::new();
+        let _ = tokio::time::timeout(switchboard_tests::WAIT, s.read_to_end(&mut buf)).await?;
+    }
+    let (status, _) = server.http("GET", "/healthz", None, None).await?;
+    ensure!(status == 200);
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn admin_api_changes_routing_and_provisions_at_run_time() -> Result<()> {
+    let server = TestServer::start(base_config()).await?;
+    let (status, body) = server
+        .http("GET", "/admin/config", Some(ADMIN), None)
+        .await?;
+    let v: Value = serde_json::from_str(&body)?;
+    ensure!(
+        status == 200 && v["routing"]["auto_accept"] == false,
+        "{body}"
+    );
+    // Changing only routing is fine; disconnect and limits are read-only.
+    let mut changed = v.clone();
+    changed["routing"]["auto_accept"] = json!(true);
+    changed["routing"]["policy"] = json!("round-robin");
+    let (status, body) = server
+        .http(
+            "PUT",
+            "/admin/config",
+            Some(ADMIN),
+            Some(&changed.to_string()),
+        )
+        .await?;
+    ensure!(
+        status == 200 && body.contains("round-robin"),
+        "{status} {body}"
+    );
+    changed["limits"]["burst"] = json!(1);
+    let (status, body) = server
+        .http(
+            "PUT",
+            "/admin/config",
+            Some(ADMIN),
+            Some(&changed.to_string()),
+        )
+        .await?;
+    ensure!(
+        status == 422 && body.contains("read_only"),
+        "{status} {body}"
+    );
+
+    // Provision a queue and an agent, who can connect and is routed to at once.
+    let (status, _) = server
+        .http(
+            "POST",
+            "/admin/queues",
+            Some(ADMIN),
+            Some(r#"{"queue": "billing"}"#),
+        )
+        .await?;
+    ensure!(status == 201);
+    let agent = r#"{"id": "erin", "name": "Erin", "token": "erin-token", "permissions": ["ESChat_Agent"], "queues": ["billing"]}"#;
+    let (status, body) = server
+        .http("POST", "/admin/agents", Some(ADMIN), Some(agent))
+        .await?;
+    ensure!(status == 201, "{status} {body}");
+    let mut erin = server.signed_in("erin-token").await?;
+    let mut user = server.user().await?;
+    user.ok(json!({"type": "start_chat", "queue": "billing", "subject": "invoice"}))
+        .await?;
+    let a = erin.notice("assigned").await?;
+    ensure!(a["queue"] == "billing", "{a}");
+    let (status, body) = server
+        .http("GET", "/admin/agents", Some(ADMIN), None)
+        .await?;
+    ensure!(status == 200 && body.contains("\"erin\""), "{body}");
+    Ok(())
+}
