@@ -9,5 +9,6 @@
 
 pub mod dist;
 pub mod metrics;
+pub mod scenario;
 pub mod seed;
 pub mod threshold;

@@ -235,25 +235,20 @@ impl<R: Rng> Iterator for ArrivalSchedule<R> {
     }
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct PhaseRaw {
-    name: Option<String>,
-    duration: String,
-    rate: Option<Rate>,
-    from: Option<Rate>,
-    to: Option<Rate>,
-}
-
-impl TryFrom<PhaseRaw> for Phase {
-    type Error = String;
-
-    fn try_from(raw: PhaseRaw) -> Result<Phase, String> {
-        let duration = parse_duration(&raw.duration).map_err(|e| format!("duration: {e}"))?;
+impl Phase {
+    fn from_parts(
+        name: Option<String>,
+        duration: Option<String>,
+        rate: Option<Rate>,
+        from: Option<Rate>,
+        to: Option<Rate>,
+    ) -> Result<Phase, String> {
+        let duration = duration.ok_or("a phase needs a `duration`")?;
+        let duration = parse_duration(&duration).map_err(|e| format!("duration: {e}"))?;
         if duration.is_zero() {
             return Err("a phase needs a positive duration".to_string());
         }
-        let (from, to) = match (raw.rate, raw.from, raw.to) {
+        let (from, to) = match (rate, from, to) {
             (Some(r), None, None) => (r, r),
             (None, Some(f), Some(t)) => (f, t),
             _ => {
@@ -264,7 +259,7 @@ impl TryFrom<PhaseRaw> for Phase {
             }
         };
         Ok(Phase {
-            name: raw.name,
+            name,
             duration,
             from,
             to,
@@ -272,10 +267,39 @@ impl TryFrom<PhaseRaw> for Phase {
     }
 }
 
+const PHASE_FIELDS: &[&str] = &["name", "duration", "rate", "from", "to"];
+
 impl<'de> Deserialize<'de> for Phase {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        PhaseRaw::deserialize(d)
-            .and_then(|raw| Phase::try_from(raw).map_err(serde::de::Error::custom))
+        // A hand-written visitor, so that errors arise while the phase's own table is
+        // being read and carry its position.
+        struct V;
+        impl<'de> serde::de::Visitor<'de> for V {
+            type Value = Phase;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a phase table such as { duration = \"10m\", rate = \"60/min\" }")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut map: A,
+            ) -> Result<Phase, A::Error> {
+                use serde::de::Error;
+                let (mut name, mut duration, mut rate, mut from, mut to) =
+                    (None, None, None, None, None);
+                while let Some(key) = map.next_key::<String>()? {
+                    match key.as_str() {
+                        "name" => name = Some(map.next_value::<String>()?),
+                        "duration" => duration = Some(map.next_value::<String>()?),
+                        "rate" => rate = Some(map.next_value::<Rate>()?),
+                        "from" => from = Some(map.next_value::<Rate>()?),
+                        "to" => to = Some(map.next_value::<Rate>()?),
+                        other => return Err(A::Error::unknown_field(other, PHASE_FIELDS)),
+                    }
+                }
+                Phase::from_parts(name, duration, rate, from, to).map_err(A::Error::custom)
+            }
+        }
+        d.deserialize_struct("Phase", PHASE_FIELDS, V)
     }
 }
 

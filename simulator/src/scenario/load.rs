@@ -1,0 +1,151 @@
+//! Reading a scenario: TOML syntax, then types (serde, unknown fields refused), then
+//! `--set` overrides, then the cross-field rules; every problem becomes a
+//! [`Diagnostic`] naming the file, line, column and field.
+
+use super::error::{Diagnostic, Origin, ScenarioError};
+use super::location::{FieldPath, SpanIndex, line_col};
+use super::model::Scenario;
+use super::overrides::{Override, apply};
+use super::validate::validate;
+use std::fs;
+use std::path::Path;
+
+/// Reads and validates the scenario at `path`, applying `overrides` in order.
+pub fn load(path: &Path, overrides: &[Override]) -> Result<Scenario, ScenarioError> {
+    let text = fs::read_to_string(path).map_err(|source| ScenarioError::Read {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    parse(&text, &path.display().to_string(), overrides)
+}
+
+/// Parses and validates scenario `text`; `file` names it in messages.
+pub fn parse(text: &str, file: &str, overrides: &[Override]) -> Result<Scenario, ScenarioError> {
+    let index = SpanIndex::parse(text).map_err(|e| {
+        let at = e.span().map_or(0, |s| s.start);
+        ScenarioError::Invalid(vec![at_offset(
+            file,
+            text,
+            at,
+            "syntax".to_string(),
+            e.message(),
+        )])
+    })?;
+    let from_toml = |e: toml::de::Error| {
+        let at = e.span().map_or(0, |s| s.start);
+        ScenarioError::Invalid(vec![at_offset(
+            file,
+            text,
+            at,
+            index.path_at(at).to_string(),
+            e.message(),
+        )])
+    };
+    // The file must stand on its own; overrides then change values in it.
+    let mut scenario: Scenario = toml::from_str(text).map_err(from_toml)?;
+    let mut overridden: Vec<(FieldPath, &Override)> = Vec::new();
+    if !overrides.is_empty() {
+        let original: toml::Table = toml::from_str(text).map_err(from_toml)?;
+        let mut doc = original.clone();
+        for ov in overrides {
+            let paths = apply(&mut doc, ov).map_err(|m| override_error(file, ov, m))?;
+            overridden.extend(paths.into_iter().map(|p| (p, ov)));
+        }
+        scenario = match toml::Value::Table(doc).try_into() {
+            Ok(s) => s,
+            Err(e) => return Err(blame_override(file, &original, overrides, e)),
+        };
+    }
+    let mut diagnostics: Vec<Diagnostic> = validate(&scenario)
+        .into_iter()
+        .map(|issue| {
+            let by_override = overridden
+                .iter()
+                .find(|(p, _)| !issue.path.0.is_empty() && p.overlaps(&issue.path));
+            match by_override {
+                Some((_, ov)) => Diagnostic {
+                    file: file.to_string(),
+                    origin: Origin::Override(ov.to_string()),
+                    field: issue.path.to_string(),
+                    message: issue.message,
+                },
+                None => at_offset(
+                    file,
+                    text,
+                    index.span_of(&issue.path).start,
+                    issue.path.to_string(),
+                    &issue.message,
+                ),
+            }
+        })
+        .collect();
+    if diagnostics.is_empty() {
+        Ok(scenario)
+    } else {
+        diagnostics.sort_by_key(|d| match d.origin {
+            Origin::File { line, col } => (0, line, col),
+            Origin::Override(_) => (1, 0, 0),
+        });
+        Err(ScenarioError::Invalid(diagnostics))
+    }
+}
+
+fn at_offset(file: &str, text: &str, offset: usize, field: String, message: &str) -> Diagnostic {
+    let lc = line_col(text, offset);
+    Diagnostic {
+        file: file.to_string(),
+        origin: Origin::File {
+            line: lc.line,
+            col: lc.col,
+        },
+        field,
+        message: one_line(message),
+    }
+}
+
+fn override_error(file: &str, ov: &Override, message: String) -> ScenarioError {
+    ScenarioError::Invalid(vec![Diagnostic {
+        file: file.to_string(),
+        origin: Origin::Override(ov.to_string()),
+        field: ov.key.clone(),
+        message,
+    }])
+}
+
+/// The file read fine on its own, so the first override after which the document no
+/// longer reads is the one at fault.
+fn blame_override(
+    file: &str,
+    original: &toml::Table,
+    overrides: &[Override],
+    err: toml::de::Error,
+) -> ScenarioError {
+    let mut doc = original.clone();
+    for ov in overrides {
+        if apply(&mut doc, ov).is_err() {
+            break;
+        }
+        if let Err(e) = toml::Value::Table(doc.clone()).try_into::<Scenario>() {
+            return override_error(file, ov, one_line(e.message()));
+        }
+    }
+    let ov = overrides
+        .last()
+        .map(ToString::to_string)
+        .unwrap_or_default();
+    ScenarioError::Invalid(vec![Diagnostic {
+        file: file.to_string(),
+        origin: Origin::Override(ov.clone()),
+        field: ov,
+        message: one_line(err.message()),
+    }])
+}
+
+fn one_line(message: &str) -> String {
+    message
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .collect::<Vec<_>>()
+        .join("; ")
+}

@@ -1,0 +1,335 @@
+//! The scenario file's data model, as serde reads it. Unknown fields are refused;
+//! distributions, durations, rates and thresholds are parsed while reading, so their
+//! errors carry the position of the value. Cross-field rules are in `validate`.
+
+use crate::dist::{Arrival, CountDist, DurationDist, format_duration, parse_duration};
+use crate::threshold::Threshold;
+use serde::de::{DeserializeSeed, MapAccess, Visitor};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use std::fmt;
+use std::time::Duration;
+use switchboard_server::domain::{ChatSource, PolicyKind, RoutingConfig};
+
+/// A whole scenario: what to simulate, for how long, and what counts as passing.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Scenario {
+    /// Identifies the scenario in reports and output folders.
+    pub name: String,
+    /// Free text shown in reports.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    /// Master seed; every random choice derives from it.
+    #[serde(default)]
+    pub seed: u64,
+    /// Scenario time during which users arrive.
+    #[serde(with = "duration_text")]
+    pub duration: Duration,
+    /// Scenario time after arrivals stop for open chats to finish.
+    #[serde(default = "defaults::drain", with = "duration_text")]
+    pub drain: Duration,
+    /// Live mode: scenario seconds per real second.
+    #[serde(default = "defaults::time_scale")]
+    pub time_scale: f64,
+    /// Accept waits up to this count towards the service level.
+    #[serde(default = "defaults::service_level_target", with = "duration_text")]
+    pub service_level_target: Duration,
+    /// Auto-accept and the routing policy.
+    #[serde(default)]
+    pub routing: RoutingSpec,
+    /// Support queues.
+    #[serde(default)]
+    pub queues: Vec<QueueSpec>,
+    /// Groups of identical agents.
+    #[serde(default)]
+    pub agents: Vec<AgentGroup>,
+    /// Streams of arriving users.
+    #[serde(default)]
+    pub users: Vec<UserStream>,
+    /// Pass/fail conditions evaluated at the end.
+    #[serde(default)]
+    pub thresholds: Thresholds,
+}
+
+/// `[routing]`: the admin's auto-accept settings.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RoutingSpec {
+    /// Agent Auto Accept. When absent: on unless `policy` is `manual`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub auto_accept: Option<bool>,
+    /// Which agent gets the next waiting chat.
+    #[serde(default, deserialize_with = "policy_text")]
+    pub policy: PolicyKind,
+    /// Under auto-accept, the most chats an agent may hold from Transferred (1..=4).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_transfer_accepts: Option<u8>,
+    /// Under auto-accept, whether a chat transferred to a queue is routed again.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub route_queue_transfers: Option<bool>,
+}
+
+impl Default for RoutingSpec {
+    fn default() -> Self {
+        RoutingSpec {
+            auto_accept: None,
+            policy: PolicyKind::LeastActive,
+            max_transfer_accepts: None,
+            route_queue_transfers: None,
+        }
+    }
+}
+
+impl RoutingSpec {
+    /// Whether auto-accept is on: as written, or on for every policy but `manual`.
+    pub fn auto_accept(&self) -> bool {
+        self.auto_accept
+            .unwrap_or(self.policy != PolicyKind::Manual)
+    }
+
+    /// The Desk's routing configuration for this scenario.
+    pub fn to_config(&self) -> RoutingConfig {
+        let base = RoutingConfig::default();
+        RoutingConfig {
+            auto_accept: self.auto_accept(),
+            policy: self.policy,
+            max_transfer_accepts: self
+                .max_transfer_accepts
+                .unwrap_or(base.max_transfer_accepts),
+            route_queue_transfers: self
+                .route_queue_transfers
+                .unwrap_or(base.route_queue_transfers),
+            ..base
+        }
+    }
+}
+
+/// `[[queues]]`: a support queue.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct QueueSpec {
+    /// The queue's name, referred to by agent groups and user streams.
+    pub name: String,
+}
+
+/// `[[agents]]`: `count` agents that behave alike.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AgentGroup {
+    /// The group's name; agents are named `<group>-<n>`.
+    pub group: String,
+    /// How many agents.
+    pub count: u32,
+    /// Support queues the agents belong to.
+    pub queues: Vec<String>,
+    /// "Available for N" under auto-accept (1..=4); under manual accept the most
+    /// chats an agent pulls at once.
+    #[serde(default = "defaults::available_for")]
+    pub available_for: u8,
+    /// Reaction time before accepting a chat manually (from Queue or Transferred).
+    #[serde(default = "defaults::accept_delay")]
+    pub accept_delay: DurationDist,
+    /// Time to answer a user's message.
+    #[serde(default = "defaults::reply_delay")]
+    pub reply_delay: DurationDist,
+    /// If set, each conversation lasts exactly this long from accept to close (the
+    /// agent closes it; the user never ends it early).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub handle_time: Option<DurationDist>,
+    /// Transferring a chat elsewhere, with notes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub transfer: Option<TransferSpec>,
+    /// Creating a ticket from the chat.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ticket: Option<TicketSpec>,
+    /// Chance per chat of sharing a knowledge article.
+    #[serde(default)]
+    pub share_article_probability: f64,
+    /// Chance per chat with a ticket of pinning the shared article on it.
+    #[serde(default)]
+    pub pin_article_probability: f64,
+}
+
+/// `transfer = { … }` on an agent group.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TransferSpec {
+    /// Chance per accepted chat (first accept only) of transferring it.
+    pub probability: f64,
+    /// Transfer to this support queue…
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub to_queue: Option<String>,
+    /// …or to an agent of this group.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub to_agent_group: Option<String>,
+    /// Notes handed to the next agent.
+    #[serde(default)]
+    pub notes: String,
+}
+
+/// `ticket = { … }` on an agent group.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TicketSpec {
+    /// Chance per chat of creating a ticket.
+    pub probability: f64,
+    /// Of those tickets, the share that are work orders (the rest are incidents).
+    #[serde(default)]
+    pub work_order_share: f64,
+    /// Of those tickets, the share created from a template (R13).
+    #[serde(default)]
+    pub template_probability: f64,
+}
+
+/// `[[users]]`: a stream of users arriving at one queue.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UserStream {
+    /// Names the stream in reports and `--set` keys; defaults to the queue's name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// The support queue the users ask.
+    pub queue: String,
+    /// When users arrive.
+    pub arrival: Arrival,
+    /// How long a user waits for an agent before abandoning; absent: forever.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub patience: Option<DurationDist>,
+    /// Messages the user sends in the conversation.
+    #[serde(default = "defaults::messages")]
+    pub messages: CountDist,
+    /// Time between the user's messages.
+    #[serde(default = "defaults::think_time")]
+    pub think_time: DurationDist,
+    /// Where the chat request comes from (R15).
+    #[serde(default)]
+    pub source: ChatSource,
+}
+
+impl UserStream {
+    /// The stream's name: `name`, or the queue's.
+    pub fn name(&self) -> &str {
+        self.name.as_deref().unwrap_or(&self.queue)
+    }
+}
+
+/// `[thresholds]`, in file order.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Thresholds(pub Vec<Threshold>);
+
+/// Defaults of optional fields (documented in `docs/scenarios.md`).
+pub mod defaults {
+    use super::*;
+
+    /// `drain`: 5 minutes.
+    pub fn drain() -> Duration {
+        Duration::from_secs(300)
+    }
+    /// `time_scale`: real time.
+    pub fn time_scale() -> f64 {
+        1.0
+    }
+    /// `service_level_target`: 60 seconds.
+    pub fn service_level_target() -> Duration {
+        Duration::from_secs(60)
+    }
+    /// `available_for`: 1.
+    pub fn available_for() -> u8 {
+        1
+    }
+    /// `accept_delay`: 5 seconds.
+    pub fn accept_delay() -> DurationDist {
+        DurationDist::constant(Duration::from_secs(5))
+    }
+    /// `reply_delay`: `exp(mean=20s)`.
+    pub fn reply_delay() -> DurationDist {
+        DurationDist::parse("exp(mean=20s)")
+            .unwrap_or_else(|_| DurationDist::constant(Duration::from_secs(20)))
+    }
+    /// `messages`: 3.
+    pub fn messages() -> CountDist {
+        CountDist::constant(3)
+    }
+    /// `think_time`: `exp(mean=15s)`.
+    pub fn think_time() -> DurationDist {
+        DurationDist::parse("exp(mean=15s)")
+            .unwrap_or_else(|_| DurationDist::constant(Duration::from_secs(15)))
+    }
+}
+
+/// Durations written as text (`"10m"`) in the file.
+mod duration_text {
+    use super::*;
+
+    pub fn serialize<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&format_duration(*d))
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+        struct V;
+        impl Visitor<'_> for V {
+            type Value = Duration;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a duration such as \"10m\"")
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Duration, E> {
+                parse_duration(v).map_err(E::custom)
+            }
+            fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<Duration, E> {
+                Err(E::custom(format!(
+                    "a duration needs a unit: write \"{v}s\", not {v}"
+                )))
+            }
+            fn visit_f64<E: serde::de::Error>(self, v: f64) -> Result<Duration, E> {
+                Err(E::custom(format!(
+                    "a duration needs a unit: write \"{v}s\", not {v}"
+                )))
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+fn policy_text<'de, D: Deserializer<'de>>(d: D) -> Result<PolicyKind, D::Error> {
+    let s = String::deserialize(d)?;
+    s.parse().map_err(serde::de::Error::custom)
+}
+
+impl Serialize for Thresholds {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_map(self.0.iter().map(|t| (&t.key, &t.condition)))
+    }
+}
+
+/// Parses one threshold's condition knowing its key, so that an error carries the
+/// position of that entry.
+struct ConditionSeed<'a>(&'a str);
+
+impl<'de> DeserializeSeed<'de> for ConditionSeed<'_> {
+    type Value = Threshold;
+
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Threshold, D::Error> {
+        let text = String::deserialize(d)?;
+        Threshold::parse(self.0, &text).map_err(serde::de::Error::custom)
+    }
+}
+
+impl<'de> Deserialize<'de> for Thresholds {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = Thresholds;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a table of \"metric\" = \"condition\" entries")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Thresholds, A::Error> {
+                let mut out = Vec::new();
+                while let Some(key) = map.next_key::<String>()? {
+                    out.push(map.next_value_seed(ConditionSeed(&key))?);
+                }
+                Ok(Thresholds(out))
+            }
+        }
+        d.deserialize_map(V)
+    }
+}

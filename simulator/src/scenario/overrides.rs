@@ -1,0 +1,419 @@
+//! `--set key=value` overrides, applied to the parsed document before it is read into
+//! a [`Scenario`](super::Scenario): `routing.policy=round-robin`,
+//! `agents.tier1.available_for=3`, `agents.*.available_for=4`,
+//! `users.hardware.arrival=poisson(rate=90/min)`, `thresholds.abandon_rate=<10%`.
+//!
+//! Agent groups are selected by group name, user streams by stream name (or queue),
+//! either by index, or all with `*`. Values are typed by the field they set, so
+//! strings need no quotes; `none` removes an optional field.
+
+use super::location::FieldPath;
+use std::fmt;
+use std::str::FromStr;
+use toml::{Table, Value};
+
+/// One `key=value` override.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Override {
+    /// The dotted key.
+    pub key: String,
+    /// The value as given.
+    pub value: String,
+}
+
+impl FromStr for Override {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        let (key, value) = s
+            .split_once('=')
+            .ok_or_else(|| format!("`{s}` is not key=value (e.g. routing.policy=round-robin)"))?;
+        let key = key.trim();
+        if key.is_empty() {
+            return Err(format!("`{s}` has no key before `=`"));
+        }
+        Ok(Override {
+            key: key.to_string(),
+            value: value.trim().to_string(),
+        })
+    }
+}
+
+impl fmt::Display for Override {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}={}", self.key, self.value)
+    }
+}
+
+/// Names an element of an array section (a group's `group`, a stream's `name`).
+type NameOf = fn(&Table) -> Option<String>;
+
+#[derive(Clone, Copy)]
+enum Kind {
+    Str,
+    /// A string, or `none` to remove the field.
+    OptStr,
+    Int,
+    Float,
+    Bool,
+    /// Comma-separated strings.
+    List,
+}
+
+const TOP: &[(&str, Kind)] = &[
+    ("name", Kind::Str),
+    ("description", Kind::Str),
+    ("seed", Kind::Int),
+    ("duration", Kind::Str),
+    ("drain", Kind::Str),
+    ("time_scale", Kind::Float),
+    ("service_level_target", Kind::Str),
+];
+
+const ROUTING: &[(&str, Kind)] = &[
+    ("auto_accept", Kind::Bool),
+    ("policy", Kind::Str),
+    ("max_transfer_accepts", Kind::Int),
+    ("route_queue_transfers", Kind::Bool),
+];
+
+const AGENT: &[(&str, Kind)] = &[
+    ("count", Kind::Int),
+    ("queues", Kind::List),
+    ("available_for", Kind::Int),
+    ("accept_delay", Kind::Str),
+    ("reply_delay", Kind::Str),
+    ("handle_time", Kind::OptStr),
+    ("share_article_probability", Kind::Float),
+    ("pin_article_probability", Kind::Float),
+    ("transfer.probability", Kind::Float),
+    ("transfer.to_queue", Kind::OptStr),
+    ("transfer.to_agent_group", Kind::OptStr),
+    ("transfer.notes", Kind::Str),
+    ("ticket.probability", Kind::Float),
+    ("ticket.work_order_share", Kind::Float),
+    ("ticket.template_probability", Kind::Float),
+];
+
+const USER: &[(&str, Kind)] = &[
+    ("queue", Kind::Str),
+    ("arrival", Kind::Str),
+    ("patience", Kind::OptStr),
+    ("messages", Kind::Str),
+    ("think_time", Kind::Str),
+    ("source", Kind::Str),
+];
+
+/// Every key `--set` accepts, for error messages and `--help`.
+pub fn valid_keys() -> String {
+    let names = |fields: &[(&str, Kind)]| {
+        fields
+            .iter()
+            .map(|(n, _)| *n)
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    format!(
+        "{}; routing.{{{}}}; agents.<group|index|*>.{{{}}}; users.<stream|index|*>.{{{}}}; thresholds.<key>",
+        names(TOP),
+        names(ROUTING),
+        names(AGENT),
+        names(USER)
+    )
+}
+
+fn convert(kind: Kind, key: &str, v: &str) -> Result<Option<Value>, String> {
+    Ok(Some(match kind {
+        Kind::Str => Value::String(v.to_string()),
+        Kind::OptStr if v == "none" => return Ok(None),
+        Kind::OptStr => Value::String(v.to_string()),
+        Kind::Int => Value::Integer(
+            v.replace('_', "")
+                .parse()
+                .map_err(|_| format!("`{key}` takes a whole number, got `{v}`"))?,
+        ),
+        Kind::Float => Value::Float(
+            v.parse::<f64>()
+                .ok()
+                .filter(|f| f.is_finite())
+                .ok_or_else(|| format!("`{key}` takes a number, got `{v}`"))?,
+        ),
+        Kind::Bool => Value::Boolean(match v {
+            "true" | "on" | "yes" => true,
+            "false" | "off" | "no" => false,
+            _ => return Err(format!("`{key}` takes true or false, got `{v}`")),
+        }),
+        Kind::List => Value::Array(
+            v.split(',')
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(|s| Value::String(s.to_string()))
+                .collect(),
+        ),
+    }))
+}
+
+fn lookup<'a>(fields: &'a [(&'a str, Kind)], name: &str) -> Option<Kind> {
+    fields.iter().find(|(n, _)| *n == name).map(|(_, k)| *k)
+}
+
+fn unknown(key: &str) -> String {
+    format!("unknown key `{key}`; valid keys: {}", valid_keys())
+}
+
+/// Sets `field` (possibly `sub.leaf`) in `table`, returning the path set.
+fn set(
+    table: &mut Table,
+    base: FieldPath,
+    field: &str,
+    value: Option<Value>,
+) -> Result<FieldPath, String> {
+    let (table, path, leaf) = match field.split_once('.') {
+        Some((sub, leaf)) => {
+            let entry = table
+                .entry(sub.to_string())
+                .or_insert_with(|| Value::Table(Table::new()));
+            let Value::Table(t) = entry else {
+                return Err(format!("`{sub}` is not a table in the file"));
+            };
+            (t, base.key(sub), leaf)
+        }
+        None => (table, base, field),
+    };
+    match value {
+        Some(v) => {
+            table.insert(leaf.to_string(), v);
+        }
+        None => {
+            table.remove(leaf);
+        }
+    }
+    Ok(path.key(leaf))
+}
+
+/// Picks the elements of the array `section` that `selector` names.
+fn select(
+    doc: &Table,
+    section: &str,
+    selector: &str,
+    name_of: fn(&Table) -> Option<String>,
+) -> Result<Vec<usize>, String> {
+    let items: Vec<&Table> = match doc.get(section) {
+        Some(Value::Array(a)) => a.iter().filter_map(Value::as_table).collect(),
+        _ => Vec::new(),
+    };
+    if selector == "*" {
+        return Ok((0..items.len()).collect());
+    }
+    if let Ok(i) = selector.parse::<usize>() {
+        return if i < items.len() {
+            Ok(vec![i])
+        } else {
+            Err(format!(
+                "there is no {section}[{i}]; the file has {} entries",
+                items.len()
+            ))
+        };
+    }
+    let found: Vec<usize> = items
+        .iter()
+        .enumerate()
+        .filter(|(_, t)| name_of(t).as_deref() == Some(selector))
+        .map(|(i, _)| i)
+        .collect();
+    if found.is_empty() {
+        let names: Vec<String> = items.iter().filter_map(|t| name_of(t)).collect();
+        return Err(format!(
+            "no {section} entry named `{selector}`; names: {}",
+            names.join(", ")
+        ));
+    }
+    Ok(found)
+}
+
+fn group_name(t: &Table) -> Option<String> {
+    t.get("group").and_then(Value::as_str).map(str::to_string)
+}
+
+fn stream_name(t: &Table) -> Option<String> {
+    t.get("name")
+        .or_else(|| t.get("queue"))
+        .and_then(Value::as_str)
+        .map(str::to_string)
+}
+
+/// Applies one override to the document, returning the paths it set.
+pub fn apply(doc: &mut Table, ov: &Override) -> Result<Vec<FieldPath>, String> {
+    let key = ov.key.as_str();
+    let root = FieldPath::root();
+    let (head, rest) = match key.split_once('.') {
+        Some((h, r)) => (h, Some(r)),
+        None => (key, None),
+    };
+    match (head, rest) {
+        (field, None) => {
+            let kind = lookup(TOP, field).ok_or_else(|| unknown(key))?;
+            Ok(vec![set(doc, root, field, convert(kind, key, &ov.value)?)?])
+        }
+        ("routing", Some(field)) => {
+            let kind = lookup(ROUTING, field).ok_or_else(|| unknown(key))?;
+            let value = convert(kind, key, &ov.value)?;
+            let entry = doc
+                .entry("routing")
+                .or_insert_with(|| Value::Table(Table::new()));
+            let Value::Table(t) = entry else {
+                return Err("`routing` is not a table in the file".to_string());
+            };
+            Ok(vec![set(t, root.key("routing"), field, value)?])
+        }
+        ("thresholds", Some(tkey)) => {
+            let entry = doc
+                .entry("thresholds")
+                .or_insert_with(|| Value::Table(Table::new()));
+            let Value::Table(t) = entry else {
+                return Err("`thresholds` is not a table in the file".to_string());
+            };
+            t.insert(tkey.to_string(), Value::String(ov.value.clone()));
+            Ok(vec![root.key("thresholds").key(tkey)])
+        }
+        (section @ ("agents" | "users"), Some(rest)) => {
+            let (fields, name_of): (&[(&str, Kind)], NameOf) = if section == "agents" {
+                (AGENT, group_name)
+            } else {
+                (USER, stream_name)
+            };
+            let (selector, field) = rest.split_once('.').ok_or_else(|| unknown(key))?;
+            let kind = lookup(fields, field).ok_or_else(|| unknown(key))?;
+            let value = convert(kind, key, &ov.value)?;
+            let targets = select(doc, section, selector, name_of)?;
+            let mut paths = Vec::new();
+            if let Some(Value::Array(items)) = doc.get_mut(section) {
+                for i in targets {
+                    if let Some(Value::Table(t)) = items.get_mut(i) {
+                        paths.push(set(t, root.key(section).index(i), field, value.clone())?);
+                    }
+                }
+            }
+            Ok(paths)
+        }
+        _ => Err(unknown(key)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const DOC: &str = r#"
+name = "x"
+[routing]
+policy = "least-active"
+[[agents]]
+group = "tier1"
+available_for = 2
+[[agents]]
+group = "tier2"
+available_for = 2
+[[users]]
+queue = "hw"
+[[users]]
+name = "vip"
+queue = "hw"
+"#;
+
+    fn doc() -> Table {
+        toml::from_str(DOC).unwrap()
+    }
+
+    fn set_one(doc: &mut Table, s: &str) -> Result<Vec<String>, String> {
+        let ov: Override = s.parse()?;
+        apply(doc, &ov).map(|ps| ps.iter().map(ToString::to_string).collect())
+    }
+
+    #[test]
+    fn sets_typed_values() {
+        let mut d = doc();
+        assert_eq!(
+            set_one(&mut d, "routing.policy=round-robin").unwrap(),
+            ["routing.policy"]
+        );
+        assert_eq!(d["routing"]["policy"].as_str(), Some("round-robin"));
+        assert_eq!(
+            set_one(&mut d, "agents.tier2.available_for=3").unwrap(),
+            ["agents[1].available_for"]
+        );
+        assert_eq!(d["agents"][1]["available_for"].as_integer(), Some(3));
+        assert_eq!(set_one(&mut d, "seed=99").unwrap(), ["seed"]);
+        assert_eq!(d["seed"].as_integer(), Some(99));
+        set_one(&mut d, "time_scale=60").unwrap();
+        assert_eq!(d["time_scale"].as_float(), Some(60.0));
+        set_one(&mut d, "routing.auto_accept=false").unwrap();
+        assert_eq!(d["routing"]["auto_accept"].as_bool(), Some(false));
+        set_one(&mut d, "agents.0.queues=hw, sw").unwrap();
+        assert_eq!(d["agents"][0]["queues"].as_array().map(Vec::len), Some(2));
+    }
+
+    #[test]
+    fn selects_streams_groups_and_all() {
+        let mut d = doc();
+        assert_eq!(
+            set_one(&mut d, "agents.*.available_for=4").unwrap(),
+            ["agents[0].available_for", "agents[1].available_for"]
+        );
+        assert_eq!(
+            set_one(&mut d, "users.vip.patience=exp(mean=1m)").unwrap(),
+            ["users[1].patience"]
+        );
+        assert_eq!(
+            set_one(&mut d, "users.hw.patience=none").unwrap(),
+            ["users[0].patience"]
+        );
+        assert!(d["users"][0].get("patience").is_none());
+        assert_eq!(
+            set_one(&mut d, "agents.tier1.transfer.probability=0.2").unwrap(),
+            ["agents[0].transfer.probability"]
+        );
+        assert_eq!(
+            d["agents"][0]["transfer"]["probability"].as_float(),
+            Some(0.2)
+        );
+        assert_eq!(
+            set_one(&mut d, "thresholds.accept_wait.p95=< 30s").unwrap(),
+            ["thresholds.\"accept_wait.p95\""]
+        );
+        assert_eq!(d["thresholds"]["accept_wait.p95"].as_str(), Some("< 30s"));
+    }
+
+    #[test]
+    fn errors_list_what_is_valid() {
+        let mut d = doc();
+        let err = set_one(&mut d, "routing.polcy=random").unwrap_err();
+        assert!(
+            err.contains("unknown key `routing.polcy`")
+                && err.contains("routing.{auto_accept, policy"),
+            "{err}"
+        );
+        let err = set_one(&mut d, "agents.tier9.count=3").unwrap_err();
+        assert!(err.contains("tier1, tier2"), "{err}");
+        let err = set_one(&mut d, "agents.tier1.count=lots").unwrap_err();
+        assert!(err.contains("whole number"), "{err}");
+        let err = set_one(&mut d, "routing.auto_accept=maybe").unwrap_err();
+        assert!(err.contains("true or false"), "{err}");
+        assert!(
+            set_one(&mut d, "agents.5.count=1")
+                .unwrap_err()
+                .contains("no agents[5]")
+        );
+        assert!(
+            "policy"
+                .parse::<Override>()
+                .unwrap_err()
+                .contains("key=value")
+        );
+        assert!(
+            set_one(&mut d, "colour=blue")
+                .unwrap_err()
+                .contains("valid keys")
+        );
+    }
+}

@@ -1,0 +1,477 @@
+//! Scenario parsing: the issue's example, every kind of error with its position,
+//! overrides, and the helpers drivers use.
+
+use super::*;
+use crate::dist::Arrival;
+use std::time::Duration;
+use switchboard_server::domain::{ChatSource, PolicyKind};
+
+/// The example from issue 4, verbatim.
+const EXAMPLE: &str = r#"name = "quickstart"
+seed = 7
+duration = "10m"
+time_scale = 20
+service_level_target = "60s"
+
+[routing]
+auto_accept = true
+policy = "least-active"
+
+[[queues]]
+name = "hardware"
+
+[[agents]]
+group = "tier1"
+count = 30
+queues = ["hardware"]
+available_for = 3                      # Available for N under auto-accept (1..=4)
+accept_delay = "lognormal(mean=8s, sd=4s)"   # time to click Accept when pulling manually
+reply_delay = "exp(mean=20s)"
+transfer = { probability = 0.1, to_queue = "hardware", notes = "customer needs tier 2" }
+ticket = { probability = 0.3, work_order_share = 0.3, template_probability = 0.5 }
+share_article_probability = 0.2
+
+[[users]]
+queue = "hardware"
+arrival = "poisson(rate=60/min)"       # open model: arrivals never wait for the server
+patience = "exp(mean=3m)"              # abandon if not accepted by then
+messages = "uniform(2, 6)"             # messages the user sends in the conversation
+think_time = "exp(mean=15s)"
+source = "self_service"                # or chatbot (R15)
+
+[thresholds]
+"accept_wait.p95" = "< 60s"
+"abandon_rate" = "< 5%"
+"#;
+
+fn errors(text: &str) -> Vec<String> {
+    errors_with(text, &[])
+}
+
+fn errors_with(text: &str, sets: &[&str]) -> Vec<String> {
+    let ovs: Vec<Override> = sets.iter().map(|s| s.parse().unwrap()).collect();
+    match parse(text, "s.toml", &ovs) {
+        Ok(_) => Vec::new(),
+        Err(e) => e.diagnostics().iter().map(ToString::to_string).collect(),
+    }
+}
+
+/// The example with one line replaced.
+fn with(from: &str, to: &str) -> String {
+    assert!(EXAMPLE.contains(from), "{from}");
+    EXAMPLE.replacen(from, to, 1)
+}
+
+fn line_of(text: &str, needle: &str) -> usize {
+    text[..text.find(needle).unwrap()].matches('\n').count() + 1
+}
+
+fn expect_one(text: &str, prefix_line: usize, field: &str, want: &str) {
+    let errs = errors(text);
+    assert_eq!(errs.len(), 1, "{errs:#?}");
+    let e = &errs[0];
+    assert!(
+        e.starts_with(&format!("s.toml:{prefix_line}:")),
+        "line {prefix_line}: {e}"
+    );
+    assert!(e.contains(&format!(": {field}: ")), "field {field}: {e}");
+    assert!(e.contains(want), "want {want:?}: {e}");
+}
+
+#[test]
+fn the_issue_example_parses() {
+    let s = Scenario::parse(EXAMPLE, "quickstart.toml").unwrap();
+    assert_eq!(s.name, "quickstart");
+    assert_eq!(s.seed, 7);
+    assert_eq!(s.duration, Duration::from_secs(600));
+    assert_eq!(s.time_scale, 20.0);
+    assert_eq!(s.service_level_target, Duration::from_secs(60));
+    assert_eq!(s.drain, Duration::from_secs(300));
+    let cfg = s.routing_config();
+    assert!(cfg.auto_accept);
+    assert_eq!(cfg.policy, PolicyKind::LeastActive);
+    let g = &s.agents[0];
+    assert_eq!(
+        (g.group.as_str(), g.count, g.available_for),
+        ("tier1", 30, 3)
+    );
+    assert_eq!(g.accept_delay.to_string(), "lognormal(mean=8s, sd=4s)");
+    let t = g.transfer.as_ref().unwrap();
+    assert_eq!(t.to_queue.as_deref(), Some("hardware"));
+    assert_eq!(t.notes, "customer needs tier 2");
+    assert_eq!(g.ticket.as_ref().unwrap().template_probability, 0.5);
+    let u = &s.users[0];
+    assert_eq!(u.name(), "hardware");
+    assert!(matches!(u.arrival, Arrival::Poisson(_)));
+    assert_eq!(u.source, ChatSource::SelfService);
+    assert_eq!(u.messages.to_string(), "uniform(2, 6)");
+    assert_eq!(s.thresholds.0.len(), 2);
+    assert_eq!(s.thresholds.0[0].expression(), "accept_wait.p95 < 60s");
+    assert_eq!(s.agent_count(), 30);
+    assert!((s.expected_users() - 600.0).abs() < 1e-9);
+    assert_eq!(s.to_real(Duration::from_secs(60)), Duration::from_secs(3));
+    assert_eq!(
+        s.to_scenario(Duration::from_secs(3)),
+        Duration::from_secs(60)
+    );
+}
+
+#[test]
+fn defaults_fill_a_minimal_file() {
+    let s = Scenario::parse(
+        r#"name = "min"
+duration = "1m"
+[[queues]]
+name = "q"
+[[agents]]
+group = "g"
+count = 1
+queues = ["q"]
+[[users]]
+queue = "q"
+arrival = "constant(rate=1/s)"
+"#,
+        "m.toml",
+    )
+    .unwrap();
+    assert_eq!(s.seed, 0);
+    assert_eq!(s.time_scale, 1.0);
+    assert_eq!(s.agents[0].available_for, 1);
+    assert_eq!(s.agents[0].reply_delay.to_string(), "exp(mean=20s)");
+    assert!(s.users[0].patience.is_none());
+    assert_eq!(s.users[0].messages.to_string(), "const(3)");
+    assert!(s.routing.auto_accept());
+    assert!(s.thresholds.0.is_empty());
+}
+
+#[test]
+fn resolved_scenario_round_trips() {
+    let s = Scenario::parse(EXAMPLE, "q.toml").unwrap();
+    let v = s.resolved();
+    assert_eq!(v["routing"]["auto_accept"], true);
+    assert_eq!(v["routing"]["policy"], "least-active");
+    assert_eq!(v["agents"][0]["accept_delay"], "lognormal(mean=8s, sd=4s)");
+    assert_eq!(v["users"][0]["arrival"], "poisson(rate=60/min)");
+    assert_eq!(v["thresholds"]["abandon_rate"], "< 5%");
+    assert_eq!(v["duration"], "10m");
+    // The resolved form is itself a valid scenario.
+    let toml_text = toml::to_string(&s).unwrap();
+    let back = Scenario::parse(&toml_text, "resolved.toml").unwrap();
+    assert_eq!(back, s);
+}
+
+#[test]
+fn unknown_fields_are_refused_with_their_position() {
+    let text = with(
+        "share_article_probability = 0.2",
+        "share_article_probabilty = 0.2",
+    );
+    expect_one(
+        &text,
+        line_of(&text, "share_article_probabilty"),
+        "agents[0].share_article_probabilty",
+        "unknown field `share_article_probabilty`",
+    );
+    let text = with(
+        "name = \"hardware\"",
+        "name = \"hardware\"\ncolour = \"red\"",
+    );
+    expect_one(
+        &text,
+        line_of(&text, "colour"),
+        "queues[0].colour",
+        "unknown field",
+    );
+}
+
+#[test]
+fn unknown_policy_lists_the_valid_ones() {
+    let text = with("policy = \"least-active\"", "policy = \"fastest\"");
+    expect_one(
+        &text,
+        9,
+        "routing.policy",
+        "unknown policy `fastest`; expected one of: manual, round-robin, least-active",
+    );
+    let errs = errors(&text);
+    assert!(errs[0].starts_with("s.toml:9:10:"), "{}", errs[0]);
+}
+
+#[test]
+fn available_for_outside_one_to_four() {
+    let text = with("available_for = 3 ", "available_for = 5 ");
+    expect_one(
+        &text,
+        18,
+        "agents[0].available_for",
+        "available_for must be 1..=4",
+    );
+    let text = with("available_for = 3 ", "available_for = 0 ");
+    expect_one(&text, 18, "agents[0].available_for", "got 0");
+    let text = with("available_for = 3 ", "available_for = -1 ");
+    expect_one(&text, 18, "agents[0].available_for", "u8");
+}
+
+#[test]
+fn undeclared_queues_are_named() {
+    let text = with(
+        "queues = [\"hardware\"]",
+        "queues = [\"hardware\", \"software\"]",
+    );
+    expect_one(
+        &text,
+        17,
+        "agents[0].queues[1]",
+        "queue `software` is not declared; declared queues: hardware",
+    );
+    let text = with("to_queue = \"hardware\"", "to_queue = \"network\"");
+    expect_one(
+        &text,
+        21,
+        "agents[0].transfer.to_queue",
+        "queue `network` is not declared",
+    );
+    let text = with("\nqueue = \"hardware\"", "\nqueue = \"hr\"");
+    expect_one(&text, 26, "users[0].queue", "queue `hr` is not declared");
+}
+
+#[test]
+fn bad_distributions_point_at_their_value() {
+    let text = with("exp(mean=20s)", "exp(mean=-20s)");
+    expect_one(&text, 20, "agents[0].reply_delay", "must not be negative");
+    let text = with("exp(mean=3m)", "exp(mean=0s)");
+    expect_one(&text, 28, "users[0].patience", "mean must be positive");
+    let text = with("lognormal(mean=8s, sd=4s)", "lognormal(mean=8s)");
+    expect_one(&text, 19, "agents[0].accept_delay", "needs `sd`");
+    let text = with("\"uniform(2, 6)\"", "\"uniform(6, 2)\"");
+    expect_one(&text, 29, "users[0].messages", "A <= B");
+    let text = with("duration = \"10m\"", "duration = 600");
+    expect_one(&text, 3, "duration", "needs a unit");
+    let text = with("poisson(rate=60/min)", "poisson(rate=60/day)");
+    expect_one(&text, 27, "users[0].arrival", "unknown rate unit");
+}
+
+#[test]
+fn probabilities_must_be_between_zero_and_one() {
+    let text = with(
+        "share_article_probability = 0.2",
+        "share_article_probability = 1.2",
+    );
+    expect_one(
+        &text,
+        23,
+        "agents[0].share_article_probability",
+        "between 0 and 1",
+    );
+    let text = with("work_order_share = 0.3", "work_order_share = -0.3");
+    expect_one(
+        &text,
+        22,
+        "agents[0].ticket.work_order_share",
+        "between 0 and 1",
+    );
+}
+
+#[test]
+fn empty_groups_and_missing_sections() {
+    let text = with("count = 30", "count = 0");
+    expect_one(&text, 16, "agents[0].count", "at least one agent");
+    let errs = errors("name = \"x\"\nduration = \"1m\"\n");
+    assert_eq!(errs.len(), 3, "{errs:#?}");
+    assert!(
+        errs.iter()
+            .any(|e| e.contains("queues: declare at least one support queue"))
+    );
+    assert!(
+        errs.iter()
+            .any(|e| e.contains("agents: declare at least one agent group"))
+    );
+    assert!(
+        errs.iter()
+            .any(|e| e.contains("users: declare at least one user stream"))
+    );
+    let errs = errors("duration = \"1m\"\n");
+    assert!(errs[0].contains("missing field `name`"), "{errs:?}");
+}
+
+#[test]
+fn transfers_need_exactly_one_target() {
+    let text = with("to_queue = \"hardware\",", "");
+    expect_one(&text, 21, "agents[0].transfer", "needs a target");
+    let text = with("to_queue = \"hardware\",", "to_agent_group = \"tier3\",");
+    expect_one(
+        &text,
+        21,
+        "agents[0].transfer.to_agent_group",
+        "agent group `tier3` is not declared; groups: tier1",
+    );
+    let text = with(
+        "to_queue = \"hardware\",",
+        "to_queue = \"hardware\", to_agent_group = \"tier1\",",
+    );
+    expect_one(&text, 21, "agents[0].transfer", "not both");
+}
+
+#[test]
+fn malformed_thresholds_have_their_line() {
+    let text = with("\"< 5%\"", "\"less than 5%\"");
+    expect_one(
+        &text,
+        35,
+        "thresholds.abandon_rate",
+        "must start with an operator",
+    );
+    let text = with(
+        "\"accept_wait.p95\" = \"< 60s\"",
+        "\"accept_wait.p95\" = \"< 60\"",
+    );
+    expect_one(
+        &text,
+        34,
+        "thresholds.\"accept_wait.p95\"",
+        "give the value a unit",
+    );
+    let text = with("\"accept_wait.p95\"", "\"acept_wait.p95\"");
+    expect_one(
+        &text,
+        34,
+        "thresholds.\"acept_wait.p95\"",
+        "unknown threshold key",
+    );
+}
+
+#[test]
+fn manual_policy_with_auto_accept_on_is_contradictory() {
+    let text = with("policy = \"least-active\"", "policy = \"manual\"");
+    expect_one(
+        &text,
+        9,
+        "routing.policy",
+        "policy `manual` means auto-accept off",
+    );
+    let text = with("auto_accept = true\n", "").replace("least-active", "manual");
+    let s = Scenario::parse(&text, "s.toml").unwrap();
+    assert!(!s.routing_config().auto_accept);
+}
+
+#[test]
+fn syntax_errors_have_a_position() {
+    let text = with("seed = 7", "seed = = 7");
+    let errs = errors(&text);
+    assert_eq!(errs.len(), 1);
+    assert!(errs[0].starts_with("s.toml:2:"), "{}", errs[0]);
+    assert!(errs[0].contains(": syntax: "), "{}", errs[0]);
+}
+
+#[test]
+fn every_problem_is_reported_in_file_order() {
+    let text = with("count = 30", "count = 0").replace("available_for = 3 ", "available_for = 9 ");
+    let errs = errors(&text);
+    assert_eq!(errs.len(), 2, "{errs:#?}");
+    assert!(
+        errs[0].starts_with("s.toml:16:") && errs[1].starts_with("s.toml:18:"),
+        "{errs:#?}"
+    );
+}
+
+#[test]
+fn arrival_phases() {
+    let text = with(
+        "arrival = \"poisson(rate=60/min)\"",
+        r#"arrival = [
+  { name = "ramp up", duration = "2m", from = "0/min", to = "120/min" },
+  { duration = "5m", rate = "120/min" },
+  { name = "ramp down", duration = "3m", from = "120/min", to = "10/min" },
+]"#,
+    );
+    let s = Scenario::parse(&text, "p.toml").unwrap();
+    let Arrival::Phases(p) = &s.users[0].arrival else {
+        panic!("not phases")
+    };
+    assert_eq!(p.len(), 3);
+    assert_eq!(p[0].name.as_deref(), Some("ramp up"));
+    assert!((s.expected_users() - (120.0 + 600.0 + 195.0)).abs() < 1e-9);
+    let v = s.resolved();
+    assert_eq!(v["users"][0]["arrival"][1]["rate"], "120/min");
+
+    let bad = with(
+        "arrival = \"poisson(rate=60/min)\"",
+        "arrival = [\n  { duration = \"2m\", from = \"0/min\" },\n]",
+    );
+    expect_one(&bad, 28, "users[0].arrival[0]", "either `rate`");
+    let bad = with("arrival = \"poisson(rate=60/min)\"", "arrival = []");
+    expect_one(&bad, 27, "users[0].arrival", "empty");
+}
+
+#[test]
+fn overrides_change_the_scenario() {
+    let ovs: Vec<Override> = [
+        "routing.policy=round-robin",
+        "agents.tier1.available_for=4",
+        "users.hardware.patience=none",
+        "seed=11",
+    ]
+    .iter()
+    .map(|s| s.parse().unwrap())
+    .collect();
+    let s = parse(EXAMPLE, "q.toml", &ovs).unwrap();
+    assert_eq!(s.routing.policy, PolicyKind::RoundRobin);
+    assert_eq!(s.agents[0].available_for, 4);
+    assert!(s.users[0].patience.is_none());
+    assert_eq!(s.seed, 11);
+}
+
+#[test]
+fn override_errors_name_the_override() {
+    let errs = errors_with(EXAMPLE, &["agents.tier1.available_for=7"]);
+    assert_eq!(errs.len(), 1, "{errs:?}");
+    assert_eq!(
+        errs[0],
+        "s.toml: --set agents.tier1.available_for=7: agents[0].available_for: available_for must be 1..=4 (R2: Available for N), got 7"
+    );
+    let errs = errors_with(EXAMPLE, &["seed=3", "routing.policy=fastest"]);
+    assert!(
+        errs[0].starts_with("s.toml: --set routing.policy=fastest: "),
+        "{errs:?}"
+    );
+    assert!(errs[0].contains("expected one of: manual"), "{errs:?}");
+    let errs = errors_with(EXAMPLE, &["agents.tier1.reply_delay=exp(mean=0s)"]);
+    assert!(
+        errs[0].contains("--set agents.tier1.reply_delay=exp(mean=0s)")
+            && errs[0].contains("positive"),
+        "{errs:?}"
+    );
+    let errs = errors_with(EXAMPLE, &["routing.polcy=random"]);
+    assert!(errs[0].contains("valid keys"), "{errs:?}");
+    // A file problem that an override does not touch still points at the file.
+    let text = with("count = 30", "count = 0");
+    let errs = errors_with(&text, &["seed=3"]);
+    assert!(errs[0].starts_with("s.toml:16:"), "{errs:?}");
+}
+
+#[test]
+fn participant_randomness_is_reproducible() {
+    use rand::Rng;
+    let s = Scenario::parse(EXAMPLE, "q.toml").unwrap();
+    let a: Vec<Duration> = s.arrival_schedule(0).unwrap().take(50).collect();
+    let b: Vec<Duration> = s.arrival_schedule(0).unwrap().take(50).collect();
+    assert_eq!(a, b);
+    assert!(s.arrival_schedule(1).is_none());
+    let mut other = s.clone();
+    other.seed = 8;
+    let c: Vec<Duration> = other.arrival_schedule(0).unwrap().take(50).collect();
+    assert_ne!(a, c);
+    assert_eq!(
+        s.agent_rng(0, 3).random::<u64>(),
+        s.agent_rng(0, 3).random::<u64>()
+    );
+    assert_ne!(
+        s.agent_rng(0, 3).random::<u64>(),
+        s.agent_rng(0, 4).random::<u64>()
+    );
+    assert_ne!(
+        s.user_rng(0, 1).random::<u64>(),
+        s.agent_rng(0, 1).random::<u64>()
+    );
+    assert_eq!(Scenario::agent_name(&s.agents[0], 0), "tier1-1");
+}

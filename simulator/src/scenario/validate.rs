@@ -1,0 +1,247 @@
+//! Cross-field rules that serde cannot check: declared queues, capacity 1..=4,
+//! probabilities, unique names, a consistent routing configuration. Each problem is
+//! reported with the path of the field at fault.
+
+use super::location::FieldPath;
+use super::model::{AgentGroup, Scenario};
+use std::collections::HashSet;
+use switchboard_server::domain::PolicyKind;
+use switchboard_server::domain::config::MAX_AVAILABLE_FOR;
+
+/// One broken rule.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Issue {
+    /// The field at fault.
+    pub path: FieldPath,
+    /// What is wrong, and what would be right.
+    pub message: String,
+}
+
+struct Checker {
+    issues: Vec<Issue>,
+}
+
+impl Checker {
+    fn fail(&mut self, path: FieldPath, message: impl Into<String>) {
+        self.issues.push(Issue {
+            path,
+            message: message.into(),
+        });
+    }
+
+    fn probability(&mut self, path: FieldPath, p: f64) {
+        if !(0.0..=1.0).contains(&p) {
+            self.fail(
+                path,
+                format!("a probability must be between 0 and 1, got {p}"),
+            );
+        }
+    }
+}
+
+/// Checks every rule; an empty list means the scenario is valid.
+pub fn validate(s: &Scenario) -> Vec<Issue> {
+    let root = FieldPath::root();
+    let mut c = Checker { issues: Vec::new() };
+
+    if s.name.trim().is_empty() {
+        c.fail(root.key("name"), "the name must not be empty");
+    } else if s.name.contains(['/', '\\']) || s.name.starts_with('.') {
+        c.fail(
+            root.key("name"),
+            "the name is used as a folder name: no `/`, `\\` or leading `.`",
+        );
+    }
+    if s.duration.is_zero() {
+        c.fail(root.key("duration"), "the duration must be positive");
+    }
+    if !(s.time_scale.is_finite() && s.time_scale > 0.0) {
+        c.fail(
+            root.key("time_scale"),
+            format!("time_scale must be a positive number, got {}", s.time_scale),
+        );
+    }
+    if s.service_level_target.is_zero() {
+        c.fail(
+            root.key("service_level_target"),
+            "the service-level target must be positive",
+        );
+    }
+
+    let routing = root.key("routing");
+    if s.routing.auto_accept == Some(true) && s.routing.policy == PolicyKind::Manual {
+        c.fail(
+            routing.key("policy"),
+            "policy `manual` means auto-accept off; set auto_accept = false or pick another policy",
+        );
+    }
+    if let Some(n) = s.routing.max_transfer_accepts
+        && !(1..=MAX_AVAILABLE_FOR).contains(&n)
+    {
+        c.fail(
+            routing.key("max_transfer_accepts"),
+            format!("max_transfer_accepts must be 1..={MAX_AVAILABLE_FOR} (R6), got {n}"),
+        );
+    }
+
+    let queues: HashSet<&str> = s.queues.iter().map(|q| q.name.as_str()).collect();
+    if s.queues.is_empty() {
+        c.fail(
+            root.key("queues"),
+            "declare at least one support queue with [[queues]] name = \"…\"",
+        );
+    }
+    let mut seen = HashSet::new();
+    for (i, q) in s.queues.iter().enumerate() {
+        let p = root.key("queues").index(i).key("name");
+        if q.name.trim().is_empty() {
+            c.fail(p, "a queue name must not be empty");
+        } else if !seen.insert(q.name.as_str()) {
+            c.fail(p, format!("queue `{}` is declared twice", q.name));
+        }
+    }
+    let declared = |name: &str| -> Result<(), String> {
+        if queues.contains(name) {
+            Ok(())
+        } else {
+            let mut names: Vec<&str> = queues.iter().copied().collect();
+            names.sort_unstable();
+            Err(format!(
+                "queue `{name}` is not declared; declared queues: {}",
+                names.join(", ")
+            ))
+        }
+    };
+
+    if s.agents.is_empty() {
+        c.fail(
+            root.key("agents"),
+            "declare at least one agent group with [[agents]]",
+        );
+    }
+    let groups: HashSet<&str> = s.agents.iter().map(|g| g.group.as_str()).collect();
+    let mut seen = HashSet::new();
+    for (i, g) in s.agents.iter().enumerate() {
+        let p = root.key("agents").index(i);
+        check_group(&mut c, &p, g, &declared, &groups);
+        if !g.group.trim().is_empty() && !seen.insert(g.group.as_str()) {
+            c.fail(
+                p.key("group"),
+                format!("agent group `{}` is declared twice", g.group),
+            );
+        }
+    }
+
+    if s.users.is_empty() {
+        c.fail(
+            root.key("users"),
+            "declare at least one user stream with [[users]]",
+        );
+    }
+    let mut seen = HashSet::new();
+    for (i, u) in s.users.iter().enumerate() {
+        let p = root.key("users").index(i);
+        if let Err(e) = declared(&u.queue) {
+            c.fail(p.key("queue"), e);
+        } else if !s.agents.iter().any(|g| g.queues.contains(&u.queue)) {
+            c.fail(
+                p.key("queue"),
+                format!(
+                    "no agent group belongs to queue `{}`: its chats could never be answered",
+                    u.queue
+                ),
+            );
+        }
+        if !seen.insert(u.name()) {
+            let field = if u.name.is_some() { "name" } else { "queue" };
+            c.fail(
+                p.key(field),
+                format!(
+                    "user stream `{}` is named twice; give each stream its own `name`",
+                    u.name()
+                ),
+            );
+        }
+    }
+    c.issues
+}
+
+fn check_group(
+    c: &mut Checker,
+    p: &FieldPath,
+    g: &AgentGroup,
+    declared: &dyn Fn(&str) -> Result<(), String>,
+    groups: &HashSet<&str>,
+) {
+    if g.group.trim().is_empty() {
+        c.fail(p.key("group"), "a group name must not be empty");
+    }
+    if g.count == 0 {
+        c.fail(
+            p.key("count"),
+            "an agent group needs at least one agent (count >= 1)",
+        );
+    }
+    if g.queues.is_empty() {
+        c.fail(
+            p.key("queues"),
+            "an agent group must belong to at least one queue",
+        );
+    }
+    for (j, q) in g.queues.iter().enumerate() {
+        if let Err(e) = declared(q) {
+            c.fail(p.key("queues").index(j), e);
+        }
+    }
+    if !(1..=MAX_AVAILABLE_FOR).contains(&g.available_for) {
+        c.fail(
+            p.key("available_for"),
+            format!(
+                "available_for must be 1..={MAX_AVAILABLE_FOR} (R2: Available for N), got {}",
+                g.available_for
+            ),
+        );
+    }
+    c.probability(
+        p.key("share_article_probability"),
+        g.share_article_probability,
+    );
+    c.probability(p.key("pin_article_probability"), g.pin_article_probability);
+    if let Some(t) = &g.transfer {
+        let tp = p.key("transfer");
+        c.probability(tp.key("probability"), t.probability);
+        match (&t.to_queue, &t.to_agent_group) {
+            (Some(q), None) => {
+                if let Err(e) = declared(q) {
+                    c.fail(tp.key("to_queue"), e);
+                }
+            }
+            (None, Some(to)) => {
+                if !groups.contains(to.as_str()) {
+                    let mut names: Vec<&str> = groups.iter().copied().collect();
+                    names.sort_unstable();
+                    c.fail(
+                        tp.key("to_agent_group"),
+                        format!(
+                            "agent group `{to}` is not declared; groups: {}",
+                            names.join(", ")
+                        ),
+                    );
+                }
+            }
+            (Some(_), Some(_)) => {
+                c.fail(tp, "give either `to_queue` or `to_agent_group`, not both")
+            }
+            (None, None) => c.fail(
+                tp,
+                "a transfer needs a target: `to_queue` or `to_agent_group`",
+            ),
+        }
+    }
+    if let Some(t) = &g.ticket {
+        let tp = p.key("ticket");
+        c.probability(tp.key("probability"), t.probability);
+        c.probability(tp.key("work_order_share"), t.work_order_share);
+        c.probability(tp.key("template_probability"), t.template_probability);
+    }
+}
