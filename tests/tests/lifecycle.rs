@@ -270,8 +270,10 @@ async fn metrics_are_prometheus_text() -> Result<()> {
     alice.ok(json!({"type": "accept", "chat": chat})).await?;
     user.ok(json!({"type": "send", "chat": chat, "text": "one"}))
         .await?;
-    alice.send_text("{oops").await?;
-    alice.frame().await?;
+    // Malformed (no `type`) but with a `req`, so its error frame can be awaited.
+    alice.send_text(r#"{"req": 99}"#).await?;
+    let f = alice.answer(json!(99)).await?;
+    ensure!(f["code"] == "malformed", "{f}");
 
     let (status, body) = server.http("GET", "/metrics", None, None).await?;
     ensure!(status == 200);

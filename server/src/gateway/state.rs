@@ -245,14 +245,6 @@ impl Shared {
         match result {
             Ok(outcome) => {
                 let deadline_changed = core.desk.next_deadline() != before;
-                let reply_frame = me.as_ref().map(|(_, req)| {
-                    json(&ReplyFrame {
-                        r#type: "reply",
-                        req,
-                        command: name,
-                        reply: &outcome.reply,
-                    })
-                });
                 let mut relayed = 0;
                 let mut auto = 0;
                 let mut resolved = Vec::with_capacity(outcome.deliveries.len());
@@ -271,11 +263,7 @@ impl Shared {
                         Notice::Assigned(_) => auto += 1,
                         _ => {}
                     }
-                    let frame = json(&NoticeFrame {
-                        r#type: "notice",
-                        notice: &d.notice,
-                    });
-                    resolved.push((targets, frame));
+                    resolved.push(targets);
                 }
                 if let (Some(cmd), Some(tx)) = (logged, core.journal.as_ref()) {
                     let entry = JournalEntry {
@@ -294,8 +282,29 @@ impl Shared {
                     }
                 }
                 let accepted = matches!(outcome.reply, Reply::Accepted(_));
+                // Take the registry before letting go of the Desk so notices of
+                // consecutive Desk steps reach every queue in Desk order; serialising
+                // and pushing then happen without holding the Desk.
                 let registry = lock(&self.registry);
                 drop(core);
+                let reply_frame = me.as_ref().map(|(_, req)| {
+                    json(&ReplyFrame {
+                        r#type: "reply",
+                        req,
+                        command: name,
+                        reply: &outcome.reply,
+                    })
+                });
+                let resolved = resolved
+                    .into_iter()
+                    .zip(&outcome.deliveries)
+                    .map(|(targets, d)| {
+                        let frame = json(&NoticeFrame {
+                            r#type: "notice",
+                            notice: &d.notice,
+                        });
+                        (targets, frame)
+                    });
                 let mut undeliverable = 0;
                 if let (Some((outbox, _)), Some(frame)) = (&me, reply_frame) {
                     outbox.push(frame, &self.counters);
