@@ -1,0 +1,164 @@
+//! Every shipped scenario validates, and `switchboard validate` reports errors as
+//! `file:line:col: field: message` with exit code 2.
+
+use std::path::PathBuf;
+use std::process::Command;
+use switchboard_sim::scenario::{Override, Scenario};
+
+fn scenarios_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../scenarios")
+}
+
+fn shipped() -> Vec<PathBuf> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(scenarios_dir())
+        .expect("scenarios/ exists")
+        .map(|e| e.expect("readable entry").path())
+        .filter(|p| p.extension().is_some_and(|e| e == "toml"))
+        .collect();
+    files.sort();
+    files
+}
+
+#[test]
+fn every_shipped_scenario_validates() {
+    let files = shipped();
+    for name in ["quickstart", "monday-peak", "policy-duel", "manual-vs-auto"] {
+        assert!(
+            files
+                .iter()
+                .any(|f| f.file_stem().is_some_and(|s| s == name)),
+            "scenarios/{name}.toml is missing"
+        );
+    }
+    for file in &files {
+        let s = Scenario::load(file, &[]).unwrap_or_else(|e| panic!("{e}"));
+        let text = std::fs::read_to_string(file).unwrap();
+        assert!(
+            text.starts_with('#'),
+            "{}: starts with a comment block saying what it is for",
+            file.display()
+        );
+        assert_eq!(
+            file.file_stem().and_then(|s| s.to_str()),
+            Some(s.name.as_str()),
+            "name matches the file"
+        );
+    }
+}
+
+#[test]
+fn shipped_scenarios_are_what_they_claim() {
+    let load = |name: &str, sets: &[&str]| {
+        let ovs: Vec<Override> = sets.iter().map(|s| s.parse().unwrap()).collect();
+        Scenario::load(&scenarios_dir().join(format!("{name}.toml")), &ovs)
+            .unwrap_or_else(|e| panic!("{e}"))
+    };
+    let q = load("quickstart", &[]);
+    // Under a minute of real time in live mode.
+    assert!(q.to_real(q.horizon()).as_secs() < 60);
+    assert!(
+        q.agents
+            .iter()
+            .any(|g| g.transfer.as_ref().is_some_and(|t| t.to_queue.is_some()))
+    );
+    assert!(q.agents.iter().any(|g| {
+        g.transfer
+            .as_ref()
+            .is_some_and(|t| t.to_agent_group.is_some())
+    }));
+    assert!(q.agents.iter().any(|g| {
+        g.ticket
+            .as_ref()
+            .is_some_and(|t| t.template_probability > 0.0 && t.template_probability < 1.0)
+    }));
+    assert!(
+        q.agents
+            .iter()
+            .any(|g| g.share_article_probability > 0.0 && g.pin_article_probability > 0.0)
+    );
+    assert!(q.agents.iter().any(|g| g.handle_time.is_some()));
+    let sources: std::collections::HashSet<_> =
+        q.users.iter().map(|u| format!("{:?}", u.source)).collect();
+    assert_eq!(sources.len(), 2, "both sources (R15)");
+
+    let m = load("monday-peak", &[]);
+    assert!(m.expected_users() >= 2000.0, "{}", m.expected_users());
+    assert!(m.agent_count() >= 100);
+    assert!(m.queues.len() >= 3);
+    assert!(m.users.iter().all(|u| u.arrival.phases_span().is_some()));
+
+    for policy in [
+        "round-robin",
+        "least-active",
+        "most-available",
+        "longest-idle",
+        "fill-first",
+        "random",
+        "manual",
+    ] {
+        let d = load("policy-duel", &[&format!("routing.policy={policy}")]);
+        assert_eq!(d.routing.policy.to_string(), policy);
+    }
+    let manual = load("manual-vs-auto", &[]);
+    assert!(!manual.routing_config().auto_accept);
+    let auto = load("manual-vs-auto", &["routing.policy=least-active"]);
+    assert!(auto.routing_config().auto_accept);
+}
+
+fn switchboard(args: &[&str]) -> (i32, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_switchboard"))
+        .args(args)
+        .output()
+        .expect("runs");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn validate_exits_zero_on_a_good_file() {
+    let file = scenarios_dir().join("quickstart.toml");
+    let (code, out, _) = switchboard(&["validate", file.to_str().unwrap()]);
+    assert_eq!(code, 0);
+    assert!(out.contains("ok"), "{out}");
+}
+
+#[test]
+fn validate_exits_two_with_positions() {
+    let dir = std::env::temp_dir().join(format!("switchboard-validate-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("bad.toml");
+    let text = std::fs::read_to_string(scenarios_dir().join("quickstart.toml"))
+        .unwrap()
+        .replace("available_for = 3", "available_for = 6");
+    std::fs::write(&file, &text).unwrap();
+    let f = file.to_str().unwrap();
+    let line = text[..text.find("available_for = 6").unwrap()]
+        .matches('\n')
+        .count()
+        + 1;
+    let (code, _, err) = switchboard(&["validate", f]);
+    assert_eq!(code, 2);
+    assert_eq!(
+        err.trim(),
+        format!(
+            "{f}:{line}:17: agents[0].available_for: available_for must be 1..=4 (R2: Available for N), got 6"
+        )
+    );
+    let (code, _, err) = switchboard(&["validate", f, "--set", "agents.tier1.available_for=2"]);
+    assert_eq!((code, err.as_str()), (0, ""));
+    let (code, _, err) = switchboard(&["validate", f, "--set", "routing.policy=fastest"]);
+    assert_eq!(code, 2);
+    assert!(
+        err.contains("--set routing.policy=fastest") && err.contains("least-active"),
+        "{err}"
+    );
+    let (code, _, err) = switchboard(&["validate", dir.join("missing.toml").to_str().unwrap()]);
+    assert_eq!(code, 2);
+    assert!(err.contains("cannot read"), "{err}");
+    let (code, _, _) = switchboard(&["validate"]);
+    assert_eq!(code, 2, "usage error");
+    let _ = std::fs::remove_dir_all(&dir);
+}
