@@ -7,8 +7,11 @@
 //! - [`metrics`]: metric names, per-task HDR recorders, counters, rates and summaries.
 //! - [`threshold`]: pass/fail conditions over a summary.
 
+pub mod behaviour;
+pub mod cast;
 pub mod dist;
 pub mod metrics;
 pub mod scenario;
 pub mod seed;
 pub mod threshold;
+pub mod virtual_time;

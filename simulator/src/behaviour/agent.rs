@@ -1,0 +1,582 @@
+//! A virtual support agent: signs in, declares availability, takes chats (pulled from
+//! Queue and Transferred by hand after a reaction delay, or assigned by auto-accept),
+//! answers each user message after a reply delay, and on some chats shares an article,
+//! creates a ticket (with or without a template, through the draft → confirm path) or
+//! transfers the chat with notes, as the scenario's probabilities say.
+
+use super::{Effects, Input, Participant, Tag, Timer, count_error};
+use crate::dist::DurationDist;
+use crate::metrics::Recorder;
+use rand::Rng;
+use rand_chacha::ChaCha8Rng;
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+use std::time::Duration;
+use switchboard_server::domain::{
+    AcceptedChat, AgentId, ArticleId, Availability, ChatId, Command, Notice, Origin, QueueId,
+    Reply, TemplateId, TicketKind, TicketStatus, TransferTarget,
+};
+
+/// Where an agent of a group transfers chats.
+#[derive(Clone, Debug)]
+pub enum TransferTo {
+    /// A support queue.
+    Queue(QueueId),
+    /// One of these agents, picked at random.
+    Agents(Vec<AgentId>),
+}
+
+/// What agents of one group do; shared by all of them.
+#[derive(Clone, Debug)]
+pub struct AgentPlan {
+    /// Auto-accept on (chats are assigned) or off (agents pull them).
+    pub auto_accept: bool,
+    /// "Available for N" under auto-accept; under manual accept the most chats an agent
+    /// pulls at once.
+    pub available_for: u8,
+    /// Reaction time before accepting by hand.
+    pub accept_delay: DurationDist,
+    /// Time to answer a message.
+    pub reply_delay: DurationDist,
+    /// If set, the agent closes each chat this long after taking it.
+    pub handle_time: Option<DurationDist>,
+    /// Chance of transferring a chat (first agent only), where, and the notes.
+    pub transfer: Option<(f64, TransferTo, String)>,
+    /// Chance of creating a ticket on a chat.
+    pub ticket_probability: f64,
+    /// Of tickets, the share of work orders.
+    pub work_order_share: f64,
+    /// Of tickets, the share made from a template.
+    pub template_probability: f64,
+    /// Chance of sharing a knowledge article.
+    pub share_probability: f64,
+    /// Chance of pinning the shared article.
+    pub pin_probability: f64,
+}
+
+/// The extra work planned for one chat, done in this order.
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum Step {
+    Share { pin: bool },
+    Ticket { kind: TicketKind, template: bool },
+    Transfer,
+}
+
+/// What the agent tracks per chat it holds.
+#[derive(Debug)]
+struct Held {
+    taken_at: Duration,
+    steps: Vec<Step>,
+    /// Articles suggested for the chat (to share) and templates (for tickets).
+    articles: Vec<ArticleId>,
+    templates: Vec<TemplateId>,
+    /// A user message waits for an answer.
+    owes_reply: bool,
+    /// A step is in flight (its replies are awaited).
+    working: bool,
+    pinning: Option<ArticleId>,
+}
+
+// Tags: the low byte names the command, the rest the chat.
+const SIGN_IN: Tag = 1;
+const AVAILABILITY: Tag = 2;
+const LIST_QUEUE: Tag = 3;
+const LIST_TRANSFERRED: Tag = 4;
+const ACCEPT: u64 = 5;
+const ACCEPT_TRANSFER: u64 = 6;
+const SEND: u64 = 7;
+const CLOSE: u64 = 8;
+const SHARE: u64 = 9;
+const PIN: u64 = 10;
+const TICKET: u64 = 11;
+const FILL: u64 = 12;
+const CONFIRM: u64 = 13;
+const TRANSFER: u64 = 14;
+
+fn tag(kind: u64, chat: ChatId) -> Tag {
+    (chat.0 << 8) | kind
+}
+
+fn untag(t: Tag) -> (u64, ChatId) {
+    (t & 0xff, ChatId(t >> 8))
+}
+
+/// One virtual agent.
+pub struct AgentBot {
+    id: AgentId,
+    plan: Arc<AgentPlan>,
+    rng: ChaCha8Rng,
+    held: BTreeMap<ChatId, Held>,
+    /// Chats an accept was sent for and not yet answered.
+    accepting: BTreeSet<ChatId>,
+    /// Waiting counts of the agent's queues: (queued, transferred to the queue).
+    counts: BTreeMap<QueueId, (usize, usize)>,
+    /// Transfers addressed to this agent personally.
+    offered: BTreeSet<ChatId>,
+    pull_scheduled: bool,
+    signed_in_at: Option<Duration>,
+    busy: Duration,
+    chats_taken: u64,
+}
+
+impl AgentBot {
+    /// An agent named `id` following `plan`.
+    pub fn new(id: AgentId, plan: Arc<AgentPlan>, rng: ChaCha8Rng) -> Self {
+        AgentBot {
+            id,
+            plan,
+            rng,
+            held: BTreeMap::new(),
+            accepting: BTreeSet::new(),
+            counts: BTreeMap::new(),
+            offered: BTreeSet::new(),
+            pull_scheduled: false,
+            signed_in_at: None,
+            busy: Duration::ZERO,
+            chats_taken: 0,
+        }
+    }
+
+    /// The agent's id.
+    pub fn id(&self) -> &AgentId {
+        &self.id
+    }
+
+    /// Whether queue counts matter to this agent (it pulls chats by hand).
+    pub fn wants_queue_counts(&self) -> bool {
+        !self.plan.auto_accept
+    }
+
+    fn capacity(&self) -> usize {
+        usize::from(self.plan.available_for.max(1))
+    }
+
+    fn room(&self) -> bool {
+        self.held.len() + self.accepting.len() < self.capacity()
+    }
+
+    /// Manual accept: look again after the reaction delay if there may be work.
+    fn maybe_pull(&mut self, fx: &mut Effects) {
+        if self.plan.auto_accept || self.pull_scheduled || !self.room() {
+            return;
+        }
+        let waiting: usize = self.counts.values().map(|(q, t)| q + t).sum();
+        if waiting == 0 {
+            return;
+        }
+        self.pull_scheduled = true;
+        let delay = self.plan.accept_delay.sample(&mut self.rng);
+        fx.timers.push((delay, Timer::Pull));
+    }
+
+    fn plan_steps(&mut self, origin: Origin, has_ticket: bool) -> Vec<Step> {
+        let mut steps = Vec::new();
+        let p = self.plan.clone();
+        if self.rng.random_bool(p.share_probability.clamp(0.0, 1.0)) {
+            let pin = self.rng.random_bool(p.pin_probability.clamp(0.0, 1.0));
+            steps.push(Step::Share { pin });
+        }
+        if !has_ticket && self.rng.random_bool(p.ticket_probability.clamp(0.0, 1.0)) {
+            let kind = if self.rng.random_bool(p.work_order_share.clamp(0.0, 1.0)) {
+                TicketKind::WorkOrder
+            } else {
+                TicketKind::Incident
+            };
+            let template = self.rng.random_bool(p.template_probability.clamp(0.0, 1.0));
+            steps.push(Step::Ticket { kind, template });
+        }
+        if let Some((prob, _, _)) = &p.transfer {
+            // Only the first agent transfers: a chat is not passed around forever.
+            if origin != Origin::Transferred && self.rng.random_bool(prob.clamp(0.0, 1.0)) {
+                steps.push(Step::Transfer);
+            }
+        }
+        steps
+    }
+
+    fn take(&mut self, now: Duration, view: &AcceptedChat, fx: &mut Effects) {
+        let c = view.chat;
+        self.accepting.remove(&c);
+        self.offered.remove(&c);
+        self.chats_taken += 1;
+        let steps = self.plan_steps(view.origin, view.resources.ticket.is_some());
+        let owes_reply = view
+            .history
+            .last()
+            .is_some_and(|e| e.from == switchboard_server::domain::Party::User);
+        self.held.insert(
+            c,
+            Held {
+                taken_at: now,
+                steps,
+                articles: view
+                    .resources
+                    .articles
+                    .iter()
+                    .map(|a| a.id.clone())
+                    .collect(),
+                templates: view
+                    .resources
+                    .templates
+                    .iter()
+                    .map(|t| t.id.clone())
+                    .collect(),
+                owes_reply,
+                working: false,
+                pinning: None,
+            },
+        );
+        if owes_reply {
+            let d = self.plan.reply_delay.sample(&mut self.rng);
+            fx.timers.push((d, Timer::AgentReply(c)));
+        }
+        if let Some(h) = &self.plan.handle_time {
+            let d = h.sample(&mut self.rng);
+            fx.timers.push((d, Timer::AgentClose(c)));
+            // Planned work happens early in the conversation.
+            let w = self.plan.reply_delay.sample(&mut self.rng).min(d / 2);
+            fx.timers.push((w, Timer::AgentWork(c)));
+        }
+    }
+
+    fn release(&mut self, now: Duration, c: ChatId) {
+        if let Some(h) = self.held.remove(&c) {
+            self.busy += now.saturating_sub(h.taken_at);
+        }
+    }
+
+    /// Starts the next planned step of chat `c`, if any and none is in flight.
+    fn work(&mut self, c: ChatId, fx: &mut Effects) {
+        let (auto, transfer_to) = (self.plan.auto_accept, self.plan.transfer.clone());
+        let Some(h) = self.held.get_mut(&c) else {
+            return;
+        };
+        if h.working || h.steps.is_empty() {
+            return;
+        }
+        let step = h.steps.remove(0);
+        h.working = true;
+        match step {
+            Step::Share { pin } => match h.articles.first().cloned() {
+                Some(article) => {
+                    if pin {
+                        h.pinning = Some(article.clone());
+                    }
+                    fx.send
+                        .push((tag(SHARE, c), Command::ShareArticle { chat: c, article }));
+                }
+                None => h.working = false,
+            },
+            Step::Ticket { kind, template } => {
+                let template = if template {
+                    h.templates.first().cloned()
+                } else {
+                    None
+                };
+                fx.send.push((
+                    tag(TICKET, c),
+                    Command::CreateTicket {
+                        chat: c,
+                        kind,
+                        template,
+                    },
+                ));
+            }
+            Step::Transfer => {
+                let Some((_, to, notes)) = transfer_to else {
+                    h.working = false;
+                    return;
+                };
+                let to = match to {
+                    TransferTo::Queue(q) => TransferTarget::Queue(q),
+                    TransferTo::Agents(list) => {
+                        let others: Vec<&AgentId> =
+                            list.iter().filter(|a| **a != self.id).collect();
+                        if others.is_empty() {
+                            h.working = false;
+                            return;
+                        }
+                        let i = self.rng.random_range(0..others.len());
+                        TransferTarget::Agent(others[i].clone())
+                    }
+                };
+                let _ = auto;
+                fx.send
+                    .push((tag(TRANSFER, c), Command::Transfer { chat: c, to, notes }));
+            }
+        }
+        if let Some(h) = self.held.get_mut(&c) {
+            if !h.working {
+                self.work(c, fx);
+            }
+        }
+    }
+
+    fn step_done(&mut self, c: ChatId, fx: &mut Effects) {
+        if let Some(h) = self.held.get_mut(&c) {
+            h.working = false;
+        }
+        self.work(c, fx);
+    }
+
+    fn on_reply(
+        &mut self,
+        now: Duration,
+        t: Tag,
+        reply: &Reply,
+        fx: &mut Effects,
+        rec: &mut Recorder,
+    ) {
+        match t {
+            SIGN_IN => {
+                self.signed_in_at = Some(now);
+                let availability = if self.plan.auto_accept {
+                    Availability::AvailableFor(self.plan.available_for)
+                } else {
+                    Availability::Available
+                };
+                fx.send
+                    .push((AVAILABILITY, Command::SetAvailability { availability }));
+                if let Reply::Status(s) = reply {
+                    // The sign-in status says how much already waits.
+                    if s.queue_count + s.transferred_count > 0 {
+                        self.counts
+                            .insert(QueueId::from("*"), (s.queue_count, s.transferred_count));
+                    }
+                }
+                self.maybe_pull(fx);
+            }
+            AVAILABILITY => {}
+            LIST_TRANSFERRED | LIST_QUEUE => {
+                let Reply::Chats { chats } = reply else {
+                    return;
+                };
+                let candidates: Vec<ChatId> = chats
+                    .iter()
+                    .map(|c| c.chat)
+                    .filter(|c| !self.accepting.contains(c) && !self.held.contains_key(c))
+                    .take(3)
+                    .collect();
+                if candidates.is_empty() {
+                    if t == LIST_TRANSFERRED {
+                        fx.send.push((LIST_QUEUE, Command::ListQueue));
+                    } else {
+                        self.counts.clear();
+                    }
+                    return;
+                }
+                // People do not all click the oldest: pick among the first few.
+                let c = candidates[self.rng.random_range(0..candidates.len())];
+                self.accepting.insert(c);
+                if t == LIST_TRANSFERRED {
+                    fx.send
+                        .push((tag(ACCEPT_TRANSFER, c), Command::AcceptTransfer { chat: c }));
+                } else {
+                    fx.send.push((tag(ACCEPT, c), Command::Accept { chat: c }));
+                }
+            }
+            _ => {
+                let (kind, c) = untag(t);
+                match (kind, reply) {
+                    (ACCEPT | ACCEPT_TRANSFER, Reply::Accepted(view)) => {
+                        self.take(now, view, fx);
+                        self.maybe_pull(fx);
+                    }
+                    (SEND, _) => {
+                        rec.counters.messages.sent += 1;
+                        if self.plan.handle_time.is_none() {
+                            self.work(c, fx);
+                        }
+                    }
+                    (CLOSE, _) => {
+                        self.release(now, c);
+                        self.maybe_pull(fx);
+                    }
+                    (SHARE, _) => {
+                        rec.counters.articles.shared += 1;
+                        let pin = self.held.get_mut(&c).and_then(|h| h.pinning.take());
+                        match pin {
+                            Some(article) => fx
+                                .send
+                                .push((tag(PIN, c), Command::PinArticle { chat: c, article })),
+                            None => self.step_done(c, fx),
+                        }
+                    }
+                    (PIN, _) => {
+                        rec.counters.articles.pinned += 1;
+                        self.step_done(c, fx);
+                    }
+                    (TICKET | FILL | CONFIRM, Reply::Ticket(ticket)) => match ticket.status {
+                        TicketStatus::Created => {
+                            match ticket.kind {
+                                TicketKind::Incident => rec.counters.tickets.incidents += 1,
+                                TicketKind::WorkOrder => rec.counters.tickets.work_orders += 1,
+                            }
+                            if ticket.template.is_some() {
+                                rec.counters.tickets.from_template += 1;
+                            }
+                            if kind == CONFIRM {
+                                rec.counters.tickets.drafts_confirmed += 1;
+                            }
+                            self.step_done(c, fx);
+                        }
+                        TicketStatus::Draft if kind == TICKET => {
+                            // Edit mode: fill every blank required field, then confirm.
+                            let fields = ticket
+                                .blank_required()
+                                .into_iter()
+                                .map(|f| (f, "filled in by the agent".to_string()))
+                                .collect();
+                            fx.send.push((
+                                tag(FILL, c),
+                                Command::FillTicket {
+                                    ticket: ticket.id,
+                                    fields,
+                                },
+                            ));
+                        }
+                        TicketStatus::Draft => {
+                            fx.send.push((
+                                tag(CONFIRM, c),
+                                Command::ConfirmTicket { ticket: ticket.id },
+                            ));
+                        }
+                    },
+                    (TRANSFER, _) => {
+                        rec.counters.chats.transferred += 1;
+                        self.release(now, c);
+                        self.maybe_pull(fx);
+                    }
+                    _ => {}
+                }
+            }
+        }
+    }
+
+    fn on_error(
+        &mut self,
+        now: Duration,
+        t: Tag,
+        code: &str,
+        fx: &mut Effects,
+        rec: &mut Recorder,
+    ) {
+        count_error(rec, code);
+        let (kind, c) = untag(t);
+        match kind {
+            ACCEPT | ACCEPT_TRANSFER => {
+                // Lost the race (R8) or the chat went away: look again.
+                self.accepting.remove(&c);
+                self.offered.remove(&c);
+                self.maybe_pull(fx);
+            }
+            SHARE | PIN | TICKET | FILL | CONFIRM | TRANSFER
+                if code != "chat_ended" && code != "not_owner" =>
+            {
+                self.step_done(c, fx);
+            }
+            _ if code == "chat_ended" || code == "not_owner" => self.release(now, c),
+            _ => {}
+        }
+    }
+
+    fn on_notice(&mut self, now: Duration, n: &Notice, fx: &mut Effects) {
+        match n {
+            Notice::Assigned(view) => {
+                self.take(now, view, fx);
+            }
+            Notice::Message { chat, entry }
+                if entry.from == switchboard_server::domain::Party::User =>
+            {
+                if let Some(h) = self.held.get_mut(chat) {
+                    if !h.owes_reply {
+                        h.owes_reply = true;
+                        let d = self.plan.reply_delay.sample(&mut self.rng);
+                        fx.timers.push((d, Timer::AgentReply(*chat)));
+                    }
+                }
+            }
+            Notice::ChatEnded { chat, .. } => {
+                self.release(now, *chat);
+                self.offered.remove(chat);
+                self.maybe_pull(fx);
+            }
+            Notice::QueueChanged {
+                queue,
+                queued,
+                transferred,
+            } => {
+                self.counts.remove(&QueueId::from("*"));
+                self.counts.insert(queue.clone(), (*queued, *transferred));
+                self.maybe_pull(fx);
+            }
+            Notice::TransferOffered { chat, .. } => {
+                self.offered.insert(*chat);
+                let d = self.plan.accept_delay.sample(&mut self.rng);
+                fx.timers.push((d, Timer::TakeTransfer(*chat)));
+            }
+            Notice::TransferWithdrawn { chat, .. } => {
+                self.offered.remove(chat);
+            }
+            _ => {}
+        }
+    }
+}
+
+impl Participant for AgentBot {
+    fn on(&mut self, now: Duration, input: Input<'_>, fx: &mut Effects, rec: &mut Recorder) {
+        match input {
+            Input::Start => fx.send.push((SIGN_IN, Command::SignIn)),
+            Input::Reply(t, reply) => self.on_reply(now, t, reply, fx, rec),
+            Input::Error(t, code) => self.on_error(now, t, code, fx, rec),
+            Input::Notice(n) => self.on_notice(now, n, fx),
+            Input::Timer(Timer::Pull) => {
+                self.pull_scheduled = false;
+                if self.room() {
+                    let transfers: usize = self.counts.values().map(|(_, t)| t).sum();
+                    if transfers > 0 {
+                        fx.send.push((LIST_TRANSFERRED, Command::ListTransferred));
+                    } else {
+                        fx.send.push((LIST_QUEUE, Command::ListQueue));
+                    }
+                }
+            }
+            Input::Timer(Timer::TakeTransfer(c)) => {
+                if self.offered.contains(&c) && !self.accepting.contains(&c) {
+                    self.accepting.insert(c);
+                    fx.send
+                        .push((tag(ACCEPT_TRANSFER, c), Command::AcceptTransfer { chat: c }));
+                }
+            }
+            Input::Timer(Timer::AgentReply(c)) => {
+                if let Some(h) = self.held.get_mut(&c) {
+                    if h.owes_reply {
+                        h.owes_reply = false;
+                        let text = "here is what we can do".to_string();
+                        fx.send
+                            .push((tag(SEND, c), Command::Send { chat: c, text }));
+                    }
+                }
+            }
+            Input::Timer(Timer::AgentWork(c)) => self.work(c, fx),
+            Input::Timer(Timer::AgentClose(c)) => {
+                if self.held.contains_key(&c) {
+                    fx.send.push((tag(CLOSE, c), Command::Close { chat: c }));
+                }
+            }
+            Input::Timer(_) => {}
+        }
+    }
+
+    fn finish(&mut self, now: Duration, rec: &mut Recorder) {
+        let open: Vec<ChatId> = self.held.keys().copied().collect();
+        for c in open {
+            self.release(now, c);
+        }
+        let offered = self
+            .signed_in_at
+            .map_or(Duration::ZERO, |t| now.saturating_sub(t))
+            * u32::try_from(self.capacity()).unwrap_or(1);
+        rec.agent_work(self.id.as_str(), self.chats_taken, self.busy, offered);
+    }
+}

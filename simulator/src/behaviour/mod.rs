@@ -1,0 +1,93 @@
+//! Virtual users and agents, written once as event-driven state machines and driven by
+//! two runtimes: live (tokio timers and one WebSocket per participant) and virtual time
+//! (an event queue calling the Desk directly).
+//!
+//! A participant reacts to an [`Input`] — its start, a timer it set, the reply or error
+//! to a command it sent, a notice from the server — by pushing [`Effects`]: commands to
+//! send (each with a tag the runtime echoes back as the request id) and timers to set.
+//! It never sleeps, reads a clock or touches a socket; `now` is scenario time since the
+//! run began. Stale timers are told apart by the participant itself.
+//!
+//! Scenario-time metrics (`accept_wait`, `transfer_wait`, `handle_time`) and counters
+//! are recorded here, from the *intended* time of each action; transport metrics belong
+//! to the live runtime.
+
+pub mod agent;
+pub mod user;
+
+pub use agent::{AgentBot, AgentPlan};
+pub use user::{UserBot, UserPlan};
+
+use crate::metrics::Recorder;
+use std::time::Duration;
+use switchboard_server::domain::{ChatId, Command, Notice, Reply};
+
+/// A request tag chosen by the participant and echoed with the reply.
+pub type Tag = u64;
+
+/// A timer a participant set, handed back when it fires.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Timer {
+    /// The user's patience ran out (valid for this wait generation only).
+    Patience(u32),
+    /// The user sends the next message (valid for this flow generation only).
+    UserMessage(u32),
+    /// The user ends the conversation.
+    UserClose(u32),
+    /// The agent answers the user's latest message in this chat.
+    AgentReply(ChatId),
+    /// The agent does the next planned step (article, ticket, transfer) in this chat.
+    AgentWork(ChatId),
+    /// The agent's handle time for this chat is over: close it.
+    AgentClose(ChatId),
+    /// The agent looks at Queue / Transferred to pull a chat (manual accept).
+    Pull,
+    /// The agent accepts a transfer addressed to them.
+    TakeTransfer(ChatId),
+}
+
+/// What a participant is told.
+#[derive(Debug)]
+pub enum Input<'a> {
+    /// The participant's start time came.
+    Start,
+    /// A timer it set fired.
+    Timer(Timer),
+    /// The reply to the command sent with this tag.
+    Reply(Tag, &'a Reply),
+    /// The command sent with this tag was refused with this error code.
+    Error(Tag, &'a str),
+    /// A notice from the server.
+    Notice(&'a Notice),
+}
+
+/// What a participant wants done, collected per input.
+#[derive(Debug, Default)]
+pub struct Effects {
+    /// Commands to send, in order.
+    pub send: Vec<(Tag, Command)>,
+    /// Timers to set: fire after this much scenario time.
+    pub timers: Vec<(Duration, Timer)>,
+}
+
+impl Effects {
+    /// Empties the effects for the next input.
+    pub fn clear(&mut self) {
+        self.send.clear();
+        self.timers.clear();
+    }
+}
+
+/// A virtual participant: a user or an agent.
+pub trait Participant {
+    /// Reacts to one input at scenario time `now`.
+    fn on(&mut self, now: Duration, input: Input<'_>, fx: &mut Effects, rec: &mut Recorder);
+
+    /// The run is over at `now`: count what is still open.
+    fn finish(&mut self, now: Duration, rec: &mut Recorder);
+}
+
+/// Counts an error reply by its code.
+fn count_error(rec: &mut Recorder, code: &str) {
+    rec.counters.error(code);
+}

@@ -1,0 +1,259 @@
+//! A virtual user: asks for a chat at its arrival time, waits (abandoning when patience
+//! runs out), then talks — a message, the agent's answer, think, the next — and ends
+//! the conversation after its last message unless agents drive the chat length.
+
+use super::{Effects, Input, Participant, Tag, Timer, count_error};
+use crate::dist::{CountDist, DurationDist};
+use crate::metrics::{MetricName, Recorder};
+use rand_chacha::ChaCha8Rng;
+use std::sync::Arc;
+use std::time::Duration;
+use switchboard_server::domain::{ChatId, ChatSource, ChatState, Command, Notice, QueueId, Reply};
+
+/// What users of one stream do; shared by all of them.
+#[derive(Clone, Debug)]
+pub struct UserPlan {
+    /// The queue they ask.
+    pub queue: QueueId,
+    /// The subject they type.
+    pub subjects: Vec<String>,
+    /// Self-service or chatbot.
+    pub source: ChatSource,
+    /// Their customer record, if any.
+    pub customer: Option<String>,
+    /// How long they wait before abandoning; `None`: forever.
+    pub patience: Option<DurationDist>,
+    /// How many messages they send.
+    pub messages: CountDist,
+    /// Time between an answer and their next message.
+    pub think_time: DurationDist,
+    /// Whether the user ends the conversation after the last message (false when the
+    /// agents' handle time decides the length).
+    pub closes: bool,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Phase {
+    /// Not started yet.
+    Idle,
+    /// Asked; waiting for the start reply or an agent.
+    Waiting,
+    /// An agent is in the chat.
+    Talking,
+    /// Between agents after a transfer or an agent loss.
+    Between,
+    /// Ended (closed, abandoned or refused).
+    Ended,
+}
+
+const START: Tag = 1;
+const CLOSE: Tag = 2;
+const MESSAGE: Tag = 3;
+
+/// One virtual user.
+pub struct UserBot {
+    plan: Arc<UserPlan>,
+    rng: ChaCha8Rng,
+    /// When the schedule said this user arrives (the start of `accept_wait`).
+    intended: Duration,
+    phase: Phase,
+    chat: Option<ChatId>,
+    messages_left: u32,
+    /// Bumped whenever the flow changes, to drop stale timers.
+    generation: u32,
+    first_joined: Option<Duration>,
+    left_at: Option<Duration>,
+    abandoning: bool,
+}
+
+impl UserBot {
+    /// A user of `plan` scheduled to arrive at `intended` (scenario time).
+    pub fn new(plan: Arc<UserPlan>, intended: Duration, rng: ChaCha8Rng) -> Self {
+        UserBot {
+            plan,
+            rng,
+            intended,
+            phase: Phase::Idle,
+            chat: None,
+            messages_left: 0,
+            generation: 0,
+            first_joined: None,
+            left_at: None,
+            abandoning: false,
+        }
+    }
+
+    /// The intended arrival time.
+    pub fn intended(&self) -> Duration {
+        self.intended
+    }
+
+    /// The user's chat, once started.
+    pub fn chat(&self) -> Option<ChatId> {
+        self.chat
+    }
+
+    /// Whether the user is done.
+    pub fn ended(&self) -> bool {
+        self.phase == Phase::Ended
+    }
+
+    fn next_message(&mut self, fx: &mut Effects) {
+        if self.messages_left > 0 {
+            let think = self.plan.think_time.sample(&mut self.rng);
+            fx.timers.push((think, Timer::UserMessage(self.generation)));
+        } else if self.plan.closes {
+            let think = self.plan.think_time.sample(&mut self.rng);
+            fx.timers.push((think, Timer::UserClose(self.generation)));
+        }
+    }
+
+    fn end(&mut self, now: Duration, state: &ChatState, rec: &mut Recorder) {
+        if self.phase == Phase::Ended {
+            return;
+        }
+        match (state, self.first_joined) {
+            (ChatState::Closed { .. }, Some(joined)) => {
+                rec.counters.chats.closed += 1;
+                rec.record(MetricName::HandleTime, now.saturating_sub(joined));
+            }
+            (_, Some(joined)) => {
+                // Ended by a disconnect after an agent had it: counts as closed work.
+                rec.counters.chats.closed += 1;
+                rec.record(MetricName::HandleTime, now.saturating_sub(joined));
+            }
+            (_, None) => rec.counters.chats.abandoned += 1,
+        }
+        self.phase = Phase::Ended;
+        self.generation += 1;
+    }
+}
+
+impl Participant for UserBot {
+    fn on(&mut self, now: Duration, input: Input<'_>, fx: &mut Effects, rec: &mut Recorder) {
+        match input {
+            Input::Start => {
+                let i = if self.plan.subjects.is_empty() {
+                    0
+                } else {
+                    rand::Rng::random_range(&mut self.rng, 0..self.plan.subjects.len())
+                };
+                let subject = self
+                    .plan
+                    .subjects
+                    .get(i)
+                    .cloned()
+                    .unwrap_or_else(|| "I need help".into());
+                fx.send.push((
+                    START,
+                    Command::StartChat {
+                        queue: self.plan.queue.clone(),
+                        subject,
+                        source: self.plan.source,
+                        customer: self.plan.customer.clone(),
+                    },
+                ));
+                rec.counters.chats.offered += 1;
+                self.phase = Phase::Waiting;
+                self.messages_left = self.plan.messages.sample(&mut self.rng);
+                if let Some(p) = &self.plan.patience {
+                    // Patience counts from the intended arrival: a late start eats into it.
+                    let deadline = self.intended + p.sample(&mut self.rng);
+                    fx.timers.push((
+                        deadline.saturating_sub(now),
+                        Timer::Patience(self.generation),
+                    ));
+                }
+            }
+            Input::Reply(START, Reply::ChatStarted { chat, .. }) => self.chat = Some(*chat),
+            Input::Reply(CLOSE, _) => {
+                let state = if self.abandoning {
+                    ChatState::Abandoned
+                } else {
+                    ChatState::Closed {
+                        by: switchboard_server::domain::Party::User,
+                    }
+                };
+                self.end(now, &state, rec);
+            }
+            Input::Reply(MESSAGE, _) => rec.counters.messages.sent += 1,
+            Input::Reply(..) => {}
+            Input::Error(tag, code) => {
+                count_error(rec, code);
+                match (tag, code) {
+                    // The chat ended under us (agent closed first): the notice tells how.
+                    (CLOSE | MESSAGE, "chat_ended") => {}
+                    (START, _) => {
+                        self.phase = Phase::Ended;
+                        rec.counters.chats.lost += 1;
+                    }
+                    _ => {}
+                }
+            }
+            Input::Timer(Timer::Patience(g)) if g == self.generation => {
+                if matches!(self.phase, Phase::Waiting) && self.first_joined.is_none() {
+                    if let Some(chat) = self.chat {
+                        self.abandoning = true;
+                        fx.send.push((CLOSE, Command::Close { chat }));
+                    }
+                }
+            }
+            Input::Timer(Timer::UserMessage(g)) if g == self.generation => {
+                if let (Phase::Talking, Some(chat)) = (self.phase, self.chat) {
+                    self.messages_left = self.messages_left.saturating_sub(1);
+                    let text = format!("question {} from the user", self.messages_left + 1);
+                    fx.send.push((MESSAGE, Command::Send { chat, text }));
+                }
+            }
+            Input::Timer(Timer::UserClose(g)) if g == self.generation => {
+                if let (Phase::Talking, Some(chat)) = (self.phase, self.chat) {
+                    fx.send.push((CLOSE, Command::Close { chat }));
+                }
+            }
+            Input::Timer(_) => {}
+            Input::Notice(n) => match n {
+                Notice::AgentJoined { chat, .. } if Some(*chat) == self.chat => {
+                    if self.phase == Phase::Ended {
+                        return;
+                    }
+                    if self.first_joined.is_none() {
+                        self.first_joined = Some(now);
+                        rec.counters.chats.accepted += 1;
+                        rec.record(MetricName::AcceptWait, now.saturating_sub(self.intended));
+                    }
+                    if let Some(left) = self.left_at.take() {
+                        rec.record(MetricName::TransferWait, now.saturating_sub(left));
+                    }
+                    self.phase = Phase::Talking;
+                    self.generation += 1;
+                    self.next_message(fx);
+                }
+                Notice::AgentLeft { chat, .. } if Some(*chat) == self.chat => {
+                    if self.phase == Phase::Talking {
+                        self.phase = Phase::Between;
+                        self.left_at = Some(now);
+                        self.generation += 1;
+                    }
+                }
+                Notice::Message { chat, .. } if Some(*chat) == self.chat => {
+                    rec.counters.messages.received += 1;
+                    if self.phase == Phase::Talking {
+                        self.generation += 1;
+                        self.next_message(fx);
+                    }
+                }
+                Notice::ChatEnded { chat, state } if Some(*chat) == self.chat => {
+                    self.end(now, state, rec);
+                }
+                _ => {}
+            },
+        }
+    }
+
+    fn finish(&mut self, _now: Duration, rec: &mut Recorder) {
+        match self.phase {
+            Phase::Waiting if self.first_joined.is_none() => rec.counters.chats.queued_at_end += 1,
+            _ => {}
+        }
+    }
+}

@@ -1,0 +1,287 @@
+//! Virtual time: the scenario's users and agents (the same behaviour models the live
+//! mode runs) driven by a discrete-event queue against the server's own Desk, called
+//! directly — no sockets, no tokio, no wall clock. The same scenario and seed give the
+//! same run, event for event.
+//!
+//! Transport is instantaneous: a command's reply and the notices it causes are
+//! delivered at the instant it was sent, in the order the Desk produced them.
+
+mod queue;
+
+use crate::behaviour::{AgentBot, Effects, Input, Participant, Tag, Timer, UserBot};
+use crate::cast::Cast;
+use crate::metrics::Recorder;
+use crate::scenario::Scenario;
+use queue::{EventQueue, Pid};
+use rand_chacha::ChaCha8Rng;
+use std::collections::HashMap;
+use std::rc::Rc;
+use std::sync::Arc;
+use std::time::Duration;
+use switchboard_server::domain::{
+    AgentId, Command, Desk, DeskError, Notice, Principal, Recipient, Reply, Time, UserId,
+};
+use thiserror::Error;
+
+/// Why a virtual run could not start.
+#[derive(Debug, Error)]
+pub enum VirtualError {
+    /// The scenario does not make a valid Desk.
+    #[error("the scenario does not make a valid desk: {0}")]
+    Desk(#[from] DeskError),
+}
+
+/// What happens at an instant of virtual time.
+#[derive(Debug)]
+enum Event {
+    /// The next user of a stream arrives.
+    Arrival(usize),
+    /// A participant starts.
+    Start(Pid),
+    /// A participant's timer fires.
+    Timer(Pid, Timer),
+    /// The reply or error to a participant's command.
+    Answer(Pid, Tag, Result<Rc<Reply>, &'static str>),
+    /// A notice for a participant.
+    Notice(Pid, Rc<Notice>),
+    /// A grace period of the Desk runs out.
+    Tick,
+}
+
+/// Counts of what a virtual run did, for the events-per-second figure.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct RunStats {
+    /// Events processed.
+    pub events: u64,
+    /// Commands the Desk handled.
+    pub commands: u64,
+    /// Users who arrived.
+    pub users: u64,
+}
+
+/// A virtual-time run of one scenario.
+pub struct VirtualRun {
+    desk: Desk,
+    queue: EventQueue<Event>,
+    agents: Vec<AgentBot>,
+    agent_index: HashMap<AgentId, usize>,
+    users: HashMap<u64, UserBot>,
+    streams: Vec<Stream>,
+    next_user: u64,
+    horizon: Duration,
+    rec: Recorder,
+    fx: Effects,
+    tick_at: Option<Time>,
+    stats: RunStats,
+}
+
+struct Stream {
+    arrivals: Box<dyn Iterator<Item = Duration>>,
+    plan: Arc<crate::behaviour::UserPlan>,
+    rngs: Box<dyn FnMut(u64) -> ChaCha8Rng>,
+    count: u64,
+}
+
+impl VirtualRun {
+    /// Sets up the Desk and the cast of `scenario`.
+    pub fn new(scenario: &Scenario) -> Result<VirtualRun, VirtualError> {
+        let cast = Cast::of(scenario);
+        let desk = Desk::new(
+            cast.desk.clone(),
+            cast.queues.clone(),
+            cast.profiles.clone(),
+            cast.reference.clone(),
+        )?;
+        let mut queue = EventQueue::default();
+        let agents: Vec<AgentBot> = cast
+            .agents
+            .iter()
+            .map(|r| {
+                AgentBot::new(
+                    r.id.clone(),
+                    r.plan.clone(),
+                    scenario.agent_rng(r.group, r.index),
+                )
+            })
+            .collect();
+        let agent_index = agents
+            .iter()
+            .enumerate()
+            .map(|(i, a)| (a.id().clone(), i))
+            .collect();
+        for i in 0..agents.len() {
+            queue.push(Duration::ZERO, Event::Start(Pid::Agent(i)));
+        }
+        let mut streams = Vec::new();
+        for (s, plan) in cast.user_plans.iter().enumerate() {
+            let mut arrivals = scenario
+                .arrival_schedule(s)
+                .expect("every stream has a schedule");
+            if let Some(first) = arrivals.next() {
+                queue.push(first, Event::Arrival(s));
+            }
+            let sc = scenario.clone();
+            streams.push(Stream {
+                arrivals: Box::new(arrivals),
+                plan: plan.clone(),
+                rngs: Box::new(move |n| sc.user_rng(s, n)),
+                count: 0,
+            });
+        }
+        Ok(VirtualRun {
+            desk,
+            queue,
+            agents,
+            agent_index,
+            users: HashMap::new(),
+            streams,
+            next_user: 0,
+            horizon: scenario.horizon(),
+            rec: Recorder::new(scenario.service_level_target),
+            fx: Effects::default(),
+            tick_at: None,
+            stats: RunStats::default(),
+        })
+    }
+
+    /// Runs to the end of the scenario (arrivals plus drain) and returns the recorder
+    /// with everything measured, and what the run did.
+    pub fn run(mut self) -> (Recorder, RunStats, Desk) {
+        while let Some((at, event)) = self.queue.pop() {
+            if at > self.horizon {
+                break;
+            }
+            self.stats.events += 1;
+            self.step(at, event);
+        }
+        let end = self.horizon;
+        for a in &mut self.agents {
+            a.finish(end, &mut self.rec);
+        }
+        for u in self.users.values_mut() {
+            u.finish(end, &mut self.rec);
+        }
+        (self.rec, self.stats, self.desk)
+    }
+
+    fn step(&mut self, at: Duration, event: Event) {
+        match event {
+            Event::Arrival(s) => {
+                let stream = &mut self.streams[s];
+                let n = stream.count;
+                stream.count += 1;
+                let user = UserBot::new(stream.plan.clone(), at, (stream.rngs)(n));
+                if let Some(next) = stream.arrivals.next() {
+                    self.queue.push(next, Event::Arrival(s));
+                }
+                let id = self.next_user;
+                self.next_user += 1;
+                self.stats.users += 1;
+                self.users.insert(id, user);
+                self.deliver(at, Pid::User(id), Input::Start);
+            }
+            Event::Start(p) => self.deliver(at, p, Input::Start),
+            Event::Timer(p, t) => self.deliver(at, p, Input::Timer(t)),
+            Event::Answer(p, tag, Ok(reply)) => self.deliver(at, p, Input::Reply(tag, &reply)),
+            Event::Answer(p, tag, Err(code)) => self.deliver(at, p, Input::Error(tag, code)),
+            Event::Notice(p, n) => self.deliver(at, p, Input::Notice(&n)),
+            Event::Tick => {
+                self.tick_at = None;
+                self.command(at, Pid::System, 0, Command::Tick);
+            }
+        }
+    }
+
+    /// Gives one input to a participant and carries out what it asks.
+    fn deliver(&mut self, at: Duration, p: Pid, input: Input<'_>) {
+        let mut fx = std::mem::take(&mut self.fx);
+        fx.clear();
+        let done = match p {
+            Pid::Agent(i) => {
+                self.agents[i].on(at, input, &mut fx, &mut self.rec);
+                false
+            }
+            Pid::User(id) => match self.users.get_mut(&id) {
+                Some(u) => {
+                    u.on(at, input, &mut fx, &mut self.rec);
+                    u.ended()
+                }
+                None => false,
+            },
+            Pid::System => false,
+        };
+        if done {
+            // A finished user is forgotten; late notices for it are dropped.
+            self.users.remove(&match p {
+                Pid::User(id) => id,
+                _ => unreachable!(),
+            });
+        }
+        for (delay, timer) in fx.timers.drain(..) {
+            self.queue.push(at + delay, Event::Timer(p, timer));
+        }
+        let sends: Vec<(Tag, Command)> = fx.send.drain(..).collect();
+        self.fx = fx;
+        for (tag, cmd) in sends {
+            self.command(at, p, tag, cmd);
+        }
+    }
+
+    /// Sends one command to the Desk and queues its answer and notices.
+    fn command(&mut self, at: Duration, p: Pid, tag: Tag, cmd: Command) {
+        let who = match p {
+            Pid::Agent(i) => Principal::Agent(self.agents[i].id().clone()),
+            Pid::User(id) => Principal::User(UserId(id)),
+            Pid::System => Principal::System,
+        };
+        let now = Time(u64::try_from(at.as_millis()).unwrap_or(u64::MAX));
+        self.stats.commands += 1;
+        match self.desk.handle(&who, cmd, now) {
+            Ok(outcome) => {
+                if p != Pid::System {
+                    self.queue
+                        .push(at, Event::Answer(p, tag, Ok(Rc::new(outcome.reply))));
+                }
+                for d in outcome.deliveries {
+                    let notice = Rc::new(d.notice);
+                    match d.to {
+                        Recipient::Agent(a) => {
+                            if let Some(&i) = self.agent_index.get(&a) {
+                                self.queue.push(at, Event::Notice(Pid::Agent(i), notice));
+                            }
+                        }
+                        Recipient::User(UserId(u)) => {
+                            if self.users.contains_key(&u) {
+                                self.queue.push(at, Event::Notice(Pid::User(u), notice));
+                            }
+                        }
+                        Recipient::QueueMembers(q) => {
+                            let members: Vec<usize> = self
+                                .desk
+                                .online_members(&q)
+                                .filter_map(|a| self.agent_index.get(a).copied())
+                                .filter(|&i| self.agents[i].wants_queue_counts())
+                                .collect();
+                            for i in members {
+                                self.queue
+                                    .push(at, Event::Notice(Pid::Agent(i), notice.clone()));
+                            }
+                        }
+                    }
+                }
+            }
+            Err(e) => {
+                if p != Pid::System {
+                    self.queue.push(at, Event::Answer(p, tag, Err(e.code())));
+                }
+            }
+        }
+        if let Some(deadline) = self.desk.next_deadline() {
+            if self.tick_at.is_none_or(|t| deadline < t) {
+                self.tick_at = Some(deadline);
+                self.queue
+                    .push(Duration::from_millis(deadline.0), Event::Tick);
+            }
+        }
+    }
+}
