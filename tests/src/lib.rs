@@ -330,7 +330,14 @@ impl Client {
                 .context("no close in time")?;
             match m {
                 None => return Ok(None),
-                Some(Ok(Message::Close(f))) => return Ok(f),
+                Some(Ok(Message::Close(f))) => {
+                    // Keep polling so our close reply goes out (clean handshake).
+                    while let Ok(Some(Ok(_))) =
+                        tokio::time::timeout_at(deadline, self.ws.next()).await
+                    {
+                    }
+                    return Ok(f);
+                }
                 Some(Ok(_)) => {}
                 Some(Err(tungstenite::Error::ConnectionClosed))
                 | Some(Err(tungstenite::Error::AlreadyClosed)) => return Ok(None),

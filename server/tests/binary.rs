@@ -1,0 +1,111 @@
+//! The `switchboard-server` binary: prints its bound address first, serves WebSocket and
+//! HTTP on it, and on SIGTERM closes connections with 1001, flushes the journal and
+//! exits 0.
+
+#![cfg(unix)]
+
+use futures_util::{SinkExt, StreamExt};
+use std::time::Duration;
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+
+const WAIT: Duration = Duration::from_secs(20);
+
+type Res = Result<(), Box<dyn std::error::Error>>;
+
+async fn next_text<S>(ws: &mut S) -> Result<String, Box<dyn std::error::Error>>
+where
+    S: StreamExt<Item = Result<Message, tokio_tungstenite::tungstenite::Error>> + Unpin,
+{
+    loop {
+        match tokio::time::timeout(WAIT, ws.next()).await? {
+            Some(Ok(Message::Text(t))) => return Ok(t.to_string()),
+            Some(Ok(_)) => {}
+            other => return Err(format!("no text frame: {other:?}").into()),
+        }
+    }
+}
+
+async fn close_code<S>(ws: &mut S) -> Result<u16, Box<dyn std::error::Error>>
+where
+    S: StreamExt<Item = Result<Message, tokio_tungstenite::tungstenite::Error>> + Unpin,
+{
+    loop {
+        match tokio::time::timeout(WAIT, ws.next()).await? {
+            Some(Ok(Message::Close(Some(f)))) => {
+                // Keep polling so the close reply goes out and the server need not wait.
+                while let Ok(Some(Ok(_))) = tokio::time::timeout(WAIT, ws.next()).await {}
+                return Ok(u16::from(f.code));
+            }
+            Some(Ok(_)) => {}
+            other => return Err(format!("no close frame: {other:?}").into()),
+        }
+    }
+}
+
+#[tokio::test]
+async fn binary_serves_and_stops_cleanly_on_sigterm() -> Res {
+    let journal =
+        std::env::temp_dir().join(format!("switchboard-bin-{}.jsonl", std::process::id()));
+    let _ = std::fs::remove_file(&journal);
+    let config = concat!(env!("CARGO_MANIFEST_DIR"), "/example.toml");
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_switchboard-server"))
+        .args(["--listen", "127.0.0.1:0", "--config", config, "--journal"])
+        .arg(&journal)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .spawn()?;
+    let stdout = child.stdout.take().ok_or("no stdout")?;
+    let mut first = String::new();
+    tokio::time::timeout(WAIT, BufReader::new(stdout).read_line(&mut first)).await??;
+    let addr: std::net::SocketAddr = first.trim().parse()?;
+
+    // HTTP on the same port.
+    let mut s = tokio::net::TcpStream::connect(addr).await?;
+    s.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        .await?;
+    let mut resp = String::new();
+    tokio::time::timeout(WAIT, s.read_to_string(&mut resp)).await??;
+    assert!(resp.starts_with("HTTP/1.1 200"), "{resp}");
+
+    // An agent and a user over WebSocket.
+    let mut req = format!("ws://{addr}/ws").into_client_request()?;
+    req.headers_mut()
+        .insert("Authorization", "Bearer alice-token".parse()?);
+    let (mut agent, _) = tokio_tungstenite::connect_async(req).await?;
+    assert!(next_text(&mut agent).await?.contains("welcome"));
+    agent
+        .send(Message::text(r#"{"type":"sign_in","req":1}"#))
+        .await?;
+    assert!(next_text(&mut agent).await?.contains(r#""reply":"status""#));
+    let (mut user, _) = tokio_tungstenite::connect_async(format!("ws://{addr}/ws")).await?;
+    assert!(next_text(&mut user).await?.contains(r#""role":"user""#));
+
+    let pid = child.id().ok_or("no pid")?;
+    let killed = std::process::Command::new("kill")
+        .args(["-TERM", &pid.to_string()])
+        .status()?;
+    assert!(killed.success());
+    assert_eq!(close_code(&mut agent).await?, 1001);
+    assert_eq!(close_code(&mut user).await?, 1001);
+    let status = tokio::time::timeout(WAIT, child.wait()).await??;
+    assert!(status.success(), "exit status {status:?}");
+
+    let text = std::fs::read_to_string(&journal)?;
+    let lines: Vec<serde_json::Value> = text
+        .lines()
+        .map(serde_json::from_str)
+        .collect::<Result<_, _>>()?;
+    assert_eq!(
+        lines.first().map(|l| l["command"]["type"].clone()),
+        Some("sign_in".into())
+    );
+    assert!(
+        lines.iter().any(|l| l["command"]["type"] == "disconnect"),
+        "{text}"
+    );
+    let _ = std::fs::remove_file(&journal);
+    Ok(())
+}
