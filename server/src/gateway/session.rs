@@ -21,6 +21,9 @@ use tokio_tungstenite::tungstenite::{Error as WsError, Message, Utf8Bytes};
 
 type Ws = WebSocketStream<TokioIo<Upgraded>>;
 
+/// Most queued frames written before one flush.
+const WRITE_BATCH: usize = 64;
+
 /// A token bucket: `rate` per second, up to `burst` at once.
 struct Bucket {
     tokens: f64,
@@ -185,7 +188,17 @@ async fn drive(
             (code, reason) = outbox.kick.wait() => return End::Close(code, reason),
             frame = rx.recv() => {
                 let Some(frame) = frame else { return End::Gone };
-                match tokio::time::timeout(write_timeout, ws.send(Message::Text(frame))).await {
+                // Write whatever else is already queued too, then flush once: one
+                // syscall for a burst of notices instead of one per frame.
+                let write = async {
+                    ws.feed(Message::Text(frame)).await?;
+                    for _ in 0..WRITE_BATCH {
+                        let Ok(next) = rx.try_recv() else { break };
+                        ws.feed(Message::Text(next)).await?;
+                    }
+                    ws.flush().await
+                };
+                match tokio::time::timeout(write_timeout, write).await {
                     Ok(Ok(())) => {}
                     Ok(Err(_)) | Err(_) => return End::Gone,
                 }
