@@ -319,11 +319,53 @@ fn r6_auto_accept_respects_available_for_n() {
         routed.extend(assigned(&o));
     }
     assert_eq!(routed.len(), 2, "alice is available for 2: {routed:?}");
+    let o = ok(
+        &mut d,
+        &user(9),
+        Command::StartChat {
+            queue: HW.into(),
+            subject: "laptop".into(),
+            source: ChatSource::SelfService,
+            customer: None,
+        },
+        5,
+    );
+    assert!(matches!(
+        o.reply,
+        Reply::ChatStarted {
+            assigned: false,
+            position: 1,
+            ..
+        }
+    ));
     assert_eq!(d.agent(&"alice".into()).unwrap().chats.len(), 2);
     // Closing one frees a slot: the waiting chat is routed at once.
     let first = routed[0].1;
     let o = ok(&mut d, &agent("alice"), Command::Close { chat: first }, 10);
     assert_eq!(assigned(&o).len(), 1);
+    // A chat that arrives while a slot is free is assigned in the same step (bob
+    // takes the one still waiting when he signs in, then has room for one more).
+    sign_in(&mut d, "bob");
+    ok(
+        &mut d,
+        &agent("bob"),
+        Command::SetAvailability {
+            availability: Availability::AvailableFor(2),
+        },
+        10,
+    );
+    let o = ok(
+        &mut d,
+        &user(10),
+        Command::StartChat {
+            queue: HW.into(),
+            subject: "laptop".into(),
+            source: ChatSource::SelfService,
+            customer: None,
+        },
+        11,
+    );
+    assert!(matches!(o.reply, Reply::ChatStarted { assigned: true, .. }));
 }
 
 /// R6: under auto-accept an agent may still accept any number from Queue by hand, but

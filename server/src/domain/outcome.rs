@@ -181,6 +181,8 @@ pub enum Reply {
         queue: QueueId,
         /// Chats ahead of it in that queue.
         position: usize,
+        /// Whether auto-accept gave it to an agent at once (a slot was free).
+        assigned: bool,
     },
     /// The chat is the caller's now.
     Accepted(Box<AcceptedChat>),

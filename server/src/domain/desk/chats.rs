@@ -57,6 +57,8 @@ impl Desk {
             chat: id,
             queue,
             position,
+            // Routing runs after the command; `Desk::handle` fills this in.
+            assigned: false,
         })
     }
 

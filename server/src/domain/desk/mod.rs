@@ -127,8 +127,11 @@ impl Desk {
     ) -> Result<Outcome, DeskError> {
         let mut out = Vec::new();
         match self.dispatch(who, command, now, &mut out) {
-            Ok(reply) => {
+            Ok(mut reply) => {
                 self.route(now, &mut out);
+                if let Reply::ChatStarted { chat, assigned, .. } = &mut reply {
+                    *assigned = self.chats[chat].state.owner().is_some();
+                }
                 self.push_counts(&mut out);
                 Ok(Outcome {
                     reply,
