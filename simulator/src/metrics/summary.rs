@@ -5,6 +5,7 @@ use super::counters::Counters;
 use super::names::{MetricName, RateName, Stat};
 use super::rates;
 use super::recorder::{AgentWork, Exact, MetricsError, Recorder};
+use crate::scenario::{Override, Scenario};
 use crate::threshold::{Subject, Threshold, ThresholdResult};
 use hdrhistogram::Histogram;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
@@ -174,6 +175,22 @@ pub struct RunInfo {
     pub overrides: Vec<String>,
     /// The scenario after overrides and defaults.
     pub resolved_scenario: serde_json::Value,
+}
+
+impl RunInfo {
+    /// The run information for `scenario` (after overrides), with `overrides` as given
+    /// on the command line; `elapsed` and `started_at` are left for the driver.
+    pub fn for_scenario(scenario: &Scenario, mode: Mode, overrides: &[Override]) -> RunInfo {
+        RunInfo {
+            scenario: scenario.name.clone(),
+            seed: scenario.seed,
+            mode,
+            started_at: None,
+            elapsed: Elapsed::default(),
+            overrides: overrides.iter().map(ToString::to_string).collect(),
+            resolved_scenario: scenario.resolved(),
+        }
+    }
 }
 
 /// Everything `summary.json` holds.

@@ -176,3 +176,26 @@ fn json_has_the_contract_keys_and_reads_back() {
         assert_eq!(row.split(',').count(), 11, "{row}");
     }
 }
+
+#[test]
+fn run_info_from_a_scenario() {
+    let text = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../scenarios/quickstart.toml"
+    ))
+    .unwrap();
+    let sets: Vec<crate::scenario::Override> = vec!["seed=9".parse().unwrap()];
+    let scenario = crate::scenario::parse(&text, "quickstart.toml", &sets).unwrap();
+    let info = RunInfo::for_scenario(&scenario, Mode::Live, &sets);
+    assert_eq!(
+        (info.scenario.as_str(), info.seed, info.mode),
+        ("quickstart", 9, Mode::Live)
+    );
+    assert_eq!(info.overrides, ["seed=9"]);
+    assert_eq!(info.resolved_scenario["seed"], 9);
+    let mut r = Recorder::new(scenario.service_level_target);
+    let mut s = Summary::build(info, &mut r).unwrap();
+    s.apply_thresholds(&scenario.thresholds.0);
+    assert_eq!(s.thresholds.len(), scenario.thresholds.0.len());
+    assert_eq!(s.service_level_target_ms, 60_000.0);
+}
