@@ -10,6 +10,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
+use switchboard_server::protocol::ServerFrame;
 use switchboard_server::{ServeError, ServerConfig, serve};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -304,7 +305,13 @@ impl Client {
                 .context("no frame in time")?
                 .context("connection ended")??;
             match m {
-                Message::Text(t) => return Ok(serde_json::from_str(t.as_str())?),
+                Message::Text(t) => {
+                    // Every frame must also read as the typed protocol the simulator uses.
+                    if let Err(e) = ServerFrame::parse(t.as_str()) {
+                        bail!("frame does not parse as ServerFrame ({e}): {t}");
+                    }
+                    return Ok(serde_json::from_str(t.as_str())?);
+                }
                 Message::Close(f) => bail!("connection closed: {f:?}"),
                 Message::Ping(_) | Message::Pong(_) | Message::Frame(_) => {}
                 Message::Binary(_) => bail!("unexpected binary frame"),

@@ -324,3 +324,25 @@ async fn metrics_are_prometheus_text() -> Result<()> {
     ensure!(status == 200 && health.contains("ok"));
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn user_disconnect_can_close_instead_of_abandon() -> Result<()> {
+    let mut config = base_config();
+    config.disconnect.user = switchboard_server::domain::UserDisconnect::Close;
+    let server = TestServer::start(config).await?;
+    let mut alice = server.signed_in("alice-token").await?;
+    let mut user = server.user().await?;
+    let chat = user
+        .ok(json!({"type": "start_chat", "queue": "hardware", "subject": "docking station"}))
+        .await?["chat"]
+        .as_u64()
+        .context("chat id")?;
+    alice.ok(json!({"type": "accept", "chat": chat})).await?;
+    drop(user);
+    let ended = alice.notice("chat_ended").await?;
+    ensure!(
+        ended["state"] == "closed" && ended["by"] == "user",
+        "{ended}"
+    );
+    Ok(())
+}
