@@ -9,9 +9,12 @@
 
 pub mod behaviour;
 pub mod cast;
+pub mod console;
 pub mod dist;
+pub mod live;
 pub mod metrics;
 pub mod scenario;
 pub mod seed;
 pub mod threshold;
 pub mod virtual_time;
+pub mod run;

@@ -1,0 +1,100 @@
+//! The end-of-run summary printed on the console: the latency table, the counters, the
+//! rates and each threshold's verdict.
+
+use crate::metrics::{MetricName, Summary};
+use std::fmt::Write as _;
+
+fn ms(v: Option<f64>) -> String {
+    match v {
+        None => "-".into(),
+        Some(v) if v >= 10_000.0 => format!("{:.1}s", v / 1000.0),
+        Some(v) if v >= 100.0 => format!("{v:.0}ms"),
+        Some(v) => format!("{v:.2}ms"),
+    }
+}
+
+fn pct(v: Option<f64>) -> String {
+    v.map_or("-".into(), |v| format!("{:.1}%", v * 100.0))
+}
+
+/// The summary as text.
+pub fn render(s: &Summary) -> String {
+    let mut out = String::new();
+    let c = &s.counters;
+    let _ = writeln!(
+        out,
+        "\n{} ({} mode, seed {}): {:.0}s of scenario time in {:.1}s",
+        s.scenario, s.mode, s.seed, s.elapsed.scenario_seconds, s.elapsed.real_seconds
+    );
+    let _ = writeln!(
+        out,
+        "chats: offered {} accepted {} abandoned {} transferred {} closed {} lost {} still waiting {}",
+        c.chats.offered,
+        c.chats.accepted,
+        c.chats.abandoned,
+        c.chats.transferred,
+        c.chats.closed,
+        c.chats.lost,
+        c.chats.queued_at_end
+    );
+    let _ = writeln!(
+        out,
+        "tickets: incidents {} work orders {} (from template {}, drafts confirmed {}); articles shared {} pinned {}; messages {}",
+        c.tickets.incidents,
+        c.tickets.work_orders,
+        c.tickets.from_template,
+        c.tickets.drafts_confirmed,
+        c.articles.shared,
+        c.articles.pinned,
+        c.messages.sent
+    );
+    let _ = writeln!(
+        out,
+        "service level {} (within {}), abandon rate {}, occupancy {}, fairness {}",
+        pct(s.service_level),
+        ms(Some(s.service_level_target_ms)),
+        pct(s.abandon_rate),
+        pct(s.occupancy),
+        s.fairness.map_or("-".into(), |f| format!("{f:.3}"))
+    );
+    let _ = writeln!(
+        out,
+        "\n{:<16} {:>8} {:>10} {:>10} {:>10} {:>10} {:>10} {:>10}",
+        "metric", "count", "mean", "p50", "p95", "p99", "p99.9", "max"
+    );
+    for m in MetricName::ALL {
+        let Some(v) = s.metrics.get(m) else { continue };
+        if v.count == 0 {
+            continue;
+        }
+        let _ = writeln!(
+            out,
+            "{:<16} {:>8} {:>10} {:>10} {:>10} {:>10} {:>10} {:>10}",
+            m.as_str(),
+            v.count,
+            ms(v.mean),
+            ms(v.p50),
+            ms(v.p95),
+            ms(v.p99),
+            ms(v.p999),
+            ms(v.max)
+        );
+    }
+    if !c.errors.is_empty() {
+        let list: Vec<String> = c.errors.iter().map(|(k, v)| format!("{k} {v}")).collect();
+        let _ = writeln!(out, "\nerrors: {}", list.join(", "));
+    }
+    if !s.thresholds.is_empty() {
+        let _ = writeln!(out, "\nthresholds:");
+        for t in &s.thresholds {
+            let observed = t.observed.map_or("no data".into(), |v| format!("{v:.3} {}", t.unit));
+            let _ = writeln!(
+                out,
+                "  {} {}  (observed {observed})",
+                if t.pass { "PASS" } else { "FAIL" },
+                t.expression
+            );
+        }
+    }
+    out
+}

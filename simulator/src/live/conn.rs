@@ -1,0 +1,143 @@
+//! One participant's WebSocket: connect, send commands as protocol messages, read the
+//! server's frames. Conversation messages carry the real time they were sent, so the
+//! receiving side measures `message_latency` on the same clock.
+
+use futures_util::stream::{SplitSink, SplitStream};
+use futures_util::{SinkExt, StreamExt};
+use std::time::Duration;
+use switchboard_server::domain::{Command, Entry, EntryBody, Notice};
+use switchboard_server::protocol::{ClientMessage, ReqId, ServerFrame};
+use tokio::net::TcpStream;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::{MaybeTlsStream, WebSocketStream, connect_async};
+
+type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
+
+/// The write half.
+pub struct Sender(SplitSink<Ws, Message>);
+/// The read half.
+pub struct Receiver(SplitStream<Ws>);
+
+/// Why a connection failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ConnError {
+    /// Connecting or the handshake failed.
+    #[error("connect: {0}")]
+    Connect(String),
+    /// The server sent something that is not a protocol frame.
+    #[error("bad frame from the server: {0}")]
+    BadFrame(String),
+    /// The connection closed or broke.
+    #[error("connection closed: {0}")]
+    Closed(String),
+}
+
+impl ConnError {
+    /// A short code for error counters.
+    pub fn code(&self) -> &'static str {
+        match self {
+            ConnError::Connect(_) => "connect_failed",
+            ConnError::BadFrame(_) => "bad_frame",
+            ConnError::Closed(_) => "connection_closed",
+        }
+    }
+}
+
+/// Connects to `url` (`ws://host:port/ws`, with `?token=` for agents) and reads the
+/// welcome frame; returns the halves and the welcome.
+pub async fn connect(url: &str, timeout: Duration) -> Result<(Sender, Receiver, ServerFrame), ConnError> {
+    let (ws, _) = tokio::time::timeout(timeout, connect_async(url))
+        .await
+        .map_err(|_| ConnError::Connect(format!("timed out after {timeout:?}")))?
+        .map_err(|e| ConnError::Connect(e.to_string()))?;
+    let (tx, rx) = ws.split();
+    let mut rx = Receiver(rx);
+    let welcome = tokio::time::timeout(timeout, rx.next())
+        .await
+        .map_err(|_| ConnError::Connect("no welcome frame".into()))??;
+    Ok((Sender(tx), rx, welcome))
+}
+
+/// Marks the real send time (µs since the run started) in a message's text.
+pub fn stamp(text: &str, micros: u64) -> String {
+    format!("[sent {micros}us] {text}")
+}
+
+/// The send time stamped in a message notice, if it carries one.
+pub fn stamped(notice: &Notice) -> Option<u64> {
+    let Notice::Message {
+        entry: Entry {
+            body: EntryBody::Text { text },
+            ..
+        },
+        ..
+    } = notice
+    else {
+        return None;
+    };
+    text.strip_prefix("[sent ")?.split_once("us] ")?.0.parse().ok()
+}
+
+impl Sender {
+    /// Sends `command` with request id `req`; stamps conversation messages with `now_us`.
+    pub async fn send(&mut self, req: u64, mut command: Command, now_us: u64) -> Result<(), ConnError> {
+        if let Command::Send { text, .. } = &mut command {
+            *text = stamp(text, now_us);
+        }
+        let msg = ClientMessage {
+            req: Some(ReqId::Num(req)),
+            command,
+        };
+        self.0
+            .send(Message::text(msg.to_json()))
+            .await
+            .map_err(|e| ConnError::Closed(e.to_string()))
+    }
+
+    /// Closes the connection politely.
+    pub async fn close(mut self) {
+        let _ = self.0.send(Message::Close(None)).await;
+        let _ = self.0.close().await;
+    }
+}
+
+impl Receiver {
+    /// The next protocol frame; `Err(Closed)` when the connection ends.
+    pub async fn next(&mut self) -> Result<ServerFrame, ConnError> {
+        loop {
+            match self.0.next().await {
+                Some(Ok(Message::Text(t))) => {
+                    return ServerFrame::parse(t.as_str()).map_err(|e| ConnError::BadFrame(e.to_string()));
+                }
+                Some(Ok(Message::Close(c))) => {
+                    return Err(ConnError::Closed(c.map_or_else(|| "no reason".into(), |c| format!("{} {}", c.code, c.reason))));
+                }
+                Some(Ok(_)) => continue,
+                Some(Err(e)) => return Err(ConnError::Closed(e.to_string())),
+                None => return Err(ConnError::Closed("end of stream".into())),
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use switchboard_server::domain::{ChatId, Party, Time};
+
+    #[test]
+    fn stamps_round_trip() {
+        let notice = Notice::Message {
+            chat: ChatId(1),
+            entry: Entry {
+                seq: 1,
+                at: Time(0),
+                from: Party::User,
+                body: EntryBody::Text {
+                    text: stamp("hello", 1234),
+                },
+            },
+        };
+        assert_eq!(stamped(&notice), Some(1234));
+    }
+}

@@ -1,0 +1,245 @@
+//! Live mode: every virtual agent and user is a tokio task with its own WebSocket to
+//! the reference server, following the same behaviour models as virtual time.
+//!
+//! Arrivals are an open model: each stream's schedule is drawn from the seed before the
+//! run and users are started at their intended times whatever the server does; how late
+//! each one actually started is recorded (`scheduler_lag`), and waits are measured from
+//! the intended time, so a stalled server cannot hide behind a slowed load generator.
+
+pub mod clock;
+pub mod conn;
+pub mod progress;
+pub mod server;
+pub mod task;
+
+use crate::behaviour::{AgentBot, UserBot};
+use crate::cast::Cast;
+use crate::metrics::{MetricName, Recorder};
+use crate::scenario::Scenario;
+use clock::RunClock;
+use progress::Live;
+use server::{ServerError, Target, agent_token};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+use task::{Ctx, Kind};
+use tokio::sync::{Semaphore, watch};
+use tokio::task::JoinSet;
+
+/// How to run live.
+#[derive(Clone, Debug, Default)]
+pub struct LiveOptions {
+    /// An external server (`host:port`) and its admin token; `None`: embedded.
+    pub target: Option<(SocketAddr, String)>,
+    /// Where the embedded server writes its journal.
+    pub journal: Option<PathBuf>,
+    /// Show the progress bar (on a terminal).
+    pub progress: bool,
+}
+
+/// What a live run produced.
+pub struct LiveOutcome {
+    /// Everything measured, merged over all tasks.
+    pub recorder: Recorder,
+    /// Wall-clock time the run took (after agents connected).
+    pub real: Duration,
+    /// Scenario time covered.
+    pub scenario: Duration,
+    /// Whether Ctrl-C cut the arrivals short.
+    pub interrupted: bool,
+}
+
+/// Why a live run could not happen.
+#[derive(Debug, thiserror::Error)]
+pub enum LiveError {
+    /// The server could not be started or provisioned.
+    #[error(transparent)]
+    Server(#[from] ServerError),
+    /// The run needs more open files than this process may have.
+    #[error(
+        "this scenario needs about {needed} open files ({agents} agents and up to ~{users} users at once{embedded}) but the limit is {limit}; lower the load, raise `ulimit -n`, or run the server as a separate process (--target)"
+    )]
+    OpenFiles {
+        /// Estimated need.
+        needed: u64,
+        /// The limit.
+        limit: u64,
+        /// Agents.
+        agents: u64,
+        /// Users at once (estimate).
+        users: u64,
+        /// Whether the server is in this process.
+        embedded: &'static str,
+    },
+}
+
+/// Runs `scenario` live.
+pub async fn run(scenario: &Scenario, opts: LiveOptions) -> Result<LiveOutcome, LiveError> {
+    let cast = Cast::of(scenario);
+    check_open_files(scenario, opts.target.is_none())?;
+    let connections = cast.agents.len() + concurrent_users(scenario) as usize * 2 + 64;
+    let target = match &opts.target {
+        None => Target::embedded(&cast, opts.journal.clone(), connections).await?,
+        Some((addr, token)) => Target::external(*addr, token, &cast).await?,
+    };
+    let live = Arc::new(Live::default());
+    let (end_tx, end_rx) = watch::channel(false);
+    let target_sl = scenario.service_level_target;
+
+    // Agents first: connect and sign in before the clock starts.
+    let clock = RunClock::start(scenario.time_scale);
+    let mut agents = JoinSet::new();
+    let gate = Arc::new(Semaphore::new(64));
+    for role in &cast.agents {
+        let bot = AgentBot::new(role.id.clone(), role.plan.clone(), scenario.agent_rng(role.group, role.index));
+        let url = target.ws_url(Some(&agent_token(&role.id)));
+        let ctx = Ctx {
+            clock,
+            live: live.clone(),
+            end: end_rx.clone(),
+            target: target_sl,
+        };
+        let gate = gate.clone();
+        agents.spawn(async move {
+            let permit = gate.acquire_owned().await;
+            drop(permit);
+            task::run(bot, Kind::Agent, url, ctx).await
+        });
+    }
+
+    let bar = opts
+        .progress
+        .then(|| progress::show(live.clone(), clock, clock.to_real(scenario.horizon()), &scenario.name));
+    let started = Instant::now();
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let mut arrivals = JoinSet::new();
+    let streams_done = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    for (s, plan) in cast.user_plans.iter().enumerate() {
+        let schedule = scenario.arrival_schedule(s).expect("every stream has a schedule");
+        let (plan, sc, live, end_rx, stop_rx) = (plan.clone(), scenario.clone(), live.clone(), end_rx.clone(), stop_rx.clone());
+        let url = target.ws_url(None);
+        let done = streams_done.clone();
+        arrivals.spawn(async move {
+            let mut spawned = Vec::new();
+            let mut lag = Recorder::new(target_sl);
+            for (n, intended) in schedule.enumerate() {
+                let at = clock.instant_of(intended);
+                let mut stop = stop_rx.clone();
+                tokio::select! {
+                    () = tokio::time::sleep_until(at.into()) => {}
+                    _ = stop.changed() => break,
+                }
+                if *stop_rx.borrow() {
+                    break;
+                }
+                lag.record(MetricName::SchedulerLag, at.elapsed());
+                let bot = UserBot::new(plan.clone(), intended, sc.user_rng(s, n as u64));
+                live.users_active.fetch_add(1, Ordering::Relaxed);
+                let ctx = Ctx {
+                    clock,
+                    live: live.clone(),
+                    end: end_rx.clone(),
+                    target: target_sl,
+                };
+                spawned.push(tokio::spawn(task::run(bot, Kind::User, url.clone(), ctx)));
+            }
+            done.fetch_add(1, Ordering::Relaxed);
+            (lag, spawned)
+        });
+    }
+
+    // The run ends at the horizon, when Ctrl-C's drain is over, or as soon as arrivals
+    // are done and no user is left.
+    let horizon = clock.instant_of(scenario.horizon());
+    let arrivals_end = clock.instant_of(scenario.duration);
+    let mut interrupted = false;
+    let mut deadline = horizon;
+    loop {
+        tokio::select! {
+            () = tokio::time::sleep_until(deadline.into()) => break,
+            r = tokio::signal::ctrl_c(), if !interrupted => {
+                if r.is_ok() {
+                    interrupted = true;
+                    let _ = stop_tx.send(true);
+                    deadline = deadline.min(Instant::now() + clock.to_real(scenario.drain));
+                    eprintln!("\ninterrupted: arrivals stopped, draining for up to {:?}", clock.to_real(scenario.drain));
+                }
+            }
+            () = tokio::time::sleep(Duration::from_millis(100)) => {
+                let after_arrivals = Instant::now() >= arrivals_end || interrupted;
+                let streams_over = streams_done.load(Ordering::Relaxed) == cast.user_plans.len();
+                if after_arrivals && streams_over && live.users_active.load(Ordering::Relaxed) == 0 {
+                    break;
+                }
+            }
+        }
+    }
+    let scenario_time = clock.now().min(scenario.horizon());
+    let real = started.elapsed();
+    let _ = stop_tx.send(true);
+    let _ = end_tx.send(true);
+
+    let mut recorders = Vec::new();
+    while let Some(r) = arrivals.join_next().await {
+        if let Ok((lag, spawned)) = r {
+            recorders.push(lag);
+            for h in spawned {
+                if let Ok(rec) = h.await {
+                    recorders.push(rec);
+                }
+            }
+        }
+    }
+    while let Some(r) = agents.join_next().await {
+        if let Ok(rec) = r {
+            recorders.push(rec);
+        }
+    }
+    if let Some(bar) = bar {
+        bar.finish_and_clear();
+    }
+    target.stop().await;
+    let recorder = Recorder::merge_all(target_sl, &recorders).unwrap_or_else(|_| Recorder::new(target_sl));
+    Ok(LiveOutcome {
+        recorder,
+        real,
+        scenario: scenario_time,
+        interrupted,
+    })
+}
+
+/// Users connected at once, estimated with Little's law at the peak arrival rate: rate
+/// × (patience, or an hour if none + the conversation), with headroom.
+fn concurrent_users(s: &Scenario) -> u64 {
+    let total: f64 = s
+        .users
+        .iter()
+        .map(|u| {
+            let wait = u.patience.as_ref().map_or(600.0, |p| p.mean().as_secs_f64());
+            let talk = u.messages.mean() * (u.think_time.mean().as_secs_f64() + 30.0);
+            u.arrival.peak_per_second() * (wait + talk) * 1.5
+        })
+        .sum();
+    (total.ceil() as u64).min(s.expected_users().ceil() as u64 + 1)
+}
+
+/// Raises the soft open-files limit to the hard one and checks the run fits.
+fn check_open_files(s: &Scenario, embedded: bool) -> Result<(), LiveError> {
+    let limit = rlimit::increase_nofile_limit(u64::MAX).unwrap_or(1024);
+    let agents = s.agent_count();
+    let users = concurrent_users(s);
+    let per_conn = if embedded { 2 } else { 1 };
+    let needed = (agents + users) * per_conn + 64;
+    if needed > limit {
+        return Err(LiveError::OpenFiles {
+            needed,
+            limit,
+            agents,
+            users,
+            embedded: if embedded { ", two descriptors each with the server in this process" } else { "" },
+        });
+    }
+    Ok(())
+}

@@ -1,0 +1,171 @@
+//! The server a live run drives: the reference server embedded in this process on
+//! 127.0.0.1:0 (the default), or an external one provisioned through its admin API.
+
+use crate::cast::Cast;
+use http_body_util::{BodyExt, Full};
+use hyper::Request;
+use hyper::body::Bytes;
+use hyper_util::rt::TokioIo;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use switchboard_server::config::{AgentConfig, Limits, ServerConfig};
+use switchboard_server::domain::AgentId;
+use tokio::net::TcpStream;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+/// Why the server could not be set up.
+#[derive(Debug, thiserror::Error)]
+pub enum ServerError {
+    /// The embedded server failed to start.
+    #[error("embedded server: {0}")]
+    Embedded(String),
+    /// Talking to the external server's admin API failed.
+    #[error("provisioning {addr}: {message}")]
+    Provision {
+        /// The server.
+        addr: String,
+        /// What went wrong.
+        message: String,
+    },
+}
+
+/// The server under test.
+pub struct Target {
+    /// Host and port.
+    pub addr: SocketAddr,
+    stop: Option<(oneshot::Sender<()>, JoinHandle<()>)>,
+}
+
+/// The token agent `id` connects with (the simulator provisions agents with these).
+pub fn agent_token(id: &AgentId) -> String {
+    format!("sim-{id}")
+}
+
+impl Target {
+    /// The WebSocket URL for a user (`token = None`) or an agent.
+    pub fn ws_url(&self, token: Option<&str>) -> String {
+        match token {
+            Some(t) => format!("ws://{}/ws?token={t}", self.addr),
+            None => format!("ws://{}/ws", self.addr),
+        }
+    }
+
+    /// Starts the reference server in this process with the cast's queues, agents,
+    /// routing and reference data; its journal goes to `journal`.
+    pub async fn embedded(cast: &Cast, journal: Option<PathBuf>, connections: usize) -> Result<Target, ServerError> {
+        let config = ServerConfig {
+            seed: cast.desk.seed,
+            admin_token: None,
+            journal,
+            routing: cast.desk.routing.clone(),
+            disconnect: cast.desk.disconnect.clone(),
+            limits: Limits {
+                max_connections: connections.max(Limits::default().max_connections),
+                // Virtual people type slowly, but time_scale compresses them.
+                messages_per_sec: 1_000,
+                burst: 1_000,
+                ..Limits::default()
+            },
+            queues: cast.queues.clone(),
+            agents: agent_configs(cast),
+            reference: cast.reference.clone(),
+        };
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .map_err(|e| ServerError::Embedded(e.to_string()))?;
+        let addr = listener.local_addr().map_err(|e| ServerError::Embedded(e.to_string()))?;
+        let (tx, rx) = oneshot::channel::<()>();
+        let handle = tokio::spawn(async move {
+            let shutdown = async move {
+                let _ = rx.await;
+            };
+            if let Err(e) = switchboard_server::serve(listener, config, shutdown).await {
+                tracing::error!("embedded server: {e}");
+            }
+        });
+        Ok(Target {
+            addr,
+            stop: Some((tx, handle)),
+        })
+    }
+
+    /// Provisions an external server at `addr` through its admin API: the routing
+    /// settings, the queues and the agents (with the simulator's tokens). Queues and
+    /// agents that already exist are kept.
+    pub async fn external(addr: SocketAddr, admin_token: &str, cast: &Cast) -> Result<Target, ServerError> {
+        let fail = |message: String| ServerError::Provision {
+            addr: addr.to_string(),
+            message,
+        };
+        let routing = serde_json::json!({ "routing": cast.desk.routing });
+        admin(addr, admin_token, "PUT", "/admin/config", routing.to_string(), &[])
+            .await
+            .map_err(fail)?;
+        for q in &cast.queues {
+            let body = serde_json::json!({ "queue": q }).to_string();
+            admin(addr, admin_token, "POST", "/admin/queues", body, &[409])
+                .await
+                .map_err(fail)?;
+        }
+        for a in agent_configs(cast) {
+            let body = serde_json::to_string(&a).map_err(|e| fail(e.to_string()))?;
+            admin(addr, admin_token, "POST", "/admin/agents", body, &[409])
+                .await
+                .map_err(fail)?;
+        }
+        Ok(Target { addr, stop: None })
+    }
+
+    /// Stops the embedded server (closing its connections, flushing its journal).
+    pub async fn stop(mut self) {
+        if let Some((tx, handle)) = self.stop.take() {
+            let _ = tx.send(());
+            let _ = handle.await;
+        }
+    }
+}
+
+fn agent_configs(cast: &Cast) -> Vec<AgentConfig> {
+    cast.profiles
+        .iter()
+        .map(|p| AgentConfig {
+            id: p.id.clone(),
+            name: p.name.clone(),
+            token: Some(agent_token(&p.id)),
+            permissions: p.permissions.clone(),
+            queues: p.queues.clone(),
+        })
+        .collect()
+}
+
+/// One admin API call; statuses in `tolerated` count as success (already exists).
+async fn admin(
+    addr: SocketAddr,
+    token: &str,
+    method: &str,
+    path: &str,
+    body: String,
+    tolerated: &[u16],
+) -> Result<(), String> {
+    let stream = TcpStream::connect(addr).await.map_err(|e| format!("connect: {e}"))?;
+    let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+        .await
+        .map_err(|e| format!("handshake: {e}"))?;
+    tokio::spawn(conn);
+    let req = Request::builder()
+        .method(method)
+        .uri(path)
+        .header("host", addr.to_string())
+        .header("authorization", format!("Bearer {token}"))
+        .header("content-type", "application/json")
+        .body(Full::new(Bytes::from(body)))
+        .map_err(|e| e.to_string())?;
+    let res = sender.send_request(req).await.map_err(|e| format!("{method} {path}: {e}"))?;
+    let status = res.status();
+    if status.is_success() || tolerated.contains(&status.as_u16()) {
+        return Ok(());
+    }
+    let body = res.into_body().collect().await.map(|b| b.to_bytes()).unwrap_or_default();
+    Err(format!("{method} {path}: {status}: {}", String::from_utf8_lossy(&body)))
+}

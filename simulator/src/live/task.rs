@@ -1,0 +1,239 @@
+//! One participant as a tokio task: its behaviour model, its WebSocket and its timers.
+//! Timers are set in scenario time and fire in real time (divided by `time_scale`);
+//! how late each fires is recorded as `scheduler_lag`.
+
+use super::clock::RunClock;
+use super::conn::{self, ConnError, Sender};
+use super::progress::Live;
+use crate::behaviour::{Effects, Input, Participant, Tag, Timer};
+use crate::metrics::{MetricName, Recorder};
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap};
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+use switchboard_server::domain::{Command, Notice, Reply};
+use switchboard_server::protocol::{ReqId, ServerFrame};
+use tokio::sync::watch;
+
+/// Which kind of participant (users end on their own; agents run to the end).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kind {
+    /// A user.
+    User,
+    /// An agent.
+    Agent,
+}
+
+/// What a task needs besides its participant.
+pub struct Ctx {
+    /// The run's clock.
+    pub clock: RunClock,
+    /// Shared console counters.
+    pub live: Arc<Live>,
+    /// Becomes true when the run is over.
+    pub end: watch::Receiver<bool>,
+    /// The service-level target (for the recorder).
+    pub target: Duration,
+}
+
+/// Timers of one task, earliest first.
+#[derive(Default)]
+struct Timers {
+    heap: BinaryHeap<Reverse<(Instant, u64)>>,
+    by_seq: HashMap<u64, Timer>,
+    seq: u64,
+}
+
+impl Timers {
+    fn set(&mut self, at: Instant, t: Timer) {
+        self.seq += 1;
+        self.heap.push(Reverse((at, self.seq)));
+        self.by_seq.insert(self.seq, t);
+    }
+
+    fn next_at(&self) -> Option<Instant> {
+        self.heap.peek().map(|Reverse((at, _))| *at)
+    }
+
+    fn pop(&mut self) -> Option<(Instant, Timer)> {
+        let Reverse((at, seq)) = self.heap.pop()?;
+        Some((at, self.by_seq.remove(&seq)?))
+    }
+}
+
+/// The real time a command went out, for latencies measured on its answer.
+struct Sent {
+    at: Instant,
+    metric: Option<MetricName>,
+}
+
+/// Runs `p` on `url` until it is done (users) or the run ends; returns what it measured.
+pub async fn run<P: Participant>(mut p: P, kind: Kind, url: String, ctx: Ctx) -> Recorder {
+    let mut rec = Recorder::new(ctx.target);
+    let connecting = Instant::now();
+    let (mut tx, mut rx) = match conn::connect(&url, Duration::from_secs(30)).await {
+        Ok((tx, rx, ServerFrame::Welcome { .. })) => (tx, rx),
+        Ok((_, _, other)) => {
+            rec.counters.error("bad_frame");
+            tracing::warn!("expected a welcome frame, got {other:?}");
+            return finish(p, kind, &ctx, rec, None);
+        }
+        Err(e) => {
+            rec.counters.error(e.code());
+            tracing::warn!("{url}: {e}");
+            if kind == Kind::User {
+                // The user could not even ask: the chat request is lost.
+                rec.counters.chats.offered += 1;
+                rec.counters.chats.lost += 1;
+            }
+            return finish(p, kind, &ctx, rec, None);
+        }
+    };
+    rec.record(MetricName::ConnectTime, connecting.elapsed());
+    let mut timers = Timers::default();
+    let mut sent: HashMap<Tag, Sent> = HashMap::new();
+    let mut fx = Effects::default();
+    let mut end = ctx.end.clone();
+    let mut routing = RoutingProbe::default();
+    let mut result = step(&mut p, &ctx, Input::Start, &mut fx, &mut rec);
+    loop {
+        if let Err(e) = apply(&mut fx, &mut tx, &mut timers, &mut sent, &ctx).await {
+            rec.counters.error(e.code());
+            result = Done::Yes;
+        }
+        if result == Done::Yes || (*end.borrow() && kind == Kind::Agent) {
+            break;
+        }
+        let sleep = async {
+            match timers.next_at() {
+                Some(at) => tokio::time::sleep_until(at.into()).await,
+                None => std::future::pending().await,
+            }
+        };
+        tokio::select! {
+            frame = rx.next() => match frame {
+                Ok(ServerFrame::Reply { req: Some(ReqId::Num(tag)), reply, .. }) => {
+                    if let Some(s) = sent.remove(&tag) {
+                        if let Some(m) = s.metric {
+                            rec.record(m, s.at.elapsed());
+                        }
+                        if let Reply::ChatStarted { assigned, .. } = &reply {
+                            routing.started = Some((s.at, *assigned));
+                        }
+                    }
+                    routing.record(&mut rec);
+                    result = step(&mut p, &ctx, Input::Reply(tag, &reply), &mut fx, &mut rec);
+                }
+                Ok(ServerFrame::Error { req, code, .. }) => {
+                    let tag = match req { Some(ReqId::Num(t)) => t, _ => 0 };
+                    sent.remove(&tag);
+                    result = step(&mut p, &ctx, Input::Error(tag, &code), &mut fx, &mut rec);
+                }
+                Ok(ServerFrame::Notice { notice }) => {
+                    if let Some(us) = conn::stamped(&notice) {
+                        let lat = ctx.clock.real_micros().saturating_sub(us);
+                        rec.record(MetricName::MessageLatency, Duration::from_micros(lat));
+                        ctx.live.latency(lat);
+                    }
+                    if matches!(notice, Notice::AgentJoined { .. }) && routing.joined.is_none() {
+                        routing.joined = Some(Instant::now());
+                        routing.record(&mut rec);
+                    }
+                    result = step(&mut p, &ctx, Input::Notice(&notice), &mut fx, &mut rec);
+                }
+                Ok(_) => {}
+                Err(e) => {
+                    if !*end.borrow() {
+                        rec.counters.error(e.code());
+                    }
+                    break;
+                }
+            },
+            () = sleep => {
+                if let Some((at, t)) = timers.pop() {
+                    rec.record(MetricName::SchedulerLag, at.elapsed());
+                    result = step(&mut p, &ctx, Input::Timer(t), &mut fx, &mut rec);
+                }
+            }
+            _ = end.changed() => {
+                if kind == Kind::Agent || *end.borrow() { break; }
+            }
+        }
+    }
+    finish(p, kind, &ctx, rec, Some(tx))
+}
+
+/// `routing_latency`: chat requested → agent joined, for chats that met a free slot
+/// (the server's reply says it assigned the chat at once). The reply and the join
+/// notice may arrive in either order.
+#[derive(Default)]
+struct RoutingProbe {
+    started: Option<(Instant, bool)>,
+    joined: Option<Instant>,
+    done: bool,
+}
+
+impl RoutingProbe {
+    fn record(&mut self, rec: &mut Recorder) {
+        if let (false, Some((sent, true)), Some(joined)) = (self.done, self.started, self.joined) {
+            rec.record(MetricName::RoutingLatency, joined.saturating_duration_since(sent));
+            self.done = true;
+        }
+    }
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Done {
+    No,
+    Yes,
+}
+
+/// Gives one input to the participant, keeping the console counters in step.
+fn step<P: Participant>(p: &mut P, ctx: &Ctx, input: Input<'_>, fx: &mut Effects, rec: &mut Recorder) -> Done {
+    let before = rec.counters.chats.clone();
+    p.on(ctx.clock.now(), input, fx, rec);
+    let after = &rec.counters.chats;
+    let live = &ctx.live;
+    live.offered.fetch_add(after.offered - before.offered, Ordering::Relaxed);
+    live.accepted.fetch_add(after.accepted - before.accepted, Ordering::Relaxed);
+    live.abandoned.fetch_add(after.abandoned - before.abandoned, Ordering::Relaxed);
+    let ended = after.closed + after.abandoned + after.lost > before.closed + before.abandoned + before.lost;
+    if ended { Done::Yes } else { Done::No }
+}
+
+/// Sends what the participant asked for and sets its timers.
+async fn apply(
+    fx: &mut Effects,
+    tx: &mut Sender,
+    timers: &mut Timers,
+    sent: &mut HashMap<Tag, Sent>,
+    ctx: &Ctx,
+) -> Result<(), ConnError> {
+    let now = Instant::now();
+    for (delay, t) in fx.timers.drain(..) {
+        timers.set(now + ctx.clock.to_real(delay), t);
+    }
+    for (tag, cmd) in fx.send.drain(..) {
+        let metric = match &cmd {
+            Command::CreateTicket { .. } | Command::ConfirmTicket { .. } => Some(MetricName::TicketLatency),
+            _ => None,
+        };
+        if metric.is_some() || matches!(cmd, Command::StartChat { .. }) {
+            sent.insert(tag, Sent { at: Instant::now(), metric });
+        }
+        tx.send(tag, cmd, ctx.clock.real_micros()).await?;
+    }
+    Ok(())
+}
+
+fn finish<P: Participant>(mut p: P, kind: Kind, ctx: &Ctx, mut rec: Recorder, tx: Option<Sender>) -> Recorder {
+    p.finish(ctx.clock.now(), &mut rec);
+    if kind == Kind::User {
+        ctx.live.users_active.fetch_sub(1, Ordering::Relaxed);
+    }
+    if let Some(tx) = tx {
+        tokio::spawn(tx.close());
+    }
+    rec
+}

@@ -1,0 +1,87 @@
+//! One run of a scenario, live or in virtual time, from the loaded scenario to the
+//! report folder: drive it, merge what was measured, evaluate the thresholds, write
+//! `summary.json` and `summary.csv`.
+
+use crate::live::{self, LiveError, LiveOptions};
+use crate::metrics::{Elapsed, Mode, RunInfo, Summary, WriteError, write_summary};
+use crate::scenario::{Override, Scenario};
+use crate::virtual_time::{VirtualError, VirtualRun};
+use std::path::{Path, PathBuf};
+use std::time::{Instant, SystemTime};
+
+/// Which runtime drives the scenario.
+#[derive(Clone, Debug)]
+pub enum Driver {
+    /// Real server, real sockets.
+    Live(LiveOptions),
+    /// Discrete events against the Desk.
+    Virtual,
+}
+
+/// Why a run failed to produce a report.
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    /// Live mode could not run.
+    #[error(transparent)]
+    Live(#[from] LiveError),
+    /// Virtual mode could not run.
+    #[error(transparent)]
+    Virtual(#[from] VirtualError),
+    /// Measurements could not be summarised.
+    #[error("summarising: {0}")]
+    Metrics(String),
+    /// The report could not be written.
+    #[error(transparent)]
+    Write(#[from] WriteError),
+}
+
+/// The default report folder: `reports/<scenario>/<UTC timestamp>/`.
+pub fn default_out(scenario: &Scenario) -> PathBuf {
+    let stamp = humantime::format_rfc3339_seconds(SystemTime::now())
+        .to_string()
+        .replace(':', "-");
+    Path::new("reports").join(&scenario.name).join(stamp)
+}
+
+/// Runs `scenario` with `driver` and writes its report to `out`; returns the summary.
+pub async fn run(
+    scenario: &Scenario,
+    overrides: &[Override],
+    driver: Driver,
+    out: &Path,
+) -> Result<Summary, RunError> {
+    let started_at = humantime::format_rfc3339_seconds(SystemTime::now()).to_string();
+    std::fs::create_dir_all(out).map_err(|source| WriteError::Io {
+        path: out.to_path_buf(),
+        source,
+    })?;
+    let (mode, mut recorder, elapsed) = match driver {
+        Driver::Virtual => {
+            let wall = Instant::now();
+            let (recorder, _stats, _desk) = VirtualRun::new(scenario)?.run();
+            let elapsed = Elapsed {
+                scenario_seconds: scenario.horizon().as_secs_f64(),
+                real_seconds: wall.elapsed().as_secs_f64(),
+            };
+            (Mode::Virtual, recorder, elapsed)
+        }
+        Driver::Live(mut opts) => {
+            if opts.target.is_none() && opts.journal.is_none() {
+                opts.journal = Some(out.join("journal.jsonl"));
+            }
+            let outcome = live::run(scenario, opts).await?;
+            let elapsed = Elapsed {
+                scenario_seconds: outcome.scenario.as_secs_f64(),
+                real_seconds: outcome.real.as_secs_f64(),
+            };
+            (Mode::Live, outcome.recorder, elapsed)
+        }
+    };
+    let mut info = RunInfo::for_scenario(scenario, mode, overrides);
+    info.started_at = Some(started_at);
+    info.elapsed = elapsed;
+    let mut summary = Summary::build(info, &mut recorder).map_err(|e| RunError::Metrics(e.to_string()))?;
+    summary.apply_thresholds(&scenario.thresholds.0);
+    write_summary(out, &summary)?;
+    Ok(summary)
+}
