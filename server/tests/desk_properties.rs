@@ -499,16 +499,15 @@ fn check_step(
         }
     }
     // R12/R13: a created ticket holds the transcript as it stands now.
-    if let Reply::Ticket(t) = &o.reply {
-        if t.status == TicketStatus::Created
-            && matches!(
-                cmd,
-                Command::CreateTicket { .. } | Command::ConfirmTicket { .. }
-            )
-        {
-            let chat = d.chat(t.chat).unwrap();
-            prop_assert!(t.description.contains(&render_transcript(&chat.transcript)));
-        }
+    if let Reply::Ticket(t) = &o.reply
+        && t.status == TicketStatus::Created
+        && matches!(
+            cmd,
+            Command::CreateTicket { .. } | Command::ConfirmTicket { .. }
+        )
+    {
+        let chat = d.chat(t.chat).unwrap();
+        prop_assert!(t.description.contains(&render_transcript(&chat.transcript)));
     }
     Ok(())
 }

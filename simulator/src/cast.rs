@@ -86,9 +86,9 @@ impl Cast {
             let plan = Arc::new(AgentPlan {
                 auto_accept: auto,
                 available_for: group.available_for,
-                accept_delay: group.accept_delay.clone(),
-                reply_delay: group.reply_delay.clone(),
-                handle_time: group.handle_time.clone(),
+                accept_delay: group.accept_delay,
+                reply_delay: group.reply_delay,
+                handle_time: group.handle_time,
                 transfer,
                 ticket_probability: ticket.map_or(0.0, |t| t.probability),
                 work_order_share: ticket.map_or(0.0, |t| t.work_order_share),
@@ -129,9 +129,9 @@ impl Cast {
                     subjects: SUBJECTS.iter().map(|s| s.to_string()).collect(),
                     source: u.source,
                     customer: Some("jdoe".into()),
-                    patience: u.patience.clone(),
-                    messages: u.messages.clone(),
-                    think_time: u.think_time.clone(),
+                    patience: u.patience,
+                    messages: u.messages,
+                    think_time: u.think_time,
                     closes: !agents_decide,
                 })
             })

@@ -87,7 +87,9 @@ pub fn render(s: &Summary) -> String {
     if !s.thresholds.is_empty() {
         let _ = writeln!(out, "\nthresholds:");
         for t in &s.thresholds {
-            let observed = t.observed.map_or("no data".into(), |v| format!("{v:.3} {}", t.unit));
+            let observed = t
+                .observed
+                .map_or("no data".into(), |v| format!("{v:.3} {}", t.unit));
             let _ = writeln!(
                 out,
                 "  {} {}  (observed {observed})",

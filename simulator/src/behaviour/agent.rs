@@ -305,10 +305,10 @@ impl AgentBot {
                     .push((tag(TRANSFER, c), Command::Transfer { chat: c, to, notes }));
             }
         }
-        if let Some(h) = self.held.get_mut(&c) {
-            if !h.working {
-                self.work(c, fx);
-            }
+        if let Some(h) = self.held.get_mut(&c)
+            && !h.working
+        {
+            self.work(c, fx);
         }
     }
 
@@ -488,12 +488,12 @@ impl AgentBot {
             Notice::Message { chat, entry }
                 if entry.from == switchboard_server::domain::Party::User =>
             {
-                if let Some(h) = self.held.get_mut(chat) {
-                    if !h.owes_reply {
-                        h.owes_reply = true;
-                        let d = self.plan.reply_delay.sample(&mut self.rng);
-                        fx.timers.push((d, Timer::AgentReply(*chat)));
-                    }
+                if let Some(h) = self.held.get_mut(chat)
+                    && !h.owes_reply
+                {
+                    h.owes_reply = true;
+                    let d = self.plan.reply_delay.sample(&mut self.rng);
+                    fx.timers.push((d, Timer::AgentReply(*chat)));
                 }
             }
             Notice::ChatEnded { chat, .. } => {
@@ -549,13 +549,13 @@ impl Participant for AgentBot {
                 }
             }
             Input::Timer(Timer::AgentReply(c)) => {
-                if let Some(h) = self.held.get_mut(&c) {
-                    if h.owes_reply {
-                        h.owes_reply = false;
-                        let text = "here is what we can do".to_string();
-                        fx.send
-                            .push((tag(SEND, c), Command::Send { chat: c, text }));
-                    }
+                if let Some(h) = self.held.get_mut(&c)
+                    && h.owes_reply
+                {
+                    h.owes_reply = false;
+                    let text = "here is what we can do".to_string();
+                    fx.send
+                        .push((tag(SEND, c), Command::Send { chat: c, text }));
                 }
             }
             Input::Timer(Timer::AgentWork(c)) => self.work(c, fx),

@@ -191,11 +191,12 @@ impl Participant for UserBot {
                 }
             }
             Input::Timer(Timer::Patience(g)) if g == self.generation => {
-                if matches!(self.phase, Phase::Waiting) && self.first_joined.is_none() {
-                    if let Some(chat) = self.chat {
-                        self.abandoning = true;
-                        fx.send.push((CLOSE, Command::Close { chat }));
-                    }
+                if matches!(self.phase, Phase::Waiting)
+                    && self.first_joined.is_none()
+                    && let Some(chat) = self.chat
+                {
+                    self.abandoning = true;
+                    fx.send.push((CLOSE, Command::Close { chat }));
                 }
             }
             Input::Timer(Timer::UserMessage(g)) if g == self.generation => {
@@ -228,12 +229,12 @@ impl Participant for UserBot {
                     self.generation += 1;
                     self.next_message(fx);
                 }
-                Notice::AgentLeft { chat, .. } if Some(*chat) == self.chat => {
-                    if self.phase == Phase::Talking {
-                        self.phase = Phase::Between;
-                        self.left_at = Some(now);
-                        self.generation += 1;
-                    }
+                Notice::AgentLeft { chat, .. }
+                    if Some(*chat) == self.chat && self.phase == Phase::Talking =>
+                {
+                    self.phase = Phase::Between;
+                    self.left_at = Some(now);
+                    self.generation += 1;
                 }
                 Notice::Message { chat, .. } if Some(*chat) == self.chat => {
                     rec.counters.messages.received += 1;

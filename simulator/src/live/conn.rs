@@ -45,7 +45,10 @@ impl ConnError {
 
 /// Connects to `url` (`ws://host:port/ws`, with `?token=` for agents) and reads the
 /// welcome frame; returns the halves and the welcome.
-pub async fn connect(url: &str, timeout: Duration) -> Result<(Sender, Receiver, ServerFrame), ConnError> {
+pub async fn connect(
+    url: &str,
+    timeout: Duration,
+) -> Result<(Sender, Receiver, ServerFrame), ConnError> {
     let (ws, _) = tokio::time::timeout(timeout, connect_async(url))
         .await
         .map_err(|_| ConnError::Connect(format!("timed out after {timeout:?}")))?
@@ -75,12 +78,21 @@ pub fn stamped(notice: &Notice) -> Option<u64> {
     else {
         return None;
     };
-    text.strip_prefix("[sent ")?.split_once("us] ")?.0.parse().ok()
+    text.strip_prefix("[sent ")?
+        .split_once("us] ")?
+        .0
+        .parse()
+        .ok()
 }
 
 impl Sender {
     /// Sends `command` with request id `req`; stamps conversation messages with `now_us`.
-    pub async fn send(&mut self, req: u64, mut command: Command, now_us: u64) -> Result<(), ConnError> {
+    pub async fn send(
+        &mut self,
+        req: u64,
+        mut command: Command,
+        now_us: u64,
+    ) -> Result<(), ConnError> {
         if let Command::Send { text, .. } = &mut command {
             *text = stamp(text, now_us);
         }
@@ -107,10 +119,14 @@ impl Receiver {
         loop {
             match self.0.next().await {
                 Some(Ok(Message::Text(t))) => {
-                    return ServerFrame::parse(t.as_str()).map_err(|e| ConnError::BadFrame(e.to_string()));
+                    return ServerFrame::parse(t.as_str())
+                        .map_err(|e| ConnError::BadFrame(e.to_string()));
                 }
                 Some(Ok(Message::Close(c))) => {
-                    return Err(ConnError::Closed(c.map_or_else(|| "no reason".into(), |c| format!("{} {}", c.code, c.reason))));
+                    return Err(ConnError::Closed(c.map_or_else(
+                        || "no reason".into(),
+                        |c| format!("{} {}", c.code, c.reason),
+                    )));
                 }
                 Some(Ok(_)) => continue,
                 Some(Err(e)) => return Err(ConnError::Closed(e.to_string())),

@@ -93,7 +93,11 @@ pub async fn run(scenario: &Scenario, opts: LiveOptions) -> Result<LiveOutcome, 
     let mut agents = JoinSet::new();
     let gate = Arc::new(Semaphore::new(64));
     for role in &cast.agents {
-        let bot = AgentBot::new(role.id.clone(), role.plan.clone(), scenario.agent_rng(role.group, role.index));
+        let bot = AgentBot::new(
+            role.id.clone(),
+            role.plan.clone(),
+            scenario.agent_rng(role.group, role.index),
+        );
         let url = target.ws_url(Some(&agent_token(&role.id)));
         let ctx = Ctx {
             clock,
@@ -109,16 +113,29 @@ pub async fn run(scenario: &Scenario, opts: LiveOptions) -> Result<LiveOutcome, 
         });
     }
 
-    let bar = opts
-        .progress
-        .then(|| progress::show(live.clone(), clock, clock.to_real(scenario.horizon()), &scenario.name));
+    let bar = opts.progress.then(|| {
+        progress::show(
+            live.clone(),
+            clock,
+            clock.to_real(scenario.horizon()),
+            &scenario.name,
+        )
+    });
     let started = Instant::now();
     let (stop_tx, stop_rx) = watch::channel(false);
     let mut arrivals = JoinSet::new();
     let streams_done = Arc::new(std::sync::atomic::AtomicUsize::new(0));
     for (s, plan) in cast.user_plans.iter().enumerate() {
-        let schedule = scenario.arrival_schedule(s).expect("every stream has a schedule");
-        let (plan, sc, live, end_rx, stop_rx) = (plan.clone(), scenario.clone(), live.clone(), end_rx.clone(), stop_rx.clone());
+        let schedule = scenario
+            .arrival_schedule(s)
+            .expect("every stream has a schedule");
+        let (plan, sc, live, end_rx, stop_rx) = (
+            plan.clone(),
+            scenario.clone(),
+            live.clone(),
+            end_rx.clone(),
+            stop_rx.clone(),
+        );
         let url = target.ws_url(None);
         let done = streams_done.clone();
         arrivals.spawn(async move {
@@ -201,7 +218,8 @@ pub async fn run(scenario: &Scenario, opts: LiveOptions) -> Result<LiveOutcome, 
         bar.finish_and_clear();
     }
     target.stop().await;
-    let recorder = Recorder::merge_all(target_sl, &recorders).unwrap_or_else(|_| Recorder::new(target_sl));
+    let recorder =
+        Recorder::merge_all(target_sl, &recorders).unwrap_or_else(|_| Recorder::new(target_sl));
     Ok(LiveOutcome {
         recorder,
         real,
@@ -217,7 +235,10 @@ fn concurrent_users(s: &Scenario) -> u64 {
         .users
         .iter()
         .map(|u| {
-            let wait = u.patience.as_ref().map_or(600.0, |p| p.mean().as_secs_f64());
+            let wait = u
+                .patience
+                .as_ref()
+                .map_or(600.0, |p| p.mean().as_secs_f64());
             let talk = u.messages.mean() * (u.think_time.mean().as_secs_f64() + 30.0);
             u.arrival.peak_per_second() * (wait + talk) * 1.5
         })
@@ -238,7 +259,11 @@ fn check_open_files(s: &Scenario, embedded: bool) -> Result<(), LiveError> {
             limit,
             agents,
             users,
-            embedded: if embedded { ", two descriptors each with the server in this process" } else { "" },
+            embedded: if embedded {
+                ", two descriptors each with the server in this process"
+            } else {
+                ""
+            },
         });
     }
     Ok(())

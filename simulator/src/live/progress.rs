@@ -45,7 +45,11 @@ impl Live {
 
     /// Upper bound of the bucket holding the 99th percentile, in milliseconds.
     pub fn p99_ms(&self) -> Option<f64> {
-        let counts: Vec<u64> = self.latency.iter().map(|c| c.load(Ordering::Relaxed)).collect();
+        let counts: Vec<u64> = self
+            .latency
+            .iter()
+            .map(|c| c.load(Ordering::Relaxed))
+            .collect();
         let total: u64 = counts.iter().sum();
         if total == 0 {
             return None;
@@ -63,7 +67,9 @@ impl Live {
     /// Chats waiting for an agent, as the users see it.
     pub fn waiting(&self) -> u64 {
         let o = self.offered.load(Ordering::Relaxed);
-        o.saturating_sub(self.accepted.load(Ordering::Relaxed) + self.abandoned.load(Ordering::Relaxed))
+        o.saturating_sub(
+            self.accepted.load(Ordering::Relaxed) + self.abandoned.load(Ordering::Relaxed),
+        )
     }
 }
 
@@ -86,7 +92,9 @@ pub fn show(live: Arc<Live>, clock: RunClock, real_total: Duration, name: &str) 
         while !b.is_finished() {
             tick.tick().await;
             let sim = clock.now().as_secs();
-            let p99 = live.p99_ms().map_or("-".to_string(), |v| format!("{v:.1}ms"));
+            let p99 = live
+                .p99_ms()
+                .map_or("-".to_string(), |v| format!("{v:.1}ms"));
             b.set_position(b.elapsed().as_millis() as u64);
             b.set_message(format!(
                 "sim {:02}:{:02}:{:02} users {} waiting {} accepted {} abandoned {} msg p99≤{}",

@@ -53,7 +53,11 @@ impl Target {
 
     /// Starts the reference server in this process with the cast's queues, agents,
     /// routing and reference data; its journal goes to `journal`.
-    pub async fn embedded(cast: &Cast, journal: Option<PathBuf>, connections: usize) -> Result<Target, ServerError> {
+    pub async fn embedded(
+        cast: &Cast,
+        journal: Option<PathBuf>,
+        connections: usize,
+    ) -> Result<Target, ServerError> {
         let config = ServerConfig {
             seed: cast.desk.seed,
             admin_token: None,
@@ -74,7 +78,9 @@ impl Target {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .map_err(|e| ServerError::Embedded(e.to_string()))?;
-        let addr = listener.local_addr().map_err(|e| ServerError::Embedded(e.to_string()))?;
+        let addr = listener
+            .local_addr()
+            .map_err(|e| ServerError::Embedded(e.to_string()))?;
         let (tx, rx) = oneshot::channel::<()>();
         let handle = tokio::spawn(async move {
             let shutdown = async move {
@@ -93,15 +99,26 @@ impl Target {
     /// Provisions an external server at `addr` through its admin API: the routing
     /// settings, the queues and the agents (with the simulator's tokens). Queues and
     /// agents that already exist are kept.
-    pub async fn external(addr: SocketAddr, admin_token: &str, cast: &Cast) -> Result<Target, ServerError> {
+    pub async fn external(
+        addr: SocketAddr,
+        admin_token: &str,
+        cast: &Cast,
+    ) -> Result<Target, ServerError> {
         let fail = |message: String| ServerError::Provision {
             addr: addr.to_string(),
             message,
         };
         let routing = serde_json::json!({ "routing": cast.desk.routing });
-        admin(addr, admin_token, "PUT", "/admin/config", routing.to_string(), &[])
-            .await
-            .map_err(fail)?;
+        admin(
+            addr,
+            admin_token,
+            "PUT",
+            "/admin/config",
+            routing.to_string(),
+            &[],
+        )
+        .await
+        .map_err(fail)?;
         for q in &cast.queues {
             let body = serde_json::json!({ "queue": q }).to_string();
             admin(addr, admin_token, "POST", "/admin/queues", body, &[409])
@@ -148,7 +165,9 @@ async fn admin(
     body: String,
     tolerated: &[u16],
 ) -> Result<(), String> {
-    let stream = TcpStream::connect(addr).await.map_err(|e| format!("connect: {e}"))?;
+    let stream = TcpStream::connect(addr)
+        .await
+        .map_err(|e| format!("connect: {e}"))?;
     let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
         .await
         .map_err(|e| format!("handshake: {e}"))?;
@@ -161,11 +180,22 @@ async fn admin(
         .header("content-type", "application/json")
         .body(Full::new(Bytes::from(body)))
         .map_err(|e| e.to_string())?;
-    let res = sender.send_request(req).await.map_err(|e| format!("{method} {path}: {e}"))?;
+    let res = sender
+        .send_request(req)
+        .await
+        .map_err(|e| format!("{method} {path}: {e}"))?;
     let status = res.status();
     if status.is_success() || tolerated.contains(&status.as_u16()) {
         return Ok(());
     }
-    let body = res.into_body().collect().await.map(|b| b.to_bytes()).unwrap_or_default();
-    Err(format!("{method} {path}: {status}: {}", String::from_utf8_lossy(&body)))
+    let body = res
+        .into_body()
+        .collect()
+        .await
+        .map(|b| b.to_bytes())
+        .unwrap_or_default();
+    Err(format!(
+        "{method} {path}: {status}: {}",
+        String::from_utf8_lossy(&body)
+    ))
 }

@@ -177,7 +177,10 @@ struct RoutingProbe {
 impl RoutingProbe {
     fn record(&mut self, rec: &mut Recorder) {
         if let (false, Some((sent, true)), Some(joined)) = (self.done, self.started, self.joined) {
-            rec.record(MetricName::RoutingLatency, joined.saturating_duration_since(sent));
+            rec.record(
+                MetricName::RoutingLatency,
+                joined.saturating_duration_since(sent),
+            );
             self.done = true;
         }
     }
@@ -190,15 +193,25 @@ enum Done {
 }
 
 /// Gives one input to the participant, keeping the console counters in step.
-fn step<P: Participant>(p: &mut P, ctx: &Ctx, input: Input<'_>, fx: &mut Effects, rec: &mut Recorder) -> Done {
+fn step<P: Participant>(
+    p: &mut P,
+    ctx: &Ctx,
+    input: Input<'_>,
+    fx: &mut Effects,
+    rec: &mut Recorder,
+) -> Done {
     let before = rec.counters.chats.clone();
     p.on(ctx.clock.now(), input, fx, rec);
     let after = &rec.counters.chats;
     let live = &ctx.live;
-    live.offered.fetch_add(after.offered - before.offered, Ordering::Relaxed);
-    live.accepted.fetch_add(after.accepted - before.accepted, Ordering::Relaxed);
-    live.abandoned.fetch_add(after.abandoned - before.abandoned, Ordering::Relaxed);
-    let ended = after.closed + after.abandoned + after.lost > before.closed + before.abandoned + before.lost;
+    live.offered
+        .fetch_add(after.offered - before.offered, Ordering::Relaxed);
+    live.accepted
+        .fetch_add(after.accepted - before.accepted, Ordering::Relaxed);
+    live.abandoned
+        .fetch_add(after.abandoned - before.abandoned, Ordering::Relaxed);
+    let ended = after.closed + after.abandoned + after.lost
+        > before.closed + before.abandoned + before.lost;
     if ended { Done::Yes } else { Done::No }
 }
 
@@ -216,18 +229,32 @@ async fn apply(
     }
     for (tag, cmd) in fx.send.drain(..) {
         let metric = match &cmd {
-            Command::CreateTicket { .. } | Command::ConfirmTicket { .. } => Some(MetricName::TicketLatency),
+            Command::CreateTicket { .. } | Command::ConfirmTicket { .. } => {
+                Some(MetricName::TicketLatency)
+            }
             _ => None,
         };
         if metric.is_some() || matches!(cmd, Command::StartChat { .. }) {
-            sent.insert(tag, Sent { at: Instant::now(), metric });
+            sent.insert(
+                tag,
+                Sent {
+                    at: Instant::now(),
+                    metric,
+                },
+            );
         }
         tx.send(tag, cmd, ctx.clock.real_micros()).await?;
     }
     Ok(())
 }
 
-fn finish<P: Participant>(mut p: P, kind: Kind, ctx: &Ctx, mut rec: Recorder, tx: Option<Sender>) -> Recorder {
+fn finish<P: Participant>(
+    mut p: P,
+    kind: Kind,
+    ctx: &Ctx,
+    mut rec: Recorder,
+    tx: Option<Sender>,
+) -> Recorder {
     p.finish(ctx.clock.now(), &mut rec);
     if kind == Kind::User {
         ctx.live.users_active.fetch_sub(1, Ordering::Relaxed);

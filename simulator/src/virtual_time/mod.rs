@@ -276,12 +276,12 @@ impl VirtualRun {
                 }
             }
         }
-        if let Some(deadline) = self.desk.next_deadline() {
-            if self.tick_at.is_none_or(|t| deadline < t) {
-                self.tick_at = Some(deadline);
-                self.queue
-                    .push(Duration::from_millis(deadline.0), Event::Tick);
-            }
+        if let Some(deadline) = self.desk.next_deadline()
+            && self.tick_at.is_none_or(|t| deadline < t)
+        {
+            self.tick_at = Some(deadline);
+            self.queue
+                .push(Duration::from_millis(deadline.0), Event::Tick);
         }
     }
 }
