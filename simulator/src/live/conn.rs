@@ -66,6 +66,14 @@ pub fn stamp(text: &str, micros: u64) -> String {
     format!("[sent {micros}us] {text}")
 }
 
+/// `command` with its conversation message (if any) stamped with `now_us`.
+pub fn stamp_command(mut command: Command, now_us: u64) -> Command {
+    if let Command::Send { text, .. } = &mut command {
+        *text = stamp(text, now_us);
+    }
+    command
+}
+
 /// The send time stamped in a message notice, if it carries one.
 pub fn stamped(notice: &Notice) -> Option<u64> {
     let Notice::Message {
@@ -86,16 +94,8 @@ pub fn stamped(notice: &Notice) -> Option<u64> {
 }
 
 impl Sender {
-    /// Sends `command` with request id `req`; stamps conversation messages with `now_us`.
-    pub async fn send(
-        &mut self,
-        req: u64,
-        mut command: Command,
-        now_us: u64,
-    ) -> Result<(), ConnError> {
-        if let Command::Send { text, .. } = &mut command {
-            *text = stamp(text, now_us);
-        }
+    /// Sends `command` with request id `req`.
+    pub async fn send(&mut self, req: u64, command: Command) -> Result<(), ConnError> {
         let msg = ClientMessage {
             req: Some(ReqId::Num(req)),
             command,

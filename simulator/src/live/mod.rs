@@ -14,6 +14,7 @@ pub mod task;
 
 use crate::behaviour::{AgentBot, UserBot};
 use crate::cast::Cast;
+use crate::history::History;
 use crate::metrics::{MetricName, Recorder};
 use crate::scenario::Scenario;
 use clock::RunClock;
@@ -37,6 +38,8 @@ pub struct LiveOptions {
     pub journal: Option<PathBuf>,
     /// Show the progress bar (on a terminal).
     pub progress: bool,
+    /// Keep the event history (`history.jsonl`).
+    pub history: bool,
 }
 
 /// What a live run produced.
@@ -49,6 +52,8 @@ pub struct LiveOutcome {
     pub scenario: Duration,
     /// Whether Ctrl-C cut the arrivals short.
     pub interrupted: bool,
+    /// What every participant sent and received, in order.
+    pub history: History,
 }
 
 /// Why a live run could not happen.
@@ -104,6 +109,7 @@ pub async fn run(scenario: &Scenario, opts: LiveOptions) -> Result<LiveOutcome, 
             live: live.clone(),
             end: end_rx.clone(),
             target: target_sl,
+            history: opts.history,
         };
         let gate = gate.clone();
         agents.spawn(async move {
@@ -138,6 +144,7 @@ pub async fn run(scenario: &Scenario, opts: LiveOptions) -> Result<LiveOutcome, 
         );
         let url = target.ws_url(None);
         let done = streams_done.clone();
+        let history = opts.history;
         arrivals.spawn(async move {
             let mut spawned = Vec::new();
             let mut lag = Recorder::new(target_sl);
@@ -159,6 +166,7 @@ pub async fn run(scenario: &Scenario, opts: LiveOptions) -> Result<LiveOutcome, 
                     live: live.clone(),
                     end: end_rx.clone(),
                     target: target_sl,
+                    history,
                 };
                 spawned.push(tokio::spawn(task::run(bot, Kind::User, url.clone(), ctx)));
             }
@@ -199,19 +207,22 @@ pub async fn run(scenario: &Scenario, opts: LiveOptions) -> Result<LiveOutcome, 
     let _ = end_tx.send(true);
 
     let mut recorders = Vec::new();
+    let mut histories = Vec::new();
     while let Some(r) = arrivals.join_next().await {
         if let Ok((lag, spawned)) = r {
             recorders.push(lag);
             for h in spawned {
-                if let Ok(rec) = h.await {
+                if let Ok((rec, hist)) = h.await {
                     recorders.push(rec);
+                    histories.push(hist);
                 }
             }
         }
     }
     while let Some(r) = agents.join_next().await {
-        if let Ok(rec) = r {
+        if let Ok((rec, hist)) = r {
             recorders.push(rec);
+            histories.push(hist);
         }
     }
     if let Some(bar) = bar {
@@ -225,6 +236,7 @@ pub async fn run(scenario: &Scenario, opts: LiveOptions) -> Result<LiveOutcome, 
         real,
         scenario: scenario_time,
         interrupted,
+        history: History::merge(histories),
     })
 }
 

@@ -6,6 +6,7 @@ use super::clock::RunClock;
 use super::conn::{self, ConnError, Sender};
 use super::progress::Live;
 use crate::behaviour::{Effects, Input, Participant, Tag, Timer};
+use crate::history::{History, What};
 use crate::metrics::{MetricName, Recorder};
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap};
@@ -13,7 +14,7 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 use switchboard_server::domain::{Command, Notice, Reply};
-use switchboard_server::protocol::{ReqId, ServerFrame};
+use switchboard_server::protocol::{ReqId, ServerFrame, Welcome};
 use tokio::sync::watch;
 
 /// Which kind of participant (users end on their own; agents run to the end).
@@ -35,6 +36,8 @@ pub struct Ctx {
     pub end: watch::Receiver<bool>,
     /// The service-level target (for the recorder).
     pub target: Duration,
+    /// Keep the event history.
+    pub history: bool,
 }
 
 /// Timers of one task, earliest first.
@@ -69,15 +72,31 @@ struct Sent {
 }
 
 /// Runs `p` on `url` until it is done (users) or the run ends; returns what it measured.
-pub async fn run<P: Participant>(mut p: P, kind: Kind, url: String, ctx: Ctx) -> Recorder {
+pub async fn run<P: Participant>(
+    mut p: P,
+    kind: Kind,
+    url: String,
+    ctx: Ctx,
+) -> (Recorder, History) {
     let mut rec = Recorder::new(ctx.target);
+    let mut log = Log {
+        history: History::new(ctx.history),
+        who: String::new(),
+        clock: ctx.clock,
+    };
     let connecting = Instant::now();
     let (mut tx, mut rx) = match conn::connect(&url, Duration::from_secs(30)).await {
-        Ok((tx, rx, ServerFrame::Welcome { .. })) => (tx, rx),
+        Ok((tx, rx, ServerFrame::Welcome { who, .. })) => {
+            log.who = match who {
+                Welcome::Agent { agent } => format!("agent:{agent}"),
+                Welcome::User { user } => format!("user:{user}"),
+            };
+            (tx, rx)
+        }
         Ok((_, _, other)) => {
             rec.counters.error("bad_frame");
             tracing::warn!("expected a welcome frame, got {other:?}");
-            return finish(p, kind, &ctx, rec, None);
+            return finish(p, kind, &ctx, rec, None, log);
         }
         Err(e) => {
             rec.counters.error(e.code());
@@ -87,7 +106,7 @@ pub async fn run<P: Participant>(mut p: P, kind: Kind, url: String, ctx: Ctx) ->
                 rec.counters.chats.offered += 1;
                 rec.counters.chats.lost += 1;
             }
-            return finish(p, kind, &ctx, rec, None);
+            return finish(p, kind, &ctx, rec, None, log);
         }
     };
     rec.record(MetricName::ConnectTime, connecting.elapsed());
@@ -98,7 +117,7 @@ pub async fn run<P: Participant>(mut p: P, kind: Kind, url: String, ctx: Ctx) ->
     let mut routing = RoutingProbe::default();
     let mut result = step(&mut p, &ctx, Input::Start, &mut fx, &mut rec);
     loop {
-        if let Err(e) = apply(&mut fx, &mut tx, &mut timers, &mut sent, &ctx).await {
+        if let Err(e) = apply(&mut fx, &mut tx, &mut timers, &mut sent, &ctx, &mut log).await {
             rec.counters.error(e.code());
             result = Done::Yes;
         }
@@ -114,6 +133,7 @@ pub async fn run<P: Participant>(mut p: P, kind: Kind, url: String, ctx: Ctx) ->
         tokio::select! {
             frame = rx.next() => match frame {
                 Ok(ServerFrame::Reply { req: Some(ReqId::Num(tag)), reply, .. }) => {
+                    log.push(Some(tag), What::reply(&reply));
                     if let Some(s) = sent.remove(&tag) {
                         if let Some(m) = s.metric {
                             rec.record(m, s.at.elapsed());
@@ -127,10 +147,12 @@ pub async fn run<P: Participant>(mut p: P, kind: Kind, url: String, ctx: Ctx) ->
                 }
                 Ok(ServerFrame::Error { req, code, .. }) => {
                     let tag = match req { Some(ReqId::Num(t)) => t, _ => 0 };
+                    log.push(Some(tag), What::Error { code: code.clone() });
                     sent.remove(&tag);
                     result = step(&mut p, &ctx, Input::Error(tag, &code), &mut fx, &mut rec);
                 }
                 Ok(ServerFrame::Notice { notice }) => {
+                    log.push(None, What::notice(&notice));
                     if let Some(us) = conn::stamped(&notice) {
                         let lat = ctx.clock.real_micros().saturating_sub(us);
                         rec.record(MetricName::MessageLatency, Duration::from_micros(lat));
@@ -146,6 +168,7 @@ pub async fn run<P: Participant>(mut p: P, kind: Kind, url: String, ctx: Ctx) ->
                 Err(e) => {
                     if !*end.borrow() {
                         rec.counters.error(e.code());
+                        log.push(None, What::Disconnected { reason: e.to_string() });
                     }
                     break;
                 }
@@ -161,7 +184,24 @@ pub async fn run<P: Participant>(mut p: P, kind: Kind, url: String, ctx: Ctx) ->
             }
         }
     }
-    finish(p, kind, &ctx, rec, Some(tx))
+    finish(p, kind, &ctx, rec, Some(tx), log)
+}
+
+/// The task's history and who it is as the server knows it.
+struct Log {
+    history: History,
+    who: String,
+    clock: RunClock,
+}
+
+impl Log {
+    fn push(&mut self, req: Option<u64>, what: What) {
+        if self.history.enabled {
+            let t_ms = self.clock.now().as_secs_f64() * 1000.0;
+            let real = self.clock.real_micros();
+            self.history.push(t_ms, Some(real), &self.who, req, what);
+        }
+    }
 }
 
 /// `routing_latency`: chat requested → agent joined, for chats that met a free slot
@@ -222,6 +262,7 @@ async fn apply(
     timers: &mut Timers,
     sent: &mut HashMap<Tag, Sent>,
     ctx: &Ctx,
+    log: &mut Log,
 ) -> Result<(), ConnError> {
     let now = Instant::now();
     for (delay, t) in fx.timers.drain(..) {
@@ -243,7 +284,16 @@ async fn apply(
                 },
             );
         }
-        tx.send(tag, cmd, ctx.clock.real_micros()).await?;
+        let cmd = conn::stamp_command(cmd, ctx.clock.real_micros());
+        if log.history.enabled {
+            log.push(
+                Some(tag),
+                What::Send {
+                    command: cmd.clone(),
+                },
+            );
+        }
+        tx.send(tag, cmd).await?;
     }
     Ok(())
 }
@@ -254,7 +304,8 @@ fn finish<P: Participant>(
     ctx: &Ctx,
     mut rec: Recorder,
     tx: Option<Sender>,
-) -> Recorder {
+    log: Log,
+) -> (Recorder, History) {
     p.finish(ctx.clock.now(), &mut rec);
     if kind == Kind::User {
         ctx.live.users_active.fetch_sub(1, Ordering::Relaxed);
@@ -262,5 +313,5 @@ fn finish<P: Participant>(
     if let Some(tx) = tx {
         tokio::spawn(tx.close());
     }
-    rec
+    (rec, log.history)
 }

@@ -10,6 +10,7 @@ mod queue;
 
 use crate::behaviour::{AgentBot, Effects, Input, Participant, Tag, Timer, UserBot};
 use crate::cast::Cast;
+use crate::history::{History, What};
 use crate::metrics::Recorder;
 use crate::scenario::Scenario;
 use queue::{EventQueue, Pid};
@@ -73,6 +74,7 @@ pub struct VirtualRun {
     fx: Effects,
     tick_at: Option<Time>,
     stats: RunStats,
+    history: History,
 }
 
 struct Stream {
@@ -141,12 +143,24 @@ impl VirtualRun {
             fx: Effects::default(),
             tick_at: None,
             stats: RunStats::default(),
+            history: History::new(false),
         })
+    }
+
+    /// Keeps the event history (what each participant sent and received).
+    pub fn keep_history(&mut self, keep: bool) {
+        self.history.enabled = keep;
     }
 
     /// Runs to the end of the scenario (arrivals plus drain) and returns the recorder
     /// with everything measured, and what the run did.
-    pub fn run(mut self) -> (Recorder, RunStats, Desk) {
+    pub fn run(self) -> (Recorder, RunStats, Desk) {
+        let (rec, stats, desk, _) = self.run_with_history();
+        (rec, stats, desk)
+    }
+
+    /// [`VirtualRun::run`], also returning the event history (empty unless kept).
+    pub fn run_with_history(mut self) -> (Recorder, RunStats, Desk, History) {
         while let Some((at, event)) = self.queue.pop() {
             if at > self.horizon {
                 break;
@@ -161,7 +175,23 @@ impl VirtualRun {
         for u in self.users.values_mut() {
             u.finish(end, &mut self.rec);
         }
-        (self.rec, self.stats, self.desk)
+        (self.rec, self.stats, self.desk, self.history)
+    }
+
+    fn who(&self, p: Pid) -> String {
+        match p {
+            Pid::Agent(i) => format!("agent:{}", self.agents[i].id()),
+            Pid::User(id) => format!("user:{id}"),
+            Pid::System => "system".into(),
+        }
+    }
+
+    fn log(&mut self, at: Duration, p: Pid, req: Option<u64>, what: What) {
+        if self.history.enabled {
+            let who = self.who(p);
+            self.history
+                .push(at.as_secs_f64() * 1000.0, None, &who, req, what);
+        }
     }
 
     fn step(&mut self, at: Duration, event: Event) {
@@ -182,13 +212,39 @@ impl VirtualRun {
             }
             Event::Start(p) => self.deliver(at, p, Input::Start),
             Event::Timer(p, t) => self.deliver(at, p, Input::Timer(t)),
-            Event::Answer(p, tag, Ok(reply)) => self.deliver(at, p, Input::Reply(tag, &reply)),
-            Event::Answer(p, tag, Err(code)) => self.deliver(at, p, Input::Error(tag, code)),
-            Event::Notice(p, n) => self.deliver(at, p, Input::Notice(&n)),
+            Event::Answer(p, tag, Ok(reply)) => {
+                self.log(at, p, Some(tag), What::reply(&reply));
+                self.deliver(at, p, Input::Reply(tag, &reply))
+            }
+            Event::Answer(p, tag, Err(code)) => {
+                self.log(
+                    at,
+                    p,
+                    Some(tag),
+                    What::Error {
+                        code: code.to_string(),
+                    },
+                );
+                self.deliver(at, p, Input::Error(tag, code))
+            }
+            Event::Notice(p, n) => {
+                if self.history.enabled && self.is_present(p) {
+                    self.log(at, p, None, What::notice(&n));
+                }
+                self.deliver(at, p, Input::Notice(&n))
+            }
             Event::Tick => {
                 self.tick_at = None;
                 self.command(at, Pid::System, 0, Command::Tick);
             }
+        }
+    }
+
+    /// Whether the participant is still there (finished users are forgotten).
+    fn is_present(&self, p: Pid) -> bool {
+        match p {
+            Pid::User(id) => self.users.contains_key(&id),
+            _ => true,
         }
     }
 
@@ -236,6 +292,16 @@ impl VirtualRun {
         };
         let now = Time(u64::try_from(at.as_millis()).unwrap_or(u64::MAX));
         self.stats.commands += 1;
+        if self.history.enabled && p != Pid::System {
+            self.log(
+                at,
+                p,
+                Some(tag),
+                What::Send {
+                    command: cmd.clone(),
+                },
+            );
+        }
         match self.desk.handle(&who, cmd, now) {
             Ok(outcome) => {
                 if p != Pid::System {
