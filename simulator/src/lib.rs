@@ -11,6 +11,7 @@ pub mod behaviour;
 pub mod cast;
 pub mod console;
 pub mod dist;
+pub mod history;
 pub mod live;
 pub mod metrics;
 pub mod scenario;

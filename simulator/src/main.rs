@@ -144,6 +144,7 @@ async fn dispatch(cli: Cli) -> Result<ExitCode> {
                         target,
                         journal: None,
                         progress: !quiet,
+                        history: true,
                     })
                 }
             };
