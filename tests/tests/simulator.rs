@@ -1,0 +1,187 @@
+//! The simulator end to end: the quickstart scenario, compressed, against the embedded
+//! server and against a separately started `switchboard-server` process, with every
+//! counter checked for consistency and the report files present.
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+use switchboard_sim::history::{History, What};
+use switchboard_sim::live::LiveOptions;
+use switchboard_sim::metrics::Summary;
+use switchboard_sim::run::{self, Driver};
+use switchboard_sim::scenario::{Override, Scenario};
+
+fn workspace() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+/// Quickstart with time compressed 200x: ten minutes of arrivals in three seconds.
+fn quickstart() -> (Scenario, Vec<Override>) {
+    let sets: Vec<Override> = ["time_scale=200", "drain=3m"]
+        .iter()
+        .map(|s| s.parse().expect("valid override"))
+        .collect();
+    let path = workspace().join("scenarios/quickstart.toml");
+    let scenario = Scenario::load(&path, &sets).expect("quickstart loads");
+    (scenario, sets)
+}
+
+fn out_dir(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("switchboard-e2e-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    dir
+}
+
+/// Every chat offered ended up accepted, abandoned or still waiting; nothing lost; the
+/// workflows of quickstart all happened.
+fn check_counters(s: &Summary, with_reference_data: bool) {
+    let c = &s.counters.chats;
+    assert!(c.offered >= 20, "{c:?}");
+    assert_eq!(
+        c.offered,
+        c.accepted + c.abandoned + c.queued_at_end + c.lost,
+        "{c:?}"
+    );
+    assert_eq!(c.lost, 0, "{c:?}");
+    let t = &s.counters.tickets;
+    assert!(t.incidents + t.work_orders <= c.accepted, "{t:?} {c:?}");
+    assert!(t.incidents + t.work_orders > 0, "{t:?}");
+    assert!(s.counters.messages.sent > 0);
+    if with_reference_data {
+        assert!(s.counters.articles.shared > 0);
+        assert!(s.counters.tickets.from_template > 0);
+    }
+    for m in [
+        "accept_wait",
+        "handle_time",
+        "message_latency",
+        "connect_time",
+    ] {
+        let v = s
+            .metrics
+            .0
+            .iter()
+            .find(|(n, _)| n == m)
+            .map(|(_, v)| v)
+            .unwrap_or_else(|| panic!("metric {m} missing"));
+        assert!(v.count > 0, "no {m} samples");
+    }
+    assert!(
+        s.counters.errors.get("connect_failed").is_none(),
+        "{:?}",
+        s.counters.errors
+    );
+}
+
+fn check_files(dir: &Path, s: &Summary) {
+    for f in ["summary.json", "summary.csv", "history.jsonl"] {
+        assert!(dir.join(f).is_file(), "{f} missing in {}", dir.display());
+    }
+    let history = History::read(&dir.join("history.jsonl")).expect("history parses");
+    let starts = history
+        .events
+        .iter()
+        .filter(|e| matches!(&e.what, What::Send { command } if command.name() == "start_chat"))
+        .count() as u64;
+    assert_eq!(starts, s.counters.chats.offered);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn quickstart_against_the_embedded_server() {
+    let (scenario, sets) = quickstart();
+    let dir = out_dir("embedded");
+    let opts = LiveOptions {
+        target: None,
+        journal: None,
+        progress: false,
+        history: true,
+    };
+    let summary = tokio::time::timeout(
+        Duration::from_secs(120),
+        run::run(&scenario, &sets, Driver::Live(opts), &dir),
+    )
+    .await
+    .expect("run finishes in time")
+    .expect("run succeeds");
+    check_counters(&summary, true);
+    check_files(&dir, &summary);
+    assert!(dir.join("journal.jsonl").is_file());
+    assert!(summary.passed, "{:?}", summary.thresholds);
+}
+
+/// The server binary, built if this test run did not build it yet.
+fn server_binary() -> PathBuf {
+    let exe = std::env::current_exe().expect("test binary path");
+    let dir = exe.parent().and_then(Path::parent).expect("target dir");
+    let bin = dir.join("switchboard-server");
+    if !bin.is_file() {
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+        let ok = Command::new(cargo)
+            .args([
+                "build",
+                "-p",
+                "switchboard-server",
+                "--bin",
+                "switchboard-server",
+            ])
+            .status()
+            .expect("cargo runs");
+        assert!(ok.success());
+    }
+    bin
+}
+
+struct Server(Child);
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn quickstart_against_a_separate_server_process() {
+    let mut child = Command::new(server_binary())
+        .args(["--listen", "127.0.0.1:0", "--admin-token", "e2e-admin"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("server starts");
+    let stdout = child.stdout.take().expect("stdout");
+    let server = Server(child);
+    let mut first = String::new();
+    BufReader::new(stdout)
+        .read_line(&mut first)
+        .expect("address line");
+    let addr = first
+        .split_whitespace()
+        .find_map(|w| {
+            w.trim_start_matches("http://")
+                .trim_start_matches("ws://")
+                .parse()
+                .ok()
+        })
+        .unwrap_or_else(|| panic!("no address in {first:?}"));
+
+    let (scenario, sets) = quickstart();
+    let dir = out_dir("external");
+    let opts = LiveOptions {
+        target: Some((addr, "e2e-admin".into())),
+        journal: None,
+        progress: false,
+        history: true,
+    };
+    let summary = tokio::time::timeout(
+        Duration::from_secs(120),
+        run::run(&scenario, &sets, Driver::Live(opts), &dir),
+    )
+    .await
+    .expect("run finishes in time")
+    .expect("run succeeds");
+    // The bare server has no knowledge articles or templates.
+    check_counters(&summary, false);
+    check_files(&dir, &summary);
+    drop(server);
+}
