@@ -6,11 +6,15 @@
 //! - [`seed`]: per-participant seeds derived from one master seed.
 //! - [`metrics`]: metric names, per-task HDR recorders, counters, rates and summaries.
 //! - [`threshold`]: pass/fail conditions over a summary.
+//! - [`compare`]: variants × replications on common random numbers.
+//! - [`erlang`]: Erlang C / Erlang A and the analytic yardstick of Markovian runs.
 
 pub mod behaviour;
 pub mod cast;
+pub mod compare;
 pub mod console;
 pub mod dist;
+pub mod erlang;
 pub mod history;
 pub mod live;
 pub mod metrics;

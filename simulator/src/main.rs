@@ -60,6 +60,70 @@ enum Command {
         #[arg(long = "set", value_name = "KEY=VALUE", value_parser = parse_override)]
         set: Vec<Override>,
     },
+    /// Compare variants of a scenario (every combination of the varied keys), each
+    /// with N replications on common random numbers.
+    Compare {
+        /// The scenario file.
+        file: PathBuf,
+        /// A key and its values, e.g. `routing.policy=least-active,round-robin`
+        /// (repeatable; every combination runs).
+        #[arg(long, value_name = "KEY=V1,V2,…", required = true)]
+        vary: Vec<switchboard_sim::compare::Vary>,
+        /// Replications per variant; replication i uses master seed `seed + i`.
+        #[arg(long, default_value_t = 5)]
+        replications: u64,
+        /// `virtual` (default) or `live`.
+        #[arg(long, value_enum, default_value_t = ModeArg::Virtual)]
+        mode: ModeArg,
+        /// Report folder [default: reports/<scenario>/compare-<timestamp>/].
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Override a field in every variant (repeatable).
+        #[arg(long = "set", value_name = "KEY=VALUE", value_parser = parse_override)]
+        set: Vec<Override>,
+    },
+    /// Erlang C / Erlang A figures and a staffing table.
+    Erlang {
+        /// Arrival rate, e.g. `160/h`, `3/min`.
+        #[arg(long)]
+        rate: switchboard_sim::dist::Rate,
+        /// Mean handle time, e.g. `180s`, `3m`.
+        #[arg(long, value_parser = parse_seconds)]
+        handle_time: f64,
+        /// Agents.
+        #[arg(long)]
+        agents: u64,
+        /// Chats per agent at once (auto-accept "Available for N"); N slots = N servers.
+        #[arg(long, default_value_t = 1)]
+        slots: u64,
+        /// Mean patience (exponential): Erlang A. Absent: Erlang C.
+        #[arg(long, value_parser = parse_seconds)]
+        patience: Option<f64>,
+        /// Service-level target.
+        #[arg(long, value_parser = parse_seconds, default_value = "20s")]
+        target: f64,
+        /// Service-level goal for the staffing table, e.g. `80%` or `0.8`.
+        #[arg(long, value_parser = parse_share, default_value = "80%")]
+        goal: f64,
+    },
+}
+
+fn parse_seconds(s: &str) -> Result<f64, String> {
+    switchboard_sim::dist::parse_duration(s).map(|d| d.as_secs_f64())
+}
+
+fn parse_share(s: &str) -> Result<f64, String> {
+    let t = s.trim();
+    let v = match t.strip_suffix('%') {
+        Some(p) => p.trim().parse::<f64>().map(|v| v / 100.0),
+        None => t.parse::<f64>(),
+    }
+    .map_err(|_| format!("`{s}` is not a share such as 80% or 0.8"))?;
+    if (0.0..=1.0).contains(&v) {
+        Ok(v)
+    } else {
+        Err(format!("`{s}` is not between 0% and 100%"))
+    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
@@ -93,6 +157,43 @@ async fn main() -> ExitCode {
 async fn dispatch(cli: Cli) -> Result<ExitCode> {
     match cli.command {
         Command::Validate { file, set } => Ok(validate(&file, &set)),
+        Command::Compare {
+            file,
+            vary,
+            replications,
+            mode,
+            out,
+            set,
+        } => compare(&file, &set, vary, replications, mode, out).await,
+        Command::Erlang {
+            rate,
+            handle_time,
+            agents,
+            slots,
+            patience,
+            target,
+            goal,
+        } => {
+            let q = switchboard_sim::erlang::print::Question {
+                rate: rate.per_second(),
+                handle_time,
+                agents,
+                slots,
+                patience,
+                target,
+                goal,
+            };
+            match switchboard_sim::erlang::print::answer(&q) {
+                Ok(text) => {
+                    print!("{text}");
+                    Ok(ExitCode::SUCCESS)
+                }
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    Ok(ExitCode::from(2))
+                }
+            }
+        }
         Command::Run {
             file,
             mode,
@@ -158,10 +259,60 @@ async fn dispatch(cli: Cli) -> Result<ExitCode> {
             );
             let summary = run::run(&scenario, &set, driver, &out).await?;
             println!("{}", console::render(&summary));
+            print!("{}", switchboard_sim::erlang::Analytic::of(&scenario, &summary).render());
             println!("report: {}", out.display());
             Ok(if summary.passed { ExitCode::SUCCESS } else { ExitCode::from(1) })
         }
     }
+}
+
+async fn compare(
+    file: &std::path::Path,
+    set: &[Override],
+    vary: Vec<switchboard_sim::compare::Vary>,
+    replications: u64,
+    mode: ModeArg,
+    out: Option<PathBuf>,
+) -> Result<ExitCode> {
+    use switchboard_sim::compare::{self, Plan};
+    use switchboard_sim::metrics::Mode;
+    let plan = match Plan::new(file, set, vary, replications) {
+        Ok(p) => p,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return Ok(ExitCode::from(2));
+        }
+    };
+    let mode = match mode {
+        ModeArg::Live => Mode::Live,
+        ModeArg::Virtual => Mode::Virtual,
+    };
+    let name = plan
+        .variants
+        .first()
+        .map_or_else(String::new, |v| v.scenario.name.clone());
+    let out = out.unwrap_or_else(|| {
+        let stamp = humantime::format_rfc3339_seconds(std::time::SystemTime::now())
+            .to_string()
+            .replace(':', "-");
+        PathBuf::from("reports").join(&name).join(format!("compare-{stamp}"))
+    });
+    eprintln!(
+        "comparing `{name}` ({mode} mode): {} variants x {} replications, seeds {}..{}, report in {}",
+        plan.variants.len(),
+        plan.replications,
+        plan.seed,
+        plan.seed.wrapping_add(plan.replications),
+        out.display()
+    );
+    let result = compare::compare(&plan, mode, |done, total, variant| {
+        eprintln!("  [{done}/{total}] {variant}");
+    })
+    .await?;
+    compare::write(&result, &out)?;
+    println!("{}", compare::report::render(&result));
+    println!("report: {}", out.join("comparison.html").display());
+    Ok(ExitCode::SUCCESS)
 }
 
 fn validate(file: &std::path::Path, set: &[Override]) -> ExitCode {

@@ -83,5 +83,13 @@ pub async fn run(
     let mut summary = Summary::build(info, &mut recorder).map_err(|e| RunError::Metrics(e.to_string()))?;
     summary.apply_thresholds(&scenario.thresholds.0);
     write_summary(out, &summary)?;
+    // The Erlang yardstick lives in its own file so the summary's schema stays the
+    // metrics module's.
+    crate::erlang::Analytic::of(scenario, &summary)
+        .write(out)
+        .map_err(|source| WriteError::Io {
+            path: out.join("analytic.json"),
+            source,
+        })?;
     Ok(summary)
 }

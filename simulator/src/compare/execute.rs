@@ -1,0 +1,275 @@
+//! Running a comparison: replication by replication, every variant with the same
+//! master seed (`seed + i`), collecting the figures each run produced.
+
+use super::CompareError;
+use super::plan::Plan;
+use super::stats::{Estimate, paired};
+use crate::live::{self, LiveOptions};
+use crate::metrics::{MetricName, Mode, Recorder, RunInfo, Summary};
+use crate::scenario::Scenario;
+use crate::virtual_time::VirtualRun;
+use serde::Serialize;
+use std::time::Instant;
+
+/// A compared metric: its name in `comparison.csv`, unit, and which way is better.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub struct MetricSpec {
+    /// Name in the CSV and console.
+    pub name: &'static str,
+    /// `ratio`, `s` or `count`.
+    pub unit: &'static str,
+    /// Whether a larger value is better (`None`: neither, e.g. occupancy).
+    pub higher_is_better: Option<bool>,
+}
+
+/// Every compared metric, in report order. The first ranks the variants.
+pub const METRICS: [MetricSpec; 9] = [
+    MetricSpec {
+        name: "service_level",
+        unit: "ratio",
+        higher_is_better: Some(true),
+    },
+    MetricSpec {
+        name: "accept_wait.mean",
+        unit: "s",
+        higher_is_better: Some(false),
+    },
+    MetricSpec {
+        name: "accept_wait.p50",
+        unit: "s",
+        higher_is_better: Some(false),
+    },
+    MetricSpec {
+        name: "accept_wait.p95",
+        unit: "s",
+        higher_is_better: Some(false),
+    },
+    MetricSpec {
+        name: "accept_wait.p99",
+        unit: "s",
+        higher_is_better: Some(false),
+    },
+    MetricSpec {
+        name: "abandon_rate",
+        unit: "ratio",
+        higher_is_better: Some(false),
+    },
+    MetricSpec {
+        name: "occupancy",
+        unit: "ratio",
+        higher_is_better: None,
+    },
+    MetricSpec {
+        name: "fairness",
+        unit: "ratio",
+        higher_is_better: Some(true),
+    },
+    MetricSpec {
+        name: "transfers",
+        unit: "count",
+        higher_is_better: None,
+    },
+];
+
+/// Quantiles at which the accept_wait CDF is sampled.
+pub fn cdf_quantiles() -> Vec<f64> {
+    let mut q: Vec<f64> = (0..=98).map(|i| f64::from(i) / 100.0).collect();
+    q.extend([0.99, 0.995, 0.999, 1.0]);
+    q
+}
+
+/// What one run produced, for the comparison.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct RunFigures {
+    /// One value per [`METRICS`] entry.
+    pub values: Vec<Option<f64>>,
+    /// Per-agent occupancy.
+    pub agent_loads: Vec<f64>,
+    /// accept_wait in seconds at each of [`cdf_quantiles`] (empty when none accepted).
+    pub cdf: Vec<f64>,
+    /// Chats offered (identical across variants of a replication under CRN).
+    pub offered: u64,
+}
+
+impl RunFigures {
+    /// The figures of a summarised run and its recorder.
+    pub fn of(summary: &Summary, recorder: &mut Recorder) -> RunFigures {
+        let wait = summary.metrics.get(MetricName::AcceptWait);
+        let s = |v: Option<f64>| v.map(|ms| ms / 1000.0);
+        let values = vec![
+            summary.service_level,
+            s(wait.and_then(|w| w.mean)),
+            s(wait.and_then(|w| w.p50)),
+            s(wait.and_then(|w| w.p95)),
+            s(wait.and_then(|w| w.p99)),
+            summary.abandon_rate,
+            summary.occupancy,
+            summary.fairness,
+            Some(summary.counters.chats.transferred as f64),
+        ];
+        let cdf = match recorder.histogram(MetricName::AcceptWait) {
+            Ok(h) if !h.is_empty() => cdf_quantiles()
+                .into_iter()
+                .map(|q| h.value_at_quantile(q) as f64 / 1e6)
+                .collect(),
+            _ => Vec::new(),
+        };
+        RunFigures {
+            values,
+            agent_loads: summary
+                .agents
+                .values()
+                .filter_map(|a| a.occupancy())
+                .collect(),
+            cdf,
+            offered: summary.counters.chats.offered,
+        }
+    }
+}
+
+/// One variant's runs.
+#[derive(Clone, Debug, Serialize)]
+pub struct VariantResult {
+    /// The variant's name (`key=value, …`).
+    pub name: String,
+    /// `(key, value)` of each varied key.
+    pub values: Vec<(String, String)>,
+    /// Replication `i`'s figures at index `i`.
+    pub runs: Vec<RunFigures>,
+}
+
+impl VariantResult {
+    /// Metric `m`'s value in every replication.
+    pub fn series(&self, m: usize) -> Vec<Option<f64>> {
+        self.runs.iter().map(|r| r.values[m]).collect()
+    }
+
+    /// Metric `m`'s estimate over replications.
+    pub fn estimate(&self, m: usize) -> Option<Estimate> {
+        Estimate::of(self.series(m))
+    }
+}
+
+/// A finished comparison.
+#[derive(Clone, Debug, Serialize)]
+pub struct Comparison {
+    /// The scenario's name.
+    pub scenario: String,
+    /// Live or virtual.
+    pub mode: Mode,
+    /// Replications per variant.
+    pub replications: u64,
+    /// Master seed of replication 0.
+    pub seed: u64,
+    /// The varied keys.
+    pub keys: Vec<String>,
+    /// Every variant.
+    pub variants: Vec<VariantResult>,
+    /// Wall-clock seconds the comparison took.
+    pub real_seconds: f64,
+}
+
+impl Comparison {
+    /// Variants ordered best first by service level (then accept_wait mean).
+    pub fn ranking(&self) -> Vec<usize> {
+        let key = |i: usize| {
+            let v = &self.variants[i];
+            (
+                v.estimate(0).map_or(f64::NEG_INFINITY, |e| e.mean),
+                -v.estimate(1).map_or(f64::INFINITY, |e| e.mean),
+            )
+        };
+        let mut order: Vec<usize> = (0..self.variants.len()).collect();
+        order.sort_by(|&a, &b| {
+            key(b)
+                .partial_cmp(&key(a))
+                .unwrap_or(std::cmp::Ordering::Equal)
+        });
+        order
+    }
+
+    /// The paired difference `a - b` of metric `m` over replications.
+    pub fn difference(&self, m: usize, a: usize, b: usize) -> Option<Estimate> {
+        paired(&self.variants[a].series(m), &self.variants[b].series(m))
+    }
+}
+
+/// Runs one scenario once and returns its summary and recorder.
+pub async fn run_once(scenario: &Scenario, mode: Mode) -> Result<(Summary, Recorder), String> {
+    let (mut recorder, elapsed) = match mode {
+        Mode::Virtual => {
+            let (rec, _stats, _desk) = VirtualRun::new(scenario).map_err(|e| e.to_string())?.run();
+            (rec, scenario.horizon().as_secs_f64())
+        }
+        Mode::Live => {
+            let opts = LiveOptions {
+                target: None,
+                journal: None,
+                progress: false,
+                history: false,
+            };
+            let o = live::run(scenario, opts).await.map_err(|e| e.to_string())?;
+            (o.recorder, o.scenario.as_secs_f64())
+        }
+    };
+    let mut info = RunInfo::for_scenario(scenario, mode, &[]);
+    // Wall-clock fields are left alone: a comparison reports scenario figures only.
+    info.elapsed.scenario_seconds = elapsed;
+    let summary = Summary::build(info, &mut recorder).map_err(|e| e.to_string())?;
+    Ok((summary, recorder))
+}
+
+/// Runs `plan` in `mode`; `progress` is told `(done, total, variant)` after each run.
+pub async fn compare(
+    plan: &Plan,
+    mode: Mode,
+    mut progress: impl FnMut(usize, usize, &str),
+) -> Result<Comparison, CompareError> {
+    let wall = Instant::now();
+    let total = plan.variants.len() * plan.replications as usize;
+    let mut variants: Vec<VariantResult> = plan
+        .variants
+        .iter()
+        .map(|v| VariantResult {
+            name: v.name.clone(),
+            values: v
+                .overrides
+                .iter()
+                .map(|o| (o.key.clone(), o.value.clone()))
+                .collect(),
+            runs: Vec::new(),
+        })
+        .collect();
+    let mut done = 0;
+    for i in 0..plan.replications {
+        for (v, variant) in plan.variants.iter().enumerate() {
+            let mut scenario = variant.scenario.clone();
+            scenario.seed = plan.seed.wrapping_add(i);
+            let (summary, mut recorder) =
+                run_once(&scenario, mode)
+                    .await
+                    .map_err(|message| CompareError::Run {
+                        variant: variant.name.clone(),
+                        replication: i,
+                        message,
+                    })?;
+            variants[v]
+                .runs
+                .push(RunFigures::of(&summary, &mut recorder));
+            done += 1;
+            progress(done, total, &variant.name);
+        }
+    }
+    Ok(Comparison {
+        scenario: plan
+            .variants
+            .first()
+            .map_or_else(String::new, |v| v.scenario.name.clone()),
+        mode,
+        replications: plan.replications,
+        seed: plan.seed,
+        keys: plan.vary.iter().map(|v| v.key.clone()).collect(),
+        variants,
+        real_seconds: wall.elapsed().as_secs_f64(),
+    })
+}

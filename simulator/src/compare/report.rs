@@ -1,0 +1,160 @@
+//! `comparison.csv` and the console's ranked table with significance verdicts.
+
+use super::execute::{Comparison, METRICS, MetricSpec};
+use super::stats::Estimate;
+use std::fmt::Write;
+
+/// The CSV header of `comparison.csv`.
+pub const CSV_HEADER: &str = "variant,metric,unit,replications,mean,ci95_low,ci95_high,min,max";
+
+fn quote(s: &str) -> String {
+    if s.contains([',', '"', '\n']) {
+        format!("\"{}\"", s.replace('"', "\"\""))
+    } else {
+        s.to_string()
+    }
+}
+
+fn num(v: f64) -> String {
+    if v.is_finite() {
+        format!("{v:.6}")
+    } else {
+        String::new()
+    }
+}
+
+/// `comparison.csv`: one line per variant and metric (ratios as fractions, waits in
+/// seconds); an empty interval with a single replication.
+pub fn to_csv(c: &Comparison) -> String {
+    let mut s = String::from(CSV_HEADER);
+    s.push('\n');
+    for v in &c.variants {
+        for (m, spec) in METRICS.iter().enumerate() {
+            let Some(e) = v.estimate(m) else {
+                let _ = writeln!(s, "{},{},{},0,,,,,", quote(&v.name), spec.name, spec.unit);
+                continue;
+            };
+            let _ = writeln!(
+                s,
+                "{},{},{},{},{},{},{},{},{}",
+                quote(&v.name),
+                spec.name,
+                spec.unit,
+                e.n,
+                num(e.mean),
+                num(e.low()),
+                num(e.high()),
+                num(e.min),
+                num(e.max)
+            );
+        }
+    }
+    s
+}
+
+/// A value in the metric's display unit.
+pub fn show(spec: &MetricSpec, v: f64) -> String {
+    match spec.unit {
+        "ratio" => format!("{:.2}%", v * 100.0),
+        "s" => format!("{v:.2}s"),
+        _ => format!("{v:.1}"),
+    }
+}
+
+fn show_est(spec: &MetricSpec, e: Option<Estimate>) -> String {
+    match e {
+        None => "-".into(),
+        Some(e) if e.half_width.is_finite() => {
+            let hw = match spec.unit {
+                "ratio" => format!("{:.2}", e.half_width * 100.0),
+                "s" => format!("{:.2}", e.half_width),
+                _ => format!("{:.1}", e.half_width),
+            };
+            format!("{} ±{hw}", show(spec, e.mean))
+        }
+        Some(e) => show(spec, e.mean),
+    }
+}
+
+/// A difference in the metric's display unit (percentage points for ratios).
+fn show_diff(spec: &MetricSpec, v: f64) -> String {
+    match spec.unit {
+        "ratio" => format!("{:+.2} pp", v * 100.0),
+        "s" => format!("{v:+.2}s"),
+        _ => format!("{v:+.1}"),
+    }
+}
+
+/// The ranked table and which differences from the best variant are significant.
+pub fn render(c: &Comparison) -> String {
+    let mut s = String::new();
+    let shown = [0usize, 1, 3, 5, 6, 7];
+    let _ = writeln!(
+        s,
+        "Comparison of `{}` ({} mode): {} variant{}, {} replication{} each on common random numbers (seeds {}..={}); 95% intervals",
+        c.scenario,
+        c.mode,
+        c.variants.len(),
+        if c.variants.len() == 1 { "" } else { "s" },
+        c.replications,
+        if c.replications == 1 { "" } else { "s" },
+        c.seed,
+        c.seed.wrapping_add(c.replications.saturating_sub(1)),
+    );
+    let width = c
+        .variants
+        .iter()
+        .map(|v| v.name.len())
+        .max()
+        .unwrap_or(7)
+        .max(7);
+    let _ = write!(s, "{:>4}  {:<width$}", "rank", "variant");
+    for &m in &shown {
+        let _ = write!(s, "  {:>17}", METRICS[m].name);
+    }
+    s.push('\n');
+    let order = c.ranking();
+    for (rank, &i) in order.iter().enumerate() {
+        let v = &c.variants[i];
+        let _ = write!(s, "{:>4}  {:<width$}", rank + 1, v.name);
+        for &m in &shown {
+            let _ = write!(s, "  {:>17}", show_est(&METRICS[m], v.estimate(m)));
+        }
+        s.push('\n');
+    }
+    if c.replications < 2 {
+        s.push_str("\nOne replication: no intervals and no significance tests (use --replications 5 or more).\n");
+        return s;
+    }
+    let Some(&best) = order.first() else {
+        return s;
+    };
+    let _ = writeln!(
+        s,
+        "\nPaired differences from the best ({}), replication by replication:",
+        c.variants[best].name
+    );
+    for &i in order.iter().skip(1) {
+        for m in [0usize, 1, 5] {
+            let spec = &METRICS[m];
+            let Some(d) = c.difference(m, i, best) else {
+                continue;
+            };
+            let verdict = if d.excludes_zero() {
+                "significant"
+            } else {
+                "not significant"
+            };
+            let _ = writeln!(
+                s,
+                "  {:<width$}  {:<17} {:>11} [{}, {}]  {verdict}",
+                c.variants[i].name,
+                spec.name,
+                show_diff(spec, d.mean),
+                show_diff(spec, d.low()),
+                show_diff(spec, d.high()),
+            );
+        }
+    }
+    s
+}

@@ -1,0 +1,107 @@
+//! Staffing: how many agents (each "Available for `slots`") a service-level goal
+//! needs, and the figures around that answer.
+
+use super::{ErlangError, Figures, Model};
+use serde::Serialize;
+
+/// One line of a staffing table.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize)]
+pub struct StaffingRow {
+    /// Agents.
+    pub agents: u64,
+    /// Servers: agents × slots.
+    pub servers: u64,
+    /// The figures with that many agents.
+    pub figures: Figures,
+}
+
+/// The fewest agents (of `slots` servers each) whose service level within `target`
+/// seconds reaches `goal` (0..1), searching up to `limit` agents.
+pub fn agents_needed(
+    model: &Model,
+    slots: u64,
+    target: f64,
+    goal: f64,
+    limit: u64,
+) -> Result<Option<u64>, ErlangError> {
+    let meets = |agents: u64| -> Result<bool, ErlangError> {
+        match model.with_servers(agents * slots).solve(target) {
+            Ok(f) => Ok(f.service_level >= goal),
+            Err(ErlangError::Unstable { .. }) => Ok(false),
+            Err(e) => Err(e),
+        }
+    };
+    // The service level grows with the staffing: gallop up, then bisect.
+    let mut lo = first_agents(model, slots);
+    if meets(lo)? {
+        return Ok(Some(lo));
+    }
+    let mut step = 1;
+    let mut hi = lo + step;
+    while !meets(hi)? {
+        if hi >= limit {
+            return Ok(None);
+        }
+        lo = hi;
+        step *= 2;
+        hi = (lo + step).min(limit);
+    }
+    // meets(hi) and !meets(lo)
+    while hi - lo > 1 {
+        let mid = lo + (hi - lo) / 2;
+        if meets(mid)? {
+            hi = mid;
+        } else {
+            lo = mid;
+        }
+    }
+    Ok(Some(hi))
+}
+
+/// The smallest staffing worth showing: just stable without abandonment, and about
+/// 70% of the load with it.
+fn first_agents(model: &Model, slots: u64) -> u64 {
+    let per_agent = model.offered_load() / slots.max(1) as f64;
+    let n = match model.patience {
+        None => per_agent.floor() + 1.0,
+        Some(_) => (per_agent * 0.7).floor(),
+    };
+    (n as u64).max(1)
+}
+
+/// A staffing table: from the smallest sensible staffing to a couple of agents past
+/// the one that reaches `goal` (at most `rows` lines).
+pub fn staffing_table(
+    model: &Model,
+    slots: u64,
+    target: f64,
+    goal: f64,
+    rows: usize,
+) -> Result<Vec<StaffingRow>, ErlangError> {
+    let slots = slots.max(1);
+    let needed = agents_needed(
+        model,
+        slots,
+        target,
+        goal,
+        first_agents(model, slots) + 100_000,
+    )?;
+    let last = needed.map_or(first_agents(model, slots) + rows as u64, |n| n + 2);
+    let first = last
+        .saturating_sub(rows as u64 - 1)
+        .max(first_agents(model, slots));
+    let mut out = Vec::new();
+    for agents in first..=last {
+        let servers = agents * slots;
+        match model.with_servers(servers).solve(target) {
+            Ok(figures) => out.push(StaffingRow {
+                agents,
+                servers,
+                figures,
+            }),
+            Err(ErlangError::Unstable { .. }) => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(out)
+}
