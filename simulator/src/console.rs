@@ -24,7 +24,7 @@ pub fn render(s: &Summary) -> String {
     let _ = writeln!(
         out,
         "\n{} ({} mode, seed {}): {:.0}s of scenario time in {:.1}s",
-        s.scenario, s.mode, s.seed, s.elapsed.scenario_seconds, s.elapsed.real_seconds
+        s.scenario, s.mode, s.seed, s.elapsed.scenario_seconds, s.wall_clock.real_seconds
     );
     let _ = writeln!(
         out,
@@ -87,13 +87,15 @@ pub fn render(s: &Summary) -> String {
     if !s.thresholds.is_empty() {
         let _ = writeln!(out, "\nthresholds:");
         for t in &s.thresholds {
-            let observed = t
-                .observed
-                .map_or("no data".into(), |v| format!("{v:.3} {}", t.unit));
+            let observed = match (&t.not_applicable, t.observed) {
+                (Some(why), _) => format!("not applicable: {why}"),
+                (None, None) => "no data".into(),
+                (None, Some(v)) => format!("observed {v:.3} {}", t.unit),
+            };
             let _ = writeln!(
                 out,
-                "  {} {}  (observed {observed})",
-                if t.pass { "PASS" } else { "FAIL" },
+                "  {:<4} {}  ({observed})",
+                t.verdict(),
                 t.expression
             );
         }

@@ -6,6 +6,7 @@
 //! - [`seed`]: per-participant seeds derived from one master seed.
 //! - [`metrics`]: metric names, per-task HDR recorders, counters, rates and summaries.
 //! - [`threshold`]: pass/fail conditions over a summary.
+//! - [`report`]: time series, HDR interval log, plots and the HTML report of a run.
 //! - [`compare`]: variants × replications on common random numbers.
 //! - [`erlang`]: Erlang C / Erlang A and the analytic yardstick of Markovian runs.
 
@@ -18,6 +19,7 @@ pub mod erlang;
 pub mod history;
 pub mod live;
 pub mod metrics;
+pub mod report;
 pub mod scenario;
 pub mod seed;
 pub mod threshold;

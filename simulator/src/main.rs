@@ -52,6 +52,12 @@ enum Command {
         #[arg(long)]
         quiet: bool,
     },
+    /// Regenerate the plots and report.html of a run folder from its saved data
+    /// (summary.json, timeseries.csv, histograms.hlog) without re-running.
+    Report {
+        /// The run folder.
+        dir: PathBuf,
+    },
     /// Check a scenario file (and overrides) without running it.
     Validate {
         /// The scenario file.
@@ -157,6 +163,11 @@ async fn main() -> ExitCode {
 async fn dispatch(cli: Cli) -> Result<ExitCode> {
     match cli.command {
         Command::Validate { file, set } => Ok(validate(&file, &set)),
+        Command::Report { dir } => {
+            let rendered = switchboard_sim::report::render(&dir)?;
+            println!("report: {}", rendered.html.display());
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Compare {
             file,
             vary,

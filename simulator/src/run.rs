@@ -3,7 +3,8 @@
 //! `summary.json` and `summary.csv`.
 
 use crate::live::{self, LiveError, LiveOptions};
-use crate::metrics::{Elapsed, Mode, RunInfo, Summary, WriteError, write_summary};
+use crate::history::HISTORY_FILE;
+use crate::metrics::{Elapsed, Mode, RunInfo, Summary, WallClock, WriteError, write_summary};
 use crate::scenario::{Override, Scenario};
 use crate::virtual_time::{VirtualError, VirtualRun};
 use std::path::{Path, PathBuf};
@@ -33,6 +34,9 @@ pub enum RunError {
     /// The report could not be written.
     #[error(transparent)]
     Write(#[from] WriteError),
+    /// The time series, HDR log, plots or HTML report could not be written.
+    #[error(transparent)]
+    Report(#[from] crate::report::ReportError),
 }
 
 /// The default report folder: `reports/<scenario>/<UTC timestamp>/`.
@@ -55,15 +59,16 @@ pub async fn run(
         path: out.to_path_buf(),
         source,
     })?;
-    let (mode, mut recorder, elapsed) = match driver {
+    let wall = Instant::now();
+    let (mode, mut recorder, elapsed, history) = match driver {
         Driver::Virtual => {
-            let wall = Instant::now();
-            let (recorder, _stats, _desk) = VirtualRun::new(scenario)?.run();
+            let mut run = VirtualRun::new(scenario)?;
+            run.keep_history(true);
+            let (recorder, _stats, _desk, history) = run.run_with_history();
             let elapsed = Elapsed {
                 scenario_seconds: scenario.horizon().as_secs_f64(),
-                real_seconds: wall.elapsed().as_secs_f64(),
             };
-            (Mode::Virtual, recorder, elapsed)
+            (Mode::Virtual, recorder, elapsed, history)
         }
         Driver::Live(mut opts) => {
             if opts.target.is_none() && opts.journal.is_none() {
@@ -72,17 +77,28 @@ pub async fn run(
             let outcome = live::run(scenario, opts).await?;
             let elapsed = Elapsed {
                 scenario_seconds: outcome.scenario.as_secs_f64(),
-                real_seconds: outcome.real.as_secs_f64(),
             };
-            (Mode::Live, outcome.recorder, elapsed)
+            (Mode::Live, outcome.recorder, elapsed, outcome.history)
         }
     };
     let mut info = RunInfo::for_scenario(scenario, mode, overrides);
-    info.started_at = Some(started_at);
+    info.wall_clock = WallClock {
+        started_at: Some(started_at),
+        real_seconds: wall.elapsed().as_secs_f64(),
+    };
     info.elapsed = elapsed;
-    let mut summary = Summary::build(info, &mut recorder).map_err(|e| RunError::Metrics(e.to_string()))?;
+    if history.enabled {
+        let path = out.join(HISTORY_FILE);
+        history
+            .write(&path)
+            .map_err(|source| WriteError::Io { path, source })?;
+    }
+    let mut summary =
+        Summary::build(info, &mut recorder).map_err(|e| RunError::Metrics(e.to_string()))?;
     summary.apply_thresholds(&scenario.thresholds.0);
     write_summary(out, &summary)?;
+    crate::report::write_data(out, &summary, &mut recorder)?;
+    crate::report::render(out)?;
     // The Erlang yardstick lives in its own file so the summary's schema stays the
     // metrics module's.
     crate::erlang::Analytic::of(scenario, &summary)

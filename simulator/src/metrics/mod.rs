@@ -3,12 +3,14 @@
 //! - [`names`]: the metric, statistic and rate names (a contract).
 //! - [`recorder`]: per-task [`Recorder`]s (HDR histograms in µs, counters, agent
 //!   work), merged at the end without a lock per sample.
+//! - [`interval`]: per-interval counts, samples and gauges (time series, HDR log).
 //! - [`counters`]: chats by outcome, tickets, messages, articles, errors by code.
 //! - [`rates`]: service level, abandon rate, occupancy, fairness.
 //! - [`summary`]: the end-of-run [`Summary`] (`summary.json`).
 //! - [`write`]: writing `summary.json` and `summary.csv`.
 
 pub mod counters;
+pub mod interval;
 pub mod names;
 pub mod rates;
 pub mod recorder;
@@ -16,9 +18,10 @@ pub mod summary;
 pub mod write;
 
 pub use counters::Counters;
+pub use interval::{Gauges, Timeline, default_interval, live_interval};
 pub use names::{Clock, MetricName, RateName, Stat};
 pub use recorder::{AgentWork, Exact, MetricsError, Recorder};
-pub use summary::{Elapsed, MetricSummary, Mode, RunInfo, Summary};
+pub use summary::{Elapsed, MetricSummary, Mode, RunInfo, Summary, WallClock};
 pub use write::{CSV_HEADER, WriteError, read_summary, to_csv, write_summary};
 
 #[cfg(test)]

@@ -4,8 +4,14 @@
 //! Most tasks record a handful of samples, while a full-range HDR histogram costs a
 //! few hundred KiB; so a recorder keeps raw samples in a small buffer and only builds
 //! histograms once it has many. Merging folds both forms into the target's histograms.
+//!
+//! Besides the run's totals a recorder keeps per-interval data (see [`super::interval`]):
+//! the runtime calls [`Recorder::set_now`] before each participant step; counter
+//! increments until the next call belong to the interval holding that instant, and
+//! samples go both into the totals and into their interval.
 
 use super::counters::Counters;
+use super::interval::{Gauges, IntervalCounts, Timeline, index_of};
 use super::names::MetricName;
 use hdrhistogram::Histogram;
 use std::collections::BTreeMap;
@@ -112,6 +118,11 @@ pub struct Recorder {
     /// Event counters.
     pub counters: Counters,
     agents: BTreeMap<String, AgentWork>,
+    interval: Duration,
+    cur: u32,
+    last: IntervalCounts,
+    real_seen: bool,
+    timeline: Timeline,
 }
 
 impl Recorder {
@@ -126,7 +137,57 @@ impl Recorder {
             accepted_within_target: 0,
             counters: Counters::default(),
             agents: BTreeMap::new(),
+            interval: Duration::from_secs(1),
+            cur: 0,
+            last: IntervalCounts::default(),
+            real_seen: false,
+            timeline: Timeline::default(),
         }
+    }
+
+    /// This recorder with intervals of `len` of scenario time (default 1 s; see
+    /// [`super::interval::default_interval`] and [`super::interval::live_interval`]).
+    pub fn with_interval(mut self, len: Duration) -> Recorder {
+        self.interval = len.max(Duration::from_micros(1));
+        self
+    }
+
+    /// The interval length, in scenario time.
+    pub fn interval(&self) -> Duration {
+        self.interval
+    }
+
+    /// Moves the recorder's clock to `scenario` time (`real`: real time since the run
+    /// started, in live mode). Counter increments since the previous call are given to
+    /// the interval of the previous call's instant; samples recorded from now on go to
+    /// the interval of `scenario`.
+    pub fn set_now(&mut self, scenario: Duration, real: Option<Duration>) {
+        self.flush_counts();
+        self.cur = index_of(scenario, self.interval);
+        self.real_seen |= real.is_some();
+    }
+
+    /// Stores gauges sampled at scenario time `at` (in the interval holding `at`).
+    pub fn gauges(&mut self, at: Duration, g: Gauges) {
+        let i = index_of(at, self.interval);
+        self.timeline.at(i).gauges = Some((at, g));
+    }
+
+    /// Whether a runtime gave real time (live mode).
+    pub fn real_time_known(&self) -> bool {
+        self.real_seen
+    }
+
+    /// The per-interval data, with counter increments up to now.
+    pub fn timeline(&mut self) -> &Timeline {
+        self.flush_counts();
+        &self.timeline
+    }
+
+    fn flush_counts(&mut self) {
+        let now = IntervalCounts::of(&self.counters);
+        self.timeline.add_counts(self.cur, now, self.last);
+        self.last = now;
     }
 
     /// The service-level target this recorder counts against.
@@ -141,6 +202,7 @@ impl Recorder {
             self.accepted_within_target += 1;
         }
         self.exact[metric.index()].add(us);
+        self.timeline.record(self.cur, metric, us);
         match &mut self.histograms {
             Some(h) => h[metric.index()].saturating_record(us),
             None => {
@@ -187,8 +249,25 @@ impl Recorder {
         Ok(hs)
     }
 
-    /// Folds `other` into this recorder (samples, counters, agent work).
+    /// Folds `other` into this recorder (samples, counters, agent work, intervals).
+    /// Intervals align by index; an empty recorder takes `other`'s interval length, and
+    /// intervals of another length are placed by their start time.
     pub fn merge(&mut self, other: &Recorder) -> Result<(), MetricsError> {
+        self.flush_counts();
+        if self.timeline.is_empty() {
+            self.interval = other.interval;
+        }
+        let mut theirs = other.timeline.clone();
+        // Counter increments `other` made after its last `set_now`.
+        theirs.add_counts(other.cur, IntervalCounts::of(&other.counters), other.last);
+        if other.interval == self.interval {
+            self.timeline.merge(&theirs);
+        } else {
+            let (from, to) = (other.interval, self.interval);
+            self.timeline
+                .merge_mapped(&theirs, |i| index_of(from * i, to));
+        }
+        self.real_seen |= other.real_seen;
         let hs = self.materialize()?;
         for &(m, us) in &other.pending {
             hs[m.index()].saturating_record(us);
@@ -208,6 +287,7 @@ impl Recorder {
         }
         self.accepted_within_target += other.accepted_within_target;
         self.counters.merge(&other.counters);
+        self.last = IntervalCounts::of(&self.counters);
         for (name, w) in &other.agents {
             let mine = self.agents.entry(name.clone()).or_default();
             mine.chats += w.chats;

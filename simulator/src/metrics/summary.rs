@@ -149,11 +149,20 @@ impl<'de> Deserialize<'de> for Metrics {
     }
 }
 
-/// How long the run lasted.
+/// How much scenario time the run covered.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct Elapsed {
     /// Scenario seconds covered (arrivals plus drain).
     pub scenario_seconds: f64,
+}
+
+/// Everything in a summary that depends on the wall clock, kept in one section so that
+/// the rest of a virtual run's summary is byte-identical for the same seed.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct WallClock {
+    /// When the run started (RFC 3339), if the driver tracks it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub started_at: Option<String>,
     /// Wall-clock seconds the run took.
     pub real_seconds: f64,
 }
@@ -167,10 +176,10 @@ pub struct RunInfo {
     pub seed: u64,
     /// Live or virtual.
     pub mode: Mode,
-    /// When the run started (RFC 3339), if the driver tracks it.
-    pub started_at: Option<String>,
-    /// How long it lasted.
+    /// Scenario time covered.
     pub elapsed: Elapsed,
+    /// Start time and wall-clock duration.
+    pub wall_clock: WallClock,
     /// The `--set` overrides applied, as given.
     pub overrides: Vec<String>,
     /// The scenario after overrides and defaults.
@@ -185,8 +194,8 @@ impl RunInfo {
             scenario: scenario.name.clone(),
             seed: scenario.seed,
             mode,
-            started_at: None,
             elapsed: Elapsed::default(),
+            wall_clock: WallClock::default(),
             overrides: overrides.iter().map(ToString::to_string).collect(),
             resolved_scenario: scenario.resolved(),
         }
@@ -202,12 +211,9 @@ pub struct Summary {
     pub seed: u64,
     /// Live or virtual.
     pub mode: Mode,
-    /// When the run started, if known.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub started_at: Option<String>,
     /// True when every threshold passed.
     pub passed: bool,
-    /// How long the run lasted.
+    /// Scenario time covered.
     pub elapsed: Elapsed,
     /// The service-level target in milliseconds.
     pub service_level_target_ms: f64,
@@ -233,6 +239,10 @@ pub struct Summary {
     pub overrides: Vec<String>,
     /// The scenario as run (after overrides, with defaults filled in).
     pub resolved_scenario: serde_json::Value,
+    /// Wall-clock facts (start, real duration): the only part that differs between two
+    /// virtual runs of the same scenario and seed.
+    #[serde(default)]
+    pub wall_clock: WallClock,
 }
 
 impl Summary {
@@ -254,7 +264,6 @@ impl Summary {
             scenario: info.scenario,
             seed: info.seed,
             mode: info.mode,
-            started_at: info.started_at,
             passed: true,
             elapsed: info.elapsed,
             service_level_target_ms: recorder.service_level_target().as_micros() as f64 / 1000.0,
@@ -268,6 +277,7 @@ impl Summary {
             thresholds: Vec::new(),
             overrides: info.overrides,
             resolved_scenario: info.resolved_scenario,
+            wall_clock: info.wall_clock,
         })
     }
 

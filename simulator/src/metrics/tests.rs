@@ -9,9 +9,11 @@ fn info() -> RunInfo {
         scenario: "unit".into(),
         seed: 42,
         mode: Mode::Virtual,
-        started_at: None,
         elapsed: Elapsed {
             scenario_seconds: 600.0,
+        },
+        wall_clock: WallClock {
+            started_at: None,
             real_seconds: 1.5,
         },
         overrides: vec!["routing.policy=random".into()],

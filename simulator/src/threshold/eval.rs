@@ -1,8 +1,12 @@
 //! Evaluating thresholds against a summary. A threshold whose value is undefined
 //! (no samples, nothing offered) fails: a check that could not be made is not a pass.
+//! The one exception: a real-time metric (transport latencies, see
+//! [`crate::metrics::Clock`]) in a virtual-time run, where it cannot exist; such a
+//! threshold is *not applicable*, shown as such, and does not fail the run.
 
-use super::parse::{Op, Threshold, ValueUnit};
-use crate::metrics::summary::Summary;
+use super::parse::{Op, Subject, Threshold, ValueUnit};
+use crate::metrics::names::Clock;
+use crate::metrics::summary::{Mode, Summary};
 use serde::{Deserialize, Serialize};
 
 /// A threshold's verdict, as stored in `summary.json`.
@@ -20,14 +24,25 @@ pub struct ThresholdResult {
     pub unit: String,
     /// The observed value in `unit`; `null` when it could not be computed.
     pub observed: Option<f64>,
-    /// Whether the threshold held.
+    /// Whether the threshold held (true when not applicable).
     pub pass: bool,
+    /// Why the threshold does not apply to this run, when it does not.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub not_applicable: Option<String>,
 }
 
 impl ThresholdResult {
     /// Evaluates `t` against `summary`.
     pub fn evaluate(t: &Threshold, summary: &Summary) -> ThresholdResult {
         let observed = summary.value(&t.subject);
+        let not_applicable = match &t.subject {
+            Subject::Metric(m, _) if m.clock() == Clock::Real && summary.mode == Mode::Virtual => {
+                Some(format!(
+                    "{m} is a real-time (transport) metric; virtual time has no transport"
+                ))
+            }
+            _ => None,
+        };
         ThresholdResult {
             expression: t.expression(),
             key: t.key.clone(),
@@ -35,7 +50,17 @@ impl ThresholdResult {
             limit: t.limit,
             unit: unit_name(t.unit).to_string(),
             observed,
-            pass: observed.is_some_and(|o| t.op.holds(o, t.limit)),
+            pass: not_applicable.is_some() || observed.is_some_and(|o| t.op.holds(o, t.limit)),
+            not_applicable,
+        }
+    }
+
+    /// `PASS`, `FAIL` or `N/A`.
+    pub fn verdict(&self) -> &'static str {
+        match (self.not_applicable.is_some(), self.pass) {
+            (true, _) => "N/A",
+            (false, true) => "PASS",
+            (false, false) => "FAIL",
         }
     }
 

@@ -6,6 +6,7 @@
 //! Transport is instantaneous: a command's reply and the notices it causes are
 //! delivered at the instant it was sent, in the order the Desk produced them.
 
+mod gauges;
 mod queue;
 
 use crate::behaviour::{AgentBot, Effects, Input, Participant, Tag, Timer, UserBot};
@@ -75,6 +76,7 @@ pub struct VirtualRun {
     tick_at: Option<Time>,
     stats: RunStats,
     history: History,
+    gauge_at: Duration,
 }
 
 struct Stream {
@@ -139,11 +141,13 @@ impl VirtualRun {
             streams,
             next_user: 0,
             horizon: scenario.horizon(),
-            rec: Recorder::new(scenario.service_level_target),
+            rec: Recorder::new(scenario.service_level_target)
+                .with_interval(crate::metrics::default_interval(scenario.horizon())),
             fx: Effects::default(),
             tick_at: None,
             stats: RunStats::default(),
             history: History::new(false),
+            gauge_at: Duration::ZERO,
         })
     }
 
@@ -166,9 +170,11 @@ impl VirtualRun {
                 break;
             }
             self.stats.events += 1;
+            self.sample_gauges(at, true);
             self.step(at, event);
         }
         let end = self.horizon;
+        self.sample_gauges(end, false);
         for a in &mut self.agents {
             a.finish(end, &mut self.rec);
         }
@@ -250,6 +256,7 @@ impl VirtualRun {
 
     /// Gives one input to a participant and carries out what it asks.
     fn deliver(&mut self, at: Duration, p: Pid, input: Input<'_>) {
+        self.rec.set_now(at, None);
         let mut fx = std::mem::take(&mut self.fx);
         fx.clear();
         let done = match p {
