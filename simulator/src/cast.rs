@@ -85,6 +85,7 @@ impl Cast {
             let ticket = group.ticket.as_ref();
             let plan = Arc::new(AgentPlan {
                 auto_accept: auto,
+                pulls: !auto || group.manual_accept,
                 available_for: group.available_for,
                 accept_delay: group.accept_delay,
                 reply_delay: group.reply_delay,

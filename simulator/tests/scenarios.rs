@@ -132,7 +132,7 @@ fn validate_exits_two_with_positions() {
     let file = dir.join("bad.toml");
     let text = std::fs::read_to_string(scenarios_dir().join("quickstart.toml"))
         .unwrap()
-        .replace("available_for = 3", "available_for = 6");
+        .replacen("available_for = 2", "available_for = 6", 1);
     std::fs::write(&file, &text).unwrap();
     let f = file.to_str().unwrap();
     let line = text[..text.find("available_for = 6").unwrap()]

@@ -29,8 +29,11 @@ pub enum TransferTo {
 /// What agents of one group do; shared by all of them.
 #[derive(Clone, Debug)]
 pub struct AgentPlan {
-    /// Auto-accept on (chats are assigned) or off (agents pull them).
+    /// Auto-accept on in the server (agents declare "Available for N").
     pub auto_accept: bool,
+    /// This agent pulls chats from Queue by hand: always when auto-accept is off, and
+    /// under auto-accept when its group says so (R6).
+    pub pulls: bool,
     /// "Available for N" under auto-accept; under manual accept the most chats an agent
     /// pulls at once.
     pub available_for: u8,
@@ -144,7 +147,7 @@ impl AgentBot {
 
     /// Whether queue counts matter to this agent (it pulls chats by hand).
     pub fn wants_queue_counts(&self) -> bool {
-        !self.plan.auto_accept
+        self.plan.pulls
     }
 
     fn capacity(&self) -> usize {
@@ -157,7 +160,7 @@ impl AgentBot {
 
     /// Manual accept: look again after the reaction delay if there may be work.
     fn maybe_pull(&mut self, fx: &mut Effects) {
-        if self.plan.auto_accept || self.pull_scheduled || !self.room() {
+        if !self.plan.pulls || self.pull_scheduled || !self.room() {
             return;
         }
         let waiting: usize = self.counts.values().map(|(q, t)| q + t).sum();
@@ -247,7 +250,7 @@ impl AgentBot {
 
     /// Starts the next planned step of chat `c`, if any and none is in flight.
     fn work(&mut self, c: ChatId, fx: &mut Effects) {
-        let (auto, transfer_to) = (self.plan.auto_accept, self.plan.transfer.clone());
+        let transfer_to = self.plan.transfer.clone();
         let Some(h) = self.held.get_mut(&c) else {
             return;
         };
@@ -300,7 +303,6 @@ impl AgentBot {
                         TransferTarget::Agent(others[i].clone())
                     }
                 };
-                let _ = auto;
                 fx.send
                     .push((tag(TRANSFER, c), Command::Transfer { chat: c, to, notes }));
             }
@@ -331,7 +333,12 @@ impl AgentBot {
             SIGN_IN => {
                 self.signed_in_at = Some(now);
                 let availability = if self.plan.auto_accept {
-                    Availability::AvailableFor(self.plan.available_for)
+                    // A puller under auto-accept takes nothing from the router.
+                    Availability::AvailableFor(if self.plan.pulls {
+                        0
+                    } else {
+                        self.plan.available_for
+                    })
                 } else {
                     Availability::Available
                 };

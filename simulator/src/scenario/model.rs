@@ -148,6 +148,11 @@ pub struct AgentGroup {
     /// Chance per chat with a ticket of pinning the shared article on it.
     #[serde(default)]
     pub pin_article_probability: f64,
+    /// Under auto-accept, these agents still pull chats from Queue by hand (R6): they
+    /// declare "Available for 0", so nothing is routed to them, and accept up to
+    /// `available_for` chats themselves after `accept_delay`.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub manual_accept: bool,
 }
 
 /// `transfer = { … }` on an agent group.

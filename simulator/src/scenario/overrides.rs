@@ -81,6 +81,7 @@ const AGENT: &[(&str, Kind)] = &[
     ("count", Kind::Int),
     ("queues", Kind::List),
     ("available_for", Kind::Int),
+    ("manual_accept", Kind::Bool),
     ("accept_delay", Kind::Str),
     ("reply_delay", Kind::Str),
     ("handle_time", Kind::OptStr),

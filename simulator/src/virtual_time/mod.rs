@@ -21,7 +21,7 @@ use std::rc::Rc;
 use std::sync::Arc;
 use std::time::Duration;
 use switchboard_server::domain::{
-    AgentId, Command, Desk, DeskError, Notice, Principal, Recipient, Reply, Time, UserId,
+    AgentId, Command, Desk, DeskError, Notice, Principal, QueueId, Recipient, Reply, Time, UserId,
 };
 use thiserror::Error;
 
@@ -67,6 +67,8 @@ pub struct VirtualRun {
     queue: EventQueue<Event>,
     agents: Vec<AgentBot>,
     agent_index: HashMap<AgentId, usize>,
+    /// Per queue, the agents who pull chats by hand (and so read queue counts).
+    pullers: HashMap<QueueId, Vec<usize>>,
     users: HashMap<u64, UserBot>,
     streams: Vec<Stream>,
     next_user: u64,
@@ -113,6 +115,15 @@ impl VirtualRun {
             .enumerate()
             .map(|(i, a)| (a.id().clone(), i))
             .collect();
+        let mut pullers: HashMap<QueueId, Vec<usize>> = HashMap::new();
+        for (i, (role, bot)) in cast.agents.iter().zip(&agents).enumerate() {
+            if bot.wants_queue_counts() {
+                let profile = cast.profiles.iter().find(|p| p.id == role.id);
+                for q in profile.map_or(&[][..], |p| &p.queues[..]) {
+                    pullers.entry(q.clone()).or_default().push(i);
+                }
+            }
+        }
         for i in 0..agents.len() {
             queue.push(Duration::ZERO, Event::Start(Pid::Agent(i)));
         }
@@ -137,6 +148,7 @@ impl VirtualRun {
             queue,
             agents,
             agent_index,
+            pullers,
             users: HashMap::new(),
             streams,
             next_user: 0,
@@ -329,15 +341,21 @@ impl VirtualRun {
                             }
                         }
                         Recipient::QueueMembers(q) => {
-                            let members: Vec<usize> = self
-                                .desk
-                                .online_members(&q)
-                                .filter_map(|a| self.agent_index.get(a).copied())
-                                .filter(|&i| self.agents[i].wants_queue_counts())
-                                .collect();
-                            for i in members {
-                                self.queue
-                                    .push(at, Event::Notice(Pid::Agent(i), notice.clone()));
+                            // Only agents who pull by hand read queue counts; they are
+                            // listed per queue up front, so a queue change costs a
+                            // look at those few, not a scan of every member.
+                            let Some(pullers) = self.pullers.get(&q) else {
+                                continue;
+                            };
+                            for &i in pullers {
+                                let online = self
+                                    .desk
+                                    .agent(self.agents[i].id())
+                                    .is_some_and(switchboard_server::domain::Agent::online);
+                                if online {
+                                    self.queue
+                                        .push(at, Event::Notice(Pid::Agent(i), notice.clone()));
+                                }
                             }
                         }
                     }
