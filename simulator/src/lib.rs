@@ -12,6 +12,7 @@
 
 pub mod behaviour;
 pub mod cast;
+pub mod checker;
 pub mod compare;
 pub mod console;
 pub mod dist;

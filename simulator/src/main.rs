@@ -58,6 +58,12 @@ enum Command {
         /// The run folder.
         dir: PathBuf,
     },
+    /// Check the routing invariants of a run folder (history.jsonl, journal.jsonl);
+    /// exit 1 on any violation. See docs/checker.md.
+    Check {
+        /// The run folder.
+        dir: PathBuf,
+    },
     /// Check a scenario file (and overrides) without running it.
     Validate {
         /// The scenario file.
@@ -163,6 +169,12 @@ async fn main() -> ExitCode {
 async fn dispatch(cli: Cli) -> Result<ExitCode> {
     match cli.command {
         Command::Validate { file, set } => Ok(validate(&file, &set)),
+        Command::Check { dir } => {
+            let opts = switchboard_sim::checker::options_of(&dir);
+            let report = switchboard_sim::checker::check_dir(&dir, &opts)?;
+            print!("{}", report.render());
+            Ok(if report.ok() { ExitCode::SUCCESS } else { ExitCode::from(1) })
+        }
         Command::Report { dir } => {
             let rendered = switchboard_sim::report::render(&dir)?;
             println!("report: {}", rendered.html.display());
@@ -269,6 +281,12 @@ async fn dispatch(cli: Cli) -> Result<ExitCode> {
                 out.display()
             );
             let summary = run::run(&scenario, &set, driver, &out).await?;
+            if let Some(inv) = summary.invariants.as_ref().filter(|i| i.violations > 0) {
+                println!("ROUTING INVARIANTS VIOLATED: {} (details in invariants.json)", inv.violations);
+                for line in &inv.first {
+                    println!("  {line}");
+                }
+            }
             println!("{}", console::render(&summary));
             print!("{}", switchboard_sim::erlang::Analytic::of(&scenario, &summary).render());
             println!("report: {}", out.display());

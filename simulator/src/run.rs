@@ -96,6 +96,9 @@ pub async fn run(
     let mut summary =
         Summary::build(info, &mut recorder).map_err(|e| RunError::Metrics(e.to_string()))?;
     summary.apply_thresholds(&scenario.thresholds.0);
+    // Routing invariants over history and journal (docs/checker.md): a violation
+    // fails the run and is listed in `summary.invariants`.
+    crate::checker::check_run(out, scenario, &mut summary);
     write_summary(out, &summary)?;
     crate::report::write_data(out, &summary, &mut recorder)?;
     crate::report::render(out)?;

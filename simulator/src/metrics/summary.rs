@@ -243,6 +243,10 @@ pub struct Summary {
     /// virtual runs of the same scenario and seed.
     #[serde(default)]
     pub wall_clock: WallClock,
+    /// Routing invariants checked at the end of the run (`docs/checker.md`); `None`
+    /// when the run kept no history. Any violation fails the run.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub invariants: Option<crate::checker::Invariants>,
 }
 
 impl Summary {
@@ -278,6 +282,7 @@ impl Summary {
             overrides: info.overrides,
             resolved_scenario: info.resolved_scenario,
             wall_clock: info.wall_clock,
+            invariants: None,
         })
     }
 

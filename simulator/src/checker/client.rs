@@ -1,0 +1,315 @@
+//! Invariants over the client history (what every participant sent and received),
+//! and its agreement with the server journal.
+//!
+//! - Message order (R10): each participant receives each chat's messages with strictly
+//!   increasing transcript positions (no duplicate, no reordering); a user's view of
+//!   their chat has no gap.
+//! - Transfer notes (R8): an agent accepting a transferred chat got the notes.
+//! - Agreement: per participant, the replies and notices it recorded are, in order, a
+//!   subsequence of what the journal says the server sent it; anything the server sent
+//!   and the participant never got must fall where its connection dropped or at the
+//!   very end of its history.
+
+use super::violation::{Invariant, Violation};
+use crate::history::{Event, History, What};
+use std::collections::{BTreeMap, BTreeSet};
+use switchboard_server::domain::{Command, Notice, Principal, Recipient, Reply};
+use switchboard_server::protocol::{JournalEntry, JournalResult, ProtocolError};
+
+fn cite(line: usize, e: &Event) -> String {
+    let what = serde_json::to_string(&e.what).unwrap_or_default();
+    format!("history:{} t={:.0} ms {}: {what}", line + 1, e.t_ms, e.who)
+}
+
+/// Checks that need only the history.
+pub fn check_history(h: &History) -> Vec<Violation> {
+    let mut out = Vec::new();
+    // (who, chat) → (last seq received, line)
+    let mut last: BTreeMap<(String, u64), (u64, usize)> = BTreeMap::new();
+    // user → chat → seqs known (own sends + received)
+    let mut user_seqs: BTreeMap<String, BTreeMap<u64, BTreeSet<u64>>> = BTreeMap::new();
+    let mut dropped: BTreeSet<String> = BTreeSet::new();
+    // Notes of the last transfer of each chat, from the transferring agent's command.
+    let mut pending_notes: BTreeMap<(String, u64), String> = BTreeMap::new();
+    let mut notes: BTreeMap<u64, String> = BTreeMap::new();
+    for (i, e) in h.events.iter().enumerate() {
+        match &e.what {
+            What::Disconnected { .. } => {
+                dropped.insert(e.who.clone());
+            }
+            What::Send {
+                command: Command::Transfer { chat, notes: n, .. },
+            } => {
+                pending_notes.insert((e.who.clone(), chat.0), n.clone());
+            }
+            What::Reply { reply: Reply::Done } => {
+                // A transfer's `done` makes its notes the chat's latest.
+                let mine: Vec<(String, u64)> = pending_notes
+                    .keys()
+                    .filter(|(w, _)| *w == e.who)
+                    .cloned()
+                    .collect();
+                if let Some(k) = mine.first()
+                    && let Some(n) = pending_notes.remove(k)
+                {
+                    notes.insert(k.1, n);
+                }
+            }
+            What::Reply {
+                reply: Reply::Sent { chat, seq },
+            } if e.who.starts_with("user:") => {
+                user_seqs
+                    .entry(e.who.clone())
+                    .or_default()
+                    .entry(chat.0)
+                    .or_default()
+                    .insert(*seq);
+            }
+            What::Reply {
+                reply: Reply::Accepted(v),
+            } => {
+                if let Some(n) = notes.get(&v.chat.0)
+                    && v.origin == switchboard_server::domain::Origin::Transferred
+                    && !v.notes.iter().any(|x| &x.notes == n)
+                {
+                    out.push(
+                        Violation::new(
+                            Invariant::TransferNotes,
+                            format!("accepted a transferred chat without the notes {n:?}"),
+                        )
+                        .chat(v.chat.0)
+                        .agent(e.who.trim_start_matches("agent:"))
+                        .at(e.t_ms)
+                        .proof(cite(i, e)),
+                    );
+                }
+            }
+            What::Notice {
+                notice: Notice::Message { chat, entry },
+            } => {
+                let key = (e.who.clone(), chat.0);
+                if let Some((prev, line)) = last.get(&key).copied()
+                    && entry.seq <= prev
+                {
+                    let what = if entry.seq == prev {
+                        "twice"
+                    } else {
+                        "out of order"
+                    };
+                    out.push(
+                        Violation::new(
+                            Invariant::MessageOrder,
+                            format!(
+                                "{} received message {} {what} (after message {prev})",
+                                e.who, entry.seq
+                            ),
+                        )
+                        .chat(chat.0)
+                        .at(e.t_ms)
+                        .proof(cite(line, &h.events[line]))
+                        .proof(cite(i, e)),
+                    );
+                }
+                let top = last.get(&key).map_or(0, |x| x.0).max(entry.seq);
+                last.insert(key, (top, i));
+                if e.who.starts_with("user:") {
+                    user_seqs
+                        .entry(e.who.clone())
+                        .or_default()
+                        .entry(chat.0)
+                        .or_default()
+                        .insert(entry.seq);
+                }
+            }
+            _ => {}
+        }
+    }
+    for (user, chats) in user_seqs {
+        if dropped.contains(&user) {
+            continue;
+        }
+        for (chat, seqs) in chats {
+            let max = seqs.iter().max().copied().unwrap_or(0);
+            let missing: Vec<u64> = (1..=max).filter(|s| !seqs.contains(s)).collect();
+            if !missing.is_empty() {
+                out.push(
+                    Violation::new(
+                        Invariant::MessageOrder,
+                        format!("{user} never received message(s) {missing:?} of their chat (saw up to {max})"),
+                    )
+                    .chat(chat),
+                );
+            }
+        }
+    }
+    out
+}
+
+/// A comparable key of a reply or notice.
+fn key_reply(r: &Reply) -> String {
+    match r {
+        Reply::Accepted(v) => format!("reply accepted {}", v.chat),
+        Reply::Sent { chat, seq } => format!("reply sent {chat}/{seq}"),
+        Reply::ChatStarted { chat, .. } => format!("reply chat_started {chat}"),
+        Reply::Ticket(t) => format!("reply ticket {} {:?}", t.id, t.status),
+        other => {
+            let v = serde_json::to_value(other).unwrap_or_default();
+            format!(
+                "reply {}",
+                v.get("reply").and_then(|k| k.as_str()).unwrap_or("")
+            )
+        }
+    }
+}
+
+fn key_notice(n: &Notice) -> Option<String> {
+    Some(match n {
+        Notice::QueueChanged { .. } => return None,
+        Notice::Assigned(v) => format!("notice assigned {}", v.chat),
+        Notice::AgentJoined { chat, agent, .. } => format!("notice agent_joined {chat} {agent}"),
+        Notice::AgentLeft { chat, agent, .. } => format!("notice agent_left {chat} {agent}"),
+        Notice::Message { chat, entry } => format!("notice message {chat}/{}", entry.seq),
+        Notice::TransferOffered { chat, .. } => format!("notice transfer_offered {chat}"),
+        Notice::TransferWithdrawn { chat, .. } => format!("notice transfer_withdrawn {chat}"),
+        Notice::ChatEnded { chat, .. } => format!("notice chat_ended {chat}"),
+        Notice::TicketCreated { chat, ticket } => {
+            format!("notice ticket_created {chat} {}", ticket.id)
+        }
+    })
+}
+
+/// Per participant, what the journal says the server sent them, in Desk order.
+fn journal_streams(journal: &[JournalEntry]) -> BTreeMap<String, Vec<(String, u64)>> {
+    let mut s: BTreeMap<String, Vec<(String, u64)>> = BTreeMap::new();
+    for e in journal {
+        let JournalResult::Ok { reply, deliveries } = &e.result else {
+            continue;
+        };
+        let me = match &e.principal {
+            Principal::Agent(a) => Some(format!("agent:{a}")),
+            Principal::User(u) => Some(format!("user:{u}")),
+            _ => None,
+        };
+        if let Some(me) = me
+            && !matches!(e.command, Command::Disconnect | Command::Tick)
+        {
+            s.entry(me).or_default().push((key_reply(reply), e.seq));
+        }
+        for d in deliveries {
+            let to = match &d.to {
+                Recipient::Agent(a) => format!("agent:{a}"),
+                Recipient::User(u) => format!("user:{u}"),
+                Recipient::QueueMembers(_) => continue,
+            };
+            if let Some(k) = key_notice(&d.notice) {
+                s.entry(to).or_default().push((k, e.seq));
+            }
+        }
+    }
+    s
+}
+
+/// History and journal agree, participant by participant.
+pub fn check_agreement(h: &History, journal: &[JournalEntry]) -> Vec<Violation> {
+    let mut out = Vec::new();
+    let streams = journal_streams(journal);
+    // Per participant: (key, line) of what they recorded, and where they dropped.
+    let mut seen: BTreeMap<&str, Vec<(String, usize)>> = BTreeMap::new();
+    let mut drops: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
+    for (i, e) in h.events.iter().enumerate() {
+        let k = match &e.what {
+            What::Reply { reply } => Some(key_reply(reply)),
+            What::Notice { notice } => key_notice(notice),
+            What::Disconnected { .. } => {
+                drops.entry(&e.who).or_default().push(i);
+                None
+            }
+            _ => None,
+        };
+        if let Some(k) = k {
+            seen.entry(&e.who).or_default().push((k, i));
+        }
+    }
+    let started_h: BTreeSet<u64> = h
+        .events
+        .iter()
+        .filter_map(|e| match &e.what {
+            What::Reply {
+                reply: Reply::ChatStarted { chat, .. },
+            } => Some(chat.0),
+            _ => None,
+        })
+        .collect();
+    let started_j: BTreeSet<u64> = journal
+        .iter()
+        .filter_map(|e| match &e.result {
+            JournalResult::Ok {
+                reply: Reply::ChatStarted { chat, .. },
+                ..
+            } => Some(chat.0),
+            _ => None,
+        })
+        .collect();
+    for c in started_h.difference(&started_j) {
+        out.push(
+            Violation::new(
+                Invariant::Agreement,
+                format!("a user was told chat {c} started but the journal never started it"),
+            )
+            .chat(*c),
+        );
+    }
+    let empty = Vec::new();
+    for (who, items) in &seen {
+        let stream = streams.get(*who).unwrap_or(&empty);
+        let my_drops = drops.get(who).cloned().unwrap_or_default();
+        let mut j = 0;
+        let mut prev_line: Option<usize> = None;
+        for (k, line) in items {
+            let Some(off) = stream[j..].iter().position(|(x, _)| x == k) else {
+                let e = &h.events[*line];
+                let inv = if k.starts_with("notice message") {
+                    Invariant::MessageOrder
+                } else {
+                    Invariant::Agreement
+                };
+                out.push(
+                    Violation::new(
+                        inv,
+                        format!("{who} recorded `{k}` which the journal does not show being sent to them at that point (duplicate, reordered or invented)"),
+                    )
+                    .at(e.t_ms)
+                    .proof(cite(*line, e)),
+                );
+                continue;
+            };
+            // Everything skipped was sent and never received.
+            let dropped_between = my_drops
+                .iter()
+                .any(|d| prev_line.is_none_or(|p| *d > p) && *d < *line);
+            if !dropped_between {
+                for (missed, seq) in &stream[j..j + off] {
+                    let inv = if missed.starts_with("notice message") {
+                        Invariant::MessageOrder
+                    } else {
+                        Invariant::Agreement
+                    };
+                    let e = &h.events[*line];
+                    out.push(
+                        Violation::new(
+                            inv,
+                            format!("the server sent `{missed}` to {who}, who never received it"),
+                        )
+                        .at(e.t_ms)
+                        .proof(format!("journal#{seq}"))
+                        .proof(cite(*line, e)),
+                    );
+                }
+            }
+            j += off + 1;
+            prev_line = Some(*line);
+        }
+    }
+    let _ = ProtocolError::CODES;
+    out
+}

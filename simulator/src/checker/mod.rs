@@ -1,0 +1,331 @@
+//! The routing checker: reads what every participant saw (`history.jsonl`) and what
+//! the server did (`journal.jsonl`) and verifies the routing invariants, Jepsen-style.
+//!
+//! - [`violation`]: the invariants and how a violation is reported.
+//! - [`server`]: invariants over the journal (a replay of the Desk's decisions).
+//! - [`client`]: invariants over the history, and history–journal agreement.
+//!
+//! `switchboard check RUN_DIR` runs it on a run folder; every run runs it at the end
+//! ([`check_run`]) and records `invariants` in the summary. `docs/checker.md` lists
+//! every invariant, what it reads and how to read a violation.
+
+pub mod client;
+pub mod server;
+pub mod violation;
+
+pub use violation::{Invariant, Violation};
+
+use crate::history::{HISTORY_FILE, History};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::io::{BufRead, Write};
+use std::path::{Path, PathBuf};
+use switchboard_server::protocol::JournalEntry;
+
+/// The journal's file name in a run folder.
+pub const JOURNAL_FILE: &str = "journal.jsonl";
+/// The checker's full report in a run folder.
+pub const REPORT_FILE: &str = "invariants.json";
+
+/// Knobs the invariants need from the run.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Options {
+    /// The server's agent grace period (server milliseconds).
+    pub agent_grace_ms: u64,
+    /// How long a chat may wait while an eligible agent has a free slot (server ms).
+    pub work_bound_ms: u64,
+    /// Most chats accepted from Transferred under auto-accept (R6).
+    pub max_transfer_accepts: u8,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            agent_grace_ms: 30_000,
+            work_bound_ms: 1_000,
+            max_transfer_accepts: 4,
+        }
+    }
+}
+
+/// Why a run folder could not be checked.
+#[derive(Debug, thiserror::Error)]
+pub enum CheckError {
+    /// A file could not be read or parsed.
+    #[error("{0}")]
+    Read(String),
+    /// The run folder has no history.
+    #[error("{0}: no {HISTORY_FILE} (was the run made with history on?)")]
+    NoHistory(PathBuf),
+}
+
+/// What the checker found.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct CheckReport {
+    /// Invariants checked (names).
+    pub checked: Vec<String>,
+    /// Invariants that could not be checked and why.
+    pub skipped: BTreeMap<String, String>,
+    /// Every violation, in the order found.
+    pub violations: Vec<Violation>,
+    /// Chats started (journal, else history).
+    pub chats_started: usize,
+    /// Chats still queued, active or transferred when the run stopped (not violations).
+    pub open_at_end: BTreeMap<u64, String>,
+    /// History events and journal entries read.
+    pub events: usize,
+    /// Journal entries read.
+    pub journal_entries: usize,
+}
+
+impl CheckReport {
+    /// Whether no invariant was violated.
+    pub fn ok(&self) -> bool {
+        self.violations.is_empty()
+    }
+
+    /// Violations per invariant.
+    pub fn by_invariant(&self) -> BTreeMap<String, usize> {
+        let mut m = BTreeMap::new();
+        for v in &self.violations {
+            *m.entry(v.invariant.name().to_string()).or_insert(0) += 1;
+        }
+        m
+    }
+
+    /// Whether some violation is of `inv`.
+    pub fn has(&self, inv: Invariant) -> bool {
+        self.violations.iter().any(|v| v.invariant == inv)
+    }
+
+    /// The summary's `invariants` field.
+    pub fn summary(&self) -> Invariants {
+        Invariants {
+            checked: self.checked.clone(),
+            violations: self.violations.len(),
+            by_invariant: self.by_invariant(),
+            open_at_end: self.open_at_end.len(),
+            first: self
+                .violations
+                .iter()
+                .take(10)
+                .map(ToString::to_string)
+                .collect(),
+        }
+    }
+
+    /// A console rendering: verdict, then each violation.
+    pub fn render(&self) -> String {
+        let mut s = String::new();
+        if self.ok() {
+            s.push_str(&format!(
+                "invariants: OK — {} checked over {} chats ({} history events, {} journal entries); {} open at the end\n",
+                self.checked.len(),
+                self.chats_started,
+                self.events,
+                self.journal_entries,
+                self.open_at_end.len()
+            ));
+        } else {
+            s.push_str(&format!(
+                "invariants: {} VIOLATION(S) {:?}\n",
+                self.violations.len(),
+                self.by_invariant()
+            ));
+            for v in self.violations.iter().take(50) {
+                s.push_str(&format!("  {v}\n"));
+            }
+            if self.violations.len() > 50 {
+                s.push_str(&format!(
+                    "  … {} more in {REPORT_FILE}\n",
+                    self.violations.len() - 50
+                ));
+            }
+        }
+        for (k, why) in &self.skipped {
+            s.push_str(&format!("  skipped {k}: {why}\n"));
+        }
+        s
+    }
+}
+
+/// The `invariants` field of `summary.json`: the hook reports show at the top.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Invariants {
+    /// Names of the invariants checked.
+    pub checked: Vec<String>,
+    /// How many violations (0: routing was correct).
+    pub violations: usize,
+    /// Violations per invariant.
+    #[serde(default)]
+    pub by_invariant: BTreeMap<String, usize>,
+    /// Chats still open when the run stopped (reported, not a violation).
+    #[serde(default)]
+    pub open_at_end: usize,
+    /// The first violations, one line each (details in `invariants.json`).
+    #[serde(default)]
+    pub first: Vec<String>,
+}
+
+/// Checks a history and, when there is one, the server journal.
+pub fn check(history: &History, journal: Option<&[JournalEntry]>, opts: &Options) -> CheckReport {
+    let mut r = CheckReport {
+        events: history.events.len(),
+        ..CheckReport::default()
+    };
+    r.violations.extend(client::check_history(history));
+    for inv in [Invariant::MessageOrder, Invariant::TransferNotes] {
+        r.checked.push(inv.name().into());
+    }
+    match journal {
+        Some(j) => {
+            r.journal_entries = j.len();
+            let (v, facts) = server::check(j, opts);
+            r.violations.extend(v);
+            r.violations.extend(client::check_agreement(history, j));
+            r.chats_started = facts.started.len();
+            r.open_at_end = facts
+                .open_at_end
+                .into_iter()
+                .map(|(c, s)| (c.0, s))
+                .collect();
+            r.checked = Invariant::ALL
+                .iter()
+                .map(|i| i.name().to_string())
+                .collect();
+        }
+        None => {
+            r.chats_started = history
+                .events
+                .iter()
+                .filter(|e| {
+                    matches!(
+                        &e.what,
+                        crate::history::What::Reply {
+                            reply: switchboard_server::domain::Reply::ChatStarted { .. }
+                        }
+                    )
+                })
+                .count();
+            for inv in Invariant::ALL {
+                if !r.checked.iter().any(|c| c == inv.name()) {
+                    r.skipped.insert(
+                        inv.name().into(),
+                        "needs the server journal (external server?)".into(),
+                    );
+                }
+            }
+        }
+    }
+    r
+}
+
+/// Reads a `journal.jsonl`, naming the line of anything it cannot read.
+pub fn read_journal(path: &Path) -> Result<Vec<JournalEntry>, CheckError> {
+    let file = std::fs::File::open(path)
+        .map_err(|e| CheckError::Read(format!("{}: {e}", path.display())))?;
+    let mut out = Vec::new();
+    for (i, line) in std::io::BufReader::new(file).lines().enumerate() {
+        let line =
+            line.map_err(|e| CheckError::Read(format!("{}:{}: {e}", path.display(), i + 1)))?;
+        if line.trim().is_empty() {
+            continue;
+        }
+        out.push(
+            serde_json::from_str(&line)
+                .map_err(|e| CheckError::Read(format!("{}:{}: {e}", path.display(), i + 1)))?,
+        );
+    }
+    Ok(out)
+}
+
+/// Writes a journal (the virtual driver's journal-equivalent).
+pub fn write_journal(path: &Path, journal: &[JournalEntry]) -> std::io::Result<()> {
+    let mut w = std::io::BufWriter::new(std::fs::File::create(path)?);
+    for e in journal {
+        serde_json::to_writer(&mut w, e)?;
+        w.write_all(b"\n")?;
+    }
+    w.flush()
+}
+
+/// The options of the run in `dir`, from its `summary.json` (defaults otherwise).
+pub fn options_of(dir: &Path) -> Options {
+    let mut o = Options::default();
+    let Ok(text) = std::fs::read_to_string(dir.join("summary.json")) else {
+        return o;
+    };
+    let Ok(v) = serde_json::from_str::<serde_json::Value>(&text) else {
+        return o;
+    };
+    let sc = &v["resolved_scenario"];
+    if let Some(n) = sc["routing"]["max_transfer_accepts"].as_u64() {
+        o.max_transfer_accepts = u8::try_from(n).unwrap_or(4);
+    }
+    if let Some(g) = sc["faults"]["agent_grace"].as_str()
+        && let Ok(d) = crate::dist::parse_duration(g)
+    {
+        o.agent_grace_ms = u64::try_from(d.as_millis()).unwrap_or(u64::MAX);
+    }
+    o
+}
+
+/// Checks the run folder `dir` and writes `invariants.json` there.
+pub fn check_dir(dir: &Path, opts: &Options) -> Result<CheckReport, CheckError> {
+    let hp = dir.join(HISTORY_FILE);
+    if !hp.exists() {
+        return Err(CheckError::NoHistory(dir.to_path_buf()));
+    }
+    let history = History::read(&hp).map_err(CheckError::Read)?;
+    let jp = dir.join(JOURNAL_FILE);
+    let journal = if jp.exists() {
+        Some(read_journal(&jp)?)
+    } else {
+        None
+    };
+    let report = check(&history, journal.as_deref(), opts);
+    let out = dir.join(REPORT_FILE);
+    let text = serde_json::to_string_pretty(&report).unwrap_or_default();
+    std::fs::write(&out, text).map_err(|e| CheckError::Read(format!("{}: {e}", out.display())))?;
+    Ok(report)
+}
+
+impl Options {
+    /// The options for a run of `scenario` (the Desk's defaults where it says nothing).
+    pub fn for_scenario(scenario: &crate::scenario::Scenario) -> Options {
+        let defaults = switchboard_server::domain::RoutingConfig::default();
+        Options {
+            max_transfer_accepts: scenario
+                .routing
+                .max_transfer_accepts
+                .unwrap_or(defaults.max_transfer_accepts),
+            ..Options::default()
+        }
+    }
+}
+
+/// The end-of-run hook: checks the run folder `out` (if it holds a history), writes
+/// `invariants.json`, records `invariants` in the summary and fails the run on any
+/// violation. Returns the report, or `None` when there was nothing to check.
+pub fn check_run(
+    out: &Path,
+    scenario: &crate::scenario::Scenario,
+    summary: &mut crate::metrics::Summary,
+) -> Option<CheckReport> {
+    if !out.join(HISTORY_FILE).exists() {
+        return None;
+    }
+    match check_dir(out, &Options::for_scenario(scenario)) {
+        Ok(report) => {
+            summary.invariants = Some(report.summary());
+            if !report.ok() {
+                summary.passed = false;
+            }
+            Some(report)
+        }
+        Err(e) => {
+            tracing::warn!("routing checker: {e}");
+            None
+        }
+    }
+}
