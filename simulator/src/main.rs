@@ -157,6 +157,9 @@ async fn main() -> ExitCode {
         .with_writer(std::io::stderr)
         .init();
     let cli = Cli::parse();
+    if let Err(e) = switchboard_sim::live::listen_for_interrupt() {
+        eprintln!("warning: cannot listen for Ctrl-C: {e}");
+    }
     match dispatch(cli).await {
         Ok(code) => code,
         Err(e) => {

@@ -180,11 +180,12 @@ pub async fn run(scenario: &Scenario, opts: LiveOptions) -> Result<LiveOutcome, 
     let horizon = clock.instant_of(scenario.horizon());
     let arrivals_end = clock.instant_of(scenario.duration);
     let mut interrupted = false;
+    let mut interrupt = interrupts();
     let mut deadline = horizon;
     loop {
         tokio::select! {
             () = tokio::time::sleep_until(deadline.into()) => break,
-            r = tokio::signal::ctrl_c(), if !interrupted => {
+            r = interrupt.changed(), if !interrupted => {
                 if r.is_ok() {
                     interrupted = true;
                     let _ = stop_tx.send(true);
@@ -279,4 +280,44 @@ fn check_open_files(s: &Scenario, embedded: bool) -> Result<(), LiveError> {
         });
     }
     Ok(())
+}
+
+/// Ctrl-C, as a flag that turns true. [`listen_for_interrupt`] registers the handler
+/// early (before anything is printed), so a Ctrl-C that comes while the run is still
+/// connecting is not lost.
+static INTERRUPT: std::sync::OnceLock<watch::Receiver<bool>> = std::sync::OnceLock::new();
+
+/// Starts listening for Ctrl-C (SIGINT) now. Call once from `main`, inside the runtime.
+pub fn listen_for_interrupt() -> std::io::Result<()> {
+    let (tx, rx) = watch::channel(false);
+    #[cfg(unix)]
+    {
+        let mut sigint = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt())?;
+        tokio::spawn(async move {
+            if sigint.recv().await.is_some() {
+                let _ = tx.send(true);
+            }
+        });
+    }
+    #[cfg(not(unix))]
+    tokio::spawn(async move {
+        if tokio::signal::ctrl_c().await.is_ok() {
+            let _ = tx.send(true);
+        }
+    });
+    let _ = INTERRUPT.set(rx);
+    Ok(())
+}
+
+/// The Ctrl-C flag; one that never turns if nobody listens.
+fn interrupts() -> watch::Receiver<bool> {
+    match INTERRUPT.get() {
+        Some(rx) => rx.clone(),
+        None => {
+            let (tx, rx) = watch::channel(false);
+            // Keep the sender alive so `changed()` waits forever instead of erroring.
+            std::mem::forget(tx);
+            rx
+        }
+    }
 }

@@ -1,0 +1,145 @@
+//! `switchboard run` as a user runs it: exit codes, the report folder, and Ctrl-C.
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+fn scenario(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../scenarios")
+        .join(name)
+}
+
+fn out_dir(name: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("switchboard-cli-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    d
+}
+
+fn switchboard(args: &[&str]) -> (i32, String, String) {
+    let o = Command::new(env!("CARGO_BIN_EXE_switchboard"))
+        .args(args)
+        .output()
+        .expect("switchboard runs");
+    (
+        o.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&o.stdout).into_owned(),
+        String::from_utf8_lossy(&o.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn passing_run_exits_zero_and_writes_the_report() {
+    let out = out_dir("pass");
+    let q = scenario("quickstart.toml");
+    let (code, stdout, stderr) = switchboard(&[
+        "run",
+        q.to_str().unwrap(),
+        "--mode",
+        "virtual",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    assert!(
+        stderr.contains("seed 7"),
+        "the seed is printed at start: {stderr}"
+    );
+    assert!(stdout.contains("accept_wait"), "{stdout}");
+    for f in ["summary.json", "summary.csv", "history.jsonl"] {
+        assert!(out.join(f).is_file(), "{f}");
+    }
+}
+
+#[test]
+fn failing_threshold_exits_one() {
+    let out = out_dir("fail");
+    let q = scenario("quickstart.toml");
+    let (code, stdout, _) = switchboard(&[
+        "run",
+        q.to_str().unwrap(),
+        "--mode",
+        "virtual",
+        "--out",
+        out.to_str().unwrap(),
+        "--set",
+        "thresholds.chats.offered=< 1",
+    ]);
+    assert_eq!(code, 1, "{stdout}");
+    assert!(stdout.contains("FAIL chats.offered < 1"), "{stdout}");
+    assert!(out.join("summary.json").is_file());
+}
+
+#[test]
+fn bad_scenario_or_override_exits_two_without_running() {
+    let out = out_dir("bad");
+    let q = scenario("quickstart.toml");
+    let (code, _, stderr) = switchboard(&[
+        "run",
+        q.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+        "--set",
+        "routing.policy=fastest",
+    ]);
+    assert_eq!(code, 2);
+    assert!(stderr.contains("unknown policy `fastest`"), "{stderr}");
+    assert!(
+        stderr.contains("least-active"),
+        "lists the valid ones: {stderr}"
+    );
+    assert!(!out.exists(), "nothing ran");
+}
+
+/// Ctrl-C stops the arrivals, lets open chats drain and still writes the report.
+#[test]
+fn interrupt_drains_and_writes_the_report() {
+    let out = out_dir("interrupt");
+    let q = scenario("quickstart.toml");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_switchboard"))
+        .args([
+            "run",
+            q.to_str().unwrap(),
+            "--quiet",
+            "--out",
+            out.to_str().unwrap(),
+        ])
+        .args(["--set", "drain=40s"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("switchboard starts");
+    // The first stderr line says the run has started.
+    let mut stderr = BufReader::new(child.stderr.take().expect("stderr"));
+    let mut line = String::new();
+    stderr.read_line(&mut line).expect("start line");
+    assert!(line.contains("running `quickstart`"), "{line}");
+    let started = Instant::now();
+    let pid = child.id().to_string();
+    let killed = Command::new("kill")
+        .args(["-INT", &pid])
+        .status()
+        .expect("kill runs");
+    assert!(killed.success());
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let status = loop {
+        if let Some(s) = child.try_wait().expect("wait") {
+            break s;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the run did not stop after Ctrl-C"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    // Quickstart lasts ~45 s; interrupted, it ends within the drain (40 s / 20 = 2 s).
+    assert!(
+        started.elapsed() < Duration::from_secs(20),
+        "{:?}",
+        started.elapsed()
+    );
+    assert!(matches!(status.code(), Some(0) | Some(1)), "{status:?}");
+    let summary = std::fs::read_to_string(out.join("summary.json")).expect("report written");
+    assert!(summary.contains("\"offered\""));
+}
