@@ -8,6 +8,7 @@
 
 pub mod clock;
 pub mod conn;
+pub mod gauges;
 pub mod progress;
 pub mod server;
 pub mod task;
@@ -128,6 +129,14 @@ pub async fn run(scenario: &Scenario, opts: LiveOptions) -> Result<LiveOutcome, 
         )
     });
     let started = Instant::now();
+    // Gauges once per second of real time, from the server's own `GET /metrics`.
+    let sampler = tokio::spawn(gauges::sample(
+        target.addr,
+        clock,
+        clock.to_scenario(Duration::from_secs(1)),
+        target_sl,
+        end_rx.clone(),
+    ));
     let (stop_tx, stop_rx) = watch::channel(false);
     let mut arrivals = JoinSet::new();
     let streams_done = Arc::new(std::sync::atomic::AtomicUsize::new(0));
@@ -147,7 +156,8 @@ pub async fn run(scenario: &Scenario, opts: LiveOptions) -> Result<LiveOutcome, 
         let history = opts.history;
         arrivals.spawn(async move {
             let mut spawned = Vec::new();
-            let mut lag = Recorder::new(target_sl);
+            let mut lag =
+                Recorder::new(target_sl).with_interval(clock.to_scenario(Duration::from_secs(1)));
             for (n, intended) in schedule.enumerate() {
                 let at = clock.instant_of(intended);
                 let mut stop = stop_rx.clone();
@@ -158,6 +168,10 @@ pub async fn run(scenario: &Scenario, opts: LiveOptions) -> Result<LiveOutcome, 
                 if *stop_rx.borrow() {
                     break;
                 }
+                lag.set_now(
+                    intended,
+                    Some(at.saturating_duration_since(clock.instant_of(Duration::ZERO))),
+                );
                 lag.record(MetricName::SchedulerLag, at.elapsed());
                 let bot = UserBot::new(plan.clone(), intended, sc.user_rng(s, n as u64));
                 live.users_active.fetch_add(1, Ordering::Relaxed);
@@ -208,6 +222,9 @@ pub async fn run(scenario: &Scenario, opts: LiveOptions) -> Result<LiveOutcome, 
     let _ = end_tx.send(true);
 
     let mut recorders = Vec::new();
+    if let Ok(g) = sampler.await {
+        recorders.push(g);
+    }
     let mut histories = Vec::new();
     while let Some(r) = arrivals.join_next().await {
         if let Ok((lag, spawned)) = r {

@@ -78,7 +78,12 @@ pub async fn run<P: Participant>(
     url: String,
     ctx: Ctx,
 ) -> (Recorder, History) {
-    let mut rec = Recorder::new(ctx.target);
+    let mut rec =
+        Recorder::new(ctx.target).with_interval(ctx.clock.to_scenario(Duration::from_secs(1)));
+    rec.set_now(
+        ctx.clock.now(),
+        Some(Duration::from_micros(ctx.clock.real_micros())),
+    );
     let mut log = Log {
         history: History::new(ctx.history),
         who: String::new(),
@@ -241,6 +246,10 @@ fn step<P: Participant>(
     rec: &mut Recorder,
 ) -> Done {
     let before = rec.counters.chats.clone();
+    rec.set_now(
+        ctx.clock.now(),
+        Some(Duration::from_micros(ctx.clock.real_micros())),
+    );
     p.on(ctx.clock.now(), input, fx, rec);
     let after = &rec.counters.chats;
     let live = &ctx.live;

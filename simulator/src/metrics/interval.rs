@@ -153,6 +153,9 @@ fn small_histogram() -> Option<Histogram<u64>> {
     Histogram::new(SIGFIG).ok()
 }
 
+// Interval histograms auto-resize, so values go in with `record` (which grows the
+// histogram): `saturating_record` would clamp them to its current, tiny top. Values
+// are already clamped to the totals' range by `micros`, so `record` cannot fail.
 impl Samples {
     fn record(&mut self, us: u64) {
         match self {
@@ -163,12 +166,16 @@ impl Samples {
                     && let Some(mut h) = small_histogram()
                 {
                     for &x in v.iter() {
-                        h.saturating_record(x);
+                        {
+                            let _ = h.record(x);
+                        };
                     }
                     *self = Samples::Hist(Box::new(h));
                 }
             }
-            Samples::Hist(h) => h.saturating_record(us),
+            Samples::Hist(h) => {
+                let _ = h.record(us);
+            }
         }
     }
 
@@ -181,7 +188,9 @@ impl Samples {
                     Samples::Hist(h) => Some(*h),
                     Samples::None => small_histogram(),
                     Samples::Raw(v) => small_histogram().map(|mut h| {
-                        v.iter().for_each(|&x| h.saturating_record(x));
+                        v.iter().for_each(|&x| {
+                            let _ = h.record(x);
+                        });
                         h
                     }),
                 };
@@ -198,7 +207,9 @@ impl Samples {
         match self {
             Samples::None => None,
             Samples::Raw(v) => small_histogram().map(|mut h| {
-                v.iter().for_each(|&x| h.saturating_record(x));
+                v.iter().for_each(|&x| {
+                    let _ = h.record(x);
+                });
                 h
             }),
             Samples::Hist(h) => Some(h.as_ref().clone()),
@@ -321,6 +332,8 @@ mod tests {
         m.merge(&a);
         let h = m.histogram().unwrap();
         assert_eq!(h.len(), 110);
+        assert_eq!(h.max(), h.highest_equivalent(99_000));
+        assert_eq!(h.count_at(63), 1);
         assert_eq!(
             index_of(Duration::from_millis(2500), Duration::from_secs(2)),
             1

@@ -201,3 +201,130 @@ fn run_info_from_a_scenario() {
     assert_eq!(s.thresholds.len(), scenario.thresholds.0.len());
     assert_eq!(s.service_level_target_ms, 60_000.0);
 }
+
+#[test]
+fn real_time_thresholds_do_not_apply_in_virtual_time() {
+    let t = |k: &str, c: &str| Threshold::parse(k, c).unwrap();
+    // crafted() is a virtual run whose message latencies are ~1.5 ms.
+    let mut s = crafted();
+    let ths = [
+        t("message_latency.p99", "< 1ms"),
+        t("connect_time.p99", "< 1s"),
+        t("accept_wait.p95", "< 90s"),
+    ];
+    s.apply_thresholds(&ths);
+    assert!(s.passed, "{:?}", s.thresholds);
+    assert_eq!(s.thresholds[0].verdict(), "N/A");
+    assert!(s.thresholds[0].not_applicable.is_some());
+    assert_eq!(s.thresholds[1].verdict(), "N/A");
+    assert_eq!(s.thresholds[2].verdict(), "PASS");
+    assert!(s.thresholds[2].not_applicable.is_none());
+    // A failing scenario-time threshold still fails the run.
+    s.apply_thresholds(&[
+        t("message_latency.p99", "< 1ms"),
+        t("accept_wait.p95", "< 1s"),
+    ]);
+    assert!(!s.passed);
+    assert_eq!(s.thresholds[1].verdict(), "FAIL");
+    // Live mode: the same thresholds are checked as usual; no data fails.
+    s.mode = Mode::Live;
+    s.apply_thresholds(&ths);
+    assert_eq!(s.thresholds[0].verdict(), "FAIL");
+    assert_eq!(s.thresholds[1].verdict(), "FAIL");
+    assert_eq!(s.thresholds[1].observed, None);
+    assert!(!s.passed);
+    s.apply_thresholds(&[t("message_latency.p99", "< 2ms")]);
+    assert!(s.passed);
+    // The verdict survives the JSON round trip; older files without the field read as
+    // applicable.
+    let v = serde_json::to_value(&s.thresholds[0]).unwrap();
+    assert!(v.get("not_applicable").is_none());
+    let back: crate::threshold::ThresholdResult = serde_json::from_value(v).unwrap();
+    assert_eq!(back, s.thresholds[0]);
+}
+
+#[test]
+fn wall_clock_is_one_section_of_its_own() {
+    let s = crafted();
+    let v = serde_json::to_value(&s).unwrap();
+    assert!(v.get("started_at").is_none());
+    assert_eq!(v["wall_clock"]["real_seconds"], 1.5);
+    assert_eq!(v["elapsed"], serde_json::json!({"scenario_seconds": 600.0}));
+    let text = serde_json::to_string_pretty(&s).unwrap();
+    let keys: Vec<&str> = v.as_object().unwrap().keys().map(|k| k.as_str()).collect();
+    assert!(keys.contains(&"wall_clock"));
+    assert!(text.trim_end().ends_with('}'));
+    assert!(
+        text.rfind("\"wall_clock\"") > text.rfind("\"resolved_scenario\""),
+        "wall_clock comes last"
+    );
+}
+
+#[test]
+fn intervals_attribute_counts_and_samples_and_merge_to_the_totals() {
+    use crate::metrics::interval::Gauges;
+    let target = Duration::from_secs(60);
+    let len = Duration::from_secs(10);
+    let mut a = Recorder::new(target).with_interval(len);
+    a.set_now(Duration::from_secs(5), None);
+    a.counters.chats.offered += 1;
+    a.record(MetricName::AcceptWait, Duration::from_secs(3));
+    // Increments between two set_now calls belong to the earlier instant's interval.
+    a.set_now(Duration::from_secs(25), None);
+    a.counters.chats.accepted += 1;
+    a.counters.messages.sent += 2;
+    a.record(MetricName::AcceptWait, Duration::from_secs(7));
+    a.gauges(
+        Duration::from_secs(20),
+        Gauges {
+            queued: 4,
+            active_chats: 2,
+            agents_available: 3,
+            free_slots: 1,
+        },
+    );
+    let mut b = Recorder::new(target).with_interval(len);
+    b.set_now(Duration::from_secs(21), Some(Duration::from_secs(1)));
+    b.counters.chats.offered += 1;
+    b.counters.error("already_accepted");
+    for i in 0..100u64 {
+        b.record(MetricName::AcceptWait, Duration::from_millis(100 + i));
+    }
+    let mut total = Recorder::merge_all(target, [&a, &b]).unwrap();
+    assert_eq!(total.interval(), len);
+    assert!(total.real_time_known());
+    let tl = total.timeline().clone();
+    assert_eq!(tl.len(), 3);
+    let i0 = tl.get(0).unwrap();
+    assert_eq!((i0.counts.offered, i0.counts.accepted), (1, 0));
+    assert!(tl.get(1).is_none());
+    let i2 = tl.get(2).unwrap();
+    assert_eq!(
+        (
+            i2.counts.offered,
+            i2.counts.accepted,
+            i2.counts.messages,
+            i2.counts.errors
+        ),
+        (1, 1, 2, 1)
+    );
+    assert_eq!(i2.gauges.map(|(_, g)| g.queued), Some(4));
+    // The end-of-run histogram is exactly the merge of the interval histograms.
+    let mut merged = crate::metrics::recorder::new_histogram().unwrap();
+    for i in 0..tl.len() {
+        if let Some(h) = tl
+            .get(i)
+            .and_then(|iv| iv.histogram(MetricName::AcceptWait))
+        {
+            merged.add(&h).unwrap();
+        }
+    }
+    let h = total.histogram(MetricName::AcceptWait).unwrap();
+    assert_eq!(h.len(), 102);
+    let counts = |h: &hdrhistogram::Histogram<u64>| {
+        h.iter_recorded()
+            .map(|v| (v.value_iterated_to(), v.count_at_value()))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(counts(h), counts(&merged));
+}

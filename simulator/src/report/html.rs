@@ -67,12 +67,13 @@ fn num(v: Option<f64>) -> String {
     })
 }
 
-/// The SVG without its XML prolog, for inlining.
-fn inline_svg(svg: &str) -> &str {
-    match svg.find("<svg") {
-        Some(i) => &svg[i..],
-        None => svg,
-    }
+/// The SVG for inlining: without its XML prolog and namespace declarations (HTML
+/// parsers put `<svg>` in the SVG namespace by themselves), so the page holds no URL
+/// at all.
+fn inline_svg(svg: &str) -> String {
+    let body = svg.find("<svg").map_or(svg, |i| &svg[i..]);
+    body.replacen(" xmlns=\"http://www.w3.org/2000/svg\"", "", 1)
+        .replacen(" xmlns:xlink=\"http://www.w3.org/1999/xlink\"", "", 1)
 }
 
 /// The page for `summary` with the rendered plots (`(plot, svg text)`).
@@ -106,10 +107,15 @@ pub fn page(
     } else {
         ("bad", "FAILED")
     };
+    let failed = s.thresholds.iter().filter(|t| !t.pass).count();
+    let other = if !s.passed && failed == 0 {
+        " — a routing invariant was violated (see <code>invariants.json</code>)"
+    } else {
+        ""
+    };
     let _ = write!(
         h,
-        "<div class=\"card\"><span class=\"verdict {cls}\">{text}</span> &nbsp; {} of {} thresholds failed</div>\n",
-        s.thresholds.iter().filter(|t| !t.pass).count(),
+        "<div class=\"card\"><span class=\"verdict {cls}\">{text}</span> &nbsp; {failed} of {} thresholds failed{other}</div>\n",
         s.thresholds.len()
     );
 

@@ -1,0 +1,81 @@
+//! Gauges of a live run, sampled once per interval (one second of real time) from the
+//! server under test's `GET /metrics`: chats waiting (`queued` + `transferred`),
+//! chats with an agent (`active`) and agents `available`. This is the server's own
+//! state, the same numbers an operator's dashboard would show; the server does not
+//! expose free slots, so live time series leave that column empty.
+
+use super::clock::RunClock;
+use crate::metrics::{Gauges, Recorder};
+use std::net::SocketAddr;
+use std::time::Duration;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio::sync::watch;
+
+/// Samples the server at `addr` at every interval boundary of `len` (scenario time)
+/// until `end` turns true; returns a recorder holding only the gauges.
+pub async fn sample(
+    addr: SocketAddr,
+    clock: RunClock,
+    len: Duration,
+    target: Duration,
+    mut end: watch::Receiver<bool>,
+) -> Recorder {
+    let mut rec = Recorder::new(target).with_interval(len);
+    for k in 0u32.. {
+        let at = len * k;
+        tokio::select! {
+            () = tokio::time::sleep_until(clock.instant_of(at).into()) => {}
+            _ = end.changed() => break,
+        }
+        if *end.borrow() {
+            break;
+        }
+        match tokio::time::timeout(Duration::from_secs(2), fetch(addr)).await {
+            Ok(Ok(text)) => rec.gauges(at, parse(&text)),
+            Ok(Err(e)) => tracing::debug!("GET /metrics: {e}"),
+            Err(_) => tracing::debug!("GET /metrics timed out"),
+        }
+    }
+    rec
+}
+
+async fn fetch(addr: SocketAddr) -> std::io::Result<String> {
+    let mut s = TcpStream::connect(addr).await?;
+    let req = format!("GET /metrics HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
+    s.write_all(req.as_bytes()).await?;
+    let mut buf = Vec::new();
+    s.read_to_end(&mut buf).await?;
+    Ok(String::from_utf8_lossy(&buf).into_owned())
+}
+
+/// The gauges in a Prometheus text page (lines like `switchboard_chats{state="active"} 3`).
+pub fn parse(text: &str) -> Gauges {
+    let value = |name: &str| -> u64 {
+        text.lines()
+            .filter_map(|l| l.strip_prefix(name))
+            .filter_map(|rest| rest.trim().parse::<f64>().ok())
+            .map(|v| v.max(0.0) as u64)
+            .sum()
+    };
+    Gauges {
+        queued: value("switchboard_chats{state=\"queued\"}")
+            + value("switchboard_chats{state=\"transferred\"}"),
+        active_chats: value("switchboard_chats{state=\"active\"}"),
+        agents_available: value("switchboard_agents{status=\"available\"}"),
+        free_slots: Gauges::UNKNOWN,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_the_metrics_page() {
+        let page = "HTTP/1.1 200 OK\r\n\r\n# HELP x\nswitchboard_chats{state=\"queued\"} 2\nswitchboard_chats{state=\"active\"} 5\nswitchboard_chats{state=\"transferred\"} 1\nswitchboard_agents{status=\"available\"} 9\nswitchboard_agents{status=\"offline\"} 1\n";
+        let g = parse(page);
+        assert_eq!((g.queued, g.active_chats, g.agents_available), (3, 5, 9));
+        assert_eq!(g.free_slots, Gauges::UNKNOWN);
+    }
+}
