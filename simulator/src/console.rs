@@ -92,12 +92,7 @@ pub fn render(s: &Summary) -> String {
                 (None, None) => "no data".into(),
                 (None, Some(v)) => format!("observed {v:.3} {}", t.unit),
             };
-            let _ = writeln!(
-                out,
-                "  {:<4} {}  ({observed})",
-                t.verdict(),
-                t.expression
-            );
+            let _ = writeln!(out, "  {:<4} {}  ({observed})", t.verdict(), t.expression);
         }
     }
     out

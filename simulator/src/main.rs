@@ -6,8 +6,8 @@ use anyhow::Result;
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
 use std::process::ExitCode;
-use switchboard_sim::dist::format_duration;
 use switchboard_sim::console;
+use switchboard_sim::dist::format_duration;
 use switchboard_sim::live::LiveOptions;
 use switchboard_sim::run::{self, Driver, default_out};
 use switchboard_sim::scenario::{Override, Scenario, ScenarioError};
@@ -176,7 +176,11 @@ async fn dispatch(cli: Cli) -> Result<ExitCode> {
             let opts = switchboard_sim::checker::options_of(&dir);
             let report = switchboard_sim::checker::check_dir(&dir, &opts)?;
             print!("{}", report.render());
-            Ok(if report.ok() { ExitCode::SUCCESS } else { ExitCode::from(1) })
+            Ok(if report.ok() {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(1)
+            })
         }
         Command::Report { dir } => {
             let rendered = switchboard_sim::report::render(&dir)?;
@@ -260,7 +264,9 @@ async fn dispatch(cli: Cli) -> Result<ExitCode> {
                                 .await
                                 .ok()
                                 .and_then(|mut a| a.next())
-                                .ok_or_else(|| anyhow::anyhow!("--target {t}: not a reachable HOST:PORT"))?;
+                                .ok_or_else(|| {
+                                    anyhow::anyhow!("--target {t}: not a reachable HOST:PORT")
+                                })?;
                             let token = admin_token.ok_or_else(|| {
                                 anyhow::anyhow!("--target needs --admin-token (or SWITCHBOARD_ADMIN_TOKEN) to provision the server")
                             })?;
@@ -279,21 +285,34 @@ async fn dispatch(cli: Cli) -> Result<ExitCode> {
             eprintln!(
                 "running `{}` ({} mode), seed {} (each participant's seed derives from it), report in {}",
                 scenario.name,
-                match mode { ModeArg::Live => "live", ModeArg::Virtual => "virtual" },
+                match mode {
+                    ModeArg::Live => "live",
+                    ModeArg::Virtual => "virtual",
+                },
                 scenario.seed,
                 out.display()
             );
             let summary = run::run(&scenario, &set, driver, &out).await?;
             if let Some(inv) = summary.invariants.as_ref().filter(|i| i.violations > 0) {
-                println!("ROUTING INVARIANTS VIOLATED: {} (details in invariants.json)", inv.violations);
+                println!(
+                    "ROUTING INVARIANTS VIOLATED: {} (details in invariants.json)",
+                    inv.violations
+                );
                 for line in &inv.first {
                     println!("  {line}");
                 }
             }
             println!("{}", console::render(&summary));
-            print!("{}", switchboard_sim::erlang::Analytic::of(&scenario, &summary).render());
+            print!(
+                "{}",
+                switchboard_sim::erlang::Analytic::of(&scenario, &summary).render()
+            );
             println!("report: {}", out.display());
-            Ok(if summary.passed { ExitCode::SUCCESS } else { ExitCode::from(1) })
+            Ok(if summary.passed {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(1)
+            })
         }
     }
 }
@@ -327,7 +346,9 @@ async fn compare(
         let stamp = humantime::format_rfc3339_seconds(std::time::SystemTime::now())
             .to_string()
             .replace(':', "-");
-        PathBuf::from("reports").join(&name).join(format!("compare-{stamp}"))
+        PathBuf::from("reports")
+            .join(&name)
+            .join(format!("compare-{stamp}"))
     });
     eprintln!(
         "comparing `{name}` ({mode} mode): {} variants x {} replications, seeds {}..{}, report in {}",

@@ -2,8 +2,8 @@
 //! report folder: drive it, merge what was measured, evaluate the thresholds, write
 //! `summary.json` and `summary.csv`.
 
-use crate::live::{self, LiveError, LiveOptions};
 use crate::history::HISTORY_FILE;
+use crate::live::{self, LiveError, LiveOptions};
 use crate::metrics::{Elapsed, Mode, RunInfo, Summary, WallClock, WriteError, write_summary};
 use crate::scenario::{Override, Scenario};
 use crate::virtual_time::{VirtualError, VirtualRun};

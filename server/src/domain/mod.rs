@@ -29,8 +29,8 @@ pub use desk::{Desk, DeskStats};
 pub use error::DeskError;
 pub use ids::{AgentId, ArticleId, ChatId, QueueId, TemplateId, TicketId, UserId};
 pub use outcome::{
-    AcceptedChat, AgentStatus, ChatSummary, Delivery, LeftReason, Notice, Outcome, Recipient, Reply,
-    Resources,
+    AcceptedChat, AgentStatus, ChatSummary, Delivery, LeftReason, Notice, Outcome, Recipient,
+    Reply, Resources,
 };
 pub use reference::{Customer, KnowledgeArticle, Outage, ReferenceData, Template, TemplateField};
 pub use ticket::{Activity, Ticket, TicketKind, TicketStatus};
