@@ -86,9 +86,9 @@ pub fn page(
     let s = summary;
     let mut h = String::with_capacity(256 * 1024);
     let title = format!("{} — Switchboard report", s.scenario);
-    let _ = write!(
+    let _ = writeln!(
         h,
-        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><meta name=\"viewport\" content=\"width=device-width,initial-scale=1\"><title>{}</title><style>{CSS}</style></head><body><main>\n",
+        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><meta name=\"viewport\" content=\"width=device-width,initial-scale=1\"><title>{}</title><style>{CSS}</style></head><body><main>",
         esc(&title)
     );
     let description = s
@@ -96,9 +96,9 @@ pub fn page(
         .get("description")
         .and_then(|d| d.as_str())
         .unwrap_or("");
-    let _ = write!(
+    let _ = writeln!(
         h,
-        "<h1>{}</h1><p class=\"sub\">{}</p>\n",
+        "<h1>{}</h1><p class=\"sub\">{}</p>",
         esc(&s.scenario),
         esc(description)
     );
@@ -113,12 +113,19 @@ pub fn page(
     } else {
         ""
     };
-    let _ = write!(
+    let _ = writeln!(
         h,
-        "<div class=\"card\"><span class=\"verdict {cls}\">{text}</span> &nbsp; {failed} of {} thresholds failed{other}</div>\n",
+        "<div class=\"card\"><span class=\"verdict {cls}\">{text}</span> &nbsp; {failed} of {} thresholds failed{other}</div>",
         s.thresholds.len()
     );
 
+    for w in &s.warnings {
+        let _ = writeln!(
+            h,
+            "<div class=\"card\" style=\"border-color:#bf8700;background:#fff8c5\"><b>Warning</b>: {}</div>",
+            esc(w)
+        );
+    }
     h.push_str("<h2>Run</h2><div class=\"card\"><dl class=\"facts\">");
     let policy = s
         .resolved_scenario
@@ -232,9 +239,9 @@ pub fn page(
 
     h.push_str("<h2>Plots</h2>");
     for (p, svg) in plots {
-        let _ = write!(
+        let _ = writeln!(
             h,
-            "<h3>{}</h3><figure class=\"card\">{}<figcaption>{} <span class=\"muted\">({}.svg, {}.png)</span></figcaption></figure>\n",
+            "<h3>{}</h3><figure class=\"card\">{}<figcaption>{} <span class=\"muted\">({}.svg, {}.png)</span></figcaption></figure>",
             esc(p.heading),
             inline_svg(svg),
             esc(&p.caption),
