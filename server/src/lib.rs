@@ -8,6 +8,7 @@
 pub mod config;
 pub mod domain;
 pub mod gateway;
+pub mod planted;
 pub mod protocol;
 
 pub use config::ServerConfig;

@@ -134,6 +134,10 @@ impl Agent {
         if !self.online() || !self.available {
             return 0;
         }
+        // A planted bug (test builds only) ignores the declared N.
+        if crate::planted::active(crate::planted::Bug::IgnoreCapacity) {
+            return MAX_AVAILABLE_FOR.saturating_sub(self.open());
+        }
         self.available_for
             .min(MAX_AVAILABLE_FOR)
             .saturating_sub(self.open())

@@ -296,6 +296,45 @@ impl Replay<'_> {
         for d in deliveries {
             self.delivery(&d.to, &d.notice, e);
         }
+        if matches!(e.command, Command::Tick) {
+            self.grace_expired(e);
+        }
+    }
+
+    /// After a timekeeping step: an agent whose grace period ran out must have no
+    /// chats left (they go back to the queue with `agent_left`).
+    fn grace_expired(&mut self, e: &JournalEntry) {
+        let grace = self.opts.agent_grace_ms;
+        let gone: Vec<(AgentId, Vec<ChatId>)> = self
+            .agents
+            .iter()
+            .filter(|(_, m)| {
+                m.offline_since.is_some_and(|t| t + grace <= e.at_ms) && !m.open.is_empty()
+            })
+            .map(|(a, m)| (a.clone(), m.open.keys().copied().collect()))
+            .collect();
+        for (a, chats) in gone {
+            for c in chats {
+                self.out.push(
+                    Violation::new(
+                        Invariant::ChatEnd,
+                        format!("chat {c} is lost: {a}'s grace period ran out but the chat was not put back in its queue"),
+                    )
+                    .chat(c.0)
+                    .agent(a.as_str())
+                    .at(e.at_ms as f64)
+                    .proof(cite(e)),
+                );
+                if let Some(ch) = self.chats.get_mut(&c) {
+                    ch.owner = None;
+                }
+            }
+            if let Some(m) = self.agents.get_mut(&a) {
+                m.open.clear();
+                m.offline_since = None;
+                m.signed_in = false;
+            }
+        }
     }
 
     fn may_see(&self, a: &AgentId, to: &TransferTarget) -> bool {
@@ -479,7 +518,6 @@ impl Replay<'_> {
             self.facts.abandoned += 1;
         }
         self.facts.closed += 1;
-        self.undelivered.retain(|(ch, _), _| *ch != c);
     }
 
     fn appended(

@@ -157,6 +157,17 @@ impl Desk {
                     .map(|c| (self.chats[c].waiting_since, *c)),
             )
             .collect();
+        if crate::planted::active(crate::planted::Bug::LeakTransfers) {
+            // A planted bug (test builds only): every queue's transfers show.
+            ids.extend(
+                self.queues
+                    .values()
+                    .flat_map(|qs| qs.waiting.iter().copied())
+                    .filter(|(_, c)| matches!(self.chats[c].state, ChatState::Transferred { .. })),
+            );
+            ids.sort_unstable();
+            ids.dedup();
+        }
         ids.sort_unstable();
         ids.into_iter().map(|(_, c)| c)
     }
@@ -245,6 +256,10 @@ impl Desk {
         agent.disconnected_at = None;
         agent.available = false;
         for c in chats {
+            if crate::planted::active(crate::planted::Bug::LoseOnDisconnect) {
+                // A planted bug (test builds only): the chat is forgotten.
+                continue;
+            }
             let chat = self.chats.get_mut(&c).expect("an agent's chat exists");
             chat.state = ChatState::Queued;
             chat.waiting_since = chat.requested_at;

@@ -11,6 +11,7 @@ use crate::domain::error::DeskError;
 use crate::domain::ids::{AgentId, ChatId, QueueId, UserId};
 use crate::domain::outcome::{Delivery, LeftReason, Notice, Recipient, Reply};
 use crate::domain::time::Time;
+use crate::planted::Bug;
 use std::collections::BTreeSet;
 
 impl Desk {
@@ -73,6 +74,8 @@ impl Desk {
         let chat = self.chat_ref(c)?;
         match &chat.state {
             ChatState::Queued => {}
+            // A planted bug (test builds only) lets a second agent win.
+            ChatState::Active { .. } if crate::planted::active(Bug::DoubleAccept) => {}
             ChatState::Active { agent, .. } => {
                 return Err(DeskError::AlreadyAccepted {
                     chat: c,
@@ -109,7 +112,7 @@ impl Desk {
                     TransferTarget::Agent(t) => t == a,
                     TransferTarget::Queue(q) => agent.profile.in_queue(q),
                 };
-                if !visible {
+                if !visible && !crate::planted::active(Bug::LeakTransfers) {
                     return Err(DeskError::NotVisible {
                         chat: c,
                         agent: a.clone(),

@@ -133,6 +133,8 @@ impl Desk {
                     *assigned = self.chats[chat].state.owner().is_some();
                 }
                 self.push_counts(&mut out);
+                // Planted message bugs (test builds only; a no-op otherwise).
+                crate::planted::mangle(&mut out);
                 Ok(Outcome {
                     reply,
                     deliveries: out,

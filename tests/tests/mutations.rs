@@ -1,0 +1,252 @@
+//! Mutation tests of the routing checker: plant one real bug at a time in the server
+//! (cargo feature `fault-injection`, this crate's tests only), run a small scenario live
+//! against the embedded server, and show that the checker reports it under the right
+//! invariant; with no bug planted the same runs are clean.
+//!
+//! The planted bug is process-wide, so the tests take turns (a mutex).
+
+use std::path::PathBuf;
+use std::sync::Mutex;
+use switchboard_server::planted::{self, Bug};
+use switchboard_sim::checker::{self, CheckReport, Invariant, Options};
+use switchboard_sim::live::LiveOptions;
+use switchboard_sim::run::{self, Driver};
+use switchboard_sim::scenario::{Override, Scenario};
+
+static TURN: Mutex<()> = Mutex::new(());
+
+/// Auto-accept, agents Available for 1, long conversations: capacity is tight.
+const AUTO: &str = r#"
+name = "mutation-auto"
+duration = "4m"
+drain = "2m"
+time_scale = 60
+[routing]
+policy = "least-active"
+[[queues]]
+name = "hardware"
+[[agents]]
+group = "a"
+count = 3
+queues = ["hardware"]
+available_for = 1
+accept_delay = "uniform(1s, 2s)"
+reply_delay = "uniform(2s, 4s)"
+handle_time = "uniform(60s, 90s)"
+[[users]]
+queue = "hardware"
+arrival = "poisson(rate=12/min)"
+messages = "uniform(3, 5)"
+think_time = "uniform(3s, 6s)"
+"#;
+
+/// Manual accept, many agents reacting at once: accepts race on the same chats.
+const MANUAL: &str = r#"
+name = "mutation-manual"
+duration = "3m"
+drain = "2m"
+time_scale = 60
+[routing]
+policy = "manual"
+[[queues]]
+name = "hardware"
+[[queues]]
+name = "software"
+[[agents]]
+group = "hw"
+count = 6
+queues = ["hardware"]
+available_for = 4
+accept_delay = "uniform(100ms, 200ms)"
+reply_delay = "uniform(2s, 4s)"
+transfer = { probability = 0.5, to_queue = "hardware", notes = "over to hardware" }
+[[agents]]
+group = "sw"
+count = 6
+queues = ["software"]
+available_for = 4
+accept_delay = "uniform(100ms, 200ms)"
+reply_delay = "uniform(2s, 4s)"
+transfer = { probability = 0.5, to_queue = "software", notes = "over to software" }
+[[users]]
+queue = "hardware"
+arrival = "poisson(rate=10/min)"
+messages = "uniform(2, 4)"
+think_time = "uniform(3s, 6s)"
+[[users]]
+queue = "software"
+arrival = "poisson(rate=10/min)"
+messages = "uniform(2, 4)"
+think_time = "uniform(3s, 6s)"
+"#;
+
+fn out_dir(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("switchboard-mut-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    dir
+}
+
+fn load(text: &str, seed: u64, name: &str) -> Scenario {
+    let path = out_dir(&format!("{name}-scenario")).with_extension("toml");
+    std::fs::write(&path, text).expect("scenario written");
+    let sets: Vec<Override> = vec![format!("seed={seed}").parse().expect("override")];
+    Scenario::load(&path, &sets).expect("scenario loads")
+}
+
+/// Runs `text` live with `bug` planted and checks the run folder.
+async fn run_with(bug: Option<Bug>, text: &str, seed: u64) -> CheckReport {
+    planted::plant(bug);
+    let name = bug.map_or("none", Bug::name);
+    let scenario = load(text, seed, name);
+    let out = out_dir(&format!("{name}-{seed}"));
+    let opts = LiveOptions {
+        history: true,
+        ..LiveOptions::default()
+    };
+    let summary = run::run(&scenario, &[], Driver::Live(opts), &out)
+        .await
+        .expect("run completes");
+    planted::plant(None);
+    let report = checker::check_dir(&out, &Options::for_scenario(&scenario)).expect("checks");
+    let inv = summary.invariants.expect("the run recorded its invariants");
+    assert_eq!(
+        inv.violations,
+        report.violations.len(),
+        "{}",
+        report.render()
+    );
+    if !report.ok() {
+        assert!(!summary.passed, "a violation fails the run");
+    }
+    report
+}
+
+fn expect(report: &CheckReport, inv: Invariant) {
+    assert!(
+        report.has(inv),
+        "expected a {inv} violation:\n{}",
+        report.render()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_bug_no_violation() {
+    let _turn = TURN
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    for seed in [1, 2] {
+        for text in [AUTO, MANUAL] {
+            let r = run_with(None, text, seed).await;
+            assert!(r.ok(), "seed {seed}:\n{}", r.render());
+            assert!(r.chats_started > 5, "{}", r.render());
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn double_accept_is_caught() {
+    let _turn = TURN
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    let r = run_with(Some(Bug::DoubleAccept), MANUAL, 3).await;
+    expect(&r, Invariant::SingleOwner);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ignored_capacity_is_caught() {
+    let _turn = TURN
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    let r = run_with(Some(Bug::IgnoreCapacity), AUTO, 3).await;
+    expect(&r, Invariant::Capacity);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn leaked_transfers_are_caught() {
+    let _turn = TURN
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    let r = run_with(Some(Bug::LeakTransfers), MANUAL, 3).await;
+    expect(&r, Invariant::TransferVisibility);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dropped_message_is_caught() {
+    let _turn = TURN
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    let r = run_with(Some(Bug::DropMessage), AUTO, 3).await;
+    expect(&r, Invariant::Transcript);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reordered_messages_are_caught() {
+    let _turn = TURN
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    // Agents share an article early and answer every message: two agent entries
+    // in a row reach the user, which the planted bug swaps.
+    let text = AUTO.replace(
+        "handle_time",
+        "share_article_probability = 1.0\nhandle_time",
+    );
+    let r = run_with(Some(Bug::ReorderMessages), &text, 3).await;
+    expect(&r, Invariant::MessageOrder);
+}
+
+/// An agent holding a chat drops and never comes back: after the grace period the
+/// chat must go back to the queue; the planted bug forgets it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn chat_lost_on_disconnect_is_caught() {
+    let _turn = TURN
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    for bug in [None, Some(Bug::LoseOnDisconnect)] {
+        planted::plant(bug);
+        let report = lose_on_disconnect().await.expect("scenario runs");
+        planted::plant(None);
+        match bug {
+            None => assert!(report.ok(), "{}", report.render()),
+            Some(_) => expect(&report, Invariant::ChatEnd),
+        }
+    }
+}
+
+async fn lose_on_disconnect() -> anyhow::Result<CheckReport> {
+    use serde_json::json;
+    use switchboard_tests::TestServer;
+    let mut config = switchboard_tests::base_config();
+    let dir = out_dir("lose");
+    std::fs::create_dir_all(&dir)?;
+    let journal = dir.join(checker::JOURNAL_FILE);
+    config.journal = Some(journal.clone());
+    config.disconnect.agent_grace = std::time::Duration::from_millis(100);
+    let server = TestServer::start(config).await?;
+    let mut alice = server.signed_in("alice-token").await?;
+    let mut user = server.user().await?;
+    let started = user
+        .ok(json!({"type": "start_chat", "queue": "hardware", "subject": "laptop"}))
+        .await?;
+    let chat = started["chat"].clone();
+    alice.ok(json!({"type": "accept", "chat": chat})).await?;
+    user.notice("agent_joined").await?;
+    drop(alice);
+    // Alice is gone once the grace period ran out (the server signs her out).
+    server
+        .wait_for_agents(|v| {
+            v["agents"].as_array().is_some_and(|a| {
+                a.iter()
+                    .any(|x| x["id"] == "alice" && x["signed_in"] == json!(false))
+            })
+        })
+        .await?;
+    user.close().await?;
+    server.stop().await?;
+    let entries = checker::read_journal(&journal)?;
+    let history = switchboard_sim::history::History::new(true);
+    let opts = Options {
+        agent_grace_ms: 100,
+        ..Options::default()
+    };
+    Ok(checker::check(&history, Some(&entries), &opts))
+}
