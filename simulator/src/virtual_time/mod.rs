@@ -25,6 +25,9 @@ use switchboard_server::domain::{
 };
 use thiserror::Error;
 
+/// Runs expecting more users than this drop ended chats from the Desk.
+pub const LARGE_RUN_USERS: f64 = 200_000.0;
+
 /// Why a virtual run could not start.
 #[derive(Debug, Error)]
 pub enum VirtualError {
@@ -92,12 +95,15 @@ impl VirtualRun {
     /// Sets up the Desk and the cast of `scenario`.
     pub fn new(scenario: &Scenario) -> Result<VirtualRun, VirtualError> {
         let cast = Cast::of(scenario);
-        let desk = Desk::new(
+        let mut desk = Desk::new(
             cast.desk.clone(),
             cast.queues.clone(),
             cast.profiles.clone(),
             cast.reference.clone(),
         )?;
+        // A day of a large centre would keep gigabytes of ended transcripts nobody
+        // reads again: past this size the Desk drops chats as they end.
+        desk.forget_ended_chats(scenario.expected_users() > LARGE_RUN_USERS);
         let mut queue = EventQueue::default();
         let agents: Vec<AgentBot> = cast
             .agents

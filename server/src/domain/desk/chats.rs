@@ -32,6 +32,7 @@ impl Desk {
         }
         let id = ChatId(self.next_chat);
         self.next_chat += 1;
+        self.open_chats.insert(id);
         self.chats.insert(
             id,
             Chat {
@@ -158,7 +159,7 @@ impl Desk {
             .chats
             .get(&c)
             .filter(|ch| ch.user == u)
-            .ok_or(DeskError::UnknownChat(c))?;
+            .ok_or_else(|| self.missing(c))?;
         if chat.state.is_ended() {
             return Err(DeskError::ChatEnded(c));
         }
@@ -321,18 +322,13 @@ impl Desk {
         out: &mut Vec<Delivery>,
     ) -> Result<Reply, DeskError> {
         let user = self.owned(a, c)?.user;
-        self.end(
-            c,
-            ChatState::Closed {
-                by: Party::Agent(a.clone()),
-            },
-        );
+        let state = ChatState::Closed {
+            by: Party::Agent(a.clone()),
+        };
+        self.end(c, state.clone());
         out.push(Delivery {
             to: Recipient::User(user),
-            notice: Notice::ChatEnded {
-                chat: c,
-                state: self.chats[&c].state.clone(),
-            },
+            notice: Notice::ChatEnded { chat: c, state },
         });
         Ok(Reply::Done)
     }
@@ -352,10 +348,10 @@ impl Desk {
     /// The user's connection dropped: each open chat ends as the config says.
     pub(super) fn user_disconnect(&mut self, u: UserId, out: &mut Vec<Delivery>) -> Reply {
         let open: Vec<ChatId> = self
-            .chats
-            .values()
-            .filter(|c| c.user == u && !c.state.is_ended())
-            .map(|c| c.id)
+            .open_chats
+            .iter()
+            .filter(|c| self.chats[c].user == u)
+            .copied()
             .collect();
         let ending = match self.config.disconnect.user {
             UserDisconnect::Abandon => ChatState::Abandoned,
@@ -403,6 +399,12 @@ impl Desk {
             ChatState::Queued | ChatState::Transferred { .. } => self.unwait(c),
             ChatState::Closed { .. } | ChatState::Abandoned => return,
         }
-        self.chats.get_mut(&c).expect("ended chat exists").state = ending;
+        self.open_chats.remove(&c);
+        *self.ended.entry(ending.name()).or_default() += 1;
+        if self.forget_ended {
+            self.chats.remove(&c);
+        } else {
+            self.chats.get_mut(&c).expect("ended chat exists").state = ending;
+        }
     }
 }

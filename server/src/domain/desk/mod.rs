@@ -68,6 +68,12 @@ pub struct Desk {
     queues: BTreeMap<QueueId, QueueState>,
     agents: BTreeMap<AgentId, Agent>,
     chats: BTreeMap<ChatId, Chat>,
+    /// Chats not ended yet, and how many ended in each state: so [`Desk::stats`] is
+    /// proportional to the open chats, not to every chat of the day.
+    open_chats: BTreeSet<ChatId>,
+    ended: BTreeMap<&'static str, usize>,
+    /// Drop a chat (and its transcript) when it ends; see [`Desk::forget_ended_chats`].
+    forget_ended: bool,
     tickets: BTreeMap<TicketId, Ticket>,
     library: Library,
     rng: ChaCha8Rng,
@@ -100,6 +106,9 @@ impl Desk {
             queues: BTreeMap::new(),
             agents: BTreeMap::new(),
             chats: BTreeMap::new(),
+            open_chats: BTreeSet::new(),
+            ended: BTreeMap::new(),
+            forget_ended: false,
             tickets: BTreeMap::new(),
             library: Library::new(reference),
             next_chat: 1,
@@ -265,7 +274,25 @@ impl Desk {
     }
 
     fn chat_ref(&self, c: ChatId) -> Result<&Chat, DeskError> {
-        self.chats.get(&c).ok_or(DeskError::UnknownChat(c))
+        self.chats.get(&c).ok_or_else(|| self.missing(c))
+    }
+
+    /// The error for a chat not held: ended (and forgotten), or never started.
+    fn missing(&self, c: ChatId) -> DeskError {
+        if self.forget_ended && c.0 >= 1 && c.0 < self.next_chat {
+            DeskError::ChatEnded(c)
+        } else {
+            DeskError::UnknownChat(c)
+        }
+    }
+
+    /// Whether to drop chats, transcripts included, as soon as they end. Off by
+    /// default (the server keeps every chat for its read APIs). The virtual driver
+    /// turns it on for very large runs, where a day of ended chats would otherwise
+    /// hold gigabytes; commands about a dropped chat get `chat_ended` as before, and
+    /// [`Desk::stats`] still counts it.
+    pub fn forget_ended_chats(&mut self, forget: bool) {
+        self.forget_ended = forget;
     }
 
     // --- read access for the server and the simulator ---
@@ -339,8 +366,9 @@ impl Desk {
     /// Counts for metrics.
     pub fn stats(&self) -> DeskStats {
         let mut s = DeskStats::default();
-        for c in self.chats.values() {
-            *s.chats_by_state.entry(c.state.name()).or_default() += 1;
+        s.chats_by_state = self.ended.clone();
+        for c in &self.open_chats {
+            *s.chats_by_state.entry(self.chats[c].state.name()).or_default() += 1;
         }
         for (q, qs) in &self.queues {
             s.queue_depth.insert(q.clone(), (qs.queued, qs.transferred));

@@ -1,0 +1,161 @@
+//! `switchboard compare`: common random numbers (every variant of replication i sees
+//! the same arrivals), up-front refusal of invalid keys and values, and the files.
+
+use std::path::PathBuf;
+use switchboard_sim::compare::{self, Plan, Vary};
+use switchboard_sim::metrics::Mode;
+use switchboard_sim::scenario::Scenario;
+use switchboard_sim::virtual_time::VirtualRun;
+
+const SCENARIO: &str = r#"
+name = "crn"
+seed = 40
+duration = "2h"
+drain = "1h"
+service_level_target = "30s"
+
+[routing]
+policy = "least-active"
+
+[[queues]]
+name = "q"
+
+[[agents]]
+group = "desk"
+count = 6
+queues = ["q"]
+available_for = 2
+handle_time = "exp(mean=4m)"
+
+[[users]]
+name = "web"
+queue = "q"
+arrival = "poisson(rate=150/h)"
+patience = "exp(mean=2m)"
+messages = "2"
+"#;
+
+fn file(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("switchboard-crn-{}-{name}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let path = dir.join("crn.toml");
+    std::fs::write(&path, SCENARIO).expect("write scenario");
+    path
+}
+
+fn vary(s: &str) -> Vary {
+    s.parse().expect("valid --vary")
+}
+
+#[test]
+fn every_variant_of_a_replication_sees_the_same_arrivals() {
+    let path = file("arrivals");
+    let plan = Plan::new(
+        &path,
+        &[],
+        vec![
+            vary("routing.policy=least-active,round-robin,fill-first"),
+            vary("agents.desk.available_for=1,3"),
+        ],
+        3,
+    )
+    .expect("valid plan");
+    assert_eq!(plan.variants.len(), 6);
+    for i in 0..plan.replications {
+        let arrivals = |s: &Scenario| -> Vec<std::time::Duration> {
+            let mut s = s.clone();
+            s.seed = plan.seed + i;
+            s.arrival_schedule(0).expect("stream").collect()
+        };
+        let patience = |s: &Scenario| -> Vec<u64> {
+            let mut s = s.clone();
+            s.seed = plan.seed + i;
+            (0..50)
+                .map(|n| rand::Rng::random::<u64>(&mut s.user_rng(0, n)))
+                .collect()
+        };
+        let reference = arrivals(&plan.variants[0].scenario);
+        assert!(reference.len() > 200);
+        for v in &plan.variants[1..] {
+            assert_eq!(arrivals(&v.scenario), reference, "{}", v.name);
+            assert_eq!(patience(&v.scenario), patience(&plan.variants[0].scenario));
+        }
+    }
+    // And a different replication sees different arrivals.
+    let mut other = plan.variants[0].scenario.clone();
+    other.seed += 1;
+    let a: Vec<_> = plan.variants[0].scenario.arrival_schedule(0).expect("s").collect();
+    let b: Vec<_> = other.arrival_schedule(0).expect("s").collect();
+    assert_ne!(a, b);
+}
+
+#[test]
+fn runs_of_a_replication_offer_the_same_chats() {
+    let path = file("runs");
+    let plan = Plan::new(&path, &[], vec![vary("routing.policy=least-active,fill-first")], 1)
+        .expect("valid plan");
+    let offered: Vec<u64> = plan
+        .variants
+        .iter()
+        .map(|v| VirtualRun::new(&v.scenario).expect("desk").run().0.counters.chats.offered)
+        .collect();
+    assert_eq!(offered[0], offered[1]);
+}
+
+#[test]
+fn invalid_keys_and_values_are_refused_up_front_with_the_valid_keys() {
+    let path = file("invalid");
+    let err = Plan::new(&path, &[], vec![vary("routing.polcy=round-robin")], 2)
+        .expect_err("unknown key")
+        .to_string();
+    assert!(err.contains("routing.polcy"), "{err}");
+    assert!(err.contains("valid keys:") && err.contains("available_for"), "{err}");
+    let err = Plan::new(
+        &path,
+        &[],
+        vec![vary("routing.policy=least-active,fastest"), vary("agents.desk.available_for=2,9")],
+        2,
+    )
+    .expect_err("bad values")
+    .to_string();
+    assert!(err.contains("fastest"), "{err}");
+    assert!(err.contains("available_for=9"), "{err}");
+    assert!("routing.policy".parse::<Vary>().is_err());
+    assert!(Plan::new(&path, &[], vec![vary("seed=1,2")], 2).is_err());
+}
+
+#[tokio::test]
+async fn compare_writes_csv_html_and_ranks_with_paired_differences() {
+    let path = file("report");
+    let plan = Plan::new(
+        &path,
+        &[],
+        vec![vary("routing.policy=least-active,fill-first"), vary("agents.desk.count=4,6")],
+        3,
+    )
+    .expect("valid plan");
+    let result = compare::compare(&plan, Mode::Virtual, |_, _, _| {})
+        .await
+        .expect("runs");
+    // CRN: within a replication every variant was offered the same chats.
+    for i in 0..3 {
+        let offered: Vec<u64> = result.variants.iter().map(|v| v.runs[i].offered).collect();
+        assert!(offered.windows(2).all(|w| w[0] == w[1]), "{offered:?}");
+    }
+    let out = path.parent().expect("dir").join("out");
+    compare::write(&result, &out).expect("written");
+    let csv = std::fs::read_to_string(out.join("comparison.csv")).expect("csv");
+    assert!(csv.starts_with(compare::report::CSV_HEADER));
+    // 4 variants x 9 metrics.
+    assert_eq!(csv.lines().count(), 1 + 4 * 9);
+    assert!(csv.contains("\"routing.policy=fill-first, agents.desk.count=4\",service_level"));
+    let html = std::fs::read_to_string(out.join("comparison.html")).expect("html");
+    assert_eq!(html.matches("<svg").count(), 3);
+    assert!(!html.contains("http://") || html.matches("http://").count() == html.matches("xmlns=\"http://www.w3.org/2000/svg\"").count());
+    let text = compare::report::render(&result);
+    assert!(text.contains("Paired differences"), "{text}");
+    // Four agents instead of six must be significantly worse on service level.
+    let best = result.ranking()[0];
+    assert!(result.variants[best].name.ends_with("count=6"), "{text}");
+    assert!(text.contains("significant"), "{text}");
+}
