@@ -63,6 +63,10 @@ fn r1_roles_are_checked() {
         err(&mut d, &agent("bob"), Command::ListQueue, 0),
         "not_signed_in"
     );
+    // Time passes only by the system's (or the admin's) hand.
+    assert_eq!(err(&mut d, &agent("alice"), Command::Tick, 0), "wrong_role");
+    assert_eq!(err(&mut d, &user(1), Command::Tick, 0), "wrong_role");
+    ok(&mut d, &Principal::System, Command::Tick, 0);
 }
 
 // ---------------------------------------------------------------- R2

@@ -169,7 +169,7 @@ impl Desk {
     ) -> Result<Reply, DeskError> {
         let name = command.name();
         match (who, command) {
-            (_, Command::Tick) => {
+            (Principal::System | Principal::Admin, Command::Tick) => {
                 self.expire_grace(now, out);
                 Ok(Reply::Done)
             }
@@ -365,10 +365,14 @@ impl Desk {
 
     /// Counts for metrics.
     pub fn stats(&self) -> DeskStats {
-        let mut s = DeskStats::default();
-        s.chats_by_state = self.ended.clone();
+        let mut s = DeskStats {
+            chats_by_state: self.ended.clone(),
+            ..DeskStats::default()
+        };
         for c in &self.open_chats {
-            *s.chats_by_state.entry(self.chats[c].state.name()).or_default() += 1;
+            *s.chats_by_state
+                .entry(self.chats[c].state.name())
+                .or_default() += 1;
         }
         for (q, qs) in &self.queues {
             s.queue_depth.insert(q.clone(), (qs.queued, qs.transferred));
