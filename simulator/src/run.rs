@@ -9,6 +9,7 @@ use crate::scenario::{Override, Scenario};
 use crate::virtual_time::{VirtualError, VirtualRun};
 use std::path::{Path, PathBuf};
 use std::time::{Instant, SystemTime};
+use switchboard_server::protocol::JournalEntry;
 
 /// Which runtime drives the scenario.
 #[derive(Clone, Debug)]
@@ -63,8 +64,13 @@ pub async fn run(
     let (mode, mut recorder, elapsed, history) = match driver {
         Driver::Virtual => {
             let mut run = VirtualRun::new(scenario)?;
-            run.keep_history(true);
-            let (recorder, _stats, _desk, history) = run.run_with_history();
+            // A history (and journal) of a million-chat day would not fit in memory;
+            // large runs keep neither, and the checker has nothing to read then.
+            run.keep_history(scenario.expected_users() <= crate::virtual_time::LARGE_RUN_USERS);
+            let (recorder, _stats, _desk, history, journal) = run.run_with_history();
+            if !journal.is_empty() {
+                write_journal(&out.join("journal.jsonl"), &journal)?;
+            }
             let elapsed = Elapsed {
                 scenario_seconds: scenario.horizon().as_secs_f64(),
             };
@@ -111,4 +117,19 @@ pub async fn run(
             source,
         })?;
     Ok(summary)
+}
+
+/// Writes a virtual run's Desk journal in the server's format (one JSON line each).
+fn write_journal(path: &Path, journal: &[JournalEntry]) -> Result<(), WriteError> {
+    use std::io::Write as _;
+    let io = |source| WriteError::Io {
+        path: path.to_path_buf(),
+        source,
+    };
+    let mut w = std::io::BufWriter::new(std::fs::File::create(path).map_err(io)?);
+    for e in journal {
+        serde_json::to_writer(&mut w, e).map_err(|e| io(e.into()))?;
+        w.write_all(b"\n").map_err(io)?;
+    }
+    w.flush().map_err(io)
 }

@@ -23,6 +23,7 @@ use std::time::Duration;
 use switchboard_server::domain::{
     AgentId, Command, Desk, DeskError, Notice, Principal, QueueId, Recipient, Reply, Time, UserId,
 };
+use switchboard_server::protocol::{JournalEntry, JournalResult};
 use thiserror::Error;
 
 /// Runs expecting more users than this drop ended chats from the Desk.
@@ -82,6 +83,8 @@ pub struct VirtualRun {
     stats: RunStats,
     history: History,
     gauge_at: Duration,
+    /// The Desk's journal, as the server would write it (kept with the history).
+    journal: Vec<JournalEntry>,
 }
 
 struct Stream {
@@ -166,10 +169,12 @@ impl VirtualRun {
             stats: RunStats::default(),
             history: History::new(false),
             gauge_at: Duration::ZERO,
+            journal: Vec::new(),
         })
     }
 
-    /// Keeps the event history (what each participant sent and received).
+    /// Keeps the event history (what each participant sent and received) and the
+    /// Desk's journal (what the server would have written), for the checker.
     pub fn keep_history(&mut self, keep: bool) {
         self.history.enabled = keep;
     }
@@ -177,12 +182,12 @@ impl VirtualRun {
     /// Runs to the end of the scenario (arrivals plus drain) and returns the recorder
     /// with everything measured, and what the run did.
     pub fn run(self) -> (Recorder, RunStats, Desk) {
-        let (rec, stats, desk, _) = self.run_with_history();
+        let (rec, stats, desk, _, _) = self.run_with_history();
         (rec, stats, desk)
     }
 
     /// [`VirtualRun::run`], also returning the event history (empty unless kept).
-    pub fn run_with_history(mut self) -> (Recorder, RunStats, Desk, History) {
+    pub fn run_with_history(mut self) -> (Recorder, RunStats, Desk, History, Vec<JournalEntry>) {
         while let Some((at, event)) = self.queue.pop() {
             if at > self.horizon {
                 break;
@@ -199,7 +204,7 @@ impl VirtualRun {
         for u in self.users.values_mut() {
             u.finish(end, &mut self.rec);
         }
-        (self.rec, self.stats, self.desk, self.history)
+        (self.rec, self.stats, self.desk, self.history, self.journal)
     }
 
     fn who(&self, p: Pid) -> String {
@@ -327,7 +332,29 @@ impl VirtualRun {
                 },
             );
         }
-        match self.desk.handle(&who, cmd, now) {
+        let journaled = self.history.enabled.then(|| (who.clone(), cmd.clone()));
+        let result = self.desk.handle(&who, cmd, now);
+        if let Some((principal, command)) = journaled {
+            let result = match &result {
+                Ok(o) => JournalResult::Ok {
+                    reply: o.reply.clone(),
+                    deliveries: o.deliveries.clone(),
+                },
+                Err(e) => JournalResult::Error {
+                    code: e.code().to_string(),
+                    message: e.to_string(),
+                },
+            };
+            self.journal.push(JournalEntry {
+                seq: self.journal.len() as u64 + 1,
+                at_ms: now.0,
+                wall_ms: 0,
+                principal,
+                command,
+                result,
+            });
+        }
+        match result {
             Ok(outcome) => {
                 if p != Pid::System {
                     self.queue
