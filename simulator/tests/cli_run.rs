@@ -47,9 +47,25 @@ fn passing_run_exits_zero_and_writes_the_report() {
         "the seed is printed at start: {stderr}"
     );
     assert!(stdout.contains("accept_wait"), "{stdout}");
-    for f in ["summary.json", "summary.csv", "history.jsonl"] {
+    for f in [
+        "summary.json",
+        "summary.csv",
+        "history.jsonl",
+        "journal.jsonl",
+    ] {
         assert!(out.join(f).is_file(), "{f}");
     }
+    // Virtual runs keep the Desk's journal, so the checker runs every invariant.
+    let inv: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(out.join("invariants.json")).expect("invariants.json"),
+    )
+    .expect("invariants parse");
+    assert_eq!(inv["violations"].as_array().map(Vec::len), Some(0), "{inv}");
+    assert_eq!(inv["checked"].as_array().map(Vec::len), Some(10), "{inv}");
+    assert!(
+        inv["skipped"].as_object().is_some_and(|m| m.is_empty()),
+        "{inv}"
+    );
 }
 
 #[test]
