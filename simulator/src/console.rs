@@ -84,6 +84,9 @@ pub fn render(s: &Summary) -> String {
         let list: Vec<String> = c.errors.iter().map(|(k, v)| format!("{k} {v}")).collect();
         let _ = writeln!(out, "\nerrors: {}", list.join(", "));
     }
+    for w in &s.warnings {
+        let _ = writeln!(out, "\nWARNING: {w}");
+    }
     if !s.thresholds.is_empty() {
         let _ = writeln!(out, "\nthresholds:");
         for t in &s.thresholds {

@@ -247,6 +247,11 @@ pub struct Summary {
     /// when the run kept no history. Any violation fails the run.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub invariants: Option<crate::checker::Invariants>,
+    /// Doubts about the figures themselves: e.g. the load generator ran its actions
+    /// late against their schedule (`scheduler_lag`), so it, not the server, may have
+    /// been the bottleneck. Empty (and absent from the JSON) when there is none.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
 }
 
 impl Summary {
@@ -264,6 +269,8 @@ impl Summary {
         let c = &recorder.counters;
         let offered = c.chats.offered as f64;
         let agents = recorder.agents().clone();
+        let metrics = Metrics(metrics);
+        let warnings = lag_warning(&metrics).into_iter().collect();
         Ok(Summary {
             scenario: info.scenario,
             seed: info.seed,
@@ -272,7 +279,7 @@ impl Summary {
             elapsed: info.elapsed,
             service_level_target_ms: recorder.service_level_target().as_micros() as f64 / 1000.0,
             counters: c.clone(),
-            metrics: Metrics(metrics),
+            metrics,
             service_level: rates::ratio(recorder.accepted_within_target() as f64, offered),
             abandon_rate: rates::ratio(c.chats.abandoned as f64, offered),
             occupancy: rates::occupancy(&agents),
@@ -283,6 +290,7 @@ impl Summary {
             resolved_scenario: info.resolved_scenario,
             wall_clock: info.wall_clock,
             invariants: None,
+            warnings,
         })
     }
 
@@ -313,4 +321,23 @@ impl Summary {
             .collect();
         self.passed = self.thresholds.iter().all(|t| t.pass);
     }
+}
+
+/// `scheduler_lag` p99 above which the load generator is reported as overloaded, ms.
+pub const SCHEDULER_LAG_P99_WARN_MS: f64 = 10.0;
+
+/// The warning for a load generator that fell behind its own schedule, if it did.
+fn lag_warning(metrics: &Metrics) -> Option<String> {
+    let lag = metrics.get(MetricName::SchedulerLag)?;
+    let p99 = lag.p99?;
+    (p99 > SCHEDULER_LAG_P99_WARN_MS).then(|| {
+        format!(
+            "load generator overloaded: scheduler_lag p99 {p99:.1} ms (p50 {:.1} ms, max {:.1} ms, \
+             over {SCHEDULER_LAG_P99_WARN_MS} ms): the simulator ran its actions late, so its \
+             latencies and rates partly measure itself, not the server; lower time_scale or \
+             the load, or run it on another machine",
+            lag.p50.unwrap_or(0.0),
+            lag.max.unwrap_or(0.0)
+        )
+    })
 }
