@@ -149,9 +149,34 @@ impl ProtocolError {
     ];
 }
 
+/// The `req` field of a client frame, read without building the rest.
+#[derive(Deserialize)]
+struct ReqOnly {
+    #[serde(default)]
+    req: Option<ReqId>,
+}
+
 /// Reads a client text frame. On error, also returns the `req` id if one could be read,
 /// so the error frame can echo it.
+///
+/// A well-formed frame is read straight from the text into the typed command (no
+/// intermediate `serde_json::Value`, which cost a map and a string per field on every
+/// message); only a frame that fails that way is read again, as a `Value`, to tell
+/// exactly what is wrong with it.
 pub fn parse_client_message(text: &str) -> Result<ClientMessage, (Option<ReqId>, ProtocolError)> {
+    if let (Ok(ReqOnly { req }), Ok(command)) = (
+        serde_json::from_str::<ReqOnly>(text),
+        serde_json::from_str::<Command>(text),
+    ) && CLIENT_TYPES.contains(&command.name())
+    {
+        return Ok(ClientMessage { req, command });
+    }
+    parse_slowly(text)
+}
+
+/// [`parse_client_message`] by way of a `Value`, classifying each way a frame can be
+/// wrong.
+fn parse_slowly(text: &str) -> Result<ClientMessage, (Option<ReqId>, ProtocolError)> {
     let value: serde_json::Value = serde_json::from_str(text).map_err(|e| {
         (
             None,

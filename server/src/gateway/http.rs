@@ -25,7 +25,7 @@ use std::sync::atomic::Ordering;
 use tokio::sync::{mpsc, watch};
 use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
-use tokio_tungstenite::tungstenite::protocol::{Role, WebSocketConfig};
+use tokio_tungstenite::tungstenite::protocol::Role;
 
 /// The response body type.
 pub(crate) type Body = Full<Bytes>;
@@ -253,9 +253,7 @@ fn upgrade(req: Request<Incoming>, ctx: &Ctx) -> Res {
             "the server is shutting down",
         ));
     }
-    let ws_config = WebSocketConfig::default()
-        .max_message_size(Some(shared.limits.max_message_bytes))
-        .max_frame_size(Some(shared.limits.max_message_bytes));
+    let ws_config = super::ws_config(shared.limits.max_message_bytes);
     let task_shared = Arc::clone(shared);
     let shutdown = ctx.shutdown.clone();
     let drain = ctx.drain.clone();

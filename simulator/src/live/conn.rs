@@ -6,10 +6,12 @@ use futures_util::stream::{SplitSink, SplitStream};
 use futures_util::{SinkExt, StreamExt};
 use std::time::Duration;
 use switchboard_server::domain::{Command, Entry, EntryBody, Notice};
+use switchboard_server::gateway::WS_READ_BUFFER;
 use switchboard_server::protocol::{ClientMessage, ReqId, ServerFrame};
 use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::Message;
-use tokio_tungstenite::{MaybeTlsStream, WebSocketStream, connect_async};
+use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
+use tokio_tungstenite::{MaybeTlsStream, WebSocketStream, connect_async_with_config};
 
 type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
 
@@ -49,10 +51,14 @@ pub async fn connect(
     url: &str,
     timeout: Duration,
 ) -> Result<(Sender, Receiver, ServerFrame), ConnError> {
-    let (ws, _) = tokio::time::timeout(timeout, connect_async(url))
-        .await
-        .map_err(|_| ConnError::Connect(format!("timed out after {timeout:?}")))?
-        .map_err(|e| ConnError::Connect(e.to_string()))?;
+    // A small read buffer: tungstenite's default (128 KiB, zero-filled, so resident)
+    // would cost 1.3 GiB for 10,000 participants.
+    let config = WebSocketConfig::default().read_buffer_size(WS_READ_BUFFER);
+    let (ws, _) =
+        tokio::time::timeout(timeout, connect_async_with_config(url, Some(config), false))
+            .await
+            .map_err(|_| ConnError::Connect(format!("timed out after {timeout:?}")))?
+            .map_err(|e| ConnError::Connect(e.to_string()))?;
     let (tx, rx) = ws.split();
     let mut rx = Receiver(rx);
     let welcome = tokio::time::timeout(timeout, rx.next())
