@@ -1,0 +1,286 @@
+//! `switchboard-bench`: relay vs bare echo, in one run.
+//!
+//! Starts a bare tokio-tungstenite echo server and then the reference server (each
+//! in-process on `127.0.0.1:0`, in a runtime of its own) and drives both with the same
+//! open-model load client ([`load`]): a ramp of increasing offered rates finds each
+//! target's saturation (the highest delivered rate; a step is saturated when less than
+//! 90% of what was offered arrives), then steps at 25%, 50% and 75% of that saturation
+//! measure latency (p50/p99/p999 from the scheduled send time, HDR histograms).
+//! Prints a table and the ratios relay ÷ echo, and can write the figures as JSON.
+//!
+//! ```text
+//! cargo run --release -p switchboard-bench -- --json target/bench.json
+//! ```
+//!
+//! Exit code 0 whatever the figures: targets are reported, not enforced (a shared,
+//! noisy machine cannot enforce them).
+
+mod load;
+mod targets;
+
+use anyhow::bail;
+use clap::Parser;
+use load::{Client, Conn, MAX_STEPS};
+use serde::Serialize;
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// Relay vs bare echo: messages/s at saturation and latency at 25/50/75% of it.
+#[derive(Parser, Debug, Clone)]
+#[command(version, about)]
+struct Args {
+    /// Chats (user + agent connection each) on the relay; the echo gets as many
+    /// connections (2 × pairs).
+    #[arg(long, default_value_t = 50)]
+    pairs: usize,
+    /// Seconds per ramp step.
+    #[arg(long, default_value_t = 3.0)]
+    step_secs: f64,
+    /// Seconds per latency step (25/50/75% of saturation).
+    #[arg(long, default_value_t = 5.0)]
+    measure_secs: f64,
+    /// Offered rate of the first ramp step, messages/s.
+    #[arg(long, default_value_t = 2000.0)]
+    start_rate: f64,
+    /// Factor between ramp steps.
+    #[arg(long, default_value_t = 1.4)]
+    growth: f64,
+    /// Most ramp steps.
+    #[arg(long, default_value_t = 20)]
+    max_steps: usize,
+    /// Longest wait after a step for messages still in flight, seconds.
+    #[arg(long, default_value_t = 10.0)]
+    drain_secs: f64,
+    /// Worker threads of each target's runtime.
+    #[arg(long, default_value_t = 2)]
+    server_threads: usize,
+    /// Which targets: echo, relay or both.
+    #[arg(long, default_value = "both")]
+    only: String,
+    /// Also write the figures as JSON here.
+    #[arg(long)]
+    json: Option<PathBuf>,
+}
+
+/// One step's figures.
+#[derive(Serialize, Debug, Clone)]
+struct Step {
+    offered: f64,
+    delivered: f64,
+    count: u64,
+    p50_ms: f64,
+    p99_ms: f64,
+    p999_ms: f64,
+    max_ms: f64,
+}
+
+/// A target's figures.
+#[derive(Serialize, Debug, Clone)]
+struct Result {
+    target: String,
+    connections: usize,
+    /// Highest delivered rate, messages/s.
+    saturation: f64,
+    /// Whether a ramp step actually saturated (otherwise `saturation` is a lower bound).
+    saturated: bool,
+    ramp: Vec<Step>,
+    /// Steps at 25%, 50% and 75% of saturation.
+    at_fraction: Vec<(f64, Step)>,
+    sent: u64,
+    received: u64,
+    errors: u64,
+}
+
+#[derive(Serialize, Debug)]
+struct Report {
+    results: Vec<Result>,
+    relay_vs_echo_throughput: Option<f64>,
+    relay_p99_ms_at_half: Option<f64>,
+    target_throughput_ratio_met: Option<bool>,
+    target_p99_met: Option<bool>,
+}
+
+fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    if args.growth <= 1.0 || args.start_rate <= 0.0 || args.pairs == 0 {
+        bail!("--growth must be > 1, --start-rate and --pairs > 0");
+    }
+    if args.max_steps + 5 > MAX_STEPS {
+        bail!("--max-steps must be at most {}", MAX_STEPS - 5);
+    }
+    let which: Vec<&str> = match args.only.as_str() {
+        "both" => vec!["echo", "relay"],
+        "echo" => vec!["echo"],
+        "relay" => vec!["relay"],
+        other => bail!("--only must be echo, relay or both, not `{other}`"),
+    };
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    let mut results = Vec::new();
+    for t in which {
+        results.push(rt.block_on(bench_target(t, &args))?);
+    }
+    let echo = results.iter().find(|r| r.target == "echo");
+    let relay = results.iter().find(|r| r.target == "relay");
+    let ratio = match (echo, relay) {
+        (Some(e), Some(r)) if e.saturation > 0.0 => Some(r.saturation / e.saturation),
+        _ => None,
+    };
+    let half = relay.and_then(|r| {
+        r.at_fraction
+            .iter()
+            .find(|(f, _)| (*f - 0.5).abs() < 1e-9)
+            .map(|(_, s)| s.p99_ms)
+    });
+    let report = Report {
+        relay_vs_echo_throughput: ratio,
+        relay_p99_ms_at_half: half,
+        target_throughput_ratio_met: ratio.map(|r| r >= 0.6),
+        target_p99_met: half.map(|p| p <= 5.0),
+        results,
+    };
+    print_report(&report);
+    if let Some(path) = &args.json {
+        std::fs::write(path, serde_json::to_string_pretty(&report)?)?;
+        println!("figures written to {}", path.display());
+    }
+    Ok(())
+}
+
+async fn bench_target(name: &str, args: &Args) -> anyhow::Result<Result> {
+    let (target, conns): (targets::Target, Vec<Conn>) = match name {
+        "echo" => {
+            let t = targets::start_echo(args.server_threads)?;
+            let c = targets::echo_conns(t.addr, 2 * args.pairs).await?;
+            (t, c)
+        }
+        _ => {
+            let t = targets::start_relay(args.server_threads, args.pairs)?;
+            let c = targets::relay_conns(t.addr, args.pairs).await?;
+            (t, c)
+        }
+    };
+    let client = Client::start(conns)?;
+    let drain = Duration::from_secs_f64(args.drain_secs);
+    eprintln!(
+        "[{name}] {} connections on {}",
+        client.connections(),
+        target.addr
+    );
+    // Step 0 warms up (connections, allocator, caches) and is not reported.
+    client
+        .run_step(0, args.start_rate, args.step_secs.min(1.0), drain)
+        .await;
+    let mut step = 1;
+    let mut rate = args.start_rate;
+    let mut ramp = Vec::new();
+    let mut saturated = false;
+    for _ in 0..args.max_steps {
+        let delivered = client.run_step(step, rate, args.step_secs, drain).await;
+        let s = figures(&client, step, rate, delivered);
+        eprintln!(
+            "[{name}] offered {:>9.0}/s delivered {:>9.0}/s p99 {:>8.2} ms",
+            s.offered, s.delivered, s.p99_ms
+        );
+        ramp.push(s);
+        step += 1;
+        if delivered < 0.9 * rate {
+            saturated = true;
+            break;
+        }
+        rate *= args.growth;
+    }
+    let saturation = ramp.iter().map(|s| s.delivered).fold(0.0, f64::max);
+    let mut at_fraction = Vec::new();
+    for f in [0.25, 0.5, 0.75] {
+        let r = saturation * f;
+        let delivered = client.run_step(step, r, args.measure_secs, drain).await;
+        let s = figures(&client, step, r, delivered);
+        eprintln!(
+            "[{name}] {:>3.0}% of saturation: {:>9.0}/s p50 {:.2} p99 {:.2} p999 {:.2} ms",
+            f * 100.0,
+            s.delivered,
+            s.p50_ms,
+            s.p99_ms,
+            s.p999_ms
+        );
+        at_fraction.push((f, s));
+        step += 1;
+    }
+    let sh = &client.shared;
+    let result = Result {
+        target: name.to_string(),
+        connections: client.connections(),
+        saturation,
+        saturated,
+        ramp,
+        at_fraction,
+        sent: sh.sent.load(std::sync::atomic::Ordering::Relaxed),
+        received: sh.received.load(std::sync::atomic::Ordering::Relaxed),
+        errors: sh.errors.load(std::sync::atomic::Ordering::Relaxed),
+    };
+    client.stop();
+    drop(target);
+    Ok(result)
+}
+
+fn figures(client: &Client, step: usize, offered: f64, delivered: f64) -> Step {
+    let h = client.shared.histogram(step);
+    let ms = |q: f64| h.value_at_quantile(q) as f64 / 1000.0;
+    Step {
+        offered,
+        delivered,
+        count: h.len(),
+        p50_ms: ms(0.5),
+        p99_ms: ms(0.99),
+        p999_ms: ms(0.999),
+        max_ms: h.max() as f64 / 1000.0,
+    }
+}
+
+fn print_report(r: &Report) {
+    println!();
+    println!(
+        "{:<6} {:>6} {:>14} {:>6} {:>11} {:>9} {:>9} {:>9}",
+        "target", "conns", "saturation/s", "load", "delivered/s", "p50 ms", "p99 ms", "p999 ms"
+    );
+    for res in &r.results {
+        let sat = format!(
+            "{}{:.0}",
+            if res.saturated { "" } else { ">=" },
+            res.saturation
+        );
+        for (f, s) in &res.at_fraction {
+            println!(
+                "{:<6} {:>6} {:>14} {:>5.0}% {:>11.0} {:>9.2} {:>9.2} {:>9.2}",
+                res.target,
+                res.connections,
+                sat,
+                f * 100.0,
+                s.delivered,
+                s.p50_ms,
+                s.p99_ms,
+                s.p999_ms
+            );
+        }
+        println!(
+            "{:<6} sent {} received {} errors {}",
+            res.target, res.sent, res.received, res.errors
+        );
+    }
+    if let Some(x) = r.relay_vs_echo_throughput {
+        println!(
+            "relay / echo throughput: {:.2} (target >= 0.60: {})",
+            x,
+            if x >= 0.6 { "met" } else { "NOT met" }
+        );
+    }
+    if let Some(p) = r.relay_p99_ms_at_half {
+        println!(
+            "relay p99 at 50% of its saturation: {:.2} ms (target <= 5 ms: {})",
+            p,
+            if p <= 5.0 { "met" } else { "NOT met" }
+        );
+    }
+}
