@@ -1439,3 +1439,81 @@ fn admin_provisions_queues_and_agents() {
     let c = start(&mut d, 1, "network", 1);
     ok(&mut d, &agent("erin"), Command::Accept { chat: c }, 2);
 }
+
+/// An agent whose connection dropped must sign in again (resuming) before acting.
+#[test]
+fn agent_in_grace_must_sign_in_again_before_acting() {
+    let mut d = desk(manual());
+    sign_in(&mut d, "alice");
+    let c = start(&mut d, 1, HW, 0);
+    ok(&mut d, &agent("alice"), Command::Accept { chat: c }, 1);
+    ok(&mut d, &agent("alice"), Command::Disconnect, 2);
+    let send = Command::Send {
+        chat: c,
+        text: "still there?".into(),
+    };
+    assert_eq!(
+        err(&mut d, &agent("alice"), send.clone(), 3),
+        "not_signed_in"
+    );
+    ok(&mut d, &agent("alice"), Command::SignIn, 4);
+    ok(&mut d, &agent("alice"), send, 5);
+}
+
+/// Routing order (R6): the oldest chat an agent can take goes first, across queues,
+/// even behind a transfer nobody may auto-route.
+#[test]
+fn oldest_routable_chat_first_across_queues() {
+    let mut d = desk(RoutingConfig {
+        route_queue_transfers: false,
+        ..auto(PolicyKind::LeastActive)
+    });
+    ok(
+        &mut d,
+        &Principal::Admin,
+        Command::AddAgent {
+            agent: AgentProfile::chat_agent("xavier", &[HW, SW]),
+        },
+        0,
+    );
+    let avail = |n| Command::SetAvailability {
+        availability: Availability::AvailableFor(n),
+    };
+    sign_in(&mut d, "bob");
+    ok(&mut d, &agent("bob"), avail(1), 0);
+    sign_in(&mut d, "xavier");
+    ok(&mut d, &agent("xavier"), avail(0), 0);
+    // Bob gets a hardware chat and hands it back to the queue: it waits, unroutable.
+    let first = start(&mut d, 1, HW, 0);
+    ok(
+        &mut d,
+        &agent("bob"),
+        Command::Transfer {
+            chat: first,
+            to: TransferTarget::Queue(HW.into()),
+            notes: String::new(),
+        },
+        1,
+    );
+    ok(&mut d, &agent("bob"), avail(0), 2);
+    let software = start(&mut d, 2, SW, 10);
+    let _hardware = start(&mut d, 3, HW, 50);
+    let o = ok(&mut d, &agent("xavier"), avail(1), 60);
+    assert_eq!(assigned(&o), vec![("xavier".to_string(), software)]);
+}
+
+/// A queue named twice in a profile counts once.
+#[test]
+fn duplicate_queue_memberships_count_once() {
+    let mut d = desk(manual());
+    ok(
+        &mut d,
+        &Principal::Admin,
+        Command::AddAgent {
+            agent: AgentProfile::chat_agent("twice", &[HW, HW]),
+        },
+        0,
+    );
+    start(&mut d, 1, HW, 0);
+    assert_eq!(sign_in(&mut d, "twice").queue_count, 1);
+}

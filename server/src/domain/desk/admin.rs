@@ -48,7 +48,10 @@ impl Desk {
         Ok(())
     }
 
-    pub(super) fn add_agent(&mut self, profile: AgentProfile) -> Result<(), DeskError> {
+    pub(super) fn add_agent(&mut self, mut profile: AgentProfile) -> Result<(), DeskError> {
+        // A queue named twice would list its chats twice.
+        let mut seen = std::collections::BTreeSet::new();
+        profile.queues.retain(|q| seen.insert(q.clone()));
         if profile.id.as_str().trim().is_empty() {
             return Err(DeskError::Empty("agent id"));
         }

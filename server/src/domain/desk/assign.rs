@@ -84,7 +84,7 @@ impl Desk {
         let agent = self.agents.get_mut(a).expect("taking agent exists");
         agent.chats.insert(c);
         if origin == Origin::Transferred {
-            agent.transfer_accepts += 1;
+            agent.transfer_accepts = agent.transfer_accepts.saturating_add(1);
         }
         agent.last_assigned = Some(now);
         agent.chats_handled += 1;
@@ -190,22 +190,21 @@ impl Desk {
             return;
         }
         loop {
-            // The queue whose oldest waiting chat is oldest, among those with agents.
+            // The oldest chat an agent could take now, over the queues that changed.
             let oldest = self
                 .to_route
                 .iter()
-                .filter_map(|q| {
-                    let qs = &self.queues[q];
-                    let has_agents = qs.pool.as_ref().is_some_and(|p| !p.is_empty());
-                    let head = qs.waiting.first().filter(|_| has_agents)?;
-                    Some((*head, q.clone()))
-                })
-                .min();
-            let Some((_, q)) = oldest else {
+                .filter_map(|q| self.first_routable(q).map(|(key, ex)| (key, q.clone(), ex)))
+                .min_by(|a, b| a.0.cmp(&b.0));
+            let Some(((_, c), q, exclude)) = oldest else {
                 break;
             };
-            match self.next_assignment(&q) {
-                Some((c, a)) => {
+            let picked = {
+                let pool = self.queues.get_mut(&q).and_then(|qs| qs.pool.as_mut());
+                pool.and_then(|p| p.pick(exclude.as_ref(), &mut self.rng))
+            };
+            match picked {
+                Some(a) => {
                     let view = self.take(&a, c, Origin::Auto, now, out);
                     out.push(Delivery {
                         to: Recipient::Agent(a),
@@ -220,27 +219,24 @@ impl Desk {
         self.to_route.clear();
     }
 
-    /// The first waiting chat of `q` that an agent of its pool can take, and that agent.
-    fn next_assignment(&mut self, q: &QueueId) -> Option<(ChatId, AgentId)> {
+    /// The first waiting chat of `q` that an agent of its pool could take now, and the
+    /// agent it must not go to (the one who transferred it). A transfer only its own
+    /// transferrer could take is passed over: a later chat may still go to them.
+    fn first_routable(&self, q: &QueueId) -> Option<((Time, ChatId), Option<AgentId>)> {
+        let qs = self.queues.get(q)?;
+        let pool = qs.pool.as_ref().filter(|p| !p.is_empty())?;
         let route_transfers = self.config.routing.route_queue_transfers;
-        let QueueState { waiting, pool, .. } = self.queues.get_mut(q)?;
-        let pool = pool.as_mut()?;
-        for (_, c) in waiting.iter() {
-            let exclude = match &self.chats[c].state {
-                ChatState::Queued => None,
-                ChatState::Transferred { from, .. } if route_transfers => Some(from),
-                _ => continue,
-            };
-            if let Some(a) = pool.pick(exclude, &mut self.rng) {
-                return Some((*c, a));
-            }
-            // Nobody at all, or only the agent who transferred this one: a later
-            // chat may still go to that agent.
-            if exclude.is_none() || pool.is_empty() {
-                return None;
-            }
-        }
-        None
+        qs.waiting
+            .iter()
+            .find_map(|key| match &self.chats[&key.1].state {
+                ChatState::Queued => Some((*key, None)),
+                ChatState::Transferred { from, .. }
+                    if route_transfers && (pool.len() > 1 || !pool.contains(from)) =>
+                {
+                    Some((*key, Some(from.clone())))
+                }
+                _ => None,
+            })
     }
 
     /// Tells the members of every queue whose counts changed.

@@ -253,9 +253,12 @@ impl Desk {
     }
 
     /// The agent, if it exists, may chat (R1) and is signed in.
+    /// An agent whose connection dropped must sign in again (resuming its chats)
+    /// before anything else: acting while the Desk holds it as gone would leave it out
+    /// of routing and have its chats requeued under it when the grace runs out.
     fn signed_in_agent(&self, a: &AgentId) -> Result<&Agent, DeskError> {
         let agent = self.chat_agent(a)?;
-        if !agent.signed_in {
+        if !agent.online() {
             return Err(DeskError::NotSignedIn(a.clone()));
         }
         Ok(agent)

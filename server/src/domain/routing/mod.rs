@@ -51,6 +51,8 @@ pub trait Policy: Send {
     fn pick(&mut self, exclude: Option<&AgentId>, rng: &mut ChaCha8Rng) -> Option<AgentId>;
     /// How many agents are in the pool.
     fn len(&self) -> usize;
+    /// Whether the agent is in the pool.
+    fn contains(&self, agent: &AgentId) -> bool;
     /// Whether the pool is empty.
     fn is_empty(&self) -> bool {
         self.len() == 0

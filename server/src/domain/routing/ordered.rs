@@ -48,4 +48,8 @@ impl<K: Ord + Clone + Send> Policy for OrderedPool<K> {
     fn len(&self) -> usize {
         self.keys.len()
     }
+
+    fn contains(&self, agent: &AgentId) -> bool {
+        self.keys.contains_key(agent)
+    }
 }

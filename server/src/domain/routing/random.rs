@@ -47,4 +47,8 @@ impl Policy for RandomPool {
     fn len(&self) -> usize {
         self.agents.len()
     }
+
+    fn contains(&self, agent: &AgentId) -> bool {
+        self.index.contains_key(agent)
+    }
 }

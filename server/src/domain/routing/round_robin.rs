@@ -42,4 +42,8 @@ impl Policy for RoundRobin {
     fn len(&self) -> usize {
         self.seqs.len()
     }
+
+    fn contains(&self, agent: &AgentId) -> bool {
+        self.seqs.contains_key(agent)
+    }
 }
