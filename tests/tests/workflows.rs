@@ -159,7 +159,20 @@ async fn transfer_with_notes_to_agent_and_queue() -> Result<()> {
     let left = user.notice("agent_left").await?;
     ensure!(left["reason"] == "transferred", "{left}");
 
-    // R5: only bob sees a transfer addressed to bob.
+    // R5: only bob sees a transfer addressed to bob, over HTTP too.
+    let path = format!("/api/chats/{chat}");
+    let erin = r#"{"id": "erin", "token": "erin-token", "permissions": ["ESChat_Agent"], "queues": ["software"]}"#;
+    let (status, body) = server
+        .http("POST", "/admin/agents", Some(ADMIN), Some(erin))
+        .await?;
+    ensure!(status == 200 || status == 201, "{status} {body}");
+    let (status, body) = server.http("GET", &path, Some("erin-token"), None).await?;
+    ensure!(
+        status == 404 || status == 403,
+        "erin, in the chat's queue, read a transfer addressed to bob: {status} {body}"
+    );
+    let (status, body) = server.http("GET", &path, Some("bob-token"), None).await?;
+    ensure!(status == 200, "{status} {body}");
     ensure!(
         carol
             .err(json!({"type": "accept_transfer", "chat": chat}))

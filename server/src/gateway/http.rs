@@ -299,13 +299,21 @@ struct ChatListItem<'a> {
 fn read_api(shared: &Shared, viewer: &Viewer, rest: &[&str], query: Option<&str>) -> Res {
     let core = lock(&shared.core);
     let desk = &core.desk;
+    // An agent reads the chats it has had, and the chats its queues could give it —
+    // but a transfer addressed to one agent only that agent (R5).
     let visible = |chat: &crate::domain::Chat| match viewer {
         Viewer::Admin => true,
         Viewer::Agent(a) => {
             chat.agents.contains(a)
-                || desk
-                    .agent(a)
-                    .is_some_and(|ag| ag.profile.in_queue(&chat.queue))
+                || match &chat.state {
+                    crate::domain::ChatState::Transferred {
+                        to: crate::domain::TransferTarget::Agent(t),
+                        ..
+                    } => t == a,
+                    _ => desk
+                        .agent(a)
+                        .is_some_and(|ag| ag.profile.in_queue(&chat.queue)),
+                }
         }
     };
     let not_found =

@@ -214,8 +214,10 @@ async fn serve_connection(stream: tokio::net::TcpStream, ctx: http::Ctx) {
 async fn run_timer(shared: Arc<Shared>, mut shutdown: watch::Receiver<bool>) {
     loop {
         let next = lock(&shared.core).desk.next_deadline();
-        let wake = next.map(|t| {
-            tokio::time::Instant::from_std(shared.start) + Duration::from_millis(t.as_millis())
+        // A deadline too far to represent (a huge grace period) is never.
+        let wake = next.and_then(|t| {
+            tokio::time::Instant::from_std(shared.start)
+                .checked_add(Duration::from_millis(t.as_millis()))
         });
         tokio::select! {
             _ = shutdown.changed() => return,
