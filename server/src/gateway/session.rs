@@ -110,6 +110,13 @@ pub(crate) async fn run(
     // user told their chat ended, …) are not held up by a slow peer.
     if current {
         let _ = shared.execute(&who, Command::Disconnect, None);
+        // A newer connection of the same agent may have registered (and signed in)
+        // between the two steps above; it must not be left for gone: resume it.
+        if let Principal::Agent(a) = &who
+            && lock(&shared.registry).agents.contains_key(a)
+        {
+            let _ = shared.execute(&who, Command::SignIn, None);
+        }
     }
     drop(rx);
     finish(&shared, ws, end).await;
