@@ -2,7 +2,7 @@
 //! same instant in the order they were queued.
 
 use std::cmp::Reverse;
-use std::collections::BinaryHeap;
+use std::collections::{BinaryHeap, VecDeque};
 use std::time::Duration;
 
 /// Who an event is for.
@@ -40,8 +40,18 @@ impl<E> Ord for Entry<E> {
 }
 
 /// A min-queue of timed events, first in first out within an instant.
+///
+/// Most events are answers and notices for the instant being processed; they skip
+/// the heap and wait in a FIFO. Events already in the heap for that instant were
+/// queued earlier, so they still come first: the order is exactly (instant, order
+/// queued).
 pub struct EventQueue<E> {
     heap: BinaryHeap<Reverse<Entry<E>>>,
+    /// Events for `now`, queued while `now` was being processed.
+    now_fifo: VecDeque<E>,
+    now: Duration,
+    /// An event has been popped: `now` is the instant being processed.
+    processing: bool,
     seq: u64,
 }
 
@@ -49,6 +59,9 @@ impl<E> Default for EventQueue<E> {
     fn default() -> Self {
         EventQueue {
             heap: BinaryHeap::new(),
+            now_fifo: VecDeque::new(),
+            now: Duration::ZERO,
+            processing: false,
             seq: 0,
         }
     }
@@ -57,6 +70,10 @@ impl<E> Default for EventQueue<E> {
 impl<E> EventQueue<E> {
     /// Queues `event` at `at`.
     pub fn push(&mut self, at: Duration, event: E) {
+        if self.processing && at == self.now {
+            self.now_fifo.push_back(event);
+            return;
+        }
         self.seq += 1;
         self.heap.push(Reverse(Entry {
             at,
@@ -67,7 +84,14 @@ impl<E> EventQueue<E> {
 
     /// The earliest event.
     pub fn pop(&mut self) -> Option<(Duration, E)> {
-        self.heap.pop().map(|Reverse(e)| (e.at, e.event))
+        let heap_now = self.heap.peek().is_some_and(|Reverse(e)| e.at == self.now);
+        if !heap_now && let Some(e) = self.now_fifo.pop_front() {
+            return Some((self.now, e));
+        }
+        let Reverse(e) = self.heap.pop()?;
+        self.now = e.at;
+        self.processing = true;
+        Some((e.at, e.event))
     }
 }
 
@@ -83,5 +107,19 @@ mod tests {
         q.push(Duration::from_secs(1), "b");
         let order: Vec<_> = std::iter::from_fn(|| q.pop().map(|(_, e)| e)).collect();
         assert_eq!(order, ["a", "b", "c"]);
+    }
+
+    #[test]
+    fn events_queued_during_an_instant_follow_those_queued_before() {
+        let mut q = EventQueue::default();
+        q.push(Duration::from_secs(1), "a");
+        q.push(Duration::from_secs(1), "b");
+        q.push(Duration::from_secs(2), "d");
+        assert_eq!(q.pop(), Some((Duration::from_secs(1), "a")));
+        // Queued while processing 1 s: after "b", before 2 s.
+        q.push(Duration::from_secs(1), "c");
+        q.push(Duration::from_secs(3), "e");
+        let order: Vec<_> = std::iter::from_fn(|| q.pop().map(|(_, e)| e)).collect();
+        assert_eq!(order, ["b", "c", "d", "e"]);
     }
 }
