@@ -218,25 +218,24 @@ async fn send_loop(
             tokio::time::sleep_until(next.into()).await;
             let now = Instant::now();
             // Send everything that is due (the timer or the runtime may be late).
-            let mut n = 0;
             while next <= now && next < plan.end {
                 let text = format!(
                     "{prefix}{}:{}~ hello from the bench\"}}",
                     plan.step,
                     shared.micros(next)
                 );
+                // Counted before it leaves, so a drain never sees it arrive uncounted.
+                shared.sent.fetch_add(1, Ordering::Relaxed);
                 if sink.feed(Message::text(text)).await.is_err() {
                     shared.errors.fetch_add(1, Ordering::Relaxed);
                     return;
                 }
-                n += 1;
                 next += every;
             }
             if sink.flush().await.is_err() {
                 shared.errors.fetch_add(1, Ordering::Relaxed);
                 return;
             }
-            shared.sent.fetch_add(n, Ordering::Relaxed);
         }
     }
 }
