@@ -97,6 +97,10 @@ pub struct Limits {
     pub max_http_body_bytes: usize,
     /// How long shutdown waits for connections to close before it gives up on them.
     pub shutdown_grace_ms: u64,
+    /// Queue counts (`queue_changed`) go to a queue's agents at most this often, with
+    /// the latest figures: a busy queue changes hundreds of times a second and every
+    /// change would otherwise be a frame to every member. 0 sends every change.
+    pub queue_count_interval_ms: u64,
 }
 
 impl Default for Limits {
@@ -112,6 +116,7 @@ impl Default for Limits {
             write_timeout_ms: 10_000,
             max_http_body_bytes: 1024 * 1024,
             shutdown_grace_ms: 5_000,
+            queue_count_interval_ms: 250,
         }
     }
 }

@@ -133,11 +133,13 @@ pub async fn serve(
         agent_connections: AtomicUsize::new(0),
         user_connections: AtomicUsize::new(0),
         timer: Notify::new(),
+        queue_counts: Mutex::new(std::collections::BTreeMap::new()),
     });
 
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
     let (drain_tx, mut drain_rx) = mpsc::channel::<()>(1);
     let timer = tokio::spawn(run_timer(Arc::clone(&shared), shutdown_rx.clone()));
+    let counts = tokio::spawn(run_count_pusher(Arc::clone(&shared), shutdown_rx.clone()));
 
     tokio::pin!(shutdown);
     loop {
@@ -171,6 +173,7 @@ pub async fn serve(
         tracing::warn!("some connections did not close within {grace:?}");
     }
     let _ = timer.await;
+    let _ = counts.await;
     // Closing the channel lets the writer drain and flush.
     lock(&shared.core).journal = None;
     if let Some((path, task)) = journal_task {
@@ -206,6 +209,22 @@ async fn serve_connection(stream: tokio::net::TcpStream, ctx: http::Ctx) {
         _ = shutdown.changed() => {
             conn.as_mut().graceful_shutdown();
             let _ = conn.await;
+        }
+    }
+}
+
+/// Pushes the coalesced queue counts every `queue_count_interval_ms`.
+async fn run_count_pusher(shared: Arc<Shared>, mut shutdown: watch::Receiver<bool>) {
+    let every = Duration::from_millis(shared.limits.queue_count_interval_ms);
+    if every.is_zero() {
+        return;
+    }
+    let mut tick = tokio::time::interval(every);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = shutdown.changed() => return,
+            _ = tick.tick() => shared.push_queue_counts(),
         }
     }
 }

@@ -10,7 +10,7 @@
 
 use crate::config::Limits;
 use crate::domain::{
-    AgentId, Command, Desk, DeskError, Notice, Principal, Recipient, Reply, Time, UserId,
+    AgentId, Command, Desk, DeskError, Notice, Principal, QueueId, Recipient, Reply, Time, UserId,
 };
 use crate::protocol::{JournalEntry, JournalResult, ReqId};
 use serde::Serialize;
@@ -167,6 +167,9 @@ pub(crate) struct Shared {
     pub user_connections: AtomicUsize,
     /// Woken when the Desk's next deadline may have changed.
     pub timer: Notify,
+    /// Latest counts of queues that changed since they were last pushed to members
+    /// (see [`Shared::push_queue_counts`]).
+    pub queue_counts: Mutex<BTreeMap<QueueId, Notice>>,
 }
 
 #[derive(Serialize)]
@@ -227,6 +230,36 @@ impl Shared {
             .or_default() += 1;
     }
 
+    /// Sends each queue's latest counts to its online members: the coalesced
+    /// `queue_changed` notices of the last interval.
+    pub(crate) fn push_queue_counts(&self) {
+        let pending = std::mem::take(&mut *lock(&self.queue_counts));
+        if pending.is_empty() {
+            return;
+        }
+        let core = lock(&self.core);
+        let batches: Vec<(Vec<AgentId>, Utf8Bytes)> = pending
+            .into_iter()
+            .map(|(q, notice)| {
+                let members = core.desk.online_members(&q).cloned().collect();
+                let frame = json(&NoticeFrame {
+                    r#type: "notice",
+                    notice: &notice,
+                });
+                (members, frame)
+            })
+            .collect();
+        let registry = lock(&self.registry);
+        drop(core);
+        for (members, frame) in batches {
+            for a in members {
+                if let Some(o) = registry.agents.get(&a) {
+                    o.push(frame.clone(), &self.counters);
+                }
+            }
+        }
+    }
+
     /// Runs one command through the Desk, journals it and delivers its notices. With
     /// `me` the reply (or error) is queued to that connection and `Ok(None)` returned;
     /// without, the reply is returned (HTTP admin calls, the timer, disconnects).
@@ -241,6 +274,7 @@ impl Shared {
         let now = self.now();
         let logged = core.journal.is_some().then(|| command.clone());
         let before = core.desk.next_deadline();
+        let coalesce = self.limits.queue_count_interval_ms > 0;
         let result = core.desk.handle(who, command, now);
         match result {
             Ok(outcome) => {
@@ -252,6 +286,11 @@ impl Shared {
                     let targets: Vec<Target> = match &d.to {
                         Recipient::Agent(a) => vec![Target::Agent(a.clone())],
                         Recipient::User(u) => vec![Target::User(*u)],
+                        Recipient::QueueMembers(q) if coalesce => {
+                            // Pushed later with the latest figures (coalesced).
+                            lock(&self.queue_counts).insert(q.clone(), d.notice.clone());
+                            Vec::new()
+                        }
                         Recipient::QueueMembers(q) => core
                             .desk
                             .online_members(q)
