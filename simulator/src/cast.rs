@@ -3,12 +3,13 @@
 //! runtimes start from here, so live and virtual runs of a scenario are the same run.
 
 use crate::behaviour::agent::TransferTo;
-use crate::behaviour::{AgentPlan, UserPlan};
+use crate::behaviour::{AgentFaults, AgentPlan, UserPlan};
 use crate::scenario::Scenario;
 use std::sync::Arc;
+use std::time::Duration;
 use switchboard_server::domain::{
-    AgentId, AgentProfile, Customer, DeskConfig, KnowledgeArticle, Outage, QueueId, ReferenceData,
-    Template, TemplateField,
+    AgentId, AgentProfile, Customer, DeskConfig, DisconnectRules, KnowledgeArticle, Outage,
+    QueueId, ReferenceData, Template, TemplateField,
 };
 
 /// One virtual agent to run.
@@ -70,6 +71,8 @@ impl Cast {
         };
         let mut profiles = Vec::new();
         let mut agents = Vec::new();
+        let f = &scenario.faults;
+        let grace = f.agent_grace.unwrap_or(Duration::from_secs(30));
         for (g, group) in scenario.agents.iter().enumerate() {
             let transfer = group.transfer.as_ref().map(|t| {
                 let to = match (&t.to_queue, &t.to_agent_group) {
@@ -96,6 +99,20 @@ impl Cast {
                 template_probability: ticket.map_or(0.0, |t| t.template_probability),
                 share_probability: group.share_article_probability,
                 pin_probability: group.pin_article_probability,
+                faults: AgentFaults {
+                    drop_probability: f.drop_probability,
+                    drop_after: f.drop_after,
+                    reconnect_within_grace: f.reconnect_within_grace,
+                    reconnect_delay: f.reconnect_delay,
+                    grace,
+                    accept_burst: f.accept_burst,
+                    transfer_close_race: f.transfer_close_race,
+                    race_queue: group.queues.first().map(|q| q.as_str().into()),
+                    flip_every: f.availability_flip_every,
+                    stall_probability: f.slow_consumer_probability,
+                    stall_at: f.slow_consumer_at,
+                    stall_for: f.slow_consumer_stall,
+                },
             });
             for (i, id) in names(g).into_iter().enumerate() {
                 profiles.push(AgentProfile {
@@ -134,6 +151,8 @@ impl Cast {
                     messages: u.messages,
                     think_time: u.think_time,
                     closes: !agents_decide,
+                    abandon_on_join: f.abandon_on_join,
+                    close_on_reply: f.transfer_close_race,
                 })
             })
             .collect();
@@ -144,7 +163,13 @@ impl Cast {
             user_plans,
             desk: DeskConfig {
                 routing,
-                disconnect: Default::default(),
+                disconnect: match f.agent_grace {
+                    Some(agent_grace) => DisconnectRules {
+                        agent_grace,
+                        ..DisconnectRules::default()
+                    },
+                    None => DisconnectRules::default(),
+                },
                 seed: crate::seed::derive_seed(scenario.seed, "desk", 0),
             },
             reference: reference_data(),

@@ -41,6 +41,14 @@ pub enum What {
         /// Why.
         reason: String,
     },
+    /// The simulator injected a fault (`[faults]` of the scenario).
+    Fault {
+        /// Which: `drop` (the connection is closed by the client), `reconnect`, `stall`
+        /// (the client stops reading), `resume` (it reads again).
+        kind: String,
+        /// Details: delays, whether the reconnect is meant to be within the grace period.
+        detail: String,
+    },
 }
 
 /// One event of the history.

@@ -3,8 +3,14 @@
 //! answers each user message after a reply delay, and on some chats shares an article,
 //! creates a ticket (with or without a template, through the draft → confirm path) or
 //! transfers the chat with notes, as the scenario's probabilities say.
+//!
+//! Fault injection (`[faults]`, see [`AgentFaults`]) lives here too: the agent decides,
+//! from its own seeded generator, when its connection drops and when it comes back,
+//! when it stops reading, when it flips its availability, when it transfers a chat the
+//! instant it answered, and whether it pulls with no reaction delay. After a drop it
+//! signs in again and reconciles what it holds with the `my_chats` the server resumed.
 
-use super::{Effects, Input, Participant, Tag, Timer, count_error};
+use super::{Effects, Fault, Input, Participant, Tag, Timer, count_error};
 use crate::dist::DurationDist;
 use crate::metrics::Recorder;
 use rand::Rng;
@@ -24,6 +30,62 @@ pub enum TransferTo {
     Queue(QueueId),
     /// One of these agents, picked at random.
     Agents(Vec<AgentId>),
+}
+
+/// The faults agents of a group inject (all off in [`AgentFaults::none`]).
+#[derive(Clone, Debug)]
+pub struct AgentFaults {
+    /// Chance per chat taken that the connection drops during it.
+    pub drop_probability: f64,
+    /// How long after taking the chat it drops.
+    pub drop_after: DurationDist,
+    /// Share of drops that reconnect within the grace period.
+    pub reconnect_within_grace: f64,
+    /// Reconnect delay (capped at half the grace within it, added to it otherwise).
+    pub reconnect_delay: DurationDist,
+    /// The server's grace period, in scenario time.
+    pub grace: Duration,
+    /// Pull with no reaction delay and always take the oldest chat.
+    pub accept_burst: bool,
+    /// Chance per reply sent of transferring the chat right after it.
+    pub transfer_close_race: f64,
+    /// Where a racing transfer goes when the group has no transfer target.
+    pub race_queue: Option<QueueId>,
+    /// Under auto-accept, how often "Available for N" flips.
+    pub flip_every: Option<DurationDist>,
+    /// Chance of becoming a slow consumer (once).
+    pub stall_probability: f64,
+    /// When the agent stops reading.
+    pub stall_at: DurationDist,
+    /// For how long.
+    pub stall_for: DurationDist,
+}
+
+impl AgentFaults {
+    /// No fault at all.
+    pub fn none() -> AgentFaults {
+        let zero = DurationDist::constant(Duration::ZERO);
+        AgentFaults {
+            drop_probability: 0.0,
+            drop_after: zero,
+            reconnect_within_grace: 0.0,
+            reconnect_delay: zero,
+            grace: Duration::from_secs(30),
+            accept_burst: false,
+            transfer_close_race: 0.0,
+            race_queue: None,
+            flip_every: None,
+            stall_probability: 0.0,
+            stall_at: zero,
+            stall_for: zero,
+        }
+    }
+}
+
+/// `true` with probability `p`, drawing nothing when `p` is 0 (so a run without
+/// faults draws the same numbers as before faults existed).
+pub(crate) fn chance(rng: &mut ChaCha8Rng, p: f64) -> bool {
+    p > 0.0 && rng.random_bool(p.clamp(0.0, 1.0))
 }
 
 /// What agents of one group do; shared by all of them.
@@ -55,6 +117,8 @@ pub struct AgentPlan {
     pub share_probability: f64,
     /// Chance of pinning the shared article.
     pub pin_probability: f64,
+    /// Fault injection.
+    pub faults: AgentFaults,
 }
 
 /// The extra work planned for one chat, done in this order.
@@ -120,6 +184,10 @@ pub struct AgentBot {
     signed_in_at: Option<Duration>,
     busy: Duration,
     chats_taken: u64,
+    /// The connection is down (between [`Input::Disconnected`] and the next start).
+    offline: bool,
+    /// Under auto-accept flips: whether the last flip lowered the availability.
+    flipped: bool,
 }
 
 impl AgentBot {
@@ -137,6 +205,8 @@ impl AgentBot {
             signed_in_at: None,
             busy: Duration::ZERO,
             chats_taken: 0,
+            offline: false,
+            flipped: false,
         }
     }
 
@@ -168,7 +238,11 @@ impl AgentBot {
             return;
         }
         self.pull_scheduled = true;
-        let delay = self.plan.accept_delay.sample(&mut self.rng);
+        let delay = if self.plan.faults.accept_burst {
+            Duration::ZERO
+        } else {
+            self.plan.accept_delay.sample(&mut self.rng)
+        };
         fx.timers.push((delay, Timer::Pull));
     }
 
@@ -240,6 +314,94 @@ impl AgentBot {
             let w = self.plan.reply_delay.sample(&mut self.rng).min(d / 2);
             fx.timers.push((w, Timer::AgentWork(c)));
         }
+        if chance(&mut self.rng, self.plan.faults.drop_probability) {
+            let d = self.plan.faults.drop_after.sample(&mut self.rng);
+            fx.timers.push((d, Timer::FaultDrop(c)));
+        }
+    }
+
+    /// Adopts a chat the server says is ours but whose accept we never heard about
+    /// (the reply was lost in a drop): no planned work, answer the user, close on time.
+    fn adopt(&mut self, now: Duration, c: ChatId, fx: &mut Effects) {
+        self.accepting.remove(&c);
+        self.chats_taken += 1;
+        self.held.insert(
+            c,
+            Held {
+                taken_at: now,
+                steps: Vec::new(),
+                articles: Vec::new(),
+                templates: Vec::new(),
+                owes_reply: true,
+                working: false,
+                pinning: None,
+            },
+        );
+        let d = self.plan.reply_delay.sample(&mut self.rng);
+        fx.timers.push((d, Timer::AgentReply(c)));
+        if let Some(h) = &self.plan.handle_time {
+            let d = h.sample(&mut self.rng);
+            fx.timers.push((d, Timer::AgentClose(c)));
+        }
+    }
+
+    /// After a sign-in that followed a drop: what the server resumed (`my_chats`) is
+    /// what we hold. Chats it took back (grace over) are released; resumed chats get an
+    /// answer, since user messages sent while we were away never reached us.
+    fn reconcile(&mut self, now: Duration, my_chats: &[ChatId], fx: &mut Effects) {
+        let held: Vec<ChatId> = self.held.keys().copied().collect();
+        for c in held {
+            if !my_chats.contains(&c) {
+                self.release(now, c);
+            }
+        }
+        for &c in my_chats {
+            match self.held.get_mut(&c) {
+                Some(h) => {
+                    h.working = false;
+                    if !h.owes_reply {
+                        h.owes_reply = true;
+                        let d = self.plan.reply_delay.sample(&mut self.rng);
+                        fx.timers.push((d, Timer::AgentReply(c)));
+                    }
+                }
+                None => self.adopt(now, c, fx),
+            }
+        }
+    }
+
+    /// Transfers chat `c` at once (a transfer racing the user's close).
+    fn race_transfer(&mut self, c: ChatId, fx: &mut Effects) {
+        let f = &self.plan.faults;
+        // Not while a step (maybe a planned transfer) is in flight: one transfer at a
+        // time, so its reply is not mistaken for the other's.
+        if self.held.get(&c).is_none_or(|h| h.working)
+            || !chance(&mut self.rng, f.transfer_close_race)
+        {
+            return;
+        }
+        let notes = "transferred in a hurry".to_string();
+        let to = match self.plan.transfer.as_ref().map(|(_, to, _)| to) {
+            Some(TransferTo::Queue(q)) => TransferTarget::Queue(q.clone()),
+            Some(TransferTo::Agents(list)) => {
+                let others: Vec<&AgentId> = list.iter().filter(|a| **a != self.id).collect();
+                if others.is_empty() {
+                    return;
+                }
+                let i = self.rng.random_range(0..others.len());
+                TransferTarget::Agent(others[i].clone())
+            }
+            None => match &self.plan.faults.race_queue {
+                Some(q) => TransferTarget::Queue(q.clone()),
+                None => return,
+            },
+        };
+        if let Some(h) = self.held.get_mut(&c) {
+            h.steps.clear();
+            h.working = true;
+        }
+        fx.send
+            .push((tag(TRANSFER, c), Command::Transfer { chat: c, to, notes }));
     }
 
     fn release(&mut self, now: Duration, c: ChatId) {
@@ -321,6 +483,22 @@ impl AgentBot {
         self.work(c, fx);
     }
 
+    /// Sets the timers of the faults that do not depend on a chat, at the first start.
+    fn schedule_faults(&mut self, fx: &mut Effects) {
+        let f = self.plan.faults.clone();
+        if chance(&mut self.rng, f.stall_probability) {
+            fx.timers
+                .push((f.stall_at.sample(&mut self.rng), Timer::FaultStall));
+        }
+        if let Some(every) = f.flip_every
+            && self.plan.auto_accept
+            && !self.plan.pulls
+        {
+            fx.timers
+                .push((every.sample(&mut self.rng), Timer::FaultFlip));
+        }
+    }
+
     fn on_reply(
         &mut self,
         now: Duration,
@@ -331,7 +509,13 @@ impl AgentBot {
     ) {
         match t {
             SIGN_IN => {
-                self.signed_in_at = Some(now);
+                let resumed = self.signed_in_at.is_some();
+                if !resumed {
+                    self.signed_in_at = Some(now);
+                }
+                if let (true, Reply::Status(s)) = (resumed, reply) {
+                    self.reconcile(now, &s.my_chats, fx);
+                }
                 let availability = if self.plan.auto_accept {
                     // A puller under auto-accept takes nothing from the router.
                     Availability::AvailableFor(if self.plan.pulls {
@@ -372,8 +556,13 @@ impl AgentBot {
                     }
                     return;
                 }
-                // People do not all click the oldest: pick among the first few.
-                let c = candidates[self.rng.random_range(0..candidates.len())];
+                // People do not all click the oldest: pick among the first few (in a
+                // burst everyone goes for the oldest).
+                let c = if self.plan.faults.accept_burst {
+                    candidates[0]
+                } else {
+                    candidates[self.rng.random_range(0..candidates.len())]
+                };
                 self.accepting.insert(c);
                 if t == LIST_TRANSFERRED {
                     fx.send
@@ -394,6 +583,7 @@ impl AgentBot {
                         if self.plan.handle_time.is_none() {
                             self.work(c, fx);
                         }
+                        self.race_transfer(c, fx);
                     }
                     (CLOSE, _) => {
                         self.release(now, c);
@@ -533,7 +723,60 @@ impl AgentBot {
 impl Participant for AgentBot {
     fn on(&mut self, now: Duration, input: Input<'_>, fx: &mut Effects, rec: &mut Recorder) {
         match input {
-            Input::Start => fx.send.push((SIGN_IN, Command::SignIn)),
+            Input::Start => {
+                if self.signed_in_at.is_none() {
+                    self.schedule_faults(fx);
+                }
+                self.offline = false;
+                fx.send.push((SIGN_IN, Command::SignIn));
+            }
+            Input::Disconnected => {
+                // Replies in flight are lost; queue counts and offers are stale.
+                self.offline = true;
+                self.accepting.clear();
+                self.offered.clear();
+                self.counts.clear();
+            }
+            Input::Timer(Timer::FaultDrop(c)) => {
+                if !self.offline && self.held.contains_key(&c) {
+                    let f = &self.plan.faults;
+                    let within = chance(&mut self.rng, f.reconnect_within_grace);
+                    let delay = f.reconnect_delay.sample(&mut self.rng);
+                    let reconnect_after = if within {
+                        delay.min(f.grace / 2)
+                    } else {
+                        f.grace + delay
+                    };
+                    fx.fault = Some(Fault::Drop {
+                        reconnect_after,
+                        within_grace: within,
+                    });
+                }
+            }
+            Input::Timer(Timer::FaultStall) => {
+                if !self.offline {
+                    let stall = self.plan.faults.stall_for.sample(&mut self.rng);
+                    fx.fault = Some(Fault::Stall { stall });
+                }
+            }
+            Input::Timer(Timer::FaultFlip) => {
+                if let Some(every) = self.plan.faults.flip_every {
+                    let n = if self.flipped {
+                        self.plan.available_for
+                    } else {
+                        self.rng.random_range(0..=self.plan.available_for)
+                    };
+                    self.flipped = !self.flipped;
+                    fx.send.push((
+                        AVAILABILITY,
+                        Command::SetAvailability {
+                            availability: Availability::AvailableFor(n),
+                        },
+                    ));
+                    let d = every.sample(&mut self.rng);
+                    fx.timers.push((d, Timer::FaultFlip));
+                }
+            }
             Input::Reply(t, reply) => self.on_reply(now, t, reply, fx, rec),
             Input::Error(t, code) => self.on_error(now, t, code, fx, rec),
             Input::Notice(n) => self.on_notice(now, n, fx),

@@ -15,7 +15,7 @@
 pub mod agent;
 pub mod user;
 
-pub use agent::{AgentBot, AgentPlan};
+pub use agent::{AgentBot, AgentFaults, AgentPlan};
 pub use user::{UserBot, UserPlan};
 
 use crate::metrics::Recorder;
@@ -44,6 +44,31 @@ pub enum Timer {
     Pull,
     /// The agent accepts a transfer addressed to them.
     TakeTransfer(ChatId),
+    /// Fault injection: the agent's connection drops (if it still holds this chat).
+    FaultDrop(ChatId),
+    /// Fault injection: the agent changes its "Available for N".
+    FaultFlip,
+    /// Fault injection: the agent stops reading its socket.
+    FaultStall,
+}
+
+/// A transport fault a participant asks its runtime to inject (the runtime records it
+/// in the history as a `fault` event).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Fault {
+    /// Close the connection now; connect again (same token) and start over with
+    /// [`Input::Start`] after this much scenario time.
+    Drop {
+        /// Scenario time until the reconnect.
+        reconnect_after: Duration,
+        /// Whether the reconnect is meant to land within the server's grace period.
+        within_grace: bool,
+    },
+    /// Stop reading the connection for this much scenario time (a slow consumer).
+    Stall {
+        /// Scenario time without reading.
+        stall: Duration,
+    },
 }
 
 /// What a participant is told.
@@ -59,6 +84,9 @@ pub enum Input<'a> {
     Error(Tag, &'a str),
     /// A notice from the server.
     Notice(&'a Notice),
+    /// The connection dropped (injected or closed by the server); replies to commands
+    /// in flight will never come. An [`Input::Start`] follows when it reconnects.
+    Disconnected,
 }
 
 /// What a participant wants done, collected per input.
@@ -68,6 +96,8 @@ pub struct Effects {
     pub send: Vec<(Tag, Command)>,
     /// Timers to set: fire after this much scenario time.
     pub timers: Vec<(Duration, Timer)>,
+    /// A transport fault to inject after the commands are sent.
+    pub fault: Option<Fault>,
 }
 
 impl Effects {
@@ -75,6 +105,7 @@ impl Effects {
     pub fn clear(&mut self) {
         self.send.clear();
         self.timers.clear();
+        self.fault = None;
     }
 }
 

@@ -1,6 +1,9 @@
 //! A virtual user: asks for a chat at its arrival time, waits (abandoning when patience
 //! runs out), then talks — a message, the agent's answer, think, the next — and ends
 //! the conversation after its last message unless agents drive the chat length.
+//!
+//! Faults (`[faults]`): a user may close the instant an agent joins (the worst moment
+//! to give up) or the instant an agent's message arrives (racing a transfer).
 
 use super::{Effects, Input, Participant, Tag, Timer, count_error};
 use crate::dist::{CountDist, DurationDist};
@@ -30,6 +33,11 @@ pub struct UserPlan {
     /// Whether the user ends the conversation after the last message (false when the
     /// agents' handle time decides the length).
     pub closes: bool,
+    /// Fault injection: chance of closing the instant an agent joins.
+    pub abandon_on_join: f64,
+    /// Fault injection: chance per agent message of closing at once (racing the
+    /// agent's transfer).
+    pub close_on_reply: f64,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -211,7 +219,7 @@ impl Participant for UserBot {
                     fx.send.push((CLOSE, Command::Close { chat }));
                 }
             }
-            Input::Timer(_) => {}
+            Input::Timer(_) | Input::Disconnected => {}
             Input::Notice(n) => match n {
                 Notice::AgentJoined { chat, .. } if Some(*chat) == self.chat => {
                     if self.phase == Phase::Ended {
@@ -227,6 +235,10 @@ impl Participant for UserBot {
                     }
                     self.phase = Phase::Talking;
                     self.generation += 1;
+                    if super::agent::chance(&mut self.rng, self.plan.abandon_on_join) {
+                        fx.send.push((CLOSE, Command::Close { chat: *chat }));
+                        return;
+                    }
                     self.next_message(fx);
                 }
                 Notice::AgentLeft { chat, .. }
@@ -236,8 +248,16 @@ impl Participant for UserBot {
                     self.left_at = Some(now);
                     self.generation += 1;
                 }
-                Notice::Message { chat, .. } if Some(*chat) == self.chat => {
+                Notice::Message { chat, entry } if Some(*chat) == self.chat => {
                     rec.counters.messages.received += 1;
+                    if self.phase == Phase::Talking
+                        && matches!(entry.from, switchboard_server::domain::Party::Agent(_))
+                        && super::agent::chance(&mut self.rng, self.plan.close_on_reply)
+                    {
+                        self.generation += 1;
+                        fx.send.push((CLOSE, Command::Close { chat: *chat }));
+                        return;
+                    }
                     if self.phase == Phase::Talking {
                         self.generation += 1;
                         self.next_message(fx);

@@ -29,8 +29,9 @@ pub fn check_history(h: &History) -> Vec<Violation> {
     // user → chat → seqs known (own sends + received)
     let mut user_seqs: BTreeMap<String, BTreeMap<u64, BTreeSet<u64>>> = BTreeMap::new();
     let mut dropped: BTreeSet<String> = BTreeSet::new();
-    // Notes of the last transfer of each chat, from the transferring agent's command.
-    let mut pending_notes: BTreeMap<(String, u64), String> = BTreeMap::new();
+    // Notes of transfers in flight, by (agent, request id) → (chat, notes); the `done`
+    // with the same request id makes them the chat's latest (an error drops them).
+    let mut pending_notes: BTreeMap<(String, Option<u64>), (u64, String)> = BTreeMap::new();
     let mut notes: BTreeMap<u64, String> = BTreeMap::new();
     for (i, e) in h.events.iter().enumerate() {
         match &e.what {
@@ -40,20 +41,18 @@ pub fn check_history(h: &History) -> Vec<Violation> {
             What::Send {
                 command: Command::Transfer { chat, notes: n, .. },
             } => {
-                pending_notes.insert((e.who.clone(), chat.0), n.clone());
+                pending_notes.insert((e.who.clone(), e.req), (chat.0, n.clone()));
             }
             What::Reply { reply: Reply::Done } => {
-                // A transfer's `done` makes its notes the chat's latest.
-                let mine: Vec<(String, u64)> = pending_notes
-                    .keys()
-                    .filter(|(w, _)| *w == e.who)
-                    .cloned()
-                    .collect();
-                if let Some(k) = mine.first()
-                    && let Some(n) = pending_notes.remove(k)
-                {
-                    notes.insert(k.1, n);
+                // A transfer's `done` makes its notes the chat's latest. Matched by
+                // request id: a transfer refused (it raced a close or another
+                // transfer) leaves the notes as they were.
+                if let Some((chat, n)) = pending_notes.remove(&(e.who.clone(), e.req)) {
+                    notes.insert(chat, n);
                 }
+            }
+            What::Error { .. } => {
+                pending_notes.remove(&(e.who.clone(), e.req));
             }
             What::Reply {
                 reply: Reply::Sent { chat, seq },

@@ -265,9 +265,17 @@ pub fn options_of(dir: &Path) -> Options {
     if let Some(g) = sc["faults"]["agent_grace"].as_str()
         && let Ok(d) = crate::dist::parse_duration(g)
     {
-        o.agent_grace_ms = u64::try_from(d.as_millis()).unwrap_or(u64::MAX);
+        // Scenario time; a live server runs on real time.
+        let live = v["mode"].as_str() == Some("live");
+        let scale = sc["time_scale"].as_f64().filter(|t| live && *t > 0.0);
+        o.agent_grace_ms = grace_ms(d, scale.unwrap_or(1.0));
     }
     o
+}
+
+/// A grace period of `scenario` time in server milliseconds at `time_scale`.
+fn grace_ms(scenario: std::time::Duration, time_scale: f64) -> u64 {
+    (scenario.as_secs_f64() * 1000.0 / time_scale).round() as u64
 }
 
 /// Checks the run folder `dir` and writes `invariants.json` there.
@@ -293,8 +301,19 @@ pub fn check_dir(dir: &Path, opts: &Options) -> Result<CheckReport, CheckError> 
 impl Options {
     /// The options for a run of `scenario` (the Desk's defaults where it says nothing).
     pub fn for_scenario(scenario: &crate::scenario::Scenario) -> Options {
+        Self::for_run(scenario, false)
+    }
+
+    /// [`Options::for_scenario`] for a run in live mode (`live`: the Desk runs on real
+    /// time, so a grace period from `[faults]` is divided by `time_scale`) or virtual.
+    pub fn for_run(scenario: &crate::scenario::Scenario, live: bool) -> Options {
         let defaults = switchboard_server::domain::RoutingConfig::default();
+        let agent_grace_ms = match scenario.faults.agent_grace {
+            Some(g) => grace_ms(g, if live { scenario.time_scale } else { 1.0 }),
+            None => Options::default().agent_grace_ms,
+        };
         Options {
+            agent_grace_ms,
             max_transfer_accepts: scenario
                 .routing
                 .max_transfer_accepts
@@ -315,7 +334,8 @@ pub fn check_run(
     if !out.join(HISTORY_FILE).exists() {
         return None;
     }
-    match check_dir(out, &Options::for_scenario(scenario)) {
+    let live = summary.mode == crate::metrics::Mode::Live;
+    match check_dir(out, &Options::for_run(scenario, live)) {
         Ok(report) => {
             summary.invariants = Some(report.summary());
             if !report.ok() {

@@ -87,7 +87,27 @@ pub async fn run(scenario: &Scenario, opts: LiveOptions) -> Result<LiveOutcome, 
     check_open_files(scenario, opts.target.is_none())?;
     let connections = cast.agents.len() + concurrent_users(scenario) as usize * 2 + 64;
     let target = match &opts.target {
-        None => Target::embedded(&cast, opts.journal.clone(), connections).await?,
+        None => {
+            // A grace period set in `[faults]` is scenario time; the server's own default
+            // stays as it is (server time).
+            let time_scale = scenario.time_scale;
+            let scaled = scenario.faults.agent_grace.is_some();
+            let scale = move |d: Duration| {
+                if scaled {
+                    crate::dist::duration::to_duration(d.as_secs_f64() / time_scale)
+                } else {
+                    d
+                }
+            };
+            Target::embedded(
+                &cast,
+                opts.journal.clone(),
+                connections,
+                scale,
+                scenario.faults.outbound_queue,
+            )
+            .await?
+        }
         Some((addr, token)) => Target::external(*addr, token, &cast).await?,
     };
     let live = Arc::new(Live::default());
@@ -111,6 +131,7 @@ pub async fn run(scenario: &Scenario, opts: LiveOptions) -> Result<LiveOutcome, 
             end: end_rx.clone(),
             target: target_sl,
             history: opts.history,
+            reconnect: scenario.faults.reconnects(),
         };
         let gate = gate.clone();
         agents.spawn(async move {
@@ -181,6 +202,7 @@ pub async fn run(scenario: &Scenario, opts: LiveOptions) -> Result<LiveOutcome, 
                     end: end_rx.clone(),
                     target: target_sl,
                     history,
+                    reconnect: false,
                 };
                 spawned.push(tokio::spawn(task::run(bot, Kind::User, url.clone(), ctx)));
             }

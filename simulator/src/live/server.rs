@@ -53,22 +53,31 @@ impl Target {
 
     /// Starts the reference server in this process with the cast's queues, agents,
     /// routing and reference data; its journal goes to `journal`.
+    /// `scale` turns scenario time into the server's real time (the grace period);
+    /// `outbound_queue` overrides the per-connection frame queue (`[faults]`).
     pub async fn embedded(
         cast: &Cast,
         journal: Option<PathBuf>,
         connections: usize,
+        scale: impl Fn(std::time::Duration) -> std::time::Duration,
+        outbound_queue: Option<usize>,
     ) -> Result<Target, ServerError> {
         let config = ServerConfig {
             seed: cast.desk.seed,
             admin_token: None,
             journal,
             routing: cast.desk.routing.clone(),
-            disconnect: cast.desk.disconnect.clone(),
+            // The Desk runs on real time: the grace period is given in scenario time.
+            disconnect: switchboard_server::domain::DisconnectRules {
+                agent_grace: scale(cast.desk.disconnect.agent_grace),
+                ..cast.desk.disconnect.clone()
+            },
             limits: Limits {
                 max_connections: connections.max(Limits::default().max_connections),
                 // Virtual people type slowly, but time_scale compresses them.
                 messages_per_sec: 1_000,
                 burst: 1_000,
+                outbound_queue: outbound_queue.unwrap_or(Limits::default().outbound_queue),
                 ..Limits::default()
             },
             queues: cast.queues.clone(),

@@ -1,11 +1,20 @@
 //! One participant as a tokio task: its behaviour model, its WebSocket and its timers.
 //! Timers are set in scenario time and fire in real time (divided by `time_scale`);
 //! how late each fires is recorded as `scheduler_lag`.
+//!
+//! Faults the participant asks for (`Effects::fault`) are injected here: a drop closes
+//! the socket and connects again (same token) after the asked delay, then starts the
+//! participant over (an agent signs in again and the Desk resumes its chats if within
+//! its grace period); commands the participant issues meanwhile wait and go out right
+//! after the sign-in. A stall stops reading the socket (and everything else) for a
+//! while: a slow consumer, which the server may close with 1008 when its outbound
+//! queue fills. With `Ctx::reconnect`, an agent whose connection the server closes
+//! reconnects too. Every fault is recorded in the history (`fault` events).
 
 use super::clock::RunClock;
 use super::conn::{self, ConnError, Sender};
 use super::progress::Live;
-use crate::behaviour::{Effects, Input, Participant, Tag, Timer};
+use crate::behaviour::{Effects, Fault, Input, Participant, Tag, Timer};
 use crate::history::{History, What};
 use crate::metrics::{MetricName, Recorder};
 use std::cmp::Reverse;
@@ -38,6 +47,8 @@ pub struct Ctx {
     pub target: Duration,
     /// Keep the event history.
     pub history: bool,
+    /// Agents reconnect when the server closes their connection (fault injection on).
+    pub reconnect: bool,
 }
 
 /// Timers of one task, earliest first.
@@ -62,6 +73,15 @@ impl Timers {
     fn pop(&mut self) -> Option<(Instant, Timer)> {
         let Reverse((at, seq)) = self.heap.pop()?;
         Some((at, self.by_seq.remove(&seq)?))
+    }
+
+    /// Delays every timer by `by` (the participant was stalled that long).
+    fn shift(&mut self, by: Duration) {
+        let heap = std::mem::take(&mut self.heap);
+        self.heap = heap
+            .into_iter()
+            .map(|Reverse((at, seq))| Reverse((at + by, seq)))
+            .collect();
     }
 }
 
@@ -90,7 +110,7 @@ pub async fn run<P: Participant>(
         clock: ctx.clock,
     };
     let connecting = Instant::now();
-    let (mut tx, mut rx) = match conn::connect(&url, Duration::from_secs(30)).await {
+    let (tx, rx) = match conn::connect(&url, Duration::from_secs(30)).await {
         Ok((tx, rx, ServerFrame::Welcome { who, .. })) => {
             log.who = match who {
                 Welcome::Agent { agent } => format!("agent:{agent}"),
@@ -115,29 +135,140 @@ pub async fn run<P: Participant>(
         }
     };
     rec.record(MetricName::ConnectTime, connecting.elapsed());
+    let mut conn = Some((tx, rx));
     let mut timers = Timers::default();
     let mut sent: HashMap<Tag, Sent> = HashMap::new();
     let mut fx = Effects::default();
     let mut end = ctx.end.clone();
     let mut routing = RoutingProbe::default();
+    // Commands issued while the connection is down, sent after the next sign-in.
+    let mut waiting: Vec<(Tag, Command)> = Vec::new();
+    let mut reconnect_at: Option<Instant> = None;
+    let mut reconnect_tries = 0u32;
     let mut result = step(&mut p, &ctx, Input::Start, &mut fx, &mut rec);
     loop {
-        if let Err(e) = apply(&mut fx, &mut tx, &mut timers, &mut sent, &ctx, &mut log).await {
+        let tx = conn.as_mut().map(|(tx, _)| tx);
+        if let Err(e) = apply(
+            &mut fx,
+            tx,
+            &mut waiting,
+            &mut timers,
+            &mut sent,
+            &ctx,
+            &mut log,
+        )
+        .await
+        {
             rec.counters.error(e.code());
+            if ctx.reconnect && kind == Kind::Agent && !*end.borrow() {
+                log.push(
+                    None,
+                    What::Disconnected {
+                        reason: e.to_string(),
+                    },
+                );
+                conn = None;
+                reconnect_at = Some(Instant::now() + RECONNECT_PAUSE);
+                fx.clear();
+                result = step(&mut p, &ctx, Input::Disconnected, &mut fx, &mut rec);
+                continue;
+            }
             result = Done::Yes;
+        }
+        if let Some(fault) = fx.fault.take() {
+            match fault {
+                Fault::Drop {
+                    reconnect_after,
+                    within_grace,
+                } => {
+                    log.push(
+                        None,
+                        What::Fault {
+                            kind: "drop".into(),
+                            detail: format!(
+                                "reconnect after {} ms of scenario time ({} the grace period)",
+                                reconnect_after.as_millis(),
+                                if within_grace { "within" } else { "after" }
+                            ),
+                        },
+                    );
+                    log.push(
+                        None,
+                        What::Disconnected {
+                            reason: "dropped by fault injection".into(),
+                        },
+                    );
+                    if let Some((tx, _)) = conn.take() {
+                        tokio::spawn(tx.close());
+                    }
+                    reconnect_at = Some(Instant::now() + ctx.clock.to_real(reconnect_after));
+                    result = step(&mut p, &ctx, Input::Disconnected, &mut fx, &mut rec);
+                    continue;
+                }
+                Fault::Stall { stall } => {
+                    let real = ctx.clock.to_real(stall);
+                    log.push(
+                        None,
+                        What::Fault {
+                            kind: "stall".into(),
+                            detail: format!(
+                                "stops reading for {} ms of scenario time",
+                                stall.as_millis()
+                            ),
+                        },
+                    );
+                    // Nothing at all: no reading, no timers (their lag is not counted).
+                    tokio::select! {
+                        () = tokio::time::sleep(real) => {}
+                        _ = end.changed() => {}
+                    }
+                    timers.shift(real);
+                    log.push(
+                        None,
+                        What::Fault {
+                            kind: "resume".into(),
+                            detail: "reads again".into(),
+                        },
+                    );
+                }
+            }
         }
         if result == Done::Yes || (*end.borrow() && kind == Kind::Agent) {
             break;
         }
-        let sleep = async {
-            match timers.next_at() {
-                Some(at) => tokio::time::sleep_until(at.into()).await,
-                None => std::future::pending().await,
+        let ev = {
+            let sleep = async {
+                match timers.next_at() {
+                    Some(at) => tokio::time::sleep_until(at.into()).await,
+                    None => std::future::pending().await,
+                }
+            };
+            let back = async {
+                match reconnect_at {
+                    Some(at) => tokio::time::sleep_until(at.into()).await,
+                    None => std::future::pending().await,
+                }
+            };
+            let frame = async {
+                match conn.as_mut() {
+                    Some((_, rx)) => rx.next().await,
+                    None => std::future::pending().await,
+                }
+            };
+            tokio::select! {
+                f = frame => Ev::Frame(f),
+                () = sleep => Ev::Timer,
+                () = back => Ev::Reconnect,
+                _ = end.changed() => Ev::End,
             }
         };
-        tokio::select! {
-            frame = rx.next() => match frame {
-                Ok(ServerFrame::Reply { req: Some(ReqId::Num(tag)), reply, .. }) => {
+        match ev {
+            Ev::Frame(frame) => match frame {
+                Ok(ServerFrame::Reply {
+                    req: Some(ReqId::Num(tag)),
+                    reply,
+                    ..
+                }) => {
                     log.push(Some(tag), What::reply(&reply));
                     if let Some(s) = sent.remove(&tag) {
                         if let Some(m) = s.metric {
@@ -151,7 +282,10 @@ pub async fn run<P: Participant>(
                     result = step(&mut p, &ctx, Input::Reply(tag, &reply), &mut fx, &mut rec);
                 }
                 Ok(ServerFrame::Error { req, code, .. }) => {
-                    let tag = match req { Some(ReqId::Num(t)) => t, _ => 0 };
+                    let tag = match req {
+                        Some(ReqId::Num(t)) => t,
+                        _ => 0,
+                    };
                     log.push(Some(tag), What::Error { code: code.clone() });
                     sent.remove(&tag);
                     result = step(&mut p, &ctx, Input::Error(tag, &code), &mut fx, &mut rec);
@@ -171,25 +305,80 @@ pub async fn run<P: Participant>(
                 }
                 Ok(_) => {}
                 Err(e) => {
-                    if !*end.borrow() {
-                        rec.counters.error(e.code());
-                        log.push(None, What::Disconnected { reason: e.to_string() });
+                    if *end.borrow() {
+                        break;
                     }
-                    break;
+                    rec.counters.error(e.code());
+                    log.push(
+                        None,
+                        What::Disconnected {
+                            reason: e.to_string(),
+                        },
+                    );
+                    if !(ctx.reconnect && kind == Kind::Agent) {
+                        break;
+                    }
+                    // The server closed us (a slow consumer gets 1008): come back.
+                    conn = None;
+                    reconnect_at = Some(Instant::now() + RECONNECT_PAUSE);
+                    result = step(&mut p, &ctx, Input::Disconnected, &mut fx, &mut rec);
                 }
             },
-            () = sleep => {
+            Ev::Timer => {
                 if let Some((at, t)) = timers.pop() {
                     rec.record(MetricName::SchedulerLag, at.elapsed());
                     result = step(&mut p, &ctx, Input::Timer(t), &mut fx, &mut rec);
                 }
             }
-            _ = end.changed() => {
-                if kind == Kind::Agent || *end.borrow() { break; }
+            Ev::Reconnect => {
+                reconnect_at = None;
+                log.push(
+                    None,
+                    What::Fault {
+                        kind: "reconnect".into(),
+                        detail: format!("attempt {}", reconnect_tries + 1),
+                    },
+                );
+                match conn::connect(&url, Duration::from_secs(30)).await {
+                    Ok((tx, rx, ServerFrame::Welcome { .. })) => {
+                        reconnect_tries = 0;
+                        conn = Some((tx, rx));
+                        result = step(&mut p, &ctx, Input::Start, &mut fx, &mut rec);
+                        // The sign-in first, then what piled up meanwhile.
+                        fx.send.append(&mut waiting);
+                    }
+                    Ok(_) | Err(_) => {
+                        rec.counters.error("reconnect_failed");
+                        reconnect_tries += 1;
+                        if reconnect_tries >= MAX_RECONNECT_TRIES {
+                            break;
+                        }
+                        reconnect_at = Some(Instant::now() + RECONNECT_PAUSE);
+                    }
+                }
+            }
+            Ev::End => {
+                if kind == Kind::Agent || *end.borrow() {
+                    break;
+                }
             }
         }
     }
-    finish(p, kind, &ctx, rec, Some(tx), log)
+    finish(p, kind, &ctx, rec, conn.map(|(tx, _)| tx), log)
+}
+
+/// Real time before reconnecting after the server closed the connection, and between
+/// failed attempts.
+const RECONNECT_PAUSE: Duration = Duration::from_millis(100);
+/// Failed reconnects in a row before the participant gives up.
+const MAX_RECONNECT_TRIES: u32 = 20;
+
+/// What woke the task.
+enum Ev {
+    Frame(Result<ServerFrame, ConnError>),
+    Timer,
+    Reconnect,
+    End,
 }
 
 /// The task's history and who it is as the server knows it.
@@ -264,10 +453,12 @@ fn step<P: Participant>(
     if ended { Done::Yes } else { Done::No }
 }
 
-/// Sends what the participant asked for and sets its timers.
+/// Sends what the participant asked for (or keeps it in `waiting` while the connection
+/// is down) and sets its timers.
 async fn apply(
     fx: &mut Effects,
-    tx: &mut Sender,
+    tx: Option<&mut Sender>,
+    waiting: &mut Vec<(Tag, Command)>,
     timers: &mut Timers,
     sent: &mut HashMap<Tag, Sent>,
     ctx: &Ctx,
@@ -277,6 +468,10 @@ async fn apply(
     for (delay, t) in fx.timers.drain(..) {
         timers.set(now + ctx.clock.to_real(delay), t);
     }
+    let Some(tx) = tx else {
+        waiting.append(&mut fx.send);
+        return Ok(());
+    };
     for (tag, cmd) in fx.send.drain(..) {
         let metric = match &cmd {
             Command::CreateTicket { .. } | Command::ConfirmTicket { .. } => {

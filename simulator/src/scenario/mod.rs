@@ -20,7 +20,8 @@ pub mod validate;
 pub use error::{Diagnostic, Origin, ScenarioError};
 pub use load::{load, parse};
 pub use model::{
-    AgentGroup, QueueSpec, RoutingSpec, Scenario, Thresholds, TicketSpec, TransferSpec, UserStream,
+    AgentGroup, FaultSpec, QueueSpec, RoutingSpec, Scenario, Thresholds, TicketSpec, TransferSpec,
+    UserStream,
 };
 pub use overrides::{Override, valid_keys};
 

@@ -49,6 +49,106 @@ pub struct Scenario {
     /// Pass/fail conditions evaluated at the end.
     #[serde(default)]
     pub thresholds: Thresholds,
+    /// Fault injection (all off by default).
+    #[serde(default, skip_serializing_if = "FaultSpec::is_off")]
+    pub faults: FaultSpec,
+}
+
+/// `[faults]`: fault injection. Every fault is off by default; every random choice
+/// comes from the participant's own generator (derived from the master seed), and every
+/// injected fault is recorded in the history as a `fault` event.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FaultSpec {
+    /// The embedded server's agent grace period, in scenario time (the server gets it
+    /// divided by `time_scale`); absent: the server's default (30 s of server time).
+    #[serde(
+        default,
+        with = "opt_duration_text",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub agent_grace: Option<Duration>,
+    /// The embedded server's outbound queue per connection, in frames (slow consumers
+    /// are closed with 1008 when it fills); absent: the server's default (1024).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub outbound_queue: Option<usize>,
+    /// Chance per chat an agent takes that its connection drops during the chat.
+    #[serde(default)]
+    pub drop_probability: f64,
+    /// How long after taking the chat the connection drops.
+    #[serde(default = "defaults::drop_after")]
+    pub drop_after: DurationDist,
+    /// Of dropped agents, the share that reconnect within the grace period (and resume
+    /// their chats); the others reconnect only after it ran out.
+    #[serde(default)]
+    pub reconnect_within_grace: f64,
+    /// Reconnect delay: within the grace period capped at half of it; otherwise added
+    /// to it.
+    #[serde(default = "defaults::reconnect_delay")]
+    pub reconnect_delay: DurationDist,
+    /// Chance per user of closing the chat the instant an agent joins.
+    #[serde(default)]
+    pub abandon_on_join: f64,
+    /// Agents who pull by hand do it with no reaction delay and all take the oldest
+    /// chat: bursts of simultaneous accepts of one chat.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub accept_burst: bool,
+    /// Chance per agent reply that the agent transfers the chat right after it (to the
+    /// group's transfer target, or back to its first queue), and per agent message a
+    /// user receives that the user closes the chat at once: transfers racing closes.
+    #[serde(default)]
+    pub transfer_close_race: f64,
+    /// Agents under auto-accept change their "Available for N" (to a random 0..=N) this
+    /// often, while chats are being routed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub availability_flip_every: Option<DurationDist>,
+    /// Chance per agent of becoming a slow consumer once: it stops reading its socket.
+    #[serde(default)]
+    pub slow_consumer_probability: f64,
+    /// When (scenario time since the start) the slow consumer stops reading.
+    #[serde(default = "defaults::slow_consumer_at")]
+    pub slow_consumer_at: DurationDist,
+    /// How long it stops reading.
+    #[serde(default = "defaults::slow_consumer_stall")]
+    pub slow_consumer_stall: DurationDist,
+}
+
+impl Default for FaultSpec {
+    fn default() -> Self {
+        FaultSpec::default_off()
+    }
+}
+
+impl FaultSpec {
+    /// Whether no fault is injected and no server setting changed.
+    pub fn is_off(&self) -> bool {
+        *self == FaultSpec::default_off()
+    }
+
+    /// Whether connections may drop (injected or closed by the server), so agents
+    /// reconnect after a drop instead of leaving the run.
+    pub fn reconnects(&self) -> bool {
+        self.drop_probability > 0.0 || self.slow_consumer_probability > 0.0
+    }
+
+    /// `[faults]` as if absent (the serde defaults).
+    pub fn default_off() -> FaultSpec {
+        FaultSpec {
+            agent_grace: None,
+            outbound_queue: None,
+            drop_probability: 0.0,
+            drop_after: defaults::drop_after(),
+            reconnect_within_grace: 0.0,
+            reconnect_delay: defaults::reconnect_delay(),
+            abandon_on_join: 0.0,
+            accept_burst: false,
+            transfer_close_race: 0.0,
+            availability_flip_every: None,
+            slow_consumer_probability: 0.0,
+            slow_consumer_at: defaults::slow_consumer_at(),
+            slow_consumer_stall: defaults::slow_consumer_stall(),
+        }
+    }
 }
 
 /// `[routing]`: the admin's auto-accept settings.
@@ -260,6 +360,25 @@ pub mod defaults {
         DurationDist::parse("exp(mean=15s)")
             .unwrap_or_else(|_| DurationDist::constant(Duration::from_secs(15)))
     }
+    /// `faults.drop_after`: `uniform(1s, 20s)`.
+    pub fn drop_after() -> DurationDist {
+        DurationDist::parse("uniform(1s, 20s)")
+            .unwrap_or_else(|_| DurationDist::constant(Duration::from_secs(5)))
+    }
+    /// `faults.reconnect_delay`: `uniform(1s, 5s)`.
+    pub fn reconnect_delay() -> DurationDist {
+        DurationDist::parse("uniform(1s, 5s)")
+            .unwrap_or_else(|_| DurationDist::constant(Duration::from_secs(2)))
+    }
+    /// `faults.slow_consumer_at`: `uniform(10s, 60s)`.
+    pub fn slow_consumer_at() -> DurationDist {
+        DurationDist::parse("uniform(10s, 60s)")
+            .unwrap_or_else(|_| DurationDist::constant(Duration::from_secs(30)))
+    }
+    /// `faults.slow_consumer_stall`: 10 seconds.
+    pub fn slow_consumer_stall() -> DurationDist {
+        DurationDist::constant(Duration::from_secs(10))
+    }
 }
 
 /// Durations written as text (`"10m"`) in the file.
@@ -292,6 +411,22 @@ mod duration_text {
             }
         }
         d.deserialize_any(V)
+    }
+}
+
+/// Optional durations written as text.
+mod opt_duration_text {
+    use super::*;
+
+    pub fn serialize<S: Serializer>(d: &Option<Duration>, s: S) -> Result<S::Ok, S::Error> {
+        match d {
+            Some(d) => duration_text::serialize(d, s),
+            None => s.serialize_none(),
+        }
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
+        duration_text::deserialize(d).map(Some)
     }
 }
 

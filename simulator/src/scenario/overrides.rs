@@ -77,6 +77,22 @@ const ROUTING: &[(&str, Kind)] = &[
     ("route_queue_transfers", Kind::Bool),
 ];
 
+const FAULTS: &[(&str, Kind)] = &[
+    ("agent_grace", Kind::OptStr),
+    ("outbound_queue", Kind::Int),
+    ("drop_probability", Kind::Float),
+    ("drop_after", Kind::Str),
+    ("reconnect_within_grace", Kind::Float),
+    ("reconnect_delay", Kind::Str),
+    ("abandon_on_join", Kind::Float),
+    ("accept_burst", Kind::Bool),
+    ("transfer_close_race", Kind::Float),
+    ("availability_flip_every", Kind::OptStr),
+    ("slow_consumer_probability", Kind::Float),
+    ("slow_consumer_at", Kind::Str),
+    ("slow_consumer_stall", Kind::Str),
+];
+
 const AGENT: &[(&str, Kind)] = &[
     ("count", Kind::Int),
     ("queues", Kind::List),
@@ -115,9 +131,10 @@ pub fn valid_keys() -> String {
             .join(", ")
     };
     format!(
-        "{}; routing.{{{}}}; agents.<group|index|*>.{{{}}}; users.<stream|index|*>.{{{}}}; thresholds.<key>",
+        "{}; routing.{{{}}}; faults.{{{}}}; agents.<group|index|*>.{{{}}}; users.<stream|index|*>.{{{}}}; thresholds.<key>",
         names(TOP),
         names(ROUTING),
+        names(FAULTS),
         names(AGENT),
         names(USER)
     )
@@ -256,16 +273,21 @@ pub fn apply(doc: &mut Table, ov: &Override) -> Result<Vec<FieldPath>, String> {
             let kind = lookup(TOP, field).ok_or_else(|| unknown(key))?;
             Ok(vec![set(doc, root, field, convert(kind, key, &ov.value)?)?])
         }
-        ("routing", Some(field)) => {
-            let kind = lookup(ROUTING, field).ok_or_else(|| unknown(key))?;
+        (section @ ("routing" | "faults"), Some(field)) => {
+            let fields = if section == "routing" {
+                ROUTING
+            } else {
+                FAULTS
+            };
+            let kind = lookup(fields, field).ok_or_else(|| unknown(key))?;
             let value = convert(kind, key, &ov.value)?;
             let entry = doc
-                .entry("routing")
+                .entry(section)
                 .or_insert_with(|| Value::Table(Table::new()));
             let Value::Table(t) = entry else {
-                return Err("`routing` is not a table in the file".to_string());
+                return Err(format!("`{section}` is not a table in the file"));
             };
-            Ok(vec![set(t, root.key("routing"), field, value)?])
+            Ok(vec![set(t, root.key(section), field, value)?])
         }
         ("thresholds", Some(tkey)) => {
             let entry = doc

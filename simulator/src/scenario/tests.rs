@@ -475,3 +475,139 @@ fn participant_randomness_is_reproducible() {
     );
     assert_eq!(Scenario::agent_name(&s.agents[0], 0), "tier1-1");
 }
+
+/// The example with a `[faults]` section appended.
+fn with_faults(faults: &str) -> String {
+    format!("{EXAMPLE}\n[faults]\n{faults}\n")
+}
+
+#[test]
+fn faults_are_off_unless_asked_for() {
+    let s = Scenario::parse(EXAMPLE, "q.toml").unwrap();
+    assert!(s.faults.is_off());
+    assert!(!s.faults.reconnects());
+    // An absent section stays absent in the resolved scenario.
+    assert!(s.resolved().get("faults").is_none());
+}
+
+#[test]
+fn faults_section_parses_and_round_trips() {
+    let text = with_faults(
+        r#"agent_grace = "20s"
+outbound_queue = 8
+drop_probability = 0.15
+drop_after = "uniform(2s, 30s)"
+reconnect_within_grace = 0.5
+reconnect_delay = "exp(mean=3s)"
+abandon_on_join = 0.1
+transfer_close_race = 0.2
+availability_flip_every = "exp(mean=20s)"
+slow_consumer_probability = 0.3
+slow_consumer_at = "10s"
+slow_consumer_stall = "uniform(5s, 10s)""#,
+    );
+    let s = Scenario::parse(&text, "f.toml").unwrap();
+    let f = &s.faults;
+    assert_eq!(f.agent_grace, Some(Duration::from_secs(20)));
+    assert_eq!(f.outbound_queue, Some(8));
+    assert_eq!(f.drop_probability, 0.15);
+    assert_eq!(f.reconnect_within_grace, 0.5);
+    assert_eq!(f.abandon_on_join, 0.1);
+    assert_eq!(f.transfer_close_race, 0.2);
+    assert!(!f.accept_burst);
+    assert!(f.availability_flip_every.is_some());
+    assert_eq!(f.slow_consumer_probability, 0.3);
+    assert!(f.reconnects());
+    assert!(!f.is_off());
+    let v = s.resolved();
+    assert_eq!(v["faults"]["agent_grace"], "20s");
+    assert_eq!(v["faults"]["drop_after"], "uniform(2s, 30s)");
+    let back = Scenario::parse(&toml::to_string(&s).unwrap(), "resolved.toml").unwrap();
+    assert_eq!(back, s);
+}
+
+#[test]
+fn fault_defaults_fill_the_rest() {
+    let s = Scenario::parse(&with_faults("abandon_on_join = 0.2"), "f.toml").unwrap();
+    let d = FaultSpec::default();
+    assert_eq!(s.faults.abandon_on_join, 0.2);
+    assert_eq!(s.faults.drop_after, d.drop_after);
+    assert_eq!(s.faults.reconnect_delay, d.reconnect_delay);
+    assert_eq!(s.faults.slow_consumer_stall, d.slow_consumer_stall);
+    assert_eq!(s.faults.agent_grace, None);
+    assert!(!s.faults.reconnects());
+}
+
+#[test]
+fn fault_errors_name_their_field() {
+    let text = with_faults("abandon_on_join = 1.5");
+    let errs = errors(&text);
+    assert_eq!(errs.len(), 1, "{errs:#?}");
+    assert!(errs[0].contains("faults.abandon_on_join"), "{errs:?}");
+    assert!(errs[0].contains("between 0 and 1"), "{errs:?}");
+
+    let errs = errors(&with_faults("drop_probability = 0.1"));
+    assert_eq!(errs.len(), 1, "{errs:#?}");
+    assert!(errs[0].contains("faults.agent_grace"), "{errs:?}");
+
+    let errs = errors(&with_faults("outbound_queue = 0"));
+    assert!(errs[0].contains("faults.outbound_queue"), "{errs:?}");
+
+    let errs = errors(&with_faults("agent_grace = \"0s\""));
+    assert!(errs[0].contains("faults.agent_grace"), "{errs:?}");
+
+    // Auto-accept with nobody pulling by hand: no burst is possible.
+    let errs = errors(&with_faults("accept_burst = true"));
+    assert!(errs[0].contains("faults.accept_burst"), "{errs:?}");
+    let manual = with_faults("accept_burst = true").replace(
+        "auto_accept = true\npolicy = \"least-active\"",
+        "policy = \"manual\"",
+    );
+    assert_eq!(errors(&manual), Vec::<String>::new());
+
+    let errs = errors(&with_faults("server_restart = true"));
+    assert_eq!(errs.len(), 1, "{errs:#?}");
+    assert!(errs[0].contains("server_restart"), "{errs:?}");
+
+    let errs = errors(&with_faults("drop_after = \"soon\""));
+    assert_eq!(errs.len(), 1, "{errs:#?}");
+}
+
+#[test]
+fn fault_overrides() {
+    let text = with_faults("agent_grace = \"20s\"");
+    let ovs: Vec<Override> = [
+        "faults.drop_probability=0.5",
+        "faults.agent_grace=40s",
+        "faults.availability_flip_every=exp(mean=5s)",
+    ]
+    .iter()
+    .map(|s| s.parse().unwrap())
+    .collect();
+    let s = parse(&text, "f.toml", &ovs).unwrap();
+    assert_eq!(s.faults.drop_probability, 0.5);
+    assert_eq!(s.faults.agent_grace, Some(Duration::from_secs(40)));
+    assert!(s.faults.availability_flip_every.is_some());
+    // A scenario without the section gets one.
+    let ov: Override = "faults.abandon_on_join=0.3".parse().unwrap();
+    let s = parse(EXAMPLE, "q.toml", &[ov]).unwrap();
+    assert_eq!(s.faults.abandon_on_join, 0.3);
+    let errs = errors_with(EXAMPLE, &["faults.restart=true"]);
+    assert!(errs[0].contains("unknown key"), "{errs:?}");
+    assert!(valid_keys().contains("faults.{"), "{}", valid_keys());
+}
+
+#[test]
+fn the_chaos_scenario_turns_every_fault_on() {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../scenarios/chaos.toml");
+    let s = Scenario::load(&path, &[]).unwrap();
+    let f = &s.faults;
+    assert!(f.drop_probability > 0.0);
+    assert!(f.reconnect_within_grace > 0.0 && f.reconnect_within_grace < 1.0);
+    assert!(f.abandon_on_join > 0.0);
+    assert!(f.accept_burst);
+    assert!(f.transfer_close_race > 0.0);
+    assert!(f.availability_flip_every.is_some());
+    assert!(f.slow_consumer_probability > 0.0);
+    assert!(f.agent_grace.is_some() && f.outbound_queue.is_some());
+}

@@ -163,7 +163,46 @@ pub fn validate(s: &Scenario) -> Vec<Issue> {
             );
         }
     }
+    check_faults(&mut c, s);
     c.issues
+}
+
+fn check_faults(c: &mut Checker, s: &Scenario) {
+    let f = &s.faults;
+    let p = FieldPath::root().key("faults");
+    for (key, v) in [
+        ("drop_probability", f.drop_probability),
+        ("reconnect_within_grace", f.reconnect_within_grace),
+        ("abandon_on_join", f.abandon_on_join),
+        ("transfer_close_race", f.transfer_close_race),
+        ("slow_consumer_probability", f.slow_consumer_probability),
+    ] {
+        c.probability(p.key(key), v);
+    }
+    if f.agent_grace.is_some_and(|g| g.is_zero()) {
+        c.fail(
+            p.key("agent_grace"),
+            "the grace period must be positive (the server needs a moment to notice a reconnect)",
+        );
+    }
+    if f.drop_probability > 0.0 && f.agent_grace.is_none() {
+        c.fail(
+            p.key("agent_grace"),
+            "dropping agents needs the grace period in scenario time: set faults.agent_grace (e.g. \"30s\")",
+        );
+    }
+    if f.outbound_queue == Some(0) {
+        c.fail(
+            p.key("outbound_queue"),
+            "the outbound queue needs room for at least one frame",
+        );
+    }
+    if f.accept_burst && !s.agents.iter().any(|g| g.manual_accept) && s.routing.auto_accept() {
+        c.fail(
+            p.key("accept_burst"),
+            "accept bursts need agents who pull by hand: auto-accept off, or a group with manual_accept = true",
+        );
+    }
 }
 
 fn check_group(

@@ -5,11 +5,16 @@
 //!
 //! Transport is instantaneous: a command's reply and the notices it causes are
 //! delivered at the instant it was sent, in the order the Desk produced them.
+//!
+//! Faults: an agent's connection drop is the Desk's `Disconnect` for that agent; until
+//! it reconnects (a `SignIn` after the asked delay) its answers and notices are lost
+//! and its commands wait, as in live mode. Slow consumers are not modelled (transport
+//! is instantaneous; there is no outbound queue to fill): the stall is ignored.
 
 mod gauges;
 mod queue;
 
-use crate::behaviour::{AgentBot, Effects, Input, Participant, Tag, Timer, UserBot};
+use crate::behaviour::{AgentBot, Effects, Fault, Input, Participant, Tag, Timer, UserBot};
 use crate::cast::Cast;
 use crate::history::{History, What};
 use crate::metrics::Recorder;
@@ -52,6 +57,8 @@ enum Event {
     Notice(Pid, Rc<Notice>),
     /// A grace period of the Desk runs out.
     Tick,
+    /// A dropped agent connects again.
+    Reconnect(usize),
 }
 
 /// Counts of what a virtual run did, for the events-per-second figure.
@@ -85,6 +92,10 @@ pub struct VirtualRun {
     gauge_at: Duration,
     /// The Desk's journal, as the server would write it (kept with the history).
     journal: Vec<JournalEntry>,
+    /// Per agent: its connection is down (fault injection).
+    offline: Vec<bool>,
+    /// Per agent: commands issued while offline, sent after the next sign-in.
+    waiting: Vec<Vec<(Tag, Command)>>,
 }
 
 struct Stream {
@@ -152,7 +163,10 @@ impl VirtualRun {
                 count: 0,
             });
         }
+        let n_agents = agents.len();
         Ok(VirtualRun {
+            offline: vec![false; n_agents],
+            waiting: vec![Vec::new(); n_agents],
             desk,
             queue,
             agents,
@@ -241,6 +255,25 @@ impl VirtualRun {
             }
             Event::Start(p) => self.deliver(at, p, Input::Start),
             Event::Timer(p, t) => self.deliver(at, p, Input::Timer(t)),
+            Event::Answer(Pid::Agent(i), ..) | Event::Notice(Pid::Agent(i), _)
+                if self.offline[i] => {}
+            Event::Reconnect(i) => {
+                self.offline[i] = false;
+                let p = Pid::Agent(i);
+                self.log(
+                    at,
+                    p,
+                    None,
+                    What::Fault {
+                        kind: "reconnect".into(),
+                        detail: "attempt 1".into(),
+                    },
+                );
+                self.deliver(at, p, Input::Start);
+                for (tag, cmd) in std::mem::take(&mut self.waiting[i]) {
+                    self.command(at, p, tag, cmd);
+                }
+            }
             Event::Answer(p, tag, Ok(reply)) => {
                 self.log(at, p, Some(tag), What::reply(&reply));
                 self.deliver(at, p, Input::Reply(tag, &reply))
@@ -307,9 +340,50 @@ impl VirtualRun {
             self.queue.push(at + delay, Event::Timer(p, timer));
         }
         let sends: Vec<(Tag, Command)> = fx.send.drain(..).collect();
+        let fault = fx.fault.take();
         self.fx = fx;
-        for (tag, cmd) in sends {
-            self.command(at, p, tag, cmd);
+        match p {
+            Pid::Agent(i) if self.offline[i] => self.waiting[i].extend(sends),
+            _ => {
+                for (tag, cmd) in sends {
+                    self.command(at, p, tag, cmd);
+                }
+            }
+        }
+        if let (
+            Some(Fault::Drop {
+                reconnect_after,
+                within_grace,
+            }),
+            Pid::Agent(i),
+        ) = (fault, p)
+            && !self.offline[i]
+        {
+            self.log(
+                at,
+                p,
+                None,
+                What::Fault {
+                    kind: "drop".into(),
+                    detail: format!(
+                        "reconnect after {} ms of scenario time ({} the grace period)",
+                        reconnect_after.as_millis(),
+                        if within_grace { "within" } else { "after" }
+                    ),
+                },
+            );
+            self.log(
+                at,
+                p,
+                None,
+                What::Disconnected {
+                    reason: "dropped by fault injection".into(),
+                },
+            );
+            self.command(at, p, 0, Command::Disconnect);
+            self.offline[i] = true;
+            self.queue.push(at + reconnect_after, Event::Reconnect(i));
+            self.deliver(at, p, Input::Disconnected);
         }
     }
 
@@ -322,7 +396,7 @@ impl VirtualRun {
         };
         let now = Time(u64::try_from(at.as_millis()).unwrap_or(u64::MAX));
         self.stats.commands += 1;
-        if self.history.enabled && p != Pid::System {
+        if self.history.enabled && p != Pid::System && !matches!(cmd, Command::Disconnect) {
             self.log(
                 at,
                 p,
