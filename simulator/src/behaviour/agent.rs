@@ -830,3 +830,163 @@ impl Participant for AgentBot {
         rec.agent_work(self.id.as_str(), self.chats_taken, self.busy, offered);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand::SeedableRng;
+    use switchboard_server::domain::{AgentStatus, ChatSource, Resources, Time, UserId};
+
+    fn plan(faults: AgentFaults) -> Arc<AgentPlan> {
+        let zero = DurationDist::constant(Duration::ZERO);
+        Arc::new(AgentPlan {
+            auto_accept: true,
+            pulls: false,
+            available_for: 2,
+            accept_delay: zero,
+            reply_delay: DurationDist::constant(Duration::from_secs(1)),
+            handle_time: None,
+            transfer: None,
+            ticket_probability: 0.0,
+            work_order_share: 0.0,
+            template_probability: 0.0,
+            share_probability: 0.0,
+            pin_probability: 0.0,
+            faults,
+        })
+    }
+
+    fn view(chat: u64) -> AcceptedChat {
+        AcceptedChat {
+            chat: ChatId(chat),
+            queue: "q".into(),
+            subject: "help".into(),
+            source: ChatSource::SelfService,
+            user: UserId(chat),
+            origin: Origin::Auto,
+            requested_at: Time(0),
+            history: Vec::new(),
+            notes: Vec::new(),
+            customer: None,
+            resources: Resources::default(),
+        }
+    }
+
+    fn status(my_chats: Vec<ChatId>) -> Reply {
+        Reply::Status(AgentStatus {
+            agent: "a-1".into(),
+            name: "a-1".into(),
+            queues: vec!["q".into()],
+            availability: Availability::AvailableFor(2),
+            auto_accept: true,
+            my_chats,
+            queue_count: 0,
+            transferred_count: 0,
+        })
+    }
+
+    fn step(bot: &mut AgentBot, input: Input<'_>) -> Effects {
+        let mut fx = Effects::default();
+        let mut rec = Recorder::new(Duration::from_secs(60));
+        bot.on(Duration::from_secs(1), input, &mut fx, &mut rec);
+        fx
+    }
+
+    fn dropping(within: f64) -> AgentBot {
+        let faults = AgentFaults {
+            drop_probability: 1.0,
+            drop_after: DurationDist::constant(Duration::from_secs(3)),
+            reconnect_within_grace: within,
+            reconnect_delay: DurationDist::constant(Duration::from_secs(4)),
+            grace: Duration::from_secs(20),
+            ..AgentFaults::none()
+        };
+        AgentBot::new("a-1".into(), plan(faults), ChaCha8Rng::seed_from_u64(1))
+    }
+
+    /// Takes chat 7 and lets its drop timer fire; returns the asked fault.
+    fn take_and_drop(bot: &mut AgentBot) -> Option<Fault> {
+        step(bot, Input::Start);
+        step(bot, Input::Reply(SIGN_IN, &status(Vec::new())));
+        let fx = step(bot, Input::Notice(&Notice::Assigned(Box::new(view(7)))));
+        assert!(
+            fx.timers
+                .contains(&(Duration::from_secs(3), Timer::FaultDrop(ChatId(7)))),
+            "{:?}",
+            fx.timers
+        );
+        step(bot, Input::Timer(Timer::FaultDrop(ChatId(7)))).fault
+    }
+
+    #[test]
+    fn a_drop_within_grace_resumes_and_answers_the_user() {
+        let mut bot = dropping(1.0);
+        let fault = take_and_drop(&mut bot);
+        assert_eq!(
+            fault,
+            Some(Fault::Drop {
+                reconnect_after: Duration::from_secs(4),
+                within_grace: true
+            })
+        );
+        step(&mut bot, Input::Disconnected);
+        // While offline a second drop is not asked for.
+        assert_eq!(
+            step(&mut bot, Input::Timer(Timer::FaultDrop(ChatId(7)))).fault,
+            None
+        );
+        let fx = step(&mut bot, Input::Start);
+        assert!(matches!(fx.send.as_slice(), [(SIGN_IN, Command::SignIn)]));
+        // The Desk resumed chat 7: the agent answers (messages may have been missed).
+        let fx = step(&mut bot, Input::Reply(SIGN_IN, &status(vec![ChatId(7)])));
+        assert!(
+            fx.timers
+                .contains(&(Duration::from_secs(1), Timer::AgentReply(ChatId(7))))
+        );
+        assert!(bot.held.contains_key(&ChatId(7)));
+    }
+
+    #[test]
+    fn a_drop_after_grace_releases_what_the_desk_took_back() {
+        let mut bot = dropping(0.0);
+        let fault = take_and_drop(&mut bot);
+        assert_eq!(
+            fault,
+            Some(Fault::Drop {
+                reconnect_after: Duration::from_secs(24),
+                within_grace: false
+            })
+        );
+        step(&mut bot, Input::Disconnected);
+        step(&mut bot, Input::Start);
+        // Chat 7 went back to the queue; chat 9 was accepted but its reply was lost.
+        step(&mut bot, Input::Reply(SIGN_IN, &status(vec![ChatId(9)])));
+        assert!(!bot.held.contains_key(&ChatId(7)));
+        assert!(bot.held.contains_key(&ChatId(9)));
+    }
+
+    #[test]
+    fn without_faults_nothing_is_injected() {
+        let mut bot = AgentBot::new(
+            "a-1".into(),
+            plan(AgentFaults::none()),
+            ChaCha8Rng::seed_from_u64(5),
+        );
+        let fx = step(&mut bot, Input::Start);
+        assert!(fx.timers.is_empty(), "{:?}", fx.timers);
+        step(&mut bot, Input::Reply(SIGN_IN, &status(Vec::new())));
+        let fx = step(
+            &mut bot,
+            Input::Notice(&Notice::Assigned(Box::new(view(3)))),
+        );
+        assert!(
+            !fx.timers.iter().any(|(_, t)| matches!(
+                t,
+                Timer::FaultDrop(_) | Timer::FaultStall | Timer::FaultFlip
+            )),
+            "{:?}",
+            fx.timers
+        );
+        assert_eq!(fx.fault, None);
+    }
+}
