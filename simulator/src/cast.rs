@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::time::Duration;
 use switchboard_server::domain::{
     AgentId, AgentProfile, Customer, DeskConfig, DisconnectRules, KnowledgeArticle, Outage,
-    QueueId, ReferenceData, Template, TemplateField,
+    QueueId, ReferenceData, RoutingConfig, Template, TemplateField,
 };
 
 /// One virtual agent to run.
@@ -162,7 +162,13 @@ impl Cast {
             agents,
             user_plans,
             desk: DeskConfig {
-                routing,
+                // Every virtual agent declares its own "Available for N" right after
+                // signing in; until then nothing may be routed to it (an agent that
+                // pulls by hand would otherwise be handed chats as it signs in).
+                routing: RoutingConfig {
+                    default_available_for: 0,
+                    ..routing
+                },
                 disconnect: match f.agent_grace {
                     Some(agent_grace) => DisconnectRules {
                         agent_grace,

@@ -72,6 +72,10 @@ pub struct UserBot {
     first_joined: Option<Duration>,
     left_at: Option<Duration>,
     abandoning: bool,
+    /// Patience ran out before the start reply came.
+    patience_due: bool,
+    /// The connection died.
+    disconnected: bool,
 }
 
 impl UserBot {
@@ -88,6 +92,8 @@ impl UserBot {
             first_joined: None,
             left_at: None,
             abandoning: false,
+            patience_due: false,
+            disconnected: false,
         }
     }
 
@@ -173,7 +179,15 @@ impl Participant for UserBot {
                     ));
                 }
             }
-            Input::Reply(START, Reply::ChatStarted { chat, .. }) => self.chat = Some(*chat),
+            Input::Reply(START, Reply::ChatStarted { chat, .. }) => {
+                self.chat = Some(*chat);
+                // Patience ran out before the server even answered (a late start, or
+                // a slow server): abandon now rather than never.
+                if self.patience_due && self.first_joined.is_none() {
+                    self.abandoning = true;
+                    fx.send.push((CLOSE, Command::Close { chat: *chat }));
+                }
+            }
             Input::Reply(CLOSE, _) => {
                 let state = if self.abandoning {
                     ChatState::Abandoned
@@ -199,12 +213,14 @@ impl Participant for UserBot {
                 }
             }
             Input::Timer(Timer::Patience(g)) if g == self.generation => {
-                if matches!(self.phase, Phase::Waiting)
-                    && self.first_joined.is_none()
-                    && let Some(chat) = self.chat
-                {
-                    self.abandoning = true;
-                    fx.send.push((CLOSE, Command::Close { chat }));
+                if matches!(self.phase, Phase::Waiting) && self.first_joined.is_none() {
+                    match self.chat {
+                        Some(chat) => {
+                            self.abandoning = true;
+                            fx.send.push((CLOSE, Command::Close { chat }));
+                        }
+                        None => self.patience_due = true,
+                    }
                 }
             }
             Input::Timer(Timer::UserMessage(g)) if g == self.generation => {
@@ -219,7 +235,8 @@ impl Participant for UserBot {
                     fx.send.push((CLOSE, Command::Close { chat }));
                 }
             }
-            Input::Timer(_) | Input::Disconnected => {}
+            Input::Disconnected => self.disconnected = true,
+            Input::Timer(_) => {}
             Input::Notice(n) => match n {
                 Notice::AgentJoined { chat, .. } if Some(*chat) == self.chat => {
                     if self.phase == Phase::Ended {
@@ -273,6 +290,11 @@ impl Participant for UserBot {
 
     fn finish(&mut self, _now: Duration, rec: &mut Recorder) {
         match self.phase {
+            // Its connection died while it waited: the server dropped the chat (or
+            // never saw it); it is not still waiting.
+            Phase::Waiting if self.first_joined.is_none() && self.disconnected => {
+                rec.counters.chats.lost += 1;
+            }
             Phase::Waiting if self.first_joined.is_none() => rec.counters.chats.queued_at_end += 1,
             _ => {}
         }

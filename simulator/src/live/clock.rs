@@ -29,6 +29,16 @@ impl RunClock {
         u64::try_from(self.start.elapsed().as_micros()).unwrap_or(u64::MAX)
     }
 
+    /// Microseconds from the start to `at` (0 if before it).
+    pub fn micros_at(&self, at: Instant) -> u64 {
+        u64::try_from(at.saturating_duration_since(self.start).as_micros()).unwrap_or(u64::MAX)
+    }
+
+    /// The scenario time at which real instant `at` falls.
+    pub fn scenario_at(&self, at: Instant) -> Duration {
+        self.to_scenario(at.saturating_duration_since(self.start))
+    }
+
     /// The real instant at which scenario time `t` falls.
     pub fn instant_of(&self, t: Duration) -> Instant {
         self.start + self.to_real(t)

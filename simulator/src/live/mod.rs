@@ -114,11 +114,27 @@ pub async fn run(scenario: &Scenario, opts: LiveOptions) -> Result<LiveOutcome, 
     let (end_tx, end_rx) = watch::channel(false);
     let target_sl = scenario.service_level_target;
 
-    // Agents first: connect and sign in before the clock starts.
+    // Agents connect first, at most 64 at a time, before the clock starts: a
+    // thousand handshakes must not count as the first users' waiting time.
+    let gate = Arc::new(Semaphore::new(64));
+    let mut connecting = JoinSet::new();
+    for (i, role) in cast.agents.iter().enumerate() {
+        let url = target.ws_url(Some(&agent_token(&role.id)));
+        let gate = gate.clone();
+        connecting.spawn(async move {
+            let _permit = gate.acquire_owned().await;
+            (i, task::connect_timed(&url).await)
+        });
+    }
+    let mut pre: Vec<Option<task::Preconnected>> = cast.agents.iter().map(|_| None).collect();
+    while let Some(joined) = connecting.join_next().await {
+        if let Ok((i, c)) = joined {
+            pre[i] = Some(c);
+        }
+    }
     let clock = RunClock::start(scenario.time_scale);
     let mut agents = JoinSet::new();
-    let gate = Arc::new(Semaphore::new(64));
-    for role in &cast.agents {
+    for (role, pre) in cast.agents.iter().zip(pre) {
         let bot = AgentBot::new(
             role.id.clone(),
             role.plan.clone(),
@@ -132,13 +148,9 @@ pub async fn run(scenario: &Scenario, opts: LiveOptions) -> Result<LiveOutcome, 
             target: target_sl,
             history: opts.history,
             reconnect: scenario.faults.reconnects(),
+            start_at: None,
         };
-        let gate = gate.clone();
-        agents.spawn(async move {
-            let permit = gate.acquire_owned().await;
-            drop(permit);
-            task::run(bot, Kind::Agent, url, ctx).await
-        });
+        agents.spawn(task::run_connected(bot, Kind::Agent, url, pre, ctx));
     }
 
     let bar = opts.progress.then(|| {
@@ -203,6 +215,7 @@ pub async fn run(scenario: &Scenario, opts: LiveOptions) -> Result<LiveOutcome, 
                     target: target_sl,
                     history,
                     reconnect: false,
+                    start_at: Some(at),
                 };
                 spawned.push(tokio::spawn(task::run(bot, Kind::User, url.clone(), ctx)));
             }

@@ -47,6 +47,9 @@ pub struct Ctx {
     pub target: Duration,
     /// Keep the event history.
     pub history: bool,
+    /// When the participant was scheduled to start (users: their arrival), so its first
+    /// action is measured from the schedule, not from when the task got to run.
+    pub start_at: Option<Instant>,
     /// Agents reconnect when the server closes their connection (fault injection on).
     pub reconnect: bool,
 }
@@ -92,10 +95,21 @@ struct Sent {
 }
 
 /// Runs `p` on `url` until it is done (users) or the run ends; returns what it measured.
-pub async fn run<P: Participant>(
+pub async fn run<P: Participant>(p: P, kind: Kind, url: String, ctx: Ctx) -> (Recorder, History) {
+    run_connected(p, kind, url, None, ctx).await
+}
+
+/// A connection made before the run's clock started: the sender, receiver, first
+/// frame and how long connecting took.
+pub type Preconnected = Result<(Sender, conn::Receiver, ServerFrame, Duration), ConnError>;
+
+/// [`run`] on a connection made already (agents connect before the clock starts, so
+/// their connect storm does not eat into the first users' waits); `None` connects now.
+pub async fn run_connected<P: Participant>(
     mut p: P,
     kind: Kind,
     url: String,
+    pre: Option<Preconnected>,
     ctx: Ctx,
 ) -> (Recorder, History) {
     let mut rec =
@@ -109,16 +123,19 @@ pub async fn run<P: Participant>(
         who: String::new(),
         clock: ctx.clock,
     };
-    let connecting = Instant::now();
-    let (tx, rx) = match conn::connect(&url, Duration::from_secs(30)).await {
-        Ok((tx, rx, ServerFrame::Welcome { who, .. })) => {
+    let connected = match pre {
+        Some(c) => c,
+        None => connect_timed(&url).await,
+    };
+    let (tx, rx, took) = match connected {
+        Ok((tx, rx, ServerFrame::Welcome { who, .. }, took)) => {
             log.who = match who {
                 Welcome::Agent { agent } => format!("agent:{agent}"),
                 Welcome::User { user } => format!("user:{user}"),
             };
-            (tx, rx)
+            (tx, rx, took)
         }
-        Ok((_, _, other)) => {
+        Ok((_, _, other, _)) => {
             rec.counters.error("bad_frame");
             tracing::warn!("expected a welcome frame, got {other:?}");
             return finish(p, kind, &ctx, rec, None, log);
@@ -134,7 +151,7 @@ pub async fn run<P: Participant>(
             return finish(p, kind, &ctx, rec, None, log);
         }
     };
-    rec.record(MetricName::ConnectTime, connecting.elapsed());
+    rec.record(MetricName::ConnectTime, took);
     let mut conn = Some((tx, rx));
     let mut timers = Timers::default();
     let mut sent: HashMap<Tag, Sent> = HashMap::new();
@@ -145,11 +162,15 @@ pub async fn run<P: Participant>(
     let mut waiting: Vec<(Tag, Command)> = Vec::new();
     let mut reconnect_at: Option<Instant> = None;
     let mut reconnect_tries = 0u32;
-    let mut result = step(&mut p, &ctx, Input::Start, &mut fx, &mut rec);
+    let mut result = step_at(&mut p, &ctx, ctx.start_at, Input::Start, &mut fx, &mut rec);
+    // The instant the current input was due: an action's timers, message stamps and
+    // latencies count from when it should have happened (no coordinated omission).
+    let mut intended: Option<Instant> = ctx.start_at;
     loop {
         let tx = conn.as_mut().map(|(tx, _)| tx);
         if let Err(e) = apply(
             &mut fx,
+            intended.take(),
             tx,
             &mut waiting,
             &mut timers,
@@ -327,7 +348,8 @@ pub async fn run<P: Participant>(
             Ev::Timer => {
                 if let Some((at, t)) = timers.pop() {
                     rec.record(MetricName::SchedulerLag, at.elapsed());
-                    result = step(&mut p, &ctx, Input::Timer(t), &mut fx, &mut rec);
+                    intended = Some(at);
+                    result = step_at(&mut p, &ctx, Some(at), Input::Timer(t), &mut fx, &mut rec);
                 }
             }
             Ev::Reconnect => {
@@ -434,12 +456,27 @@ fn step<P: Participant>(
     fx: &mut Effects,
     rec: &mut Recorder,
 ) -> Done {
+    step_at(p, ctx, None, input, fx, rec)
+}
+
+/// [`step`] for an input that was due at `due` (a timer, a scheduled start): the
+/// participant sees the scheduled time as `now`, so what it plans from it stays on
+/// schedule however late the task ran.
+fn step_at<P: Participant>(
+    p: &mut P,
+    ctx: &Ctx,
+    due: Option<Instant>,
+    input: Input<'_>,
+    fx: &mut Effects,
+    rec: &mut Recorder,
+) -> Done {
     let before = rec.counters.chats.clone();
     rec.set_now(
         ctx.clock.now(),
         Some(Duration::from_micros(ctx.clock.real_micros())),
     );
-    p.on(ctx.clock.now(), input, fx, rec);
+    let now = due.map_or_else(|| ctx.clock.now(), |at| ctx.clock.scenario_at(at));
+    p.on(now, input, fx, rec);
     let after = &rec.counters.chats;
     let live = &ctx.live;
     live.offered
@@ -457,6 +494,7 @@ fn step<P: Participant>(
 /// is down) and sets its timers.
 async fn apply(
     fx: &mut Effects,
+    intended: Option<Instant>,
     tx: Option<&mut Sender>,
     waiting: &mut Vec<(Tag, Command)>,
     timers: &mut Timers,
@@ -464,9 +502,9 @@ async fn apply(
     ctx: &Ctx,
     log: &mut Log,
 ) -> Result<(), ConnError> {
-    let now = Instant::now();
+    let base = intended.unwrap_or_else(Instant::now);
     for (delay, t) in fx.timers.drain(..) {
-        timers.set(now + ctx.clock.to_real(delay), t);
+        timers.set(base + ctx.clock.to_real(delay), t);
     }
     let Some(tx) = tx else {
         waiting.append(&mut fx.send);
@@ -480,15 +518,9 @@ async fn apply(
             _ => None,
         };
         if metric.is_some() || matches!(cmd, Command::StartChat { .. }) {
-            sent.insert(
-                tag,
-                Sent {
-                    at: Instant::now(),
-                    metric,
-                },
-            );
+            sent.insert(tag, Sent { at: base, metric });
         }
-        let cmd = conn::stamp_command(cmd, ctx.clock.real_micros());
+        let cmd = conn::stamp_command(cmd, ctx.clock.micros_at(base));
         if log.history.enabled {
             log.push(
                 Some(tag),
@@ -518,4 +550,11 @@ fn finish<P: Participant>(
         tokio::spawn(tx.close());
     }
     (rec, log.history)
+}
+
+/// Connects to `url`, timing the connect and the welcome frame.
+pub async fn connect_timed(url: &str) -> Preconnected {
+    let t0 = Instant::now();
+    let (tx, rx, first) = conn::connect(url, Duration::from_secs(30)).await?;
+    Ok((tx, rx, first, t0.elapsed()))
 }
