@@ -41,6 +41,9 @@ struct AgentM {
     queues: Vec<QueueId>,
     signed_in: bool,
     offline_since: Option<u64>,
+    /// Transfers addressed to the agent were retargeted after its grace period (once
+    /// per disconnect).
+    transfers_released: bool,
     auto_accept: bool,
     availability: Option<Availability>,
     open: BTreeMap<ChatId, Origin>,
@@ -161,6 +164,7 @@ impl Replay<'_> {
         let JournalResult::Ok { reply, deliveries } = &e.result else {
             return;
         };
+        self.retarget_gone_transfers(e.at_ms);
         let agent = match &e.principal {
             Principal::Agent(a) => Some(a.clone()),
             _ => None,
@@ -208,6 +212,7 @@ impl Replay<'_> {
                 Principal::Agent(a) => {
                     if let Some(m) = self.agents.get_mut(a) {
                         m.offline_since = Some(e.at_ms);
+                        m.transfers_released = false;
                     }
                 }
                 Principal::User(u) => {
@@ -337,6 +342,31 @@ impl Replay<'_> {
         }
     }
 
+    /// Transfers addressed to an agent whose grace period has run out go to the chat's
+    /// queue (DisconnectRules): the Desk does it, without a notice, in the `tick` or
+    /// late `sign_in` that releases the agent, and may route the chat on in the same
+    /// step — so the replay retargets them before it reads that step's notices.
+    fn retarget_gone_transfers(&mut self, now_ms: u64) {
+        let grace = self.opts.agent_grace_ms;
+        let mut gone: Vec<AgentId> = Vec::new();
+        for (a, m) in &mut self.agents {
+            if !m.transfers_released && m.offline_since.is_some_and(|t| t + grace <= now_ms) {
+                m.transfers_released = true;
+                gone.push(a.clone());
+            }
+        }
+        if gone.is_empty() {
+            return;
+        }
+        for c in self.chats.values_mut() {
+            if let St::Transferred(TransferTarget::Agent(to)) = &c.st
+                && gone.contains(to)
+            {
+                c.st = St::Transferred(TransferTarget::Queue(c.queue.clone()));
+            }
+        }
+    }
+
     fn may_see(&self, a: &AgentId, to: &TransferTarget) -> bool {
         match to {
             TransferTarget::Agent(t) => t == a,
@@ -375,22 +405,22 @@ impl Replay<'_> {
                 .proof(cite(e)),
             );
         }
-        if let St::Transferred(to) = &chat.st {
-            if !self.may_see(a, to) {
-                self.out.push(
-                    Violation::new(
-                        Invariant::TransferVisibility,
-                        format!(
-                            "{a} took chat {c}, transferred to {}, which they may not see",
-                            target(to)
-                        ),
-                    )
-                    .chat(c.0)
-                    .agent(a.as_str())
-                    .at(e.at_ms as f64)
-                    .proof(cite(e)),
-                );
-            }
+        if let St::Transferred(to) = &chat.st
+            && !self.may_see(a, to)
+        {
+            self.out.push(
+                Violation::new(
+                    Invariant::TransferVisibility,
+                    format!(
+                        "{a} took chat {c}, transferred to {}, which they may not see",
+                        target(to)
+                    ),
+                )
+                .chat(c.0)
+                .agent(a.as_str())
+                .at(e.at_ms as f64)
+                .proof(cite(e)),
+            );
         }
         let chat = self.chats.get_mut(&c).expect("checked above");
         chat.st = St::Active;
