@@ -180,6 +180,10 @@ pub struct AgentBot {
     counts: BTreeMap<QueueId, (usize, usize)>,
     /// Transfers addressed to this agent personally.
     offered: BTreeSet<ChatId>,
+    /// Transfers refused for the limit of four (R6): tried again once a chat is freed.
+    held_back: BTreeSet<ChatId>,
+    /// At the transfer limit: pull from Queue, not Transferred, until a chat is freed.
+    transfers_blocked: bool,
     pull_scheduled: bool,
     signed_in_at: Option<Duration>,
     busy: Duration,
@@ -201,6 +205,8 @@ impl AgentBot {
             accepting: BTreeSet::new(),
             counts: BTreeMap::new(),
             offered: BTreeSet::new(),
+            held_back: BTreeSet::new(),
+            transfers_blocked: false,
             pull_scheduled: false,
             signed_in_at: None,
             busy: Duration::ZERO,
@@ -230,6 +236,13 @@ impl AgentBot {
 
     /// Manual accept: look again after the reaction delay if there may be work.
     fn maybe_pull(&mut self, fx: &mut Effects) {
+        if !self.transfers_blocked {
+            // A chat was freed: try the transfers held back by the limit again.
+            for c in std::mem::take(&mut self.held_back) {
+                let d = self.plan.accept_delay.sample(&mut self.rng);
+                fx.timers.push((d, Timer::TakeTransfer(c)));
+            }
+        }
         if !self.plan.pulls || self.pull_scheduled || !self.room() {
             return;
         }
@@ -407,6 +420,7 @@ impl AgentBot {
     fn release(&mut self, now: Duration, c: ChatId) {
         if let Some(h) = self.held.remove(&c) {
             self.busy += now.saturating_sub(h.taken_at);
+            self.transfers_blocked = false;
         }
     }
 
@@ -661,10 +675,24 @@ impl AgentBot {
         count_error(rec, code);
         let (kind, c) = untag(t);
         match kind {
+            ACCEPT_TRANSFER if code == "transfer_limit" => {
+                // R6: four from Transferred already. Keep a personal offer (nobody else
+                // may take it) for when a chat is freed, and pull from Queue meanwhile.
+                self.accepting.remove(&c);
+                self.transfers_blocked = true;
+                if self.offered.contains(&c) {
+                    self.held_back.insert(c);
+                }
+                self.maybe_pull(fx);
+            }
             ACCEPT | ACCEPT_TRANSFER => {
                 // Lost the race (R8) or the chat went away: look again.
                 self.accepting.remove(&c);
                 self.offered.remove(&c);
+                self.maybe_pull(fx);
+            }
+            LIST_QUEUE | LIST_TRANSFERRED => {
+                // Refused (rate limited, …): look again after the reaction delay.
                 self.maybe_pull(fx);
             }
             SHARE | PIN | TICKET | FILL | CONFIRM | TRANSFER
@@ -673,6 +701,21 @@ impl AgentBot {
                 self.step_done(c, fx);
             }
             _ if code == "chat_ended" || code == "not_owner" => self.release(now, c),
+            // Any other refusal of an answer or a close (rate limited, …): try again
+            // rather than leave the user waiting or the slot taken for ever.
+            SEND => {
+                if let Some(h) = self.held.get_mut(&c) {
+                    h.owes_reply = true;
+                    let d = self.plan.reply_delay.sample(&mut self.rng);
+                    fx.timers.push((d, Timer::AgentReply(c)));
+                }
+            }
+            CLOSE => {
+                if self.held.contains_key(&c) {
+                    let d = self.plan.reply_delay.sample(&mut self.rng);
+                    fx.timers.push((d, Timer::AgentClose(c)));
+                }
+            }
             _ => {}
         }
     }
@@ -784,7 +827,7 @@ impl Participant for AgentBot {
                 self.pull_scheduled = false;
                 if self.room() {
                     let transfers: usize = self.counts.values().map(|(_, t)| t).sum();
-                    if transfers > 0 {
+                    if transfers > 0 && !self.transfers_blocked {
                         fx.send.push((LIST_TRANSFERRED, Command::ListTransferred));
                     } else {
                         fx.send.push((LIST_QUEUE, Command::ListQueue));
