@@ -168,11 +168,15 @@ pub async fn run_connected<P: Participant>(
     let mut intended: Option<Instant> = ctx.start_at;
     loop {
         let tx = conn.as_mut().map(|(tx, _)| tx);
+        if tx.is_none() {
+            // The connection is down: what the participant says goes out after the
+            // next sign-in.
+            waiting.append(&mut fx.send);
+        }
         if let Err(e) = apply(
             &mut fx,
             intended.take(),
             tx,
-            &mut waiting,
             &mut timers,
             &mut sent,
             &ctx,
@@ -490,13 +494,12 @@ fn step_at<P: Participant>(
     if ended { Done::Yes } else { Done::No }
 }
 
-/// Sends what the participant asked for (or keeps it in `waiting` while the connection
-/// is down) and sets its timers.
+/// Sends what the participant asked for (nothing while the connection is down: the
+/// caller keeps it) and sets its timers.
 async fn apply(
     fx: &mut Effects,
     intended: Option<Instant>,
     tx: Option<&mut Sender>,
-    waiting: &mut Vec<(Tag, Command)>,
     timers: &mut Timers,
     sent: &mut HashMap<Tag, Sent>,
     ctx: &Ctx,
@@ -507,7 +510,6 @@ async fn apply(
         timers.set(base + ctx.clock.to_real(delay), t);
     }
     let Some(tx) = tx else {
-        waiting.append(&mut fx.send);
         return Ok(());
     };
     for (tag, cmd) in fx.send.drain(..) {
