@@ -1032,4 +1032,83 @@ mod tests {
         );
         assert_eq!(fx.fault, None);
     }
+
+    /// R6: a personal transfer refused for the limit is kept and taken again once a
+    /// chat is freed; the agent is not stuck with it.
+    #[test]
+    fn transfer_refused_for_the_limit_is_retried_when_a_chat_ends() {
+        let mut bot = AgentBot::new(
+            "a-1".into(),
+            plan(AgentFaults::none()),
+            rand_chacha::ChaCha8Rng::seed_from_u64(1),
+        );
+        step(
+            &mut bot,
+            Input::Notice(&Notice::Assigned(Box::new(view(1)))),
+        );
+        let offer = Notice::TransferOffered {
+            chat: ChatId(9),
+            queue: "q".into(),
+            from: "b-1".into(),
+            notes: String::new(),
+        };
+        let fx = step(&mut bot, Input::Notice(&offer));
+        assert!(
+            fx.timers
+                .iter()
+                .any(|(_, t)| *t == Timer::TakeTransfer(ChatId(9)))
+        );
+        let fx = step(&mut bot, Input::Timer(Timer::TakeTransfer(ChatId(9))));
+        let (t, _) = fx.send[0].clone();
+        let fx = step(&mut bot, Input::Error(t, "transfer_limit"));
+        assert!(
+            !fx.timers
+                .iter()
+                .any(|(_, t)| *t == Timer::TakeTransfer(ChatId(9)))
+        );
+        let ended = Notice::ChatEnded {
+            chat: ChatId(1),
+            state: switchboard_server::domain::ChatState::Abandoned,
+        };
+        let fx = step(&mut bot, Input::Notice(&ended));
+        assert!(
+            fx.timers
+                .iter()
+                .any(|(_, t)| *t == Timer::TakeTransfer(ChatId(9))),
+            "{fx:?}"
+        );
+    }
+
+    /// A refused answer is tried again: the user is not left waiting for ever.
+    #[test]
+    fn refused_reply_is_retried() {
+        let mut bot = AgentBot::new(
+            "a-1".into(),
+            plan(AgentFaults::none()),
+            rand_chacha::ChaCha8Rng::seed_from_u64(1),
+        );
+        step(
+            &mut bot,
+            Input::Notice(&Notice::Assigned(Box::new(view(1)))),
+        );
+        let msg = Notice::Message {
+            chat: ChatId(1),
+            entry: switchboard_server::domain::Entry {
+                seq: 1,
+                at: Time(0),
+                from: switchboard_server::domain::Party::User,
+                body: switchboard_server::domain::EntryBody::Text { text: "hi".into() },
+            },
+        };
+        step(&mut bot, Input::Notice(&msg));
+        let fx = step(&mut bot, Input::Timer(Timer::AgentReply(ChatId(1))));
+        let (t, _) = fx.send[0].clone();
+        let fx = step(&mut bot, Input::Error(t, "rate_limited"));
+        assert!(
+            fx.timers
+                .iter()
+                .any(|(_, t)| *t == Timer::AgentReply(ChatId(1))),
+            "{fx:?}"
+        );
+    }
 }
