@@ -105,6 +105,7 @@ pub async fn run(scenario: &Scenario, opts: LiveOptions) -> Result<LiveOutcome, 
                 connections,
                 scale,
                 scenario.faults.outbound_queue,
+                Duration::from_secs_f64(1.0 / time_scale.max(1e-3)),
             )
             .await?
         }

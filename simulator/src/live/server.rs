@@ -54,13 +54,15 @@ impl Target {
     /// Starts the reference server in this process with the cast's queues, agents,
     /// routing and reference data; its journal goes to `journal`.
     /// `scale` turns scenario time into the server's real time (the grace period);
-    /// `outbound_queue` overrides the per-connection frame queue (`[faults]`).
+    /// `outbound_queue` overrides the per-connection frame queue (`[faults]`);
+    /// `queue_counts_every` is how often queue counts are pushed (real time).
     pub async fn embedded(
         cast: &Cast,
         journal: Option<PathBuf>,
         connections: usize,
         scale: impl Fn(std::time::Duration) -> std::time::Duration,
         outbound_queue: Option<usize>,
+        queue_counts_every: std::time::Duration,
     ) -> Result<Target, ServerError> {
         let config = ServerConfig {
             seed: cast.desk.seed,
@@ -78,6 +80,11 @@ impl Target {
                 messages_per_sec: 1_000,
                 burst: 1_000,
                 outbound_queue: outbound_queue.unwrap_or(Limits::default().outbound_queue),
+                // Queue counts as often as a second of scenario time: agents who pull
+                // by hand react to them, and time is compressed.
+                queue_count_interval_ms: u64::try_from(queue_counts_every.as_millis())
+                    .unwrap_or(u64::MAX)
+                    .max(1),
                 ..Limits::default()
             },
             queues: cast.queues.clone(),
