@@ -84,7 +84,11 @@ fn every_variant_of_a_replication_sees_the_same_arrivals() {
     // And a different replication sees different arrivals.
     let mut other = plan.variants[0].scenario.clone();
     other.seed += 1;
-    let a: Vec<_> = plan.variants[0].scenario.arrival_schedule(0).expect("s").collect();
+    let a: Vec<_> = plan.variants[0]
+        .scenario
+        .arrival_schedule(0)
+        .expect("s")
+        .collect();
     let b: Vec<_> = other.arrival_schedule(0).expect("s").collect();
     assert_ne!(a, b);
 }
@@ -92,12 +96,25 @@ fn every_variant_of_a_replication_sees_the_same_arrivals() {
 #[test]
 fn runs_of_a_replication_offer_the_same_chats() {
     let path = file("runs");
-    let plan = Plan::new(&path, &[], vec![vary("routing.policy=least-active,fill-first")], 1)
-        .expect("valid plan");
+    let plan = Plan::new(
+        &path,
+        &[],
+        vec![vary("routing.policy=least-active,fill-first")],
+        1,
+    )
+    .expect("valid plan");
     let offered: Vec<u64> = plan
         .variants
         .iter()
-        .map(|v| VirtualRun::new(&v.scenario).expect("desk").run().0.counters.chats.offered)
+        .map(|v| {
+            VirtualRun::new(&v.scenario)
+                .expect("desk")
+                .run()
+                .0
+                .counters
+                .chats
+                .offered
+        })
         .collect();
     assert_eq!(offered[0], offered[1]);
 }
@@ -109,11 +126,17 @@ fn invalid_keys_and_values_are_refused_up_front_with_the_valid_keys() {
         .expect_err("unknown key")
         .to_string();
     assert!(err.contains("routing.polcy"), "{err}");
-    assert!(err.contains("valid keys:") && err.contains("available_for"), "{err}");
+    assert!(
+        err.contains("valid keys:") && err.contains("available_for"),
+        "{err}"
+    );
     let err = Plan::new(
         &path,
         &[],
-        vec![vary("routing.policy=least-active,fastest"), vary("agents.desk.available_for=2,9")],
+        vec![
+            vary("routing.policy=least-active,fastest"),
+            vary("agents.desk.available_for=2,9"),
+        ],
         2,
     )
     .expect_err("bad values")
@@ -130,7 +153,10 @@ async fn compare_writes_csv_html_and_ranks_with_paired_differences() {
     let plan = Plan::new(
         &path,
         &[],
-        vec![vary("routing.policy=least-active,fill-first"), vary("agents.desk.count=4,6")],
+        vec![
+            vary("routing.policy=least-active,fill-first"),
+            vary("agents.desk.count=4,6"),
+        ],
         3,
     )
     .expect("valid plan");
@@ -151,7 +177,11 @@ async fn compare_writes_csv_html_and_ranks_with_paired_differences() {
     assert!(csv.contains("\"routing.policy=fill-first, agents.desk.count=4\",service_level"));
     let html = std::fs::read_to_string(out.join("comparison.html")).expect("html");
     assert_eq!(html.matches("<svg").count(), 3);
-    assert!(!html.contains("http://") || html.matches("http://").count() == html.matches("xmlns=\"http://www.w3.org/2000/svg\"").count());
+    assert!(
+        !html.contains("http://")
+            || html.matches("http://").count()
+                == html.matches("xmlns=\"http://www.w3.org/2000/svg\"").count()
+    );
     let text = compare::report::render(&result);
     assert!(text.contains("Paired differences"), "{text}");
     // Four agents instead of six must be significantly worse on service level.

@@ -112,8 +112,18 @@ fn check(c: Case) {
         ok
     };
     let ok = [
-        report("service_level", f.service_level, runs.iter().map(|r| r.0).collect(), 0.002),
-        report("abandon_rate", f.abandon_rate, runs.iter().map(|r| r.1).collect(), 0.002),
+        report(
+            "service_level",
+            f.service_level,
+            runs.iter().map(|r| r.0).collect(),
+            0.002,
+        ),
+        report(
+            "abandon_rate",
+            f.abandon_rate,
+            runs.iter().map(|r| r.1).collect(),
+            0.002,
+        ),
         report(
             "accept_wait mean",
             f.mean_wait_answered,
@@ -121,7 +131,11 @@ fn check(c: Case) {
             0.05,
         ),
     ];
-    assert!(ok.iter().all(|&o| o), "simulation disagrees with {}", m.kendall);
+    assert!(
+        ok.iter().all(|&o| o),
+        "simulation disagrees with {}",
+        m.kendall
+    );
 }
 
 #[test]

@@ -67,12 +67,18 @@ async fn live_and_virtual_agree() {
     assert_eq!(live.counters.chats.lost, 0);
     let live = figures(&live);
     let n = virtual_runs.len() as f64;
-    for (k, name) in ["service_level", "abandon_rate", "accept_wait mean (s)"].iter().enumerate() {
+    for (k, name) in ["service_level", "abandon_rate", "accept_wait mean (s)"]
+        .iter()
+        .enumerate()
+    {
         let v: Vec<f64> = virtual_runs.iter().map(|r| r[k]).collect();
         let mean = v.iter().sum::<f64>() / n;
         let sd = (v.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / (n - 1.0)).sqrt();
         let half = T99_11 * sd * (1.0 + 1.0 / n).sqrt();
-        eprintln!("{name:<22} live {:.4}  virtual {mean:.4} (99% prediction ±{half:.4})", live[k]);
+        eprintln!(
+            "{name:<22} live {:.4}  virtual {mean:.4} (99% prediction ±{half:.4})",
+            live[k]
+        );
         assert!(
             (live[k] - mean).abs() <= half,
             "{name}: live {} outside virtual {mean} ± {half}",

@@ -29,7 +29,9 @@ async fn same_seed_same_summary() {
     let mut outputs = Vec::new();
     for i in 0..2 {
         let out = base.join(format!("run{i}"));
-        run(&scenario, &[], Driver::Virtual, &out).await.expect("runs");
+        run(&scenario, &[], Driver::Virtual, &out)
+            .await
+            .expect("runs");
         let summary = std::fs::read_to_string(out.join("summary.json")).expect("summary");
         let analytic = std::fs::read_to_string(out.join("analytic.json")).expect("analytic");
         outputs.push((without_wall_clock(&summary), analytic));
