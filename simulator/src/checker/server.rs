@@ -267,6 +267,11 @@ impl Replay<'_> {
                 if let Some(c) = self.chats.get_mut(chat) {
                     c.st = St::Transferred(to.clone());
                     c.last_notes = Some(notes.clone());
+                    // A transfer to a queue moves the chat there (the Desk's `queue`):
+                    // if it comes back later (agent gone), it waits in that queue.
+                    if let TransferTarget::Queue(q) = to {
+                        c.queue = q.clone();
+                    }
                 }
             }
             (Command::Close { chat }, _) => {
