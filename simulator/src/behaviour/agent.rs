@@ -710,11 +710,9 @@ impl AgentBot {
                     fx.timers.push((d, Timer::AgentReply(c)));
                 }
             }
-            CLOSE => {
-                if self.held.contains_key(&c) {
-                    let d = self.plan.reply_delay.sample(&mut self.rng);
-                    fx.timers.push((d, Timer::AgentClose(c)));
-                }
+            CLOSE if self.held.contains_key(&c) => {
+                let d = self.plan.reply_delay.sample(&mut self.rng);
+                fx.timers.push((d, Timer::AgentClose(c)));
             }
             _ => {}
         }
