@@ -6,14 +6,13 @@
 //! The planted bug is process-wide, so the tests take turns (a mutex).
 
 use std::path::PathBuf;
-use std::sync::Mutex;
 use switchboard_server::planted::{self, Bug};
 use switchboard_sim::checker::{self, CheckReport, Invariant, Options};
 use switchboard_sim::live::LiveOptions;
 use switchboard_sim::run::{self, Driver};
 use switchboard_sim::scenario::{Override, Scenario};
 
-static TURN: Mutex<()> = Mutex::new(());
+static TURN: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
 /// Auto-accept, agents Available for 1, long conversations: capacity is tight.
 const AUTO: &str = r#"
@@ -131,9 +130,7 @@ fn expect(report: &CheckReport, inv: Invariant) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn no_bug_no_violation() {
-    let _turn = TURN
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    let _turn = TURN.lock().await;
     for seed in [1, 2] {
         for text in [AUTO, MANUAL] {
             let r = run_with(None, text, seed).await;
@@ -145,45 +142,35 @@ async fn no_bug_no_violation() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn double_accept_is_caught() {
-    let _turn = TURN
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    let _turn = TURN.lock().await;
     let r = run_with(Some(Bug::DoubleAccept), MANUAL, 3).await;
     expect(&r, Invariant::SingleOwner);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ignored_capacity_is_caught() {
-    let _turn = TURN
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    let _turn = TURN.lock().await;
     let r = run_with(Some(Bug::IgnoreCapacity), AUTO, 3).await;
     expect(&r, Invariant::Capacity);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn leaked_transfers_are_caught() {
-    let _turn = TURN
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    let _turn = TURN.lock().await;
     let r = run_with(Some(Bug::LeakTransfers), MANUAL, 3).await;
     expect(&r, Invariant::TransferVisibility);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn dropped_message_is_caught() {
-    let _turn = TURN
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    let _turn = TURN.lock().await;
     let r = run_with(Some(Bug::DropMessage), AUTO, 3).await;
     expect(&r, Invariant::Transcript);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn reordered_messages_are_caught() {
-    let _turn = TURN
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    let _turn = TURN.lock().await;
     // Agents share an article early and answer every message: two agent entries
     // in a row reach the user, which the planted bug swaps.
     let text = AUTO.replace(
@@ -198,9 +185,7 @@ async fn reordered_messages_are_caught() {
 /// chat must go back to the queue; the planted bug forgets it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn chat_lost_on_disconnect_is_caught() {
-    let _turn = TURN
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    let _turn = TURN.lock().await;
     for bug in [None, Some(Bug::LoseOnDisconnect)] {
         planted::plant(bug);
         let report = lose_on_disconnect().await.expect("scenario runs");

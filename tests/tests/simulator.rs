@@ -68,7 +68,7 @@ fn check_counters(s: &Summary, with_reference_data: bool) {
         assert!(v.count > 0, "no {m} samples");
     }
     assert!(
-        s.counters.errors.get("connect_failed").is_none(),
+        !s.counters.errors.contains_key("connect_failed"),
         "{:?}",
         s.counters.errors
     );
