@@ -127,36 +127,34 @@ impl Desk {
         }
     }
 
-    /// R3: queued chats of the agent's queues, oldest first.
-    fn visible_queued<'a>(&'a self, agent: &'a Agent) -> impl Iterator<Item = ChatId> + 'a {
-        let mut ids: Vec<(Time, ChatId)> = agent
+    /// The chats waiting in the agent's queues whose state matches, by wait key.
+    fn waiting_in(&self, agent: &Agent, keep: impl Fn(&ChatState) -> bool) -> Vec<(Time, ChatId)> {
+        agent
             .profile
             .queues
             .iter()
             .filter_map(|q| self.queues.get(q))
             .flat_map(|qs| qs.waiting.iter().copied())
-            .filter(|(_, c)| matches!(self.chats[c].state, ChatState::Queued))
-            .collect();
+            .filter(|(_, c)| keep(&self.chats[c].state))
+            .collect()
+    }
+
+    /// R3: queued chats of the agent's queues, oldest first.
+    fn visible_queued<'a>(&'a self, agent: &'a Agent) -> impl Iterator<Item = ChatId> + 'a {
+        let mut ids = self.waiting_in(agent, |s| matches!(s, ChatState::Queued));
         ids.sort_unstable();
         ids.into_iter().map(|(_, c)| c)
     }
 
     /// R5: transfers addressed to the agent or to one of their queues, oldest first.
     fn visible_transfers<'a>(&'a self, agent: &'a Agent) -> impl Iterator<Item = ChatId> + 'a {
-        let mut ids: Vec<(Time, ChatId)> = agent
-            .profile
-            .queues
-            .iter()
-            .filter_map(|q| self.queues.get(q))
-            .flat_map(|qs| qs.waiting.iter().copied())
-            .filter(|(_, c)| matches!(self.chats[c].state, ChatState::Transferred { .. }))
-            .chain(
-                agent
-                    .transfers
-                    .iter()
-                    .map(|c| (self.chats[c].waiting_since, *c)),
-            )
-            .collect();
+        let mut ids = self.waiting_in(agent, |s| matches!(s, ChatState::Transferred { .. }));
+        ids.extend(
+            agent
+                .transfers
+                .iter()
+                .map(|c| (self.chats[c].waiting_since, *c)),
+        );
         if crate::planted::active(crate::planted::Bug::LeakTransfers) {
             // A planted bug (test builds only): every queue's transfers show.
             ids.extend(

@@ -192,13 +192,8 @@ impl Desk {
             return Err(DeskError::Empty("text"));
         }
         let user = self.owned(a, c)?.user;
-        let entry = self.append(c, Party::Agent(a.clone()), EntryBody::Text { text }, now);
-        let seq = entry.seq;
-        out.push(Delivery {
-            to: Recipient::User(user),
-            notice: Notice::Message { chat: c, entry },
-        });
-        Ok(Reply::Sent { chat: c, seq })
+        let from = Party::Agent(a.clone());
+        Ok(self.post(c, from, text, Some(Recipient::User(user)), now, out))
     }
 
     /// R10: a user's message goes to the owning agent; while the chat waits it is kept
@@ -215,15 +210,29 @@ impl Desk {
             return Err(DeskError::Empty("text"));
         }
         let owner = self.users_open_chat(u, c)?.state.owner().cloned();
-        let entry = self.append(c, Party::User, EntryBody::Text { text }, now);
+        Ok(self.post(c, Party::User, text, owner.map(Recipient::Agent), now, out))
+    }
+
+    /// Adds a checked message to the transcript and delivers it to the other side, if
+    /// someone is there (R10).
+    fn post(
+        &mut self,
+        c: ChatId,
+        from: Party,
+        text: String,
+        to: Option<Recipient>,
+        now: Time,
+        out: &mut Vec<Delivery>,
+    ) -> Reply {
+        let entry = self.append(c, from, EntryBody::Text { text }, now);
         let seq = entry.seq;
-        if let Some(agent) = owner {
+        if let Some(to) = to {
             out.push(Delivery {
-                to: Recipient::Agent(agent),
+                to,
                 notice: Notice::Message { chat: c, entry },
             });
         }
-        Ok(Reply::Sent { chat: c, seq })
+        Reply::Sent { chat: c, seq }
     }
 
     /// Hands an owned chat to an agent or a support queue, with notes.
