@@ -46,14 +46,19 @@ struct Args {
     #[arg(long, default_value_t = 1.4)]
     growth: f64,
     /// Most ramp steps.
-    #[arg(long, default_value_t = 20)]
+    #[arg(long, default_value_t = 30)]
     max_steps: usize,
     /// Longest wait after a step for messages still in flight, seconds.
     #[arg(long, default_value_t = 10.0)]
     drain_secs: f64,
-    /// Worker threads of each target's runtime.
-    #[arg(long, default_value_t = 2)]
-    server_threads: usize,
+    /// Worker threads of each target's runtime [default: half the cores, at least 1].
+    #[arg(long)]
+    server_threads: Option<usize>,
+    /// Worker threads of the load client's runtime [default: the other cores, at
+    /// least 1]. Server and client threads together should not exceed the cores:
+    /// oversubscribed, they preempt each other and both figures get worse.
+    #[arg(long)]
+    client_threads: Option<usize>,
     /// Which targets: echo, relay or both.
     #[arg(long, default_value = "both")]
     only: String,
@@ -93,6 +98,8 @@ struct Result {
 
 #[derive(Serialize, Debug)]
 struct Report {
+    server_threads: usize,
+    client_threads: usize,
     results: Vec<Result>,
     relay_vs_echo_throughput: Option<f64>,
     relay_p99_ms_at_half: Option<f64>,
@@ -100,8 +107,21 @@ struct Report {
     target_p99_met: Option<bool>,
 }
 
+/// Worker threads of the targets and of the client: the given ones, or the cores
+/// split in two.
+fn threads(args: &Args) -> (usize, usize) {
+    let cores = std::thread::available_parallelism().map_or(2, usize::from);
+    let server = args.server_threads.unwrap_or((cores / 2).max(1)).max(1);
+    let client = args
+        .client_threads
+        .unwrap_or(cores.saturating_sub(server).max(1))
+        .max(1);
+    (server, client)
+}
+
 fn main() -> anyhow::Result<()> {
     let args = Args::parse();
+    let (server_threads, client_threads) = threads(&args);
     if args.growth <= 1.0 || args.start_rate <= 0.0 || args.pairs == 0 {
         bail!("--growth must be > 1, --start-rate and --pairs > 0");
     }
@@ -115,11 +135,13 @@ fn main() -> anyhow::Result<()> {
         other => bail!("--only must be echo, relay or both, not `{other}`"),
     };
     let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(client_threads)
         .enable_all()
         .build()?;
     let mut results = Vec::new();
+    eprintln!("threads: {server_threads} per target, {client_threads} for the client");
     for t in which {
-        results.push(rt.block_on(bench_target(t, &args))?);
+        results.push(rt.block_on(bench_target(t, &args, server_threads))?);
     }
     let echo = results.iter().find(|r| r.target == "echo");
     let relay = results.iter().find(|r| r.target == "relay");
@@ -134,6 +156,8 @@ fn main() -> anyhow::Result<()> {
             .map(|(_, s)| s.p99_ms)
     });
     let report = Report {
+        server_threads,
+        client_threads,
         relay_vs_echo_throughput: ratio,
         relay_p99_ms_at_half: half,
         target_throughput_ratio_met: ratio.map(|r| r >= 0.6),
@@ -148,15 +172,15 @@ fn main() -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn bench_target(name: &str, args: &Args) -> anyhow::Result<Result> {
+async fn bench_target(name: &str, args: &Args, server_threads: usize) -> anyhow::Result<Result> {
     let (target, conns): (targets::Target, Vec<Conn>) = match name {
         "echo" => {
-            let t = targets::start_echo(args.server_threads)?;
+            let t = targets::start_echo(server_threads)?;
             let c = targets::echo_conns(t.addr, 2 * args.pairs).await?;
             (t, c)
         }
         _ => {
-            let t = targets::start_relay(args.server_threads, args.pairs)?;
+            let t = targets::start_relay(server_threads, args.pairs)?;
             let c = targets::relay_conns(t.addr, args.pairs).await?;
             (t, c)
         }

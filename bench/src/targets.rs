@@ -145,11 +145,21 @@ pub fn start_relay(threads: usize, pairs: usize) -> anyhow::Result<Target> {
     })
 }
 
+/// Opens one client connection with the servers' WebSocket settings (small read
+/// buffer: tungstenite zero-fills the whole buffer on every read, so its 128 KiB
+/// default costs the client more than the frames) and Nagle off (frames leave as they
+/// are written, as on the servers' side).
+async fn connect(url: String) -> anyhow::Result<Ws> {
+    let config = switchboard_server::gateway::ws_config(64 * 1024);
+    let (ws, _) = tokio_tungstenite::connect_async_with_config(url, Some(config), true).await?;
+    Ok(ws)
+}
+
 /// Opens `n` plain connections to the echo server.
 pub async fn echo_conns(addr: SocketAddr, n: usize) -> anyhow::Result<Vec<Conn>> {
     let mut conns = Vec::with_capacity(n);
     for _ in 0..n {
-        let (ws, _) = tokio_tungstenite::connect_async(format!("ws://{addr}/")).await?;
+        let ws = connect(format!("ws://{addr}/")).await?;
         conns.push(Conn { ws, chat: 0 });
     }
     Ok(conns)
@@ -187,10 +197,9 @@ async fn request(ws: &mut Ws, req: u64, command: Command) -> anyhow::Result<Repl
 pub async fn relay_conns(addr: SocketAddr, pairs: usize) -> anyhow::Result<Vec<Conn>> {
     let mut conns = Vec::with_capacity(2 * pairs);
     for i in 0..pairs {
-        let (mut agent, _) =
-            tokio_tungstenite::connect_async(format!("ws://{addr}/ws?token=t{i}")).await?;
+        let mut agent = connect(format!("ws://{addr}/ws?token=t{i}")).await?;
         request(&mut agent, 1, Command::SignIn).await?;
-        let (mut user, _) = tokio_tungstenite::connect_async(format!("ws://{addr}/ws")).await?;
+        let mut user = connect(format!("ws://{addr}/ws")).await?;
         let started = request(
             &mut user,
             1,

@@ -89,7 +89,7 @@ pub(crate) fn render(shared: &Shared) -> String {
         "frames_received_total",
         "counter",
         "Data frames received from clients.",
-        &one(c.frames_in as f64),
+        &one(shared.frames_in.load(Ordering::Relaxed) as f64),
     );
     family(
         "commands_total",

@@ -129,6 +129,7 @@ pub async fn serve(
         start: Instant::now(),
         next_user: AtomicU64::new(1),
         next_conn: AtomicU64::new(1),
+        frames_in: AtomicU64::new(0),
         ws_connections: AtomicUsize::new(0),
         agent_connections: AtomicUsize::new(0),
         user_connections: AtomicUsize::new(0),

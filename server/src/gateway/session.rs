@@ -6,7 +6,7 @@
 use super::state::{Outbox, Shared, error_frame, lock};
 use crate::domain::{Command, Principal};
 use crate::protocol::{self, ProtocolError, ServerFrame, Welcome, WireLimits, close};
-use futures_util::{SinkExt, StreamExt};
+use futures_util::{FutureExt as _, SinkExt, StreamExt};
 use hyper::upgrade::Upgraded;
 use hyper_util::rt::TokioIo;
 use std::sync::Arc;
@@ -23,6 +23,9 @@ type Ws = WebSocketStream<TokioIo<Upgraded>>;
 
 /// Most queued frames written before one flush.
 const WRITE_BATCH: usize = 64;
+
+/// Most frames already received that are handled before the session writes.
+const READ_BATCH: usize = 32;
 
 /// A token bucket: `rate` per second, up to `burst` at once.
 struct Bucket {
@@ -199,9 +202,24 @@ async fn drive(
                 // syscall for a burst of notices instead of one per frame.
                 let write = async {
                     ws.feed(Message::Text(frame)).await?;
-                    for _ in 0..WRITE_BATCH {
-                        let Ok(next) = rx.try_recv() else { break };
-                        ws.feed(Message::Text(next)).await?;
+                    let mut fed = 1;
+                    let mut yielded = false;
+                    while fed < WRITE_BATCH {
+                        match rx.try_recv() {
+                            Ok(next) => {
+                                ws.feed(Message::Text(next)).await?;
+                                fed += 1;
+                            }
+                            // Let the tasks that are ready run once before flushing:
+                            // frames they queue for this connection leave in the same
+                            // write. On an idle server nothing else is ready and the
+                            // flush follows at once.
+                            Err(_) if !yielded => {
+                                yielded = true;
+                                tokio::task::yield_now().await;
+                            }
+                            Err(_) => break,
+                        }
                     }
                     ws.flush().await
                 };
@@ -212,25 +230,19 @@ async fn drive(
             }
             msg = ws.next() => {
                 last_heard = Instant::now();
-                match msg {
-                    None => return End::Gone,
-                    Some(Err(e)) => return read_error(e, limits.max_message_bytes),
-                    Some(Ok(Message::Text(text))) => {
-                        lock(&shared.counters).frames_in += 1;
-                        on_text(shared, who, outbox, &mut bucket, text.as_str());
-                    }
-                    Some(Ok(Message::Binary(_))) => {
-                        lock(&shared.counters).frames_in += 1;
-                        let e = if bucket.take() {
-                            ProtocolError::Binary
-                        } else {
-                            ProtocolError::RateLimited(limits.messages_per_sec)
-                        };
-                        refuse(shared, outbox, None, &e);
-                    }
-                    // tungstenite answers pings itself; pongs only prove liveness.
-                    Some(Ok(Message::Ping(_) | Message::Pong(_) | Message::Frame(_))) => {}
-                    Some(Ok(Message::Close(_))) => {
+                let mut read = on_frame(shared, who, outbox, &mut bucket, msg);
+                // Handle the frames that already arrived too before writing, so that
+                // their replies leave together (one write instead of one per frame).
+                let mut batch = 1;
+                while matches!(read, Read::More) && batch < READ_BATCH {
+                    let Some(msg) = ws.next().now_or_never() else { break };
+                    read = on_frame(shared, who, outbox, &mut bucket, msg);
+                    batch += 1;
+                }
+                match read {
+                    Read::More => {}
+                    Read::End(end) => return end,
+                    Read::Closing => {
                         // tungstenite queued the close reply; flush it out.
                         let _ = tokio::time::timeout(write_timeout, ws.flush()).await;
                         return End::Gone;
@@ -251,6 +263,48 @@ async fn drive(
                 }
             }
         }
+    }
+}
+
+/// What reading one frame left the session to do.
+enum Read {
+    /// Keep going.
+    More,
+    /// The session is over.
+    End(End),
+    /// The peer sent a close frame: flush tungstenite's reply, then end.
+    Closing,
+}
+
+/// Handles one frame (or the end of the stream) read from the peer.
+fn on_frame(
+    shared: &Shared,
+    who: &Principal,
+    outbox: &Outbox,
+    bucket: &mut Bucket,
+    msg: Option<Result<Message, WsError>>,
+) -> Read {
+    match msg {
+        None => Read::End(End::Gone),
+        Some(Err(e)) => Read::End(read_error(e, shared.limits.max_message_bytes)),
+        Some(Ok(Message::Text(text))) => {
+            shared.frames_in.fetch_add(1, Ordering::Relaxed);
+            on_text(shared, who, outbox, bucket, text.as_str());
+            Read::More
+        }
+        Some(Ok(Message::Binary(_))) => {
+            shared.frames_in.fetch_add(1, Ordering::Relaxed);
+            let e = if bucket.take() {
+                ProtocolError::Binary
+            } else {
+                ProtocolError::RateLimited(shared.limits.messages_per_sec)
+            };
+            refuse(shared, outbox, None, &e);
+            Read::More
+        }
+        // tungstenite answers pings itself; pongs only prove liveness.
+        Some(Ok(Message::Ping(_) | Message::Pong(_) | Message::Frame(_))) => Read::More,
+        Some(Ok(Message::Close(_))) => Read::Closing,
     }
 }
 

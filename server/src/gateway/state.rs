@@ -132,8 +132,6 @@ pub(crate) struct Counters {
     pub closed_by_server: BTreeMap<u16, u64>,
     /// WebSocket connections accepted since start.
     pub connections_total: u64,
-    /// Frames received from clients.
-    pub frames_in: u64,
     /// HTTP requests, by status.
     pub http_requests: BTreeMap<u16, u64>,
 }
@@ -161,6 +159,9 @@ pub(crate) struct Shared {
     pub start: Instant,
     pub next_user: AtomicU64,
     pub next_conn: AtomicU64,
+    /// Data frames received from clients (counted outside the counters' lock: it is
+    /// touched once per frame).
+    pub frames_in: AtomicU64,
     /// Live WebSocket connections (reserved at upgrade).
     pub ws_connections: AtomicUsize,
     pub agent_connections: AtomicUsize,
