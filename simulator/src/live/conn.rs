@@ -56,11 +56,10 @@ pub async fn connect(
     // written instead of waiting for the previous one's acknowledgement, so latencies
     // measure the server rather than TCP's coalescing.
     let config = WebSocketConfig::default().read_buffer_size(WS_READ_BUFFER);
-    let (ws, _) =
-        tokio::time::timeout(timeout, connect_async_with_config(url, Some(config), true))
-            .await
-            .map_err(|_| ConnError::Connect(format!("timed out after {timeout:?}")))?
-            .map_err(|e| ConnError::Connect(e.to_string()))?;
+    let (ws, _) = tokio::time::timeout(timeout, connect_async_with_config(url, Some(config), true))
+        .await
+        .map_err(|_| ConnError::Connect(format!("timed out after {timeout:?}")))?
+        .map_err(|e| ConnError::Connect(e.to_string()))?;
     let (tx, rx) = ws.split();
     let mut rx = Receiver(rx);
     let welcome = tokio::time::timeout(timeout, rx.next())
