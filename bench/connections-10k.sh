@@ -26,11 +26,13 @@ addr=$(head -1 "$addr_file")
     --admin-token bench --out "$out" &
 sim=$!
 peak_conns=0
+held=0 # seconds sampled with at least 11,000 connections established
 sim_hwm=0
 sim_cpu=0
 while kill -0 "$sim" 2>/dev/null; do
     c=$(ss -Htn state established "( sport = :${addr##*:} )" 2>/dev/null | wc -l)
     [ "$c" -gt "$peak_conns" ] && peak_conns=$c
+    [ "$c" -ge 11000 ] && held=$((held + 1))
     # Sample the simulator while it lives (its /proc entry goes with it).
     h=$(hwm_mib "$sim" 2>/dev/null || echo "$sim_hwm"); sim_hwm=${h:-$sim_hwm}
     s=$(cpu_secs "$sim" 2>/dev/null || echo "$sim_cpu"); sim_cpu=${s:-$sim_cpu}
@@ -42,6 +44,7 @@ server_cpu=$(cpu_secs "$server")
 messages=$(python3 -c "import json,sys; s=json.load(open(sys.argv[1])); print(s['messages']['sent'])" "$out/summary.json" 2>/dev/null || echo 0)
 echo "simulator exit status: $status"
 echo "peak established server-side connections: $peak_conns"
+echo "seconds with >= 11,000 established (1 s samples): $held"
 echo "peak RSS (VmHWM): server ${server_hwm} MiB, simulator ${sim_hwm} MiB, together $((server_hwm + sim_hwm)) MiB"
 echo "CPU (user+sys): server ${server_cpu} s, simulator >= ${sim_cpu} s (last sample)"
 echo "messages sent (relayed once each, from summary.json): $messages"

@@ -108,6 +108,7 @@ impl Desk {
 
     pub(super) fn status(&self, a: &AgentId) -> AgentStatus {
         let agent = &self.agents[a];
+        let (queue_count, transferred_count) = self.visible_counts(agent);
         let auto = self.config.routing.auto_accept;
         let availability = match (auto, agent.available) {
             (true, true) => Availability::AvailableFor(agent.available_for),
@@ -122,9 +123,37 @@ impl Desk {
             availability,
             auto_accept: auto,
             my_chats: agent.chats.iter().copied().collect(),
-            queue_count: self.visible_queued(agent).count(),
-            transferred_count: self.visible_transfers(agent).count(),
+            queue_count,
+            transferred_count,
         }
+    }
+
+    /// How many chats [`Desk::visible_queued`] and [`Desk::visible_transfers`] list,
+    /// from the queues' running counts: a status costs the agent's queues, not a scan
+    /// of everything waiting in them.
+    fn visible_counts(&self, agent: &Agent) -> (usize, usize) {
+        if crate::planted::active(crate::planted::Bug::LeakTransfers) {
+            return (
+                self.visible_queued(agent).count(),
+                self.visible_transfers(agent).count(),
+            );
+        }
+        let (queued, transferred) = agent
+            .profile
+            .queues
+            .iter()
+            .filter_map(|q| self.queues.get(q))
+            .fold((0, 0), |(q, t), s| (q + s.queued, t + s.transferred));
+        let counts = (queued, transferred + agent.transfers.len());
+        debug_assert_eq!(
+            counts,
+            (
+                self.visible_queued(agent).count(),
+                self.visible_transfers(agent).count()
+            ),
+            "running queue counts disagree with the waiting chats"
+        );
+        counts
     }
 
     /// The chats waiting in the agent's queues whose state matches, by wait key.

@@ -33,6 +33,7 @@ impl Desk {
         let id = ChatId(self.next_chat);
         self.next_chat += 1;
         self.open_chats.insert(id);
+        self.open_by_user.insert((u, id));
         self.chats.insert(
             id,
             Chat {
@@ -357,10 +358,9 @@ impl Desk {
     /// The user's connection dropped: each open chat ends as the config says.
     pub(super) fn user_disconnect(&mut self, u: UserId, out: &mut Vec<Delivery>) -> Reply {
         let open: Vec<ChatId> = self
-            .open_chats
-            .iter()
-            .filter(|c| self.chats[c].user == u)
-            .copied()
+            .open_by_user
+            .range((u, ChatId(0))..=(u, ChatId(u64::MAX)))
+            .map(|&(_, c)| c)
             .collect();
         let ending = match self.config.disconnect.user {
             UserDisconnect::Abandon => ChatState::Abandoned,
@@ -409,6 +409,7 @@ impl Desk {
             ChatState::Closed { .. } | ChatState::Abandoned => return,
         }
         self.open_chats.remove(&c);
+        self.open_by_user.remove(&(self.chats[&c].user, c));
         *self.ended.entry(ending.name()).or_default() += 1;
         if self.forget_ended {
             self.chats.remove(&c);

@@ -23,7 +23,7 @@ use super::chat::Chat;
 use super::command::{Command, Principal};
 use super::config::DeskConfig;
 use super::error::DeskError;
-use super::ids::{AgentId, ChatId, QueueId, TicketId};
+use super::ids::{AgentId, ChatId, QueueId, TicketId, UserId};
 use super::outcome::{Delivery, Outcome, Reply};
 use super::reference::{KnowledgeArticle, Library, ReferenceData, Template};
 use super::routing::{Policy, new_pool};
@@ -71,6 +71,9 @@ pub struct Desk {
     /// Chats not ended yet, and how many ended in each state: so [`Desk::stats`] is
     /// proportional to the open chats, not to every chat of the day.
     open_chats: BTreeSet<ChatId>,
+    /// The same chats by the user who started them, so that a user's disconnect finds
+    /// theirs without scanning every open chat.
+    open_by_user: BTreeSet<(UserId, ChatId)>,
     ended: BTreeMap<&'static str, usize>,
     /// Drop a chat (and its transcript) when it ends; see [`Desk::forget_ended_chats`].
     forget_ended: bool,
@@ -107,6 +110,7 @@ impl Desk {
             agents: BTreeMap::new(),
             chats: BTreeMap::new(),
             open_chats: BTreeSet::new(),
+            open_by_user: BTreeSet::new(),
             ended: BTreeMap::new(),
             forget_ended: false,
             tickets: BTreeMap::new(),
