@@ -47,6 +47,9 @@ pub struct Plan {
 pub struct Shared {
     epoch: Instant,
     hists: Vec<Mutex<Histogram<u64>>>,
+    /// Per step: how late (µs) messages left against their schedule — the client's
+    /// own share of the latency (timer resolution and a busy client).
+    lags: Vec<Mutex<Histogram<u64>>>,
     /// Messages sent.
     pub sent: AtomicU64,
     /// Stamped frames received.
@@ -58,13 +61,16 @@ pub struct Shared {
 impl Shared {
     fn new() -> anyhow::Result<Self> {
         let mut hists = Vec::with_capacity(MAX_STEPS);
+        let mut lags = Vec::with_capacity(MAX_STEPS);
         for _ in 0..MAX_STEPS {
             // 1 µs to 60 s, 3 significant digits.
             hists.push(Mutex::new(Histogram::new_with_bounds(1, 60_000_000, 3)?));
+            lags.push(Mutex::new(Histogram::new_with_bounds(1, 60_000_000, 3)?));
         }
         Ok(Shared {
             epoch: Instant::now(),
             hists,
+            lags,
             sent: AtomicU64::new(0),
             received: AtomicU64::new(0),
             errors: AtomicU64::new(0),
@@ -78,6 +84,14 @@ impl Shared {
     /// A copy of one step's latency histogram (µs).
     pub fn histogram(&self, step: usize) -> Histogram<u64> {
         self.hists[step]
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
+    }
+
+    /// A copy of one step's send-lag histogram (µs).
+    pub fn send_lag(&self, step: usize) -> Histogram<u64> {
+        self.lags[step]
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
             .clone()
@@ -217,12 +231,27 @@ async fn send_loop(
         while next < plan.end {
             tokio::time::sleep_until(next.into()).await;
             let now = Instant::now();
-            // Send everything that is due (the timer or the runtime may be late).
+            // Everything that is due (the timer or the runtime may be late) leaves now;
+            // how late each one is, is the client's own share of its latency.
+            let mut due = Vec::new();
             while next <= now && next < plan.end {
+                due.push(next);
+                next += every;
+            }
+            {
+                let mut lag = shared.lags[plan.step]
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner);
+                for &at in &due {
+                    let late = now.saturating_duration_since(at).as_micros();
+                    lag.saturating_record(u64::try_from(late).unwrap_or(u64::MAX).max(1));
+                }
+            }
+            for at in due {
                 let text = format!(
                     "{prefix}{}:{}~ hello from the bench\"}}",
                     plan.step,
-                    shared.micros(next)
+                    shared.micros(at)
                 );
                 // Counted before it leaves, so a drain never sees it arrive uncounted.
                 shared.sent.fetch_add(1, Ordering::Relaxed);
@@ -230,7 +259,6 @@ async fn send_loop(
                     shared.errors.fetch_add(1, Ordering::Relaxed);
                     return;
                 }
-                next += every;
             }
             if sink.flush().await.is_err() {
                 shared.errors.fetch_add(1, Ordering::Relaxed);

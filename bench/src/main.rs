@@ -77,6 +77,8 @@ struct Step {
     p99_ms: f64,
     p999_ms: f64,
     max_ms: f64,
+    /// The client's own lateness: how long after their schedule messages left.
+    send_lag_p99_ms: f64,
 }
 
 /// A target's figures.
@@ -172,40 +174,76 @@ fn main() -> anyhow::Result<()> {
     Ok(())
 }
 
+/// A target and the client driving it.
+struct Run {
+    target: targets::Target,
+    client: Client,
+}
+
+impl Run {
+    /// Starts `name` and connects the client to it; step 0 warms both up (connections,
+    /// allocator, caches) and is not reported.
+    async fn start(name: &str, args: &Args, server_threads: usize) -> anyhow::Result<Run> {
+        let (target, conns): (targets::Target, Vec<Conn>) = match name {
+            "echo" => {
+                let t = targets::start_echo(server_threads)?;
+                let c = targets::echo_conns(t.addr, 2 * args.pairs).await?;
+                (t, c)
+            }
+            _ => {
+                let t = targets::start_relay(server_threads, args.pairs)?;
+                let c = targets::relay_conns(t.addr, args.pairs).await?;
+                (t, c)
+            }
+        };
+        let client = Client::start(conns)?;
+        eprintln!(
+            "[{name}] {} connections on {}",
+            client.connections(),
+            target.addr
+        );
+        client
+            .run_step(0, args.start_rate, args.step_secs.min(1.0), drain(args))
+            .await;
+        Ok(Run { target, client })
+    }
+
+    /// Sent, received, errors.
+    fn totals(&self) -> (u64, u64, u64) {
+        let sh = &self.client.shared;
+        let get = |a: &std::sync::atomic::AtomicU64| a.load(std::sync::atomic::Ordering::Relaxed);
+        (get(&sh.sent), get(&sh.received), get(&sh.errors))
+    }
+
+    fn stop(self) {
+        self.client.stop();
+        drop(self.target);
+    }
+}
+
+fn drain(args: &Args) -> Duration {
+    Duration::from_secs_f64(args.drain_secs)
+}
+
+/// Ramps `name` to saturation, then measures latency at fractions of it on a fresh
+/// instance: the ramp ends in overload, whose aftermath (grown buffers, a Desk full of
+/// transcripts) must not count against the latency steps.
 async fn bench_target(name: &str, args: &Args, server_threads: usize) -> anyhow::Result<Result> {
-    let (target, conns): (targets::Target, Vec<Conn>) = match name {
-        "echo" => {
-            let t = targets::start_echo(server_threads)?;
-            let c = targets::echo_conns(t.addr, 2 * args.pairs).await?;
-            (t, c)
-        }
-        _ => {
-            let t = targets::start_relay(server_threads, args.pairs)?;
-            let c = targets::relay_conns(t.addr, args.pairs).await?;
-            (t, c)
-        }
-    };
-    let client = Client::start(conns)?;
-    let drain = Duration::from_secs_f64(args.drain_secs);
-    eprintln!(
-        "[{name}] {} connections on {}",
-        client.connections(),
-        target.addr
-    );
-    // Step 0 warms up (connections, allocator, caches) and is not reported.
-    client
-        .run_step(0, args.start_rate, args.step_secs.min(1.0), drain)
-        .await;
+    let run = Run::start(name, args, server_threads).await?;
+    let connections = run.client.connections();
     let mut step = 1;
     let mut rate = args.start_rate;
     let mut ramp = Vec::new();
     let mut saturated = false;
     for _ in 0..args.max_steps {
-        let delivered = client.run_step(step, rate, args.step_secs, drain).await;
-        let s = figures(&client, step, rate, delivered);
+        let delivered = run
+            .client
+            .run_step(step, rate, args.step_secs, drain(args))
+            .await;
+        let s = figures(&run.client, step, rate, delivered);
         eprintln!(
-            "[{name}] offered {:>9.0}/s delivered {:>9.0}/s p99 {:>8.2} ms",
-            s.offered, s.delivered, s.p99_ms
+            "[{name}] offered {:>9.0}/s delivered {:>9.0}/s p99 {:>8.2} ms (send lag p99 {:.2} ms)",
+            s.offered, s.delivered, s.p99_ms, s.send_lag_p99_ms
         );
         ramp.push(s);
         step += 1;
@@ -215,38 +253,44 @@ async fn bench_target(name: &str, args: &Args, server_threads: usize) -> anyhow:
         }
         rate *= args.growth;
     }
+    let (mut sent, mut received, mut errors) = run.totals();
+    run.stop();
     let saturation = ramp.iter().map(|s| s.delivered).fold(0.0, f64::max);
+    let run = Run::start(name, args, server_threads).await?;
     let mut at_fraction = Vec::new();
     for f in [0.25, 0.5, 0.75] {
         let r = saturation * f;
-        let delivered = client.run_step(step, r, args.measure_secs, drain).await;
-        let s = figures(&client, step, r, delivered);
+        let delivered = run
+            .client
+            .run_step(step, r, args.measure_secs, drain(args))
+            .await;
+        let s = figures(&run.client, step, r, delivered);
         eprintln!(
-            "[{name}] {:>3.0}% of saturation: {:>9.0}/s p50 {:.2} p99 {:.2} p999 {:.2} ms",
+            "[{name}] {:>3.0}% of saturation: {:>9.0}/s p50 {:.2} p99 {:.2} p999 {:.2} ms (send lag p99 {:.2} ms)",
             f * 100.0,
             s.delivered,
             s.p50_ms,
             s.p99_ms,
-            s.p999_ms
+            s.p999_ms,
+            s.send_lag_p99_ms
         );
         at_fraction.push((f, s));
         step += 1;
     }
-    let sh = &client.shared;
-    let result = Result {
+    let (s, r, e) = run.totals();
+    (sent, received, errors) = (sent + s, received + r, errors + e);
+    run.stop();
+    Ok(Result {
         target: name.to_string(),
-        connections: client.connections(),
+        connections,
         saturation,
         saturated,
         ramp,
         at_fraction,
-        sent: sh.sent.load(std::sync::atomic::Ordering::Relaxed),
-        received: sh.received.load(std::sync::atomic::Ordering::Relaxed),
-        errors: sh.errors.load(std::sync::atomic::Ordering::Relaxed),
-    };
-    client.stop();
-    drop(target);
-    Ok(result)
+        sent,
+        received,
+        errors,
+    })
 }
 
 fn figures(client: &Client, step: usize, offered: f64, delivered: f64) -> Step {
@@ -260,6 +304,7 @@ fn figures(client: &Client, step: usize, offered: f64, delivered: f64) -> Step {
         p99_ms: ms(0.99),
         p999_ms: ms(0.999),
         max_ms: h.max() as f64 / 1000.0,
+        send_lag_p99_ms: client.shared.send_lag(step).value_at_quantile(0.99) as f64 / 1000.0,
     }
 }
 

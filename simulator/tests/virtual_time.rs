@@ -72,6 +72,17 @@ fn counters_are_consistent() {
     let t = &rec.counters.tickets;
     assert!(t.incidents + t.work_orders > 0, "{t:?}");
     assert!(rec.counters.articles.shared > 0);
+    // Messages are counted as received on both sides: only those written while no
+    // agent held the chat (queued, transferred) or crossing its end reach nobody.
+    let m = &rec.counters.messages;
+    let written = desk
+        .chats()
+        .flat_map(|c| &c.transcript)
+        .filter(|e| matches!(e.body, switchboard_server::domain::EntryBody::Text { .. }))
+        .count() as u64;
+    assert_eq!(m.sent, written, "{m:?}");
+    assert!(m.received <= m.sent, "{m:?}");
+    assert!(m.received * 10 >= m.sent * 9, "{m:?}");
     // Every chat the Desk ended, the users saw end.
     let ended = desk.chats().filter(|c| c.state.is_ended()).count() as u64;
     assert_eq!(ended, c.closed + c.abandoned, "{c:?}");

@@ -718,7 +718,7 @@ impl AgentBot {
         }
     }
 
-    fn on_notice(&mut self, now: Duration, n: &Notice, fx: &mut Effects) {
+    fn on_notice(&mut self, now: Duration, n: &Notice, fx: &mut Effects, rec: &mut Recorder) {
         match n {
             Notice::Assigned(view) => {
                 self.take(now, view, fx);
@@ -726,6 +726,11 @@ impl AgentBot {
             Notice::Message { chat, entry }
                 if entry.from == switchboard_server::domain::Party::User =>
             {
+                if self.held.contains_key(chat)
+                    && matches!(entry.body, switchboard_server::domain::EntryBody::Text { .. })
+                {
+                    rec.counters.messages.received += 1;
+                }
                 if let Some(h) = self.held.get_mut(chat)
                     && !h.owes_reply
                 {
@@ -820,7 +825,7 @@ impl Participant for AgentBot {
             }
             Input::Reply(t, reply) => self.on_reply(now, t, reply, fx, rec),
             Input::Error(t, code) => self.on_error(now, t, code, fx, rec),
-            Input::Notice(n) => self.on_notice(now, n, fx),
+            Input::Notice(n) => self.on_notice(now, n, fx, rec),
             Input::Timer(Timer::Pull) => {
                 self.pull_scheduled = false;
                 if self.room() {

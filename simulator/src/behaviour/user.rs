@@ -11,7 +11,9 @@ use crate::metrics::{MetricName, Recorder};
 use rand_chacha::ChaCha8Rng;
 use std::sync::Arc;
 use std::time::Duration;
-use switchboard_server::domain::{ChatId, ChatSource, ChatState, Command, Notice, QueueId, Reply};
+use switchboard_server::domain::{
+    ChatId, ChatSource, ChatState, Command, EntryBody, Notice, QueueId, Reply,
+};
 
 /// What users of one stream do; shared by all of them.
 #[derive(Clone, Debug)]
@@ -266,7 +268,10 @@ impl Participant for UserBot {
                     self.generation += 1;
                 }
                 Notice::Message { chat, entry } if Some(*chat) == self.chat => {
-                    rec.counters.messages.received += 1;
+                    // Conversation messages only: a shared article is counted as such.
+                    if matches!(entry.body, EntryBody::Text { .. }) {
+                        rec.counters.messages.received += 1;
+                    }
                     if self.phase == Phase::Talking
                         && matches!(entry.from, switchboard_server::domain::Party::Agent(_))
                         && super::agent::chance(&mut self.rng, self.plan.close_on_reply)
