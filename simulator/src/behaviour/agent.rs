@@ -727,7 +727,10 @@ impl AgentBot {
                 if entry.from == switchboard_server::domain::Party::User =>
             {
                 if self.held.contains_key(chat)
-                    && matches!(entry.body, switchboard_server::domain::EntryBody::Text { .. })
+                    && matches!(
+                        entry.body,
+                        switchboard_server::domain::EntryBody::Text { .. }
+                    )
                 {
                     rec.counters.messages.received += 1;
                 }
