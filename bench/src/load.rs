@@ -13,6 +13,7 @@
 //! Tokio's timers have a 1 ms resolution: a message is sent up to ~1 ms after its
 //! schedule. That floor is the same for both targets.
 
+use crate::cpu::CpuSample;
 use futures_util::stream::{SplitSink, SplitStream};
 use futures_util::{SinkExt, StreamExt};
 use hdrhistogram::Histogram;
@@ -121,6 +122,20 @@ fn parse_stamp(frame: &str) -> Option<(usize, u64)> {
     Some((step.parse().ok()?, sched.parse().ok()?))
 }
 
+/// The name of the client runtime's threads (see [`crate::cpu`]).
+pub const CLIENT_THREADS: &str = "bench-client";
+
+/// What one step measured besides latency.
+#[derive(Clone, Copy, Debug)]
+pub struct Measured {
+    /// Stamped frames received per second during the step.
+    pub delivered: f64,
+    /// Cores the client's threads used (`None` without `/proc`).
+    pub client_cores: Option<f64>,
+    /// Cores the target's threads used.
+    pub target_cores: Option<f64>,
+}
+
 /// One connection the client drives: its socket and the chat its messages go to (the
 /// echo server ignores the chat).
 pub struct Conn {
@@ -167,8 +182,9 @@ impl Client {
     }
 
     /// Offers `rate` messages/s for `secs`, then waits (up to `drain`) for what was
-    /// sent to arrive. Returns the rate at which stamped frames arrived during the step.
-    pub async fn run_step(&self, step: usize, rate: f64, secs: f64, drain: Duration) -> f64 {
+    /// sent to arrive. Returns the rate at which stamped frames arrived during the step
+    /// and how busy the client's and the target's threads were meanwhile.
+    pub async fn run_step(&self, step: usize, rate: f64, secs: f64, drain: Duration) -> Measured {
         let start = Instant::now() + Duration::from_millis(20);
         let end = start + Duration::from_secs_f64(secs);
         let _ = self.plan.send(Some(Plan {
@@ -179,9 +195,19 @@ impl Client {
         }));
         tokio::time::sleep_until(start.into()).await;
         let r0 = self.shared.received.load(Ordering::Relaxed);
+        let cpu0 = CpuSample::now();
         tokio::time::sleep_until(end.into()).await;
         let r1 = self.shared.received.load(Ordering::Relaxed);
-        let achieved = (r1 - r0) as f64 / secs;
+        let cpu1 = CpuSample::now();
+        let cores = |name| match (&cpu0, &cpu1) {
+            (Some(a), Some(b)) => Some(b.cores_since(a, name)),
+            _ => None,
+        };
+        let measured = Measured {
+            delivered: (r1 - r0) as f64 / secs,
+            client_cores: cores(CLIENT_THREADS),
+            target_cores: cores(crate::targets::TARGET_THREADS),
+        };
         let deadline = Instant::now() + drain;
         while Instant::now() < deadline
             && self.shared.received.load(Ordering::Relaxed)
@@ -189,7 +215,7 @@ impl Client {
         {
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
-        achieved
+        measured
     }
 
     /// Connections driven.

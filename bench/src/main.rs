@@ -15,12 +15,13 @@
 //! Exit code 0 whatever the figures: targets are reported, not enforced (a shared,
 //! noisy machine cannot enforce them).
 
+mod cpu;
 mod load;
 mod targets;
 
 use anyhow::bail;
 use clap::Parser;
-use load::{Client, Conn, MAX_STEPS};
+use load::{Client, Conn, MAX_STEPS, Measured};
 use serde::Serialize;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -79,6 +80,11 @@ struct Step {
     max_ms: f64,
     /// The client's own lateness: how long after their schedule messages left.
     send_lag_p99_ms: f64,
+    /// Cores the load client's threads used during the step: near its thread count,
+    /// the client (not the target) is the bottleneck.
+    client_cores: Option<f64>,
+    /// Cores the target's threads used during the step.
+    target_cores: Option<f64>,
 }
 
 /// A target's figures.
@@ -138,6 +144,7 @@ fn main() -> anyhow::Result<()> {
     };
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(client_threads)
+        .thread_name(load::CLIENT_THREADS)
         .enable_all()
         .build()?;
     let mut results = Vec::new();
@@ -236,18 +243,23 @@ async fn bench_target(name: &str, args: &Args, server_threads: usize) -> anyhow:
     let mut ramp = Vec::new();
     let mut saturated = false;
     for _ in 0..args.max_steps {
-        let delivered = run
+        let m = run
             .client
             .run_step(step, rate, args.step_secs, drain(args))
             .await;
-        let s = figures(&run.client, step, rate, delivered);
+        let s = figures(&run.client, step, rate, m);
         eprintln!(
-            "[{name}] offered {:>9.0}/s delivered {:>9.0}/s p99 {:>8.2} ms (send lag p99 {:.2} ms)",
-            s.offered, s.delivered, s.p99_ms, s.send_lag_p99_ms
+            "[{name}] offered {:>9.0}/s delivered {:>9.0}/s p99 {:>8.2} ms (send lag p99 {:.2} ms; cores: client {}, target {})",
+            s.offered,
+            s.delivered,
+            s.p99_ms,
+            s.send_lag_p99_ms,
+            cores(s.client_cores),
+            cores(s.target_cores)
         );
         ramp.push(s);
         step += 1;
-        if delivered < 0.9 * rate {
+        if m.delivered < 0.9 * rate {
             saturated = true;
             break;
         }
@@ -260,19 +272,21 @@ async fn bench_target(name: &str, args: &Args, server_threads: usize) -> anyhow:
     let mut at_fraction = Vec::new();
     for f in [0.25, 0.5, 0.75] {
         let r = saturation * f;
-        let delivered = run
+        let m = run
             .client
             .run_step(step, r, args.measure_secs, drain(args))
             .await;
-        let s = figures(&run.client, step, r, delivered);
+        let s = figures(&run.client, step, r, m);
         eprintln!(
-            "[{name}] {:>3.0}% of saturation: {:>9.0}/s p50 {:.2} p99 {:.2} p999 {:.2} ms (send lag p99 {:.2} ms)",
+            "[{name}] {:>3.0}% of saturation: {:>9.0}/s p50 {:.2} p99 {:.2} p999 {:.2} ms (send lag p99 {:.2} ms; cores: client {}, target {})",
             f * 100.0,
             s.delivered,
             s.p50_ms,
             s.p99_ms,
             s.p999_ms,
-            s.send_lag_p99_ms
+            s.send_lag_p99_ms,
+            cores(s.client_cores),
+            cores(s.target_cores)
         );
         at_fraction.push((f, s));
         step += 1;
@@ -293,12 +307,14 @@ async fn bench_target(name: &str, args: &Args, server_threads: usize) -> anyhow:
     })
 }
 
-fn figures(client: &Client, step: usize, offered: f64, delivered: f64) -> Step {
+fn figures(client: &Client, step: usize, offered: f64, m: Measured) -> Step {
     let h = client.shared.histogram(step);
     let ms = |q: f64| h.value_at_quantile(q) as f64 / 1000.0;
     Step {
         offered,
-        delivered,
+        delivered: m.delivered,
+        client_cores: m.client_cores,
+        target_cores: m.target_cores,
         count: h.len(),
         p50_ms: ms(0.5),
         p99_ms: ms(0.99),
@@ -308,11 +324,25 @@ fn figures(client: &Client, step: usize, offered: f64, delivered: f64) -> Step {
     }
 }
 
+/// A CPU figure for the console: cores with two decimals, `?` without `/proc`.
+fn cores(c: Option<f64>) -> String {
+    c.map_or_else(|| "?".to_string(), |c| format!("{c:.2}"))
+}
+
 fn print_report(r: &Report) {
     println!();
     println!(
-        "{:<6} {:>6} {:>14} {:>6} {:>11} {:>9} {:>9} {:>9}",
-        "target", "conns", "saturation/s", "load", "delivered/s", "p50 ms", "p99 ms", "p999 ms"
+        "{:<6} {:>6} {:>14} {:>6} {:>11} {:>9} {:>9} {:>9} {:>12} {:>12}",
+        "target",
+        "conns",
+        "saturation/s",
+        "load",
+        "delivered/s",
+        "p50 ms",
+        "p99 ms",
+        "p999 ms",
+        "client cores",
+        "target cores"
     );
     for res in &r.results {
         let sat = format!(
@@ -322,7 +352,7 @@ fn print_report(r: &Report) {
         );
         for (f, s) in &res.at_fraction {
             println!(
-                "{:<6} {:>6} {:>14} {:>5.0}% {:>11.0} {:>9.2} {:>9.2} {:>9.2}",
+                "{:<6} {:>6} {:>14} {:>5.0}% {:>11.0} {:>9.2} {:>9.2} {:>9.2} {:>12} {:>12}",
                 res.target,
                 res.connections,
                 sat,
@@ -330,7 +360,9 @@ fn print_report(r: &Report) {
                 s.delivered,
                 s.p50_ms,
                 s.p99_ms,
-                s.p999_ms
+                s.p999_ms,
+                cores(s.client_cores),
+                cores(s.target_cores)
             );
         }
         println!(

@@ -22,6 +22,9 @@ use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 use tokio_tungstenite::tungstenite::Message;
 
+/// The name of every thread a target runs on (see [`crate::cpu`]).
+pub const TARGET_THREADS: &str = "bench-target";
+
 /// A target running on its own thread; dropping it stops it.
 pub struct Target {
     /// Where it listens.
@@ -48,7 +51,7 @@ where
 {
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(threads.max(1))
-        .thread_name("bench-target")
+        .thread_name(TARGET_THREADS)
         .enable_all()
         .build()?;
     let std_listener = std::net::TcpListener::bind("127.0.0.1:0")?;
@@ -56,7 +59,7 @@ where
     let addr = std_listener.local_addr()?;
     let (stop, stopped) = oneshot::channel();
     let thread = std::thread::Builder::new()
-        .name("bench-target".into())
+        .name(TARGET_THREADS.into())
         .spawn(move || {
             rt.block_on(async move {
                 match TcpListener::from_std(std_listener) {

@@ -1,0 +1,85 @@
+//! CPU time of this process's threads, grouped by thread name, read from
+//! `/proc/self/task/*/schedstat` (Linux; elsewhere every figure is absent).
+//!
+//! The load client and the target share the machine, so a latency figure only
+//! describes the target while the client has CPU to spare. Sampling both sides' threads
+//! around each step shows which one was busy: a client near one full core per worker
+//! thread is measuring itself.
+
+use std::collections::HashMap;
+use std::time::Instant;
+
+/// Nanoseconds on CPU per thread name, at one instant.
+pub struct CpuSample {
+    at: Instant,
+    by_name: HashMap<String, u64>,
+}
+
+impl CpuSample {
+    /// Reads every thread's CPU time now; `None` where `/proc` cannot tell.
+    pub fn now() -> Option<CpuSample> {
+        let at = Instant::now();
+        let mut by_name: HashMap<String, u64> = HashMap::new();
+        for task in std::fs::read_dir("/proc/self/task").ok()?.flatten() {
+            let path = task.path();
+            // A thread may end between listing and reading: skip it.
+            let (Ok(name), Ok(stat)) = (
+                std::fs::read_to_string(path.join("comm")),
+                std::fs::read_to_string(path.join("schedstat")),
+            ) else {
+                continue;
+            };
+            let Some(ns) = stat
+                .split_whitespace()
+                .next()
+                .and_then(|f| f.parse::<u64>().ok())
+            else {
+                continue;
+            };
+            *by_name.entry(name.trim().to_string()).or_default() += ns;
+        }
+        Some(CpuSample { at, by_name })
+    }
+
+    /// Cores the threads named `name` used on average between `earlier` and this
+    /// sample (1.0 = one core busy all the time). Threads that ended in between are
+    /// not counted.
+    pub fn cores_since(&self, earlier: &CpuSample, name: &str) -> f64 {
+        let wall = self.at.saturating_duration_since(earlier.at).as_secs_f64();
+        if wall <= 0.0 {
+            return 0.0;
+        }
+        let now = self.by_name.get(name).copied().unwrap_or(0);
+        let then = earlier.by_name.get(name).copied().unwrap_or(0);
+        now.saturating_sub(then) as f64 / 1e9 / wall
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::CpuSample;
+
+    #[test]
+    fn a_busy_thread_shows_up_by_name() {
+        let Some(before) = CpuSample::now() else {
+            return; // No /proc here: nothing to check.
+        };
+        std::thread::Builder::new()
+            .name("cpu-test-spin".into())
+            .spawn(|| {
+                let t = std::time::Instant::now();
+                let mut x = 0u64;
+                while t.elapsed() < std::time::Duration::from_millis(100) {
+                    x = std::hint::black_box(x.wrapping_add(1));
+                }
+                // Stay alive for the second sample.
+                std::thread::sleep(std::time::Duration::from_millis(200));
+            })
+            .expect("spawn");
+        std::thread::sleep(std::time::Duration::from_millis(150));
+        let after = CpuSample::now().expect("proc was readable a moment ago");
+        let cores = after.cores_since(&before, "cpu-test-spin");
+        assert!(cores > 0.1 && cores <= 1.05, "{cores}");
+        assert_eq!(after.cores_since(&before, "no-such-thread"), 0.0);
+    }
+}
