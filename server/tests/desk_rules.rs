@@ -1359,6 +1359,46 @@ fn sign_out_needs_no_open_chats() {
     ok(&mut d, &agent("alice"), Command::SignOut, 4);
 }
 
+/// An agent who signs out with a personal transfer pending (no open chat, so sign-out
+/// is allowed) is told it went to the chat's queue instead (R5), where others can take
+/// it.
+#[test]
+fn sign_out_withdraws_pending_transfers_to_the_queue() {
+    let mut d = desk(manual());
+    sign_in(&mut d, "alice");
+    sign_in(&mut d, "bob");
+    let c = start(&mut d, 1, HW, 0);
+    ok(&mut d, &agent("alice"), Command::Accept { chat: c }, 0);
+    ok(
+        &mut d,
+        &agent("alice"),
+        Command::Transfer {
+            chat: c,
+            to: TransferTarget::Agent("bob".into()),
+            notes: String::new(),
+        },
+        1,
+    );
+    let o = ok(&mut d, &agent("bob"), Command::SignOut, 2);
+    let withdrawn: Vec<_> = o
+        .deliveries
+        .iter()
+        .filter(|x| matches!(x.notice, Notice::TransferWithdrawn { .. }))
+        .collect();
+    assert_eq!(withdrawn.len(), 1, "{:?}", o.deliveries);
+    assert_eq!(withdrawn[0].to, Recipient::Agent("bob".into()));
+    assert!(matches!(
+        &withdrawn[0].notice,
+        Notice::TransferWithdrawn { chat, to: TransferTarget::Queue(q) } if *chat == c && q.as_str() == HW
+    ));
+    ok(
+        &mut d,
+        &agent("alice"),
+        Command::AcceptTransfer { chat: c },
+        3,
+    );
+}
+
 // ------------------------------------------------------------ administration
 
 /// Turning auto-accept on routes what is waiting; bad settings are refused.

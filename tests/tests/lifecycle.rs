@@ -254,6 +254,46 @@ async fn graceful_shutdown_closes_with_1001_and_flushes_the_journal() -> Result<
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failing_journal_is_counted_and_reported_at_shutdown() -> Result<()> {
+    // Every write to /dev/full fails with "no space left on device".
+    let full = std::path::Path::new("/dev/full");
+    if !full.exists() {
+        return Ok(());
+    }
+    let mut config = base_config();
+    config.journal = Some(full.to_path_buf());
+    let server = TestServer::start(config).await?;
+    let mut alice = server.signed_in("alice-token").await?;
+    // The server keeps serving while the writer has failed; entries it can no longer
+    // hand over are counted.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        alice
+            .ok(json!({"type": "set_availability", "availability": "available"}))
+            .await?;
+        let lost = metric(
+            &server.metrics().await?,
+            "switchboard_journal_lost_entries_total",
+        );
+        if lost.is_some_and(|n| n > 0.0) {
+            break;
+        }
+        ensure!(
+            tokio::time::Instant::now() < deadline,
+            "journal_lost_entries_total stayed at {lost:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let err = server
+        .stop()
+        .await
+        .err()
+        .context("serve should report the journal failure")?;
+    ensure!(err.to_string().contains("/dev/full"), "{err}");
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn metrics_are_prometheus_text() -> Result<()> {
     let server = TestServer::start(base_config()).await?;
     let mut alice = server.signed_in("alice-token").await?;

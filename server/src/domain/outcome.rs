@@ -270,7 +270,8 @@ pub enum Notice {
         /// Transfers addressed to the queue.
         transferred: usize,
     },
-    /// To the agent of a chat that was addressed to them but went elsewhere.
+    /// To the agent a personal transfer was addressed to, when they sign out before
+    /// taking it: it went to the chat's queue instead.
     TransferWithdrawn {
         /// The chat.
         chat: ChatId,

@@ -2,6 +2,11 @@
 //! path. The Desk step only hands the entry to an unbounded channel (in Desk order);
 //! this task serialises and writes in batches, flushing whenever the channel runs dry
 //! and once more when the channel closes at shutdown.
+//!
+//! A write error (disk full, file gone) ends the writer: it logs the error at once with
+//! the last entry known to be on disk, the server keeps serving and counts every entry
+//! it can no longer hand over (`journal_lost_entries_total`), and `serve` returns the
+//! error when it stops.
 
 use crate::protocol::JournalEntry;
 use std::path::Path;
@@ -19,17 +24,39 @@ pub(crate) async fn open(path: &Path) -> std::io::Result<tokio::fs::File> {
 
 /// Writes entries until every sender is gone, then flushes.
 pub(crate) async fn write(
+    path: &Path,
+    file: tokio::fs::File,
+    rx: mpsc::UnboundedReceiver<JournalEntry>,
+) -> std::io::Result<()> {
+    let mut flushed = 0;
+    let result = write_all(file, rx, &mut flushed).await;
+    if let Err(e) = &result {
+        tracing::error!(
+            "journal {}: write failed: {e}; entries after seq {flushed} are lost \
+             (counted in journal_lost_entries_total from now on)",
+            path.display()
+        );
+    }
+    result
+}
+
+/// The writer's loop; `flushed` follows the last entry known to be written.
+async fn write_all(
     file: tokio::fs::File,
     mut rx: mpsc::UnboundedReceiver<JournalEntry>,
+    flushed: &mut u64,
 ) -> std::io::Result<()> {
     let mut out = BufWriter::new(file);
     let mut line = Vec::with_capacity(1024);
     while let Some(entry) = rx.recv().await {
+        let mut last = entry.seq;
         append(&mut out, &mut line, &entry).await?;
         while let Ok(entry) = rx.try_recv() {
+            last = entry.seq;
             append(&mut out, &mut line, &entry).await?;
         }
         out.flush().await?;
+        *flushed = last;
     }
     out.flush().await?;
     out.into_inner().sync_all().await

@@ -161,6 +161,12 @@ pub(crate) fn render(shared: &Shared) -> String {
     );
     drop(c);
     family(
+        "journal_lost_entries_total",
+        "counter",
+        "Journal entries not written because the journal writer failed (see the log).",
+        &one(shared.journal_lost.load(Ordering::Relaxed) as f64),
+    );
+    family(
         "uptime_seconds",
         "gauge",
         "Seconds since the server started.",

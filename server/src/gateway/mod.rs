@@ -105,7 +105,10 @@ pub async fn serve(
             let (tx, rx) = mpsc::unbounded_channel();
             (
                 Some(tx),
-                Some((path.clone(), tokio::spawn(journal::write(file, rx)))),
+                Some((path.clone(), {
+                    let path = path.clone();
+                    tokio::spawn(async move { journal::write(&path, file, rx).await })
+                })),
             )
         }
         None => (None, None),
@@ -130,6 +133,7 @@ pub async fn serve(
         next_user: AtomicU64::new(1),
         next_conn: AtomicU64::new(1),
         frames_in: AtomicU64::new(0),
+        journal_lost: AtomicU64::new(0),
         ws_connections: AtomicUsize::new(0),
         agent_connections: AtomicUsize::new(0),
         user_connections: AtomicUsize::new(0),

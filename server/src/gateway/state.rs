@@ -15,7 +15,7 @@ use crate::domain::{
 use crate::protocol::{JournalEntry, JournalResult, ReqId};
 use serde::Serialize;
 use std::collections::{BTreeMap, HashMap};
-use std::sync::atomic::{AtomicU64, AtomicUsize};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 use tokio::sync::{Notify, mpsc};
@@ -162,6 +162,8 @@ pub(crate) struct Shared {
     /// Data frames received from clients (counted outside the counters' lock: it is
     /// touched once per frame).
     pub frames_in: AtomicU64,
+    /// Journal entries that could not be handed to the writer because it had failed.
+    pub journal_lost: AtomicU64,
     /// Live WebSocket connections (reserved at upgrade).
     pub ws_connections: AtomicUsize,
     pub agent_connections: AtomicUsize,
@@ -305,7 +307,7 @@ impl Shared {
                     }
                     resolved.push(targets);
                 }
-                if let (Some(cmd), Some(tx)) = (logged, core.journal.as_ref()) {
+                if let Some(cmd) = logged {
                     let entry = JournalEntry {
                         seq: core.seq + 1,
                         at_ms: now.as_millis(),
@@ -317,9 +319,7 @@ impl Shared {
                             deliveries: outcome.deliveries.clone(),
                         },
                     };
-                    if tx.send(entry).is_ok() {
-                        core.seq += 1;
-                    }
+                    self.journal(&mut core, entry);
                 }
                 let accepted = matches!(outcome.reply, Reply::Accepted(_));
                 // Take the registry before letting go of the Desk so notices of
@@ -385,7 +385,7 @@ impl Shared {
                 })
             }
             Err(e) => {
-                if let (Some(cmd), Some(tx)) = (logged, core.journal.as_ref()) {
+                if let Some(cmd) = logged {
                     let entry = JournalEntry {
                         seq: core.seq + 1,
                         at_ms: now.as_millis(),
@@ -397,9 +397,7 @@ impl Shared {
                             message: e.to_string(),
                         },
                     };
-                    if tx.send(entry).is_ok() {
-                        core.seq += 1;
-                    }
+                    self.journal(&mut core, entry);
                 }
                 drop(core);
                 {
@@ -413,6 +411,17 @@ impl Shared {
                 }
                 Err(e)
             }
+        }
+    }
+
+    /// Hands an entry to the journal writer; one it cannot take (the writer failed)
+    /// is counted as lost and its `seq` is not used, so the file has no gaps.
+    fn journal(&self, core: &mut Core, entry: JournalEntry) {
+        let Some(tx) = &core.journal else { return };
+        if tx.send(entry).is_ok() {
+            core.seq += 1;
+        } else {
+            self.journal_lost.fetch_add(1, Ordering::Relaxed);
         }
     }
 

@@ -31,7 +31,7 @@ impl Desk {
             }
             Some(at) => {
                 self.grace.remove(&(at.plus(grace), a.clone()));
-                self.release_agent(a, out);
+                self.release_agent(a, true, out);
                 self.fresh_sign_in(a, now);
             }
             None if agent.signed_in => {}
@@ -66,7 +66,7 @@ impl Desk {
         if open > 0 {
             return Err(DeskError::ChatsOpen(a.clone(), open));
         }
-        self.release_agent(a, out);
+        self.release_agent(a, true, out);
         Ok(Reply::Done)
     }
 
@@ -254,7 +254,7 @@ impl Desk {
             self.grace.insert((now.plus(grace), a.clone()));
             self.refresh_agent(a);
         } else {
-            self.release_agent(a, out);
+            self.release_agent(a, false, out);
         }
         Ok(Reply::Done)
     }
@@ -266,13 +266,16 @@ impl Desk {
                 break;
             }
             self.grace.pop_first();
-            self.release_agent(&a, out);
+            self.release_agent(&a, false, out);
         }
     }
 
     /// Signs the agent out, sending their open chats back to the front of their queue
-    /// (keeping their age) and their personal transfers to the chat's queue.
-    fn release_agent(&mut self, a: &AgentId, out: &mut Vec<Delivery>) {
+    /// (keeping their age) and their personal transfers to the chat's queue. With
+    /// `online` (a sign-out, or a sign-in after the grace period ran out — not a
+    /// disconnect) the agent is told of each transfer that went to the queue instead
+    /// (`transfer_withdrawn`).
+    fn release_agent(&mut self, a: &AgentId, online: bool, out: &mut Vec<Delivery>) {
         let Some(agent) = self.agents.get_mut(a) else {
             return;
         };
@@ -313,6 +316,15 @@ impl Desk {
             };
             let since = chat.waiting_since;
             self.enqueue(&q, since, c, false);
+            if online {
+                out.push(Delivery {
+                    to: Recipient::Agent(a.clone()),
+                    notice: Notice::TransferWithdrawn {
+                        chat: c,
+                        to: TransferTarget::Queue(q),
+                    },
+                });
+            }
         }
         self.refresh_agent(a);
     }
