@@ -110,6 +110,7 @@ fn r2_available_for_n_under_auto_accept() {
         assert!(
             matches!(o.reply, Reply::Status(s) if s.availability == Availability::AvailableFor(n))
         );
+        assert_eq!(d.stats().free_slots, usize::from(n), "free slots gauge");
     }
     let five = Command::SetAvailability {
         availability: Availability::AvailableFor(5),
@@ -136,6 +137,17 @@ fn r2_available_for_n_under_auto_accept() {
     );
     let c = start(&mut d, 1, HW, 4);
     assert!(matches!(d.chat(c).unwrap().state, ChatState::Queued));
+    // Available for 3 takes the waiting chat: 2 slots left.
+    ok(
+        &mut d,
+        &agent("alice"),
+        Command::SetAvailability {
+            availability: Availability::AvailableFor(3),
+        },
+        5,
+    );
+    assert!(matches!(d.chat(c).unwrap().state, ChatState::Active { .. }));
+    assert_eq!(d.stats().free_slots, 2);
 }
 
 // ---------------------------------------------------------------- R3

@@ -352,6 +352,7 @@ async fn metrics_are_prometheus_text() -> Result<()> {
         (r#"switchboard_routing_decisions_total{kind="accept"}"#, 1.0),
         (r#"switchboard_commands_total{command="start_chat"}"#, 2.0),
         ("switchboard_connections_total", 3.0),
+        ("switchboard_journal_lost_entries_total", 0.0),
     ];
     for (series, value) in want {
         ensure!(
@@ -360,6 +361,7 @@ async fn metrics_are_prometheus_text() -> Result<()> {
             metric(&m, series)
         );
     }
+    ensure!(metric(&m, "switchboard_free_slots").is_some(), "{body}");
     let (status, health) = server.http("GET", "/healthz", None, None).await?;
     ensure!(status == 200 && health.contains("ok"));
     Ok(())

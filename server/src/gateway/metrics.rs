@@ -72,6 +72,12 @@ pub(crate) fn render(shared: &Shared) -> String {
             .collect::<Vec<_>>(),
     );
     family(
+        "free_slots",
+        "gauge",
+        "Free auto-accept slots of online, available agents (Available for N minus open chats).",
+        &one(stats.free_slots as f64),
+    );
+    family(
         "tickets",
         "gauge",
         "Tickets, drafts included.",

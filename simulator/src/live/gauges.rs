@@ -1,8 +1,8 @@
 //! Gauges of a live run, sampled once per interval (one second of real time) from the
 //! server under test's `GET /metrics`: chats waiting (`queued` + `transferred`),
-//! chats with an agent (`active`) and agents `available`. This is the server's own
-//! state, the same numbers an operator's dashboard would show; the server does not
-//! expose free slots, so live time series leave that column empty.
+//! chats with an agent (`active`), agents `available` and their free slots. This is the
+//! server's own state, the same numbers an operator's dashboard would show. A server
+//! that does not expose free slots leaves that column empty.
 
 use super::clock::RunClock;
 use crate::metrics::{Gauges, Recorder};
@@ -63,7 +63,11 @@ pub fn parse(text: &str) -> Gauges {
             + value("switchboard_chats{state=\"transferred\"}"),
         active_chats: value("switchboard_chats{state=\"active\"}"),
         agents_available: value("switchboard_agents{status=\"available\"}"),
-        free_slots: Gauges::UNKNOWN,
+        free_slots: if text.lines().any(|l| l.starts_with("switchboard_free_slots ")) {
+            value("switchboard_free_slots ")
+        } else {
+            Gauges::UNKNOWN
+        },
     }
 }
 
@@ -76,6 +80,8 @@ mod tests {
         let page = "HTTP/1.1 200 OK\r\n\r\n# HELP x\nswitchboard_chats{state=\"queued\"} 2\nswitchboard_chats{state=\"active\"} 5\nswitchboard_chats{state=\"transferred\"} 1\nswitchboard_agents{status=\"available\"} 9\nswitchboard_agents{status=\"offline\"} 1\n";
         let g = parse(page);
         assert_eq!((g.queued, g.active_chats, g.agents_available), (3, 5, 9));
-        assert_eq!(g.free_slots, Gauges::UNKNOWN);
+        assert_eq!(g.free_slots, Gauges::UNKNOWN, "not exposed: unknown, not 0");
+        let g = parse(&format!("{page}switchboard_free_slots 7\n"));
+        assert_eq!(g.free_slots, 7);
     }
 }

@@ -33,6 +33,6 @@ pub(super) fn gauges(desk: &switchboard_server::domain::Desk) -> Gauges {
             .get("available")
             .copied()
             .unwrap_or(0) as u64,
-        free_slots: desk.agents().map(|a| u64::from(a.free_slots())).sum(),
+        free_slots: stats.free_slots as u64,
     }
 }

@@ -60,6 +60,8 @@ pub struct DeskStats {
     pub agents_by_status: BTreeMap<&'static str, usize>,
     /// Tickets created and drafts.
     pub tickets: usize,
+    /// Free auto-accept slots of online, available agents ([`Agent::free_slots`]).
+    pub free_slots: usize,
 }
 
 /// The domain core. See the module docs.
@@ -392,6 +394,7 @@ impl Desk {
                 (true, false, false) => "unavailable",
             };
             *s.agents_by_status.entry(status).or_default() += 1;
+            s.free_slots += usize::from(a.free_slots());
         }
         s.tickets = self.tickets.len();
         s
