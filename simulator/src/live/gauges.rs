@@ -63,7 +63,10 @@ pub fn parse(text: &str) -> Gauges {
             + value("switchboard_chats{state=\"transferred\"}"),
         active_chats: value("switchboard_chats{state=\"active\"}"),
         agents_available: value("switchboard_agents{status=\"available\"}"),
-        free_slots: if text.lines().any(|l| l.starts_with("switchboard_free_slots ")) {
+        free_slots: if text
+            .lines()
+            .any(|l| l.starts_with("switchboard_free_slots "))
+        {
             value("switchboard_free_slots ")
         } else {
             Gauges::UNKNOWN
