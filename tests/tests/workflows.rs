@@ -128,6 +128,60 @@ async fn accept_from_queue_and_talk() -> Result<()> {
     Ok(())
 }
 
+/// `GET /api/chats` pages through every chat in id order; bad paging is a 400.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn chat_list_pages_through_every_chat() -> Result<()> {
+    let server = TestServer::start(base_config()).await?;
+    let mut users = Vec::new();
+    let mut started = Vec::new();
+    for i in 0..5 {
+        let mut user = server.user().await?;
+        started.push(start_chat(&mut user, "hardware", &format!("chat {i}")).await?);
+        users.push(user);
+    }
+    let mut seen = Vec::new();
+    let mut after = 0;
+    let mut pages = 0;
+    loop {
+        let (status, body) = server
+            .http(
+                "GET",
+                &format!("/api/chats?after={after}&limit=2"),
+                Some(ADMIN),
+                None,
+            )
+            .await?;
+        ensure!(status == 200, "{status} {body}");
+        let page: Value = serde_json::from_str(&body)?;
+        let chats = page["chats"].as_array().cloned().unwrap_or_default();
+        ensure!(chats.len() <= 2, "{body}");
+        seen.extend(chats.iter().filter_map(|c| c["id"].as_u64()));
+        pages += 1;
+        match page["next"].as_u64() {
+            Some(next) => after = next,
+            None => break,
+        }
+        ensure!(pages < 10, "paging does not end: {body}");
+    }
+    ensure!(seen == started && pages == 3, "{seen:?} in {pages} pages");
+    let (status, body) = server.http("GET", "/api/chats", Some(ADMIN), None).await?;
+    let all: Value = serde_json::from_str(&body)?;
+    ensure!(
+        status == 200 && all["chats"].as_array().map(Vec::len) == Some(5) && all["next"].is_null(),
+        "{body}"
+    );
+    for bad in ["limit=0", "limit=5001", "limit=many", "after=first"] {
+        let (status, body) = server
+            .http("GET", &format!("/api/chats?{bad}"), Some(ADMIN), None)
+            .await?;
+        ensure!(
+            status == 400 && body.contains("bad_request"),
+            "{bad}: {status} {body}"
+        );
+    }
+    Ok(())
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn transfer_with_notes_to_agent_and_queue() -> Result<()> {
     let server = TestServer::start(base_config()).await?;

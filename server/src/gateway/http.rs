@@ -283,6 +283,11 @@ fn upgrade(req: Request<Incoming>, ctx: &Ctx) -> Res {
 
 // --- read API ---
 
+/// Chats per page of `GET /api/chats` unless `limit` says otherwise, and the most
+/// `limit` may ask for: the list is built while the Desk is locked.
+const CHATS_PAGE: usize = 500;
+const CHATS_PAGE_MAX: usize = 5_000;
+
 #[derive(Serialize)]
 struct ChatListItem<'a> {
     id: ChatId,
@@ -329,9 +334,28 @@ fn read_api(shared: &Shared, viewer: &Viewer, rest: &[&str], query: Option<&str>
     };
     match rest {
         ["chats"] => {
-            let items: Vec<ChatListItem> = desk
-                .chats()
+            let after = ChatId(match query_param(query, "after") {
+                Some(s) => parse_id(&s)?,
+                None => 0,
+            });
+            let limit = match query_param(query, "limit") {
+                None => CHATS_PAGE,
+                Some(s) => s
+                    .parse::<usize>()
+                    .ok()
+                    .filter(|n| (1..=CHATS_PAGE_MAX).contains(n))
+                    .ok_or_else(|| {
+                        Fail::new(
+                            StatusCode::BAD_REQUEST,
+                            "bad_request",
+                            format!("`limit` must be 1..={CHATS_PAGE_MAX}, not `{s}`"),
+                        )
+                    })?,
+            };
+            let mut items: Vec<ChatListItem> = desk
+                .chats_after(after)
                 .filter(|c| visible(c))
+                .take(limit + 1)
                 .map(|c| ChatListItem {
                     id: c.id,
                     user: c.user,
@@ -344,9 +368,14 @@ fn read_api(shared: &Shared, viewer: &Viewer, rest: &[&str], query: Option<&str>
                     messages: c.transcript.len(),
                 })
                 .collect();
+            // One more than the page tells whether another page follows.
+            let next = (items.len() > limit).then(|| {
+                items.truncate(limit);
+                items.last().map(|c| c.id)
+            });
             Ok(json_response(
                 StatusCode::OK,
-                &serde_json::json!({ "chats": items }),
+                &serde_json::json!({ "chats": items, "next": next.flatten() }),
             ))
         }
         ["chats", id] => {

@@ -321,6 +321,14 @@ impl Desk {
         self.chats.values()
     }
 
+    /// Chats with an id above `after`, in id order (for paging through them).
+    pub fn chats_after(&self, after: ChatId) -> impl Iterator<Item = &Chat> {
+        use std::ops::Bound::{Excluded, Unbounded};
+        self.chats
+            .range((Excluded(after), Unbounded))
+            .map(|(_, c)| c)
+    }
+
     /// A ticket.
     pub fn ticket(&self, id: TicketId) -> Option<&Ticket> {
         self.tickets.get(&id)
