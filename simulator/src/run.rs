@@ -67,12 +67,12 @@ pub async fn run(
             // A history (and journal) of a million-chat day would not fit in memory;
             // large runs keep neither, and the checker has nothing to read then.
             run.keep_history(scenario.expected_users() <= crate::virtual_time::LARGE_RUN_USERS);
-            let (recorder, _stats, _desk, history, journal) = run.run_with_history();
+            let (recorder, stats, _desk, history, journal) = run.run_with_history();
             if !journal.is_empty() {
                 write_journal(&out.join("journal.jsonl"), &journal)?;
             }
             let elapsed = Elapsed {
-                scenario_seconds: scenario.horizon().as_secs_f64(),
+                scenario_seconds: stats.end.as_secs_f64(),
             };
             (Mode::Virtual, recorder, elapsed, history)
         }

@@ -88,6 +88,29 @@ fn counters_are_consistent() {
     assert_eq!(ended, c.closed + c.abandoned, "{c:?}");
 }
 
+/// As a live run, a virtual run is over once arrivals have stopped and the last user
+/// has left, not at the end of the drain; occupancy is measured over that time.
+#[test]
+fn the_run_ends_when_the_last_user_leaves() {
+    let scenario = Scenario::parse(SMALL, "test.toml").expect("valid scenario");
+    let (rec, stats, desk) = VirtualRun::new(&scenario).expect("valid desk").run();
+    assert!(
+        stats.end >= scenario.duration && stats.end < scenario.horizon(),
+        "ended at {:?} (arrivals until {:?}, horizon {:?})",
+        stats.end,
+        scenario.duration,
+        scenario.horizon()
+    );
+    assert!(desk.chats().all(|c| c.state.is_ended()));
+    // Agents offered their slots until the end, not until the horizon.
+    let work = rec.agents().values().next().expect("agents did work");
+    let capacity = 2.0;
+    assert!(
+        work.offered_slot_seconds <= stats.end.as_secs_f64() * capacity + 1e-6,
+        "{work:?}"
+    );
+}
+
 #[test]
 fn same_seed_same_run() {
     let (a, _) = run(SMALL);

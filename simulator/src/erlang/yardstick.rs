@@ -193,7 +193,9 @@ impl Analytic {
                 Err(e) => (Some(m), None, vec![e.to_string()]),
             },
         };
-        let horizon = scenario.horizon().as_secs_f64();
+        // The run's own length: it ends at the horizon or, once arrivals are over, when
+        // the last user leaves.
+        let horizon = summary.elapsed.scenario_seconds;
         Analytic {
             applies: figures.is_some(),
             reasons,

@@ -152,7 +152,8 @@ impl<'de> Deserialize<'de> for Metrics {
 /// How much scenario time the run covered.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct Elapsed {
-    /// Scenario seconds covered (arrivals plus drain).
+    /// Scenario seconds covered: arrivals plus drain, or less when the last user left
+    /// before the drain was over.
     pub scenario_seconds: f64,
 }
 

@@ -70,6 +70,10 @@ pub struct RunStats {
     pub commands: u64,
     /// Users who arrived.
     pub users: u64,
+    /// Scenario time the run ended at: the horizon, or — as a live run does — the
+    /// first instant after the arrivals when every user has left (never before the
+    /// arrivals end).
+    pub end: Duration,
 }
 
 /// A virtual-time run of one scenario.
@@ -84,6 +88,10 @@ pub struct VirtualRun {
     streams: Vec<Stream>,
     next_user: u64,
     horizon: Duration,
+    /// When arrivals stop (the scenario's `duration`).
+    arrivals_end: Duration,
+    /// Streams with an arrival still to come.
+    streams_open: usize,
     rec: Recorder,
     fx: Effects,
     tick_at: Option<Time>,
@@ -148,12 +156,14 @@ impl VirtualRun {
             queue.push(Duration::ZERO, Event::Start(Pid::Agent(i)));
         }
         let mut streams = Vec::new();
+        let mut streams_open = 0;
         for (s, plan) in cast.user_plans.iter().enumerate() {
             let mut arrivals = scenario
                 .arrival_schedule(s)
                 .expect("every stream has a schedule");
             if let Some(first) = arrivals.next() {
                 queue.push(first, Event::Arrival(s));
+                streams_open += 1;
             }
             let sc = scenario.clone();
             streams.push(Stream {
@@ -176,6 +186,8 @@ impl VirtualRun {
             streams,
             next_user: 0,
             horizon: scenario.horizon(),
+            arrivals_end: scenario.duration.min(scenario.horizon()),
+            streams_open,
             rec: Recorder::new(scenario.service_level_target)
                 .with_interval(crate::metrics::default_interval(scenario.horizon())),
             fx: Effects::default(),
@@ -193,8 +205,9 @@ impl VirtualRun {
         self.history.enabled = keep;
     }
 
-    /// Runs to the end of the scenario (arrivals plus drain) and returns the recorder
-    /// with everything measured, and what the run did.
+    /// Runs to the end of the scenario (arrivals plus drain, or until the last user
+    /// has left after the arrivals) and returns the recorder with everything measured,
+    /// and what the run did.
     pub fn run(self) -> (Recorder, RunStats, Desk) {
         let (rec, stats, desk, _, _) = self.run_with_history();
         (rec, stats, desk)
@@ -202,6 +215,7 @@ impl VirtualRun {
 
     /// [`VirtualRun::run`], also returning the event history (empty unless kept).
     pub fn run_with_history(mut self) -> (Recorder, RunStats, Desk, History, Vec<JournalEntry>) {
+        let mut end = self.horizon;
         while let Some((at, event)) = self.queue.pop() {
             if at > self.horizon {
                 break;
@@ -209,8 +223,13 @@ impl VirtualRun {
             self.stats.events += 1;
             self.sample_gauges(at, true);
             self.step(at, event);
+            if self.streams_open == 0 && self.users.is_empty() {
+                // Nobody left and nobody to come: the run is over, as a live run is.
+                end = at.max(self.arrivals_end);
+                break;
+            }
         }
-        let end = self.horizon;
+        self.stats.end = end;
         self.sample_gauges(end, false);
         for a in &mut self.agents {
             a.finish(end, &mut self.rec);
@@ -246,6 +265,8 @@ impl VirtualRun {
                 let user = UserBot::new(stream.plan.clone(), at, (stream.rngs)(n));
                 if let Some(next) = stream.arrivals.next() {
                     self.queue.push(next, Event::Arrival(s));
+                } else {
+                    self.streams_open -= 1;
                 }
                 let id = self.next_user;
                 self.next_user += 1;
