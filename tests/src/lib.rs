@@ -292,6 +292,19 @@ impl Client {
         Ok(())
     }
 
+    /// Sends several messages in one write (they reach the server together).
+    pub async fn send_burst(&mut self, ms: Vec<Message>) -> Result<()> {
+        tokio::time::timeout(WAIT, async {
+            for m in ms {
+                self.ws.feed(m).await?;
+            }
+            self.ws.flush().await
+        })
+        .await
+        .context("send timed out")??;
+        Ok(())
+    }
+
     /// Sends a text frame.
     pub async fn send_text(&mut self, s: &str) -> Result<()> {
         self.send_raw(Message::text(s)).await

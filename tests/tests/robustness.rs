@@ -320,6 +320,51 @@ async fn slow_consumer_is_disconnected_and_nobody_else_waits() -> Result<()> {
     Ok(())
 }
 
+/// Requests that arrive together are answered together, and every one is answered: a
+/// client that pipelines more requests than its outbound queue holds is not taken for
+/// a slow consumer, and the replies to commands sent just before a close frame still
+/// arrive, before the server's close.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pipelined_requests_all_get_replies_even_before_a_close() -> Result<()> {
+    let mut config = base_config();
+    config.limits.outbound_queue = 4;
+    let server = TestServer::start(config).await?;
+    let mut user = server.user().await?;
+    let burst: Vec<Message> = (1..=20)
+        .map(|i| Message::text(json!({"type": "list_my_chats", "req": i}).to_string()))
+        .collect();
+    user.send_burst(burst).await?;
+    for i in 1..=20 {
+        // (A user may not list chats: each request gets its error frame.)
+        let r = user.answer(json!(i)).await?;
+        ensure!(r["code"] == "wrong_role", "request {i}: {r}");
+    }
+    let start = json!({"type": "start_chat", "req": 99, "queue": "hardware", "subject": "bye"});
+    user.send_burst(vec![Message::text(start.to_string()), Message::Close(None)])
+        .await?;
+    let mut replied = false;
+    loop {
+        match user.raw().await? {
+            Message::Text(t) => {
+                let f: Value = serde_json::from_str(t.as_str())?;
+                replied |= f["req"] == 99 && f["reply"] == "chat_started";
+            }
+            Message::Close(_) => break,
+            _ => {}
+        }
+    }
+    ensure!(
+        replied,
+        "no reply to the command sent just before the close"
+    );
+    let m = server.metrics().await?;
+    ensure!(
+        metric(&m, "switchboard_slow_consumer_disconnects_total") == Some(0.0),
+        "a pipelining client was taken for a slow consumer"
+    );
+    Ok(())
+}
+
 /// Connects, retrying while the server still counts a connection that just closed.
 async fn connect_retry(url: &str) -> Result<Client> {
     let deadline = tokio::time::Instant::now() + switchboard_tests::WAIT;

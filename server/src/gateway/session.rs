@@ -198,30 +198,9 @@ async fn drive(
             (code, reason) = outbox.kick.wait() => return End::Close(code, reason),
             frame = rx.recv() => {
                 let Some(frame) = frame else { return End::Gone };
-                // Write whatever else is already queued too, then flush once: one
-                // syscall for a burst of notices instead of one per frame.
                 let write = async {
                     ws.feed(Message::Text(frame)).await?;
-                    let mut fed = 1;
-                    let mut yielded = false;
-                    while fed < WRITE_BATCH {
-                        match rx.try_recv() {
-                            Ok(next) => {
-                                ws.feed(Message::Text(next)).await?;
-                                fed += 1;
-                            }
-                            // Let the tasks that are ready run once before flushing:
-                            // frames they queue for this connection leave in the same
-                            // write. On an idle server nothing else is ready and the
-                            // flush follows at once.
-                            Err(_) if !yielded => {
-                                yielded = true;
-                                tokio::task::yield_now().await;
-                            }
-                            Err(_) => break,
-                        }
-                    }
-                    ws.flush().await
+                    write_queued(ws, rx).await
                 };
                 match tokio::time::timeout(write_timeout, write).await {
                     Ok(Ok(())) => {}
@@ -230,23 +209,45 @@ async fn drive(
             }
             msg = ws.next() => {
                 last_heard = Instant::now();
-                let mut read = on_frame(shared, who, outbox, &mut bucket, msg);
-                // Handle the frames that already arrived too before writing, so that
-                // their replies leave together (one write instead of one per frame).
-                let mut batch = 1;
-                while matches!(read, Read::More) && batch < READ_BATCH {
-                    let Some(msg) = ws.next().now_or_never() else { break };
-                    read = on_frame(shared, who, outbox, &mut bucket, msg);
-                    batch += 1;
-                }
-                match read {
-                    Read::More => {}
-                    Read::End(end) => return end,
-                    Read::Closing => {
-                        // tungstenite queued the close reply; flush it out.
-                        let _ = tokio::time::timeout(write_timeout, ws.flush()).await;
-                        return End::Gone;
+                let read = async {
+                    let mut read = on_frame(shared, who, outbox, &mut bucket, msg);
+                    // Handle the frames that already arrived too before writing, so
+                    // that their replies leave together (one write instead of one per
+                    // frame). Each frame's replies move from the queue into the
+                    // socket's buffer before the next frame is read: they precede
+                    // anything read next (a close reply included), and a client that
+                    // pipelines requests never fills its queue with its own replies.
+                    let mut batch = 1;
+                    while matches!(read, Read::More) {
+                        while let Ok(f) = rx.try_recv() {
+                            ws.feed(Message::Text(f)).await?;
+                        }
+                        if batch >= READ_BATCH || outbox.kick.is_set() || *shutdown.borrow() {
+                            break;
+                        }
+                        let Some(msg) = ws.next().now_or_never() else { break };
+                        read = on_frame(shared, who, outbox, &mut bucket, msg);
+                        batch += 1;
                     }
+                    Ok::<_, WsError>(read)
+                };
+                let read = match tokio::time::timeout(write_timeout, read).await {
+                    Ok(Ok(read)) => read,
+                    Ok(Err(_)) | Err(_) => return End::Gone,
+                };
+                // Write what the batch queued (after a close or a protocol error too:
+                // the replies to the commands before it were earned).
+                let write = match &read {
+                    Read::More => tokio::time::timeout(write_timeout, write_queued(ws, rx)).await,
+                    Read::Closing | Read::End(End::Close(..) | End::CloseAndLinger(..)) => {
+                        tokio::time::timeout(write_timeout, ws.flush()).await
+                    }
+                    Read::End(End::Gone) => return End::Gone,
+                };
+                match (read, write) {
+                    (Read::More, Ok(Ok(()))) => {}
+                    (Read::End(end), _) => return end,
+                    (Read::More | Read::Closing, _) => return End::Gone,
                 }
             }
             _ = ping.tick() => {
@@ -264,6 +265,29 @@ async fn drive(
             }
         }
     }
+}
+
+/// Writes the frames queued for the connection, then flushes once: one syscall for a
+/// burst instead of one per frame. Before flushing it lets the tasks that are ready
+/// run once, so that frames they queue for this connection leave in the same write;
+/// on an idle server nothing else is ready and the flush follows at once.
+async fn write_queued(ws: &mut Ws, rx: &mut mpsc::Receiver<Utf8Bytes>) -> Result<(), WsError> {
+    let mut fed = 0;
+    let mut yielded = false;
+    while fed < WRITE_BATCH {
+        match rx.try_recv() {
+            Ok(next) => {
+                ws.feed(Message::Text(next)).await?;
+                fed += 1;
+            }
+            Err(_) if !yielded => {
+                yielded = true;
+                tokio::task::yield_now().await;
+            }
+            Err(_) => break,
+        }
+    }
+    ws.flush().await
 }
 
 /// What reading one frame left the session to do.

@@ -45,6 +45,11 @@ impl Kick {
         self.notify.notify_one();
     }
 
+    /// Whether the connection was asked to close.
+    pub(crate) fn is_set(&self) -> bool {
+        lock(&self.reason).is_some()
+    }
+
     /// Waits until the connection is asked to close.
     pub(crate) async fn wait(&self) -> (u16, String) {
         loop {
