@@ -194,15 +194,16 @@ impl Analytic {
             },
         };
         // The run's own length: it ends at the horizon or, once arrivals are over, when
-        // the last user leaves.
-        let horizon = summary.elapsed.scenario_seconds;
+        // the last user leaves (or sooner if it was interrupted).
+        let ran = summary.elapsed.scenario_seconds;
+        let arriving = scenario.duration.as_secs_f64().min(ran);
         Analytic {
             applies: figures.is_some(),
             reasons,
             queue,
             analytic_occupancy_over_run: figures
-                .filter(|_| horizon > 0.0)
-                .map(|f| f.occupancy * scenario.duration.as_secs_f64() / horizon),
+                .filter(|_| ran > 0.0)
+                .map(|f| f.occupancy * arriving / ran),
             analytic: figures,
             simulated,
             note: NOTE,

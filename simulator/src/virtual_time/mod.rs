@@ -216,17 +216,20 @@ impl VirtualRun {
     /// [`VirtualRun::run`], also returning the event history (empty unless kept).
     pub fn run_with_history(mut self) -> (Recorder, RunStats, Desk, History, Vec<JournalEntry>) {
         let mut end = self.horizon;
+        let mut over = false;
         while let Some((at, event)) = self.queue.pop() {
-            if at > self.horizon {
+            if at > end {
                 break;
             }
             self.stats.events += 1;
             self.sample_gauges(at, true);
             self.step(at, event);
-            if self.streams_open == 0 && self.users.is_empty() {
-                // Nobody left and nobody to come: the run is over, as a live run is.
-                end = at.max(self.arrivals_end);
-                break;
+            if !over && self.streams_open == 0 && self.users.is_empty() {
+                // Nobody left and nobody to come: the run is over, as a live run is,
+                // once this instant's events (the agent told the chat ended, …) and
+                // the arrival period are through.
+                over = true;
+                end = at.max(self.arrivals_end).min(self.horizon);
             }
         }
         self.stats.end = end;

@@ -31,7 +31,7 @@ impl Desk {
             }
             Some(at) => {
                 self.grace.remove(&(at.plus(grace), a.clone()));
-                self.release_agent(a, true, out);
+                self.release_agent(a, false, out);
                 self.fresh_sign_in(a, now);
             }
             None if agent.signed_in => {}
@@ -272,8 +272,8 @@ impl Desk {
 
     /// Signs the agent out, sending their open chats back to the front of their queue
     /// (keeping their age) and their personal transfers to the chat's queue. With
-    /// `online` (a sign-out, or a sign-in after the grace period ran out — not a
-    /// disconnect) the agent is told of each transfer that went to the queue instead
+    /// `online` (a sign-out, not the end of a dropped connection's grace period) the
+    /// agent is told of each transfer that went to the queue instead
     /// (`transfer_withdrawn`).
     fn release_agent(&mut self, a: &AgentId, online: bool, out: &mut Vec<Delivery>) {
         let Some(agent) = self.agents.get_mut(a) else {
