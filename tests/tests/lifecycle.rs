@@ -284,6 +284,22 @@ async fn a_failing_journal_is_counted_and_reported_at_shutdown() -> Result<()> {
         );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
+    // Nothing ever reached /dev/full: every command the Desk handled is counted lost,
+    // those the writer held when it failed included.
+    alice
+        .ok(json!({"type": "set_availability", "availability": "available"}))
+        .await?;
+    let m = server.metrics().await?;
+    let handled: f64 = m
+        .iter()
+        .filter(|(name, _)| name.starts_with("switchboard_commands_total{"))
+        .map(|(_, v)| v)
+        .sum();
+    let lost = metric(&m, "switchboard_journal_lost_entries_total");
+    ensure!(
+        lost == Some(handled),
+        "lost {lost:?} of {handled} journaled commands"
+    );
     let err = server
         .stop()
         .await

@@ -94,6 +94,7 @@ pub async fn serve(
 ) -> Result<(), ServeError> {
     config.validate()?;
     let desk = config.build_desk()?;
+    let journal_lost = Arc::new(AtomicU64::new(0));
     let (journal_tx, journal_task) = match &config.journal {
         Some(path) => {
             let file = journal::open(path)
@@ -107,7 +108,8 @@ pub async fn serve(
                 Some(tx),
                 Some((path.clone(), {
                     let path = path.clone();
-                    tokio::spawn(async move { journal::write(&path, file, rx).await })
+                    let lost = Arc::clone(&journal_lost);
+                    tokio::spawn(async move { journal::write(&path, file, rx, lost).await })
                 })),
             )
         }
@@ -133,7 +135,7 @@ pub async fn serve(
         next_user: AtomicU64::new(1),
         next_conn: AtomicU64::new(1),
         frames_in: AtomicU64::new(0),
-        journal_lost: AtomicU64::new(0),
+        journal_lost,
         ws_connections: AtomicUsize::new(0),
         agent_connections: AtomicUsize::new(0),
         user_connections: AtomicUsize::new(0),

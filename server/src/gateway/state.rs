@@ -167,8 +167,9 @@ pub(crate) struct Shared {
     /// Data frames received from clients (counted outside the counters' lock: it is
     /// touched once per frame).
     pub frames_in: AtomicU64,
-    /// Journal entries that could not be handed to the writer because it had failed.
-    pub journal_lost: AtomicU64,
+    /// Journal entries lost because the writer failed (shared with the writer, which
+    /// counts the entries it held when it failed).
+    pub journal_lost: Arc<AtomicU64>,
     /// Live WebSocket connections (reserved at upgrade).
     pub ws_connections: AtomicUsize,
     pub agent_connections: AtomicUsize,
