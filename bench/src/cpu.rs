@@ -9,18 +9,25 @@
 use std::collections::HashMap;
 use std::time::Instant;
 
-/// Nanoseconds on CPU per thread name, at one instant.
+/// Nanoseconds on CPU of every thread (by id, with its name), at one instant.
 pub struct CpuSample {
     at: Instant,
-    by_name: HashMap<String, u64>,
+    threads: HashMap<u64, (String, u64)>,
 }
 
 impl CpuSample {
     /// Reads every thread's CPU time now; `None` where `/proc` cannot tell.
     pub fn now() -> Option<CpuSample> {
         let at = Instant::now();
-        let mut by_name: HashMap<String, u64> = HashMap::new();
+        let mut threads = HashMap::new();
         for task in std::fs::read_dir("/proc/self/task").ok()?.flatten() {
+            let Some(tid) = task
+                .file_name()
+                .to_str()
+                .and_then(|t| t.parse::<u64>().ok())
+            else {
+                continue;
+            };
             let path = task.path();
             // A thread may end between listing and reading: skip it.
             let (Ok(name), Ok(stat)) = (
@@ -36,22 +43,30 @@ impl CpuSample {
             else {
                 continue;
             };
-            *by_name.entry(name.trim().to_string()).or_default() += ns;
+            threads.insert(tid, (name.trim().to_string(), ns));
         }
-        Some(CpuSample { at, by_name })
+        Some(CpuSample { at, threads })
     }
 
     /// Cores the threads named `name` used on average between `earlier` and this
-    /// sample (1.0 = one core busy all the time). Threads that ended in between are
-    /// not counted.
+    /// sample (1.0 = one core busy all the time): each thread's own difference, a
+    /// thread that started in between counted from zero. A thread that ended in
+    /// between is missing from this sample, and so is its last stretch of CPU.
     pub fn cores_since(&self, earlier: &CpuSample, name: &str) -> f64 {
         let wall = self.at.saturating_duration_since(earlier.at).as_secs_f64();
         if wall <= 0.0 {
             return 0.0;
         }
-        let now = self.by_name.get(name).copied().unwrap_or(0);
-        let then = earlier.by_name.get(name).copied().unwrap_or(0);
-        now.saturating_sub(then) as f64 / 1e9 / wall
+        let ns: u64 = self
+            .threads
+            .iter()
+            .filter(|(_, (n, _))| n == name)
+            .map(|(tid, (_, now))| {
+                let then = earlier.threads.get(tid).map_or(0, |(_, t)| *t);
+                now.saturating_sub(then)
+            })
+            .sum();
+        ns as f64 / 1e9 / wall
     }
 }
 

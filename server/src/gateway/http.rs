@@ -287,6 +287,8 @@ fn upgrade(req: Request<Incoming>, ctx: &Ctx) -> Res {
 /// `limit` may ask for: the list is built while the Desk is locked.
 const CHATS_PAGE: usize = 500;
 const CHATS_PAGE_MAX: usize = 5_000;
+/// Most chats one page looks at (an agent sees only some of them).
+const CHATS_SCAN_MAX: usize = 50_000;
 
 #[derive(Serialize)]
 struct ChatListItem<'a> {
@@ -352,30 +354,42 @@ fn read_api(shared: &Shared, viewer: &Viewer, rest: &[&str], query: Option<&str>
                         )
                     })?,
             };
-            let mut items: Vec<ChatListItem> = desk
-                .chats_after(after)
-                .filter(|c| visible(c))
-                .take(limit + 1)
-                .map(|c| ChatListItem {
-                    id: c.id,
-                    user: c.user,
-                    queue: c.queue.as_str(),
-                    subject: &c.subject,
-                    state: c.state.name(),
-                    owner: c.state.owner(),
-                    requested_at: c.requested_at.as_millis(),
-                    ticket: c.ticket,
-                    messages: c.transcript.len(),
-                })
-                .collect();
+            // An agent may see few of many chats: the scan is bounded too, and a page
+            // cut short by it still says where to go on.
+            let mut scanned = desk.chats_after(after).take(CHATS_SCAN_MAX);
+            let (mut count, mut last_scanned) = (0, None);
+            let mut items: Vec<ChatListItem> = std::iter::from_fn(|| {
+                let c = scanned.next()?;
+                count += 1;
+                last_scanned = Some(c.id);
+                Some(c)
+            })
+            .filter(|c| visible(c))
+            .take(limit + 1)
+            .map(|c| ChatListItem {
+                id: c.id,
+                user: c.user,
+                queue: c.queue.as_str(),
+                subject: &c.subject,
+                state: c.state.name(),
+                owner: c.state.owner(),
+                requested_at: c.requested_at.as_millis(),
+                ticket: c.ticket,
+                messages: c.transcript.len(),
+            })
+            .collect();
             // One more than the page tells whether another page follows.
-            let next = (items.len() > limit).then(|| {
+            let next = if items.len() > limit {
                 items.truncate(limit);
                 items.last().map(|c| c.id)
-            });
+            } else {
+                // Cut short by the scan bound, with chats left beyond it.
+                last_scanned
+                    .filter(|&l| count == CHATS_SCAN_MAX && desk.chats_after(l).next().is_some())
+            };
             Ok(json_response(
                 StatusCode::OK,
-                &serde_json::json!({ "chats": items, "next": next.flatten() }),
+                &serde_json::json!({ "chats": items, "next": next }),
             ))
         }
         ["chats", id] => {
