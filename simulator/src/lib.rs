@@ -9,6 +9,7 @@
 //! - [`report`]: time series, HDR interval log, plots and the HTML report of a run.
 //! - [`compare`]: variants × replications on common random numbers.
 //! - [`erlang`]: Erlang C / Erlang A and the analytic yardstick of Markovian runs.
+//! - [`event_queue`]: timed events in order, for virtual time and live tasks' timers.
 
 pub mod behaviour;
 pub mod cast;
@@ -17,6 +18,7 @@ pub mod compare;
 pub mod console;
 pub mod dist;
 pub mod erlang;
+pub mod event_queue;
 pub mod history;
 pub mod live;
 pub mod metrics;

@@ -15,10 +15,10 @@ use super::clock::RunClock;
 use super::conn::{self, ConnError, Sender};
 use super::progress::Live;
 use crate::behaviour::{Effects, Fault, Input, Participant, Tag, Timer};
+use crate::event_queue::EventQueue;
 use crate::history::{History, What};
 use crate::metrics::{MetricName, Recorder};
-use std::cmp::Reverse;
-use std::collections::{BinaryHeap, HashMap};
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
@@ -55,38 +55,7 @@ pub struct Ctx {
 }
 
 /// Timers of one task, earliest first.
-#[derive(Default)]
-struct Timers {
-    heap: BinaryHeap<Reverse<(Instant, u64)>>,
-    by_seq: HashMap<u64, Timer>,
-    seq: u64,
-}
-
-impl Timers {
-    fn set(&mut self, at: Instant, t: Timer) {
-        self.seq += 1;
-        self.heap.push(Reverse((at, self.seq)));
-        self.by_seq.insert(self.seq, t);
-    }
-
-    fn next_at(&self) -> Option<Instant> {
-        self.heap.peek().map(|Reverse((at, _))| *at)
-    }
-
-    fn pop(&mut self) -> Option<(Instant, Timer)> {
-        let Reverse((at, seq)) = self.heap.pop()?;
-        Some((at, self.by_seq.remove(&seq)?))
-    }
-
-    /// Delays every timer by `by` (the participant was stalled that long).
-    fn shift(&mut self, by: Duration) {
-        let heap = std::mem::take(&mut self.heap);
-        self.heap = heap
-            .into_iter()
-            .map(|Reverse((at, seq))| Reverse((at + by, seq)))
-            .collect();
-    }
-}
+type Timers = EventQueue<Instant, Timer>;
 
 /// The real time a command went out, for latencies measured on its answer.
 struct Sent {
@@ -507,7 +476,7 @@ async fn apply(
 ) -> Result<(), ConnError> {
     let base = intended.unwrap_or_else(Instant::now);
     for (delay, t) in fx.timers.drain(..) {
-        timers.set(base + ctx.clock.to_real(delay), t);
+        timers.push(base + ctx.clock.to_real(delay), t);
     }
     let Some(tx) = tx else {
         return Ok(());

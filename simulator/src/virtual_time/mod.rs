@@ -12,14 +12,13 @@
 //! is instantaneous; there is no outbound queue to fill): the stall is ignored.
 
 mod gauges;
-mod queue;
 
 use crate::behaviour::{AgentBot, Effects, Fault, Input, Participant, Tag, Timer, UserBot};
 use crate::cast::Cast;
+use crate::event_queue::EventQueue;
 use crate::history::{History, What};
 use crate::metrics::Recorder;
 use crate::scenario::Scenario;
-use queue::{EventQueue, Pid};
 use rand_chacha::ChaCha8Rng;
 use std::collections::HashMap;
 use std::rc::Rc;
@@ -61,6 +60,17 @@ enum Event {
     Reconnect(usize),
 }
 
+/// Who an event is for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Pid {
+    /// An agent, by index.
+    Agent(usize),
+    /// A user, by number.
+    User(u64),
+    /// The Desk's own timekeeping.
+    System,
+}
+
 /// Counts of what a virtual run did, for the events-per-second figure.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct RunStats {
@@ -79,7 +89,7 @@ pub struct RunStats {
 /// A virtual-time run of one scenario.
 pub struct VirtualRun {
     desk: Desk,
-    queue: EventQueue<Event>,
+    queue: EventQueue<Duration, Event>,
     agents: Vec<AgentBot>,
     agent_index: HashMap<AgentId, usize>,
     /// Per queue, the agents who pull chats by hand (and so read queue counts).
