@@ -9,7 +9,7 @@
 use anyhow::{Context, Result};
 use std::time::Instant;
 use switchboard_sim::erlang::Analytic;
-use switchboard_sim::metrics::{Mode, RunInfo, Summary};
+use switchboard_sim::metrics::{Elapsed, Mode, RunInfo, Summary};
 use switchboard_sim::scenario::{Override, Scenario};
 use switchboard_sim::virtual_time::VirtualRun;
 
@@ -45,10 +45,11 @@ fn main() -> Result<()> {
         chats as f64 / secs,
         peak_rss_mb().unwrap_or(f64::NAN)
     );
-    let summary = Summary::build(
-        RunInfo::for_scenario(&scenario, Mode::Virtual, &overrides),
-        &mut rec,
-    )?;
+    let mut info = RunInfo::for_scenario(&scenario, Mode::Virtual, &overrides);
+    info.elapsed = Elapsed {
+        scenario_seconds: stats.end.as_secs_f64(),
+    };
+    let summary = Summary::build(info, &mut rec)?;
     print!("{}", Analytic::of(&scenario, &summary).render());
     Ok(())
 }

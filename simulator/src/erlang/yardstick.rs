@@ -194,8 +194,12 @@ impl Analytic {
             },
         };
         // The run's own length: it ends at the horizon or, once arrivals are over, when
-        // the last user leaves (or sooner if it was interrupted).
-        let ran = summary.elapsed.scenario_seconds;
+        // the last user leaves (or sooner if it was interrupted). A summary that does
+        // not say (no elapsed time) is taken to have run to the horizon.
+        let ran = match summary.elapsed.scenario_seconds {
+            s if s > 0.0 => s,
+            _ => scenario.horizon().as_secs_f64(),
+        };
         let arriving = scenario.duration.as_secs_f64().min(ran);
         Analytic {
             applies: figures.is_some(),
