@@ -290,6 +290,38 @@ const CHATS_PAGE_MAX: usize = 5_000;
 /// Most chats one page looks at (an agent sees only some of them).
 const CHATS_SCAN_MAX: usize = 50_000;
 
+/// One page of `items` (in id order, after the previous page): up to `limit` items
+/// that `keep`, looking at no more than `scan_max` items, and the id to continue after
+/// — the last item's if more may follow, `None` when the items are exhausted. A page
+/// cut short by `scan_max` may hold fewer than `limit` items, even none.
+fn page<Id: Copy, T>(
+    items: impl Iterator<Item = (Id, T)>,
+    keep: impl Fn(&T) -> bool,
+    limit: usize,
+    scan_max: usize,
+) -> (Vec<T>, Option<Id>) {
+    let mut items = items.peekable();
+    let mut page = Vec::new();
+    let (mut last_kept, mut last_looked) = (None, None);
+    for _ in 0..scan_max {
+        let Some((id, item)) = items.next() else {
+            return (page, None);
+        };
+        if keep(&item) {
+            if page.len() == limit {
+                // A full page and one more: the next page starts after this one's last.
+                return (page, last_kept);
+            }
+            page.push(item);
+            last_kept = Some(id);
+        }
+        last_looked = Some(id);
+    }
+    // Stopped by the scan bound: go on after what was looked at, if anything is left.
+    let next = items.peek().and(last_looked);
+    (page, next)
+}
+
 #[derive(Serialize)]
 struct ChatListItem<'a> {
     id: ChatId,
@@ -354,39 +386,26 @@ fn read_api(shared: &Shared, viewer: &Viewer, rest: &[&str], query: Option<&str>
                         )
                     })?,
             };
-            // An agent may see few of many chats: the scan is bounded too, and a page
-            // cut short by it still says where to go on.
-            let mut scanned = desk.chats_after(after).take(CHATS_SCAN_MAX);
-            let (mut count, mut last_scanned) = (0, None);
-            let mut items: Vec<ChatListItem> = std::iter::from_fn(|| {
-                let c = scanned.next()?;
-                count += 1;
-                last_scanned = Some(c.id);
-                Some(c)
-            })
-            .filter(|c| visible(c))
-            .take(limit + 1)
-            .map(|c| ChatListItem {
-                id: c.id,
-                user: c.user,
-                queue: c.queue.as_str(),
-                subject: &c.subject,
-                state: c.state.name(),
-                owner: c.state.owner(),
-                requested_at: c.requested_at.as_millis(),
-                ticket: c.ticket,
-                messages: c.transcript.len(),
-            })
-            .collect();
-            // One more than the page tells whether another page follows.
-            let next = if items.len() > limit {
-                items.truncate(limit);
-                items.last().map(|c| c.id)
-            } else {
-                // Cut short by the scan bound, with chats left beyond it.
-                last_scanned
-                    .filter(|&l| count == CHATS_SCAN_MAX && desk.chats_after(l).next().is_some())
-            };
+            let (page, next) = page(
+                desk.chats_after(after).map(|c| (c.id, c)),
+                |c| visible(c),
+                limit,
+                CHATS_SCAN_MAX,
+            );
+            let items: Vec<ChatListItem> = page
+                .into_iter()
+                .map(|c| ChatListItem {
+                    id: c.id,
+                    user: c.user,
+                    queue: c.queue.as_str(),
+                    subject: &c.subject,
+                    state: c.state.name(),
+                    owner: c.state.owner(),
+                    requested_at: c.requested_at.as_millis(),
+                    ticket: c.ticket,
+                    messages: c.transcript.len(),
+                })
+                .collect();
             Ok(json_response(
                 StatusCode::OK,
                 &serde_json::json!({ "chats": items, "next": next }),
@@ -755,5 +774,34 @@ mod tests {
         assert_eq!(query_param(Some("token"), "token").as_deref(), Some(""));
         assert_eq!(query_param(Some("x=%zz%"), "x").as_deref(), Some("%zz%"));
         assert_eq!(query_param(None, "x"), None);
+    }
+
+    #[test]
+    fn pages_go_through_everything_kept_within_the_scan_bound() {
+        let items = || (1..=10u64).map(|i| (i, i));
+        let even = |i: &u64| i.is_multiple_of(2);
+        // Plain paging: full pages, then the rest, then the end.
+        assert_eq!(page(items(), even, 2, 100), (vec![2, 4], Some(4)));
+        let after = |a: u64| items().filter(move |(i, _)| *i > a);
+        assert_eq!(page(after(4), even, 2, 100), (vec![6, 8], Some(8)));
+        assert_eq!(page(after(8), even, 2, 100), (vec![10], None));
+        assert_eq!(page(after(10), even, 2, 100), (vec![], None));
+        // Exactly a full page left: no further page.
+        assert_eq!(page(after(6), even, 2, 100), (vec![8, 10], None));
+        // The scan bound cuts a page short and says where to go on.
+        assert_eq!(page(items(), even, 5, 3), (vec![2], Some(3)));
+        assert_eq!(page(after(3), |_| false, 5, 3), (vec![], Some(6)));
+        assert_eq!(page(after(8), |_| false, 5, 3), (vec![], None));
+        // Following `next` from the start visits every kept item once.
+        let (mut seen, mut at) = (Vec::new(), 0);
+        loop {
+            let (p, next) = page(after(at), even, 2, 3);
+            seen.extend(p);
+            match next {
+                Some(n) => at = n,
+                None => break,
+            }
+        }
+        assert_eq!(seen, vec![2, 4, 6, 8, 10]);
     }
 }
