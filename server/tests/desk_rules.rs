@@ -244,28 +244,24 @@ fn r5_transfers_visible_only_to_their_addressees() {
     ok(&mut d, &agent("alice"), Command::Accept { chat: c1 }, 2);
     ok(&mut d, &agent("alice"), Command::Accept { chat: c2 }, 2);
     // c1 to bob personally, c2 to the software queue.
-    let o = ok(
+    let o = transfer(
         &mut d,
-        &agent("alice"),
-        Command::Transfer {
-            chat: c1,
-            to: TransferTarget::Agent("bob".into()),
-            notes: "printer, not laptop".into(),
-        },
+        "alice",
+        c1,
+        TransferTarget::Agent("bob".into()),
+        "printer, not laptop",
         3,
     );
     assert!(matches!(
         notices_for(&o, &Recipient::Agent("bob".into()))[..],
         [Notice::TransferOffered { .. }]
     ));
-    ok(
+    transfer(
         &mut d,
-        &agent("alice"),
-        Command::Transfer {
-            chat: c2,
-            to: TransferTarget::Queue(SW.into()),
-            notes: "software issue".into(),
-        },
+        "alice",
+        c2,
+        TransferTarget::Queue(SW.into()),
+        "software issue",
         4,
     );
     let list = |d: &mut Desk, a: &str| -> Vec<ChatId> {
@@ -408,14 +404,12 @@ fn r6_manual_accepts_under_auto_accept() {
     }
     // He transfers five to alice; she may accept four of them.
     for c in &chats[..5] {
-        ok(
+        transfer(
             &mut d,
-            &agent("bob"),
-            Command::Transfer {
-                chat: *c,
-                to: TransferTarget::Agent("alice".into()),
-                notes: String::new(),
-            },
+            "bob",
+            *c,
+            TransferTarget::Agent("alice".into()),
+            "",
             11,
         );
     }
@@ -469,14 +463,12 @@ fn r6_queue_transfer_is_auto_routed_elsewhere() {
     let c = start(&mut d, 1, HW, 1);
     assert_eq!(d.chat(c).unwrap().state.owner().unwrap().as_str(), "alice");
     // Only alice is available; her transfer to her own queue waits for someone else.
-    let o = ok(
+    let o = transfer(
         &mut d,
-        &agent("alice"),
-        Command::Transfer {
-            chat: c,
-            to: TransferTarget::Queue(HW.into()),
-            notes: "second opinion".into(),
-        },
+        "alice",
+        c,
+        TransferTarget::Queue(HW.into()),
+        "second opinion",
         2,
     );
     assert!(assigned(&o).is_empty());
@@ -516,16 +508,7 @@ fn r6_blocked_transfer_does_not_block_the_queue() {
         0,
     );
     let c = start(&mut d, 1, HW, 1);
-    ok(
-        &mut d,
-        &agent("alice"),
-        Command::Transfer {
-            chat: c,
-            to: TransferTarget::Queue(HW.into()),
-            notes: String::new(),
-        },
-        2,
-    );
+    transfer(&mut d, "alice", c, TransferTarget::Queue(HW.into()), "", 2);
     let c2 = start(&mut d, 2, HW, 3);
     assert!(d.chat(c2).unwrap().owned_by(&"alice".into()));
 }
@@ -547,14 +530,12 @@ fn r7_manual_mode_has_no_limits() {
     );
     for c in &chats {
         ok(&mut d, &agent("bob"), Command::Accept { chat: *c }, 10);
-        ok(
+        transfer(
             &mut d,
-            &agent("bob"),
-            Command::Transfer {
-                chat: *c,
-                to: TransferTarget::Agent("alice".into()),
-                notes: String::new(),
-            },
+            "bob",
+            *c,
+            TransferTarget::Agent("alice".into()),
+            "",
             11,
         );
     }
@@ -637,14 +618,12 @@ fn r8_transferred_chat_carries_notes() {
         },
         2,
     );
-    let o = ok(
+    let o = transfer(
         &mut d,
-        &agent("alice"),
-        Command::Transfer {
-            chat: c,
-            to: TransferTarget::Agent("bob".into()),
-            notes: "needs a new battery".into(),
-        },
+        "alice",
+        c,
+        TransferTarget::Agent("bob".into()),
+        "needs a new battery",
         3,
     );
     assert!(matches!(
@@ -977,14 +956,12 @@ fn r12_ticket_without_template() {
             [Notice::TicketCreated { .. }]
         ));
         // Visible from Resources to whoever takes the chat next.
-        ok(
+        transfer(
             &mut d,
-            &agent("alice"),
-            Command::Transfer {
-                chat: c,
-                to: TransferTarget::Agent("bob".into()),
-                notes: String::new(),
-            },
+            "alice",
+            c,
+            TransferTarget::Agent("bob".into()),
+            "",
             4,
         );
         let o = ok(
@@ -1281,14 +1258,12 @@ fn transfers_to_a_gone_agent_go_to_the_queue() {
     sign_in(&mut d, "bob");
     let c = start(&mut d, 1, HW, 0);
     ok(&mut d, &agent("alice"), Command::Accept { chat: c }, 0);
-    ok(
+    transfer(
         &mut d,
-        &agent("alice"),
-        Command::Transfer {
-            chat: c,
-            to: TransferTarget::Agent("bob".into()),
-            notes: String::new(),
-        },
+        "alice",
+        c,
+        TransferTarget::Agent("bob".into()),
+        "",
         1,
     );
     ok(&mut d, &agent("bob"), Command::Disconnect, 2);
@@ -1381,14 +1356,12 @@ fn sign_out_withdraws_pending_transfers_to_the_queue() {
     sign_in(&mut d, "bob");
     let c = start(&mut d, 1, HW, 0);
     ok(&mut d, &agent("alice"), Command::Accept { chat: c }, 0);
-    ok(
+    transfer(
         &mut d,
-        &agent("alice"),
-        Command::Transfer {
-            chat: c,
-            to: TransferTarget::Agent("bob".into()),
-            notes: String::new(),
-        },
+        "alice",
+        c,
+        TransferTarget::Agent("bob".into()),
+        "",
         1,
     );
     let o = ok(&mut d, &agent("bob"), Command::SignOut, 2);
@@ -1537,14 +1510,12 @@ fn oldest_routable_chat_first_across_queues() {
     ok(&mut d, &agent("xavier"), avail(0), 0);
     // Bob gets a hardware chat and hands it back to the queue: it waits, unroutable.
     let first = start(&mut d, 1, HW, 0);
-    ok(
+    transfer(
         &mut d,
-        &agent("bob"),
-        Command::Transfer {
-            chat: first,
-            to: TransferTarget::Queue(HW.into()),
-            notes: String::new(),
-        },
+        "bob",
+        first,
+        TransferTarget::Queue(HW.into()),
+        "",
         1,
     );
     ok(&mut d, &agent("bob"), avail(0), 2);

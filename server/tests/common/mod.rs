@@ -145,6 +145,23 @@ pub fn err(desk: &mut Desk, who: &Principal, cmd: Command, now: u64) -> &'static
     }
 }
 
+/// Agent `from` transfers `chat` to `to` with `notes`; the transfer must succeed.
+pub fn transfer(
+    desk: &mut Desk,
+    from: &str,
+    chat: ChatId,
+    to: TransferTarget,
+    notes: &str,
+    now: u64,
+) -> Outcome {
+    let cmd = Command::Transfer {
+        chat,
+        to,
+        notes: notes.into(),
+    };
+    ok(desk, &agent(from), cmd, now)
+}
+
 pub fn sign_in(desk: &mut Desk, id: &str) -> AgentStatus {
     match ok(desk, &agent(id), Command::SignIn, 0).reply {
         Reply::Status(s) => s,
