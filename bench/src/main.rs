@@ -221,6 +221,12 @@ impl Run {
         Ok(Run { target, client })
     }
 
+    /// Offers `rate` for `secs` as step `step` and returns its figures.
+    async fn step(&self, step: usize, rate: f64, secs: f64, args: &Args) -> Step {
+        let m = self.client.run_step(step, rate, secs, drain(args)).await;
+        figures(&self.client, step, rate, m)
+    }
+
     /// Sent, received, errors.
     fn totals(&self) -> (u64, u64, u64) {
         let sh = &self.client.shared;
@@ -249,11 +255,7 @@ async fn bench_target(name: &str, args: &Args, server_threads: usize) -> anyhow:
     let mut ramp = Vec::new();
     let mut saturated = false;
     for _ in 0..args.max_steps {
-        let m = run
-            .client
-            .run_step(step, rate, args.step_secs, drain(args))
-            .await;
-        let s = figures(&run.client, step, rate, m);
+        let s = run.step(step, rate, args.step_secs, args).await;
         eprintln!(
             "[{name}] offered {:>9.0}/s delivered {:>9.0}/s p99 {:>8.2} ms (send lag p99 {:.2} ms; cores: client {}, target {})",
             s.offered,
@@ -263,9 +265,10 @@ async fn bench_target(name: &str, args: &Args, server_threads: usize) -> anyhow:
             cores(s.client_cores),
             cores(s.target_cores)
         );
+        let delivered = s.delivered;
         ramp.push(s);
         step += 1;
-        if m.delivered < 0.9 * rate {
+        if delivered < 0.9 * rate {
             saturated = true;
             break;
         }
@@ -278,11 +281,7 @@ async fn bench_target(name: &str, args: &Args, server_threads: usize) -> anyhow:
     let mut at_fraction = Vec::new();
     for f in [0.25, 0.5, 0.75] {
         let r = saturation * f;
-        let m = run
-            .client
-            .run_step(step, r, args.measure_secs, drain(args))
-            .await;
-        let s = figures(&run.client, step, r, m);
+        let s = run.step(step, r, args.measure_secs, args).await;
         eprintln!(
             "[{name}] {:>3.0}% of saturation: {:>9.0}/s p50 {:.2} p99 {:.2} p999 {:.2} ms (send lag p99 {:.2} ms; cores: client {}, target {})",
             f * 100.0,

@@ -1250,9 +1250,9 @@ fn agent_sign_in_after_grace_starts_fresh() {
     assert_eq!(d.chat(c).unwrap().state, ChatState::Queued);
 }
 
-/// Personal transfers to an agent who is gone go to the chat's queue.
-#[test]
-fn transfers_to_a_gone_agent_go_to_the_queue() {
+/// Alice and Bob signed in (manual mode); Alice took chat `c` and transferred it to
+/// Bob at t = 1 ms, who has not taken it yet.
+fn transfer_pending_for_bob() -> (Desk, ChatId) {
     let mut d = desk(manual());
     sign_in(&mut d, "alice");
     sign_in(&mut d, "bob");
@@ -1266,6 +1266,13 @@ fn transfers_to_a_gone_agent_go_to_the_queue() {
         "",
         1,
     );
+    (d, c)
+}
+
+/// Personal transfers to an agent who is gone go to the chat's queue.
+#[test]
+fn transfers_to_a_gone_agent_go_to_the_queue() {
+    let (mut d, c) = transfer_pending_for_bob();
     ok(&mut d, &agent("bob"), Command::Disconnect, 2);
     ok(&mut d, &Principal::System, Command::Tick, 40_000);
     assert!(matches!(
@@ -1351,19 +1358,7 @@ fn sign_out_needs_no_open_chats() {
 /// it.
 #[test]
 fn sign_out_withdraws_pending_transfers_to_the_queue() {
-    let mut d = desk(manual());
-    sign_in(&mut d, "alice");
-    sign_in(&mut d, "bob");
-    let c = start(&mut d, 1, HW, 0);
-    ok(&mut d, &agent("alice"), Command::Accept { chat: c }, 0);
-    transfer(
-        &mut d,
-        "alice",
-        c,
-        TransferTarget::Agent("bob".into()),
-        "",
-        1,
-    );
+    let (mut d, c) = transfer_pending_for_bob();
     let o = ok(&mut d, &agent("bob"), Command::SignOut, 2);
     let withdrawn: Vec<_> = o
         .deliveries

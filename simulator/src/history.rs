@@ -82,6 +82,27 @@ fn slim(view: &AcceptedChat) -> Box<AcceptedChat> {
 }
 
 impl What {
+    /// The client closes its connection (a fault), to reconnect after `after` of
+    /// scenario time, meant to be within the grace period or not.
+    pub fn dropped(after: std::time::Duration, within_grace: bool) -> What {
+        What::Fault {
+            kind: "drop".into(),
+            detail: format!(
+                "reconnect after {} ms of scenario time ({} the grace period)",
+                after.as_millis(),
+                if within_grace { "within" } else { "after" }
+            ),
+        }
+    }
+
+    /// Reconnect attempt `attempt` (from 1) after a drop.
+    pub fn reconnecting(attempt: u32) -> What {
+        What::Fault {
+            kind: "reconnect".into(),
+            detail: format!("attempt {attempt}"),
+        }
+    }
+
     /// A reply, slimmed.
     pub fn reply(reply: &Reply) -> What {
         What::Reply {

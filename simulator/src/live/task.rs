@@ -175,17 +175,7 @@ pub async fn run_connected<P: Participant>(
                     reconnect_after,
                     within_grace,
                 } => {
-                    log.push(
-                        None,
-                        What::Fault {
-                            kind: "drop".into(),
-                            detail: format!(
-                                "reconnect after {} ms of scenario time ({} the grace period)",
-                                reconnect_after.as_millis(),
-                                if within_grace { "within" } else { "after" }
-                            ),
-                        },
-                    );
+                    log.push(None, What::dropped(reconnect_after, within_grace));
                     log.push(
                         None,
                         What::Disconnected {
@@ -327,13 +317,7 @@ pub async fn run_connected<P: Participant>(
             }
             Ev::Reconnect => {
                 reconnect_at = None;
-                log.push(
-                    None,
-                    What::Fault {
-                        kind: "reconnect".into(),
-                        detail: format!("attempt {}", reconnect_tries + 1),
-                    },
-                );
+                log.push(None, What::reconnecting(reconnect_tries + 1));
                 match conn::connect(&url, Duration::from_secs(30)).await {
                     Ok((tx, rx, ServerFrame::Welcome { .. })) => {
                         reconnect_tries = 0;

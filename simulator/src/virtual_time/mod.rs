@@ -294,15 +294,7 @@ impl VirtualRun {
             Event::Reconnect(i) => {
                 self.offline[i] = false;
                 let p = Pid::Agent(i);
-                self.log(
-                    at,
-                    p,
-                    None,
-                    What::Fault {
-                        kind: "reconnect".into(),
-                        detail: "attempt 1".into(),
-                    },
-                );
+                self.log(at, p, None, What::reconnecting(1));
                 self.deliver(at, p, Input::Start);
                 for (tag, cmd) in std::mem::take(&mut self.waiting[i]) {
                     self.command(at, p, tag, cmd);
@@ -393,19 +385,7 @@ impl VirtualRun {
         ) = (fault, p)
             && !self.offline[i]
         {
-            self.log(
-                at,
-                p,
-                None,
-                What::Fault {
-                    kind: "drop".into(),
-                    detail: format!(
-                        "reconnect after {} ms of scenario time ({} the grace period)",
-                        reconnect_after.as_millis(),
-                        if within_grace { "within" } else { "after" }
-                    ),
-                },
-            );
+            self.log(at, p, None, What::dropped(reconnect_after, within_grace));
             self.log(
                 at,
                 p,
