@@ -1,5 +1,5 @@
-//! The load client both targets share: an open-model sender and a receiver per
-//! WebSocket connection.
+//! The load client both targets share: one task per WebSocket connection, sending on
+//! an open-model schedule and reading what arrives.
 //!
 //! Every message is the same JSON `send` command; its text carries a stamp
 //! `~S<step>:<µs>~` holding the step it belongs to and the time it was *scheduled* to
@@ -14,7 +14,6 @@
 //! schedule. That floor is the same for both targets.
 
 use crate::cpu::CpuSample;
-use futures_util::stream::{SplitSink, SplitStream};
 use futures_util::{SinkExt, StreamExt};
 use hdrhistogram::Histogram;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -155,24 +154,20 @@ pub struct Client {
 }
 
 impl Client {
-    /// Starts a sender and a receiver task per connection, idle until [`Client::run_step`].
+    /// Starts one task per connection (it sends on schedule and reads what arrives),
+    /// idle until [`Client::run_step`].
     pub fn start(conns: Vec<Conn>) -> anyhow::Result<Client> {
         let shared = Arc::new(Shared::new()?);
         let (plan, plan_rx) = watch::channel(None);
         let n = conns.len();
-        let mut tasks = Vec::with_capacity(2 * n);
-        for (i, c) in conns.into_iter().enumerate() {
-            let (sink, stream) = c.ws.split();
-            tasks.push(tokio::spawn(send_loop(
-                sink,
-                c.chat,
-                i,
-                n,
-                plan_rx.clone(),
-                Arc::clone(&shared),
-            )));
-            tasks.push(tokio::spawn(recv_loop(stream, Arc::clone(&shared))));
-        }
+        let tasks = conns
+            .into_iter()
+            .enumerate()
+            .map(|(i, c)| {
+                let sender = Sender::new(c.chat, i, n, Arc::clone(&shared));
+                tokio::spawn(drive(c.ws, sender, plan_rx.clone()))
+            })
+            .collect();
         Ok(Client {
             shared,
             plan,
@@ -231,89 +226,206 @@ impl Client {
     }
 }
 
-async fn send_loop(
-    mut sink: SplitSink<Ws, Message>,
-    chat: u64,
+/// One connection's schedule: when its next message is due during the current step.
+struct Sender {
+    /// The frame up to the stamp: `{"type":"send","chat":N,"text":"~S`.
+    prefix: String,
     index: usize,
     conns: usize,
-    mut plan_rx: watch::Receiver<Option<Plan>>,
     shared: Arc<Shared>,
-) {
-    let prefix = format!(r#"{{"type":"send","chat":{chat},"text":"~S"#);
-    loop {
-        if plan_rx.changed().await.is_err() {
-            return;
+    /// The step being offered, the interval between this connection's messages and
+    /// when the next one is due.
+    step: Option<(Plan, Duration, Instant)>,
+}
+
+impl Sender {
+    fn new(chat: u64, index: usize, conns: usize, shared: Arc<Shared>) -> Self {
+        Sender {
+            prefix: format!(r#"{{"type":"send","chat":{chat},"text":"~S"#),
+            index,
+            conns,
+            shared,
+            step: None,
         }
-        let Some(plan) = *plan_rx.borrow_and_update() else {
-            continue;
+    }
+
+    /// Starts following `plan`. This connection sends every `conns / rate` seconds,
+    /// offset so that the connections together send evenly.
+    fn follow(&mut self, plan: Option<Plan>) {
+        self.step = plan.filter(|p| p.rate > 0.0).map(|plan| {
+            let every = Duration::from_secs_f64(self.conns as f64 / plan.rate);
+            let first = plan.start + every.mul_f64(self.index as f64 / self.conns as f64);
+            (plan, every, first)
+        });
+        if self.step.is_some_and(|(plan, _, next)| next >= plan.end) {
+            self.step = None;
+        }
+    }
+
+    /// When the next message is due, if the step has one left.
+    fn due(&self) -> Option<Instant> {
+        self.step.map(|(_, _, next)| next)
+    }
+
+    /// The messages due by `now` (the timer or the runtime may be late: all of them
+    /// leave now, and how late each one is, is the client's own share of its
+    /// latency), with their send lag recorded.
+    fn take_due(&mut self, now: Instant) -> Vec<Message> {
+        let Some((plan, every, mut next)) = self.step else {
+            return Vec::new();
         };
-        if plan.rate <= 0.0 {
-            continue;
+        let mut due = Vec::new();
+        let mut lag = self.shared.lags[plan.step]
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        while next <= now && next < plan.end {
+            let late = now.saturating_duration_since(next).as_micros();
+            lag.saturating_record(u64::try_from(late).unwrap_or(u64::MAX).max(1));
+            due.push(Message::text(self.frame(plan.step, next)));
+            next += every;
         }
-        // This connection sends every `conns / rate` seconds, offset so that the
-        // connections together send evenly.
-        let every = Duration::from_secs_f64(conns as f64 / plan.rate);
-        let mut next = plan.start + every.mul_f64(index as f64 / conns as f64);
-        while next < plan.end {
-            tokio::time::sleep_until(next.into()).await;
-            let now = Instant::now();
-            // Everything that is due (the timer or the runtime may be late) leaves now;
-            // how late each one is, is the client's own share of its latency.
-            let mut due = Vec::new();
-            while next <= now && next < plan.end {
-                due.push(next);
-                next += every;
+        drop(lag);
+        self.step = (next < plan.end).then_some((plan, every, next));
+        due
+    }
+
+    /// The `send` command for a message of `step` scheduled at `at`.
+    fn frame(&self, step: usize, at: Instant) -> String {
+        const TAIL: &str = "~ hello from the bench\"}";
+        let mut numbers = itoa::Buffer::new();
+        let mut text = String::with_capacity(self.prefix.len() + 32 + TAIL.len());
+        text.push_str(&self.prefix);
+        text.push_str(numbers.format(step));
+        text.push(':');
+        text.push_str(numbers.format(self.shared.micros(at)));
+        text.push_str(TAIL);
+        text
+    }
+}
+
+/// Drives one connection: sends what its schedule says is due and records every
+/// stamped frame that arrives, in one task (no lock between a sending and a reading
+/// half).
+async fn drive(mut ws: Ws, mut sender: Sender, mut plan_rx: watch::Receiver<Option<Plan>>) {
+    let shared = Arc::clone(&sender.shared);
+    let timer = tokio::time::sleep_until(Instant::now().into());
+    tokio::pin!(timer);
+    let mut armed = None;
+    loop {
+        if sender.due() != armed {
+            armed = sender.due();
+            if let Some(at) = armed {
+                timer.as_mut().reset(at.into());
             }
-            {
-                let mut lag = shared.lags[plan.step]
-                    .lock()
-                    .unwrap_or_else(std::sync::PoisonError::into_inner);
-                for &at in &due {
-                    let late = now.saturating_duration_since(at).as_micros();
-                    lag.saturating_record(u64::try_from(late).unwrap_or(u64::MAX).max(1));
+        }
+        tokio::select! {
+            biased;
+            () = &mut timer, if armed.is_some() => {
+                armed = None;
+                let due = sender.take_due(Instant::now());
+                // Counted before they leave, so a drain never sees one arrive uncounted.
+                shared.sent.fetch_add(due.len() as u64, Ordering::Relaxed);
+                for msg in due {
+                    if ws.feed(msg).await.is_err() {
+                        shared.errors.fetch_add(1, Ordering::Relaxed);
+                        return;
+                    }
                 }
-            }
-            for at in due {
-                let text = format!(
-                    "{prefix}{}:{}~ hello from the bench\"}}",
-                    plan.step,
-                    shared.micros(at)
-                );
-                // Counted before it leaves, so a drain never sees it arrive uncounted.
-                shared.sent.fetch_add(1, Ordering::Relaxed);
-                if sink.feed(Message::text(text)).await.is_err() {
+                if ws.flush().await.is_err() {
                     shared.errors.fetch_add(1, Ordering::Relaxed);
                     return;
                 }
             }
-            if sink.flush().await.is_err() {
-                shared.errors.fetch_add(1, Ordering::Relaxed);
-                return;
-            }
-        }
-    }
-}
-
-async fn recv_loop(mut stream: SplitStream<Ws>, shared: Arc<Shared>) {
-    while let Some(msg) = stream.next().await {
-        match msg {
-            Ok(Message::Text(t)) => {
-                if shared.record(t.as_str(), Instant::now()) {
-                    shared.received.fetch_add(1, Ordering::Relaxed);
+            changed = plan_rx.changed() => {
+                if changed.is_err() {
+                    return;
                 }
+                sender.follow(*plan_rx.borrow_and_update());
             }
-            Ok(_) => {}
-            Err(_) => {
-                shared.errors.fetch_add(1, Ordering::Relaxed);
-                return;
-            }
+            msg = ws.next() => match msg {
+                Some(Ok(Message::Text(t))) => {
+                    if shared.record(t.as_str(), Instant::now()) {
+                        shared.received.fetch_add(1, Ordering::Relaxed);
+                    }
+                }
+                Some(Ok(_)) => {}
+                Some(Err(_)) | None => {
+                    shared.errors.fetch_add(1, Ordering::Relaxed);
+                    return;
+                }
+            },
         }
     }
 }
 
 #[cfg(test)]
 mod tests {
-    use super::parse_stamp;
+    use super::{Message, Plan, Sender, Shared, parse_stamp};
+    use std::sync::Arc;
+    use std::time::{Duration, Instant};
+
+    #[test]
+    fn a_connection_sends_its_share_on_schedule_until_the_step_ends() {
+        let shared = Arc::new(Shared::new().unwrap());
+        let start = Instant::now();
+        let ms = Duration::from_millis;
+        let plan = Plan {
+            step: 2,
+            rate: 1000.0,
+            start,
+            end: start + ms(100),
+        };
+        // Four connections at 1,000/s: each sends every 4 ms, the second from 1 ms in.
+        let mut sender = Sender::new(7, 1, 4, Arc::clone(&shared));
+        sender.follow(Some(plan));
+        assert_eq!(sender.due(), Some(start + ms(1)));
+        // Late by 9 ms: the three messages due (1, 5, 9 ms) all leave at once.
+        let first = sender.take_due(start + ms(10));
+        assert_eq!(first.len(), 3);
+        assert_eq!(sender.due(), Some(start + ms(13)));
+        // 13, 17, …, 97 ms; nothing at or after the end.
+        assert_eq!(sender.take_due(start + ms(1000)).len(), 22);
+        assert_eq!(sender.due(), None);
+        assert!(sender.take_due(start + ms(2000)).is_empty());
+        // Each frame is a valid `send` stamped with its step and *scheduled* time, and
+        // every message's lateness is in the step's send-lag histogram.
+        let Message::Text(text) = &first[0] else {
+            panic!("not a text frame: {:?}", first[0]);
+        };
+        let frame: serde_json::Value = serde_json::from_str(text.as_str()).unwrap();
+        assert_eq!(frame["type"], "send");
+        assert_eq!(frame["chat"], 7);
+        assert_eq!(
+            parse_stamp(text.as_str()),
+            Some((2, shared.micros(start + ms(1))))
+        );
+        let lag = shared.send_lag(2);
+        assert_eq!(lag.len(), 25);
+        assert!(lag.max() >= 8_000, "the first message left 9 ms late");
+    }
+
+    #[test]
+    fn a_step_without_rate_or_time_left_sends_nothing() {
+        let shared = Arc::new(Shared::new().unwrap());
+        let start = Instant::now();
+        let mut sender = Sender::new(1, 0, 1, shared);
+        sender.follow(Some(Plan {
+            step: 0,
+            rate: 0.0,
+            start,
+            end: start + Duration::from_secs(1),
+        }));
+        assert_eq!(sender.due(), None);
+        sender.follow(Some(Plan {
+            step: 0,
+            rate: 10.0,
+            start,
+            end: start,
+        }));
+        assert_eq!(sender.due(), None);
+        sender.follow(None);
+        assert_eq!(sender.due(), None);
+    }
 
     #[test]
     fn stamps_are_found_inside_notices() {
