@@ -30,9 +30,9 @@ struct Args {
     /// Largest WebSocket message in bytes (larger ones close the connection, 1009).
     #[arg(long)]
     max_message_bytes: Option<usize>,
-    /// Sustained messages per second per connection.
-    #[arg(long)]
-    max_message_rate: Option<u32>,
+    /// Sustained messages per second per connection (`limits.messages_per_sec`).
+    #[arg(long, alias = "max-message-rate")]
+    messages_per_sec: Option<u32>,
     /// Burst allowance above the message rate.
     #[arg(long)]
     burst: Option<u32>,
@@ -68,7 +68,7 @@ async fn main() -> anyhow::Result<()> {
     if let Some(v) = args.max_message_bytes {
         l.max_message_bytes = v;
     }
-    if let Some(v) = args.max_message_rate {
+    if let Some(v) = args.messages_per_sec {
         l.messages_per_sec = v;
     }
     if let Some(v) = args.burst {

@@ -117,9 +117,6 @@ pub enum ProtocolError {
     /// A command only the server itself issues.
     #[error("`{0}` is issued by the server itself and cannot be sent by a client")]
     ServerOnly(String),
-    /// A binary frame; the protocol is JSON text.
-    #[error("binary frames are not supported; send JSON text frames")]
-    Binary,
     /// Over the per-connection message rate.
     #[error("rate limit exceeded: at most {0} messages per second; message dropped")]
     RateLimited(u32),
@@ -133,18 +130,16 @@ impl ProtocolError {
             ProtocolError::UnknownType(_) => "unknown_type",
             ProtocolError::InvalidFields { .. } => "invalid_fields",
             ProtocolError::ServerOnly(_) => "wrong_role",
-            ProtocolError::Binary => "unsupported_binary",
             ProtocolError::RateLimited(_) => "rate_limited",
         }
     }
 
     /// Every code the gateway itself produces (the Desk's are in
     /// [`crate::domain::DeskError::CODES`]; `wrong_role` is shared).
-    pub const CODES: [&'static str; 5] = [
+    pub const CODES: [&'static str; 4] = [
         "malformed",
         "unknown_type",
         "invalid_fields",
-        "unsupported_binary",
         "rate_limited",
     ];
 }
@@ -320,6 +315,8 @@ pub mod close {
     pub const GOING_AWAY: u16 = 1001;
     /// The peer broke the WebSocket protocol.
     pub const PROTOCOL_ERROR: u16 = 1002;
+    /// A binary frame: the protocol is JSON text.
+    pub const UNSUPPORTED: u16 = 1003;
     /// A text frame that is not valid UTF-8.
     pub const INVALID_PAYLOAD: u16 = 1007;
     /// Policy: slow consumer (outbound queue full) or no pong within the idle timeout.
@@ -369,6 +366,36 @@ pub enum JournalResult {
 
 #[cfg(test)]
 mod tests {
+    /// Every error code and close code the server can send is in the protocol page.
+    #[test]
+    fn every_code_is_documented() {
+        let page = include_str!("../../docs/protocol.md");
+        let codes = crate::domain::DeskError::CODES
+            .iter()
+            .chain(super::ProtocolError::CODES.iter());
+        for code in codes {
+            assert!(
+                page.contains(&format!("`{code}`")),
+                "`{code}` is not documented"
+            );
+        }
+        use super::close::*;
+        for code in [
+            NORMAL,
+            GOING_AWAY,
+            PROTOCOL_ERROR,
+            UNSUPPORTED,
+            INVALID_PAYLOAD,
+            POLICY,
+            TOO_BIG,
+        ] {
+            assert!(
+                page.contains(&format!("| `{code}` |")),
+                "close {code} is not documented"
+            );
+        }
+    }
+
     use super::*;
     use crate::domain::{ChatId, ChatState, Entry, EntryBody, Party, Time};
 

@@ -2,6 +2,7 @@
 //! report folder: drive it, merge what was measured, evaluate the thresholds, write
 //! `summary.json` and `summary.csv`.
 
+use crate::checker::JOURNAL_FILE;
 use crate::history::HISTORY_FILE;
 use crate::live::{self, LiveError, LiveOptions};
 use crate::metrics::{Elapsed, Mode, RunInfo, Summary, WallClock, WriteError, write_summary};
@@ -60,6 +61,7 @@ pub async fn run(
         path: out.to_path_buf(),
         source,
     })?;
+    remove_stale_records(out)?;
     let wall = Instant::now();
     let (mode, mut recorder, elapsed, history) = match driver {
         Driver::Virtual => {
@@ -69,7 +71,7 @@ pub async fn run(
             run.keep_history(scenario.expected_users() <= crate::virtual_time::LARGE_RUN_USERS);
             let (recorder, stats, _desk, history, journal) = run.run_with_history();
             if !journal.is_empty() {
-                write_journal(&out.join("journal.jsonl"), &journal)?;
+                write_journal(&out.join(JOURNAL_FILE), &journal)?;
             }
             let elapsed = Elapsed {
                 scenario_seconds: stats.end.as_secs_f64(),
@@ -78,7 +80,7 @@ pub async fn run(
         }
         Driver::Live(mut opts) => {
             if opts.target.is_none() && opts.journal.is_none() {
-                opts.journal = Some(out.join("journal.jsonl"));
+                opts.journal = Some(out.join(JOURNAL_FILE));
             }
             let outcome = live::run(scenario, opts).await?;
             let elapsed = Elapsed {
@@ -119,6 +121,21 @@ pub async fn run(
     Ok(summary)
 }
 
+/// Removes the journal and history an earlier run left in `out`: a report folder
+/// describes one run, and the checker must not read another run's records (nor a
+/// server append this run's journal to them).
+fn remove_stale_records(out: &Path) -> Result<(), WriteError> {
+    for name in [JOURNAL_FILE, HISTORY_FILE] {
+        let path = out.join(name);
+        match std::fs::remove_file(&path) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(source) => return Err(WriteError::Io { path, source }),
+        }
+    }
+    Ok(())
+}
+
 /// Writes a virtual run's Desk journal in the server's format (one JSON line each).
 fn write_journal(path: &Path, journal: &[JournalEntry]) -> Result<(), WriteError> {
     use std::io::Write as _;
@@ -132,4 +149,25 @@ fn write_journal(path: &Path, journal: &[JournalEntry]) -> Result<(), WriteError
         w.write_all(b"\n").map_err(io)?;
     }
     w.flush().map_err(io)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{HISTORY_FILE, JOURNAL_FILE, remove_stale_records};
+
+    #[test]
+    fn an_earlier_runs_journal_and_history_are_removed_and_nothing_else() {
+        let dir = std::env::temp_dir().join(format!("sb-stale-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        for name in [JOURNAL_FILE, HISTORY_FILE, "notes.txt"] {
+            std::fs::write(dir.join(name), "earlier run\n").unwrap();
+        }
+        remove_stale_records(&dir).unwrap();
+        assert!(!dir.join(JOURNAL_FILE).exists());
+        assert!(!dir.join(HISTORY_FILE).exists());
+        assert!(dir.join("notes.txt").exists());
+        // Nothing to remove is fine too.
+        remove_stale_records(&dir).unwrap();
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 }

@@ -254,6 +254,30 @@ async fn graceful_shutdown_closes_with_1001_and_flushes_the_journal() -> Result<
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_journal_holding_an_earlier_run_is_refused_and_left_as_it_was() -> Result<()> {
+    let journal = temp_path("earlier-run.jsonl");
+    let earlier = "{\"seq\":1}\n";
+    std::fs::write(&journal, earlier)?;
+    let mut config = base_config();
+    config.journal = Some(journal.clone());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let served = tokio::time::timeout(
+        Duration::from_secs(10),
+        switchboard_server::serve(listener, config, std::future::pending()),
+    )
+    .await
+    .context("serve should refuse at once")?;
+    let err = served.err().context("serve should refuse the journal")?;
+    ensure!(
+        err.to_string().contains("earlier run") && err.to_string().contains("earlier-run"),
+        "{err}"
+    );
+    ensure!(std::fs::read_to_string(&journal)? == earlier);
+    let _ = std::fs::remove_file(&journal);
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_failing_journal_is_counted_and_reported_at_shutdown() -> Result<()> {
     // Every write to /dev/full fails with "no space left on device".
     let full = std::path::Path::new("/dev/full");

@@ -15,13 +15,27 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use tokio::io::{AsyncWriteExt, BufWriter};
 use tokio::sync::mpsc;
 
-/// Opens (appending) the journal file.
+/// Opens the journal file for appending. A journal records one server run (`seq`
+/// from 1, Desk time from 0), so a file that already holds entries is refused rather
+/// than continued with a second run whose numbering starts over.
 pub(crate) async fn open(path: &Path) -> std::io::Result<tokio::fs::File> {
-    tokio::fs::OpenOptions::new()
+    let file = tokio::fs::OpenOptions::new()
         .create(true)
         .append(true)
         .open(path)
-        .await
+        .await?;
+    let meta = file.metadata().await?;
+    if meta.is_file() && meta.len() > 0 {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::AlreadyExists,
+            format!(
+                "already holds {} bytes of an earlier run; a journal records one server \
+                 run (seq from 1): give a new file or remove this one",
+                meta.len()
+            ),
+        ));
+    }
+    Ok(file)
 }
 
 /// Writes entries until every sender is gone, then flushes. On a write error it

@@ -316,15 +316,14 @@ fn on_frame(
             on_text(shared, who, outbox, bucket, text.as_str());
             Read::More
         }
+        // The protocol is JSON text: a binary frame breaks it (the replies to what came
+        // before still go out first).
         Some(Ok(Message::Binary(_))) => {
             shared.frames_in.fetch_add(1, Ordering::Relaxed);
-            let e = if bucket.take() {
-                ProtocolError::Binary
-            } else {
-                ProtocolError::RateLimited(shared.limits.messages_per_sec)
-            };
-            refuse(shared, outbox, None, &e);
-            Read::More
+            Read::End(End::Close(
+                close::UNSUPPORTED,
+                "binary frames are not supported: send JSON text frames".into(),
+            ))
         }
         // tungstenite answers pings itself; pongs only prove liveness.
         Some(Ok(Message::Ping(_) | Message::Pong(_) | Message::Frame(_))) => Read::More,
