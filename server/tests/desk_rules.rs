@@ -1079,6 +1079,40 @@ fn r13_template_draft_then_confirm() {
     );
 }
 
+/// R13 with ended chats forgotten (large virtual runs): a draft whose chat has gone
+/// cannot be filled or confirmed — `chat_ended`, not a panic.
+#[test]
+fn r13_draft_of_a_forgotten_chat_is_chat_ended() {
+    let mut d = desk(manual());
+    d.forget_ended_chats(true);
+    sign_in(&mut d, "alice");
+    let c = start(&mut d, 1, HW, 0);
+    ok(&mut d, &agent("alice"), Command::Accept { chat: c }, 1);
+    let Reply::Ticket(draft) = ok(
+        &mut d,
+        &agent("alice"),
+        Command::CreateTicket {
+            chat: c,
+            kind: TicketKind::WorkOrder,
+            template: Some("T-LAPTOP".into()),
+        },
+        2,
+    )
+    .reply
+    else {
+        panic!()
+    };
+    assert_eq!(draft.status, TicketStatus::Draft);
+    ok(&mut d, &agent("alice"), Command::Close { chat: c }, 3);
+    let fill = Command::FillTicket {
+        ticket: draft.id,
+        fields: fields(&[("asset", "LAPTOP-7")]),
+    };
+    assert_eq!(err(&mut d, &agent("alice"), fill, 4), "chat_ended");
+    let confirm = Command::ConfirmTicket { ticket: draft.id };
+    assert_eq!(err(&mut d, &agent("alice"), confirm, 5), "chat_ended");
+}
+
 /// R13: a template whose required fields are all filled creates the ticket at once.
 #[test]
 fn r13_complete_template_creates_at_once() {

@@ -77,7 +77,9 @@ impl Desk {
     /// The draft ticket `t` if `a` may edit it: its creator, or the chat's owner now.
     fn editable(&self, a: &AgentId, t: TicketId) -> Result<&Ticket, DeskError> {
         let ticket = self.tickets.get(&t).ok_or(DeskError::UnknownTicket(t))?;
-        let owner_now = self.chats[&ticket.chat].owned_by(a);
+        // A chat dropped once it ended (`forget_ended_chats`) is `chat_ended`: its
+        // transcript, which the ticket would take in, is gone.
+        let owner_now = self.chat_ref(ticket.chat)?.owned_by(a);
         if &ticket.agent != a && !owner_now {
             return Err(DeskError::NotOwner {
                 chat: ticket.chat,
