@@ -106,7 +106,13 @@ pub async fn run(
     summary.apply_thresholds(&scenario.thresholds.0);
     // Routing invariants over history and journal (docs/checker.md): a violation
     // fails the run and is listed in `summary.invariants`.
-    crate::checker::check_run(out, scenario, &mut summary);
+    if crate::checker::check_run(out, scenario, &mut summary).is_none() {
+        summary.warnings.push(format!(
+            "routing checker not run: the run kept no history (virtual runs expecting more \
+             than {} users keep neither history nor journal, to fit in memory)",
+            crate::virtual_time::LARGE_RUN_USERS
+        ));
+    }
     write_summary(out, &summary)?;
     crate::report::write_data(out, &summary, &mut recorder)?;
     crate::report::render(out)?;

@@ -235,3 +235,65 @@ async fn lose_on_disconnect() -> anyhow::Result<CheckReport> {
     };
     Ok(checker::check(&history, Some(&entries), &opts))
 }
+
+/// An agent whose grace period ran out but who signs in before the server's timer
+/// noticed is released inside that `sign_in` (`agent_left` with `agent_gone` to their
+/// users) and is signed in afresh: the replay must not take the notices for a sign-out
+/// and then report the chat the agent takes again as lost.
+#[test]
+fn a_late_sign_in_that_releases_old_chats_leaves_the_agent_signed_in() {
+    use switchboard_server::domain::{
+        AgentId, ChatSource, Command, Desk, Principal, Reply, Time, UserId,
+    };
+    use switchboard_server::protocol::{JournalEntry, JournalResult};
+    let mut config = switchboard_tests::base_config();
+    config.disconnect.agent_grace = std::time::Duration::from_millis(100);
+    let mut desk: Desk = config.build_desk().expect("desk");
+    let alice = Principal::Agent(AgentId::from("alice"));
+    let user = Principal::User(UserId(1));
+    let mut journal = Vec::new();
+    let mut step = |who: &Principal, command: Command, at_ms: u64| {
+        let outcome = desk
+            .handle(who, command.clone(), Time(at_ms))
+            .expect("the Desk accepts the step");
+        let reply = outcome.reply.clone();
+        journal.push(JournalEntry {
+            seq: journal.len() as u64 + 1,
+            at_ms,
+            wall_ms: at_ms,
+            principal: who.clone(),
+            command,
+            result: JournalResult::Ok {
+                reply: outcome.reply,
+                deliveries: outcome.deliveries,
+            },
+        });
+        reply
+    };
+    step(&alice, Command::SignIn, 0);
+    let Reply::ChatStarted { chat, .. } = step(
+        &user,
+        Command::StartChat {
+            queue: "hardware".into(),
+            subject: "laptop".into(),
+            source: ChatSource::default(),
+            customer: None,
+        },
+        10,
+    ) else {
+        panic!("start_chat did not start a chat");
+    };
+    step(&alice, Command::Accept { chat }, 20);
+    step(&alice, Command::Disconnect, 30);
+    // Past the grace period (100 ms below) with no tick in between: the sign-in
+    // releases the chat to the queue, and alice takes it again.
+    step(&alice, Command::SignIn, 500);
+    step(&alice, Command::Accept { chat }, 510);
+    let opts = Options {
+        agent_grace_ms: 100,
+        ..Options::default()
+    };
+    let history = switchboard_sim::history::History::new(true);
+    let report = checker::check(&history, Some(&journal), &opts);
+    assert!(report.ok(), "{}", report.render());
+}

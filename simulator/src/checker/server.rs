@@ -441,11 +441,17 @@ impl Replay<'_> {
             .filter(|o| **o == Origin::Transferred)
             .count();
         let (n, auto_on) = (m.n(), m.auto_accept);
-        if origin == Origin::Auto && autos > usize::from(n) {
+        // Free slots are N minus every open chat, whatever its origin (docs/desk.md):
+        // auto-accept may only fill a slot that is free.
+        let open = m.open.len();
+        if origin == Origin::Auto && open > usize::from(n) {
             self.out.push(
                 Violation::new(
                     Invariant::Capacity,
-                    format!("{a} holds {autos} auto-assigned chats but is Available for {n}"),
+                    format!(
+                        "{a} was auto-assigned a chat that makes {open} open ({autos} \
+                         auto-assigned) but is Available for {n}"
+                    ),
                 )
                 .chat(c.0)
                 .agent(a.as_str())
@@ -691,12 +697,19 @@ impl Replay<'_> {
                 {
                     c.st = St::Queued;
                 }
+                // An agent whose grace ran out is gone — unless this very step is their
+                // late `sign_in`, which released the old chats and signed them in afresh
+                // (its status reply was read first).
+                let signing_in = matches!(e.command, Command::SignIn)
+                    && matches!(&e.principal, Principal::Agent(p) if p == agent);
                 if *reason == LeftReason::AgentGone
                     && let Some(m) = self.agents.get_mut(agent)
                 {
-                    m.signed_in = false;
-                    m.offline_since = None;
                     m.open.clear();
+                    if !signing_in {
+                        m.signed_in = false;
+                        m.offline_since = None;
+                    }
                 }
             }
             Notice::ChatEnded { chat, state } => {
