@@ -141,8 +141,8 @@ impl Drop for Server {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn quickstart_against_a_separate_server_process() {
+/// Starts `switchboard-server` on a free port with the admin token `e2e-admin`.
+fn start_server_process() -> (Server, std::net::SocketAddr) {
     let mut child = Command::new(server_binary())
         .args(["--listen", "127.0.0.1:0", "--admin-token", "e2e-admin"])
         .stdout(Stdio::piped())
@@ -164,7 +164,12 @@ async fn quickstart_against_a_separate_server_process() {
                 .ok()
         })
         .unwrap_or_else(|| panic!("no address in {first:?}"));
+    (server, addr)
+}
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn quickstart_against_a_separate_server_process() {
+    let (server, addr) = start_server_process();
     let (scenario, sets) = quickstart();
     let dir = out_dir("external");
     let opts = LiveOptions {
@@ -184,4 +189,57 @@ async fn quickstart_against_a_separate_server_process() {
     check_counters(&summary, false);
     check_files(&dir, &summary);
     drop(server);
+}
+
+/// Users waiting in a queue when the server dies have lost their chats: they are
+/// counted `lost`, not "still waiting at the end", and the run still ends by itself.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn users_waiting_when_the_server_dies_count_as_lost() {
+    let (mut server, addr) = start_server_process();
+    let dir = out_dir("server-dies");
+    std::fs::create_dir_all(&dir).expect("out dir");
+    let path = dir.join("server-dies.toml");
+    std::fs::write(
+        &path,
+        r#"
+name = "server-dies"
+duration = "20s"
+drain = "10s"
+time_scale = 20
+[routing]
+policy = "manual"
+[[queues]]
+name = "q"
+[[agents]]
+group = "slow"
+count = 1
+queues = ["q"]
+accept_delay = "1h"
+[[users]]
+queue = "q"
+arrival = "constant(rate=30/min)"
+"#,
+    )
+    .expect("scenario written");
+    let scenario = Scenario::load(&path, &[]).expect("scenario loads");
+    let opts = LiveOptions {
+        target: Some((addr, "e2e-admin".into())),
+        journal: None,
+        progress: false,
+        history: true,
+    };
+    let run = tokio::spawn(async move { run::run(&scenario, &[], Driver::Live(opts), &dir).await });
+    // 20 s of arrivals at time_scale 20 take a second; the users are all waiting then.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    server.0.kill().expect("server killed");
+    let summary = tokio::time::timeout(Duration::from_secs(60), run)
+        .await
+        .expect("run ends by itself")
+        .expect("run task")
+        .expect("run completes");
+    let c = &summary.counters.chats;
+    assert!(c.offered >= 5, "{c:?}");
+    assert_eq!(c.accepted, 0, "{c:?}");
+    assert_eq!(c.lost, c.offered, "{c:?}");
+    assert_eq!(c.queued_at_end, 0, "{c:?}");
 }

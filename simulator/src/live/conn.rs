@@ -100,23 +100,33 @@ pub fn stamped(notice: &Notice) -> Option<u64> {
         .ok()
 }
 
+/// Longest a send may wait for the socket: a server that stops reading must not hold
+/// a participant (and so the run) forever.
+pub const SEND_TIMEOUT: Duration = Duration::from_secs(30);
+
 impl Sender {
-    /// Sends `command` with request id `req`.
+    /// Sends `command` with request id `req`; a send still blocked after
+    /// [`SEND_TIMEOUT`] fails as a closed connection.
     pub async fn send(&mut self, req: u64, command: Command) -> Result<(), ConnError> {
         let msg = ClientMessage {
             req: Some(ReqId::Num(req)),
             command,
         };
-        self.0
-            .send(Message::text(msg.to_json()))
-            .await
-            .map_err(|e| ConnError::Closed(e.to_string()))
+        match tokio::time::timeout(SEND_TIMEOUT, self.0.send(Message::text(msg.to_json()))).await {
+            Ok(sent) => sent.map_err(|e| ConnError::Closed(e.to_string())),
+            Err(_) => Err(ConnError::Closed(format!(
+                "send blocked for {SEND_TIMEOUT:?}: the server is not reading"
+            ))),
+        }
     }
 
-    /// Closes the connection politely.
+    /// Closes the connection politely (giving up after [`SEND_TIMEOUT`]).
     pub async fn close(mut self) {
-        let _ = self.0.send(Message::Close(None)).await;
-        let _ = self.0.close().await;
+        let _ = tokio::time::timeout(SEND_TIMEOUT, async {
+            let _ = self.0.send(Message::Close(None)).await;
+            let _ = self.0.close().await;
+        })
+        .await;
     }
 }
 

@@ -8,6 +8,7 @@ use hyper::body::Bytes;
 use hyper_util::rt::TokioIo;
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::time::Duration;
 use switchboard_server::config::{AgentConfig, Limits, ServerConfig};
 use switchboard_server::domain::AgentId;
 use tokio::net::TcpStream;
@@ -172,8 +173,36 @@ fn agent_configs(cast: &Cast) -> Vec<AgentConfig> {
         .collect()
 }
 
+/// Longest one admin API call may take: a server that accepts connections but never
+/// answers must not hold the run before it starts.
+const ADMIN_TIMEOUT: Duration = Duration::from_secs(30);
+
 /// One admin API call; statuses in `tolerated` count as success (already exists).
 async fn admin(
+    addr: SocketAddr,
+    token: &str,
+    method: &str,
+    path: &str,
+    body: String,
+    tolerated: &[u16],
+) -> Result<(), String> {
+    let call = admin_call(addr, token, method, path, body, tolerated);
+    within(ADMIN_TIMEOUT, method, path, call).await
+}
+
+/// `call`, or an error naming it once `limit` has passed.
+async fn within(
+    limit: Duration,
+    method: &str,
+    path: &str,
+    call: impl std::future::Future<Output = Result<(), String>>,
+) -> Result<(), String> {
+    tokio::time::timeout(limit, call)
+        .await
+        .map_err(|_| format!("{method} {path}: no answer within {limit:?}"))?
+}
+
+async fn admin_call(
     addr: SocketAddr,
     token: &str,
     method: &str,
@@ -214,4 +243,26 @@ async fn admin(
         "{method} {path}: {status}: {}",
         String::from_utf8_lossy(&body)
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{Duration, admin_call, within};
+
+    /// A server that accepts the connection but never answers fails the call in time.
+    #[tokio::test]
+    async fn an_admin_call_to_a_silent_server_gives_up() {
+        let silent = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = silent.local_addr().unwrap();
+        let _held = tokio::spawn(async move {
+            let (socket, _) = silent.accept().await.unwrap();
+            tokio::time::sleep(Duration::from_secs(60)).await;
+            drop(socket);
+        });
+        let call = admin_call(addr, "t", "GET", "/admin/config", String::new(), &[]);
+        let err = within(Duration::from_millis(200), "GET", "/admin/config", call)
+            .await
+            .unwrap_err();
+        assert!(err.contains("no answer within"), "{err}");
+    }
 }

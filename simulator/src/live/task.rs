@@ -96,13 +96,13 @@ pub async fn run_connected<P: Participant>(
         Some(c) => c,
         None => connect_timed(&url).await,
     };
-    let (tx, rx, took) = match connected {
+    let mut conn = None;
+    let mut reconnect_at: Option<Instant> = None;
+    match connected {
         Ok((tx, rx, ServerFrame::Welcome { who, .. }, took)) => {
-            log.who = match who {
-                Welcome::Agent { agent } => format!("agent:{agent}"),
-                Welcome::User { user } => format!("user:{user}"),
-            };
-            (tx, rx, took)
+            log.who = who_is(&who);
+            rec.record(MetricName::ConnectTime, took);
+            conn = Some((tx, rx));
         }
         Ok((_, _, other, _)) => {
             rec.counters.error("bad_frame");
@@ -116,36 +116,40 @@ pub async fn run_connected<P: Participant>(
                 // The user could not even ask: the chat request is lost.
                 rec.counters.chats.offered += 1;
                 rec.counters.chats.lost += 1;
+                return finish(p, kind, &ctx, rec, None, log);
             }
-            return finish(p, kind, &ctx, rec, None, log);
+            if !ctx.reconnect {
+                return finish(p, kind, &ctx, rec, None, log);
+            }
+            // An agent that could not connect keeps trying, as after a drop; it
+            // starts (signs in) once connected.
+            reconnect_at = Some(Instant::now() + RECONNECT_PAUSE);
         }
-    };
-    rec.record(MetricName::ConnectTime, took);
-    let mut conn = Some((tx, rx));
+    }
     let mut timers = Timers::default();
     let mut sent: HashMap<Tag, Sent> = HashMap::new();
     let mut fx = Effects::default();
     let mut end = ctx.end.clone();
     let mut routing = RoutingProbe::default();
-    // Commands issued while the connection is down, sent after the next sign-in.
-    let mut waiting: Vec<(Tag, Command)> = Vec::new();
-    let mut reconnect_at: Option<Instant> = None;
+    // Commands issued while the connection was down (or whose send failed), with the
+    // instant each was due: sent after the next sign-in, timed from that instant.
+    let mut held: Vec<Held> = Vec::new();
     let mut reconnect_tries = 0u32;
-    let mut result = step_at(&mut p, &ctx, ctx.start_at, Input::Start, &mut fx, &mut rec);
+    let mut result = Done::No;
     // The instant the current input was due: an action's timers, message stamps and
     // latencies count from when it should have happened (no coordinated omission).
-    let mut intended: Option<Instant> = ctx.start_at;
+    let mut intended: Option<Instant> = None;
+    if conn.is_some() {
+        result = step_at(&mut p, &ctx, ctx.start_at, Input::Start, &mut fx, &mut rec);
+        intended = ctx.start_at;
+    }
     loop {
         let tx = conn.as_mut().map(|(tx, _)| tx);
-        if tx.is_none() {
-            // The connection is down: what the participant says goes out after the
-            // next sign-in.
-            waiting.append(&mut fx.send);
-        }
         if let Err(e) = apply(
             &mut fx,
             intended.take(),
             tx,
+            &mut held,
             &mut timers,
             &mut sent,
             &ctx,
@@ -167,6 +171,8 @@ pub async fn run_connected<P: Participant>(
                 result = step(&mut p, &ctx, Input::Disconnected, &mut fx, &mut rec);
                 continue;
             }
+            fx.clear();
+            step(&mut p, &ctx, Input::Disconnected, &mut fx, &mut rec);
             result = Done::Yes;
         }
         if let Some(fault) = fx.fault.take() {
@@ -300,6 +306,9 @@ pub async fn run_connected<P: Participant>(
                         },
                     );
                     if !(ctx.reconnect && kind == Kind::Agent) {
+                        // The participant learns it: a user still waiting has lost
+                        // its chat (not "queued at the end").
+                        step(&mut p, &ctx, Input::Disconnected, &mut fx, &mut rec);
                         break;
                     }
                     // The server closed us (a slow consumer gets 1008): come back.
@@ -319,12 +328,12 @@ pub async fn run_connected<P: Participant>(
                 reconnect_at = None;
                 log.push(None, What::reconnecting(reconnect_tries + 1));
                 match conn::connect(&url, Duration::from_secs(30)).await {
-                    Ok((tx, rx, ServerFrame::Welcome { .. })) => {
+                    Ok((tx, rx, ServerFrame::Welcome { who, .. })) => {
+                        log.who = who_is(&who);
                         reconnect_tries = 0;
                         conn = Some((tx, rx));
+                        // The sign-in goes first, then what was held meanwhile.
                         result = step(&mut p, &ctx, Input::Start, &mut fx, &mut rec);
-                        // The sign-in first, then what piled up meanwhile.
-                        fx.send.append(&mut waiting);
                     }
                     Ok(_) | Err(_) => {
                         rec.counters.error("reconnect_failed");
@@ -447,12 +456,27 @@ fn step_at<P: Participant>(
     if ended { Done::Yes } else { Done::No }
 }
 
-/// Sends what the participant asked for (nothing while the connection is down: the
-/// caller keeps it) and sets its timers.
+/// The participant as the history names it (`agent:<id>`, `user:<id>`).
+fn who_is(who: &Welcome) -> String {
+    match who {
+        Welcome::Agent { agent } => format!("agent:{agent}"),
+        Welcome::User { user } => format!("user:{user}"),
+    }
+}
+
+/// A command that could not go out yet, with the instant it was due.
+type Held = (Instant, Tag, Command);
+
+/// Sets the participant's timers and sends what it asked for, then what was held
+/// (after a reconnect: the sign-in first, then the commands of the outage). While the
+/// connection is down, or from the command whose send fails on, commands are kept in
+/// `held`, each with the instant it was due: its stamp and latency count from then.
+#[allow(clippy::too_many_arguments)]
 async fn apply(
     fx: &mut Effects,
     intended: Option<Instant>,
     tx: Option<&mut Sender>,
+    held: &mut Vec<Held>,
     timers: &mut Timers,
     sent: &mut HashMap<Tag, Sent>,
     ctx: &Ctx,
@@ -462,29 +486,33 @@ async fn apply(
     for (delay, t) in fx.timers.drain(..) {
         timers.push(base + ctx.clock.to_real(delay), t);
     }
+    let fresh = fx.send.drain(..).map(|(tag, cmd)| (base, tag, cmd));
     let Some(tx) = tx else {
+        held.extend(fresh);
         return Ok(());
     };
-    for (tag, cmd) in fx.send.drain(..) {
+    let mut queue: std::collections::VecDeque<Held> = fresh.collect();
+    queue.extend(held.drain(..));
+    while let Some((at, tag, cmd)) = queue.pop_front() {
         let metric = match &cmd {
             Command::CreateTicket { .. } | Command::ConfirmTicket { .. } => {
                 Some(MetricName::TicketLatency)
             }
             _ => None,
         };
-        if metric.is_some() || matches!(cmd, Command::StartChat { .. }) {
-            sent.insert(tag, Sent { at: base, metric });
+        let stamped = conn::stamp_command(cmd.clone(), ctx.clock.micros_at(at));
+        if let Err(e) = tx.send(tag, stamped.clone()).await {
+            // Not sent: kept, with the rest, for after a reconnect.
+            held.push((at, tag, cmd));
+            held.extend(queue);
+            return Err(e);
         }
-        let cmd = conn::stamp_command(cmd, ctx.clock.micros_at(base));
+        if metric.is_some() || matches!(stamped, Command::StartChat { .. }) {
+            sent.insert(tag, Sent { at, metric });
+        }
         if log.history.enabled {
-            log.push(
-                Some(tag),
-                What::Send {
-                    command: cmd.clone(),
-                },
-            );
+            log.push(Some(tag), What::Send { command: stamped });
         }
-        tx.send(tag, cmd).await?;
     }
     Ok(())
 }
