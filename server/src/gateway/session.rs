@@ -196,17 +196,9 @@ async fn drive(
                 return End::Close(close::GOING_AWAY, "server shutting down".into());
             }
             (code, reason) = outbox.kick.wait() => return End::Close(code, reason),
-            frame = rx.recv() => {
-                let Some(frame) = frame else { return End::Gone };
-                let write = async {
-                    ws.feed(Message::Text(frame)).await?;
-                    write_queued(ws, rx).await
-                };
-                match tokio::time::timeout(write_timeout, write).await {
-                    Ok(Ok(())) => {}
-                    Ok(Err(_)) | Err(_) => return End::Gone,
-                }
-            }
+            // Reading comes before writing: a connection that is sent a steady stream
+            // of notices still has its own commands read (each read batch ends with a
+            // write of everything queued, so the queue drains either way).
             msg = ws.next() => {
                 last_heard = Instant::now();
                 let read = async {
@@ -248,6 +240,17 @@ async fn drive(
                     (Read::More, Ok(Ok(()))) => {}
                     (Read::End(end), _) => return end,
                     (Read::More | Read::Closing, _) => return End::Gone,
+                }
+            }
+            frame = rx.recv() => {
+                let Some(frame) = frame else { return End::Gone };
+                let write = async {
+                    ws.feed(Message::Text(frame)).await?;
+                    write_queued(ws, rx).await
+                };
+                match tokio::time::timeout(write_timeout, write).await {
+                    Ok(Ok(())) => {}
+                    Ok(Err(_)) | Err(_) => return End::Gone,
                 }
             }
             _ = ping.tick() => {

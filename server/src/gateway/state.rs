@@ -35,14 +35,17 @@ pub(crate) struct Kick {
 }
 
 impl Kick {
-    /// Asks the connection to close with `code` and `reason` (the first ask wins).
-    pub(crate) fn kick(&self, code: u16, reason: impl Into<String>) {
+    /// Asks the connection to close with `code` and `reason`. The first ask wins;
+    /// returns whether this was it.
+    pub(crate) fn kick(&self, code: u16, reason: impl Into<String>) -> bool {
         let mut r = lock(&self.reason);
-        if r.is_none() {
+        let first = r.is_none();
+        if first {
             *r = Some((code, reason.into()));
         }
         drop(r);
         self.notify.notify_one();
+        first
     }
 
     /// Whether the connection was asked to close.
@@ -91,17 +94,18 @@ impl Outbox {
         match self.tx.try_send(frame) {
             Ok(()) => true,
             Err(mpsc::error::TrySendError::Full(_)) => {
-                let first = lock(&self.kick.reason).is_none();
-                if first {
-                    lock(counters).slow_consumers += 1;
-                }
-                self.kick.kick(
+                // Counted once per connection, even when several pushes find the queue
+                // full at the same moment.
+                let first = self.kick.kick(
                     crate::protocol::close::POLICY,
                     format!(
                         "slow consumer: outbound queue full ({} frames)",
                         self.tx.max_capacity()
                     ),
                 );
+                if first {
+                    lock(counters).slow_consumers += 1;
+                }
                 false
             }
             Err(mpsc::error::TrySendError::Closed(_)) => false,
