@@ -95,7 +95,11 @@ pub(crate) async fn run(
         },
     };
     outbox.push(Utf8Bytes::from(welcome.to_json()), &shared.counters);
-    register(&shared, &who, &outbox);
+    {
+        // Under the Desk's lock: see the end of this function.
+        let _desk = lock(&shared.core);
+        register(&shared, &who, &outbox);
+    }
     lock(&shared.counters).connections_total += 1;
 
     let end = drive(&shared, &mut ws, &who, &outbox, &mut rx, &mut shutdown).await;
@@ -108,18 +112,17 @@ pub(crate) async fn run(
             .entry(*code)
             .or_default() += 1;
     }
-    let current = unregister(&shared, &who, &outbox);
     // Tell the Desk before the socket's last goodbye so that notices to others (the
-    // user told their chat ended, …) are not held up by a slow peer.
-    if current {
-        let _ = shared.execute(&who, Command::Disconnect, None);
-        // A newer connection of the same agent may have registered (and signed in)
-        // between the two steps above; it must not be left for gone: resume it.
-        if let Principal::Agent(a) = &who
-            && lock(&shared.registry).agents.contains_key(a)
-        {
-            let _ = shared.execute(&who, Command::SignIn, None);
-        }
+    // user told their chat ended, …) are not held up by a slow peer. Unregistering and
+    // the Desk's `Disconnect` are one step under the Desk's lock, as registering is: a
+    // newer connection of the same agent registered either before (this one is not
+    // current then, and the Desk is not told) or after the Desk handled the
+    // disconnect (its sign-in then resumes the agent, and its client gets the reply).
+    let desk = lock(&shared.core);
+    if unregister(&shared, &who, &outbox) {
+        let _ = shared.execute_locked(desk, &who, Command::Disconnect, None);
+    } else {
+        drop(desk);
     }
     drop(rx);
     finish(&shared, ws, end).await;

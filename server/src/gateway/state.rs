@@ -282,8 +282,19 @@ impl Shared {
         command: Command,
         me: Option<(&Outbox, Option<ReqId>)>,
     ) -> Result<Option<Reply>, DeskError> {
+        self.execute_locked(lock(&self.core), who, command, me)
+    }
+
+    /// [`Shared::execute`] with the Desk's lock already held (and released inside, as
+    /// soon as the Desk step is journaled).
+    pub(crate) fn execute_locked(
+        &self,
+        mut core: MutexGuard<'_, Core>,
+        who: &Principal,
+        command: Command,
+        me: Option<(&Outbox, Option<ReqId>)>,
+    ) -> Result<Option<Reply>, DeskError> {
         let name = command.name();
-        let mut core = lock(&self.core);
         let now = self.now();
         let logged = core.journal.is_some().then(|| command.clone());
         let before = core.desk.next_deadline();
