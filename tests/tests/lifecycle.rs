@@ -253,6 +253,49 @@ async fn graceful_shutdown_closes_with_1001_and_flushes_the_journal() -> Result<
     Ok(())
 }
 
+/// A session stuck writing to a peer that stopped reading can outlast the shutdown
+/// grace; the Desk still hears of its end before the journal closes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_connection_stuck_at_shutdown_is_still_journaled_as_gone() -> Result<()> {
+    let journal = temp_path("stuck-at-shutdown.jsonl");
+    let _ = std::fs::remove_file(&journal);
+    let mut config = base_config();
+    config.journal = Some(journal.clone());
+    config.limits.shutdown_grace_ms = 300;
+    config.limits.write_timeout_ms = 30_000;
+    config.limits.messages_per_sec = 100_000;
+    config.limits.burst = 100_000;
+    let server = TestServer::start(config).await?;
+    let mut alice = server.signed_in("alice-token").await?;
+    let mut user = server.user().await?;
+    let chat = user
+        .ok(json!({"type": "start_chat", "queue": "hardware", "subject": "stuck"}))
+        .await?["chat"]
+        .clone();
+    alice.ok(json!({"type": "accept", "chat": chat})).await?;
+    // The user stops reading; 16 MB of messages fill its socket's buffers, and its
+    // session blocks in a write.
+    let text = "x".repeat(60_000);
+    for _ in 0..280 {
+        alice
+            .ok(json!({"type": "send", "chat": chat, "text": text}))
+            .await?;
+    }
+    let who = user.user_id();
+    tokio::time::timeout(Duration::from_secs(20), server.stop())
+        .await
+        .context("shutdown took longer than its grace")??;
+    let text = std::fs::read_to_string(&journal)?;
+    let gone = text.lines().any(|l| {
+        serde_json::from_str::<Value>(l)
+            .is_ok_and(|e| e["principal"]["user"] == who && e["command"]["type"] == "disconnect")
+    });
+    ensure!(gone, "no disconnect of user {who} in the journal");
+    drop(user);
+    let _ = std::fs::remove_file(&journal);
+    Ok(())
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_journal_holding_an_earlier_run_is_refused_and_left_as_it_was() -> Result<()> {
     let journal = temp_path("earlier-run.jsonl");

@@ -20,7 +20,7 @@ mod session;
 mod state;
 
 use crate::config::ServerConfig;
-use crate::domain::DeskError;
+use crate::domain::{Command, DeskError, Principal};
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioIo, TokioTimer};
@@ -67,6 +67,27 @@ pub enum ServeError {
         /// Why.
         source: std::io::Error,
     },
+}
+
+/// After the shutdown grace: tells the Desk now of every connection still open (a
+/// session stuck writing to a slow peer can outlast the grace), while the journal still
+/// records it. Their sessions, when they end, find themselves unregistered and do not
+/// tell the Desk again.
+fn disconnect_stragglers(shared: &Shared) {
+    let gone: Vec<Principal> = {
+        let _desk = lock(&shared.core);
+        let mut reg = lock(&shared.registry);
+        let agents = std::mem::take(&mut reg.agents)
+            .into_keys()
+            .map(Principal::Agent);
+        let users = std::mem::take(&mut reg.users)
+            .into_keys()
+            .map(Principal::User);
+        agents.chain(users).collect()
+    };
+    for who in gone {
+        let _ = shared.execute(&who, Command::Disconnect, None);
+    }
 }
 
 /// Serves HTTP and WebSocket on `listener` until `shutdown` completes, then closes
@@ -178,6 +199,7 @@ pub async fn serve(
     let grace = Duration::from_millis(shared.limits.shutdown_grace_ms);
     if tokio::time::timeout(grace, drain_rx.recv()).await.is_err() {
         tracing::warn!("some connections did not close within {grace:?}");
+        disconnect_stragglers(&shared);
     }
     let _ = timer.await;
     let _ = counts.await;

@@ -148,7 +148,9 @@ fn register(shared: &Shared, who: &Principal, outbox: &Outbox) {
     }
 }
 
-/// Removes the connection; true if it was the participant's current one.
+/// Removes the connection; true if it was the participant's current one (false when
+/// a newer connection of the agent replaced it, or when shutdown already told the Desk
+/// it was gone).
 fn unregister(shared: &Shared, who: &Principal, outbox: &Outbox) -> bool {
     let mut reg = lock(&shared.registry);
     match who {
@@ -163,8 +165,7 @@ fn unregister(shared: &Shared, who: &Principal, outbox: &Outbox) -> bool {
         }
         Principal::User(u) => {
             shared.user_connections.fetch_sub(1, Ordering::Relaxed);
-            reg.users.remove(u);
-            true
+            reg.users.remove(u).is_some()
         }
         Principal::Admin | Principal::System => false,
     }
