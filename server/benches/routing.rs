@@ -1,6 +1,7 @@
 //! Routing cost: one auto-accept assignment with 100, 1,000 and 10,000 agents signed
-//! in, per policy (it must stay nearly flat: pools are indexed, never scanned), and the
-//! Desk's command throughput on a whole conversation.
+//! in, per policy (it must stay nearly flat: pools are indexed, never scanned), the
+//! Desk's command throughput on a whole conversation, and the cost of reading one
+//! client frame.
 //!
 //! `cargo bench -p switchboard-server --bench routing`
 
@@ -130,5 +131,26 @@ fn conversation(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, assignment, conversation);
+/// Reading one client frame into its typed message: the hot `send`, and an `accept`.
+fn parsing(c: &mut Criterion) {
+    let mut g = c.benchmark_group("parse_client_message");
+    let frames = [
+        (
+            "send",
+            r#"{"type":"send","req":41,"chat":12,"text":"Hi, Outlook prompts me every minute for my password"}"#,
+        ),
+        ("accept", r#"{"type":"accept","req":7,"chat":12}"#),
+    ];
+    for (name, text) in frames {
+        g.throughput(Throughput::Elements(1));
+        g.bench_function(name, |b| {
+            b.iter(|| {
+                switchboard_server::protocol::parse_client_message(std::hint::black_box(text))
+            })
+        });
+    }
+    g.finish();
+}
+
+criterion_group!(benches, assignment, conversation, parsing);
 criterion_main!(benches);
