@@ -251,6 +251,12 @@ async fn dispatch(cli: Cli) -> Result<ExitCode> {
                 scenario.seed = seed;
             }
             let driver = match mode {
+                ModeArg::Virtual if target.is_some() => {
+                    eprintln!(
+                        "--target drives a live server: it cannot be used with --mode virtual"
+                    );
+                    return Ok(ExitCode::from(2));
+                }
                 ModeArg::Virtual => Driver::Virtual,
                 ModeArg::Live => {
                     let target = match target {

@@ -106,6 +106,26 @@ fn bad_scenario_or_override_exits_two_without_running() {
         "lists the valid ones: {stderr}"
     );
     assert!(!out.exists(), "nothing ran");
+
+    // A live server cannot drive a virtual run: refused, not silently ignored.
+    let (code, _, stderr) = switchboard(&[
+        "run",
+        q.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+        "--mode",
+        "virtual",
+        "--target",
+        "127.0.0.1:9",
+        "--admin-token",
+        "t",
+    ]);
+    assert_eq!(code, 2, "{stderr}");
+    assert!(
+        stderr.contains("cannot be used with --mode virtual"),
+        "{stderr}"
+    );
+    assert!(!out.exists(), "nothing ran");
 }
 
 /// Ctrl-C stops the arrivals, lets open chats drain and still writes the report.

@@ -351,7 +351,13 @@ impl<'de> Deserialize<'de> for Arrival {
                         "the list of arrival phases is empty",
                     ));
                 }
-                Ok(Arrival::Phases(phases))
+                let arrival = Arrival::Phases(phases);
+                if arrival.peak_per_second() <= 0.0 {
+                    return Err(serde::de::Error::custom(
+                        "every phase has a rate of 0: nobody would ever arrive",
+                    ));
+                }
+                Ok(arrival)
             }
         }
         d.deserialize_any(V)

@@ -46,11 +46,13 @@ impl RunClock {
 
     /// A scenario duration in real time.
     pub fn to_real(&self, scenario: Duration) -> Duration {
-        Duration::from_secs_f64(scenario.as_secs_f64() / self.time_scale)
+        // Saturating: a huge duration or a tiny scale is "never", not a panic.
+        Duration::try_from_secs_f64(scenario.as_secs_f64() / self.time_scale)
+            .unwrap_or(Duration::MAX)
     }
 
     /// A real duration in scenario time.
     pub fn to_scenario(&self, real: Duration) -> Duration {
-        Duration::from_secs_f64(real.as_secs_f64() * self.time_scale)
+        Duration::try_from_secs_f64(real.as_secs_f64() * self.time_scale).unwrap_or(Duration::MAX)
     }
 }

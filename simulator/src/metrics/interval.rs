@@ -44,7 +44,9 @@ pub fn live_interval(time_scale: f64) -> Duration {
     } else {
         1.0
     };
-    Duration::from_secs_f64(s).max(Duration::from_millis(1))
+    Duration::try_from_secs_f64(s)
+        .unwrap_or(Duration::MAX)
+        .max(Duration::from_millis(1))
 }
 
 /// The state of the desk at an instant, sampled by the runtimes at interval boundaries.

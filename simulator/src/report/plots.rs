@@ -116,10 +116,13 @@ pub fn plots(summary: &Summary, rows: &[Row], intervals: &Intervals) -> Vec<Plot
         (0..rows.len())
             .step_by(kr)
             .map(|i| {
-                let n: u64 = rows[i..(i + kr).min(rows.len())].iter().map(f).sum();
+                let end = (i + kr).min(rows.len());
+                let n: u64 = rows[i..end].iter().map(f).sum();
+                // The last bin may hold fewer intervals: its rate is over its own span.
+                let span = (end - i) as f64 * len;
                 (
-                    x(i) + bin_s / 2.0 / axis.unit_s,
-                    Some(n as f64 * 60.0 / bin_s),
+                    x(i) + span / 2.0 / axis.unit_s,
+                    Some(n as f64 * 60.0 / span),
                 )
             })
             .collect()

@@ -33,13 +33,13 @@ pub fn parse(text: &str, file: &str, overrides: &[Override]) -> Result<Scenario,
     })?;
     let from_toml = |e: toml::de::Error| {
         let at = e.span().map_or(0, |s| s.start);
-        ScenarioError::Invalid(vec![at_offset(
-            file,
-            text,
-            at,
-            index.path_at(at).to_string(),
-            e.message(),
-        )])
+        // An empty span at the start is the document itself (a missing top-level
+        // field): naming the first key there would blame the wrong field.
+        let field = match e.span() {
+            Some(s) if !(s.is_empty() && s.start == 0) => index.path_at(at).to_string(),
+            _ => "(top level)".to_string(),
+        };
+        ScenarioError::Invalid(vec![at_offset(file, text, at, field, e.message())])
     };
     // The file must stand on its own; overrides then change values in it.
     let mut scenario: Scenario = toml::from_str(text).map_err(from_toml)?;

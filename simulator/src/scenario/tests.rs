@@ -611,3 +611,64 @@ fn the_chaos_scenario_turns_every_fault_on() {
     assert!(f.slow_consumer_probability > 0.0);
     assert!(f.agent_grace.is_some() && f.outbound_queue.is_some());
 }
+
+#[test]
+fn a_missing_top_level_field_is_not_blamed_on_the_first_key() {
+    let errs = errors("name = \"x\"\n[[queues]]\nname = \"q\"\n");
+    assert_eq!(errs.len(), 1, "{errs:#?}");
+    assert!(
+        errs[0].contains("(top level): missing field `duration`"),
+        "{errs:?}"
+    );
+}
+
+#[test]
+fn values_that_could_never_run_are_refused_at_their_field() {
+    let flip = with_faults("availability_flip_every = \"0s\"");
+    let errs = errors(&flip);
+    assert_eq!(errs.len(), 1, "{errs:#?}");
+    assert!(
+        errs[0].contains("faults.availability_flip_every") && errs[0].contains("positive"),
+        "{errs:?}"
+    );
+    assert!(errors(&with_faults("availability_flip_every = \"exp(mean=20s)\"")).is_empty());
+
+    let text = with("time_scale = 20", "time_scale = 1e20");
+    expect_one(&text, 4, "time_scale", "from 0.001 to 1000000");
+    let text = with("duration = \"10m\"", "duration = \"9000d\"");
+    expect_one(&text, 3, "duration", "at most 366 days");
+    let text = with("count = 30", "count = 4000000000");
+    expect_one(
+        &text,
+        line_of(&text, "count ="),
+        "agents[0].count",
+        "at most 1000000",
+    );
+
+    let text = with(
+        "arrival = \"poisson(rate=60/min)\"",
+        "arrival = [{ duration = \"10m\", rate = \"0/min\" }]",
+    );
+    let errs = errors(&text);
+    assert_eq!(errs.len(), 1, "{errs:#?}");
+    assert!(
+        errs[0].contains("users[0].arrival") && errs[0].contains("nobody would ever arrive"),
+        "{errs:?}"
+    );
+}
+
+#[test]
+fn a_transfer_to_a_queue_nobody_serves_is_refused() {
+    let text = with(
+        "name = \"hardware\"\n",
+        "name = \"hardware\"\n\n[[queues]]\nname = \"software\"\n",
+    )
+    .replacen("to_queue = \"hardware\"", "to_queue = \"software\"", 1);
+    let errs = errors(&text);
+    assert_eq!(errs.len(), 1, "{errs:#?}");
+    assert!(
+        errs[0].contains("agents[0].transfer.to_queue")
+            && errs[0].contains("could never be answered"),
+        "{errs:?}"
+    );
+}

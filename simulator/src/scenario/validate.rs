@@ -39,6 +39,14 @@ impl Checker {
     }
 }
 
+/// Longest `duration` or `drain`: a year (a longer span is a typo, not a plan).
+const MAX_SPAN: std::time::Duration = std::time::Duration::from_secs(366 * 24 * 3600);
+/// Slowest and fastest `time_scale`.
+const MIN_TIME_SCALE: f64 = 0.001;
+const MAX_TIME_SCALE: f64 = 1_000_000.0;
+/// Most agents in one group.
+const MAX_GROUP: u32 = 1_000_000;
+
 /// Checks every rule; an empty list means the scenario is valid.
 pub fn validate(s: &Scenario) -> Vec<Issue> {
     let root = FieldPath::root();
@@ -55,10 +63,21 @@ pub fn validate(s: &Scenario) -> Vec<Issue> {
     if s.duration.is_zero() {
         c.fail(root.key("duration"), "the duration must be positive");
     }
-    if !(s.time_scale.is_finite() && s.time_scale > 0.0) {
+    for (key, d) in [("duration", s.duration), ("drain", s.drain)] {
+        if d > MAX_SPAN {
+            c.fail(
+                root.key(key),
+                format!("{key} must be at most 366 days, got {} s", d.as_secs()),
+            );
+        }
+    }
+    if !(s.time_scale.is_finite() && (MIN_TIME_SCALE..=MAX_TIME_SCALE).contains(&s.time_scale)) {
         c.fail(
             root.key("time_scale"),
-            format!("time_scale must be a positive number, got {}", s.time_scale),
+            format!(
+                "time_scale must be a number from {MIN_TIME_SCALE} to {MAX_TIME_SCALE} (scenario seconds per real second), got {}",
+                s.time_scale
+            ),
         );
     }
     if s.service_level_target.is_zero() {
@@ -120,10 +139,11 @@ pub fn validate(s: &Scenario) -> Vec<Issue> {
         );
     }
     let groups: HashSet<&str> = s.agents.iter().map(|g| g.group.as_str()).collect();
+    let served = |q: &str| s.agents.iter().any(|g| g.queues.iter().any(|m| m == q));
     let mut seen = HashSet::new();
     for (i, g) in s.agents.iter().enumerate() {
         let p = root.key("agents").index(i);
-        check_group(&mut c, &p, g, &declared, &groups);
+        check_group(&mut c, &p, g, &declared, &served, &groups);
         if !g.group.trim().is_empty() && !seen.insert(g.group.as_str()) {
             c.fail(
                 p.key("group"),
@@ -191,6 +211,15 @@ fn check_faults(c: &mut Checker, s: &Scenario) {
             "dropping agents needs the grace period in scenario time: set faults.agent_grace (e.g. \"30s\")",
         );
     }
+    if f.availability_flip_every
+        .as_ref()
+        .is_some_and(|d| d.mean().is_zero())
+    {
+        c.fail(
+            p.key("availability_flip_every"),
+            "the interval between availability flips must be positive: a flip every 0s would fire again at the same instant forever",
+        );
+    }
     if f.outbound_queue == Some(0) {
         c.fail(
             p.key("outbound_queue"),
@@ -210,6 +239,7 @@ fn check_group(
     p: &FieldPath,
     g: &AgentGroup,
     declared: &dyn Fn(&str) -> Result<(), String>,
+    served: &dyn Fn(&str) -> bool,
     groups: &HashSet<&str>,
 ) {
     if g.group.trim().is_empty() {
@@ -219,6 +249,11 @@ fn check_group(
         c.fail(
             p.key("count"),
             "an agent group needs at least one agent (count >= 1)",
+        );
+    } else if g.count > MAX_GROUP {
+        c.fail(
+            p.key("count"),
+            format!("at most {MAX_GROUP} agents per group, got {}", g.count),
         );
     }
     if g.queues.is_empty() {
@@ -253,6 +288,13 @@ fn check_group(
             (Some(q), None) => {
                 if let Err(e) = declared(q) {
                     c.fail(tp.key("to_queue"), e);
+                } else if !served(q) {
+                    c.fail(
+                        tp.key("to_queue"),
+                        format!(
+                            "no agent group belongs to queue `{q}`: chats transferred there could never be answered"
+                        ),
+                    );
                 }
             }
             (None, Some(to)) => {
