@@ -672,3 +672,21 @@ fn a_transfer_to_a_queue_nobody_serves_is_refused() {
         "{errs:?}"
     );
 }
+
+#[test]
+fn names_that_set_keys_could_not_select_are_refused() {
+    for (name, want) in [
+        ("\"\"", "must not be empty"),
+        ("\"tier.1\"", "holds `.` or `*`"),
+        ("\"7\"", "is a number"),
+    ] {
+        let text = with("group = \"tier1\"", &format!("group = {name}"));
+        expect_one(&text, line_of(&text, "group ="), "agents[0].group", want);
+        let text = with(
+            "queue = \"hardware\"\narrival",
+            &format!("queue = \"hardware\"\nname = {name}\narrival"),
+        );
+        let line = line_of(&text, &format!("name = {name}\narrival"));
+        expect_one(&text, line, "users[0].name", want);
+    }
+}

@@ -47,6 +47,22 @@ const MAX_TIME_SCALE: f64 = 1_000_000.0;
 /// Most agents in one group.
 const MAX_GROUP: u32 = 1_000_000;
 
+/// Whether `name` can be picked out by a `--set agents.<name>.…` or
+/// `users.<name>.…` key: not empty, no `.` or `*`, not a plain number (an index).
+fn selectable(name: &str) -> Result<(), String> {
+    if name.trim().is_empty() {
+        Err("it must not be empty".into())
+    } else if name.contains(['.', '*']) {
+        Err(format!("`{name}` holds `.` or `*`, which `--set` keys use"))
+    } else if name.bytes().all(|b| b.is_ascii_digit()) {
+        Err(format!(
+            "`{name}` is a number, which `--set` keys read as an index"
+        ))
+    } else {
+        Ok(())
+    }
+}
+
 /// Checks every rule; an empty list means the scenario is valid.
 pub fn validate(s: &Scenario) -> Vec<Issue> {
     let root = FieldPath::root();
@@ -161,6 +177,9 @@ pub fn validate(s: &Scenario) -> Vec<Issue> {
     let mut seen = HashSet::new();
     for (i, u) in s.users.iter().enumerate() {
         let p = root.key("users").index(i);
+        if let Some(Err(e)) = u.name.as_deref().map(selectable) {
+            c.fail(p.key("name"), format!("stream name: {e}"));
+        }
         if let Err(e) = declared(&u.queue) {
             c.fail(p.key("queue"), e);
         } else if !s.agents.iter().any(|g| g.queues.contains(&u.queue)) {
@@ -242,8 +261,8 @@ fn check_group(
     served: &dyn Fn(&str) -> bool,
     groups: &HashSet<&str>,
 ) {
-    if g.group.trim().is_empty() {
-        c.fail(p.key("group"), "a group name must not be empty");
+    if let Err(e) = selectable(&g.group) {
+        c.fail(p.key("group"), format!("group name: {e}"));
     }
     if g.count == 0 {
         c.fail(
