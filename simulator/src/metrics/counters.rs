@@ -90,12 +90,42 @@ impl Counters {
         "errors",
     ];
 
-    /// Whether `name` is a counter name.
+    /// Whether `name` is a counter name (`errors.<code>` with a code a run can count).
     pub fn is_name(name: &str) -> bool {
         Counters::NAMES.contains(&name)
             || name
                 .strip_prefix("errors.")
-                .is_some_and(|code| !code.is_empty())
+                .is_some_and(Counters::is_error_code)
+    }
+
+    /// The driver's own error codes (a connection that failed or broke); the server's
+    /// are `DeskError::CODES` and `ProtocolError::CODES`.
+    pub const DRIVER_ERRORS: [&'static str; 4] = [
+        "connect_failed",
+        "bad_frame",
+        "connection_closed",
+        "reconnect_failed",
+    ];
+
+    /// Whether a run can count errors with `code`: a typo in an `errors.<code>`
+    /// threshold would otherwise always observe 0.
+    pub fn is_error_code(code: &str) -> bool {
+        switchboard_server::domain::DeskError::CODES.contains(&code)
+            || switchboard_server::protocol::ProtocolError::CODES.contains(&code)
+            || Counters::DRIVER_ERRORS.contains(&code)
+    }
+
+    /// Every code [`Counters::is_error_code`] accepts, sorted.
+    pub fn error_codes() -> Vec<&'static str> {
+        let mut codes: Vec<&'static str> = switchboard_server::domain::DeskError::CODES
+            .iter()
+            .chain(switchboard_server::protocol::ProtocolError::CODES.iter())
+            .chain(Counters::DRIVER_ERRORS.iter())
+            .copied()
+            .collect();
+        codes.sort_unstable();
+        codes.dedup();
+        codes
     }
 
     /// The value of the counter `name`; `None` if there is no such counter. An error
@@ -177,6 +207,22 @@ mod tests {
         assert_eq!(c.get("chats.nope"), None);
         assert_eq!(c.get("errors."), None);
         assert!(!Counters::is_name("errors."));
+        assert!(Counters::is_name("errors.rate_limited"));
+        assert!(Counters::is_name("errors.reconnect_failed"));
+        assert!(!Counters::is_name("errors.rate_limted"));
+    }
+
+    /// The driver's connection errors are all known codes.
+    #[test]
+    fn connection_error_codes_are_known() {
+        use crate::live::conn::ConnError;
+        for e in [
+            ConnError::Connect(String::new()),
+            ConnError::BadFrame(String::new()),
+            ConnError::Closed(String::new()),
+        ] {
+            assert!(Counters::is_error_code(e.code()), "{}", e.code());
+        }
     }
 
     #[test]

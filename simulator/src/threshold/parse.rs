@@ -142,6 +142,12 @@ fn parse_subject(key: &str) -> Result<Subject, String> {
             .map_err(|e| format!("in `{key}`: {e}"))?;
         return Ok(Subject::Metric(metric, stat));
     }
+    if let Some(code) = key.strip_prefix("errors.") {
+        return Err(format!(
+            "unknown error code `{code}` in `{key}`; codes: {}",
+            list(Counters::error_codes().into_iter())
+        ));
+    }
     if let Ok(metric) = key.parse::<MetricName>() {
         return Err(format!(
             "`{key}` needs a statistic, e.g. `{metric}.p95`; statistics: {}",
@@ -300,6 +306,12 @@ mod tests {
             ("chats.lost", "== 0s", "count"),
             ("chats.lost", ">= -1", "negative"),
             ("chats.missing", "== 0", "unknown threshold key"),
+            (
+                "errors.rate_limted",
+                "== 0",
+                "unknown error code `rate_limted`",
+            ),
+            ("errors.", "== 0", "unknown error code"),
             ("abandon_rate", "=< 5%", "operator"),
         ];
         for (key, cond, want) in cases {
