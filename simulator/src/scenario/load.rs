@@ -43,6 +43,14 @@ pub fn parse(text: &str, file: &str, overrides: &[Override]) -> Result<Scenario,
     };
     // The file must stand on its own; overrides then change values in it.
     let mut scenario: Scenario = toml::from_str(text).map_err(from_toml)?;
+    // What the file alone breaks: a rule broken only with the overrides is theirs,
+    // even when it is reported at a field they did not set (a policy that no longer
+    // fits the overridden auto_accept, a stream whose queue a group left).
+    let file_issues = if overrides.is_empty() {
+        Vec::new()
+    } else {
+        validate(&scenario)
+    };
     let mut overridden: Vec<(FieldPath, &Override)> = Vec::new();
     if !overrides.is_empty() {
         let original: toml::Table = toml::from_str(text).map_err(from_toml)?;
@@ -62,10 +70,23 @@ pub fn parse(text: &str, file: &str, overrides: &[Override]) -> Result<Scenario,
             let by_override = overridden
                 .iter()
                 .find(|(p, _)| !issue.path.0.is_empty() && p.overlaps(&issue.path));
+            let only_with_overrides = !overrides.is_empty() && !file_issues.contains(&issue);
             match by_override {
                 Some((_, ov)) => Diagnostic {
                     file: file.to_string(),
                     origin: Origin::Override(ov.to_string()),
+                    field: issue.path.to_string(),
+                    message: issue.message,
+                },
+                None if only_with_overrides => Diagnostic {
+                    file: file.to_string(),
+                    origin: Origin::Override(
+                        overrides
+                            .iter()
+                            .map(ToString::to_string)
+                            .collect::<Vec<_>>()
+                            .join(" --set "),
+                    ),
                     field: issue.path.to_string(),
                     message: issue.message,
                 },

@@ -690,3 +690,18 @@ fn names_that_set_keys_could_not_select_are_refused() {
         expect_one(&text, line, "users[0].name", want);
     }
 }
+
+#[test]
+fn a_rule_only_the_overrides_break_is_blamed_on_them() {
+    let text = with(
+        "auto_accept = true\npolicy = \"least-active\"",
+        "policy = \"manual\"",
+    );
+    assert!(errors(&text).is_empty(), "the file alone is valid");
+    let errs = errors_with(&text, &["routing.auto_accept=true"]);
+    assert_eq!(errs.len(), 1, "{errs:#?}");
+    assert!(
+        errs[0].starts_with("s.toml: --set routing.auto_accept=true: "),
+        "{errs:?}"
+    );
+}
