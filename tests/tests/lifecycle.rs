@@ -190,6 +190,52 @@ async fn newer_agent_connection_replaces_older_without_disconnecting() -> Result
     Ok(())
 }
 
+/// Notices still queued for an agent connection that a newer one replaces go to the
+/// newer one, after its welcome and in order, instead of being dropped.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_replacing_connection_gets_the_notices_its_predecessor_still_held() -> Result<()> {
+    let mut config = base_config();
+    config.limits.messages_per_sec = 100_000;
+    config.limits.burst = 100_000;
+    config.limits.write_timeout_ms = 5_000;
+    let server = TestServer::start(config).await?;
+    let mut old = server.signed_in("alice-token").await?;
+    let mut user = server.user().await?;
+    let chat = user
+        .ok(json!({"type": "start_chat", "queue": "hardware", "subject": "handover"}))
+        .await?["chat"]
+        .clone();
+    old.ok(json!({"type": "accept", "chat": chat})).await?;
+    // The old connection stops reading: 18 MB of messages fill its socket's buffers,
+    // its session blocks in a write, and the later notices wait in its queue.
+    let text = "x".repeat(60_000);
+    for _ in 0..300 {
+        user.ok(json!({"type": "send", "chat": chat, "text": text}))
+            .await?;
+    }
+    let mut new = server.agent("alice-token").await?;
+    let mut seqs = Vec::new();
+    loop {
+        let f = match tokio::time::timeout(Duration::from_secs(2), new.frame()).await {
+            Ok(f) => f?,
+            Err(_) => break,
+        };
+        if f["notice"] == "message" {
+            seqs.push(f["entry"]["seq"].as_u64().context("seq")?);
+        }
+    }
+    ensure!(
+        !seqs.is_empty(),
+        "no queued message reached the new connection"
+    );
+    ensure!(
+        seqs.windows(2).all(|w| w[0] + 1 == w[1]) && seqs.last() == Some(&300),
+        "the handed-over messages are not the tail of the conversation in order: {seqs:?}"
+    );
+    drop(old);
+    Ok(())
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn graceful_shutdown_closes_with_1001_and_flushes_the_journal() -> Result<()> {
     let journal = temp_path("journal.jsonl");

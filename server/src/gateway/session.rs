@@ -3,7 +3,7 @@
 //! the per-connection limits and, when the connection ends, tells the Desk
 //! (`Command::Disconnect`).
 
-use super::state::{Outbox, Shared, error_frame, lock};
+use super::state::{Outbox, Queued, Shared, error_frame, lock};
 use crate::domain::{Command, Principal};
 use crate::protocol::{self, ProtocolError, ServerFrame, Welcome, WireLimits, close};
 use futures_util::{FutureExt as _, SinkExt, StreamExt};
@@ -13,7 +13,7 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::sync::{mpsc, watch};
+use tokio::sync::{mpsc, oneshot, watch};
 use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::protocol::CloseFrame;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
@@ -95,14 +95,23 @@ pub(crate) async fn run(
         },
     };
     outbox.push(Utf8Bytes::from(welcome.to_json()), &shared.counters);
-    {
+    let handover = {
         // Under the Desk's lock: see the end of this function.
         let _desk = lock(&shared.core);
-        register(&shared, &who, &outbox);
-    }
+        register(&shared, &who, &outbox)
+    };
     lock(&shared.counters).connections_total += 1;
 
-    let end = drive(&shared, &mut ws, &who, &outbox, &mut rx, &mut shutdown).await;
+    let end = drive(
+        &shared,
+        &mut ws,
+        &who,
+        &outbox,
+        &mut rx,
+        handover,
+        &mut shutdown,
+    )
+    .await;
     if let End::Close(code, _) | End::CloseAndLinger(code, _) = &end
         && *code != close::GOING_AWAY
         && *code != close::NORMAL
@@ -118,35 +127,55 @@ pub(crate) async fn run(
     // newer connection of the same agent registered either before (this one is not
     // current then, and the Desk is not told) or after the Desk handled the
     // disconnect (its sign-in then resumes the agent, and its client gets the reply).
+    // A connection replaced by a newer one hands that one the notices it still holds
+    // (its replies answered its own messages: they go nowhere).
     let desk = lock(&shared.core);
     if unregister(&shared, &who, &outbox) {
         let _ = shared.execute_locked(desk, &who, Command::Disconnect, None);
     } else {
+        if let Some(to) = outbox.kick.take_handover() {
+            let mut notices = Vec::new();
+            while let Ok(q) = rx.try_recv() {
+                if q.notice {
+                    notices.push(q.frame);
+                }
+            }
+            let _ = to.send(notices);
+        }
         drop(desk);
     }
     drop(rx);
     finish(&shared, ws, end).await;
 }
 
-fn register(shared: &Shared, who: &Principal, outbox: &Outbox) {
+/// Adds the connection to the registry. A newer connection of an agent replaces the
+/// older one, which is closed and hands over, through the returned receiver, the
+/// notices it had not written yet.
+fn register(shared: &Shared, who: &Principal, outbox: &Outbox) -> Option<Handover> {
     let mut reg = lock(&shared.registry);
     match who {
         Principal::Agent(a) => {
             shared.agent_connections.fetch_add(1, Ordering::Relaxed);
-            if let Some(old) = reg.agents.insert(a.clone(), outbox.clone()) {
-                old.kick.kick(
-                    close::NORMAL,
-                    "replaced by a newer connection of the same agent",
-                );
-            }
+            let old = reg.agents.insert(a.clone(), outbox.clone())?;
+            let (to, from) = oneshot::channel();
+            old.kick.hand_over_to(to);
+            old.kick.kick(
+                close::NORMAL,
+                "replaced by a newer connection of the same agent",
+            );
+            Some(from)
         }
         Principal::User(u) => {
             shared.user_connections.fetch_add(1, Ordering::Relaxed);
             reg.users.insert(*u, outbox.clone());
+            None
         }
-        Principal::Admin | Principal::System => {}
+        Principal::Admin | Principal::System => None,
     }
 }
+
+/// The notices a replaced connection still held, on their way to its successor.
+type Handover = oneshot::Receiver<Vec<Utf8Bytes>>;
 
 /// Removes the connection; true if it was the participant's current one (false when
 /// a newer connection of the agent replaced it, or when shutdown already told the Desk
@@ -176,11 +205,35 @@ async fn drive(
     ws: &mut Ws,
     who: &Principal,
     outbox: &Outbox,
-    rx: &mut mpsc::Receiver<Utf8Bytes>,
+    rx: &mut mpsc::Receiver<Queued>,
+    handover: Option<Handover>,
     shutdown: &mut watch::Receiver<bool>,
 ) -> End {
     let limits = &shared.limits;
     let write_timeout = Duration::from_millis(limits.write_timeout_ms);
+    if let Some(from) = handover {
+        // The welcome (queued before registering) first, then the notices the replaced
+        // connection had not written, then what was queued for this one since. The
+        // replaced connection hands them over as soon as it stops; a write of its
+        // stuck on a slow peer is abandoned when it is kicked.
+        let taken = async {
+            if let Ok(welcome) = rx.try_recv() {
+                ws.feed(Message::Text(welcome.frame)).await?;
+            }
+            if let Ok(Ok(notices)) = tokio::time::timeout(write_timeout, from).await {
+                for n in notices {
+                    ws.feed(Message::Text(n)).await?;
+                }
+            }
+            ws.flush().await
+        };
+        if !matches!(
+            tokio::time::timeout(2 * write_timeout, taken).await,
+            Ok(Ok(()))
+        ) {
+            return End::Gone;
+        }
+    }
     let mut bucket = Bucket::new(limits.messages_per_sec, limits.burst);
     let ping_every = Duration::from_millis(if limits.ping_interval_ms == 0 {
         // Still wake up now and then for the idle check.
@@ -215,8 +268,8 @@ async fn drive(
                     // pipelines requests never fills its queue with its own replies.
                     let mut batch = 1;
                     while matches!(read, Read::More) {
-                        while let Ok(f) = rx.try_recv() {
-                            ws.feed(Message::Text(f)).await?;
+                        while let Ok(q) = rx.try_recv() {
+                            ws.feed(Message::Text(q.frame)).await?;
                         }
                         if batch >= READ_BATCH || outbox.kick.is_set() || *shutdown.borrow() {
                             break;
@@ -246,15 +299,21 @@ async fn drive(
                     (Read::More | Read::Closing, _) => return End::Gone,
                 }
             }
-            frame = rx.recv() => {
-                let Some(frame) = frame else { return End::Gone };
+            queued = rx.recv() => {
+                let Some(queued) = queued else { return End::Gone };
                 let write = async {
-                    ws.feed(Message::Text(frame)).await?;
+                    ws.feed(Message::Text(queued.frame)).await?;
                     write_queued(ws, rx).await
                 };
-                match tokio::time::timeout(write_timeout, write).await {
-                    Ok(Ok(())) => {}
-                    Ok(Err(_)) | Err(_) => return End::Gone,
+                // A write stuck on a slow peer gives way to a kick (a newer connection
+                // of the agent waits for this one's queue).
+                tokio::select! {
+                    biased;
+                    (code, reason) = outbox.kick.wait() => return End::Close(code, reason),
+                    written = tokio::time::timeout(write_timeout, write) => match written {
+                        Ok(Ok(())) => {}
+                        Ok(Err(_)) | Err(_) => return End::Gone,
+                    },
                 }
             }
             _ = ping.tick() => {
@@ -278,13 +337,13 @@ async fn drive(
 /// burst instead of one per frame. Before flushing it lets the tasks that are ready
 /// run once, so that frames they queue for this connection leave in the same write;
 /// on an idle server nothing else is ready and the flush follows at once.
-async fn write_queued(ws: &mut Ws, rx: &mut mpsc::Receiver<Utf8Bytes>) -> Result<(), WsError> {
+async fn write_queued(ws: &mut Ws, rx: &mut mpsc::Receiver<Queued>) -> Result<(), WsError> {
     let mut fed = 0;
     let mut yielded = false;
     while fed < WRITE_BATCH {
         match rx.try_recv() {
             Ok(next) => {
-                ws.feed(Message::Text(next)).await?;
+                ws.feed(Message::Text(next.frame)).await?;
                 fed += 1;
             }
             Err(_) if !yielded => {

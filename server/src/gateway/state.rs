@@ -18,7 +18,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
-use tokio::sync::{Notify, mpsc};
+use tokio::sync::{Notify, mpsc, oneshot};
 use tokio_tungstenite::tungstenite::Utf8Bytes;
 
 /// Locks a mutex, recovering the data if a panicking thread poisoned it: every
@@ -32,6 +32,8 @@ pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 pub(crate) struct Kick {
     reason: Mutex<Option<(u16, String)>>,
     notify: Notify,
+    /// Where a replaced agent connection hands the notices it still holds.
+    handover: Mutex<Option<oneshot::Sender<Vec<Utf8Bytes>>>>,
 }
 
 impl Kick {
@@ -53,6 +55,16 @@ impl Kick {
         lock(&self.reason).is_some()
     }
 
+    /// Asks the connection, being replaced, to hand its queued notices to `to`.
+    pub(crate) fn hand_over_to(&self, to: oneshot::Sender<Vec<Utf8Bytes>>) {
+        *lock(&self.handover) = Some(to);
+    }
+
+    /// Where to hand queued notices, if the connection was replaced.
+    pub(crate) fn take_handover(&self) -> Option<oneshot::Sender<Vec<Utf8Bytes>>> {
+        lock(&self.handover).take()
+    }
+
     /// Waits until the connection is asked to close.
     pub(crate) async fn wait(&self) -> (u16, String) {
         loop {
@@ -64,19 +76,28 @@ impl Kick {
     }
 }
 
+/// A frame waiting in a connection's outbound queue.
+pub(crate) struct Queued {
+    /// The serialised frame.
+    pub frame: Utf8Bytes,
+    /// A notice to the participant (a newer connection of theirs takes it over), not
+    /// an answer to this connection's own message.
+    pub notice: bool,
+}
+
 /// The sending side of one connection's bounded outbound queue.
 #[derive(Clone)]
 pub(crate) struct Outbox {
     /// The connection's id (unique for the server's life).
     pub id: u64,
-    tx: mpsc::Sender<Utf8Bytes>,
+    tx: mpsc::Sender<Queued>,
     /// Closes the connection.
     pub kick: Arc<Kick>,
 }
 
 impl Outbox {
     /// A queue of `capacity` frames and its receiving end.
-    pub(crate) fn new(id: u64, capacity: usize) -> (Outbox, mpsc::Receiver<Utf8Bytes>) {
+    pub(crate) fn new(id: u64, capacity: usize) -> (Outbox, mpsc::Receiver<Queued>) {
         let (tx, rx) = mpsc::channel(capacity);
         (
             Outbox {
@@ -88,9 +109,31 @@ impl Outbox {
         )
     }
 
+    /// Queues a reply, an error or the welcome: a frame for this connection only.
+    pub(crate) fn push(&self, frame: Utf8Bytes, counters: &Mutex<Counters>) -> bool {
+        self.queue(
+            Queued {
+                frame,
+                notice: false,
+            },
+            counters,
+        )
+    }
+
+    /// Queues a notice to the participant.
+    pub(crate) fn push_notice(&self, frame: Utf8Bytes, counters: &Mutex<Counters>) -> bool {
+        self.queue(
+            Queued {
+                frame,
+                notice: true,
+            },
+            counters,
+        )
+    }
+
     /// Queues a frame without waiting. A full queue means a slow consumer: the
     /// connection is closed (1008) rather than slowing anyone else down.
-    pub(crate) fn push(&self, frame: Utf8Bytes, counters: &Mutex<Counters>) -> bool {
+    fn queue(&self, frame: Queued, counters: &Mutex<Counters>) -> bool {
         match self.tx.try_send(frame) {
             Ok(()) => true,
             Err(mpsc::error::TrySendError::Full(_)) => {
@@ -267,7 +310,7 @@ impl Shared {
         for (members, frame) in batches {
             for a in members {
                 if let Some(o) = registry.agents.get(&a) {
-                    o.push(frame.clone(), &self.counters);
+                    o.push_notice(frame.clone(), &self.counters);
                 }
             }
         }
@@ -378,7 +421,7 @@ impl Shared {
                         };
                         match outbox {
                             Some(o) => {
-                                o.push(frame.clone(), &self.counters);
+                                o.push_notice(frame.clone(), &self.counters);
                             }
                             None => undeliverable += 1,
                         }
