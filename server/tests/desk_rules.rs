@@ -179,6 +179,40 @@ fn r3_queue_shows_own_queues_oldest_first() {
     );
 }
 
+/// R3, R5: an agent learns nothing about a chat outside their queues — not who took
+/// it, not that it ended — whatever its state.
+#[test]
+fn r3_r5_other_queues_chats_are_not_visible_in_any_state() {
+    let mut d = desk(manual());
+    sign_in(&mut d, "alice");
+    sign_in(&mut d, "carol");
+    let c = start(&mut d, 1, HW, 0);
+    ok(&mut d, &agent("alice"), Command::Accept { chat: c }, 1);
+    for cmd in [
+        Command::Accept { chat: c },
+        Command::AcceptTransfer { chat: c },
+    ] {
+        assert_eq!(err(&mut d, &agent("carol"), cmd, 2), "not_visible");
+    }
+    ok(&mut d, &agent("alice"), Command::Close { chat: c }, 3);
+    for cmd in [
+        Command::Accept { chat: c },
+        Command::AcceptTransfer { chat: c },
+    ] {
+        assert_eq!(err(&mut d, &agent("carol"), cmd, 4), "not_visible");
+    }
+    // Its own queue's members still get the precise answer.
+    assert_eq!(
+        err(&mut d, &agent("bob"), Command::Accept { chat: c }, 5),
+        "not_signed_in"
+    );
+    sign_in(&mut d, "bob");
+    assert_eq!(
+        err(&mut d, &agent("bob"), Command::Accept { chat: c }, 6),
+        "chat_ended"
+    );
+}
+
 /// R3: queue members are told when the count changes.
 #[test]
 fn r3_queue_count_pushed_to_members() {

@@ -74,6 +74,14 @@ impl Desk {
         out: &mut Vec<Delivery>,
     ) -> Result<Reply, DeskError> {
         let chat = self.chat_ref(c)?;
+        // R3 (and R5: nothing about others' chats): only chats of the agent's own
+        // queues, checked before anything about the chat's state is told.
+        if !self.agents[a].profile.in_queue(&chat.queue) && !chat.agents.contains(a) {
+            return Err(DeskError::NotVisible {
+                chat: c,
+                agent: a.clone(),
+            });
+        }
         match &chat.state {
             ChatState::Queued => {}
             // A planted bug (test builds only) lets a second agent win.
@@ -87,7 +95,8 @@ impl Desk {
             ChatState::Transferred { .. } => return Err(DeskError::NotQueued(c)),
             _ => return Err(DeskError::ChatEnded(c)),
         }
-        // R3: only chats of the agent's own queues.
+        // A chat the agent once held is visible, but only its queue's members take it
+        // from the Queue.
         if !self.agents[a].profile.in_queue(&chat.queue) {
             return Err(DeskError::NotVisible {
                 chat: c,
@@ -120,6 +129,13 @@ impl Desk {
                         agent: a.clone(),
                     });
                 }
+            }
+            // R5: nothing about a chat outside the agent's queues that they never held.
+            _ if !agent.profile.in_queue(&chat.queue) && !chat.agents.contains(a) => {
+                return Err(DeskError::NotVisible {
+                    chat: c,
+                    agent: a.clone(),
+                });
             }
             ChatState::Active { agent, .. } => {
                 return Err(DeskError::AlreadyAccepted {
