@@ -1355,6 +1355,27 @@ fn transfers_to_a_gone_agent_go_to_the_queue() {
     );
 }
 
+/// Signing in after the grace ran out (before any tick), with a personal transfer
+/// pending: it goes to the chat's queue, and the agent, online again, is told.
+#[test]
+fn a_late_sign_in_tells_the_agent_of_withdrawn_transfers() {
+    let (mut d, c) = transfer_pending_for_bob();
+    ok(&mut d, &agent("bob"), Command::Disconnect, 2);
+    let o = ok(&mut d, &agent("bob"), Command::SignIn, 40_000);
+    assert!(matches!(
+        &d.chat(c).unwrap().state,
+        ChatState::Transferred { to: TransferTarget::Queue(q), .. } if q.as_str() == HW
+    ));
+    let told = notices_for(&o, &Recipient::Agent("bob".into()));
+    assert!(
+        matches!(
+            told[..],
+            [Notice::TransferWithdrawn { chat, to: TransferTarget::Queue(q) }] if *chat == c && q.as_str() == HW
+        ),
+        "{told:?}"
+    );
+}
+
 /// A user who drops abandons their chat (default) and the agent is told; the agent's
 /// slot is free again.
 #[test]

@@ -30,8 +30,10 @@ impl Desk {
                 }
             }
             Some(at) => {
+                // Too late: what they held goes back (their users are told), and the
+                // agent, online again, is told which transfers to them were withdrawn.
                 self.grace.remove(&(at.plus(grace), a.clone()));
-                self.release_agent(a, false, out);
+                self.release_agent(a, true, out);
                 self.fresh_sign_in(a, now);
             }
             None if agent.signed_in => {}
