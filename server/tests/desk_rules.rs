@@ -335,6 +335,31 @@ fn r5_transfers_visible_only_to_their_addressees() {
 
 // ---------------------------------------------------------------- R6
 
+/// Longest-idle counts idle time from the later of the last assignment and the last
+/// sign-in: an agent back from a break is not the "longest idle".
+#[test]
+fn longest_idle_does_not_count_time_signed_out() {
+    let mut d = desk(auto(PolicyKind::LongestIdle));
+    sign_in(&mut d, "alice");
+    let c = start(&mut d, 1, HW, 1_000);
+    ok(&mut d, &agent("alice"), Command::Close { chat: c }, 2_000);
+    ok(&mut d, &agent("alice"), Command::SignOut, 3_000);
+    ok(&mut d, &agent("bob"), Command::SignIn, 10_000);
+    ok(&mut d, &agent("alice"), Command::SignIn, 20_000);
+    let o = ok(
+        &mut d,
+        &user(2),
+        Command::StartChat {
+            queue: HW.into(),
+            subject: "laptop".into(),
+            source: ChatSource::SelfService,
+            customer: None,
+        },
+        30_000,
+    );
+    assert_eq!(assigned(&o).first().map(|(a, _)| a.as_str()), Some("bob"));
+}
+
 /// R6: under auto-accept, queued chats are routed to agents with a free slot and no
 /// agent gets more than N.
 #[test]

@@ -163,7 +163,10 @@ impl Desk {
             agent: a.clone(),
             open: agent.open(),
             free,
-            idle_since: agent.last_assigned.unwrap_or(agent.signed_in_at),
+            // Idle since this sign-in's last assignment: time signed out is not idle.
+            idle_since: agent
+                .last_assigned
+                .map_or(agent.signed_in_at, |t| t.max(agent.signed_in_at)),
             sign_in_seq: agent.sign_in_seq,
         };
         for q in &agent.profile.queues {
