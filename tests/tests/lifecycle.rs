@@ -232,7 +232,17 @@ async fn a_replacing_connection_gets_the_notices_its_predecessor_still_held() ->
         seqs.windows(2).all(|w| w[0] + 1 == w[1]) && seqs.last() == Some(&300),
         "the handed-over messages are not the tail of the conversation in order: {seqs:?}"
     );
-    drop(old);
+    // Between them, the two connections got every message: what the old socket holds
+    // (until the frame the kick cut off) and what was handed over overlap, if anything,
+    // but leave no gap.
+    let mut got: std::collections::BTreeSet<u64> = seqs.iter().copied().collect();
+    while let Ok(Ok(f)) = tokio::time::timeout(Duration::from_secs(2), old.frame()).await {
+        if f["notice"] == "message" {
+            got.insert(f["entry"]["seq"].as_u64().context("seq")?);
+        }
+    }
+    let missing: Vec<u64> = (1..=300).filter(|n| !got.contains(n)).collect();
+    ensure!(missing.is_empty(), "lost messages: {missing:?}");
     Ok(())
 }
 

@@ -74,19 +74,23 @@ pub enum ServeError {
 /// records it. Their sessions, when they end, find themselves unregistered and do not
 /// tell the Desk again.
 fn disconnect_stragglers(shared: &Shared) {
-    let gone: Vec<Principal> = {
-        let _desk = lock(&shared.core);
-        let mut reg = lock(&shared.registry);
-        let agents = std::mem::take(&mut reg.agents)
-            .into_keys()
-            .map(Principal::Agent);
-        let users = std::mem::take(&mut reg.users)
-            .into_keys()
-            .map(Principal::User);
-        agents.chain(users).collect()
-    };
-    for who in gone {
-        let _ = shared.execute(&who, Command::Disconnect, None);
+    loop {
+        // One at a time, each taken out of the registry and disconnected under the
+        // Desk's lock, as a session's own end does.
+        let desk = lock(&shared.core);
+        let who = {
+            let mut reg = lock(&shared.registry);
+            if let Some(a) = reg.agents.keys().next().cloned() {
+                reg.agents.remove(&a);
+                Principal::Agent(a)
+            } else if let Some(u) = reg.users.keys().next().copied() {
+                reg.users.remove(&u);
+                Principal::User(u)
+            } else {
+                return;
+            }
+        };
+        let _ = shared.execute_locked(desk, &who, Command::Disconnect, None);
     }
 }
 

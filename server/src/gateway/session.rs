@@ -102,13 +102,17 @@ pub(crate) async fn run(
     };
     lock(&shared.counters).connections_total += 1;
 
+    let mut succession = Succession {
+        from: handover,
+        unsent: Vec::new(),
+    };
     let end = drive(
         &shared,
         &mut ws,
         &who,
         &outbox,
         &mut rx,
-        handover,
+        &mut succession,
         &mut shutdown,
     )
     .await;
@@ -134,7 +138,7 @@ pub(crate) async fn run(
         let _ = shared.execute_locked(desk, &who, Command::Disconnect, None);
     } else {
         if let Some(to) = outbox.kick.take_handover() {
-            let mut notices = Vec::new();
+            let mut notices = succession.unsent;
             while let Ok(q) = rx.try_recv() {
                 if q.notice {
                     notices.push(q.frame);
@@ -177,6 +181,14 @@ fn register(shared: &Shared, who: &Principal, outbox: &Outbox) -> Option<Handove
 /// The notices a replaced connection still held, on their way to its successor.
 type Handover = oneshot::Receiver<Vec<Utf8Bytes>>;
 
+/// What passes between an agent's connections when a newer one replaces an older one.
+struct Succession {
+    /// The notices the connection this one replaced still held, once it stops.
+    from: Option<Handover>,
+    /// Notices a kick cut off mid-write: they go to this connection's successor.
+    unsent: Vec<Utf8Bytes>,
+}
+
 /// Removes the connection; true if it was the participant's current one (false when
 /// a newer connection of the agent replaced it, or when shutdown already told the Desk
 /// it was gone).
@@ -206,31 +218,34 @@ async fn drive(
     who: &Principal,
     outbox: &Outbox,
     rx: &mut mpsc::Receiver<Queued>,
-    handover: Option<Handover>,
+    succession: &mut Succession,
     shutdown: &mut watch::Receiver<bool>,
 ) -> End {
     let limits = &shared.limits;
     let write_timeout = Duration::from_millis(limits.write_timeout_ms);
-    if let Some(from) = handover {
+    if let Some(from) = succession.from.take() {
         // The welcome (queued before registering) first, then the notices the replaced
         // connection had not written, then what was queued for this one since. The
-        // replaced connection hands them over as soon as it stops; a write of its
-        // stuck on a slow peer is abandoned when it is kicked.
+        // replaced connection hands them over when it stops, which its write timeouts
+        // bound (a dead one drops the sender: nothing to wait for then).
+        let notices = tokio::select! {
+            biased;
+            _ = shutdown.changed() => {
+                return End::Close(close::GOING_AWAY, "server shutting down".into());
+            }
+            (code, reason) = outbox.kick.wait() => return End::Close(code, reason),
+            notices = from => notices.unwrap_or_default(),
+        };
         let taken = async {
             if let Ok(welcome) = rx.try_recv() {
                 ws.feed(Message::Text(welcome.frame)).await?;
             }
-            if let Ok(Ok(notices)) = tokio::time::timeout(write_timeout, from).await {
-                for n in notices {
-                    ws.feed(Message::Text(n)).await?;
-                }
+            for n in notices {
+                ws.feed(Message::Text(n)).await?;
             }
             ws.flush().await
         };
-        if !matches!(
-            tokio::time::timeout(2 * write_timeout, taken).await,
-            Ok(Ok(()))
-        ) {
+        if !matches!(tokio::time::timeout(write_timeout, taken).await, Ok(Ok(()))) {
             return End::Gone;
         }
     }
@@ -268,10 +283,15 @@ async fn drive(
                     // pipelines requests never fills its queue with its own replies.
                     let mut batch = 1;
                     while matches!(read, Read::More) {
+                        // A kicked connection leaves its queue alone: a newer one of
+                        // the agent may be waiting for the notices in it.
+                        if outbox.kick.is_set() {
+                            break;
+                        }
                         while let Ok(q) = rx.try_recv() {
                             ws.feed(Message::Text(q.frame)).await?;
                         }
-                        if batch >= READ_BATCH || outbox.kick.is_set() || *shutdown.borrow() {
+                        if batch >= READ_BATCH || *shutdown.borrow() {
                             break;
                         }
                         let Some(msg) = ws.next().now_or_never() else { break };
@@ -287,7 +307,14 @@ async fn drive(
                 // Write what the batch queued (after a close or a protocol error too:
                 // the replies to the commands before it were earned).
                 let write = match &read {
-                    Read::More => tokio::time::timeout(write_timeout, write_queued(ws, rx)).await,
+                    Read::More if outbox.kick.is_set() => {
+                        tokio::time::timeout(write_timeout, ws.flush()).await
+                    }
+                    Read::More => {
+                        let mut in_flight = Vec::new();
+                        tokio::time::timeout(write_timeout, write_queued(ws, rx, &mut in_flight))
+                            .await
+                    }
                     Read::Closing | Read::End(End::Close(..) | End::CloseAndLinger(..)) => {
                         tokio::time::timeout(write_timeout, ws.flush()).await
                     }
@@ -301,19 +328,30 @@ async fn drive(
             }
             queued = rx.recv() => {
                 let Some(queued) = queued else { return End::Gone };
-                let write = async {
-                    ws.feed(Message::Text(queued.frame)).await?;
-                    write_queued(ws, rx).await
-                };
+                // The notices this write carries, until it is flushed.
+                let mut in_flight = Vec::new();
+                if queued.notice {
+                    in_flight.push(queued.frame.clone());
+                }
                 // A write stuck on a slow peer gives way to a kick (a newer connection
                 // of the agent waits for this one's queue).
-                tokio::select! {
+                let written = tokio::select! {
                     biased;
-                    (code, reason) = outbox.kick.wait() => return End::Close(code, reason),
-                    written = tokio::time::timeout(write_timeout, write) => match written {
-                        Ok(Ok(())) => {}
-                        Ok(Err(_)) | Err(_) => return End::Gone,
-                    },
+                    kicked = outbox.kick.wait() => Err(kicked),
+                    written = tokio::time::timeout(write_timeout, async {
+                        ws.feed(Message::Text(queued.frame)).await?;
+                        write_queued(ws, rx, &mut in_flight).await
+                    }) => Ok(written),
+                };
+                match written {
+                    Ok(Ok(Ok(()))) => {}
+                    Ok(_) => return End::Gone,
+                    Err((code, reason)) => {
+                        // They may not have reached the peer: a newer connection gets
+                        // them again (at worst twice, never not at all).
+                        succession.unsent = in_flight;
+                        return End::Close(code, reason);
+                    }
                 }
             }
             _ = ping.tick() => {
@@ -336,13 +374,21 @@ async fn drive(
 /// Writes the frames queued for the connection, then flushes once: one syscall for a
 /// burst instead of one per frame. Before flushing it lets the tasks that are ready
 /// run once, so that frames they queue for this connection leave in the same write;
-/// on an idle server nothing else is ready and the flush follows at once.
-async fn write_queued(ws: &mut Ws, rx: &mut mpsc::Receiver<Queued>) -> Result<(), WsError> {
+/// on an idle server nothing else is ready and the flush follows at once. The notices
+/// it writes are kept in `in_flight` until the flush succeeds.
+async fn write_queued(
+    ws: &mut Ws,
+    rx: &mut mpsc::Receiver<Queued>,
+    in_flight: &mut Vec<Utf8Bytes>,
+) -> Result<(), WsError> {
     let mut fed = 0;
     let mut yielded = false;
     while fed < WRITE_BATCH {
         match rx.try_recv() {
             Ok(next) => {
+                if next.notice {
+                    in_flight.push(next.frame.clone());
+                }
                 ws.feed(Message::Text(next.frame)).await?;
                 fed += 1;
             }
@@ -353,7 +399,9 @@ async fn write_queued(ws: &mut Ws, rx: &mut mpsc::Receiver<Queued>) -> Result<()
             Err(_) => break,
         }
     }
-    ws.flush().await
+    ws.flush().await?;
+    in_flight.clear();
+    Ok(())
 }
 
 /// What reading one frame left the session to do.
