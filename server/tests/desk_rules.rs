@@ -902,20 +902,7 @@ fn r11_share_and_pin_articles() {
         },
         4,
     );
-    let Reply::Ticket(ticket) = ok(
-        &mut d,
-        &agent("alice"),
-        Command::CreateTicket {
-            chat: c,
-            kind: TicketKind::Incident,
-            template: None,
-        },
-        5,
-    )
-    .reply
-    else {
-        panic!()
-    };
+    let ticket = create_ticket(&mut d, "alice", c, TicketKind::Incident, None, 5);
     assert!(
         ticket
             .activity
@@ -1059,20 +1046,14 @@ fn r13_template_draft_then_confirm() {
         panic!()
     };
     assert_eq!(templates[0].id.as_str(), "T-LAPTOP");
-    let Reply::Ticket(draft) = ok(
+    let draft = create_ticket(
         &mut d,
-        &agent("alice"),
-        Command::CreateTicket {
-            chat: c,
-            kind: TicketKind::WorkOrder,
-            template: Some("T-LAPTOP".into()),
-        },
+        "alice",
+        c,
+        TicketKind::WorkOrder,
+        Some("T-LAPTOP"),
         3,
-    )
-    .reply
-    else {
-        panic!()
-    };
+    );
     assert_eq!(draft.status, TicketStatus::Draft);
     assert_eq!(draft.blank_required(), vec!["asset".to_string()]);
     let e = d
@@ -1147,20 +1128,14 @@ fn r13_draft_of_a_forgotten_chat_is_chat_ended() {
     sign_in(&mut d, "alice");
     let c = start(&mut d, 1, HW, 0);
     ok(&mut d, &agent("alice"), Command::Accept { chat: c }, 1);
-    let Reply::Ticket(draft) = ok(
+    let draft = create_ticket(
         &mut d,
-        &agent("alice"),
-        Command::CreateTicket {
-            chat: c,
-            kind: TicketKind::WorkOrder,
-            template: Some("T-LAPTOP".into()),
-        },
+        "alice",
+        c,
+        TicketKind::WorkOrder,
+        Some("T-LAPTOP"),
         2,
-    )
-    .reply
-    else {
-        panic!()
-    };
+    );
     assert_eq!(draft.status, TicketStatus::Draft);
     ok(&mut d, &agent("alice"), Command::Close { chat: c }, 3);
     let fill = Command::FillTicket {
@@ -1179,20 +1154,14 @@ fn r13_complete_template_creates_at_once() {
     sign_in(&mut d, "alice");
     let c = start(&mut d, 1, HW, 0);
     ok(&mut d, &agent("alice"), Command::Accept { chat: c }, 1);
-    let Reply::Ticket(ticket) = ok(
+    let ticket = create_ticket(
         &mut d,
-        &agent("alice"),
-        Command::CreateTicket {
-            chat: c,
-            kind: TicketKind::Incident,
-            template: Some("T-PRINTER".into()),
-        },
+        "alice",
+        c,
+        TicketKind::Incident,
+        Some("T-PRINTER"),
         2,
-    )
-    .reply
-    else {
-        panic!()
-    };
+    );
     assert_eq!(ticket.status, TicketStatus::Created);
     assert_eq!(
         err(

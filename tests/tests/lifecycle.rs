@@ -6,7 +6,9 @@ use anyhow::{Context as _, Result, ensure};
 use serde_json::{Value, json};
 use std::time::Duration;
 use switchboard_server::protocol::{JournalEntry, JournalResult};
-use switchboard_tests::{ADMIN, TestServer, base_config, metric, parse_prometheus, temp_path};
+use switchboard_tests::{
+    ADMIN, Client, TestServer, base_config, metric, parse_prometheus, temp_path,
+};
 
 fn agent<'a>(agents: &'a Value, id: &str) -> &'a Value {
     agents["agents"]
@@ -199,20 +201,10 @@ async fn a_replacing_connection_gets_the_notices_its_predecessor_still_held() ->
     config.limits.burst = 100_000;
     config.limits.write_timeout_ms = 5_000;
     let server = TestServer::start(config).await?;
-    let mut old = server.signed_in("alice-token").await?;
-    let mut user = server.user().await?;
-    let chat = user
-        .ok(json!({"type": "start_chat", "queue": "hardware", "subject": "handover"}))
-        .await?["chat"]
-        .clone();
-    old.ok(json!({"type": "accept", "chat": chat})).await?;
+    let (mut old, mut user, chat) = in_a_chat(&server, "handover").await?;
     // The old connection stops reading: 18 MB of messages fill its socket's buffers,
     // its session blocks in a write, and the later notices wait in its queue.
-    let text = "x".repeat(60_000);
-    for _ in 0..300 {
-        user.ok(json!({"type": "send", "chat": chat, "text": text}))
-            .await?;
-    }
+    flood(&mut user, &chat, 300).await?;
     let mut new = server.agent("alice-token").await?;
     let mut seqs = Vec::new();
     loop {
@@ -309,6 +301,29 @@ async fn graceful_shutdown_closes_with_1001_and_flushes_the_journal() -> Result<
     Ok(())
 }
 
+/// Alice (signed in) and a user in a chat she accepted, on `server`.
+async fn in_a_chat(server: &TestServer, subject: &str) -> Result<(Client, Client, Value)> {
+    let mut alice = server.signed_in("alice-token").await?;
+    let mut user = server.user().await?;
+    let chat = user
+        .ok(json!({"type": "start_chat", "queue": "hardware", "subject": subject}))
+        .await?["chat"]
+        .clone();
+    alice.ok(json!({"type": "accept", "chat": chat})).await?;
+    Ok((alice, user, chat))
+}
+
+/// `from` sends `n` messages of 60 KB to `chat`: enough, with a few hundred, to fill
+/// the socket buffers of a peer that stopped reading.
+async fn flood(from: &mut Client, chat: &Value, n: usize) -> Result<()> {
+    let text = "x".repeat(60_000);
+    for _ in 0..n {
+        from.ok(json!({"type": "send", "chat": chat, "text": text}))
+            .await?;
+    }
+    Ok(())
+}
+
 /// A session stuck writing to a peer that stopped reading can outlast the shutdown
 /// grace; the Desk still hears of its end before the journal closes.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -322,21 +337,10 @@ async fn a_connection_stuck_at_shutdown_is_still_journaled_as_gone() -> Result<(
     config.limits.messages_per_sec = 100_000;
     config.limits.burst = 100_000;
     let server = TestServer::start(config).await?;
-    let mut alice = server.signed_in("alice-token").await?;
-    let mut user = server.user().await?;
-    let chat = user
-        .ok(json!({"type": "start_chat", "queue": "hardware", "subject": "stuck"}))
-        .await?["chat"]
-        .clone();
-    alice.ok(json!({"type": "accept", "chat": chat})).await?;
+    let (mut alice, user, chat) = in_a_chat(&server, "stuck").await?;
     // The user stops reading; 16 MB of messages fill its socket's buffers, and its
     // session blocks in a write.
-    let text = "x".repeat(60_000);
-    for _ in 0..280 {
-        alice
-            .ok(json!({"type": "send", "chat": chat, "text": text}))
-            .await?;
-    }
+    flood(&mut alice, &chat, 280).await?;
     let who = user.user_id();
     tokio::time::timeout(Duration::from_secs(20), server.stop())
         .await

@@ -136,6 +136,27 @@ pub fn ok(desk: &mut Desk, who: &Principal, cmd: Command, now: u64) -> Outcome {
         .unwrap_or_else(|e| panic!("{name} by {who:?} failed: {e}"))
 }
 
+/// `agent_id` creates a ticket of `kind` on chat `c` (from `template`, if any): the
+/// ticket the reply holds.
+pub fn create_ticket(
+    desk: &mut Desk,
+    agent_id: &str,
+    c: ChatId,
+    kind: TicketKind,
+    template: Option<&str>,
+    now: u64,
+) -> Ticket {
+    let cmd = Command::CreateTicket {
+        chat: c,
+        kind,
+        template: template.map(Into::into),
+    };
+    match ok(desk, &agent(agent_id), cmd, now).reply {
+        Reply::Ticket(t) => *t,
+        other => panic!("create_ticket answered {other:?}"),
+    }
+}
+
 /// Runs a command that must fail, returning the error code.
 pub fn err(desk: &mut Desk, who: &Principal, cmd: Command, now: u64) -> &'static str {
     let name = cmd.name();
