@@ -249,9 +249,7 @@ fn r3_queue_count_pushed_to_members() {
 #[test]
 fn r4_my_chats_until_closed() {
     let mut d = desk(manual());
-    sign_in(&mut d, "alice");
-    let c = start(&mut d, 1, HW, 0);
-    ok(&mut d, &agent("alice"), Command::Accept { chat: c }, 1);
+    let c = alice_in_a_chat(&mut d);
     let Reply::Chats { chats } = ok(&mut d, &agent("alice"), Command::ListMyChats, 2).reply else {
         panic!()
     };
@@ -772,9 +770,7 @@ fn r9_customer_information_and_resources() {
 #[test]
 fn r10_messages_in_order_both_ways() {
     let mut d = desk(manual());
-    sign_in(&mut d, "alice");
-    let c = start(&mut d, 1, HW, 0);
-    ok(&mut d, &agent("alice"), Command::Accept { chat: c }, 1);
+    let c = alice_in_a_chat(&mut d);
     let mut to_agent = Vec::new();
     let mut to_user = Vec::new();
     for i in 0..5u64 {
@@ -858,9 +854,7 @@ fn r10_only_participants_write() {
 #[test]
 fn r11_share_and_pin_articles() {
     let mut d = desk(manual());
-    sign_in(&mut d, "alice");
-    let c = start(&mut d, 1, HW, 0);
-    ok(&mut d, &agent("alice"), Command::Accept { chat: c }, 1);
+    let c = alice_in_a_chat(&mut d);
     let Reply::Articles { articles } = ok(
         &mut d,
         &agent("alice"),
@@ -1030,9 +1024,7 @@ fn r12_ticket_without_template() {
 #[test]
 fn r13_template_draft_then_confirm() {
     let mut d = desk(manual());
-    sign_in(&mut d, "alice");
-    let c = start(&mut d, 1, HW, 0);
-    ok(&mut d, &agent("alice"), Command::Accept { chat: c }, 1);
+    let c = alice_in_a_chat(&mut d);
     let Reply::Templates { templates } = ok(
         &mut d,
         &agent("alice"),
@@ -1125,9 +1117,7 @@ fn r13_template_draft_then_confirm() {
 fn r13_draft_of_a_forgotten_chat_is_chat_ended() {
     let mut d = desk(manual());
     d.forget_ended_chats(true);
-    sign_in(&mut d, "alice");
-    let c = start(&mut d, 1, HW, 0);
-    ok(&mut d, &agent("alice"), Command::Accept { chat: c }, 1);
+    let c = alice_in_a_chat(&mut d);
     let draft = create_ticket(
         &mut d,
         "alice",
@@ -1151,9 +1141,7 @@ fn r13_draft_of_a_forgotten_chat_is_chat_ended() {
 #[test]
 fn r13_complete_template_creates_at_once() {
     let mut d = desk(manual());
-    sign_in(&mut d, "alice");
-    let c = start(&mut d, 1, HW, 0);
-    ok(&mut d, &agent("alice"), Command::Accept { chat: c }, 1);
+    let c = alice_in_a_chat(&mut d);
     let ticket = create_ticket(
         &mut d,
         "alice",
@@ -1184,9 +1172,7 @@ fn r13_complete_template_creates_at_once() {
 #[test]
 fn r14_one_ticket_per_chat() {
     let mut d = desk(manual());
-    sign_in(&mut d, "alice");
-    let c = start(&mut d, 1, HW, 0);
-    ok(&mut d, &agent("alice"), Command::Accept { chat: c }, 1);
+    let c = alice_in_a_chat(&mut d);
     ok(
         &mut d,
         &agent("alice"),
@@ -1411,9 +1397,7 @@ fn user_disconnect_close_rule() {
         ReferenceData::default(),
     )
     .unwrap();
-    sign_in(&mut d, "alice");
-    let c = start(&mut d, 1, HW, 0);
-    ok(&mut d, &agent("alice"), Command::Accept { chat: c }, 1);
+    let c = alice_in_a_chat(&mut d);
     ok(&mut d, &user(1), Command::Disconnect, 2);
     assert_eq!(
         d.chat(c).unwrap().state,
@@ -1425,9 +1409,7 @@ fn user_disconnect_close_rule() {
 #[test]
 fn sign_out_needs_no_open_chats() {
     let mut d = desk(manual());
-    sign_in(&mut d, "alice");
-    let c = start(&mut d, 1, HW, 0);
-    ok(&mut d, &agent("alice"), Command::Accept { chat: c }, 1);
+    let c = alice_in_a_chat(&mut d);
     assert_eq!(
         err(&mut d, &agent("alice"), Command::SignOut, 2),
         "chats_open"
@@ -1547,9 +1529,7 @@ fn admin_provisions_queues_and_agents() {
 #[test]
 fn agent_in_grace_must_sign_in_again_before_acting() {
     let mut d = desk(manual());
-    sign_in(&mut d, "alice");
-    let c = start(&mut d, 1, HW, 0);
-    ok(&mut d, &agent("alice"), Command::Accept { chat: c }, 1);
+    let c = alice_in_a_chat(&mut d);
     ok(&mut d, &agent("alice"), Command::Disconnect, 2);
     let send = Command::Send {
         chat: c,

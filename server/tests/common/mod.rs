@@ -136,6 +136,15 @@ pub fn ok(desk: &mut Desk, who: &Principal, cmd: Command, now: u64) -> Outcome {
         .unwrap_or_else(|e| panic!("{name} by {who:?} failed: {e}"))
 }
 
+/// Alice signs in, user 1 starts a chat in the hardware queue at 0 ms and Alice
+/// accepts it at 1 ms: the chat.
+pub fn alice_in_a_chat(desk: &mut Desk) -> ChatId {
+    sign_in(desk, "alice");
+    let c = start(desk, 1, HW, 0);
+    ok(desk, &agent("alice"), Command::Accept { chat: c }, 1);
+    c
+}
+
 /// `agent_id` creates a ticket of `kind` on chat `c` (from `template`, if any): the
 /// ticket the reply holds.
 pub fn create_ticket(

@@ -125,26 +125,27 @@ impl Target {
             addr: addr.to_string(),
             message,
         };
-        let routing = serde_json::json!({ "routing": cast.desk.routing });
-        admin(
+        let admin = Admin {
             addr,
-            admin_token,
-            "PUT",
-            "/admin/config",
-            routing.to_string(),
-            &[],
-        )
-        .await
-        .map_err(fail)?;
+            token: admin_token,
+            limit: ADMIN_TIMEOUT,
+        };
+        let routing = serde_json::json!({ "routing": cast.desk.routing });
+        admin
+            .call("PUT", "/admin/config", routing.to_string(), &[])
+            .await
+            .map_err(fail)?;
         for q in &cast.queues {
             let body = serde_json::json!({ "queue": q }).to_string();
-            admin(addr, admin_token, "POST", "/admin/queues", body, &[409])
+            admin
+                .call("POST", "/admin/queues", body, &[409])
                 .await
                 .map_err(fail)?;
         }
         for a in agent_configs(cast) {
             let body = serde_json::to_string(&a).map_err(|e| fail(e.to_string()))?;
-            admin(addr, admin_token, "POST", "/admin/agents", body, &[409])
+            admin
+                .call("POST", "/admin/agents", body, &[409])
                 .await
                 .map_err(fail)?;
         }
@@ -177,77 +178,74 @@ fn agent_configs(cast: &Cast) -> Vec<AgentConfig> {
 /// answers must not hold the run before it starts.
 const ADMIN_TIMEOUT: Duration = Duration::from_secs(30);
 
-/// One admin API call; statuses in `tolerated` count as success (already exists).
-async fn admin(
+/// The admin API of an external server, each call given up after `limit`.
+struct Admin<'a> {
     addr: SocketAddr,
-    token: &str,
-    method: &str,
-    path: &str,
-    body: String,
-    tolerated: &[u16],
-) -> Result<(), String> {
-    let call = admin_call(addr, token, method, path, body, tolerated);
-    within(ADMIN_TIMEOUT, method, path, call).await
-}
-
-/// `call`, or an error naming it once `limit` has passed.
-async fn within(
+    token: &'a str,
     limit: Duration,
-    method: &str,
-    path: &str,
-    call: impl std::future::Future<Output = Result<(), String>>,
-) -> Result<(), String> {
-    tokio::time::timeout(limit, call)
-        .await
-        .map_err(|_| format!("{method} {path}: no answer within {limit:?}"))?
 }
 
-async fn admin_call(
-    addr: SocketAddr,
-    token: &str,
-    method: &str,
-    path: &str,
-    body: String,
-    tolerated: &[u16],
-) -> Result<(), String> {
-    let stream = TcpStream::connect(addr)
-        .await
-        .map_err(|e| format!("connect: {e}"))?;
-    let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
-        .await
-        .map_err(|e| format!("handshake: {e}"))?;
-    tokio::spawn(conn);
-    let req = Request::builder()
-        .method(method)
-        .uri(path)
-        .header("host", addr.to_string())
-        .header("authorization", format!("Bearer {token}"))
-        .header("content-type", "application/json")
-        .body(Full::new(Bytes::from(body)))
-        .map_err(|e| e.to_string())?;
-    let res = sender
-        .send_request(req)
-        .await
-        .map_err(|e| format!("{method} {path}: {e}"))?;
-    let status = res.status();
-    if status.is_success() || tolerated.contains(&status.as_u16()) {
-        return Ok(());
+impl Admin<'_> {
+    /// One admin API call; statuses in `tolerated` count as success (already exists).
+    async fn call(
+        &self,
+        method: &str,
+        path: &str,
+        body: String,
+        tolerated: &[u16],
+    ) -> Result<(), String> {
+        tokio::time::timeout(self.limit, self.send(method, path, body, tolerated))
+            .await
+            .map_err(|_| format!("{method} {path}: no answer within {:?}", self.limit))?
     }
-    let body = res
-        .into_body()
-        .collect()
-        .await
-        .map(|b| b.to_bytes())
-        .unwrap_or_default();
-    Err(format!(
-        "{method} {path}: {status}: {}",
-        String::from_utf8_lossy(&body)
-    ))
+
+    async fn send(
+        &self,
+        method: &str,
+        path: &str,
+        body: String,
+        tolerated: &[u16],
+    ) -> Result<(), String> {
+        let (addr, token) = (self.addr, self.token);
+        let stream = TcpStream::connect(addr)
+            .await
+            .map_err(|e| format!("connect: {e}"))?;
+        let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+            .await
+            .map_err(|e| format!("handshake: {e}"))?;
+        tokio::spawn(conn);
+        let req = Request::builder()
+            .method(method)
+            .uri(path)
+            .header("host", addr.to_string())
+            .header("authorization", format!("Bearer {token}"))
+            .header("content-type", "application/json")
+            .body(Full::new(Bytes::from(body)))
+            .map_err(|e| e.to_string())?;
+        let res = sender
+            .send_request(req)
+            .await
+            .map_err(|e| format!("{method} {path}: {e}"))?;
+        let status = res.status();
+        if status.is_success() || tolerated.contains(&status.as_u16()) {
+            return Ok(());
+        }
+        let body = res
+            .into_body()
+            .collect()
+            .await
+            .map(|b| b.to_bytes())
+            .unwrap_or_default();
+        Err(format!(
+            "{method} {path}: {status}: {}",
+            String::from_utf8_lossy(&body)
+        ))
+    }
 }
 
 #[cfg(test)]
 mod tests {
-    use super::{Duration, admin_call, within};
+    use super::{Admin, Duration};
 
     /// A server that accepts the connection but never answers fails the call in time.
     #[tokio::test]
@@ -259,8 +257,13 @@ mod tests {
             tokio::time::sleep(Duration::from_secs(60)).await;
             drop(socket);
         });
-        let call = admin_call(addr, "t", "GET", "/admin/config", String::new(), &[]);
-        let err = within(Duration::from_millis(200), "GET", "/admin/config", call)
+        let admin = Admin {
+            addr,
+            token: "t",
+            limit: Duration::from_millis(200),
+        };
+        let err = admin
+            .call("GET", "/admin/config", String::new(), &[])
             .await
             .unwrap_err();
         assert!(err.contains("no answer within"), "{err}");
