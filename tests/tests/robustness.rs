@@ -312,11 +312,19 @@ async fn slow_consumer_is_disconnected_and_nobody_else_waits() -> Result<()> {
     alice.ok(json!({"type": "accept", "chat": chat})).await?;
 
     // Alice stops reading; the user keeps talking and is never held up. 128 × 256 KiB
-    // is far more than socket buffers and alice's 8-frame queue can hold.
+    // is far more than socket buffers and alice's 8-frame queue can hold. Alice reads
+    // again as soon as the server has given up on her: the close frame waits behind the
+    // backlog, and the server drops a connection whose close cannot be written within
+    // the write timeout (at most 2 s).
     let text = "y".repeat(256 * 1024);
-    for _ in 0..128 {
+    for sent in 1..=128 {
         user.ok(json!({"type": "send", "chat": chat, "text": text}))
             .await?;
+        let m = server.metrics().await?;
+        if metric(&m, "switchboard_slow_consumer_disconnects_total") == Some(1.0) {
+            break;
+        }
+        ensure!(sent < 128, "128 messages never filled alice's queue");
     }
     let close = alice.closed().await?;
     let close = close.ok_or_else(|| anyhow::anyhow!("no close frame"))?;
