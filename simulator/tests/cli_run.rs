@@ -169,9 +169,10 @@ fn interrupt_drains_and_writes_the_report() {
         );
         std::thread::sleep(Duration::from_millis(50));
     };
-    // Quickstart lasts ~45 s; interrupted, it ends within the drain (40 s / 20 = 2 s).
+    // Quickstart lasts ~45 s; interrupted, it ends within the drain (40 s / 20 = 2 s)
+    // plus the server's shutdown and the report: well before the whole run would have.
     assert!(
-        started.elapsed() < Duration::from_secs(20),
+        started.elapsed() < Duration::from_secs(40),
         "{:?}",
         started.elapsed()
     );

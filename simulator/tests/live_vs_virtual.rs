@@ -1,5 +1,6 @@
 //! Live against virtual: the same Markovian scenario run live (embedded server, real
-//! WebSockets, time_scale 600) and in virtual time gives statistically consistent
+//! WebSockets, time_scale 300, so that a real millisecond of delay on a busy machine
+//! is only 0.3 s of scenario time) and in virtual time gives statistically consistent
 //! queueing results. The live run must fall inside the 99% prediction interval of
 //! virtual replications for service level, abandon rate and mean accept_wait.
 //! The longer experiment is in `docs/virtual-time.md`.
@@ -13,7 +14,7 @@ name = "live-vs-virtual"
 seed = 1
 duration = "90m"
 drain = "20m"
-time_scale = 600
+time_scale = 300
 service_level_target = "20s"
 
 [routing]

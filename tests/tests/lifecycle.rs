@@ -149,19 +149,28 @@ async fn user_disconnect_abandons_and_tells_the_agent() -> Result<()> {
         "{ended}"
     );
     drop(waiting);
+    // (A queue count pushed before the waiting user left may still say 0 from before
+    // they came, so the chats themselves are what is waited for.)
+    let deadline = tokio::time::Instant::now() + switchboard_tests::WAIT;
+    for id in [chat, queued] {
+        loop {
+            let (_, body) = server
+                .http("GET", &format!("/api/chats/{id}"), Some(ADMIN), None)
+                .await?;
+            let v: Value = serde_json::from_str(&body)?;
+            if v["state"]["state"] == "abandoned" || v["state"] == "abandoned" {
+                break;
+            }
+            ensure!(
+                tokio::time::Instant::now() < deadline,
+                "chat {id} not abandoned: {v}"
+            );
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
     alice
         .notice_where(|n| n["notice"] == "queue_changed" && n["queued"] == 0)
         .await?;
-    for id in [chat, queued] {
-        let (_, body) = server
-            .http("GET", &format!("/api/chats/{id}"), Some(ADMIN), None)
-            .await?;
-        let v: Value = serde_json::from_str(&body)?;
-        ensure!(
-            v["state"]["state"] == "abandoned" || v["state"] == "abandoned",
-            "{v}"
-        );
-    }
     let mine = alice.ok(json!({"type": "list_my_chats"})).await?;
     ensure!(
         mine["chats"].as_array().is_some_and(Vec::is_empty),
@@ -199,7 +208,9 @@ async fn a_replacing_connection_gets_the_notices_its_predecessor_still_held() ->
     let mut config = base_config();
     config.limits.messages_per_sec = 100_000;
     config.limits.burst = 100_000;
-    config.limits.write_timeout_ms = 5_000;
+    // The old session must still be in its write when the new connection kicks it,
+    // however long the flood takes on a slow machine.
+    config.limits.write_timeout_ms = 60_000;
     let server = TestServer::start(config).await?;
     let (mut old, mut user, chat) = in_a_chat(&server, "handover").await?;
     // The old connection stops reading: 18 MB of messages fill its socket's buffers,
@@ -207,11 +218,12 @@ async fn a_replacing_connection_gets_the_notices_its_predecessor_still_held() ->
     flood(&mut user, &chat, 300).await?;
     let mut new = server.agent("alice-token").await?;
     let mut seqs = Vec::new();
-    loop {
-        let f = match tokio::time::timeout(Duration::from_secs(2), new.frame()).await {
-            Ok(f) => f?,
-            Err(_) => break,
+    let deadline = tokio::time::Instant::now() + switchboard_tests::WAIT;
+    while seqs.last() != Some(&300) {
+        let Ok(f) = tokio::time::timeout_at(deadline, new.frame()).await else {
+            break;
         };
+        let f = f?;
         if f["notice"] == "message" {
             seqs.push(f["entry"]["seq"].as_u64().context("seq")?);
         }
@@ -228,7 +240,9 @@ async fn a_replacing_connection_gets_the_notices_its_predecessor_still_held() ->
     // (until the frame the kick cut off) and what was handed over overlap, if anything,
     // but leave no gap.
     let mut got: std::collections::BTreeSet<u64> = seqs.iter().copied().collect();
-    while let Ok(Ok(f)) = tokio::time::timeout(Duration::from_secs(2), old.frame()).await {
+    // The old connection ends (its close, or the server dropping it) after what it holds.
+    let deadline = tokio::time::Instant::now() + switchboard_tests::WAIT;
+    while let Ok(Ok(f)) = tokio::time::timeout_at(deadline, old.frame()).await {
         if f["notice"] == "message" {
             got.insert(f["entry"]["seq"].as_u64().context("seq")?);
         }

@@ -264,6 +264,9 @@ fn a_late_sign_in_that_releases_old_chats_leaves_the_agent_signed_in() {
         AgentId, ChatSource, Command, Desk, Principal, Reply, Time, UserId,
     };
     use switchboard_server::protocol::{JournalEntry, JournalResult};
+    // The planted bugs are process-wide: this Desk must not run with another test's.
+    let _turn = TURN.blocking_lock();
+    planted::plant(None);
     let mut config = switchboard_tests::base_config();
     config.disconnect.agent_grace = std::time::Duration::from_millis(100);
     let mut desk: Desk = config.build_desk().expect("desk");
