@@ -1,7 +1,7 @@
 //! Routing cost: one auto-accept assignment with 100, 1,000 and 10,000 agents signed
 //! in, per policy (it must stay nearly flat: pools are indexed, never scanned), the
 //! Desk's command throughput on a whole conversation, and the cost of reading one
-//! client frame.
+//! client frame and of writing the two frames a chat message costs the server.
 //!
 //! `cargo bench -p switchboard-server --bench routing`
 
@@ -152,5 +152,36 @@ fn parsing(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, assignment, conversation, parsing);
+/// Writing the frames of one relayed chat message: the `message` notice to the other
+/// side and the `reply` to the sender.
+fn encoding(c: &mut Criterion) {
+    use switchboard_server::protocol::{ReqId, encode_notice, encode_reply};
+    let mut g = c.benchmark_group("encode_server_frame");
+    g.throughput(Throughput::Elements(1));
+    let notice = Notice::Message {
+        chat: ChatId(12),
+        entry: Entry {
+            seq: 41,
+            at: Time(1_234_567),
+            from: Party::Agent(AgentId("alice".into())),
+            body: EntryBody::Text {
+                text: "Hi, Outlook prompts me every minute for my password".into(),
+            },
+        },
+    };
+    g.bench_function("message_notice", |b| {
+        b.iter(|| encode_notice(black_box(&notice)))
+    });
+    let reply = Reply::Sent {
+        chat: ChatId(12),
+        seq: 41,
+    };
+    let req = Some(ReqId::Num(41));
+    g.bench_function("send_reply", |b| {
+        b.iter(|| encode_reply(black_box(&req), "send", black_box(&reply)))
+    });
+    g.finish();
+}
+
+criterion_group!(benches, assignment, conversation, parsing, encoding);
 criterion_main!(benches);

@@ -293,6 +293,70 @@ impl ServerFrame {
     }
 }
 
+/// The JSON text of a `reply` frame, written straight from the Desk's borrowed reply: the
+/// same text as [`ServerFrame::Reply`]'s, without building one.
+pub fn encode_reply(req: &Option<ReqId>, command: &str, reply: &Reply) -> String {
+    #[derive(Serialize)]
+    struct ReplyFrame<'a> {
+        r#type: &'static str,
+        req: &'a Option<ReqId>,
+        command: &'a str,
+        #[serde(flatten)]
+        reply: &'a Reply,
+    }
+    encode(&ReplyFrame {
+        r#type: "reply",
+        req,
+        command,
+        reply,
+    })
+}
+
+/// The JSON text of a `notice` frame (the same as [`ServerFrame::Notice`]'s). A
+/// notice is encoded once per delivery and the text shared by its recipients.
+pub fn encode_notice(notice: &Notice) -> String {
+    #[derive(Serialize)]
+    struct NoticeFrame<'a> {
+        r#type: &'static str,
+        #[serde(flatten)]
+        notice: &'a Notice,
+    }
+    encode(&NoticeFrame {
+        r#type: "notice",
+        notice,
+    })
+}
+
+/// The JSON text of an `error` frame (the same as [`ServerFrame::Error`]'s).
+pub fn encode_error(req: &Option<ReqId>, code: &str, message: &str) -> String {
+    #[derive(Serialize)]
+    struct ErrorFrame<'a> {
+        r#type: &'static str,
+        req: &'a Option<ReqId>,
+        code: &'a str,
+        message: &'a str,
+    }
+    encode(&ErrorFrame {
+        r#type: "error",
+        req,
+        code,
+        message,
+    })
+}
+
+/// Serialises a frame into a buffer big enough for the common frames (a chat message's
+/// notice is about 150 bytes: `serde_json::to_string`'s 128 would grow, copying, on
+/// every one).
+fn encode<T: Serialize>(frame: &T) -> String {
+    let mut buf = Vec::with_capacity(256);
+    // Frames hold strings, numbers, maps and sequences only: serialising cannot fail,
+    // and serde_json writes UTF-8.
+    match serde_json::to_writer(&mut buf, frame) {
+        Ok(()) => String::from_utf8(buf).unwrap_or_default(),
+        Err(_) => String::new(),
+    }
+}
+
 /// Limits a client should respect, sent in the `welcome` frame.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct WireLimits {
@@ -484,6 +548,35 @@ mod tests {
             let text = f.to_json();
             let back = ServerFrame::parse(&text).unwrap_or_else(|e| panic!("{text}: {e}"));
             assert_eq!(back, f, "{text}");
+            // The server's encoders, which borrow instead of building a frame, write
+            // the same text.
+            let encoded = match &f {
+                ServerFrame::Welcome { .. } => continue,
+                ServerFrame::Reply {
+                    req,
+                    command,
+                    reply,
+                } => encode_reply(req, command, reply),
+                ServerFrame::Notice { notice } => encode_notice(notice),
+                ServerFrame::Error { req, code, message } => encode_error(req, code, message),
+            };
+            assert_eq!(encoded, text);
         }
+    }
+
+    #[test]
+    fn long_frames_are_encoded_whole() {
+        let text = "ü".repeat(1000);
+        let notice = Notice::Message {
+            chat: ChatId(1),
+            entry: Entry {
+                seq: 1,
+                at: Time(5),
+                from: Party::User,
+                body: EntryBody::Text { text: text.clone() },
+            },
+        };
+        let frame = ServerFrame::parse(&encode_notice(&notice)).expect("valid frame");
+        assert_eq!(frame, ServerFrame::Notice { notice });
     }
 }

@@ -12,8 +12,7 @@ use crate::config::Limits;
 use crate::domain::{
     AgentId, Command, Desk, DeskError, Notice, Principal, QueueId, Recipient, Reply, Time, UserId,
 };
-use crate::protocol::{JournalEntry, JournalResult, ReqId};
-use serde::Serialize;
+use crate::protocol::{self, JournalEntry, JournalResult, ReqId};
 use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, RwLock};
@@ -228,42 +227,9 @@ pub(crate) struct Shared {
     pub queue_counts: Mutex<BTreeMap<QueueId, Notice>>,
 }
 
-#[derive(Serialize)]
-struct ReplyFrame<'a> {
-    r#type: &'static str,
-    req: &'a Option<ReqId>,
-    command: &'static str,
-    #[serde(flatten)]
-    reply: &'a Reply,
-}
-
-#[derive(Serialize)]
-struct NoticeFrame<'a> {
-    r#type: &'static str,
-    #[serde(flatten)]
-    notice: &'a Notice,
-}
-
 /// An error frame's JSON text.
 pub(crate) fn error_frame(req: &Option<ReqId>, code: &str, message: &str) -> Utf8Bytes {
-    #[derive(Serialize)]
-    struct ErrorFrame<'a> {
-        r#type: &'static str,
-        req: &'a Option<ReqId>,
-        code: &'a str,
-        message: &'a str,
-    }
-    json(&ErrorFrame {
-        r#type: "error",
-        req,
-        code,
-        message,
-    })
-}
-
-fn json<T: Serialize>(v: &T) -> Utf8Bytes {
-    // Frames hold strings, numbers, maps and sequences only: serialising cannot fail.
-    Utf8Bytes::from(serde_json::to_string(v).unwrap_or_default())
+    Utf8Bytes::from(protocol::encode_error(req, code, message))
 }
 
 /// Who a notice goes to, resolved while the Desk is locked.
@@ -298,10 +264,7 @@ impl Shared {
             .into_iter()
             .map(|(q, notice)| {
                 let members = core.desk.online_members(&q).cloned().collect();
-                let frame = json(&NoticeFrame {
-                    r#type: "notice",
-                    notice: &notice,
-                });
+                let frame = Utf8Bytes::from(protocol::encode_notice(&notice));
                 (members, frame)
             })
             .collect();
@@ -392,22 +355,13 @@ impl Shared {
                 let registry = lock(&self.registry);
                 drop(core);
                 let reply_frame = me.as_ref().map(|(_, req)| {
-                    json(&ReplyFrame {
-                        r#type: "reply",
-                        req,
-                        command: name,
-                        reply: &outcome.reply,
-                    })
+                    Utf8Bytes::from(protocol::encode_reply(req, name, &outcome.reply))
                 });
                 let resolved = resolved
                     .into_iter()
                     .zip(&outcome.deliveries)
                     .map(|(targets, d)| {
-                        let frame = json(&NoticeFrame {
-                            r#type: "notice",
-                            notice: &d.notice,
-                        });
-                        (targets, frame)
+                        (targets, Utf8Bytes::from(protocol::encode_notice(&d.notice)))
                     });
                 let mut undeliverable = 0;
                 if let (Some((outbox, _)), Some(frame)) = (&me, reply_frame) {
