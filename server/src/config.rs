@@ -145,6 +145,22 @@ pub struct ServerConfig {
     pub reference: ReferenceData,
 }
 
+/// The largest `limits.outbound_queue`: a queue's slots are reserved up front, and a
+/// client a million frames behind is gone in all but name.
+pub const MAX_OUTBOUND_QUEUE: usize = 1_000_000;
+
+/// What is wrong with a token, if anything: it is empty, or has whitespace around it
+/// (a token read from a file with its newline would never match the header's).
+pub fn token_problem(token: &str) -> Option<&'static str> {
+    if token.trim().is_empty() {
+        Some("is empty")
+    } else if token.trim() != token {
+        Some("has leading or trailing whitespace")
+    } else {
+        None
+    }
+}
+
 impl ServerConfig {
     /// Reads and checks a TOML config file.
     pub fn load(path: &Path) -> Result<Self, ConfigError> {
@@ -170,14 +186,15 @@ impl ServerConfig {
         Ok(config)
     }
 
-    /// Checks what the Desk does not: tokens unique and non-empty, limits non-zero.
+    /// Checks what the Desk does not: tokens unique, non-empty and without surrounding
+    /// whitespace, limits non-zero and within bounds, reference ids unique.
     pub fn validate(&self) -> Result<(), ConfigError> {
         let mut seen = BTreeMap::new();
         for a in &self.agents {
             if let Some(t) = &a.token {
-                if t.trim().is_empty() {
+                if let Some(problem) = token_problem(t) {
                     return Err(ConfigError::Invalid(format!(
-                        "agent `{}` has an empty token",
+                        "agent `{}`: the token {problem}",
                         a.id
                     )));
                 }
@@ -195,12 +212,8 @@ impl ServerConfig {
                 }
             }
         }
-        if self
-            .admin_token
-            .as_deref()
-            .is_some_and(|t| t.trim().is_empty())
-        {
-            return Err(ConfigError::Invalid("admin_token is empty".into()));
+        if let Some(problem) = self.admin_token.as_deref().and_then(token_problem) {
+            return Err(ConfigError::Invalid(format!("admin_token {problem}")));
         }
         let l = &self.limits;
         for (name, v) in [
@@ -215,6 +228,46 @@ impl ServerConfig {
             if v == 0 {
                 return Err(ConfigError::Invalid(format!("{name} must be at least 1")));
             }
+        }
+        if l.outbound_queue > MAX_OUTBOUND_QUEUE {
+            return Err(ConfigError::Invalid(format!(
+                "limits.outbound_queue must be at most {MAX_OUTBOUND_QUEUE}, not {}",
+                l.outbound_queue
+            )));
+        }
+        if l.ping_interval_ms > 0
+            && l.idle_timeout_ms > 0
+            && l.idle_timeout_ms <= l.ping_interval_ms
+        {
+            return Err(ConfigError::Invalid(format!(
+                "limits.idle_timeout_ms ({}) must be longer than limits.ping_interval_ms ({}): \
+                 an idle connection would be closed before it was ever pinged",
+                l.idle_timeout_ms, l.ping_interval_ms
+            )));
+        }
+        let mut articles = BTreeSet::new();
+        if let Some(a) = self
+            .reference
+            .articles
+            .iter()
+            .find(|a| !articles.insert(&a.id))
+        {
+            return Err(ConfigError::Invalid(format!(
+                "two articles have the id `{}`",
+                a.id
+            )));
+        }
+        let mut templates = BTreeSet::new();
+        if let Some(t) = self
+            .reference
+            .templates
+            .iter()
+            .find(|t| !templates.insert(&t.id))
+        {
+            return Err(ConfigError::Invalid(format!(
+                "two templates have the id `{}`",
+                t.id
+            )));
         }
         self.build_desk()
             .map(|_| ())
@@ -269,5 +322,49 @@ mod tests {
         )
         .expect_err("shared token");
         assert!(err.to_string().contains("share a token"), "{err}");
+    }
+
+    /// Values that would only fail later (a panic in every session, connections closed
+    /// before their first ping, a token no header can carry, an article that vanishes)
+    /// are refused at load, naming the field.
+    #[test]
+    fn values_that_could_never_work_are_refused() {
+        let cases = [
+            (
+                "[limits]\noutbound_queue = 1000001",
+                "limits.outbound_queue",
+            ),
+            (
+                "[limits]\nping_interval_ms = 30000\nidle_timeout_ms = 30000",
+                "limits.idle_timeout_ms",
+            ),
+            (
+                "admin_token = \"secret\\n\"",
+                "admin_token has leading or trailing",
+            ),
+            (
+                "[[agents]]\nid = \"a\"\ntoken = \" a\"",
+                "agent `a`: the token has leading",
+            ),
+            (
+                "[[reference.articles]]\nid = \"KA-1\"\ntitle = \"one\"\n\
+                 [[reference.articles]]\nid = \"KA-1\"\ntitle = \"two\"",
+                "two articles have the id `KA-1`",
+            ),
+        ];
+        for (text, expected) in cases {
+            let err =
+                ServerConfig::from_toml(&format!("queues = [\"q\"]\n{text}")).expect_err(text);
+            assert!(err.to_string().contains(expected), "{text}: {err}");
+        }
+        // Either keep-alive setting off is fine, as is the largest queue.
+        for text in [
+            "[limits]\nping_interval_ms = 0\nidle_timeout_ms = 1000",
+            "[limits]\nping_interval_ms = 1000\nidle_timeout_ms = 0",
+            "[limits]\noutbound_queue = 1000000",
+        ] {
+            ServerConfig::from_toml(&format!("queues = [\"q\"]\n{text}"))
+                .unwrap_or_else(|e| panic!("{text}: {e}"));
+        }
     }
 }

@@ -3,7 +3,7 @@
 //! article, create incident and work order with and without a template (draft →
 //! confirm). Rule numbers (R1–R15) refer to DESIGN.md.
 
-use anyhow::{Result, ensure};
+use anyhow::{Context, Result, ensure};
 use serde_json::{Value, json};
 use switchboard_tests::{ADMIN, TestServer, base_config, metric};
 
@@ -124,6 +124,24 @@ async fn accept_from_queue_and_talk() -> Result<()> {
     ensure!(
         status == 200 && body.contains("\"closed\""),
         "{status} {body}"
+    );
+    Ok(())
+}
+
+/// Ids in paths may arrive percent-encoded (an article id can be any text).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn path_segments_are_percent_decoded() -> Result<()> {
+    let server = TestServer::start(base_config()).await?;
+    let (status, body) = server
+        .http("GET", "/api/articles/KA%2d0001", Some(ADMIN), None)
+        .await?;
+    ensure!(status == 200 && body.contains("KA-0001"), "{status} {body}");
+    let (status, _) = server
+        .http("GET", "/api/articles/KA%2D0001+", Some(ADMIN), None)
+        .await?;
+    ensure!(
+        status == 404,
+        "a `+` in a path is a plus, not a space: {status}"
     );
     Ok(())
 }
@@ -509,15 +527,46 @@ async fn tickets_with_and_without_template() -> Result<()> {
         "{code}"
     );
 
-    // Read API: every ticket, then one.
+    // Read API: every ticket, then in pages of two, then one.
     let (status, body) = server
         .http("GET", "/api/tickets", Some(ADMIN), None)
         .await?;
     let v: Value = serde_json::from_str(&body)?;
     ensure!(
-        status == 200 && v["tickets"].as_array().map(Vec::len) == Some(3),
+        status == 200 && v["tickets"].as_array().map(Vec::len) == Some(3) && v["next"].is_null(),
         "{body}"
     );
+    let ids = |v: &Value| -> Vec<u64> {
+        v["tickets"]
+            .as_array()
+            .map(|ts| ts.iter().filter_map(|t| t["id"].as_u64()).collect())
+            .unwrap_or_default()
+    };
+    let all = ids(&v);
+    let (_, body) = server
+        .http("GET", "/api/tickets?limit=2", Some(ADMIN), None)
+        .await?;
+    let first: Value = serde_json::from_str(&body)?;
+    let next = first["next"].as_u64().context("a second page")?;
+    let (_, body) = server
+        .http(
+            "GET",
+            &format!("/api/tickets?after={next}&limit=2"),
+            Some(ADMIN),
+            None,
+        )
+        .await?;
+    let second: Value = serde_json::from_str(&body)?;
+    ensure!(
+        [ids(&first), ids(&second)].concat() == all && second["next"].is_null(),
+        "{first} then {second}"
+    );
+    for bad in ["limit=0", "limit=1001", "after=first"] {
+        let (status, body) = server
+            .http("GET", &format!("/api/tickets?{bad}"), Some(ADMIN), None)
+            .await?;
+        ensure!(status == 400, "{bad}: {status} {body}");
+    }
     let (status, body) = server
         .http(
             "GET",
@@ -551,6 +600,22 @@ async fn permission_and_roles() -> Result<()> {
     ensure!(dave.welcome["role"] == "agent" && dave.welcome["agent"] == "dave");
     ensure!(dave.err(json!({"type": "sign_in"})).await? == "permission_denied");
     ensure!(dave.err(json!({"type": "list_queue"})).await? == "permission_denied");
+    // Nor over HTTP: a hardware chat exists, dave is in hardware, and still reads nothing.
+    let mut user = server.user().await?;
+    let chat = start_chat(&mut user, "hardware", "printer").await?;
+    for path in [
+        "/api/chats".to_string(),
+        format!("/api/chats/{chat}"),
+        format!("/api/chats/{chat}/transcript"),
+        "/api/tickets".to_string(),
+        "/api/articles?term=password".to_string(),
+    ] {
+        let (status, body) = server.http("GET", &path, Some("dave-token"), None).await?;
+        ensure!(
+            status == 403 && body.contains("permission_denied"),
+            "{path}: {status} {body}"
+        );
+    }
 
     let mut alice = server.agent("alice-token").await?;
     ensure!(alice.err(json!({"type": "list_queue"})).await? == "not_signed_in");

@@ -84,7 +84,13 @@ pub(crate) async fn handle(req: Request<Incoming>, ctx: Ctx) -> Result<Response<
 
 async fn route(req: Request<Incoming>, ctx: &Ctx) -> Res {
     let path = req.uri().path().to_string();
-    let segments: Vec<&str> = path.trim_matches('/').split('/').collect();
+    // Ids are free-form (an article may be `VPN guide`): segments arrive percent-encoded.
+    let decoded: Vec<String> = path
+        .trim_matches('/')
+        .split('/')
+        .map(percent_decode_path)
+        .collect();
+    let segments: Vec<&str> = decoded.iter().map(String::as_str).collect();
     let method = req.method().clone();
     let shared = &ctx.shared;
     match (segments.as_slice(), &method) {
@@ -148,7 +154,11 @@ enum Viewer {
 
 fn reader(shared: &Shared, req: &Request<Incoming>) -> Result<Viewer, Fail> {
     let t = token(req)?.ok_or_else(|| unauthorized("an agent or admin token is required"))?;
-    if shared.admin_token.as_deref() == Some(t.as_str()) {
+    if shared
+        .admin_token
+        .as_deref()
+        .is_some_and(|a| same_secret(a, &t))
+    {
         return Ok(Viewer::Admin);
     }
     let tokens = shared
@@ -162,6 +172,13 @@ fn reader(shared: &Shared, req: &Request<Incoming>) -> Result<Viewer, Fail> {
         .ok_or_else(|| unauthorized("unknown token"))
 }
 
+/// Compares a presented token with the admin token in time that does not depend on
+/// where they first differ.
+fn same_secret(secret: &str, presented: &str) -> bool {
+    use subtle::ConstantTimeEq;
+    secret.as_bytes().ct_eq(presented.as_bytes()).into()
+}
+
 fn admin_auth(shared: &Shared, req: &Request<Incoming>) -> Result<(), Fail> {
     let Some(admin) = shared.admin_token.as_deref() else {
         return Err(Fail::new(
@@ -172,7 +189,7 @@ fn admin_auth(shared: &Shared, req: &Request<Incoming>) -> Result<(), Fail> {
     };
     match token(req)? {
         None => Err(unauthorized("the admin token is required")),
-        Some(t) if t == admin => Ok(()),
+        Some(t) if same_secret(admin, &t) => Ok(()),
         Some(_) => Err(Fail::new(
             StatusCode::FORBIDDEN,
             "forbidden",
@@ -259,6 +276,8 @@ fn upgrade(req: Request<Incoming>, ctx: &Ctx) -> Res {
     let drain = ctx.drain.clone();
     tokio::spawn(async move {
         let _drain = drain;
+        // The slot is given back however the session ends, a panic included.
+        let _slot = Slot(Arc::clone(&task_shared));
         if let Ok(upgraded) = hyper::upgrade::on(req).await {
             let ws = WebSocketStream::from_raw_socket(
                 TokioIo::new(upgraded),
@@ -266,9 +285,8 @@ fn upgrade(req: Request<Incoming>, ctx: &Ctx) -> Res {
                 Some(ws_config),
             )
             .await;
-            session::run(Arc::clone(&task_shared), ws, who, shutdown).await;
+            session::run(task_shared, ws, who, shutdown).await;
         }
-        task_shared.ws_connections.fetch_sub(1, Ordering::AcqRel);
     });
     let mut resp = Response::new(Body::new(Bytes::new()));
     *resp.status_mut() = StatusCode::SWITCHING_PROTOCOLS;
@@ -281,14 +299,47 @@ fn upgrade(req: Request<Incoming>, ctx: &Ctx) -> Res {
     Ok(resp)
 }
 
+/// A reserved WebSocket connection slot, released when dropped.
+struct Slot(Arc<Shared>);
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        self.0.ws_connections.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
 // --- read API ---
 
 /// Chats per page of `GET /api/chats` unless `limit` says otherwise, and the most
 /// `limit` may ask for: the list is built while the Desk is locked.
 const CHATS_PAGE: usize = 500;
 const CHATS_PAGE_MAX: usize = 5_000;
-/// Most chats one page looks at (an agent sees only some of them).
-const CHATS_SCAN_MAX: usize = 50_000;
+/// The same for `GET /api/tickets`, whose items are whole tickets (a ticket's
+/// description holds its chat's transcript).
+const TICKETS_PAGE: usize = 100;
+const TICKETS_PAGE_MAX: usize = 1_000;
+/// Most items one page looks at (an agent sees only some of them).
+const SCAN_MAX: usize = 50_000;
+
+/// A page request's `after` (default 0) and `limit` (default `default`, 1..=`max`).
+fn page_query(query: Option<&str>, default: usize, max: usize) -> Result<(u64, usize), Fail> {
+    let bad = |msg: String| Fail::new(StatusCode::BAD_REQUEST, "bad_request", msg);
+    let after = match query_param(query, "after") {
+        None => 0,
+        Some(s) => s
+            .parse::<u64>()
+            .map_err(|_| bad(format!("`after` must be a numeric id, not `{s}`")))?,
+    };
+    let limit = match query_param(query, "limit") {
+        None => default,
+        Some(s) => s
+            .parse::<usize>()
+            .ok()
+            .filter(|n| (1..=max).contains(n))
+            .ok_or_else(|| bad(format!("`limit` must be 1..={max}, not `{s}`")))?,
+    };
+    Ok((after, limit))
+}
 
 /// One page of `items` (in id order, after the previous page): up to `limit` items
 /// that `keep`, looking at no more than `scan_max` items, and the id to continue after
@@ -338,6 +389,16 @@ struct ChatListItem<'a> {
 fn read_api(shared: &Shared, viewer: &Viewer, rest: &[&str], query: Option<&str>) -> Res {
     let core = lock(&shared.core);
     let desk = &core.desk;
+    // R1: an agent without the live-chat permission reads nothing of live chat.
+    if let Viewer::Agent(a) = viewer
+        && !desk.agent(a).is_some_and(|ag| ag.profile.may_chat())
+    {
+        return Err(Fail::new(
+            StatusCode::FORBIDDEN,
+            "permission_denied",
+            format!("agent `{a}` does not hold the ESChat_Agent permission (R1)"),
+        ));
+    }
     // An agent reads the chats it has had, and the chats its queues could give it —
     // but a transfer addressed to one agent only that agent (R5).
     let visible = |chat: &crate::domain::Chat| match viewer {
@@ -368,29 +429,12 @@ fn read_api(shared: &Shared, viewer: &Viewer, rest: &[&str], query: Option<&str>
     };
     match rest {
         ["chats"] => {
-            let after = ChatId(match query_param(query, "after") {
-                Some(s) => parse_id(&s)?,
-                None => 0,
-            });
-            let limit = match query_param(query, "limit") {
-                None => CHATS_PAGE,
-                Some(s) => s
-                    .parse::<usize>()
-                    .ok()
-                    .filter(|n| (1..=CHATS_PAGE_MAX).contains(n))
-                    .ok_or_else(|| {
-                        Fail::new(
-                            StatusCode::BAD_REQUEST,
-                            "bad_request",
-                            format!("`limit` must be 1..={CHATS_PAGE_MAX}, not `{s}`"),
-                        )
-                    })?,
-            };
+            let (after, limit) = page_query(query, CHATS_PAGE, CHATS_PAGE_MAX)?;
             let (page, next) = page(
-                desk.chats_after(after).map(|c| (c.id, c)),
+                desk.chats_after(ChatId(after)).map(|c| (c.id, c)),
                 |c| visible(c),
                 limit,
-                CHATS_SCAN_MAX,
+                SCAN_MAX,
             );
             let items: Vec<ChatListItem> = page
                 .into_iter()
@@ -432,13 +476,16 @@ fn read_api(shared: &Shared, viewer: &Viewer, rest: &[&str], query: Option<&str>
             ))
         }
         ["tickets"] => {
-            let tickets: Vec<_> = desk
-                .tickets()
-                .filter(|t| desk.chat(t.chat).is_some_and(&visible))
-                .collect();
+            let (after, limit) = page_query(query, TICKETS_PAGE, TICKETS_PAGE_MAX)?;
+            let (tickets, next) = page(
+                desk.tickets_after(TicketId(after)).map(|t| (t.id, t)),
+                |t| desk.chat(t.chat).is_some_and(&visible),
+                limit,
+                SCAN_MAX,
+            );
             Ok(json_response(
                 StatusCode::OK,
-                &serde_json::json!({ "tickets": tickets }),
+                &serde_json::json!({ "tickets": tickets, "next": next }),
             ))
         }
         ["tickets", id] => {
@@ -621,11 +668,11 @@ async fn admin_api(shared: &Shared, rest: &[&str], req: Request<Incoming>) -> Re
                 .write()
                 .unwrap_or_else(std::sync::PoisonError::into_inner);
             if let Some(t) = &body.token {
-                if t.trim().is_empty() {
+                if let Some(problem) = crate::config::token_problem(t) {
                     return Err(Fail::new(
                         StatusCode::UNPROCESSABLE_ENTITY,
                         "invalid_config",
-                        "empty token",
+                        format!("the token {problem}"),
                     ));
                 }
                 if tokens.contains_key(t) || shared.admin_token.as_deref() == Some(t.as_str()) {
@@ -733,13 +780,23 @@ fn query_param(query: Option<&str>, name: &str) -> Option<String> {
         .map(|(_, v)| percent_decode(v))
 }
 
+/// A query value: `%XX` escapes, and `+` for a space.
 fn percent_decode(s: &str) -> String {
+    decode(s, true)
+}
+
+/// A path segment: `%XX` escapes only (a `+` is a plus there).
+fn percent_decode_path(s: &str) -> String {
+    decode(s, false)
+}
+
+fn decode(s: &str, plus_is_space: bool) -> String {
     let bytes = s.as_bytes();
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;
     while i < bytes.len() {
         match bytes[i] {
-            b'+' => out.push(b' '),
+            b'+' if plus_is_space => out.push(b' '),
             b'%' if i + 2 < bytes.len() => {
                 let hex = std::str::from_utf8(&bytes[i + 1..i + 3]).ok();
                 match hex.and_then(|h| u8::from_str_radix(h, 16).ok()) {

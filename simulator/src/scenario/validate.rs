@@ -245,6 +245,18 @@ fn check_faults(c: &mut Checker, s: &Scenario) {
             "the outbound queue needs room for at least one frame",
         );
     }
+    if let Some(n) = f
+        .outbound_queue
+        .filter(|&n| n > switchboard_server::config::MAX_OUTBOUND_QUEUE)
+    {
+        c.fail(
+            p.key("outbound_queue"),
+            format!(
+                "{n} frames is more than the server allows ({})",
+                switchboard_server::config::MAX_OUTBOUND_QUEUE
+            ),
+        );
+    }
     if f.accept_burst && !s.agents.iter().any(|g| g.manual_accept) && s.routing.auto_accept() {
         c.fail(
             p.key("accept_burst"),

@@ -339,6 +339,14 @@ impl Desk {
         self.tickets.values()
     }
 
+    /// Tickets with an id above `after`, in id order (for paging through them).
+    pub fn tickets_after(&self, after: TicketId) -> impl Iterator<Item = &Ticket> {
+        use std::ops::Bound::{Excluded, Unbounded};
+        self.tickets
+            .range((Excluded(after), Unbounded))
+            .map(|(_, t)| t)
+    }
+
     /// An agent.
     pub fn agent(&self, id: &AgentId) -> Option<&Agent> {
         self.agents.get(id)
