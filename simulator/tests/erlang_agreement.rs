@@ -223,3 +223,32 @@ fn non_markovian_scenarios_say_why() {
     assert!(all.contains("transfer"), "{all}");
     assert!(all.contains("not exponential"), "{all}");
 }
+
+/// A Markovian desk stops being one when a group accepts by hand or faults are
+/// injected; each reason is named.
+#[test]
+fn manual_accept_and_faults_are_outside_the_formulas() {
+    let case = Case {
+        rate_per_h: 100.0,
+        agents: 5,
+        slots: 1,
+        handle_s: 120.0,
+        patience_s: None,
+        hours: 1,
+        replications: 1,
+    };
+    let plain = scenario(&case, 1);
+    assert!(markovian(&plain).is_ok(), "the plain case is Markovian");
+    let mut manual = plain.clone();
+    manual.agents[0].manual_accept = true;
+    let why = markovian(&manual).expect_err("manual accept").join("\n");
+    assert!(why.contains("manual_accept"), "{why}");
+    let mut faulty = plain.clone();
+    faulty.faults.abandon_on_join = 0.1;
+    faulty.faults.accept_burst = true;
+    let why = markovian(&faulty).expect_err("faults").join("\n");
+    assert!(
+        why.contains("faults are injected (abandon_on_join, accept_burst)"),
+        "{why}"
+    );
+}

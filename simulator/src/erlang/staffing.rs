@@ -34,7 +34,18 @@ pub fn agents_needed(
     // The service level grows with the staffing: gallop up, then bisect.
     let mut lo = first_agents(model, slots);
     if meets(lo)? {
-        return Ok(Some(lo));
+        // Already enough (with patience, fewer agents than the load can meet a modest
+        // goal): bisect down instead. No agents never meet it.
+        let (mut none, mut enough) = (0, lo);
+        while enough - none > 1 {
+            let mid = none + (enough - none) / 2;
+            if meets(mid)? {
+                enough = mid;
+            } else {
+                none = mid;
+            }
+        }
+        return Ok(Some(enough));
     }
     let mut step = 1;
     let mut hi = lo + step;
@@ -86,10 +97,9 @@ pub fn staffing_table(
         goal,
         first_agents(model, slots) + 100_000,
     )?;
-    let last = needed.map_or(first_agents(model, slots) + rows as u64, |n| n + 2);
-    let first = last
-        .saturating_sub(rows as u64 - 1)
-        .max(first_agents(model, slots));
+    let smallest = first_agents(model, slots).min(needed.unwrap_or(u64::MAX));
+    let last = needed.map_or(smallest + rows as u64, |n| n + 2);
+    let first = last.saturating_sub(rows as u64 - 1).max(smallest);
     let mut out = Vec::new();
     for agents in first..=last {
         let servers = agents * slots;

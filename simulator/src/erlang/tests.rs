@@ -165,6 +165,25 @@ fn staffing_meets_the_goal_with_the_fewest_agents() {
     assert!(n2 * 2 >= n && n2 < n, "{n2} vs {n}");
 }
 
+/// With patience a modest goal can take fewer agents than the load (abandons relieve
+/// the queue): the search goes below its usual starting point, and the table shows
+/// the answer.
+#[test]
+fn staffing_below_the_load_is_found() {
+    // 100 chats a minute of a minute each (100 Erlangs), patience 10 min, half of them
+    // answered within 10 min.
+    let m = Model::new(100.0 / 60.0, 60.0, 1, Some(600.0)).expect("valid");
+    let n = staffing::agents_needed(&m, 1, 600.0, 0.5, 1000)
+        .expect("solves")
+        .expect("reachable");
+    let sl = |k: u64| m.with_servers(k).solve(600.0).map(|f| f.service_level);
+    assert!(sl(n).expect("solves") >= 0.5, "{n}");
+    assert!(sl(n - 1).expect("solves") < 0.5, "{n} is not the fewest");
+    assert!(n < 70, "{n}: the search stopped at its starting point");
+    let table = staffing_table(&m, 1, 600.0, 0.5, 12).expect("solves");
+    assert!(table.iter().any(|r| r.agents == n), "{table:?}");
+}
+
 #[test]
 fn invalid_models_are_refused() {
     assert!(Model::new(0.0, 180.0, 10, None).is_err());

@@ -1,6 +1,7 @@
 //! The analytic yardstick of a run: when a scenario is Markovian — Poisson arrivals,
 //! exponential handle time, exponential or no patience, one queue, agents with the same
-//! handle-time law under auto-accept, no transfers — it is an M/M/c (+M) queue with
+//! handle-time law under auto-accept (none accepting by hand), no transfers, no injected
+//! faults — it is an M/M/c (+M) queue with
 //! `c` = Σ count × available_for, and Erlang C / Erlang A give its steady-state
 //! figures. `analytic.json` (beside `summary.json`) holds them next to the simulated
 //! ones, or says why the formulas do not apply.
@@ -111,6 +112,36 @@ pub fn markovian(scenario: &Scenario) -> Result<Markovian, Vec<String>> {
         if g.transfer.as_ref().is_some_and(|t| t.probability > 0.0) {
             why.push(format!("agents `{}` transfer chats", g.group));
         }
+        if g.manual_accept {
+            why.push(format!(
+                "agents `{}` accept by hand (manual_accept): they pull chats after their own reaction delay",
+                g.group
+            ));
+        }
+    }
+    let f = &scenario.faults;
+    let injected: Vec<&str> = [
+        ("drop_probability", f.drop_probability > 0.0),
+        ("abandon_on_join", f.abandon_on_join > 0.0),
+        ("accept_burst", f.accept_burst),
+        ("transfer_close_race", f.transfer_close_race > 0.0),
+        (
+            "availability_flip_every",
+            f.availability_flip_every.is_some(),
+        ),
+        (
+            "slow_consumer_probability",
+            f.slow_consumer_probability > 0.0,
+        ),
+    ]
+    .into_iter()
+    .filter_map(|(name, on)| on.then_some(name))
+    .collect();
+    if !injected.is_empty() {
+        why.push(format!(
+            "faults are injected ({}): the formulas assume none",
+            injected.join(", ")
+        ));
     }
     if !why.is_empty() {
         return Err(why);
