@@ -12,7 +12,7 @@ use rand_chacha::ChaCha8Rng;
 use std::sync::Arc;
 use std::time::Duration;
 use switchboard_server::domain::{
-    ChatId, ChatSource, ChatState, Command, EntryBody, Notice, QueueId, Reply,
+    ChatId, ChatSource, ChatState, Command, EntryBody, LeftReason, Notice, QueueId, Reply,
 };
 
 /// What users of one stream do; shared by all of them.
@@ -260,11 +260,13 @@ impl Participant for UserBot {
                     }
                     self.next_message(fx);
                 }
-                Notice::AgentLeft { chat, .. }
+                Notice::AgentLeft { chat, reason, .. }
                     if Some(*chat) == self.chat && self.phase == Phase::Talking =>
                 {
                     self.phase = Phase::Between;
-                    self.left_at = Some(now);
+                    // `transfer_wait` is transferred → next agent joined; a chat back in
+                    // the queue because its agent's connection was lost is not a transfer.
+                    self.left_at = (*reason == LeftReason::Transferred).then_some(now);
                     self.generation += 1;
                 }
                 Notice::Message { chat, entry } if Some(*chat) == self.chat => {
@@ -303,5 +305,84 @@ impl Participant for UserBot {
             Phase::Waiting if self.first_joined.is_none() => rec.counters.chats.queued_at_end += 1,
             _ => {}
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand::SeedableRng;
+
+    fn user() -> UserBot {
+        let plan = Arc::new(UserPlan {
+            queue: "q".into(),
+            subjects: vec!["help".into()],
+            source: ChatSource::SelfService,
+            customer: None,
+            patience: None,
+            messages: CountDist::constant(5),
+            think_time: DurationDist::constant(Duration::from_secs(10)),
+            closes: true,
+            abandon_on_join: 0.0,
+            close_on_reply: 0.0,
+        });
+        UserBot::new(plan, Duration::ZERO, ChaCha8Rng::seed_from_u64(1))
+    }
+
+    fn at(bot: &mut UserBot, secs: u64, input: Input<'_>, rec: &mut Recorder) {
+        bot.on(
+            Duration::from_secs(secs),
+            input,
+            &mut Effects::default(),
+            rec,
+        );
+    }
+
+    /// `transfer_wait` runs from a transfer to the next agent joining; a chat back in
+    /// the queue because its agent's connection was lost adds no sample.
+    #[test]
+    fn only_transfers_count_as_transfer_waits() {
+        let mut bot = user();
+        let mut rec = Recorder::new(Duration::from_secs(60));
+        let chat = ChatId(1);
+        let joined = |agent: &str| Notice::AgentJoined {
+            chat,
+            agent: agent.into(),
+            name: agent.into(),
+        };
+        let left = |reason| Notice::AgentLeft {
+            chat,
+            agent: "a".into(),
+            reason,
+        };
+        at(&mut bot, 0, Input::Start, &mut rec);
+        let started = Reply::ChatStarted {
+            chat,
+            queue: "q".into(),
+            position: 0,
+            assigned: false,
+        };
+        at(&mut bot, 0, Input::Reply(START, &started), &mut rec);
+        at(&mut bot, 5, Input::Notice(&joined("a")), &mut rec);
+        at(
+            &mut bot,
+            20,
+            Input::Notice(&left(LeftReason::AgentGone)),
+            &mut rec,
+        );
+        at(&mut bot, 50, Input::Notice(&joined("b")), &mut rec);
+        assert_eq!(rec.count(MetricName::TransferWait), 0);
+        at(
+            &mut bot,
+            60,
+            Input::Notice(&left(LeftReason::Transferred)),
+            &mut rec,
+        );
+        at(&mut bot, 67, Input::Notice(&joined("c")), &mut rec);
+        assert_eq!(rec.count(MetricName::TransferWait), 1);
+        assert_eq!(
+            rec.exact(MetricName::TransferWait).max,
+            Some(crate::metrics::recorder::micros(Duration::from_secs(7)))
+        );
     }
 }

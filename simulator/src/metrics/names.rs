@@ -21,7 +21,8 @@ pub enum Clock {
 pub enum MetricName {
     /// Chat requested → agent joined, as the user sees it.
     AcceptWait,
-    /// Chat transferred → the next agent joined.
+    /// Chat transferred → the next agent joined (not a re-queue after an agent's
+    /// connection was lost).
     TransferWait,
     /// Chat accepted → closed.
     HandleTime,

@@ -18,6 +18,7 @@ fn info() -> RunInfo {
         },
         overrides: vec!["routing.policy=random".into()],
         resolved_scenario: serde_json::json!({"name": "unit"}),
+        time_scale: 1.0,
     }
 }
 
@@ -327,4 +328,54 @@ fn intervals_attribute_counts_and_samples_and_merge_to_the_totals() {
             .collect::<Vec<_>>()
     };
     assert_eq!(counts(h), counts(&merged));
+}
+
+/// With 1,000 samples 1..=1000 ms, p99.9 is the 999th (999 ms), not the maximum:
+/// the quantile is 0.999 exactly, not 99.9 / 100.
+#[test]
+fn p999_of_a_thousand_samples_is_the_999th() {
+    let mut h = super::recorder::new_histogram().expect("histogram");
+    for ms in 1..=1000u64 {
+        h.record(ms * 1000).expect("in range");
+    }
+    let s = MetricSummary::from_histogram(&h, None);
+    let p999 = s.p999.expect("samples");
+    assert!((998.0..1000.0).contains(&p999), "p99.9 = {p999} ms");
+}
+
+/// The load generator is flagged when its lag is large in real time, or when, scaled
+/// by `time_scale`, it is a noticeable share of the service-level target.
+#[test]
+fn scheduler_lag_is_weighed_by_time_scale() {
+    let summary = |lag_ms: u64, time_scale: f64| {
+        let mut r = Recorder::new(Duration::from_secs(60));
+        for _ in 0..100 {
+            r.record(MetricName::SchedulerLag, Duration::from_millis(lag_ms));
+        }
+        let info = RunInfo {
+            time_scale,
+            ..info()
+        };
+        Summary::build(info, &mut r).unwrap().warnings
+    };
+    // 4 ms late at 20×: 80 ms of a 60 s target. Nothing to say.
+    assert!(summary(4, 20.0).is_empty());
+    // 4 ms late at 3000×: 12 s of scenario time, 20% of the target.
+    let w = summary(4, 3000.0);
+    assert_eq!(w.len(), 1, "{w:?}");
+    assert!(
+        w[0].starts_with("time_scale magnifies")
+            && w[0].contains("12.0")
+            && w[0].contains("20% of the"),
+        "{}",
+        w[0]
+    );
+    // 50 ms late at 1×: over the real-time bound, not a share of the target.
+    let w = summary(50, 1.0);
+    assert_eq!(w.len(), 1, "{w:?}");
+    assert!(
+        w[0].starts_with("load generator overloaded") && !w[0].contains("time_scale 1 "),
+        "{}",
+        w[0]
+    );
 }
