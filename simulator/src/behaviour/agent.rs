@@ -132,7 +132,9 @@ enum Step {
 /// What the agent tracks per chat it holds.
 #[derive(Debug)]
 struct Held {
-    taken_at: Duration,
+    /// Since when the chat occupies the agent; `None` while the connection is down
+    /// (the agent does no work on it then).
+    busy_since: Option<Duration>,
     steps: Vec<Step>,
     /// Articles suggested for the chat (to share) and templates (for tickets).
     articles: Vec<ArticleId>,
@@ -187,6 +189,13 @@ pub struct AgentBot {
     pull_scheduled: bool,
     signed_in_at: Option<Duration>,
     busy: Duration,
+    /// Slots the agent declares now: its capacity once signed in, what an availability
+    /// flip set, 0 while the connection is down.
+    declared: usize,
+    /// Σ over time of the slots offered (declared, or the open chats if more).
+    slot_time: Duration,
+    /// Up to when `slot_time` is counted.
+    counted_to: Duration,
     chats_taken: u64,
     /// The connection is down (between [`Input::Disconnected`] and the next start).
     offline: bool,
@@ -210,6 +219,9 @@ impl AgentBot {
             pull_scheduled: false,
             signed_in_at: None,
             busy: Duration::ZERO,
+            declared: 0,
+            slot_time: Duration::ZERO,
+            counted_to: Duration::ZERO,
             chats_taken: 0,
             offline: false,
             flipped: false,
@@ -228,6 +240,25 @@ impl AgentBot {
 
     fn capacity(&self) -> usize {
         usize::from(self.plan.available_for.max(1))
+    }
+
+    /// Counts the slots offered up to `now`, before anything they depend on changes:
+    /// the declared slots while connected, or the chats in hand if those are more (an
+    /// agent who lowered its availability still works the chats it has).
+    fn count_slots(&mut self, now: Duration) {
+        let working = self
+            .held
+            .values()
+            .filter(|h| h.busy_since.is_some())
+            .count();
+        let width = if self.offline {
+            0
+        } else {
+            self.declared.max(working)
+        };
+        self.slot_time +=
+            now.saturating_sub(self.counted_to) * u32::try_from(width).unwrap_or(u32::MAX);
+        self.counted_to = now;
     }
 
     fn room(&self) -> bool {
@@ -285,6 +316,7 @@ impl AgentBot {
     }
 
     fn take(&mut self, now: Duration, view: &AcceptedChat, fx: &mut Effects) {
+        self.count_slots(now);
         let c = view.chat;
         self.accepting.remove(&c);
         self.offered.remove(&c);
@@ -297,7 +329,7 @@ impl AgentBot {
         self.held.insert(
             c,
             Held {
-                taken_at: now,
+                busy_since: Some(now),
                 steps,
                 articles: view
                     .resources
@@ -336,12 +368,13 @@ impl AgentBot {
     /// Adopts a chat the server says is ours but whose accept we never heard about
     /// (the reply was lost in a drop): no planned work, answer the user, close on time.
     fn adopt(&mut self, now: Duration, c: ChatId, fx: &mut Effects) {
+        self.count_slots(now);
         self.accepting.remove(&c);
         self.chats_taken += 1;
         self.held.insert(
             c,
             Held {
-                taken_at: now,
+                busy_since: Some(now),
                 steps: Vec::new(),
                 articles: Vec::new(),
                 templates: Vec::new(),
@@ -418,8 +451,11 @@ impl AgentBot {
     }
 
     fn release(&mut self, now: Duration, c: ChatId) {
+        self.count_slots(now);
         if let Some(h) = self.held.remove(&c) {
-            self.busy += now.saturating_sub(h.taken_at);
+            if let Some(since) = h.busy_since {
+                self.busy += now.saturating_sub(since);
+            }
             self.transfers_blocked = false;
         }
     }
@@ -526,6 +562,13 @@ impl AgentBot {
                 let resumed = self.signed_in_at.is_some();
                 if !resumed {
                     self.signed_in_at = Some(now);
+                }
+                // Signed in: the agent offers its capacity again, and the chats it
+                // kept through an outage occupy it again from now.
+                self.count_slots(now);
+                self.declared = self.capacity();
+                for h in self.held.values_mut() {
+                    h.busy_since.get_or_insert(now);
                 }
                 if let (true, Reply::Status(s)) = (resumed, reply) {
                     self.reconcile(now, &s.my_chats, fx);
@@ -780,6 +823,14 @@ impl Participant for AgentBot {
                 fx.send.push((SIGN_IN, Command::SignIn));
             }
             Input::Disconnected => {
+                // No slot is offered and no chat worked until the agent is back.
+                self.count_slots(now);
+                for h in self.held.values_mut() {
+                    if let Some(since) = h.busy_since.take() {
+                        self.busy += now.saturating_sub(since);
+                    }
+                }
+                self.declared = 0;
                 // Replies in flight are lost; queue counts and offers are stale.
                 self.offline = true;
                 self.accepting.clear();
@@ -816,6 +867,10 @@ impl Participant for AgentBot {
                         self.rng.random_range(0..=self.plan.available_for)
                     };
                     self.flipped = !self.flipped;
+                    if !self.offline {
+                        self.count_slots(now);
+                        self.declared = usize::from(n);
+                    }
                     fx.send.push((
                         AVAILABILITY,
                         Command::SetAvailability {
@@ -872,11 +927,13 @@ impl Participant for AgentBot {
         for c in open {
             self.release(now, c);
         }
-        let offered = self
-            .signed_in_at
-            .map_or(Duration::ZERO, |t| now.saturating_sub(t))
-            * u32::try_from(self.capacity()).unwrap_or(1);
-        rec.agent_work(self.id.as_str(), self.chats_taken, self.busy, offered);
+        self.count_slots(now);
+        rec.agent_work(
+            self.id.as_str(),
+            self.chats_taken,
+            self.busy,
+            self.slot_time,
+        );
     }
 }
 
@@ -965,6 +1022,85 @@ mod tests {
             fx.timers
         );
         step(bot, Input::Timer(Timer::FaultDrop(ChatId(7)))).fault
+    }
+
+    /// Occupancy counts neither slots nor chat time while the connection is down: a
+    /// chat held from 0 to 30 s with a 10 s outage is 20 s busy out of 2 × 20 s offered.
+    #[test]
+    fn an_outage_offers_no_slots_and_works_no_chat() {
+        let mut bot = dropping(1.0);
+        let mut rec = Recorder::new(Duration::from_secs(60));
+        let mut at = |bot: &mut AgentBot, secs: u64, input: Input<'_>| {
+            bot.on(
+                Duration::from_secs(secs),
+                input,
+                &mut Effects::default(),
+                &mut rec,
+            );
+        };
+        at(&mut bot, 0, Input::Start);
+        at(&mut bot, 0, Input::Reply(SIGN_IN, &status(Vec::new())));
+        at(
+            &mut bot,
+            0,
+            Input::Notice(&Notice::Assigned(Box::new(view(7)))),
+        );
+        at(&mut bot, 10, Input::Disconnected);
+        at(&mut bot, 20, Input::Start);
+        at(
+            &mut bot,
+            20,
+            Input::Reply(SIGN_IN, &status(vec![ChatId(7)])),
+        );
+        bot.finish(Duration::from_secs(30), &mut rec);
+        let work = &rec.agents()["a-1"];
+        assert_eq!(work.chats, 1);
+        assert_eq!(work.busy_slot_seconds, 20.0);
+        assert_eq!(work.offered_slot_seconds, 40.0);
+    }
+
+    /// An agent who lowers its availability offers fewer slots from then on, but never
+    /// fewer than the chats it is working.
+    #[test]
+    fn lowered_availability_offers_fewer_slots() {
+        let faults = AgentFaults {
+            flip_every: Some(DurationDist::constant(Duration::from_secs(10))),
+            ..AgentFaults::none()
+        };
+        let mut bot = AgentBot::new("a-1".into(), plan(faults), ChaCha8Rng::seed_from_u64(3));
+        let mut rec = Recorder::new(Duration::from_secs(60));
+        let mut at = |bot: &mut AgentBot, secs: u64, input: Input<'_>| {
+            let mut fx = Effects::default();
+            bot.on(Duration::from_secs(secs), input, &mut fx, &mut rec);
+            fx
+        };
+        at(&mut bot, 0, Input::Start);
+        at(&mut bot, 0, Input::Reply(SIGN_IN, &status(Vec::new())));
+        at(
+            &mut bot,
+            0,
+            Input::Notice(&Notice::Assigned(Box::new(view(7)))),
+        );
+        let fx = at(&mut bot, 10, Input::Timer(Timer::FaultFlip));
+        let lowered = fx
+            .send
+            .iter()
+            .find_map(|(_, c)| match c {
+                Command::SetAvailability {
+                    availability: Availability::AvailableFor(n),
+                } => Some(u64::from(*n)),
+                _ => None,
+            })
+            .expect("a flip lowers the availability");
+        bot.finish(Duration::from_secs(30), &mut rec);
+        let work = &rec.agents()["a-1"];
+        // 2 slots for 10 s, then max(lowered, 1 chat in hand) for 20 s.
+        let expected = 2 * 10 + lowered.max(1) * 20;
+        assert_eq!(
+            work.offered_slot_seconds, expected as f64,
+            "lowered to {lowered}"
+        );
+        assert_eq!(work.busy_slot_seconds, 30.0);
     }
 
     #[test]
