@@ -252,6 +252,50 @@ async fn a_replacing_connection_gets_the_notices_its_predecessor_still_held() ->
     Ok(())
 }
 
+/// An agent that reconnects twice in quick succession loses nothing either: the middle
+/// connection, replaced while it was still taking over (or writing) its predecessor's
+/// notices, passes them on to the newest one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_quick_replacements_lose_no_notice() -> Result<()> {
+    let mut config = base_config();
+    config.limits.messages_per_sec = 100_000;
+    config.limits.burst = 100_000;
+    config.limits.write_timeout_ms = 60_000;
+    let server = TestServer::start(config).await?;
+    let (mut first, mut user, chat) = in_a_chat(&server, "double handover").await?;
+    flood(&mut user, &chat, 300).await?;
+    // The second connection reads nothing after its welcome; the third replaces it at
+    // once.
+    let mut second = server.agent("alice-token").await?;
+    let mut third = server.agent("alice-token").await?;
+    let mut got = std::collections::BTreeSet::new();
+    let deadline = tokio::time::Instant::now() + switchboard_tests::WAIT;
+    while !got.contains(&300) {
+        let Ok(f) = tokio::time::timeout_at(deadline, third.frame()).await else {
+            break;
+        };
+        let f = f?;
+        if f["notice"] == "message" {
+            got.insert(f["entry"]["seq"].as_u64().context("seq")?);
+        }
+    }
+    ensure!(
+        got.contains(&300),
+        "the newest connection never got the last message"
+    );
+    for old in [&mut first, &mut second] {
+        let deadline = tokio::time::Instant::now() + switchboard_tests::WAIT;
+        while let Ok(Ok(f)) = tokio::time::timeout_at(deadline, old.frame()).await {
+            if f["notice"] == "message" {
+                got.insert(f["entry"]["seq"].as_u64().context("seq")?);
+            }
+        }
+    }
+    let missing: Vec<u64> = (1..=300).filter(|n| !got.contains(n)).collect();
+    ensure!(missing.is_empty(), "lost messages: {missing:?}");
+    Ok(())
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn graceful_shutdown_closes_with_1001_and_flushes_the_journal() -> Result<()> {
     let journal = temp_path("journal.jsonl");

@@ -9,6 +9,7 @@ use crate::protocol::{self, ProtocolError, ServerFrame, Welcome, WireLimits, clo
 use futures_util::{FutureExt as _, SinkExt, StreamExt};
 use hyper::upgrade::Upgraded;
 use hyper_util::rt::TokioIo;
+use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
@@ -106,7 +107,9 @@ pub(crate) async fn run(
         from: handover,
         unsent: Vec::new(),
     };
-    let end = drive(
+    // A panic in the session (a bug) still ends it through the path below, so the
+    // registry and the Desk learn that the connection is gone.
+    let end = AssertUnwindSafe(drive(
         &shared,
         &mut ws,
         &who,
@@ -114,8 +117,13 @@ pub(crate) async fn run(
         &mut rx,
         &mut succession,
         &mut shutdown,
-    )
-    .await;
+    ))
+    .catch_unwind()
+    .await
+    .unwrap_or_else(|_| {
+        tracing::error!("a session panicked; its connection is dropped");
+        End::Gone
+    });
     if let End::Close(code, _) | End::CloseAndLinger(code, _) = &end
         && *code != close::GOING_AWAY
         && *code != close::NORMAL
@@ -144,7 +152,20 @@ pub(crate) async fn run(
                     notices.push(q.frame);
                 }
             }
-            let _ = to.send(notices);
+            match succession.from {
+                None => {
+                    let _ = to.send(notices);
+                }
+                // Replaced before its own predecessor handed over: the successor gets
+                // the predecessor's notices, then this connection's.
+                Some(from) => {
+                    tokio::spawn(async move {
+                        let mut chained = from.await.unwrap_or_default();
+                        chained.append(&mut notices);
+                        let _ = to.send(chained);
+                    });
+                }
+            }
         }
         drop(desk);
     }
@@ -223,19 +244,29 @@ async fn drive(
 ) -> End {
     let limits = &shared.limits;
     let write_timeout = Duration::from_millis(limits.write_timeout_ms);
-    if let Some(from) = succession.from.take() {
+    if let Some(mut from) = succession.from.take() {
         // The welcome (queued before registering) first, then the notices the replaced
         // connection had not written, then what was queued for this one since. The
-        // replaced connection hands them over when it stops, which its write timeouts
-        // bound (a dead one drops the sender: nothing to wait for then).
+        // replaced connection hands them over as soon as its kick stops it (a dead one
+        // drops the sender: nothing to wait for then); a write timeout bounds the wait.
         let notices = tokio::select! {
             biased;
             _ = shutdown.changed() => {
+                succession.from = Some(from);
                 return End::Close(close::GOING_AWAY, "server shutting down".into());
             }
-            (code, reason) = outbox.kick.wait() => return End::Close(code, reason),
-            notices = from => notices.unwrap_or_default(),
+            (code, reason) = outbox.kick.wait() => {
+                // Replaced in turn: the predecessor's notices go on to the successor.
+                succession.from = Some(from);
+                return End::Close(code, reason);
+            }
+            notices = &mut from => notices.unwrap_or_default(),
+            () = tokio::time::sleep(write_timeout) => {
+                tracing::warn!("a replaced connection did not hand over its notices in time");
+                Vec::new()
+            }
         };
+        let mut in_flight = notices.clone();
         let taken = async {
             if let Ok(welcome) = rx.try_recv() {
                 ws.feed(Message::Text(welcome.frame)).await?;
@@ -245,8 +276,21 @@ async fn drive(
             }
             ws.flush().await
         };
-        if !matches!(tokio::time::timeout(write_timeout, taken).await, Ok(Ok(()))) {
-            return End::Gone;
+        let written = tokio::select! {
+            biased;
+            kicked = outbox.kick.wait() => Err(kicked),
+            written = tokio::time::timeout(write_timeout, taken) => Ok(written),
+        };
+        match written {
+            Ok(Ok(Ok(()))) => in_flight.clear(),
+            Ok(_) => {
+                succession.unsent = in_flight;
+                return End::Gone;
+            }
+            Err((code, reason)) => {
+                succession.unsent = in_flight;
+                return End::Close(code, reason);
+            }
         }
     }
     let mut bucket = Bucket::new(limits.messages_per_sec, limits.burst);
@@ -273,57 +317,89 @@ async fn drive(
             // write of everything queued, so the queue drains either way).
             msg = ws.next() => {
                 last_heard = Instant::now();
-                let read = async {
-                    let mut read = on_frame(shared, who, outbox, &mut bucket, msg);
-                    // Handle the frames that already arrived too before writing, so
-                    // that their replies leave together (one write instead of one per
-                    // frame). Each frame's replies move from the queue into the
-                    // socket's buffer before the next frame is read: they precede
-                    // anything read next (a close reply included), and a client that
-                    // pipelines requests never fills its queue with its own replies.
-                    let mut batch = 1;
-                    while matches!(read, Read::More) {
-                        // A kicked connection leaves its queue alone: a newer one of
-                        // the agent may be waiting for the notices in it.
-                        if outbox.kick.is_set() {
-                            break;
+                // The notices written in this step, until they are flushed.
+                let mut in_flight = Vec::new();
+                let step = async {
+                    let read = async {
+                        let mut read = on_frame(shared, who, outbox, &mut bucket, msg);
+                        // Handle the frames that already arrived too before writing, so
+                        // that their replies leave together (one write instead of one
+                        // per frame). Each frame's replies move from the queue into the
+                        // socket's buffer before the next frame is read: they precede
+                        // anything read next (a close reply included), and a client that
+                        // pipelines requests never fills its queue with its own replies.
+                        let mut batch = 1;
+                        while matches!(read, Read::More) {
+                            // A kicked connection leaves its queue alone: a newer one of
+                            // the agent may be waiting for the notices in it.
+                            if outbox.kick.is_set() {
+                                break;
+                            }
+                            while let Ok(q) = rx.try_recv() {
+                                if q.notice {
+                                    in_flight.push(q.frame.clone());
+                                }
+                                ws.feed(Message::Text(q.frame)).await?;
+                            }
+                            if batch >= READ_BATCH || *shutdown.borrow() {
+                                break;
+                            }
+                            let Some(msg) = ws.next().now_or_never() else { break };
+                            read = on_frame(shared, who, outbox, &mut bucket, msg);
+                            batch += 1;
                         }
-                        while let Ok(q) = rx.try_recv() {
-                            ws.feed(Message::Text(q.frame)).await?;
+                        Ok::<_, WsError>(read)
+                    };
+                    let read = match tokio::time::timeout(write_timeout, read).await {
+                        Ok(Ok(read)) => read,
+                        Ok(Err(_)) | Err(_) => return None,
+                    };
+                    // Write what the batch queued (after a close or a protocol error
+                    // too: the replies to the commands before it were earned).
+                    let write = match &read {
+                        Read::More if outbox.kick.is_set() => {
+                            tokio::time::timeout(write_timeout, ws.flush()).await
                         }
-                        if batch >= READ_BATCH || *shutdown.borrow() {
-                            break;
-                        }
-                        let Some(msg) = ws.next().now_or_never() else { break };
-                        read = on_frame(shared, who, outbox, &mut bucket, msg);
-                        batch += 1;
-                    }
-                    Ok::<_, WsError>(read)
-                };
-                let read = match tokio::time::timeout(write_timeout, read).await {
-                    Ok(Ok(read)) => read,
-                    Ok(Err(_)) | Err(_) => return End::Gone,
-                };
-                // Write what the batch queued (after a close or a protocol error too:
-                // the replies to the commands before it were earned).
-                let write = match &read {
-                    Read::More if outbox.kick.is_set() => {
-                        tokio::time::timeout(write_timeout, ws.flush()).await
-                    }
-                    Read::More => {
-                        let mut in_flight = Vec::new();
-                        tokio::time::timeout(write_timeout, write_queued(ws, rx, &mut in_flight))
+                        Read::More => {
+                            tokio::time::timeout(
+                                write_timeout,
+                                write_queued(ws, rx, &mut in_flight),
+                            )
                             .await
-                    }
-                    Read::Closing | Read::End(End::Close(..) | End::CloseAndLinger(..)) => {
-                        tokio::time::timeout(write_timeout, ws.flush()).await
-                    }
-                    Read::End(End::Gone) => return End::Gone,
+                        }
+                        Read::Closing | Read::End(End::Close(..) | End::CloseAndLinger(..)) => {
+                            tokio::time::timeout(write_timeout, ws.flush()).await
+                        }
+                        Read::End(End::Gone) => return Some((read, Ok(Ok(())))),
+                    };
+                    Some((read, write))
                 };
-                match (read, write) {
-                    (Read::More, Ok(Ok(()))) => {}
-                    (Read::End(end), _) => return end,
-                    (Read::More | Read::Closing, _) => return End::Gone,
+                // A write stuck on a slow peer gives way to a kick, as below.
+                let stepped = tokio::select! {
+                    biased;
+                    kicked = outbox.kick.wait() => Err(kicked),
+                    stepped = step => Ok(stepped),
+                };
+                match stepped {
+                    Err((code, reason)) => {
+                        succession.unsent = in_flight;
+                        return End::Close(code, reason);
+                    }
+                    Ok(None) => {
+                        succession.unsent = in_flight;
+                        return End::Gone;
+                    }
+                    Ok(Some((read, write))) => match (read, write) {
+                        (Read::More, Ok(Ok(()))) => {}
+                        (Read::End(end), _) => {
+                            succession.unsent = in_flight;
+                            return end;
+                        }
+                        (Read::More | Read::Closing, _) => {
+                            succession.unsent = in_flight;
+                            return End::Gone;
+                        }
+                    },
                 }
             }
             queued = rx.recv() => {
@@ -345,7 +421,10 @@ async fn drive(
                 };
                 match written {
                     Ok(Ok(Ok(()))) => {}
-                    Ok(_) => return End::Gone,
+                    Ok(_) => {
+                        succession.unsent = in_flight;
+                        return End::Gone;
+                    }
                     Err((code, reason)) => {
                         // They may not have reached the peer: a newer connection gets
                         // them again (at worst twice, never not at all).
@@ -361,9 +440,16 @@ async fn drive(
                     return End::Close(close::POLICY, "idle timeout: no frame or pong received".into());
                 }
                 if limits.ping_interval_ms > 0 {
-                    match tokio::time::timeout(write_timeout, ws.send(Message::Ping(Default::default()))).await {
-                        Ok(Ok(())) => {}
-                        Ok(Err(_)) | Err(_) => return End::Gone,
+                    let pinged = tokio::select! {
+                        biased;
+                        kicked = outbox.kick.wait() => return End::Close(kicked.0, kicked.1),
+                        pinged = tokio::time::timeout(
+                            write_timeout,
+                            ws.send(Message::Ping(Default::default())),
+                        ) => pinged,
+                    };
+                    if !matches!(pinged, Ok(Ok(()))) {
+                        return End::Gone;
                     }
                 }
             }

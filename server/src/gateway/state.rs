@@ -255,11 +255,13 @@ impl Shared {
     /// Sends each queue's latest counts to its online members: the coalesced
     /// `queue_changed` notices of the last interval.
     pub(crate) fn push_queue_counts(&self) {
+        // The Desk's lock first (the order `execute_locked` takes them in): counts taken
+        // out under it cannot be older than the notices of a Desk step after them.
+        let core = lock(&self.core);
         let pending = std::mem::take(&mut *lock(&self.queue_counts));
         if pending.is_empty() {
             return;
         }
-        let core = lock(&self.core);
         let batches: Vec<(Vec<AgentId>, Utf8Bytes)> = pending
             .into_iter()
             .map(|(q, notice)| {
@@ -311,6 +313,11 @@ impl Shared {
                 let deadline_changed = core.desk.next_deadline() != before;
                 let mut relayed = 0;
                 let mut auto = 0;
+                let messages: Vec<bool> = outcome
+                    .deliveries
+                    .iter()
+                    .map(|d| matches!(d.notice, Notice::Message { .. }))
+                    .collect();
                 let mut resolved = Vec::with_capacity(outcome.deliveries.len());
                 for d in &outcome.deliveries {
                     let targets: Vec<Target> = match &d.to {
@@ -327,10 +334,8 @@ impl Shared {
                             .map(|a| Target::Agent(a.clone()))
                             .collect(),
                     };
-                    match d.notice {
-                        Notice::Message { .. } => relayed += 1,
-                        Notice::Assigned(_) => auto += 1,
-                        _ => {}
+                    if let Notice::Assigned(_) = d.notice {
+                        auto += 1;
                     }
                     resolved.push(targets);
                 }
@@ -360,14 +365,16 @@ impl Shared {
                 let resolved = resolved
                     .into_iter()
                     .zip(&outcome.deliveries)
-                    .map(|(targets, d)| {
-                        (targets, Utf8Bytes::from(protocol::encode_notice(&d.notice)))
+                    .zip(messages)
+                    .map(|((targets, d), message)| {
+                        let frame = Utf8Bytes::from(protocol::encode_notice(&d.notice));
+                        (targets, frame, message)
                     });
                 let mut undeliverable = 0;
                 if let (Some((outbox, _)), Some(frame)) = (&me, reply_frame) {
                     outbox.push(frame, &self.counters);
                 }
-                for (targets, frame) in resolved {
+                for (targets, frame, message) in resolved {
                     for t in targets {
                         let outbox = match &t {
                             Target::Agent(a) => registry.agents.get(a),
@@ -375,7 +382,10 @@ impl Shared {
                         };
                         match outbox {
                             Some(o) => {
-                                o.push_notice(frame.clone(), &self.counters);
+                                // Relayed: queued for the other side's connection.
+                                if o.push_notice(frame.clone(), &self.counters) && message {
+                                    relayed += 1;
+                                }
                             }
                             None => undeliverable += 1,
                         }
@@ -417,6 +427,9 @@ impl Shared {
                     };
                     self.journal(&mut core, entry);
                 }
+                // As for a reply: the error follows, on its connection, the notices of
+                // the Desk steps before it (their pushes hold the registry).
+                let registry = me.is_some().then(|| lock(&self.registry));
                 drop(core);
                 {
                     let mut c = lock(&self.counters);
@@ -425,6 +438,7 @@ impl Shared {
                 }
                 if let Some((outbox, req)) = me {
                     outbox.push(error_frame(&req, e.code(), &e.to_string()), &self.counters);
+                    drop(registry);
                     return Ok(None);
                 }
                 Err(e)
