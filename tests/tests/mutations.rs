@@ -254,32 +254,40 @@ async fn lose_on_disconnect() -> anyhow::Result<CheckReport> {
     Ok(checker::check(&history, Some(&entries), &opts))
 }
 
-/// An agent whose grace period ran out but who signs in before the server's timer
-/// noticed is released inside that `sign_in` (`agent_left` with `agent_gone` to their
-/// users) and is signed in afresh: the replay must not take the notices for a sign-out
-/// and then report the chat the agent takes again as lost.
-#[test]
-fn a_late_sign_in_that_releases_old_chats_leaves_the_agent_signed_in() {
-    use switchboard_server::domain::{
-        AgentId, ChatSource, Command, Desk, Principal, Reply, Time, UserId,
-    };
-    use switchboard_server::protocol::{JournalEntry, JournalResult};
-    // The planted bugs are process-wide: this Desk must not run with another test's.
-    let _turn = TURN.blocking_lock();
-    planted::plant(None);
-    let mut config = switchboard_tests::base_config();
-    config.disconnect.agent_grace = std::time::Duration::from_millis(100);
-    let mut desk: Desk = config.build_desk().expect("desk");
-    let alice = Principal::Agent(AgentId::from("alice"));
-    let user = Principal::User(UserId(1));
-    let mut journal = Vec::new();
-    let mut step = |who: &Principal, command: Command, at_ms: u64| {
-        let outcome = desk
-            .handle(who, command.clone(), Time(at_ms))
-            .expect("the Desk accepts the step");
+/// A journal written straight from a Desk, step by step, for replays of exact
+/// interleavings a live run would reach only by luck.
+struct DeskJournal {
+    desk: switchboard_server::domain::Desk,
+    entries: Vec<switchboard_server::protocol::JournalEntry>,
+}
+
+impl DeskJournal {
+    fn new(config: &switchboard_server::config::ServerConfig) -> DeskJournal {
+        DeskJournal {
+            desk: config.build_desk().expect("desk"),
+            entries: Vec::new(),
+        }
+    }
+
+    /// Runs `command` for `who` at `at_ms` (the Desk must accept it) and journals it.
+    fn step(
+        &mut self,
+        who: &switchboard_server::domain::Principal,
+        command: switchboard_server::domain::Command,
+        at_ms: u64,
+    ) -> switchboard_server::domain::Reply {
+        use switchboard_server::protocol::{JournalEntry, JournalResult};
+        let outcome = self
+            .desk
+            .handle(
+                who,
+                command.clone(),
+                switchboard_server::domain::Time(at_ms),
+            )
+            .unwrap_or_else(|e| panic!("the Desk refused {command:?}: {e}"));
         let reply = outcome.reply.clone();
-        journal.push(JournalEntry {
-            seq: journal.len() as u64 + 1,
+        self.entries.push(JournalEntry {
+            seq: self.entries.len() as u64 + 1,
             at_ms,
             wall_ms: at_ms,
             principal: who.clone(),
@@ -290,31 +298,95 @@ fn a_late_sign_in_that_releases_old_chats_leaves_the_agent_signed_in() {
             },
         });
         reply
-    };
-    step(&alice, Command::SignIn, 0);
-    let Reply::ChatStarted { chat, .. } = step(
-        &user,
-        Command::StartChat {
-            queue: "hardware".into(),
-            subject: "laptop".into(),
-            source: ChatSource::default(),
-            customer: None,
-        },
-        10,
-    ) else {
-        panic!("start_chat did not start a chat");
-    };
-    step(&alice, Command::Accept { chat }, 20);
-    step(&alice, Command::Disconnect, 30);
+    }
+
+    /// Starts a chat for `user` in `queue`.
+    fn start(
+        &mut self,
+        user: &switchboard_server::domain::Principal,
+        queue: &str,
+        at_ms: u64,
+    ) -> switchboard_server::domain::ChatId {
+        use switchboard_server::domain::{ChatSource, Command, Reply};
+        let started = self.step(
+            user,
+            Command::StartChat {
+                queue: queue.into(),
+                subject: "help".into(),
+                source: ChatSource::default(),
+                customer: None,
+            },
+            at_ms,
+        );
+        let Reply::ChatStarted { chat, .. } = started else {
+            panic!("start_chat did not start a chat: {started:?}");
+        };
+        chat
+    }
+
+    /// The checker's verdict on the journal.
+    fn check(&self, agent_grace_ms: u64) -> CheckReport {
+        let opts = Options {
+            agent_grace_ms,
+            ..Options::default()
+        };
+        let history = switchboard_sim::history::History::new(true);
+        checker::check(&history, Some(&self.entries), &opts)
+    }
+}
+
+/// An agent whose grace period ran out but who signs in before the server's timer
+/// noticed is released inside that `sign_in` (`agent_left` with `agent_gone` to their
+/// users) and is signed in afresh: the replay must not take the notices for a sign-out
+/// and then report the chat the agent takes again as lost.
+#[test]
+fn a_late_sign_in_that_releases_old_chats_leaves_the_agent_signed_in() {
+    use switchboard_server::domain::{AgentId, Command, Principal, UserId};
+    // The planted bugs are process-wide: this Desk must not run with another test's.
+    let _turn = TURN.blocking_lock();
+    planted::plant(None);
+    let mut config = switchboard_tests::base_config();
+    config.disconnect.agent_grace = std::time::Duration::from_millis(100);
+    let mut j = DeskJournal::new(&config);
+    let alice = Principal::Agent(AgentId::from("alice"));
+    let user = Principal::User(UserId(1));
+    j.step(&alice, Command::SignIn, 0);
+    let chat = j.start(&user, "hardware", 10);
+    j.step(&alice, Command::Accept { chat }, 20);
+    j.step(&alice, Command::Disconnect, 30);
     // Past the grace period (100 ms below) with no tick in between: the sign-in
     // releases the chat to the queue, and alice takes it again.
-    step(&alice, Command::SignIn, 500);
-    step(&alice, Command::Accept { chat }, 510);
-    let opts = Options {
-        agent_grace_ms: 100,
-        ..Options::default()
+    j.step(&alice, Command::SignIn, 500);
+    j.step(&alice, Command::Accept { chat }, 510);
+    let report = j.check(100);
+    assert!(report.ok(), "{}", report.render());
+}
+
+/// A transfer addressed to an agent who signs out before taking it is withdrawn to the
+/// chat's queue (`transfer_withdrawn`): anyone there may take it then, and the replay
+/// must not report that as a transfer taken by the wrong agent (R5).
+#[test]
+fn a_withdrawn_transfer_may_be_taken_from_the_queue() {
+    use switchboard_server::domain::{AgentId, Command, Principal, TransferTarget, UserId};
+    let _turn = TURN.blocking_lock();
+    planted::plant(None);
+    let config = switchboard_tests::base_config();
+    let mut j = DeskJournal::new(&config);
+    let alice = Principal::Agent(AgentId::from("alice"));
+    let bob = Principal::Agent(AgentId::from("bob"));
+    let user = Principal::User(UserId(1));
+    j.step(&alice, Command::SignIn, 0);
+    j.step(&bob, Command::SignIn, 0);
+    let chat = j.start(&user, "software", 10);
+    j.step(&alice, Command::Accept { chat }, 20);
+    let to_bob = Command::Transfer {
+        chat,
+        to: TransferTarget::Agent(AgentId::from("bob")),
+        notes: "for bob".into(),
     };
-    let history = switchboard_sim::history::History::new(true);
-    let report = checker::check(&history, Some(&journal), &opts);
+    j.step(&alice, to_bob, 30);
+    j.step(&bob, Command::SignOut, 40);
+    j.step(&alice, Command::AcceptTransfer { chat }, 50);
+    let report = j.check(30_000);
     assert!(report.ok(), "{}", report.render());
 }

@@ -273,9 +273,10 @@ pub fn options_of(dir: &Path) -> Options {
     o
 }
 
-/// A grace period of `scenario` time in server milliseconds at `time_scale`.
+/// A grace period of `scenario` time in server milliseconds at `time_scale`, cut to
+/// the millisecond as the Desk cuts it.
 fn grace_ms(scenario: std::time::Duration, time_scale: f64) -> u64 {
-    (scenario.as_secs_f64() * 1000.0 / time_scale).round() as u64
+    (scenario.as_secs_f64() * 1000.0 / time_scale).floor() as u64
 }
 
 /// Checks the run folder `dir` and writes `invariants.json` there.

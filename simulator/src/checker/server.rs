@@ -165,6 +165,17 @@ impl Replay<'_> {
             return;
         };
         self.retarget_gone_transfers(e.at_ms);
+        // A transfer withdrawn in this step (its target signed out, or signed in again
+        // past the grace period) went to the chat's queue before anything the step
+        // then did with it (routing it to someone else, say).
+        for d in deliveries {
+            if let Notice::TransferWithdrawn { chat, to } = &d.notice
+                && let Some(c) = self.chats.get_mut(chat)
+                && matches!(c.st, St::Transferred(_))
+            {
+                c.st = St::Transferred(to.clone());
+            }
+        }
         let agent = match &e.principal {
             Principal::Agent(a) => Some(a.clone()),
             _ => None,
@@ -210,7 +221,11 @@ impl Replay<'_> {
             }
             (Command::Disconnect, _) => match &e.principal {
                 Principal::Agent(a) => {
-                    if let Some(m) = self.agents.get_mut(a) {
+                    // A second disconnect changes nothing at the Desk: the grace
+                    // period still runs from the first.
+                    if let Some(m) = self.agents.get_mut(a)
+                        && m.offline_since.is_none()
+                    {
                         m.offline_since = Some(e.at_ms);
                         m.transfers_released = false;
                     }
