@@ -132,6 +132,8 @@ enum Step {
 /// What the agent tracks per chat it holds.
 #[derive(Debug)]
 struct Held {
+    /// Which holding of the chat this is (see [`Timer::AgentClose`]).
+    holding: u64,
     /// Since when the chat occupies the agent; `None` while the connection is down
     /// (the agent does no work on it then).
     busy_since: Option<Duration>,
@@ -261,6 +263,11 @@ impl AgentBot {
         self.counted_to = now;
     }
 
+    /// Whether the agent still holds chat `c` in the holding a timer was set for.
+    fn holds(&self, c: ChatId, holding: u64) -> bool {
+        self.held.get(&c).is_some_and(|h| h.holding == holding)
+    }
+
     fn room(&self) -> bool {
         self.held.len() + self.accepting.len() < self.capacity()
     }
@@ -290,7 +297,7 @@ impl AgentBot {
         fx.timers.push((delay, Timer::Pull));
     }
 
-    fn plan_steps(&mut self, origin: Origin, has_ticket: bool) -> Vec<Step> {
+    fn plan_steps(&mut self, transferred: bool, has_ticket: bool) -> Vec<Step> {
         let mut steps = Vec::new();
         let p = self.plan.clone();
         if self.rng.random_bool(p.share_probability.clamp(0.0, 1.0)) {
@@ -308,7 +315,7 @@ impl AgentBot {
         }
         if let Some((prob, _, _)) = &p.transfer {
             // Only the first agent transfers: a chat is not passed around forever.
-            if origin != Origin::Transferred && self.rng.random_bool(prob.clamp(0.0, 1.0)) {
+            if !transferred && self.rng.random_bool(prob.clamp(0.0, 1.0)) {
                 steps.push(Step::Transfer);
             }
         }
@@ -321,7 +328,11 @@ impl AgentBot {
         self.accepting.remove(&c);
         self.offered.remove(&c);
         self.chats_taken += 1;
-        let steps = self.plan_steps(view.origin, view.resources.ticket.is_some());
+        let holding = self.chats_taken;
+        // A transfer to a queue that auto-accept routes arrives as `auto`: the transfer
+        // notes tell that the chat was transferred before.
+        let transferred = view.origin == Origin::Transferred || !view.notes.is_empty();
+        let steps = self.plan_steps(transferred, view.resources.ticket.is_some());
         let owes_reply = view
             .history
             .last()
@@ -329,6 +340,7 @@ impl AgentBot {
         self.held.insert(
             c,
             Held {
+                holding,
                 busy_since: Some(now),
                 steps,
                 articles: view
@@ -350,18 +362,18 @@ impl AgentBot {
         );
         if owes_reply {
             let d = self.plan.reply_delay.sample(&mut self.rng);
-            fx.timers.push((d, Timer::AgentReply(c)));
+            fx.timers.push((d, Timer::AgentReply(c, holding)));
         }
         if let Some(h) = &self.plan.handle_time {
             let d = h.sample(&mut self.rng);
-            fx.timers.push((d, Timer::AgentClose(c)));
+            fx.timers.push((d, Timer::AgentClose(c, holding)));
             // Planned work happens early in the conversation.
             let w = self.plan.reply_delay.sample(&mut self.rng).min(d / 2);
-            fx.timers.push((w, Timer::AgentWork(c)));
+            fx.timers.push((w, Timer::AgentWork(c, holding)));
         }
         if chance(&mut self.rng, self.plan.faults.drop_probability) {
             let d = self.plan.faults.drop_after.sample(&mut self.rng);
-            fx.timers.push((d, Timer::FaultDrop(c)));
+            fx.timers.push((d, Timer::FaultDrop(c, holding)));
         }
     }
 
@@ -371,9 +383,11 @@ impl AgentBot {
         self.count_slots(now);
         self.accepting.remove(&c);
         self.chats_taken += 1;
+        let holding = self.chats_taken;
         self.held.insert(
             c,
             Held {
+                holding,
                 busy_since: Some(now),
                 steps: Vec::new(),
                 articles: Vec::new(),
@@ -384,10 +398,10 @@ impl AgentBot {
             },
         );
         let d = self.plan.reply_delay.sample(&mut self.rng);
-        fx.timers.push((d, Timer::AgentReply(c)));
+        fx.timers.push((d, Timer::AgentReply(c, holding)));
         if let Some(h) = &self.plan.handle_time {
             let d = h.sample(&mut self.rng);
-            fx.timers.push((d, Timer::AgentClose(c)));
+            fx.timers.push((d, Timer::AgentClose(c, holding)));
         }
     }
 
@@ -408,7 +422,7 @@ impl AgentBot {
                     if !h.owes_reply {
                         h.owes_reply = true;
                         let d = self.plan.reply_delay.sample(&mut self.rng);
-                        fx.timers.push((d, Timer::AgentReply(c)));
+                        fx.timers.push((d, Timer::AgentReply(c, h.holding)));
                     }
                 }
                 None => self.adopt(now, c, fx),
@@ -750,12 +764,14 @@ impl AgentBot {
                 if let Some(h) = self.held.get_mut(&c) {
                     h.owes_reply = true;
                     let d = self.plan.reply_delay.sample(&mut self.rng);
-                    fx.timers.push((d, Timer::AgentReply(c)));
+                    fx.timers.push((d, Timer::AgentReply(c, h.holding)));
                 }
             }
-            CLOSE if self.held.contains_key(&c) => {
-                let d = self.plan.reply_delay.sample(&mut self.rng);
-                fx.timers.push((d, Timer::AgentClose(c)));
+            CLOSE => {
+                if let Some(holding) = self.held.get(&c).map(|h| h.holding) {
+                    let d = self.plan.reply_delay.sample(&mut self.rng);
+                    fx.timers.push((d, Timer::AgentClose(c, holding)));
+                }
             }
             _ => {}
         }
@@ -782,7 +798,7 @@ impl AgentBot {
                 {
                     h.owes_reply = true;
                     let d = self.plan.reply_delay.sample(&mut self.rng);
-                    fx.timers.push((d, Timer::AgentReply(*chat)));
+                    fx.timers.push((d, Timer::AgentReply(*chat, h.holding)));
                 }
             }
             Notice::ChatEnded { chat, .. } => {
@@ -837,8 +853,8 @@ impl Participant for AgentBot {
                 self.offered.clear();
                 self.counts.clear();
             }
-            Input::Timer(Timer::FaultDrop(c)) => {
-                if !self.offline && self.held.contains_key(&c) {
+            Input::Timer(Timer::FaultDrop(c, holding)) => {
+                if !self.offline && self.holds(c, holding) {
                     let f = &self.plan.faults;
                     let within = chance(&mut self.rng, f.reconnect_within_grace);
                     let delay = f.reconnect_delay.sample(&mut self.rng);
@@ -902,8 +918,9 @@ impl Participant for AgentBot {
                         .push((tag(ACCEPT_TRANSFER, c), Command::AcceptTransfer { chat: c }));
                 }
             }
-            Input::Timer(Timer::AgentReply(c)) => {
+            Input::Timer(Timer::AgentReply(c, holding)) => {
                 if let Some(h) = self.held.get_mut(&c)
+                    && h.holding == holding
                     && h.owes_reply
                 {
                     h.owes_reply = false;
@@ -912,9 +929,13 @@ impl Participant for AgentBot {
                         .push((tag(SEND, c), Command::Send { chat: c, text }));
                 }
             }
-            Input::Timer(Timer::AgentWork(c)) => self.work(c, fx),
-            Input::Timer(Timer::AgentClose(c)) => {
-                if self.held.contains_key(&c) {
+            Input::Timer(Timer::AgentWork(c, holding)) => {
+                if self.holds(c, holding) {
+                    self.work(c, fx);
+                }
+            }
+            Input::Timer(Timer::AgentClose(c, holding)) => {
+                if self.holds(c, holding) {
                     fx.send.push((tag(CLOSE, c), Command::Close { chat: c }));
                 }
             }
@@ -941,7 +962,9 @@ impl Participant for AgentBot {
 mod tests {
     use super::*;
     use rand::SeedableRng;
-    use switchboard_server::domain::{AgentStatus, ChatSource, Resources, Time, UserId};
+    use switchboard_server::domain::{
+        AgentStatus, ChatSource, Resources, Time, TransferNote, UserId,
+    };
 
     fn plan(faults: AgentFaults) -> Arc<AgentPlan> {
         let zero = DurationDist::constant(Duration::ZERO);
@@ -1017,11 +1040,79 @@ mod tests {
         let fx = step(bot, Input::Notice(&Notice::Assigned(Box::new(view(7)))));
         assert!(
             fx.timers
-                .contains(&(Duration::from_secs(3), Timer::FaultDrop(ChatId(7)))),
+                .contains(&(Duration::from_secs(3), Timer::FaultDrop(ChatId(7), 1))),
             "{:?}",
             fx.timers
         );
-        step(bot, Input::Timer(Timer::FaultDrop(ChatId(7)))).fault
+        step(bot, Input::Timer(Timer::FaultDrop(ChatId(7), 1))).fault
+    }
+
+    /// A chat taken again (after the Desk took it back, say) gets its own timers: the
+    /// close planned for the first holding does not end the second early.
+    #[test]
+    fn timers_of_an_earlier_holding_are_void() {
+        let mut p = (*plan(AgentFaults::none())).clone();
+        p.handle_time = Some(DurationDist::constant(Duration::from_secs(60)));
+        let mut bot = AgentBot::new("a-1".into(), Arc::new(p), ChaCha8Rng::seed_from_u64(1));
+        step(&mut bot, Input::Start);
+        step(&mut bot, Input::Reply(SIGN_IN, &status(Vec::new())));
+        let first = step(
+            &mut bot,
+            Input::Notice(&Notice::Assigned(Box::new(view(7)))),
+        );
+        assert!(
+            first
+                .timers
+                .iter()
+                .any(|(_, t)| *t == Timer::AgentClose(ChatId(7), 1))
+        );
+        // The connection drops past the grace period: the Desk took the chat back (the
+        // sign-in's status no longer lists it), then routes it to the agent again.
+        step(&mut bot, Input::Disconnected);
+        step(&mut bot, Input::Start);
+        step(&mut bot, Input::Reply(SIGN_IN, &status(Vec::new())));
+        assert!(!bot.held.contains_key(&ChatId(7)));
+        step(
+            &mut bot,
+            Input::Notice(&Notice::Assigned(Box::new(view(7)))),
+        );
+        // The first holding's close fires: nothing happens.
+        let stale = step(&mut bot, Input::Timer(Timer::AgentClose(ChatId(7), 1)));
+        assert!(stale.send.is_empty(), "{:?}", stale.send);
+        let due = step(&mut bot, Input::Timer(Timer::AgentClose(ChatId(7), 2)));
+        assert!(
+            matches!(
+                due.send.as_slice(),
+                [(_, Command::Close { chat: ChatId(7) })]
+            ),
+            "{:?}",
+            due.send
+        );
+    }
+
+    /// A chat transferred to a queue that auto-accept routes arrives as `auto`, but its
+    /// notes say it was transferred: only the first agent transfers a chat.
+    #[test]
+    fn a_routed_queue_transfer_is_not_transferred_again() {
+        let mut p = (*plan(AgentFaults::none())).clone();
+        p.transfer = Some((1.0, TransferTo::Queue("q".into()), "again".into()));
+        let mut bot = AgentBot::new("a-1".into(), Arc::new(p), ChaCha8Rng::seed_from_u64(1));
+        step(&mut bot, Input::Start);
+        step(&mut bot, Input::Reply(SIGN_IN, &status(Vec::new())));
+        step(
+            &mut bot,
+            Input::Notice(&Notice::Assigned(Box::new(view(7)))),
+        );
+        let mut routed = view(8);
+        routed.notes.push(TransferNote {
+            from: "a-2".into(),
+            to: TransferTarget::Queue("q".into()),
+            notes: "for the queue".into(),
+            at: Time(0),
+        });
+        step(&mut bot, Input::Notice(&Notice::Assigned(Box::new(routed))));
+        assert!(bot.held[&ChatId(7)].steps.contains(&Step::Transfer));
+        assert!(!bot.held[&ChatId(8)].steps.contains(&Step::Transfer));
     }
 
     /// Occupancy counts neither slots nor chat time while the connection is down: a
@@ -1117,7 +1208,7 @@ mod tests {
         step(&mut bot, Input::Disconnected);
         // While offline a second drop is not asked for.
         assert_eq!(
-            step(&mut bot, Input::Timer(Timer::FaultDrop(ChatId(7)))).fault,
+            step(&mut bot, Input::Timer(Timer::FaultDrop(ChatId(7), 1))).fault,
             None
         );
         let fx = step(&mut bot, Input::Start);
@@ -1126,7 +1217,7 @@ mod tests {
         let fx = step(&mut bot, Input::Reply(SIGN_IN, &status(vec![ChatId(7)])));
         assert!(
             fx.timers
-                .contains(&(Duration::from_secs(1), Timer::AgentReply(ChatId(7))))
+                .contains(&(Duration::from_secs(1), Timer::AgentReply(ChatId(7), 1)))
         );
         assert!(bot.held.contains_key(&ChatId(7)));
     }
@@ -1167,7 +1258,7 @@ mod tests {
         assert!(
             !fx.timers.iter().any(|(_, t)| matches!(
                 t,
-                Timer::FaultDrop(_) | Timer::FaultStall | Timer::FaultFlip
+                Timer::FaultDrop(..) | Timer::FaultStall | Timer::FaultFlip
             )),
             "{:?}",
             fx.timers
@@ -1243,13 +1334,13 @@ mod tests {
             },
         };
         step(&mut bot, Input::Notice(&msg));
-        let fx = step(&mut bot, Input::Timer(Timer::AgentReply(ChatId(1))));
+        let fx = step(&mut bot, Input::Timer(Timer::AgentReply(ChatId(1), 1)));
         let (t, _) = fx.send[0].clone();
         let fx = step(&mut bot, Input::Error(t, "rate_limited"));
         assert!(
             fx.timers
                 .iter()
-                .any(|(_, t)| *t == Timer::AgentReply(ChatId(1))),
+                .any(|(_, t)| *t == Timer::AgentReply(ChatId(1), 1)),
             "{fx:?}"
         );
     }

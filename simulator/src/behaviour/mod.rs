@@ -34,18 +34,21 @@ pub enum Timer {
     UserMessage(u32),
     /// The user ends the conversation.
     UserClose(u32),
-    /// The agent answers the user's latest message in this chat.
-    AgentReply(ChatId),
+    /// The agent answers the user's latest message in this chat. Per-chat agent timers
+    /// carry the holding they were set for (the agent's count of chats taken when it
+    /// took the chat): one left over from an earlier holding of the same chat is void.
+    AgentReply(ChatId, u64),
     /// The agent does the next planned step (article, ticket, transfer) in this chat.
-    AgentWork(ChatId),
+    AgentWork(ChatId, u64),
     /// The agent's handle time for this chat is over: close it.
-    AgentClose(ChatId),
+    AgentClose(ChatId, u64),
     /// The agent looks at Queue / Transferred to pull a chat (manual accept).
     Pull,
     /// The agent accepts a transfer addressed to them.
     TakeTransfer(ChatId),
-    /// Fault injection: the agent's connection drops (if it still holds this chat).
-    FaultDrop(ChatId),
+    /// Fault injection: the agent's connection drops (if it still holds this chat, in
+    /// the same holding).
+    FaultDrop(ChatId, u64),
     /// Fault injection: the agent changes its "Available for N".
     FaultFlip,
     /// Fault injection: the agent stops reading its socket.
