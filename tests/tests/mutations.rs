@@ -390,3 +390,38 @@ fn a_withdrawn_transfer_may_be_taken_from_the_queue() {
     let report = j.check(30_000);
     assert!(report.ok(), "{}", report.render());
 }
+
+/// Under auto-accept a chat left waiting while a member of its queue has a free slot
+/// is a `work_conserving` violation once it has waited longer than the bound: here the
+/// journal is made to forget that the Desk gave the chat to alice.
+#[test]
+fn a_chat_left_waiting_beside_a_free_agent_is_caught() {
+    use switchboard_server::domain::{
+        AgentId, Availability, Command, Notice, Principal, Reply, UserId,
+    };
+    use switchboard_server::protocol::JournalResult;
+    let _turn = TURN.blocking_lock();
+    planted::plant(None);
+    let mut config = switchboard_tests::base_config();
+    config.routing.auto_accept = true;
+    let mut j = DeskJournal::new(&config);
+    let alice = Principal::Agent(AgentId::from("alice"));
+    j.step(&alice, Command::SignIn, 0);
+    let available = Command::SetAvailability {
+        availability: Availability::AvailableFor(2),
+    };
+    j.step(&alice, available, 0);
+    j.start(&Principal::User(UserId(1)), "hardware", 10);
+    if let Some(JournalResult::Ok { reply, deliveries }) =
+        j.entries.last_mut().map(|e| &mut e.result)
+    {
+        deliveries.retain(|d| !matches!(d.notice, Notice::Assigned(_)));
+        if let Reply::ChatStarted { assigned, .. } = reply {
+            *assigned = false;
+        }
+    }
+    // Anything later than the bound (1 s) shows the chat still waiting.
+    j.start(&Principal::User(UserId(2)), "network", 2_000);
+    let report = j.check(30_000);
+    expect(&report, Invariant::WorkConserving);
+}

@@ -86,6 +86,7 @@ pub fn check(journal: &[JournalEntry], opts: &Options) -> (Vec<Violation>, Serve
     let mut r = Replay {
         opts,
         chats: BTreeMap::new(),
+        queued: BTreeMap::new(),
         agents: BTreeMap::new(),
         tickets: BTreeMap::new(),
         out: Vec::new(),
@@ -108,6 +109,9 @@ pub fn check(journal: &[JournalEntry], opts: &Options) -> (Vec<Violation>, Serve
 struct Replay<'a> {
     opts: &'a Options,
     chats: BTreeMap<ChatId, ChatM>,
+    /// The chats in the `Queued` state, by queue (no empty sets): what the
+    /// work-conserving check looks at after every entry, without scanning every chat.
+    queued: BTreeMap<QueueId, BTreeSet<ChatId>>,
     agents: BTreeMap<AgentId, AgentM>,
     tickets: BTreeMap<TicketId, (ChatId, bool)>,
     out: Vec<Violation>,
@@ -200,6 +204,7 @@ impl Replay<'_> {
                             owners: Vec::new(),
                         },
                     );
+                    self.queued.entry(queue.clone()).or_default().insert(*chat);
                 }
             }
             (Command::SignIn | Command::SetAvailability { .. }, Reply::Status(s)) => {
@@ -443,6 +448,7 @@ impl Replay<'_> {
             );
         }
         let chat = self.chats.get_mut(&c).expect("checked above");
+        unqueue(&mut self.queued, chat, c);
         chat.st = St::Active;
         chat.owner = Some((a.clone(), origin, e.at_ms));
         chat.owners.push(a.clone());
@@ -568,6 +574,7 @@ impl Replay<'_> {
         }
         self.release(c);
         let chat = self.chats.get_mut(&c).expect("checked above");
+        unqueue(&mut self.queued, chat, c);
         chat.st = St::Ended(how);
         chat.ended_seq = Some(e.seq);
         if how == "abandoned" {
@@ -711,6 +718,10 @@ impl Replay<'_> {
                     && c.st == St::Active
                 {
                     c.st = St::Queued;
+                    self.queued
+                        .entry(c.queue.clone())
+                        .or_default()
+                        .insert(*chat);
                 }
                 // An agent whose grace ran out is gone — unless this very step is their
                 // late `sign_in`, which released the old chats and signed them in afresh
@@ -776,15 +787,20 @@ impl Replay<'_> {
     /// Under auto-accept: a chat waiting in a queue while an online member has a free
     /// slot, for longer than the bound.
     fn work_conserving(&mut self, e: &JournalEntry) {
-        let mut found = None;
-        'outer: for (id, c) in &self.chats {
-            if c.st != St::Queued {
-                continue;
-            }
+        // The oldest queued chat an online member with a free slot could take, and the
+        // first such member.
+        let mut found: Option<(ChatId, AgentId)> = None;
+        if !self.queued.is_empty() {
             for (a, m) in &self.agents {
-                if m.free_slot() && m.queues.contains(&c.queue) {
-                    found = Some((*id, a.clone()));
-                    break 'outer;
+                if !m.free_slot() {
+                    continue;
+                }
+                for q in &m.queues {
+                    if let Some(&c) = self.queued.get(q).and_then(BTreeSet::first)
+                        && found.as_ref().is_none_or(|(best, _)| c < *best)
+                    {
+                        found = Some((c, a.clone()));
+                    }
                 }
             }
         }
@@ -872,5 +888,17 @@ fn target(t: &TransferTarget) -> String {
     match t {
         TransferTarget::Agent(a) => format!("agent {a}"),
         TransferTarget::Queue(q) => format!("queue {q}"),
+    }
+}
+
+/// Takes `chat` (id `id`) out of the queued index if it was waiting in a queue.
+fn unqueue(queued: &mut BTreeMap<QueueId, BTreeSet<ChatId>>, chat: &ChatM, id: ChatId) {
+    if chat.st == St::Queued
+        && let Some(set) = queued.get_mut(&chat.queue)
+    {
+        set.remove(&id);
+        if set.is_empty() {
+            queued.remove(&chat.queue);
+        }
     }
 }
