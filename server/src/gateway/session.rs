@@ -80,7 +80,8 @@ pub(crate) async fn run(
     mut shutdown: watch::Receiver<bool>,
 ) {
     let id = shared.next_conn.fetch_add(1, Ordering::Relaxed);
-    let (outbox, mut rx) = Outbox::new(id, shared.limits.outbound_queue);
+    let replaceable = matches!(who, Principal::Agent(_));
+    let (outbox, mut rx) = Outbox::new(id, shared.limits.outbound_queue, replaceable);
     let welcome = ServerFrame::Welcome {
         who: match &who {
             Principal::Agent(a) => Welcome::Agent { agent: a.clone() },

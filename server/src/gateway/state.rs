@@ -14,7 +14,7 @@ use crate::domain::{
 };
 use crate::protocol::{self, JournalEntry, JournalResult, ReqId};
 use std::collections::{BTreeMap, HashMap};
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 use tokio::sync::{Notify, mpsc, oneshot};
@@ -29,6 +29,8 @@ pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 /// Why a connection is being closed by the server, set once.
 #[derive(Default)]
 pub(crate) struct Kick {
+    /// Whether `reason` is set: read on every frame and every wait without a lock.
+    set: AtomicBool,
     reason: Mutex<Option<(u16, String)>>,
     notify: Notify,
     /// Where a replaced agent connection hands the notices it still holds.
@@ -43,6 +45,7 @@ impl Kick {
         let first = r.is_none();
         if first {
             *r = Some((code, reason.into()));
+            self.set.store(true, Ordering::Release);
         }
         drop(r);
         self.notify.notify_one();
@@ -51,7 +54,7 @@ impl Kick {
 
     /// Whether the connection was asked to close.
     pub(crate) fn is_set(&self) -> bool {
-        lock(&self.reason).is_some()
+        self.set.load(Ordering::Acquire)
     }
 
     /// Asks the connection, being replaced, to hand its queued notices to `to`.
@@ -67,9 +70,12 @@ impl Kick {
     /// Waits until the connection is asked to close.
     pub(crate) async fn wait(&self) -> (u16, String) {
         loop {
-            if let Some(r) = lock(&self.reason).clone() {
+            if self.is_set()
+                && let Some(r) = lock(&self.reason).clone()
+            {
                 return r;
             }
+            // A kick between the check and this wait leaves a permit: no wake-up lost.
             self.notify.notified().await;
         }
     }
@@ -79,8 +85,9 @@ impl Kick {
 pub(crate) struct Queued {
     /// The serialised frame.
     pub frame: Utf8Bytes,
-    /// A notice to the participant (a newer connection of theirs takes it over), not
-    /// an answer to this connection's own message.
+    /// A notice that a newer connection of the participant would take over (an
+    /// agent's; a user's connection is never replaced), not an answer to this
+    /// connection's own message. The session keeps these until their write is flushed.
     pub notice: bool,
 }
 
@@ -92,17 +99,25 @@ pub(crate) struct Outbox {
     tx: mpsc::Sender<Queued>,
     /// Closes the connection.
     pub kick: Arc<Kick>,
+    /// Whether a newer connection may replace this one and take over its notices.
+    replaceable: bool,
 }
 
 impl Outbox {
-    /// A queue of `capacity` frames and its receiving end.
-    pub(crate) fn new(id: u64, capacity: usize) -> (Outbox, mpsc::Receiver<Queued>) {
+    /// A queue of `capacity` frames and its receiving end; `replaceable` for an
+    /// agent's connection, which a newer one of the agent may replace.
+    pub(crate) fn new(
+        id: u64,
+        capacity: usize,
+        replaceable: bool,
+    ) -> (Outbox, mpsc::Receiver<Queued>) {
         let (tx, rx) = mpsc::channel(capacity);
         (
             Outbox {
                 id,
                 tx,
                 kick: Arc::new(Kick::default()),
+                replaceable,
             },
             rx,
         )
@@ -124,7 +139,7 @@ impl Outbox {
         self.queue(
             Queued {
                 frame,
-                notice: true,
+                notice: self.replaceable,
             },
             counters,
         )
