@@ -157,7 +157,17 @@ async fn main() -> ExitCode {
         .with_writer(std::io::stderr)
         .init();
     let cli = Cli::parse();
-    if let Err(e) = switchboard_sim::live::listen_for_interrupt() {
+    let drains = matches!(
+        cli.command,
+        Command::Run {
+            mode: ModeArg::Live,
+            ..
+        } | Command::Compare {
+            mode: ModeArg::Live,
+            ..
+        }
+    );
+    if let Err(e) = switchboard_sim::live::listen_for_interrupt(drains) {
         eprintln!("warning: cannot listen for Ctrl-C: {e}");
     }
     match dispatch(cli).await {

@@ -63,6 +63,7 @@ pub async fn run(
     })?;
     remove_stale_records(out)?;
     let wall = Instant::now();
+    let mut interrupted = false;
     let (mode, mut recorder, elapsed, history) = match driver {
         Driver::Virtual => {
             let mut run = VirtualRun::new(scenario)?;
@@ -83,6 +84,7 @@ pub async fn run(
                 opts.journal = Some(out.join(JOURNAL_FILE));
             }
             let outcome = live::run(scenario, opts).await?;
+            interrupted = outcome.interrupted;
             let elapsed = Elapsed {
                 scenario_seconds: outcome.scenario.as_secs_f64(),
             };
@@ -104,6 +106,15 @@ pub async fn run(
     let mut summary =
         Summary::build(info, &mut recorder).map_err(|e| RunError::Metrics(e.to_string()))?;
     summary.apply_thresholds(&scenario.thresholds.0);
+    if interrupted {
+        // A partial run says nothing about the scenario's thresholds.
+        summary.passed = false;
+        summary.warnings.push(
+            "interrupted (Ctrl-C): arrivals stopped early, so the figures cover part of the \
+             scenario and the run does not pass"
+                .to_string(),
+        );
+    }
     // Routing invariants over history and journal (docs/checker.md): a violation
     // fails the run and is listed in `summary.invariants`.
     if crate::checker::check_run(out, scenario, &mut summary).is_none() {

@@ -176,7 +176,48 @@ fn interrupt_drains_and_writes_the_report() {
         "{:?}",
         started.elapsed()
     );
-    assert!(matches!(status.code(), Some(0) | Some(1)), "{status:?}");
+    // A partial run does not pass, and says why.
+    assert_eq!(status.code(), Some(1), "{status:?}");
     let summary = std::fs::read_to_string(out.join("summary.json")).expect("report written");
     assert!(summary.contains("\"offered\""));
+    let summary: serde_json::Value = serde_json::from_str(&summary).expect("summary parses");
+    assert_eq!(summary["passed"], false);
+    assert!(
+        summary["warnings"].as_array().is_some_and(|w| w
+            .iter()
+            .any(|w| w.as_str().is_some_and(|w| w.starts_with("interrupted")))),
+        "{}",
+        summary["warnings"]
+    );
+}
+
+/// Ctrl-C during a virtual run (nothing to drain) ends the program at once.
+#[test]
+fn interrupt_ends_a_virtual_run_at_once() {
+    let out = out_dir("interrupt-virtual");
+    let day = scenario("contact-centre-day.toml");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_switchboard"))
+        .args(["run", day.to_str().unwrap(), "--mode", "virtual", "--quiet"])
+        .args(["--out", out.to_str().unwrap()])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("switchboard starts");
+    let mut stderr = BufReader::new(child.stderr.take().expect("stderr"));
+    let mut line = String::new();
+    stderr.read_line(&mut line).expect("start line");
+    let killed = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .expect("kill runs");
+    assert!(killed.success());
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let status = loop {
+        if let Some(s) = child.try_wait().expect("wait") {
+            break s;
+        }
+        assert!(Instant::now() < deadline, "a virtual run ignored Ctrl-C");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert_eq!(status.code(), Some(130), "{status:?}");
 }

@@ -78,6 +78,8 @@ pub struct UserBot {
     patience_due: bool,
     /// The connection died.
     disconnected: bool,
+    /// When it died.
+    disconnected_at: Option<Duration>,
 }
 
 impl UserBot {
@@ -96,6 +98,7 @@ impl UserBot {
             abandoning: false,
             patience_due: false,
             disconnected: false,
+            disconnected_at: None,
         }
     }
 
@@ -237,7 +240,10 @@ impl Participant for UserBot {
                     fx.send.push((CLOSE, Command::Close { chat }));
                 }
             }
-            Input::Disconnected => self.disconnected = true,
+            Input::Disconnected => {
+                self.disconnected = true;
+                self.disconnected_at.get_or_insert(now);
+            }
             Input::Timer(_) => {}
             Input::Notice(n) => match n {
                 Notice::AgentJoined { chat, .. } if Some(*chat) == self.chat => {
@@ -296,13 +302,18 @@ impl Participant for UserBot {
     }
 
     fn finish(&mut self, _now: Duration, rec: &mut Recorder) {
-        match self.phase {
+        match (self.phase, self.first_joined, self.disconnected_at) {
             // Its connection died while it waited: the server dropped the chat (or
             // never saw it); it is not still waiting.
-            Phase::Waiting if self.first_joined.is_none() && self.disconnected => {
-                rec.counters.chats.lost += 1;
+            (Phase::Waiting, None, Some(_)) => rec.counters.chats.lost += 1,
+            (Phase::Waiting, None, None) => rec.counters.chats.queued_at_end += 1,
+            // Its connection died after an agent had joined: the server ended the chat
+            // then (its notice could not arrive), as it does when a user disconnects.
+            // Closed work, as in `end` (the connection errors are counted too).
+            (Phase::Talking | Phase::Between, Some(joined), Some(at)) => {
+                rec.counters.chats.closed += 1;
+                rec.record(MetricName::HandleTime, at.saturating_sub(joined));
             }
-            Phase::Waiting if self.first_joined.is_none() => rec.counters.chats.queued_at_end += 1,
             _ => {}
         }
     }
@@ -335,6 +346,54 @@ mod tests {
             input,
             &mut Effects::default(),
             rec,
+        );
+    }
+
+    /// A user whose connection dies while talking is closed work up to that moment (the
+    /// server ended the chat then); one whose connection dies while waiting is lost.
+    #[test]
+    fn a_dead_connection_ends_the_chat_it_carried() {
+        let started = |chat| Reply::ChatStarted {
+            chat,
+            queue: "q".into(),
+            position: 0,
+            assigned: false,
+        };
+        let joined = Notice::AgentJoined {
+            chat: ChatId(1),
+            agent: "a".into(),
+            name: "a".into(),
+        };
+        let mut rec = Recorder::new(Duration::from_secs(60));
+        let mut talking = user();
+        at(&mut talking, 0, Input::Start, &mut rec);
+        at(
+            &mut talking,
+            0,
+            Input::Reply(START, &started(ChatId(1))),
+            &mut rec,
+        );
+        at(&mut talking, 5, Input::Notice(&joined), &mut rec);
+        at(&mut talking, 30, Input::Disconnected, &mut rec);
+        talking.finish(Duration::from_secs(40), &mut rec);
+        let mut waiting = user();
+        at(&mut waiting, 0, Input::Start, &mut rec);
+        at(
+            &mut waiting,
+            0,
+            Input::Reply(START, &started(ChatId(2))),
+            &mut rec,
+        );
+        at(&mut waiting, 30, Input::Disconnected, &mut rec);
+        waiting.finish(Duration::from_secs(40), &mut rec);
+        let c = &rec.counters.chats;
+        assert_eq!(
+            (c.accepted, c.closed, c.lost, c.queued_at_end),
+            (1, 1, 1, 0)
+        );
+        assert_eq!(
+            rec.exact(MetricName::HandleTime).max,
+            Some(crate::metrics::recorder::micros(Duration::from_secs(25)))
         );
     }
 

@@ -22,8 +22,17 @@ pub async fn sample(
     mut end: watch::Receiver<bool>,
 ) -> Recorder {
     let mut rec = Recorder::new(target).with_interval(len);
-    for k in 0u32.. {
+    let mut k = 0u32;
+    loop {
+        // A slow `/metrics` skips the boundaries it made us miss: a sample taken late
+        // would be filed under a time it does not describe.
+        let now = clock.now();
+        if len * k < now && !len.is_zero() {
+            let behind = (now.as_secs_f64() / len.as_secs_f64()).floor();
+            k = k.max(u32::try_from(behind as u64).unwrap_or(u32::MAX));
+        }
         let at = len * k;
+        k = k.saturating_add(1);
         tokio::select! {
             () = tokio::time::sleep_until(clock.instant_of(at).into()) => {}
             _ = end.changed() => break,

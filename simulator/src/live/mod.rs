@@ -314,7 +314,10 @@ fn concurrent_users(s: &Scenario) -> u64 {
 
 /// Raises the soft open-files limit to the hard one and checks the run fits.
 fn check_open_files(s: &Scenario, embedded: bool) -> Result<(), LiveError> {
-    let limit = rlimit::increase_nofile_limit(u64::MAX).unwrap_or(1024);
+    // If raising fails, what is in force now still counts.
+    let limit = rlimit::increase_nofile_limit(u64::MAX)
+        .or_else(|_| rlimit::Resource::NOFILE.get().map(|(soft, _)| soft))
+        .unwrap_or(1024);
     let agents = s.agent_count();
     let users = concurrent_users(s);
     let per_conn = if embedded { 2 } else { 1 };
@@ -341,20 +344,27 @@ fn check_open_files(s: &Scenario, embedded: bool) -> Result<(), LiveError> {
 static INTERRUPT: std::sync::OnceLock<watch::Receiver<bool>> = std::sync::OnceLock::new();
 
 /// Starts listening for Ctrl-C (SIGINT) now. Call once from `main`, inside the runtime.
-pub fn listen_for_interrupt() -> std::io::Result<()> {
+/// With `drains` (a live command) the first Ctrl-C stops the live run's arrivals and
+/// lets it drain, even one that comes while it is still connecting; a second one, or
+/// any without `drains` (a virtual run, a check), ends the program at once with
+/// status 130.
+pub fn listen_for_interrupt(drains: bool) -> std::io::Result<()> {
     let (tx, rx) = watch::channel(false);
     #[cfg(unix)]
-    {
-        let mut sigint = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt())?;
-        tokio::spawn(async move {
-            if sigint.recv().await.is_some() {
-                let _ = tx.send(true);
-            }
-        });
-    }
-    #[cfg(not(unix))]
+    let mut sigint = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt())?;
     tokio::spawn(async move {
-        if tokio::signal::ctrl_c().await.is_ok() {
+        loop {
+            #[cfg(unix)]
+            let got = sigint.recv().await.is_some();
+            #[cfg(not(unix))]
+            let got = tokio::signal::ctrl_c().await.is_ok();
+            if !got {
+                return;
+            }
+            if *tx.borrow() || !drains {
+                eprintln!("\ninterrupted");
+                std::process::exit(130);
+            }
             let _ = tx.send(true);
         }
     });

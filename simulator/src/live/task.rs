@@ -94,7 +94,22 @@ pub async fn run_connected<P: Participant>(
     };
     let connected = match pre {
         Some(c) => c,
-        None => connect_timed(&url).await,
+        None => {
+            // The run may end while a slow server keeps this one connecting: a user
+            // then never asked, and the request is lost; nothing starts after the end.
+            let mut end = ctx.end.clone();
+            tokio::select! {
+                biased;
+                _ = end.wait_for(|ended| *ended) => {
+                    if kind == Kind::User {
+                        rec.counters.chats.offered += 1;
+                        rec.counters.chats.lost += 1;
+                    }
+                    return finish(p, kind, &ctx, rec, None, log);
+                }
+                c = connect_timed(&url) => c,
+            }
+        }
     };
     let mut conn = None;
     let mut reconnect_at: Option<Instant> = None;
@@ -107,6 +122,11 @@ pub async fn run_connected<P: Participant>(
         Ok((_, _, other, _)) => {
             rec.counters.error("bad_frame");
             tracing::warn!("expected a welcome frame, got {other:?}");
+            if kind == Kind::User {
+                // As when the connect fails: the chat request is lost.
+                rec.counters.chats.offered += 1;
+                rec.counters.chats.lost += 1;
+            }
             return finish(p, kind, &ctx, rec, None, log);
         }
         Err(e) => {
