@@ -24,6 +24,9 @@ pub use arrival::{Arrival, ArrivalSchedule, Phase};
 pub use duration::{format_duration, parse_duration};
 pub use rate::{Rate, RateUnit};
 
+/// The longest duration a distribution may name, in seconds (366 days).
+const MAX_DURATION_SECS: f64 = 366.0 * 24.0 * 3600.0;
+
 /// What a distribution's values measure.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Quantity {
@@ -127,7 +130,8 @@ impl Dist {
         Dist::new(shape, quantity)
     }
 
-    /// Checks a shape's parameters: no negative values, positive means, `min <= max`.
+    /// Checks a shape's parameters: no negative values, positive means, `min <= max`,
+    /// durations at most 366 days.
     pub fn new(shape: Shape, quantity: Quantity) -> Result<Dist, String> {
         let d = Dist { shape, quantity };
         let show = |v: f64| d.show(v);
@@ -145,6 +149,21 @@ impl Dist {
                 Err(format!("{what} must be positive, got {}", show(v)))
             }
         };
+        // A duration parameter past a year is a typo (or an overflow waiting in the
+        // timers); the runs themselves are capped at a year too.
+        let params: &[(&str, f64)] = match shape {
+            Shape::Const(v) => &[("the value", v)],
+            Shape::Exp { mean } => &[("mean", mean)],
+            Shape::Uniform { min, max } => &[("min", min), ("max", max)],
+            Shape::Normal { mean, sd } | Shape::LogNormal { mean, sd } => {
+                &[("mean", mean), ("sd", sd)]
+            }
+        };
+        if quantity == Quantity::Duration
+            && let Some((what, v)) = params.iter().find(|(_, v)| *v > MAX_DURATION_SECS)
+        {
+            return Err(format!("{what} must be at most 366 days, got {}", show(*v)));
+        }
         match shape {
             Shape::Const(v) => nonneg("the value", v)?,
             Shape::Exp { mean } => positive("mean", mean)?,

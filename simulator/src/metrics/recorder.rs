@@ -19,7 +19,8 @@ use std::time::Duration;
 use thiserror::Error;
 
 /// Histogram resolution: 1 µs to 7 days at 3 significant digits. Longer samples are
-/// clamped to the top (and would be a bug in the driver anyway).
+/// clamped to the top in the histograms (so percentiles above 7 days read as 7 days);
+/// the exact min, max, mean and the service level use the samples as they are.
 pub const LOWEST_US: u64 = 1;
 /// The largest value a histogram holds, in microseconds.
 pub const HIGHEST_US: u64 = 7 * 24 * 3600 * 1_000_000;
@@ -52,9 +53,12 @@ pub fn new_histogram() -> Result<Histogram<u64>, MetricsError> {
 
 /// A duration in whole microseconds, clamped to the histogram range.
 pub fn micros(d: Duration) -> u64 {
-    u64::try_from(d.as_micros())
-        .unwrap_or(u64::MAX)
-        .min(HIGHEST_US)
+    exact_micros(d).min(HIGHEST_US)
+}
+
+/// A duration in whole microseconds, unclamped.
+fn exact_micros(d: Duration) -> u64 {
+    u64::try_from(d.as_micros()).unwrap_or(u64::MAX)
 }
 
 /// Work one agent did: what occupancy and fairness are computed from.
@@ -130,7 +134,7 @@ impl Recorder {
     /// service level.
     pub fn new(service_level_target: Duration) -> Recorder {
         Recorder {
-            service_level_target_us: micros(service_level_target),
+            service_level_target_us: exact_micros(service_level_target),
             pending: Vec::new(),
             histograms: None,
             exact: [Exact::default(); MetricName::ALL.len()],
@@ -197,11 +201,12 @@ impl Recorder {
 
     /// Records one sample of `metric`.
     pub fn record(&mut self, metric: MetricName, value: Duration) {
-        let us = micros(value);
-        if metric == MetricName::AcceptWait && us <= self.service_level_target_us {
+        let exact = exact_micros(value);
+        if metric == MetricName::AcceptWait && exact <= self.service_level_target_us {
             self.accepted_within_target += 1;
         }
-        self.exact[metric.index()].add(us);
+        self.exact[metric.index()].add(exact);
+        let us = exact.min(HIGHEST_US);
         self.timeline.record(self.cur, metric, us);
         match &mut self.histograms {
             Some(h) => h[metric.index()].saturating_record(us),

@@ -67,8 +67,10 @@ pub fn parse(text: &str, file: &str, overrides: &[Override]) -> Result<Scenario,
     let mut diagnostics: Vec<Diagnostic> = validate(&scenario)
         .into_iter()
         .map(|issue| {
+            // The last override that wrote there is the one whose value is in force.
             let by_override = overridden
                 .iter()
+                .rev()
                 .find(|(p, _)| !issue.path.0.is_empty() && p.overlaps(&issue.path));
             let only_with_overrides = !overrides.is_empty() && !file_issues.contains(&issue);
             match by_override {

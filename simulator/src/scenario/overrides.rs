@@ -187,6 +187,11 @@ fn set(
     value: Option<Value>,
 ) -> Result<FieldPath, String> {
     let (table, path, leaf) = match field.split_once('.') {
+        // Removing a field of a sub-table that is not there leaves nothing to remove
+        // (`agents.*.transfer.to_queue=none` on a group that does not transfer).
+        Some((sub, leaf)) if value.is_none() && !table.contains_key(sub) => {
+            return Ok(base.key(sub).key(leaf));
+        }
         Some((sub, leaf)) => {
             let entry = table
                 .entry(sub.to_string())
@@ -223,7 +228,13 @@ fn select(
     if selector == "*" {
         return Ok((0..items.len()).collect());
     }
-    if let Ok(i) = selector.parse::<usize>() {
+    // Only plain digits are an index (`+1` is a name, as the validator sees it).
+    if let Some(i) = selector
+        .bytes()
+        .all(|b| b.is_ascii_digit())
+        .then(|| selector.parse::<usize>().ok())
+        .flatten()
+    {
         return if i < items.len() {
             Ok(vec![i])
         } else {

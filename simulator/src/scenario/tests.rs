@@ -705,3 +705,79 @@ fn a_rule_only_the_overrides_break_is_blamed_on_them() {
         "{errs:?}"
     );
 }
+
+/// Values that validated but could not run: a duration past a year inside a
+/// distribution (it overflowed the timers), a grace period the server counts as none,
+/// arrivals that never come within the duration, or ever more users than a run holds.
+#[test]
+fn values_that_could_not_run_are_refused() {
+    let huge = with(
+        "patience = \"exp(mean=3m)\"",
+        "patience = \"20000000000000000000s\"",
+    );
+    let errs = errors(&huge);
+    assert!(
+        errs.iter()
+            .any(|e| e.contains("patience") && e.contains("at most 366 days")),
+        "{errs:#?}"
+    );
+    let grace =
+        with("time_scale = 20", "time_scale = 100000") + "\n[faults]\nagent_grace = \"30s\"\n";
+    let errs = errors(&grace);
+    assert!(
+        errs.iter()
+            .any(|e| e.contains("agent_grace") && e.contains("at least 1 ms")),
+        "{errs:#?}"
+    );
+    let late = with(
+        "arrival = \"poisson(rate=60/min)\"",
+        "arrival = [{ duration = \"20m\", rate = \"0/min\" }, { duration = \"10m\", rate = \"6/min\" }]",
+    );
+    let errs = errors(&late);
+    assert!(
+        errs.iter()
+            .any(|e| e.contains("arrival") && e.contains("no user would arrive")),
+        "{errs:#?}"
+    );
+    let flood = with(
+        "arrival = \"poisson(rate=60/min)\"",
+        "arrival = \"poisson(rate=1000000/s)\"",
+    );
+    let errs = errors(&flood);
+    assert!(
+        errs.iter().any(|e| e.contains("more than a run can hold")),
+        "{errs:#?}"
+    );
+}
+
+/// An override error names the `--set` whose value is in force (the last one that
+/// wrote the field), and removing a field of a table a group does not have is no error.
+#[test]
+fn overrides_are_blamed_and_applied_precisely() {
+    let errs = errors_with(
+        EXAMPLE,
+        &["agents.*.available_for=2", "agents.tier1.available_for=9"],
+    );
+    assert_eq!(errs.len(), 1, "{errs:#?}");
+    assert!(
+        errs[0].contains("--set agents.tier1.available_for=9"),
+        "{}",
+        errs[0]
+    );
+    let no_transfer = with(
+        "transfer = { probability = 0.1, to_queue = \"hardware\", notes = \"customer needs tier 2\" }\n",
+        "",
+    );
+    assert!(
+        errors_with(&no_transfer, &["agents.*.transfer.to_queue=none"]).is_empty(),
+        "{:#?}",
+        errors_with(&no_transfer, &["agents.*.transfer.to_queue=none"])
+    );
+    // `+1` is a name, not the index 1 (there is only one group, index 0).
+    let errs = errors_with(EXAMPLE, &["agents.+1.count=5"]);
+    assert!(
+        errs.iter()
+            .any(|e| e.contains("+1") && !e.contains("there is no agents[1]")),
+        "{errs:#?}"
+    );
+}

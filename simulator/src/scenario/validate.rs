@@ -40,6 +40,10 @@ impl Checker {
 }
 
 /// Longest `duration` or `drain`: a year (a longer span is a typo, not a plan).
+/// The most users a scenario's arrivals may add up to (in expectation): a hundred
+/// times the million-chat day, already hours of virtual time.
+const MAX_EXPECTED_USERS: f64 = 100_000_000.0;
+
 const MAX_SPAN: std::time::Duration = std::time::Duration::from_secs(366 * 24 * 3600);
 /// Slowest and fastest `time_scale`.
 const MIN_TIME_SCALE: f64 = 0.001;
@@ -174,9 +178,30 @@ pub fn validate(s: &Scenario) -> Vec<Issue> {
             "declare at least one user stream with [[users]]",
         );
     }
+    let expected = s.expected_users();
+    // (A duration past the span is reported on its own.)
+    if expected > MAX_EXPECTED_USERS && s.duration <= MAX_SPAN {
+        c.fail(
+            root.key("users"),
+            format!(
+                "the arrivals add up to about {expected:.0} users, more than a run can hold \
+                 ({MAX_EXPECTED_USERS:.0}); lower the rates or the duration"
+            ),
+        );
+    }
     let mut seen = HashSet::new();
     for (i, u) in s.users.iter().enumerate() {
         let p = root.key("users").index(i);
+        if !s.duration.is_zero() && u.arrival.expected_count(s.duration) <= 0.0 {
+            c.fail(
+                p.key("arrival"),
+                format!(
+                    "no user would arrive within the duration ({}): the rate is 0 until \
+                     then, or too low for a first arrival",
+                    crate::dist::format_duration(s.duration)
+                ),
+            );
+        }
         if let Some(Err(e)) = u.name.as_deref().map(selectable) {
             c.fail(p.key("name"), format!("stream name: {e}"));
         }
@@ -223,6 +248,21 @@ fn check_faults(c: &mut Checker, s: &Scenario) {
             p.key("agent_grace"),
             "the grace period must be positive (the server needs a moment to notice a reconnect)",
         );
+    } else if let Some(g) = f.agent_grace {
+        // The Desk counts whole milliseconds; a live run gives it grace ÷ time_scale.
+        let live = g.as_secs_f64() / s.time_scale;
+        if g < std::time::Duration::from_millis(1) || live < 0.001 {
+            c.fail(
+                p.key("agent_grace"),
+                format!(
+                    "the grace period must be at least 1 ms of server time: {} at time_scale {} \
+                     is {:.3} ms in a live run, which the server counts as none",
+                    crate::dist::format_duration(g),
+                    s.time_scale,
+                    live * 1000.0
+                ),
+            );
+        }
     }
     if f.drop_probability > 0.0 && f.agent_grace.is_none() {
         c.fail(
