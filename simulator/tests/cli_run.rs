@@ -128,20 +128,20 @@ fn bad_scenario_or_override_exits_two_without_running() {
     assert!(!out.exists(), "nothing ran");
 }
 
-/// Ctrl-C stops the arrivals, lets open chats drain and still writes the report.
-#[test]
-fn interrupt_drains_and_writes_the_report() {
-    let out = out_dir("interrupt");
-    let q = scenario("quickstart.toml");
+/// Starts `switchboard run SCENARIO --quiet --out OUT EXTRA…`, sends it Ctrl-C once its
+/// first stderr line is out, and waits (at most `patience`) for it to stop: its first
+/// line, how long it took after the Ctrl-C, and its exit status.
+fn run_and_interrupt(
+    file: &str,
+    out: &std::path::Path,
+    extra: &[&str],
+    patience: Duration,
+) -> (String, Duration, std::process::ExitStatus) {
+    let path = scenario(file);
     let mut child = Command::new(env!("CARGO_BIN_EXE_switchboard"))
-        .args([
-            "run",
-            q.to_str().unwrap(),
-            "--quiet",
-            "--out",
-            out.to_str().unwrap(),
-        ])
-        .args(["--set", "drain=40s"])
+        .args(["run", path.to_str().unwrap(), "--quiet"])
+        .args(["--out", out.to_str().unwrap()])
+        .args(extra)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
@@ -150,15 +150,13 @@ fn interrupt_drains_and_writes_the_report() {
     let mut stderr = BufReader::new(child.stderr.take().expect("stderr"));
     let mut line = String::new();
     stderr.read_line(&mut line).expect("start line");
-    assert!(line.contains("running `quickstart`"), "{line}");
     let started = Instant::now();
-    let pid = child.id().to_string();
     let killed = Command::new("kill")
-        .args(["-INT", &pid])
+        .args(["-INT", &child.id().to_string()])
         .status()
         .expect("kill runs");
     assert!(killed.success());
-    let deadline = Instant::now() + Duration::from_secs(60);
+    let deadline = Instant::now() + patience;
     let status = loop {
         if let Some(s) = child.try_wait().expect("wait") {
             break s;
@@ -169,13 +167,23 @@ fn interrupt_drains_and_writes_the_report() {
         );
         std::thread::sleep(Duration::from_millis(50));
     };
+    (line, started.elapsed(), status)
+}
+
+/// Ctrl-C stops the arrivals, lets open chats drain and still writes the report.
+#[test]
+fn interrupt_drains_and_writes_the_report() {
+    let out = out_dir("interrupt");
+    let (line, took, status) = run_and_interrupt(
+        "quickstart.toml",
+        &out,
+        &["--set", "drain=40s"],
+        Duration::from_secs(60),
+    );
+    assert!(line.contains("running `quickstart`"), "{line}");
     // Quickstart lasts ~45 s; interrupted, it ends within the drain (40 s / 20 = 2 s)
     // plus the server's shutdown and the report: well before the whole run would have.
-    assert!(
-        started.elapsed() < Duration::from_secs(40),
-        "{:?}",
-        started.elapsed()
-    );
+    assert!(took < Duration::from_secs(40), "{took:?}");
     // A partial run does not pass, and says why.
     assert_eq!(status.code(), Some(1), "{status:?}");
     let summary = std::fs::read_to_string(out.join("summary.json")).expect("report written");
@@ -195,29 +203,11 @@ fn interrupt_drains_and_writes_the_report() {
 #[test]
 fn interrupt_ends_a_virtual_run_at_once() {
     let out = out_dir("interrupt-virtual");
-    let day = scenario("contact-centre-day.toml");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_switchboard"))
-        .args(["run", day.to_str().unwrap(), "--mode", "virtual", "--quiet"])
-        .args(["--out", out.to_str().unwrap()])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("switchboard starts");
-    let mut stderr = BufReader::new(child.stderr.take().expect("stderr"));
-    let mut line = String::new();
-    stderr.read_line(&mut line).expect("start line");
-    let killed = Command::new("kill")
-        .args(["-INT", &child.id().to_string()])
-        .status()
-        .expect("kill runs");
-    assert!(killed.success());
-    let deadline = Instant::now() + Duration::from_secs(20);
-    let status = loop {
-        if let Some(s) = child.try_wait().expect("wait") {
-            break s;
-        }
-        assert!(Instant::now() < deadline, "a virtual run ignored Ctrl-C");
-        std::thread::sleep(Duration::from_millis(50));
-    };
+    let (_, _, status) = run_and_interrupt(
+        "contact-centre-day.toml",
+        &out,
+        &["--mode", "virtual"],
+        Duration::from_secs(20),
+    );
     assert_eq!(status.code(), Some(130), "{status:?}");
 }

@@ -4,6 +4,7 @@
 
 use anyhow::{Context as _, Result, ensure};
 use serde_json::{Value, json};
+use std::collections::BTreeSet;
 use std::time::Duration;
 use switchboard_server::protocol::{JournalEntry, JournalResult};
 use switchboard_tests::{
@@ -201,33 +202,28 @@ async fn newer_agent_connection_replaces_older_without_disconnecting() -> Result
     Ok(())
 }
 
+/// For the hand-over tests: a flood is not rate limited, and an old session is still
+/// in its write when the new connection kicks it, however long the flood takes on a
+/// slow machine.
+fn handover_config() -> switchboard_server::config::ServerConfig {
+    let mut config = base_config();
+    config.limits.messages_per_sec = 100_000;
+    config.limits.burst = 100_000;
+    config.limits.write_timeout_ms = 60_000;
+    config
+}
+
 /// Notices still queued for an agent connection that a newer one replaces go to the
 /// newer one, after its welcome and in order, instead of being dropped.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_replacing_connection_gets_the_notices_its_predecessor_still_held() -> Result<()> {
-    let mut config = base_config();
-    config.limits.messages_per_sec = 100_000;
-    config.limits.burst = 100_000;
-    // The old session must still be in its write when the new connection kicks it,
-    // however long the flood takes on a slow machine.
-    config.limits.write_timeout_ms = 60_000;
-    let server = TestServer::start(config).await?;
+    let server = TestServer::start(handover_config()).await?;
     let (mut old, mut user, chat) = in_a_chat(&server, "handover").await?;
     // The old connection stops reading: 18 MB of messages fill its socket's buffers,
     // its session blocks in a write, and the later notices wait in its queue.
     flood(&mut user, &chat, 300).await?;
     let mut new = server.agent("alice-token").await?;
-    let mut seqs = Vec::new();
-    let deadline = tokio::time::Instant::now() + switchboard_tests::WAIT;
-    while seqs.last() != Some(&300) {
-        let Ok(f) = tokio::time::timeout_at(deadline, new.frame()).await else {
-            break;
-        };
-        let f = f?;
-        if f["notice"] == "message" {
-            seqs.push(f["entry"]["seq"].as_u64().context("seq")?);
-        }
-    }
+    let seqs = messages_until(&mut new, 300).await?;
     ensure!(
         !seqs.is_empty(),
         "no queued message reached the new connection"
@@ -239,17 +235,41 @@ async fn a_replacing_connection_gets_the_notices_its_predecessor_still_held() ->
     // Between them, the two connections got every message: what the old socket holds
     // (until the frame the kick cut off) and what was handed over overlap, if anything,
     // but leave no gap.
-    let mut got: std::collections::BTreeSet<u64> = seqs.iter().copied().collect();
-    // The old connection ends (its close, or the server dropping it) after what it holds.
-    let deadline = tokio::time::Instant::now() + switchboard_tests::WAIT;
-    while let Ok(Ok(f)) = tokio::time::timeout_at(deadline, old.frame()).await {
-        if f["notice"] == "message" {
-            got.insert(f["entry"]["seq"].as_u64().context("seq")?);
-        }
-    }
+    let mut got: BTreeSet<u64> = seqs.into_iter().collect();
+    got.extend(messages_to_the_end(&mut old).await?);
     let missing: Vec<u64> = (1..=300).filter(|n| !got.contains(n)).collect();
     ensure!(missing.is_empty(), "lost messages: {missing:?}");
     Ok(())
+}
+
+/// The `seq` of each chat message `client` receives, until message `last` (or until
+/// [`switchboard_tests::WAIT`] passes).
+async fn messages_until(client: &mut Client, last: u64) -> Result<Vec<u64>> {
+    let mut seqs = Vec::new();
+    let deadline = tokio::time::Instant::now() + switchboard_tests::WAIT;
+    while seqs.last() != Some(&last) {
+        let Ok(f) = tokio::time::timeout_at(deadline, client.frame()).await else {
+            break;
+        };
+        let f = f?;
+        if f["notice"] == "message" {
+            seqs.push(f["entry"]["seq"].as_u64().context("seq")?);
+        }
+    }
+    Ok(seqs)
+}
+
+/// The `seq` of each chat message a replaced connection still receives before it ends
+/// (its close, or the server dropping it).
+async fn messages_to_the_end(client: &mut Client) -> Result<Vec<u64>> {
+    let mut seqs = Vec::new();
+    let deadline = tokio::time::Instant::now() + switchboard_tests::WAIT;
+    while let Ok(Ok(f)) = tokio::time::timeout_at(deadline, client.frame()).await {
+        if f["notice"] == "message" {
+            seqs.push(f["entry"]["seq"].as_u64().context("seq")?);
+        }
+    }
+    Ok(seqs)
 }
 
 /// An agent that reconnects twice in quick succession loses nothing either: the middle
@@ -257,39 +277,20 @@ async fn a_replacing_connection_gets_the_notices_its_predecessor_still_held() ->
 /// notices, passes them on to the newest one.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_quick_replacements_lose_no_notice() -> Result<()> {
-    let mut config = base_config();
-    config.limits.messages_per_sec = 100_000;
-    config.limits.burst = 100_000;
-    config.limits.write_timeout_ms = 60_000;
-    let server = TestServer::start(config).await?;
+    let server = TestServer::start(handover_config()).await?;
     let (mut first, mut user, chat) = in_a_chat(&server, "double handover").await?;
     flood(&mut user, &chat, 300).await?;
     // The second connection reads nothing after its welcome; the third replaces it at
     // once.
     let mut second = server.agent("alice-token").await?;
     let mut third = server.agent("alice-token").await?;
-    let mut got = std::collections::BTreeSet::new();
-    let deadline = tokio::time::Instant::now() + switchboard_tests::WAIT;
-    while !got.contains(&300) {
-        let Ok(f) = tokio::time::timeout_at(deadline, third.frame()).await else {
-            break;
-        };
-        let f = f?;
-        if f["notice"] == "message" {
-            got.insert(f["entry"]["seq"].as_u64().context("seq")?);
-        }
-    }
+    let mut got: BTreeSet<u64> = messages_until(&mut third, 300).await?.into_iter().collect();
     ensure!(
         got.contains(&300),
         "the newest connection never got the last message"
     );
     for old in [&mut first, &mut second] {
-        let deadline = tokio::time::Instant::now() + switchboard_tests::WAIT;
-        while let Ok(Ok(f)) = tokio::time::timeout_at(deadline, old.frame()).await {
-            if f["notice"] == "message" {
-                got.insert(f["entry"]["seq"].as_u64().context("seq")?);
-            }
-        }
+        got.extend(messages_to_the_end(old).await?);
     }
     let missing: Vec<u64> = (1..=300).filter(|n| !got.contains(n)).collect();
     ensure!(missing.is_empty(), "lost messages: {missing:?}");

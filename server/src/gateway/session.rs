@@ -267,7 +267,7 @@ async fn drive(
                 Vec::new()
             }
         };
-        let mut in_flight = notices.clone();
+        let in_flight = notices.clone();
         let taken = async {
             if let Ok(welcome) = rx.try_recv() {
                 ws.feed(Message::Text(welcome.frame)).await?;
@@ -277,21 +277,9 @@ async fn drive(
             }
             ws.flush().await
         };
-        let written = tokio::select! {
-            biased;
-            kicked = outbox.kick.wait() => Err(kicked),
-            written = tokio::time::timeout(write_timeout, taken) => Ok(written),
-        };
-        match written {
-            Ok(Ok(Ok(()))) => in_flight.clear(),
-            Ok(_) => {
-                succession.unsent = in_flight;
-                return End::Gone;
-            }
-            Err((code, reason)) => {
-                succession.unsent = in_flight;
-                return End::Close(code, reason);
-            }
+        if let Err(end) = write_unless_kicked(outbox, write_timeout, taken).await {
+            succession.unsent = in_flight;
+            return end;
         }
     }
     let mut bucket = Bucket::new(limits.messages_per_sec, limits.burst);
@@ -412,26 +400,15 @@ async fn drive(
                 }
                 // A write stuck on a slow peer gives way to a kick (a newer connection
                 // of the agent waits for this one's queue).
-                let written = tokio::select! {
-                    biased;
-                    kicked = outbox.kick.wait() => Err(kicked),
-                    written = tokio::time::timeout(write_timeout, async {
-                        ws.feed(Message::Text(queued.frame)).await?;
-                        write_queued(ws, rx, &mut in_flight).await
-                    }) => Ok(written),
+                let write = async {
+                    ws.feed(Message::Text(queued.frame)).await?;
+                    write_queued(ws, rx, &mut in_flight).await
                 };
-                match written {
-                    Ok(Ok(Ok(()))) => {}
-                    Ok(_) => {
-                        succession.unsent = in_flight;
-                        return End::Gone;
-                    }
-                    Err((code, reason)) => {
-                        // They may not have reached the peer: a newer connection gets
-                        // them again (at worst twice, never not at all).
-                        succession.unsent = in_flight;
-                        return End::Close(code, reason);
-                    }
+                if let Err(end) = write_unless_kicked(outbox, write_timeout, write).await {
+                    // They may not have reached the peer: a newer connection gets them
+                    // again (at worst twice, never not at all).
+                    succession.unsent = in_flight;
+                    return end;
                 }
             }
             _ = ping.tick() => {
@@ -455,6 +432,24 @@ async fn drive(
                 }
             }
         }
+    }
+}
+
+/// Runs `write`, within the write timeout, unless the connection is kicked first: a
+/// write stuck on a slow peer gives way (a newer connection of the agent may be waiting
+/// for this one's notices). What ends the session is returned.
+async fn write_unless_kicked(
+    outbox: &Outbox,
+    write_timeout: Duration,
+    write: impl Future<Output = Result<(), WsError>>,
+) -> Result<(), End> {
+    tokio::select! {
+        biased;
+        (code, reason) = outbox.kick.wait() => Err(End::Close(code, reason)),
+        written = tokio::time::timeout(write_timeout, write) => match written {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(_)) | Err(_) => Err(End::Gone),
+        },
     }
 }
 

@@ -36,16 +36,7 @@ pub fn agents_needed(
     if meets(lo)? {
         // Already enough (with patience, fewer agents than the load can meet a modest
         // goal): bisect down instead. No agents never meet it.
-        let (mut none, mut enough) = (0, lo);
-        while enough - none > 1 {
-            let mid = none + (enough - none) / 2;
-            if meets(mid)? {
-                enough = mid;
-            } else {
-                none = mid;
-            }
-        }
-        return Ok(Some(enough));
+        return bisect(0, lo, meets).map(Some);
     }
     let mut step = 1;
     let mut hi = lo + step;
@@ -57,16 +48,25 @@ pub fn agents_needed(
         step *= 2;
         hi = (lo + step).min(limit);
     }
-    // meets(hi) and !meets(lo)
-    while hi - lo > 1 {
-        let mid = lo + (hi - lo) / 2;
+    bisect(lo, hi, meets).map(Some)
+}
+
+/// The fewest agents in `(short, enough]` that `meets`, given that `short` agents do
+/// not and `enough` do (the service level grows with the staffing).
+fn bisect(
+    mut short: u64,
+    mut enough: u64,
+    meets: impl Fn(u64) -> Result<bool, ErlangError>,
+) -> Result<u64, ErlangError> {
+    while enough - short > 1 {
+        let mid = short + (enough - short) / 2;
         if meets(mid)? {
-            hi = mid;
+            enough = mid;
         } else {
-            lo = mid;
+            short = mid;
         }
     }
-    Ok(Some(hi))
+    Ok(enough)
 }
 
 /// The smallest staffing worth showing: just stable without abandonment, and about
