@@ -162,3 +162,27 @@ fn validate_exits_two_with_positions() {
     assert_eq!(code, 2, "usage error");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// A grace period that `time_scale` shrinks below the server's millisecond validates
+/// (a virtual run uses it as written) but a live run refuses it before connecting.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_live_run_refuses_a_grace_time_scale_shrinks_to_nothing() {
+    let sets: Vec<Override> = ["time_scale=100000", "faults.agent_grace=30s"]
+        .iter()
+        .map(|s| s.parse().expect("valid override"))
+        .collect();
+    let s = Scenario::load(&scenarios_dir().join("quickstart.toml"), &sets)
+        .unwrap_or_else(|e| panic!("{e}"));
+    let opts = switchboard_sim::live::LiveOptions {
+        target: None,
+        journal: None,
+        progress: false,
+        history: false,
+    };
+    let err = switchboard_sim::live::run(&s, opts)
+        .await
+        .err()
+        .map(|e| e.to_string())
+        .unwrap_or_default();
+    assert!(err.contains("under the 1 ms"), "{err}");
+}

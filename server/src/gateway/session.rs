@@ -363,11 +363,12 @@ async fn drive(
                     };
                     Some((read, write))
                 };
-                // A write stuck on a slow peer gives way to a kick, as below.
+                // A write stuck on a slow peer gives way to a kick, as below (the step
+                // goes first: a frame already read is handled, never dropped).
                 let stepped = tokio::select! {
                     biased;
-                    kicked = outbox.kick.wait() => Err(kicked),
                     stepped = step => Ok(stepped),
+                    kicked = outbox.kick.wait() => Err(kicked),
                 };
                 match stepped {
                     Err((code, reason)) => {

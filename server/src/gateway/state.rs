@@ -270,13 +270,13 @@ impl Shared {
     /// Sends each queue's latest counts to its online members: the coalesced
     /// `queue_changed` notices of the last interval.
     pub(crate) fn push_queue_counts(&self) {
-        // The Desk's lock first (the order `execute_locked` takes them in): counts taken
-        // out under it cannot be older than the notices of a Desk step after them.
-        let core = lock(&self.core);
-        let pending = std::mem::take(&mut *lock(&self.queue_counts));
-        if pending.is_empty() {
+        if lock(&self.queue_counts).is_empty() {
             return;
         }
+        // Taken out under the Desk's lock (the order `execute_locked` takes them in):
+        // the counts cannot be older than the notices of a Desk step after them.
+        let core = lock(&self.core);
+        let pending = std::mem::take(&mut *lock(&self.queue_counts));
         let batches: Vec<(Vec<AgentId>, Utf8Bytes)> = pending
             .into_iter()
             .map(|(q, notice)| {

@@ -28,8 +28,8 @@ pub async fn sample(
         // would be filed under a time it does not describe.
         let now = clock.now();
         if len * k < now && !len.is_zero() {
-            let behind = (now.as_secs_f64() / len.as_secs_f64()).floor();
-            k = k.max(u32::try_from(behind as u64).unwrap_or(u32::MAX));
+            let next = (now.as_secs_f64() / len.as_secs_f64()).ceil();
+            k = k.max(u32::try_from(next as u64).unwrap_or(u32::MAX));
         }
         let at = len * k;
         k = k.saturating_add(1);

@@ -63,6 +63,18 @@ pub enum LiveError {
     /// The server could not be started or provisioned.
     #[error(transparent)]
     Server(#[from] ServerError),
+    /// The grace period, divided by `time_scale`, is under the server's millisecond.
+    #[error(
+        "faults.agent_grace {grace:?} at time_scale {time_scale} is {scaled:?} of server time in a live run, under the 1 ms the server counts: it would act as no grace at all; lower time_scale or lengthen the grace"
+    )]
+    GraceTooShort {
+        /// The scenario's grace.
+        grace: Duration,
+        /// The scenario's time_scale.
+        time_scale: f64,
+        /// What the server would get.
+        scaled: Duration,
+    },
     /// The run needs more open files than this process may have.
     #[error(
         "this scenario needs about {needed} open files ({agents} agents and up to ~{users} users at once{embedded}) but the limit is {limit}; lower the load, raise `ulimit -n`, or run the server as a separate process (--target)"
@@ -85,6 +97,16 @@ pub enum LiveError {
 pub async fn run(scenario: &Scenario, opts: LiveOptions) -> Result<LiveOutcome, LiveError> {
     let cast = Cast::of(scenario);
     check_open_files(scenario, opts.target.is_none())?;
+    if let Some(grace) = scenario.faults.agent_grace {
+        let scaled = crate::dist::duration::to_duration(grace.as_secs_f64() / scenario.time_scale);
+        if scaled < Duration::from_millis(1) {
+            return Err(LiveError::GraceTooShort {
+                grace,
+                time_scale: scenario.time_scale,
+                scaled,
+            });
+        }
+    }
     let connections = cast.agents.len() + concurrent_users(scenario) as usize * 2 + 64;
     let target = match &opts.target {
         None => {

@@ -721,8 +721,7 @@ fn values_that_could_not_run_are_refused() {
             .any(|e| e.contains("patience") && e.contains("at most 366 days")),
         "{errs:#?}"
     );
-    let grace =
-        with("time_scale = 20", "time_scale = 100000") + "\n[faults]\nagent_grace = \"30s\"\n";
+    let grace = EXAMPLE.to_string() + "\n[faults]\nagent_grace = \"500us\"\n";
     let errs = errors(&grace);
     assert!(
         errs.iter()
