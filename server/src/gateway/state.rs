@@ -328,11 +328,6 @@ impl Shared {
                 let deadline_changed = core.desk.next_deadline() != before;
                 let mut relayed = 0;
                 let mut auto = 0;
-                let messages: Vec<bool> = outcome
-                    .deliveries
-                    .iter()
-                    .map(|d| matches!(d.notice, Notice::Message { .. }))
-                    .collect();
                 let mut resolved = Vec::with_capacity(outcome.deliveries.len());
                 for d in &outcome.deliveries {
                     let targets: Vec<Target> = match &d.to {
@@ -380,9 +375,9 @@ impl Shared {
                 let resolved = resolved
                     .into_iter()
                     .zip(&outcome.deliveries)
-                    .zip(messages)
-                    .map(|((targets, d), message)| {
+                    .map(|(targets, d)| {
                         let frame = Utf8Bytes::from(protocol::encode_notice(&d.notice));
+                        let message = matches!(d.notice, Notice::Message { .. });
                         (targets, frame, message)
                     });
                 let mut undeliverable = 0;

@@ -194,52 +194,44 @@ impl Admin<'_> {
         body: String,
         tolerated: &[u16],
     ) -> Result<(), String> {
-        tokio::time::timeout(self.limit, self.send(method, path, body, tolerated))
-            .await
-            .map_err(|_| format!("{method} {path}: no answer within {:?}", self.limit))?
-    }
-
-    async fn send(
-        &self,
-        method: &str,
-        path: &str,
-        body: String,
-        tolerated: &[u16],
-    ) -> Result<(), String> {
-        let (addr, token) = (self.addr, self.token);
-        let stream = TcpStream::connect(addr)
-            .await
-            .map_err(|e| format!("connect: {e}"))?;
-        let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
-            .await
-            .map_err(|e| format!("handshake: {e}"))?;
-        tokio::spawn(conn);
-        let req = Request::builder()
-            .method(method)
-            .uri(path)
-            .header("host", addr.to_string())
-            .header("authorization", format!("Bearer {token}"))
-            .header("content-type", "application/json")
-            .body(Full::new(Bytes::from(body)))
-            .map_err(|e| e.to_string())?;
-        let res = sender
-            .send_request(req)
-            .await
-            .map_err(|e| format!("{method} {path}: {e}"))?;
-        let status = res.status();
-        if status.is_success() || tolerated.contains(&status.as_u16()) {
-            return Ok(());
-        }
-        let body = res
-            .into_body()
-            .collect()
-            .await
-            .map(|b| b.to_bytes())
-            .unwrap_or_default();
-        Err(format!(
-            "{method} {path}: {status}: {}",
-            String::from_utf8_lossy(&body)
-        ))
+        tokio::time::timeout(self.limit, async {
+            let (addr, token) = (self.addr, self.token);
+            let stream = TcpStream::connect(addr)
+                .await
+                .map_err(|e| format!("connect: {e}"))?;
+            let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+                .await
+                .map_err(|e| format!("handshake: {e}"))?;
+            tokio::spawn(conn);
+            let req = Request::builder()
+                .method(method)
+                .uri(path)
+                .header("host", addr.to_string())
+                .header("authorization", format!("Bearer {token}"))
+                .header("content-type", "application/json")
+                .body(Full::new(Bytes::from(body)))
+                .map_err(|e| e.to_string())?;
+            let res = sender
+                .send_request(req)
+                .await
+                .map_err(|e| format!("{method} {path}: {e}"))?;
+            let status = res.status();
+            if status.is_success() || tolerated.contains(&status.as_u16()) {
+                return Ok(());
+            }
+            let body = res
+                .into_body()
+                .collect()
+                .await
+                .map(|b| b.to_bytes())
+                .unwrap_or_default();
+            Err(format!(
+                "{method} {path}: {status}: {}",
+                String::from_utf8_lossy(&body)
+            ))
+        })
+        .await
+        .map_err(|_| format!("{method} {path}: no answer within {:?}", self.limit))?
     }
 }
 
