@@ -14,7 +14,7 @@ use super::violation::{Invariant, Violation};
 use crate::history::{Event, History, What};
 use std::collections::{BTreeMap, BTreeSet};
 use switchboard_server::domain::{Command, Notice, Principal, Recipient, Reply};
-use switchboard_server::protocol::{JournalEntry, JournalResult, ProtocolError};
+use switchboard_server::protocol::{JournalEntry, JournalResult};
 
 fn cite(line: usize, e: &Event) -> String {
     let what = serde_json::to_string(&e.what).unwrap_or_default();
@@ -269,56 +269,109 @@ pub fn check_agreement(h: &History, journal: &[JournalEntry]) -> Vec<Violation> 
     let empty = Vec::new();
     for (who, items) in &seen {
         let stream = streams.get(*who).unwrap_or(&empty);
-        let my_drops = drops.get(who).cloned().unwrap_or_default();
-        let mut j = 0;
-        let mut prev_line: Option<usize> = None;
-        for (k, line) in items {
-            let Some(off) = stream[j..].iter().position(|(x, _)| x == k) else {
-                let e = &h.events[*line];
-                let inv = if k.starts_with("notice message") {
-                    Invariant::MessageOrder
-                } else {
-                    Invariant::Agreement
-                };
+        let my_drops = drops.get(who).map_or(&[][..], Vec::as_slice);
+        agree(who, items, stream, my_drops, h, &mut out);
+    }
+    out
+}
+
+/// One participant's recorded items (key, history line) against what the journal says
+/// was sent to them (key, seq), given the history lines where their connection dropped.
+///
+/// What one connection received (the items between two drops) must be a contiguous run
+/// of what was sent; across a drop anything may be missing. Each connection's run is
+/// placed at the earliest point of the stream where it fits whole, so that an item
+/// received after a reconnect is not paired with an equal one lost in the drop. Only a
+/// run that fits nowhere is walked item by item, to say what is wrong with it.
+fn agree(
+    who: &str,
+    items: &[(String, usize)],
+    stream: &[(String, u64)],
+    drops: &[usize],
+    h: &History,
+    out: &mut Vec<Violation>,
+) {
+    let mut j = 0;
+    let mut rest = items;
+    let mut prev_line: Option<usize> = None;
+    while let Some((_, first)) = rest.first() {
+        let after_drop = drops
+            .iter()
+            .any(|d| prev_line.is_none_or(|p| *d > p) && d < first);
+        let next_drop = drops.iter().copied().filter(|d| d > first).min();
+        let n = rest
+            .iter()
+            .take_while(|(_, line)| next_drop.is_none_or(|d| *line < d))
+            .count();
+        let (run, later) = rest.split_at(n);
+        let fits = |p: usize| {
+            stream.len() >= p + run.len()
+                && run.iter().zip(&stream[p..]).all(|((k, _), (x, _))| k == x)
+        };
+        let start = if after_drop {
+            (j..=stream.len()).find(|&p| fits(p))
+        } else {
+            Some(j).filter(|&p| fits(p))
+        };
+        j = match start {
+            Some(p) => p + run.len(),
+            None => walk(who, run, stream, j, after_drop, h, out),
+        };
+        prev_line = run.last().map(|(_, line)| *line);
+        rest = later;
+    }
+}
+
+/// Walks one connection's run item by item from stream position `j`, reporting what
+/// was received out of place and what was sent but skipped (excused before the first
+/// item found when the run follows a drop). Returns where the stream continues.
+fn walk(
+    who: &str,
+    run: &[(String, usize)],
+    stream: &[(String, u64)],
+    mut j: usize,
+    mut after_drop: bool,
+    h: &History,
+    out: &mut Vec<Violation>,
+) -> usize {
+    let invariant = |key: &str| {
+        if key.starts_with("notice message") {
+            Invariant::MessageOrder
+        } else {
+            Invariant::Agreement
+        }
+    };
+    for (k, line) in run {
+        let e = &h.events[*line];
+        let Some(off) = stream[j..].iter().position(|(x, _)| x == k) else {
+            out.push(
+                Violation::new(
+                    invariant(k),
+                    format!("{who} recorded `{k}` which the journal does not show being sent to them at that point (duplicate, reordered or invented)"),
+                )
+                .at(e.t_ms)
+                .proof(cite(*line, e)),
+            );
+            continue;
+        };
+        // Everything skipped was sent and never received.
+        if !after_drop {
+            for (missed, seq) in &stream[j..j + off] {
                 out.push(
                     Violation::new(
-                        inv,
-                        format!("{who} recorded `{k}` which the journal does not show being sent to them at that point (duplicate, reordered or invented)"),
+                        invariant(missed),
+                        format!("the server sent `{missed}` to {who}, who never received it"),
                     )
                     .at(e.t_ms)
+                    .proof(format!("journal#{seq}"))
                     .proof(cite(*line, e)),
                 );
-                continue;
-            };
-            // Everything skipped was sent and never received.
-            let dropped_between = my_drops
-                .iter()
-                .any(|d| prev_line.is_none_or(|p| *d > p) && *d < *line);
-            if !dropped_between {
-                for (missed, seq) in &stream[j..j + off] {
-                    let inv = if missed.starts_with("notice message") {
-                        Invariant::MessageOrder
-                    } else {
-                        Invariant::Agreement
-                    };
-                    let e = &h.events[*line];
-                    out.push(
-                        Violation::new(
-                            inv,
-                            format!("the server sent `{missed}` to {who}, who never received it"),
-                        )
-                        .at(e.t_ms)
-                        .proof(format!("journal#{seq}"))
-                        .proof(cite(*line, e)),
-                    );
-                }
             }
-            j += off + 1;
-            prev_line = Some(*line);
         }
+        after_drop = false;
+        j += off + 1;
     }
-    let _ = ProtocolError::CODES;
-    out
+    j
 }
 
 #[cfg(test)]
@@ -413,5 +466,70 @@ mod tests {
         let found = check_agreement(&h, &journal);
         assert_eq!(found.len(), 1, "{found:?}");
         assert!(found[0].message.contains("never received"), "{found:?}");
+    }
+
+    /// The reply lost in the drop and the sign-in's after the reconnect are equal (an
+    /// agent with no chats made itself unavailable, then signed in again): what the new
+    /// connection received is placed where it fits whole, after the outage.
+    #[test]
+    fn a_connection_s_replies_are_placed_where_they_fit_whole() {
+        let agent = json!({"agent": "a1"});
+        let set =
+            |n: u32| json!({"type": "set_availability", "availability": {"available_for": n}});
+        let message = json!([{"to": {"agent": "a1"}, "notice": {"notice": "message", "chat": 1,
+            "entry": {"seq": 1, "at": 4, "from": "user", "kind": "text", "text": "hi"}}}]);
+        let journal = vec![
+            entry(
+                1,
+                agent.clone(),
+                json!({"type": "sign_in"}),
+                status(2, &[]),
+                json!([]),
+            ),
+            entry(2, agent.clone(), set(0), status(0, &[]), json!([])),
+            entry(
+                3,
+                agent.clone(),
+                json!({"type": "disconnect"}),
+                json!({"reply": "done"}),
+                json!([]),
+            ),
+            entry(
+                4,
+                json!({"user": 1}),
+                json!({"type": "send", "chat": 1, "text": "hi"}),
+                json!({"reply": "sent", "chat": 1, "seq": 1}),
+                message,
+            ),
+            entry(
+                5,
+                agent.clone(),
+                json!({"type": "sign_in"}),
+                status(0, &[]),
+                json!([]),
+            ),
+            entry(6, agent.clone(), set(2), status(2, &[]), json!([])),
+        ];
+        let mut h = History::new(true);
+        let mut push = |t: f64, what: What| h.push(t, None, "agent:a1", None, what);
+        push(1.0, reply(status(2, &[])));
+        push(
+            3.0,
+            What::Disconnected {
+                reason: "dropped".into(),
+            },
+        );
+        push(5.0, reply(status(0, &[])));
+        push(6.0, reply(status(2, &[])));
+        assert_eq!(check_agreement(&h, &journal), Vec::new());
+
+        // Without the drop, the same history is wrong: the second reply never came.
+        h.events.remove(1);
+        let found = check_agreement(&h, &journal);
+        assert!(!found.is_empty());
+        assert!(
+            found.iter().any(|v| v.message.contains("never received")),
+            "{found:?}"
+        );
     }
 }
