@@ -1322,7 +1322,8 @@ fn transfer_pending_for_bob() -> (Desk, ChatId) {
 fn transfers_to_a_gone_agent_go_to_the_queue() {
     let (mut d, c) = transfer_pending_for_bob();
     ok(&mut d, &agent("bob"), Command::Disconnect, 2);
-    ok(&mut d, &Principal::System, Command::Tick, 40_000);
+    let o = ok(&mut d, &Principal::System, Command::Tick, 40_000);
+    assert!(notices_for(&o, &Recipient::Agent("bob".into())).is_empty());
     assert!(matches!(
         &d.chat(c).unwrap().state,
         ChatState::Transferred { to: TransferTarget::Queue(q), .. } if q.as_str() == HW
@@ -1333,6 +1334,219 @@ fn transfers_to_a_gone_agent_go_to_the_queue() {
         Command::AcceptTransfer { chat: c },
         40_001,
     );
+    // Bob, away when it happened, is told at his next sign-in, once.
+    let o = ok(&mut d, &agent("bob"), Command::SignIn, 50_000);
+    let told = notices_for(&o, &Recipient::Agent("bob".into()));
+    assert!(
+        matches!(
+            told[..],
+            [Notice::TransferWithdrawn { chat, to: TransferTarget::Queue(q) }] if *chat == c && q.as_str() == HW
+        ),
+        "{told:?}"
+    );
+    ok(&mut d, &agent("bob"), Command::SignOut, 50_001);
+    let o = ok(&mut d, &agent("bob"), Command::SignIn, 50_002);
+    assert!(notices_for(&o, &Recipient::Agent("bob".into())).is_empty());
+}
+
+/// R5: a chat transferred to one agent is visible to that agent (and to those who held
+/// it), whichever queue it is in; `accept` tells them to use `accept_transfer`, and
+/// tells the other members of the chat's queue nothing.
+#[test]
+fn r5_accept_on_a_personal_transfer_tells_only_those_who_may_see_it() {
+    let mut d = desk(manual());
+    let c = alice_in_a_chat(&mut d);
+    sign_in(&mut d, "bob");
+    sign_in(&mut d, "carol");
+    transfer(
+        &mut d,
+        "alice",
+        c,
+        TransferTarget::Agent("carol".into()),
+        "",
+        2,
+    );
+    let accept = || Command::Accept { chat: c };
+    assert_eq!(err(&mut d, &agent("carol"), accept(), 3), "not_queued");
+    assert_eq!(err(&mut d, &agent("alice"), accept(), 3), "not_queued");
+    assert_eq!(err(&mut d, &agent("bob"), accept(), 3), "not_visible");
+    assert_eq!(
+        err(
+            &mut d,
+            &agent("bob"),
+            Command::AcceptTransfer { chat: c },
+            3
+        ),
+        "not_visible"
+    );
+    ok(
+        &mut d,
+        &agent("carol"),
+        Command::AcceptTransfer { chat: c },
+        4,
+    );
+}
+
+/// R3, R5: the commands on an owned chat tell an agent outside its queue, who never
+/// held it, nothing about it: not who owns it, not that it ended.
+#[test]
+fn r3_r5_owner_commands_on_an_unseen_chat_are_not_visible_in_any_state() {
+    let mut d = desk(manual());
+    let c = alice_in_a_chat(&mut d);
+    sign_in(&mut d, "bob");
+    sign_in(&mut d, "carol");
+    let commands = || {
+        [
+            Command::Send {
+                chat: c,
+                text: "hi".into(),
+            },
+            Command::Close { chat: c },
+            Command::Transfer {
+                chat: c,
+                to: TransferTarget::Queue(SW.into()),
+                notes: String::new(),
+            },
+            Command::ShareArticle {
+                chat: c,
+                article: "KA-1".into(),
+            },
+            Command::CreateTicket {
+                chat: c,
+                kind: TicketKind::Incident,
+                template: None,
+            },
+        ]
+    };
+    for cmd in commands() {
+        assert_eq!(err(&mut d, &agent("carol"), cmd, 2), "not_visible");
+    }
+    // The queue's other member gets the precise answer.
+    assert_eq!(
+        err(&mut d, &agent("bob"), Command::Close { chat: c }, 2),
+        "not_owner"
+    );
+    ok(&mut d, &agent("alice"), Command::Close { chat: c }, 3);
+    for cmd in commands() {
+        assert_eq!(err(&mut d, &agent("carol"), cmd, 4), "not_visible");
+    }
+    assert_eq!(
+        err(&mut d, &agent("bob"), Command::Close { chat: c }, 4),
+        "chat_ended"
+    );
+}
+
+/// R2: switching Agent Auto Accept on or off carries availability over: an available
+/// agent takes the new mode's sign-in default (here "Available for 0": not
+/// available), an unavailable one stays so.
+#[test]
+fn r2_switching_auto_accept_applies_the_new_default_to_available_agents() {
+    let mut d = desk(manual());
+    sign_in(&mut d, "alice");
+    sign_in(&mut d, "bob");
+    ok(
+        &mut d,
+        &agent("bob"),
+        Command::SetAvailability {
+            availability: Availability::Unavailable,
+        },
+        1,
+    );
+    let set = |d: &mut Desk, default_available_for: u8, now: u64| {
+        let routing = RoutingConfig {
+            default_available_for,
+            ..auto(PolicyKind::LeastActive)
+        };
+        ok(d, &Principal::Admin, Command::SetRouting { routing }, now);
+    };
+    // Default 0: nobody is given the chat until they declare N.
+    set(&mut d, 0, 2);
+    let c = start(&mut d, 1, HW, 3);
+    assert!(matches!(d.chat(c).unwrap().state, ChatState::Queued));
+    // Back to manual, then on with default 2: alice (available) gets chats, bob not.
+    ok(
+        &mut d,
+        &Principal::Admin,
+        Command::SetRouting { routing: manual() },
+        4,
+    );
+    let status = |d: &mut Desk, who: &str| match ok(d, &agent(who), Command::SignIn, 5).reply {
+        Reply::Status(s) => s.availability,
+        other => panic!("{other:?}"),
+    };
+    assert_eq!(status(&mut d, "alice"), Availability::Unavailable);
+    ok(
+        &mut d,
+        &agent("alice"),
+        Command::SetAvailability {
+            availability: Availability::Available,
+        },
+        6,
+    );
+    set(&mut d, 2, 7);
+    assert_eq!(status(&mut d, "alice"), Availability::AvailableFor(2));
+    assert_eq!(status(&mut d, "bob"), Availability::AvailableFor(0));
+    assert!(
+        matches!(&d.chat(c).unwrap().state, ChatState::Active { agent, .. } if agent.as_str() == "alice"),
+        "{:?}",
+        d.chat(c).unwrap().state
+    );
+}
+
+/// R13: a draft confirmed by its creator after the chat was transferred away is
+/// created, and the chat's owner is told as well as the user (it is in their
+/// Resources now).
+#[test]
+fn r13_a_draft_confirmed_after_a_transfer_is_announced_to_the_owner_too() {
+    let mut d = desk(manual());
+    let c = alice_in_a_chat(&mut d);
+    sign_in(&mut d, "bob");
+    let draft = create_ticket(
+        &mut d,
+        "alice",
+        c,
+        TicketKind::WorkOrder,
+        Some("T-LAPTOP"),
+        2,
+    );
+    assert_eq!(draft.status, TicketStatus::Draft);
+    transfer(
+        &mut d,
+        "alice",
+        c,
+        TransferTarget::Agent("bob".into()),
+        "",
+        3,
+    );
+    ok(
+        &mut d,
+        &agent("bob"),
+        Command::AcceptTransfer { chat: c },
+        4,
+    );
+    ok(
+        &mut d,
+        &agent("alice"),
+        Command::FillTicket {
+            ticket: draft.id,
+            fields: fields(&[("asset", "LAPTOP-7")]),
+        },
+        5,
+    );
+    let o = ok(
+        &mut d,
+        &agent("alice"),
+        Command::ConfirmTicket { ticket: draft.id },
+        6,
+    );
+    for to in [Recipient::Agent("bob".into()), Recipient::User(UserId(1))] {
+        let told = notices_for(&o, &to);
+        assert!(
+            matches!(told[..], [Notice::TicketCreated { chat, ticket }] if *chat == c && ticket.id == draft.id),
+            "{to:?}: {told:?}"
+        );
+    }
+    assert!(notices_for(&o, &Recipient::Agent("alice".into())).is_empty());
 }
 
 /// Signing in after the grace ran out (before any tick), with a personal transfer

@@ -254,6 +254,53 @@ async fn lose_on_disconnect() -> anyhow::Result<CheckReport> {
     Ok(checker::check(&history, Some(&entries), &opts))
 }
 
+/// Auto-accept switched on mid-run: an agent who was available takes the new default
+/// N at once, so the chat waiting in their queue is theirs in the same step. A journal
+/// in which the switch routed nothing shows the chat waiting beside a free agent; the
+/// replay must know the switch gave the agent slots (their last status said manual).
+#[test]
+fn a_chat_left_waiting_after_auto_accept_is_switched_on_is_caught() {
+    use switchboard_server::domain::{
+        AgentId, Command, Notice, PolicyKind, Principal, RoutingConfig, UserId,
+    };
+    use switchboard_server::protocol::JournalResult;
+    let _turn = TURN.blocking_lock();
+    planted::plant(None);
+    let config = switchboard_tests::base_config();
+    assert!(!config.routing.auto_accept);
+    for strip in [false, true] {
+        let mut j = DeskJournal::new(&config);
+        j.step(
+            &Principal::Agent(AgentId::from("alice")),
+            Command::SignIn,
+            0,
+        );
+        j.start(&Principal::User(UserId(1)), "hardware", 10);
+        let routing = RoutingConfig {
+            auto_accept: true,
+            policy: PolicyKind::LeastActive,
+            default_available_for: 2,
+            ..config.routing.clone()
+        };
+        j.step(&Principal::Admin, Command::SetRouting { routing }, 20);
+        if strip
+            && let Some(JournalResult::Ok { deliveries, .. }) =
+                j.entries.last_mut().map(|e| &mut e.result)
+        {
+            let before = deliveries.len();
+            deliveries.retain(|d| !matches!(d.notice, Notice::Assigned(_)));
+            assert!(deliveries.len() < before, "the switch routed the chat");
+        }
+        j.start(&Principal::User(UserId(2)), "network", 2_000);
+        let report = j.check(30_000);
+        if strip {
+            expect(&report, Invariant::WorkConserving);
+        } else {
+            assert!(report.ok(), "{}", report.render());
+        }
+    }
+}
+
 /// A journal written straight from a Desk, step by step, for replays of exact
 /// interleavings a live run would reach only by luck.
 struct DeskJournal {

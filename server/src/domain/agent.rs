@@ -91,6 +91,9 @@ pub struct Agent {
     pub transfer_accepts: u8,
     /// Transfers addressed to this agent personally, waiting for them (R5).
     pub transfers: BTreeSet<ChatId>,
+    /// Personal transfers sent on to the chat's queue while the agent was away (its
+    /// grace period ran out): the agent is told at its next sign-in.
+    pub withdrawn: Vec<(ChatId, QueueId)>,
     /// Last time a chat was assigned to or accepted by the agent.
     pub last_assigned: Option<Time>,
     /// When the agent signed in last.
@@ -112,6 +115,7 @@ impl Agent {
             chats: BTreeSet::new(),
             transfer_accepts: 0,
             transfers: BTreeSet::new(),
+            withdrawn: Vec::new(),
             last_assigned: None,
             signed_in_at: Time::ZERO,
             sign_in_seq: 0,

@@ -286,7 +286,8 @@ pub enum Notice {
         #[serde(flatten)]
         state: ChatState,
     },
-    /// To the agent and the user: a ticket was created from the chat (R12, R13).
+    /// To the user, and to the chat's owner when another agent confirmed it: a ticket
+    /// was created from the chat (R12, R13).
     TicketCreated {
         /// The chat.
         chat: ChatId,

@@ -171,11 +171,15 @@ impl Replay<'_> {
         self.retarget_gone_transfers(e.at_ms);
         // A transfer withdrawn in this step (its target signed out, or signed in again
         // past the grace period) went to the chat's queue before anything the step
-        // then did with it (routing it to someone else, say).
+        // then did with it (routing it to someone else, say). A notice of a transfer
+        // withdrawn earlier (the grace period ran out while its target was away; it is
+        // told at its next sign-in) changes nothing: the chat is no longer addressed
+        // to them.
         for d in deliveries {
-            if let Notice::TransferWithdrawn { chat, to } = &d.notice
+            if let (Notice::TransferWithdrawn { chat, to }, Recipient::Agent(addressee)) =
+                (&d.notice, &d.to)
                 && let Some(c) = self.chats.get_mut(chat)
-                && matches!(c.st, St::Transferred(_))
+                && matches!(&c.st, St::Transferred(TransferTarget::Agent(t)) if t == addressee)
             {
                 c.st = St::Transferred(to.clone());
             }
@@ -216,6 +220,27 @@ impl Replay<'_> {
                 m.availability = Some(s.availability);
                 let mine: BTreeSet<ChatId> = s.my_chats.iter().copied().collect();
                 m.open.retain(|c, _| mine.contains(c));
+            }
+            // Auto-accept switched on or off: an available agent takes the new mode's
+            // default, an unavailable one stays so (as the Desk does, docs/desk.md).
+            (Command::SetRouting { .. }, Reply::Routing(r)) => {
+                for m in self.agents.values_mut().filter(|m| m.signed_in) {
+                    if m.auto_accept == r.auto_accept {
+                        continue;
+                    }
+                    let available = match m.availability {
+                        Some(Availability::Available) => true,
+                        Some(Availability::AvailableFor(n)) => n > 0,
+                        _ => false,
+                    };
+                    m.auto_accept = r.auto_accept;
+                    m.availability = Some(match (r.auto_accept, available) {
+                        (true, true) => Availability::AvailableFor(r.default_available_for),
+                        (true, false) => Availability::AvailableFor(0),
+                        (false, true) => Availability::Available,
+                        (false, false) => Availability::Unavailable,
+                    });
+                }
             }
             (Command::SignOut, _) => {
                 if let Some(a) = &agent

@@ -16,7 +16,11 @@ impl Desk {
         match cmd {
             Command::SetRouting { routing } => {
                 routing.validate().map_err(DeskError::InvalidConfig)?;
+                let flipped = routing.auto_accept != self.config.routing.auto_accept;
                 self.config.routing = routing;
+                if flipped {
+                    self.carry_availability_over();
+                }
                 self.rebuild_pools();
                 self.to_route.extend(self.queues.keys().cloned());
                 Ok(Reply::Routing(self.config.routing.clone()))
@@ -33,6 +37,20 @@ impl Desk {
                 role: "the admin",
                 command: other.name(),
             }),
+        }
+    }
+
+    /// R2 after Agent Auto Accept was switched on or off: what agents declared was of
+    /// the other kind ("Available" or "Available for N"). A signed-in agent who was
+    /// not available stays so; one who was takes the new mode's sign-in default
+    /// (available; "Available for" the default N, where 0 means not available) until
+    /// they declare again.
+    fn carry_availability_over(&mut self) {
+        let routing = &self.config.routing;
+        let (auto, default_n) = (routing.auto_accept, routing.default_available_for);
+        for agent in self.agents.values_mut().filter(|a| a.signed_in) {
+            agent.available_for = default_n;
+            agent.available = agent.available && (!auto || default_n > 0);
         }
     }
 

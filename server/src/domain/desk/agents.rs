@@ -39,6 +39,19 @@ impl Desk {
             None if agent.signed_in => {}
             None => self.fresh_sign_in(a, now),
         }
+        // Transfers withdrawn while the agent was away (its grace period ran out).
+        let withdrawn = self
+            .agents
+            .get_mut(a)
+            .map(|agent| std::mem::take(&mut agent.withdrawn))
+            .unwrap_or_default();
+        out.extend(withdrawn.into_iter().map(|(chat, q)| Delivery {
+            to: Recipient::Agent(a.clone()),
+            notice: Notice::TransferWithdrawn {
+                chat,
+                to: TransferTarget::Queue(q),
+            },
+        }));
         self.refresh_agent(a);
         Ok(Reply::Status(self.status(a)))
     }
@@ -273,10 +286,10 @@ impl Desk {
     }
 
     /// Signs the agent out, sending their open chats back to the front of their queue
-    /// (keeping their age) and their personal transfers to the chat's queue. With
-    /// `online` (a sign-out, not the end of a dropped connection's grace period) the
-    /// agent is told of each transfer that went to the queue instead
-    /// (`transfer_withdrawn`).
+    /// (keeping their age) and their personal transfers to the chat's queue. The agent
+    /// is told of each transfer that went to the queue instead (`transfer_withdrawn`):
+    /// at once when `online` (a sign-out, or a sign-in after the grace period), else
+    /// (the grace period of a dropped connection ran out) at its next sign-in.
     fn release_agent(&mut self, a: &AgentId, online: bool, out: &mut Vec<Delivery>) {
         let Some(agent) = self.agents.get_mut(a) else {
             return;
@@ -326,6 +339,8 @@ impl Desk {
                         to: TransferTarget::Queue(q),
                     },
                 });
+            } else if let Some(agent) = self.agents.get_mut(a) {
+                agent.withdrawn.push((c, q));
             }
         }
         self.refresh_agent(a);

@@ -74,14 +74,9 @@ impl Desk {
         out: &mut Vec<Delivery>,
     ) -> Result<Reply, DeskError> {
         let chat = self.chat_ref(c)?;
-        // R3 (and R5: nothing about others' chats): only chats of the agent's own
-        // queues, checked before anything about the chat's state is told.
-        if !self.agents[a].profile.in_queue(&chat.queue) && !chat.agents.contains(a) {
-            return Err(DeskError::NotVisible {
-                chat: c,
-                agent: a.clone(),
-            });
-        }
+        // R3 (and R5: nothing about others' chats), checked before anything about the
+        // chat's state is told.
+        self.visible_to(a, chat)?;
         match &chat.state {
             ChatState::Queued => {}
             // A planted bug (test builds only) lets a second agent win.
@@ -154,9 +149,39 @@ impl Desk {
         Ok(Reply::Accepted(Box::new(view)))
     }
 
-    /// The chat if `a` owns it, else why not.
+    /// R3, R5: whether agent `a` may learn anything about `chat` (its state, its owner):
+    /// they held it once, or it is addressed to them, or it waits in or belongs to one
+    /// of their queues. A transfer addressed to another agent is visible only to that
+    /// agent (and to those who held the chat), whichever queue the chat is in.
+    pub(super) fn visible_to(&self, a: &AgentId, chat: &Chat) -> Result<(), DeskError> {
+        let in_queue = |q| self.agents[a].profile.in_queue(q);
+        let visible = chat.agents.contains(a)
+            || match &chat.state {
+                ChatState::Transferred {
+                    to: TransferTarget::Agent(t),
+                    ..
+                } => t == a,
+                ChatState::Transferred {
+                    to: TransferTarget::Queue(q),
+                    ..
+                } => in_queue(q),
+                _ => in_queue(&chat.queue),
+            };
+        if visible {
+            Ok(())
+        } else {
+            Err(DeskError::NotVisible {
+                chat: chat.id,
+                agent: a.clone(),
+            })
+        }
+    }
+
+    /// The chat if `a` owns it, else why not (a chat the agent may not see is
+    /// `not_visible`, whatever its state: R3, R5).
     pub(super) fn owned(&self, a: &AgentId, c: ChatId) -> Result<&Chat, DeskError> {
         let chat = self.chat_ref(c)?;
+        self.visible_to(a, chat)?;
         if chat.state.is_ended() {
             return Err(DeskError::ChatEnded(c));
         }

@@ -69,7 +69,7 @@ impl Desk {
         self.tickets.insert(id, ticket);
         self.chats.get_mut(&c).expect("owned chat exists").ticket = Some(id);
         if blank.is_empty() {
-            self.finish_ticket(id, now, out);
+            self.finish_ticket(id, a, now, out);
         }
         Ok(Reply::Ticket(Box::new(self.tickets[&id].clone())))
     }
@@ -119,13 +119,15 @@ impl Desk {
         if !blank.is_empty() {
             return Err(DeskError::RequiredFieldsBlank(blank));
         }
-        self.finish_ticket(t, now, out);
+        self.finish_ticket(t, a, now, out);
         Ok(Reply::Ticket(Box::new(self.tickets[&t].clone())))
     }
 
     /// Creates the ticket: the transcript as it stands goes into the description, and
-    /// articles shared so far into the activity log (R11).
-    fn finish_ticket(&mut self, t: TicketId, now: Time, out: &mut Vec<Delivery>) {
+    /// articles shared so far into the activity log (R11). The user is told, and so is
+    /// the chat's owner when someone else (the draft's creator, who transferred the
+    /// chat since) confirmed it: the ticket is in the owner's Resources now.
+    fn finish_ticket(&mut self, t: TicketId, by: &AgentId, now: Time, out: &mut Vec<Delivery>) {
         let c = self.tickets[&t].chat;
         let chat = &self.chats[&c];
         let activity: Vec<Activity> = chat
@@ -139,12 +141,22 @@ impl Desk {
             .collect();
         let description = format!("Chat transcript:\n{}", render_transcript(&chat.transcript));
         let user = chat.user;
+        let owner = chat.state.owner().filter(|o| *o != by).cloned();
         let ticket = self.tickets.get_mut(&t).expect("finished ticket exists");
         ticket.status = TicketStatus::Created;
         ticket.created_at = Some(now);
         ticket.description = description;
         ticket.activity.extend(activity);
         let view = Box::new(ticket.clone());
+        if let Some(owner) = owner {
+            out.push(Delivery {
+                to: Recipient::Agent(owner),
+                notice: Notice::TicketCreated {
+                    chat: c,
+                    ticket: view.clone(),
+                },
+            });
+        }
         out.push(Delivery {
             to: Recipient::User(user),
             notice: Notice::TicketCreated {
