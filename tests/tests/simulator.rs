@@ -115,8 +115,43 @@ async fn quickstart_against_the_embedded_server() {
     .expect("run succeeds");
     check_counters(&summary, true);
     check_files(&dir, &summary);
+    check_latency_intervals(&dir);
     assert!(dir.join("journal.jsonl").is_file());
     assert!(summary.passed, "{:?}", summary.thresholds);
+}
+
+/// Each `message_latency` sample is filed in `histograms.hlog` under the interval in
+/// which its message arrived (the history's notice), not under the interval of the
+/// participant's previous input. Samples within a few milliseconds of scenario time of
+/// a boundary may fall either side of it.
+fn check_latency_intervals(dir: &Path) {
+    use switchboard_sim::live::conn::stamped;
+    use switchboard_sim::metrics::MetricName;
+    let bytes = std::fs::read(dir.join("histograms.hlog")).expect("histograms.hlog");
+    let logged = switchboard_sim::report::hlog::read(&bytes).expect("hlog reads");
+    let per = &logged[&MetricName::MessageLatency];
+    let history = History::read(&dir.join("history.jsonl")).expect("history parses");
+    let arrived: Vec<f64> = history
+        .events
+        .iter()
+        .filter(|e| matches!(&e.what, What::Notice { notice } if stamped(notice).is_some()))
+        .map(|e| e.t_ms)
+        .collect();
+    let total: u64 = per.iter().map(|(_, h)| h.len()).sum();
+    assert_eq!(arrived.len() as u64, total);
+    let tolerance_ms = 50.0;
+    let mut filed = 0;
+    for pair in per.windows(2) {
+        let ((_, h), (next, _)) = (&pair[0], &pair[1]);
+        filed += h.len();
+        let end = next.as_secs_f64() * 1000.0;
+        let surely = arrived.iter().filter(|t| **t < end - tolerance_ms).count() as u64;
+        let perhaps = arrived.iter().filter(|t| **t < end + tolerance_ms).count() as u64;
+        assert!(
+            (surely..=perhaps).contains(&filed),
+            "{filed} samples filed before {end} ms, but {surely}..={perhaps} arrived before"
+        );
+    }
 }
 
 /// The server binary, built if this test run did not build it yet.

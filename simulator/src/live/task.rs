@@ -113,6 +113,7 @@ pub async fn run_connected<P: Participant>(
     };
     let mut conn = None;
     let mut reconnect_at: Option<Instant> = None;
+    mark_now(&ctx, &mut rec);
     match connected {
         Ok((tx, rx, ServerFrame::Welcome { who, .. }, took)) => {
             log.who = who_is(&who);
@@ -177,6 +178,7 @@ pub async fn run_connected<P: Participant>(
         )
         .await
         {
+            mark_now(&ctx, &mut rec);
             rec.counters.error(e.code());
             if ctx.reconnect && kind == Kind::Agent && !*end.borrow() {
                 log.push(
@@ -272,6 +274,9 @@ pub async fn run_connected<P: Participant>(
                 _ = end.changed() => Ev::End,
             }
         };
+        // What is recorded on the way in (latencies, lag, errors) belongs to the
+        // interval in which the input arrived, not to the previous input's.
+        mark_now(&ctx, &mut rec);
         match ev {
             Ev::Frame(frame) => match frame {
                 Ok(ServerFrame::Reply {
@@ -445,6 +450,15 @@ fn step<P: Participant>(
     step_at(p, ctx, None, input, fx, rec)
 }
 
+/// Moves the recorder to the present: what it records next falls in the interval
+/// holding this instant.
+fn mark_now(ctx: &Ctx, rec: &mut Recorder) {
+    rec.set_now(
+        ctx.clock.now(),
+        Some(Duration::from_micros(ctx.clock.real_micros())),
+    );
+}
+
 /// [`step`] for an input that was due at `due` (a timer, a scheduled start): the
 /// participant sees the scheduled time as `now`, so what it plans from it stays on
 /// schedule however late the task ran.
@@ -457,10 +471,7 @@ fn step_at<P: Participant>(
     rec: &mut Recorder,
 ) -> Done {
     let before = rec.counters.chats.clone();
-    rec.set_now(
-        ctx.clock.now(),
-        Some(Duration::from_micros(ctx.clock.real_micros())),
-    );
+    mark_now(ctx, rec);
     let now = due.map_or_else(|| ctx.clock.now(), |at| ctx.clock.scenario_at(at));
     p.on(now, input, fx, rec);
     let after = &rec.counters.chats;
