@@ -48,6 +48,7 @@ fn main() -> Result<()> {
     let mut info = RunInfo::for_scenario(&scenario, Mode::Virtual, &overrides);
     info.elapsed = Elapsed {
         scenario_seconds: stats.end.as_secs_f64(),
+        interval_seconds: rec.interval().as_secs_f64(),
     };
     let summary = Summary::build(info, &mut rec)?;
     print!("{}", Analytic::of(&scenario, &summary).render());

@@ -76,6 +76,7 @@ pub async fn run(
             }
             let elapsed = Elapsed {
                 scenario_seconds: stats.end.as_secs_f64(),
+                interval_seconds: recorder.interval().as_secs_f64(),
             };
             (Mode::Virtual, recorder, elapsed, history)
         }
@@ -87,6 +88,7 @@ pub async fn run(
             interrupted = outcome.interrupted;
             let elapsed = Elapsed {
                 scenario_seconds: outcome.scenario.as_secs_f64(),
+                interval_seconds: outcome.recorder.interval().as_secs_f64(),
             };
             (Mode::Live, outcome.recorder, elapsed, outcome.history)
         }
@@ -109,11 +111,9 @@ pub async fn run(
     if interrupted {
         // A partial run says nothing about the scenario's thresholds.
         summary.passed = false;
-        summary.warnings.push(
-            "interrupted (Ctrl-C): arrivals stopped early, so the figures cover part of the \
-             scenario and the run does not pass"
-                .to_string(),
-        );
+        summary
+            .warnings
+            .push(crate::metrics::summary::INTERRUPTED_WARNING.to_string());
     }
     // Routing invariants over history and journal (docs/checker.md): a violation
     // fails the run and is listed in `summary.invariants`.

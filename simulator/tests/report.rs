@@ -249,3 +249,40 @@ fn a_missing_or_broken_run_folder_is_an_error_not_a_panic() {
     assert!(err.contains("summary.json"), "{err}");
     let _ = fs::remove_dir_all(&dir);
 }
+
+/// A run of a single interval still says how long its intervals are (the summary
+/// records it; it was once guessed from the first two rows of `timeseries.csv`), and a
+/// run that failed by being interrupted is not reported as an invariant violation.
+#[tokio::test]
+async fn a_one_interval_run_and_an_interrupted_one_are_reported_as_they_are() {
+    let dir = scratch("one-interval");
+    let sets: Vec<switchboard_sim::scenario::Override> = ["duration=1s", "drain=0s"]
+        .iter()
+        .map(|s| s.parse().expect("override"))
+        .collect();
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../scenarios/quickstart.toml");
+    let scenario = Scenario::load(&path, &sets).expect("quickstart loads");
+    let summary = run::run(&scenario, &sets, Driver::Virtual, &dir)
+        .await
+        .expect("virtual run");
+    assert_eq!(summary.elapsed.interval_seconds, 1.0);
+    let rows = timeseries::parse(&fs::read_to_string(dir.join(report::TIMESERIES_CSV)).unwrap())
+        .expect("timeseries reads");
+    assert_eq!(rows.len(), 1);
+    let html = fs::read_to_string(dir.join(report::REPORT_HTML)).unwrap();
+    assert!(html.contains("1 × 1 s of scenario time"), "{html}");
+
+    // The same run, as if stopped by Ctrl-C.
+    let path = dir.join("summary.json");
+    let mut v: serde_json::Value =
+        serde_json::from_str(&fs::read_to_string(&path).unwrap()).unwrap();
+    v["passed"] = serde_json::Value::Bool(false);
+    v["warnings"] = serde_json::json!([switchboard_sim::metrics::summary::INTERRUPTED_WARNING]);
+    fs::write(&path, serde_json::to_string_pretty(&v).unwrap()).unwrap();
+    report::render(&dir).expect("renders");
+    let html = fs::read_to_string(dir.join(report::REPORT_HTML)).unwrap();
+    assert!(html.contains("FAILED"));
+    assert!(html.contains("the run was interrupted"), "{html}");
+    assert!(!html.contains("invariant was violated"), "{html}");
+    let _ = fs::remove_dir_all(&dir);
+}

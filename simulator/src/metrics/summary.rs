@@ -152,12 +152,20 @@ impl<'de> Deserialize<'de> for Metrics {
     }
 }
 
+/// The warning of a live run stopped by Ctrl-C (such a run does not pass).
+pub const INTERRUPTED_WARNING: &str = "interrupted (Ctrl-C): arrivals stopped early, so the \
+     figures cover part of the scenario and the run does not pass";
+
 /// How much scenario time the run covered.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct Elapsed {
     /// Scenario seconds covered: arrivals plus drain, or less when the last user left
     /// before the drain was over.
     pub scenario_seconds: f64,
+    /// Length of one interval of `timeseries.csv` and `histograms.hlog`, in scenario
+    /// seconds (0 in summaries written before it was recorded).
+    #[serde(default)]
+    pub interval_seconds: f64,
 }
 
 /// Everything in a summary that depends on the wall clock, kept in one section so that

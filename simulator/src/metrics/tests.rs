@@ -11,6 +11,7 @@ fn info() -> RunInfo {
         mode: Mode::Virtual,
         elapsed: Elapsed {
             scenario_seconds: 600.0,
+            interval_seconds: 2.0,
         },
         wall_clock: WallClock {
             started_at: None,

@@ -108,10 +108,15 @@ pub fn page(
         ("bad", "FAILED")
     };
     let failed = s.thresholds.iter().filter(|t| !t.pass).count();
-    let other = if !s.passed && failed == 0 {
-        " — a routing invariant was violated (see <code>invariants.json</code>)"
-    } else {
-        ""
+    let violated = s.invariants.as_ref().is_some_and(|i| i.violations > 0);
+    let interrupted = s
+        .warnings
+        .iter()
+        .any(|w| w == crate::metrics::summary::INTERRUPTED_WARNING);
+    let other = match (violated, interrupted) {
+        (true, _) => " — a routing invariant was violated (see <code>invariants.json</code>)",
+        (false, true) => " — the run was interrupted before the end of its scenario",
+        (false, false) => "",
     };
     let _ = writeln!(
         h,

@@ -131,10 +131,7 @@ pub fn render(dir: &Path) -> Result<Rendered, ReportError> {
         files.push(dir.join(format!("{}.png", p.name)));
         drawn.push((p, svg));
     }
-    let interval_s = match rows.as_slice() {
-        [a, b, ..] => b.start_s - a.start_s,
-        _ => 0.0,
-    };
+    let interval_s = plots::interval_len(&summary, &rows);
     let page = html::page(&summary, &drawn, rows.len(), interval_s);
     let html_path = dir.join(REPORT_HTML);
     fs::write(&html_path, page).map_err(io(&html_path))?;

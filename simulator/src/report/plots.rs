@@ -70,8 +70,11 @@ fn bins(n: usize) -> usize {
     n.div_ceil(MAX_BINS).max(1)
 }
 
-fn interval_len(rows: &[Row]) -> f64 {
+/// Length of one interval in scenario seconds: as the summary records it, else (an
+/// older summary) the step between the first two rows, else 1 s.
+pub(crate) fn interval_len(summary: &Summary, rows: &[Row]) -> f64 {
     match rows {
+        _ if summary.elapsed.interval_seconds > 0.0 => summary.elapsed.interval_seconds,
         [a, b, ..] if b.start_s > a.start_s => b.start_s - a.start_s,
         _ => 1.0,
     }
@@ -89,7 +92,9 @@ fn bin_label(secs: f64) -> String {
 
 /// Every plot of the report.
 pub fn plots(summary: &Summary, rows: &[Row], intervals: &Intervals) -> Vec<Plot> {
-    let len = interval_len(rows);
+    let len = interval_len(summary, rows);
+    // The run may end inside its last interval: a rate there is over the part it ran.
+    let ended = summary.elapsed.scenario_seconds;
     let span = rows.len() as f64 * len;
     let axis = TimeAxis::for_span(span.max(summary.elapsed.scenario_seconds));
     let k = bins(rows.len());
@@ -118,8 +123,11 @@ pub fn plots(summary: &Summary, rows: &[Row], intervals: &Intervals) -> Vec<Plot
             .map(|i| {
                 let end = (i + kr).min(rows.len());
                 let n: u64 = rows[i..end].iter().map(f).sum();
-                // The last bin may hold fewer intervals: its rate is over its own span.
-                let span = (end - i) as f64 * len;
+                // The last bin may hold fewer intervals, and the run may end inside the
+                // last one: its rate is over the time it covers.
+                let whole = (end - i) as f64 * len;
+                let ran = ended - rows[i].start_s;
+                let span = if ran > 0.0 { whole.min(ran) } else { whole };
                 (
                     x(i) + span / 2.0 / axis.unit_s,
                     Some(n as f64 * 60.0 / span),
