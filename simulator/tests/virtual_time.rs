@@ -120,3 +120,40 @@ fn same_seed_same_run() {
     let (c, _) = run(&other);
     assert_ne!(a.counters, c.counters);
 }
+
+/// Queue counts reach the agents who pull by hand as in a live run: coalesced, the
+/// latest of each queue once per second of scenario time, at whole seconds, never the
+/// instant a queue changes.
+#[test]
+fn queue_counts_go_out_coalesced_once_a_second() {
+    use switchboard_server::domain::Notice;
+    use switchboard_sim::history::What;
+    use switchboard_sim::virtual_time::QUEUE_COUNTS_EVERY;
+    let text = SMALL.replace(
+        "count = 4\nqueues = [\"software\"]\navailable_for = 2",
+        "count = 4\nqueues = [\"software\", \"hardware\"]\navailable_for = 2\nmanual_accept = true",
+    );
+    assert_ne!(text, SMALL);
+    let scenario = Scenario::parse(&text, "test.toml").expect("valid scenario");
+    let mut run = VirtualRun::new(&scenario).expect("valid desk");
+    run.keep_history(true);
+    let (_, _, _, history, _) = run.run_with_history();
+    let every_ms = QUEUE_COUNTS_EVERY.as_secs_f64() * 1000.0;
+    let mut seen = std::collections::BTreeSet::new();
+    for e in &history.events {
+        let What::Notice {
+            notice: Notice::QueueChanged { queue, .. },
+        } = &e.what
+        else {
+            continue;
+        };
+        assert_eq!(e.t_ms % every_ms, 0.0, "{e:?}");
+        assert!(
+            seen.insert((e.who.clone(), queue.clone(), e.t_ms as u64)),
+            "two counts of {queue} to {} at {} ms",
+            e.who,
+            e.t_ms
+        );
+    }
+    assert!(seen.len() > 10, "only {} queue counts", seen.len());
+}

@@ -251,7 +251,10 @@ fn wall_clock_is_one_section_of_its_own() {
     let v = serde_json::to_value(&s).unwrap();
     assert!(v.get("started_at").is_none());
     assert_eq!(v["wall_clock"]["real_seconds"], 1.5);
-    assert_eq!(v["elapsed"], serde_json::json!({"scenario_seconds": 600.0}));
+    assert_eq!(
+        v["elapsed"],
+        serde_json::json!({"scenario_seconds": 600.0, "interval_seconds": 2.0})
+    );
     let text = serde_json::to_string_pretty(&s).unwrap();
     let keys: Vec<&str> = v.as_object().unwrap().keys().map(|k| k.as_str()).collect();
     assert!(keys.contains(&"wall_clock"));

@@ -4,7 +4,9 @@
 //! same run, event for event.
 //!
 //! Transport is instantaneous: a command's reply and the notices it causes are
-//! delivered at the instant it was sent, in the order the Desk produced them.
+//! delivered at the instant it was sent, in the order the Desk produced them. Queue
+//! counts are the exception, as in live mode: the server coalesces them and pushes the
+//! latest of each queue once per [`QUEUE_COUNTS_EVERY`] of scenario time.
 //!
 //! Faults: an agent's connection drop is the Desk's `Disconnect` for that agent; until
 //! it reconnects (a `SignIn` after the asked delay) its answers and notices are lost
@@ -20,7 +22,7 @@ use crate::history::{History, What};
 use crate::metrics::Recorder;
 use crate::scenario::Scenario;
 use rand_chacha::ChaCha8Rng;
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::rc::Rc;
 use std::sync::Arc;
 use std::time::Duration;
@@ -32,6 +34,11 @@ use thiserror::Error;
 
 /// Runs expecting more users than this drop ended chats from the Desk.
 pub const LARGE_RUN_USERS: f64 = 200_000.0;
+
+/// How often queue counts reach the agents: one second of scenario time, as the
+/// embedded server of a live run pushes them (its `queue_count_interval_ms` is a second
+/// of scenario time in real time). Boundaries are whole multiples from the start.
+pub const QUEUE_COUNTS_EVERY: Duration = Duration::from_secs(1);
 
 /// Why a virtual run could not start.
 #[derive(Debug, Error)]
@@ -58,6 +65,8 @@ enum Event {
     Tick,
     /// A dropped agent connects again.
     Reconnect(usize),
+    /// The coalesced queue counts go out.
+    QueueCounts,
 }
 
 /// Who an event is for.
@@ -94,6 +103,10 @@ pub struct VirtualRun {
     agent_index: HashMap<AgentId, usize>,
     /// Per queue, the agents who pull chats by hand (and so read queue counts).
     pullers: HashMap<QueueId, Vec<usize>>,
+    /// The latest counts of each queue that changed since they last went out, and
+    /// when they go out next.
+    pending_counts: BTreeMap<QueueId, Rc<Notice>>,
+    counts_at: Option<Duration>,
     users: HashMap<u64, UserBot>,
     streams: Vec<Stream>,
     next_user: u64,
@@ -192,6 +205,8 @@ impl VirtualRun {
             agents,
             agent_index,
             pullers,
+            pending_counts: BTreeMap::new(),
+            counts_at: None,
             users: HashMap::new(),
             streams,
             next_user: 0,
@@ -324,6 +339,21 @@ impl VirtualRun {
             Event::Tick => {
                 self.tick_at = None;
                 self.command(at, Pid::System, 0, Command::Tick);
+            }
+            Event::QueueCounts => {
+                self.counts_at = None;
+                for (q, notice) in std::mem::take(&mut self.pending_counts) {
+                    for &i in self.pullers.get(&q).into_iter().flatten() {
+                        let online = self
+                            .desk
+                            .agent(self.agents[i].id())
+                            .is_some_and(switchboard_server::domain::Agent::online);
+                        if online {
+                            self.queue
+                                .push(at, Event::Notice(Pid::Agent(i), notice.clone()));
+                        }
+                    }
+                }
             }
         }
     }
@@ -462,21 +492,20 @@ impl VirtualRun {
                             }
                         }
                         Recipient::QueueMembers(q) => {
-                            // Only agents who pull by hand read queue counts; they are
-                            // listed per queue up front, so a queue change costs a
-                            // look at those few, not a scan of every member.
-                            let Some(pullers) = self.pullers.get(&q) else {
+                            // Only agents who pull by hand read queue counts (they are
+                            // listed per queue up front); the latest counts go out at
+                            // the next boundary.
+                            if !self.pullers.contains_key(&q) {
                                 continue;
-                            };
-                            for &i in pullers {
-                                let online = self
-                                    .desk
-                                    .agent(self.agents[i].id())
-                                    .is_some_and(switchboard_server::domain::Agent::online);
-                                if online {
-                                    self.queue
-                                        .push(at, Event::Notice(Pid::Agent(i), notice.clone()));
-                                }
+                            }
+                            self.pending_counts.insert(q, notice);
+                            if self.counts_at.is_none() {
+                                let every = QUEUE_COUNTS_EVERY.as_nanos();
+                                let next = (at.as_nanos() / every + 1) * every;
+                                let next =
+                                    Duration::from_nanos(u64::try_from(next).unwrap_or(u64::MAX));
+                                self.counts_at = Some(next);
+                                self.queue.push(next, Event::QueueCounts);
                             }
                         }
                     }
