@@ -1328,12 +1328,6 @@ fn transfers_to_a_gone_agent_go_to_the_queue() {
         &d.chat(c).unwrap().state,
         ChatState::Transferred { to: TransferTarget::Queue(q), .. } if q.as_str() == HW
     ));
-    ok(
-        &mut d,
-        &agent("alice"),
-        Command::AcceptTransfer { chat: c },
-        40_001,
-    );
     // Bob, away when it happened, is told at his next sign-in, once.
     let o = ok(&mut d, &agent("bob"), Command::SignIn, 50_000);
     let told = notices_for(&o, &Recipient::Agent("bob".into()));
@@ -1344,8 +1338,31 @@ fn transfers_to_a_gone_agent_go_to_the_queue() {
         ),
         "{told:?}"
     );
+    ok(
+        &mut d,
+        &agent("alice"),
+        Command::AcceptTransfer { chat: c },
+        50_001,
+    );
     ok(&mut d, &agent("bob"), Command::SignOut, 50_001);
     let o = ok(&mut d, &agent("bob"), Command::SignIn, 50_002);
+    assert!(notices_for(&o, &Recipient::Agent("bob".into())).is_empty());
+}
+
+/// A transfer withdrawn while its target was away, and taken by someone else before
+/// they sign in again, is no news to them then.
+#[test]
+fn a_withdrawn_transfer_taken_meanwhile_is_not_announced() {
+    let (mut d, c) = transfer_pending_for_bob();
+    ok(&mut d, &agent("bob"), Command::Disconnect, 2);
+    ok(&mut d, &Principal::System, Command::Tick, 40_000);
+    ok(
+        &mut d,
+        &agent("alice"),
+        Command::AcceptTransfer { chat: c },
+        40_001,
+    );
+    let o = ok(&mut d, &agent("bob"), Command::SignIn, 50_000);
     assert!(notices_for(&o, &Recipient::Agent("bob".into())).is_empty());
 }
 
@@ -1426,6 +1443,18 @@ fn r3_r5_owner_commands_on_an_unseen_chat_are_not_visible_in_any_state() {
         err(&mut d, &agent("bob"), Command::Close { chat: c }, 2),
         "not_owner"
     );
+    // A draft ticket on the chat: the same for its commands.
+    let draft = create_ticket(
+        &mut d,
+        "alice",
+        c,
+        TicketKind::WorkOrder,
+        Some("T-LAPTOP"),
+        2,
+    );
+    let confirm = || Command::ConfirmTicket { ticket: draft.id };
+    assert_eq!(err(&mut d, &agent("carol"), confirm(), 2), "not_visible");
+    assert_eq!(err(&mut d, &agent("bob"), confirm(), 2), "not_owner");
     ok(&mut d, &agent("alice"), Command::Close { chat: c }, 3);
     for cmd in commands() {
         assert_eq!(err(&mut d, &agent("carol"), cmd, 4), "not_visible");

@@ -301,6 +301,59 @@ fn a_chat_left_waiting_after_auto_accept_is_switched_on_is_caught() {
     }
 }
 
+/// `set_routing` raises the limit of chats accepted from Transferred under auto-accept
+/// (1 in the scenario, 2 after): an agent holding two is within it, and the replay must
+/// judge by the limit in force, not by the scenario's.
+#[test]
+fn the_transfer_accept_limit_in_force_is_the_one_set_last() {
+    use switchboard_server::domain::{
+        AgentId, Availability, Command, PolicyKind, Principal, RoutingConfig, TransferTarget,
+        UserId,
+    };
+    let _turn = TURN.blocking_lock();
+    planted::plant(None);
+    let mut config = switchboard_tests::base_config();
+    config.routing.auto_accept = true;
+    config.routing.policy = PolicyKind::LeastActive;
+    config.routing.max_transfer_accepts = 1;
+    let mut j = DeskJournal::new(&config);
+    let (alice, bob) = (
+        Principal::Agent(AgentId::from("alice")),
+        Principal::Agent(AgentId::from("bob")),
+    );
+    let available = |n| Command::SetAvailability {
+        availability: Availability::AvailableFor(n),
+    };
+    j.step(&alice, Command::SignIn, 0);
+    j.step(&alice, available(0), 0);
+    j.step(&bob, Command::SignIn, 0);
+    j.step(&bob, available(2), 0);
+    let routing = RoutingConfig {
+        max_transfer_accepts: 2,
+        ..config.routing.clone()
+    };
+    j.step(&Principal::Admin, Command::SetRouting { routing }, 1);
+    for (u, at) in [(1, 10), (2, 20)] {
+        let chat = j.start(&Principal::User(UserId(u)), "software", at);
+        let to = TransferTarget::Agent(AgentId::from("alice"));
+        let transfer = Command::Transfer {
+            chat,
+            to,
+            notes: String::new(),
+        };
+        j.step(&bob, transfer, at + 1);
+        j.step(&alice, Command::AcceptTransfer { chat }, at + 2);
+    }
+    let opts = Options {
+        agent_grace_ms: 30_000,
+        max_transfer_accepts: 1,
+        ..Options::default()
+    };
+    let history = switchboard_sim::history::History::new(true);
+    let report = checker::check(&history, Some(&j.entries), &opts);
+    assert!(report.ok(), "{}", report.render());
+}
+
 /// A journal written straight from a Desk, step by step, for replays of exact
 /// interleavings a live run would reach only by luck.
 struct DeskJournal {

@@ -279,10 +279,11 @@ pub fn check_agreement(h: &History, journal: &[JournalEntry]) -> Vec<Violation> 
 /// was sent to them (key, seq), given the history lines where their connection dropped.
 ///
 /// What one connection received (the items between two drops) must be a contiguous run
-/// of what was sent; across a drop anything may be missing. Each connection's run is
-/// placed at the earliest point of the stream where it fits whole, so that an item
-/// received after a reconnect is not paired with an equal one lost in the drop. Only a
-/// run that fits nowhere is walked item by item, to say what is wrong with it.
+/// of what was sent (but for the replies a replaced connection kept, see [`fit`]);
+/// across a drop anything may be missing. Each connection's run is placed at the
+/// earliest point of the stream where it fits whole, so that an item received after a
+/// reconnect is not paired with an equal one lost in the drop. Only a run that fits
+/// nowhere is walked item by item, to say what is wrong with it.
 fn agree(
     who: &str,
     items: &[(String, usize)],
@@ -304,22 +305,48 @@ fn agree(
             .take_while(|(_, line)| next_drop.is_none_or(|d| *line < d))
             .count();
         let (run, later) = rest.split_at(n);
-        let fits = |p: usize| {
-            stream.len() >= p + run.len()
-                && run.iter().zip(&stream[p..]).all(|((k, _), (x, _))| k == x)
-        };
-        let start = if after_drop {
-            (j..=stream.len()).find(|&p| fits(p))
+        let end = if after_drop {
+            (j..=stream.len()).find_map(|p| fit(run, stream, p, true))
         } else {
-            Some(j).filter(|&p| fits(p))
+            fit(run, stream, j, false)
         };
-        j = match start {
-            Some(p) => p + run.len(),
+        j = match end {
+            Some(end) => end,
             None => walk(who, run, stream, j, after_drop, h, out),
         };
         prev_line = run.last().map(|(_, line)| *line);
         rest = later;
     }
+}
+
+/// Where `run` ends if it fits the stream from position `p`: item for item, except
+/// that a run after a reconnect may skip the stream's replies that come before its own
+/// first reply. Those answered the replaced connection: when a newer connection of an
+/// agent replaces one the server has not yet seen close, it is handed the older one's
+/// unsent notices, not its replies.
+fn fit(
+    run: &[(String, usize)],
+    stream: &[(String, u64)],
+    p: usize,
+    reconnected: bool,
+) -> Option<usize> {
+    let is_reply = |k: &str| k.starts_with("reply ");
+    let mut q = p;
+    let mut replied = false;
+    for (k, _) in run {
+        loop {
+            let (x, _) = stream.get(q)?;
+            q += 1;
+            if x == k {
+                break;
+            }
+            if !(reconnected && !replied && is_reply(x)) {
+                return None;
+            }
+        }
+        replied |= is_reply(k);
+    }
+    Some(q)
 }
 
 /// Walks one connection's run item by item from stream position `j`, reporting what
@@ -529,6 +556,89 @@ mod tests {
         assert!(!found.is_empty());
         assert!(
             found.iter().any(|v| v.message.contains("never received")),
+            "{found:?}"
+        );
+    }
+
+    /// A newer connection replaced the old one before the server saw it close: it was
+    /// handed the old one's unsent notices (not its replies) ahead of its own sign-in
+    /// reply. The reply left behind is not reported; one missing after the new
+    /// connection's first reply is.
+    #[test]
+    fn a_replaced_connection_s_replies_may_be_missing_before_the_new_sign_in() {
+        let agent = json!({"agent": "a1"});
+        let message = |seq: u64| {
+            json!([{"to": {"agent": "a1"}, "notice": {"notice": "message", "chat": 1,
+                "entry": {"seq": seq, "at": seq, "from": "user", "kind": "text", "text": "hi"}}}])
+        };
+        let user_send = |at: u64, seq: u64| {
+            entry(
+                at,
+                json!({"user": 1}),
+                json!({"type": "send", "chat": 1, "text": "hi"}),
+                json!({"reply": "sent", "chat": 1, "seq": seq}),
+                message(seq),
+            )
+        };
+        let agent_send = |at: u64, seq: u64| {
+            entry(
+                at,
+                agent.clone(),
+                json!({"type": "send", "chat": 1, "text": "ok"}),
+                json!({"reply": "sent", "chat": 1, "seq": seq}),
+                json!([]),
+            )
+        };
+        let journal = vec![
+            entry(
+                1,
+                agent.clone(),
+                json!({"type": "sign_in"}),
+                status(2, &[1]),
+                json!([]),
+            ),
+            user_send(2, 1),
+            agent_send(3, 2),
+            user_send(4, 3),
+            entry(
+                5,
+                agent.clone(),
+                json!({"type": "sign_in"}),
+                status(2, &[1]),
+                json!([]),
+            ),
+            agent_send(6, 4),
+            user_send(7, 5),
+        ];
+        let notice = |seq: u64| {
+            What::notice(
+                &serde_json::from_value(message(seq)[0]["notice"].clone()).expect("a notice"),
+            )
+        };
+        let mut h = History::new(true);
+        let mut push = |t: f64, what: What| h.push(t, None, "agent:a1", None, what);
+        push(1.0, reply(status(2, &[1])));
+        push(
+            2.0,
+            What::Disconnected {
+                reason: "dropped".into(),
+            },
+        );
+        push(3.0, notice(1));
+        push(4.0, notice(3));
+        push(5.0, reply(status(2, &[1])));
+        push(6.0, reply(json!({"reply": "sent", "chat": 1, "seq": 4})));
+        push(7.0, notice(5));
+        assert_eq!(check_agreement(&h, &journal), Vec::new());
+
+        // The new connection's own reply missing is still found.
+        h.events.remove(5);
+        let found = check_agreement(&h, &journal);
+        assert!(
+            found
+                .iter()
+                .any(|v| v.message.contains("`reply sent 1/4`")
+                    && v.message.contains("never received")),
             "{found:?}"
         );
     }

@@ -96,6 +96,7 @@ pub fn check(journal: &[JournalEntry], opts: &Options) -> (Vec<Violation>, Serve
         starved_since: None,
         starved_reported: false,
         now: 0,
+        max_transfer_accepts: opts.max_transfer_accepts,
     };
     for e in journal {
         r.now = e.at_ms;
@@ -123,6 +124,9 @@ struct Replay<'a> {
     starved_since: Option<(u64, u64, ChatId, AgentId)>,
     starved_reported: bool,
     now: u64,
+    /// The limit of chats accepted from Transferred under auto-accept: the scenario's,
+    /// then whatever a `set_routing` made it.
+    max_transfer_accepts: u8,
 }
 
 fn rcpt(r: &Recipient) -> String {
@@ -221,9 +225,11 @@ impl Replay<'_> {
                 let mine: BTreeSet<ChatId> = s.my_chats.iter().copied().collect();
                 m.open.retain(|c, _| mine.contains(c));
             }
-            // Auto-accept switched on or off: an available agent takes the new mode's
+            // New routing settings: the transfer-accept limit from now on; and with
+            // auto-accept switched on or off, an available agent takes the new mode's
             // default, an unavailable one stays so (as the Desk does, docs/desk.md).
             (Command::SetRouting { .. }, Reply::Routing(r)) => {
+                self.max_transfer_accepts = r.max_transfer_accepts;
                 for m in self.agents.values_mut().filter(|m| m.signed_in) {
                     if m.auto_accept == r.auto_accept {
                         continue;
@@ -507,14 +513,14 @@ impl Replay<'_> {
         }
         if origin == Origin::Transferred
             && auto_on
-            && transfers > usize::from(self.opts.max_transfer_accepts)
+            && transfers > usize::from(self.max_transfer_accepts)
         {
             self.out.push(
                 Violation::new(
                     Invariant::Capacity,
                     format!(
                         "{a} holds {transfers} chats accepted from Transferred under auto-accept (limit {})",
-                        self.opts.max_transfer_accepts
+                        self.max_transfer_accepts
                     ),
                 )
                 .chat(c.0)

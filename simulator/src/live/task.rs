@@ -275,8 +275,10 @@ pub async fn run_connected<P: Participant>(
             }
         };
         // What is recorded on the way in (latencies, lag, errors) belongs to the
-        // interval in which the input arrived, not to the previous input's.
-        mark_now(&ctx, &mut rec);
+        // interval in which the input arrived, not to the previous input's; the history
+        // stamps it with the same instant.
+        let arrived = Instant::now();
+        mark_at(&ctx, &mut rec, arrived);
         match ev {
             Ev::Frame(frame) => match frame {
                 Ok(ServerFrame::Reply {
@@ -284,7 +286,7 @@ pub async fn run_connected<P: Participant>(
                     reply,
                     ..
                 }) => {
-                    log.push(Some(tag), What::reply(&reply));
+                    log.push_at(arrived, Some(tag), What::reply(&reply));
                     if let Some(s) = sent.remove(&tag) {
                         if let Some(m) = s.metric {
                             rec.record(m, s.at.elapsed());
@@ -301,12 +303,12 @@ pub async fn run_connected<P: Participant>(
                         Some(ReqId::Num(t)) => t,
                         _ => 0,
                     };
-                    log.push(Some(tag), What::Error { code: code.clone() });
+                    log.push_at(arrived, Some(tag), What::Error { code: code.clone() });
                     sent.remove(&tag);
                     result = step(&mut p, &ctx, Input::Error(tag, &code), &mut fx, &mut rec);
                 }
                 Ok(ServerFrame::Notice { notice }) => {
-                    log.push(None, What::notice(&notice));
+                    log.push_at(arrived, None, What::notice(&notice));
                     if let Some(us) = conn::stamped(&notice) {
                         let lat = ctx.clock.real_micros().saturating_sub(us);
                         rec.record(MetricName::MessageLatency, Duration::from_micros(lat));
@@ -403,9 +405,14 @@ struct Log {
 
 impl Log {
     fn push(&mut self, req: Option<u64>, what: What) {
+        self.push_at(Instant::now(), req, what);
+    }
+
+    /// Records what happened at real instant `at`.
+    fn push_at(&mut self, at: Instant, req: Option<u64>, what: What) {
         if self.history.enabled {
-            let t_ms = self.clock.now().as_secs_f64() * 1000.0;
-            let real = self.clock.real_micros();
+            let t_ms = self.clock.scenario_at(at).as_secs_f64() * 1000.0;
+            let real = self.clock.micros_at(at);
             self.history.push(t_ms, Some(real), &self.who, req, what);
         }
     }
@@ -453,9 +460,14 @@ fn step<P: Participant>(
 /// Moves the recorder to the present: what it records next falls in the interval
 /// holding this instant.
 fn mark_now(ctx: &Ctx, rec: &mut Recorder) {
+    mark_at(ctx, rec, Instant::now());
+}
+
+/// Moves the recorder to real instant `at`.
+fn mark_at(ctx: &Ctx, rec: &mut Recorder, at: Instant) {
     rec.set_now(
-        ctx.clock.now(),
-        Some(Duration::from_micros(ctx.clock.real_micros())),
+        ctx.clock.scenario_at(at),
+        Some(Duration::from_micros(ctx.clock.micros_at(at))),
     );
 }
 

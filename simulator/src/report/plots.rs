@@ -124,10 +124,15 @@ pub fn plots(summary: &Summary, rows: &[Row], intervals: &Intervals) -> Vec<Plot
                 let end = (i + kr).min(rows.len());
                 let n: u64 = rows[i..end].iter().map(f).sum();
                 // The last bin may hold fewer intervals, and the run may end inside the
-                // last one: its rate is over the time it covers.
+                // last one: its rate is over the time it covers, once that is at least
+                // half the bin (a sliver of a bin would turn one event into a spike).
                 let whole = (end - i) as f64 * len;
                 let ran = ended - rows[i].start_s;
-                let span = if ran > 0.0 { whole.min(ran) } else { whole };
+                let span = if ran >= whole / 2.0 {
+                    whole.min(ran)
+                } else {
+                    whole
+                };
                 (
                     x(i) + span / 2.0 / axis.unit_s,
                     Some(n as f64 * 60.0 / span),

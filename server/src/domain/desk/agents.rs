@@ -39,12 +39,19 @@ impl Desk {
             None if agent.signed_in => {}
             None => self.fresh_sign_in(a, now),
         }
-        // Transfers withdrawn while the agent was away (its grace period ran out).
+        // Transfers withdrawn while the agent was away (its grace period ran out), of
+        // chats still waiting for someone: one taken or ended since is no news.
         let withdrawn = self
             .agents
             .get_mut(a)
             .map(|agent| std::mem::take(&mut agent.withdrawn))
             .unwrap_or_default();
+        let waiting = |c: &ChatId| {
+            self.chats
+                .get(c)
+                .is_some_and(|chat| matches!(chat.state, ChatState::Transferred { .. }))
+        };
+        let withdrawn: Vec<_> = withdrawn.into_iter().filter(|(c, _)| waiting(c)).collect();
         out.extend(withdrawn.into_iter().map(|(chat, q)| Delivery {
             to: Recipient::Agent(a.clone()),
             notice: Notice::TransferWithdrawn {

@@ -79,8 +79,10 @@ impl Desk {
         let ticket = self.tickets.get(&t).ok_or(DeskError::UnknownTicket(t))?;
         // A chat dropped once it ended (`forget_ended_chats`) is `chat_ended`: its
         // transcript, which the ticket would take in, is gone.
-        let owner_now = self.chat_ref(ticket.chat)?.owned_by(a);
-        if &ticket.agent != a && !owner_now {
+        let chat = self.chat_ref(ticket.chat)?;
+        if &ticket.agent != a && !chat.owned_by(a) {
+            // R3, R5: an agent who may not see the chat learns nothing of it.
+            self.visible_to(a, chat)?;
             return Err(DeskError::NotOwner {
                 chat: ticket.chat,
                 agent: a.clone(),
