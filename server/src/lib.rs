@@ -12,4 +12,4 @@ pub mod planted;
 pub mod protocol;
 
 pub use config::ServerConfig;
-pub use gateway::{ServeError, serve};
+pub use gateway::{ServeError, check_journal, serve};

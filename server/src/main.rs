@@ -9,7 +9,7 @@ use clap::Parser;
 use std::io::Write as _;
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use switchboard_server::{ServerConfig, serve};
+use switchboard_server::{ServerConfig, check_journal, serve};
 
 /// Switchboard reference live-chat server (WebSocket + HTTP on one port).
 #[derive(Parser, Debug)]
@@ -81,6 +81,11 @@ async fn main() -> anyhow::Result<()> {
         l.max_connections = v;
     }
     config.validate()?;
+    // A journal it cannot write is an error before the address line, which tells a
+    // caller that the server is up.
+    if let Some(path) = &config.journal {
+        check_journal(path).await?;
+    }
 
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await

@@ -109,3 +109,27 @@ async fn binary_serves_and_stops_cleanly_on_sigterm() -> Res {
     let _ = std::fs::remove_file(&journal);
     Ok(())
 }
+
+/// A journal that already holds an earlier run is refused before the address line: a
+/// caller waiting for that line is never handed the address of a server that exits.
+#[tokio::test]
+async fn a_used_journal_is_refused_before_the_address_is_printed() -> Res {
+    let journal =
+        std::env::temp_dir().join(format!("switchboard-bin-used-{}.jsonl", std::process::id()));
+    std::fs::write(&journal, "{\"seq\":1}\n")?;
+    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_switchboard-server"))
+        .args(["--listen", "127.0.0.1:0", "--journal"])
+        .arg(&journal)
+        .output()
+        .await?;
+    let _ = std::fs::remove_file(&journal);
+    assert!(!out.status.success());
+    assert!(
+        out.stdout.is_empty(),
+        "{:?}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("earlier run"), "{err}");
+    Ok(())
+}

@@ -64,6 +64,7 @@ pub async fn run(
     remove_stale_records(out)?;
     let wall = Instant::now();
     let mut interrupted = false;
+    let mut external = false;
     let (mode, mut recorder, elapsed, history) = match driver {
         Driver::Virtual => {
             let mut run = VirtualRun::new(scenario)?;
@@ -81,6 +82,7 @@ pub async fn run(
             (Mode::Virtual, recorder, elapsed, history)
         }
         Driver::Live(mut opts) => {
+            external = opts.target.is_some();
             if opts.target.is_none() && opts.journal.is_none() {
                 opts.journal = Some(out.join(JOURNAL_FILE));
             }
@@ -114,6 +116,11 @@ pub async fn run(
         summary
             .warnings
             .push(crate::metrics::summary::INTERRUPTED_WARNING.to_string());
+    }
+    if external {
+        summary
+            .warnings
+            .extend(reference_data_warnings(scenario, &summary));
     }
     // Routing invariants over history and journal (docs/checker.md): a violation
     // fails the run and is listed in `summary.invariants`.
@@ -166,6 +173,43 @@ fn write_journal(path: &Path, journal: &[JournalEntry]) -> Result<(), WriteError
         w.write_all(b"\n").map_err(io)?;
     }
     w.flush().map_err(io)
+}
+
+/// Workflows that need reference data and never happened against a separately started
+/// server: it searches its own articles and templates (the simulator gives the embedded
+/// server a set matched to the scenarios' subjects), so an agent who finds none skips
+/// the step without an error.
+fn reference_data_warnings(scenario: &Scenario, summary: &Summary) -> Vec<String> {
+    let c = &summary.counters;
+    // Enough chats that the workflow would have happened at least once.
+    let chats = c.chats.accepted as f64;
+    let mut out = Vec::new();
+    let share: f64 = scenario
+        .agents
+        .iter()
+        .map(|g| g.share_article_probability)
+        .fold(0.0, f64::max);
+    if share * chats >= 5.0 && c.articles.shared == 0 {
+        out.push(
+            "no knowledge article was shared: the target server's searches found none (a \
+             separately started server has only the articles of its own configuration)"
+                .to_string(),
+        );
+    }
+    let template: f64 = scenario
+        .agents
+        .iter()
+        .filter_map(|g| g.ticket.as_ref())
+        .map(|t| t.probability * t.template_probability)
+        .fold(0.0, f64::max);
+    if template * chats >= 5.0 && c.tickets.from_template == 0 {
+        out.push(
+            "no ticket was created from a template: the target server's searches found none \
+             (a separately started server has only the templates of its own configuration)"
+                .to_string(),
+        );
+    }
+    out
 }
 
 #[cfg(test)]

@@ -230,9 +230,20 @@ async fn quickstart_against_a_separate_server_process() {
     .await
     .expect("run finishes in time")
     .expect("run succeeds");
-    // The bare server has no knowledge articles or templates.
+    // The bare server has no knowledge articles or templates, and the summary says
+    // that those workflows never happened.
     check_counters(&summary, false);
     check_files(&dir, &summary);
+    for what in [
+        "no knowledge article was shared",
+        "no ticket was created from a template",
+    ] {
+        assert!(
+            summary.warnings.iter().any(|w| w.starts_with(what)),
+            "{:?}",
+            summary.warnings
+        );
+    }
     drop(server);
 }
 

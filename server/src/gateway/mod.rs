@@ -94,6 +94,19 @@ fn disconnect_stragglers(shared: &Shared) {
     }
 }
 
+/// Opens the journal file as [`serve`] will, so that a file it cannot use (an earlier
+/// run's journal, a directory, no permission) is reported before anything announces the
+/// server as ready. `serve` checks again when it opens it.
+pub async fn check_journal(path: &std::path::Path) -> Result<(), ServeError> {
+    journal::open(path)
+        .await
+        .map(drop)
+        .map_err(|source| ServeError::Journal {
+            path: path.to_path_buf(),
+            source,
+        })
+}
+
 /// Serves HTTP and WebSocket on `listener` until `shutdown` completes, then closes
 /// every connection (1001), flushes the journal and returns.
 ///
