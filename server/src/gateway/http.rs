@@ -403,18 +403,7 @@ fn read_api(shared: &Shared, viewer: &Viewer, rest: &[&str], query: Option<&str>
     // but a transfer addressed to one agent only that agent (R5).
     let visible = |chat: &crate::domain::Chat| match viewer {
         Viewer::Admin => true,
-        Viewer::Agent(a) => {
-            chat.agents.contains(a)
-                || match &chat.state {
-                    crate::domain::ChatState::Transferred {
-                        to: crate::domain::TransferTarget::Agent(t),
-                        ..
-                    } => t == a,
-                    _ => desk
-                        .agent(a)
-                        .is_some_and(|ag| ag.profile.in_queue(&chat.queue)),
-                }
-        }
+        Viewer::Agent(a) => desk.may_see(a, chat),
     };
     let not_found =
         |what: &str| Fail::new(StatusCode::NOT_FOUND, "not_found", format!("no {what}"));

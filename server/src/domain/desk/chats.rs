@@ -149,13 +149,14 @@ impl Desk {
         Ok(Reply::Accepted(Box::new(view)))
     }
 
-    /// R3, R5: whether agent `a` may learn anything about `chat` (its state, its owner):
-    /// they held it once, or it is addressed to them, or it waits in or belongs to one
-    /// of their queues. A transfer addressed to another agent is visible only to that
-    /// agent (and to those who held the chat), whichever queue the chat is in.
-    pub(super) fn visible_to(&self, a: &AgentId, chat: &Chat) -> Result<(), DeskError> {
-        let in_queue = |q| self.agents[a].profile.in_queue(q);
-        let visible = chat.agents.contains(a)
+    /// R3, R5: whether agent `a` may learn anything about `chat` (its state, its owner,
+    /// its transcript): they held it once, or it is addressed to them, or it waits in or
+    /// belongs to one of their queues. A transfer addressed to another agent is visible
+    /// only to that agent (and to those who held the chat), whichever queue the chat is
+    /// in. The HTTP API shows agents the same chats.
+    pub fn may_see(&self, a: &AgentId, chat: &Chat) -> bool {
+        let in_queue = |q| self.agents.get(a).is_some_and(|ag| ag.profile.in_queue(q));
+        chat.agents.contains(a)
             || match &chat.state {
                 ChatState::Transferred {
                     to: TransferTarget::Agent(t),
@@ -166,8 +167,12 @@ impl Desk {
                     ..
                 } => in_queue(q),
                 _ => in_queue(&chat.queue),
-            };
-        if visible {
+            }
+    }
+
+    /// [`Desk::may_see`], as the error a command gets (`not_visible`).
+    pub(super) fn visible_to(&self, a: &AgentId, chat: &Chat) -> Result<(), DeskError> {
+        if self.may_see(a, chat) {
             Ok(())
         } else {
             Err(DeskError::NotVisible {
