@@ -403,21 +403,32 @@ fn walk(
 
 #[cfg(test)]
 mod tests {
+    //! One agent, `a1`, and one user whose chat 1 it holds: journals written entry by
+    //! entry (Desk order), histories event by event.
     use super::*;
-    use serde_json::json;
+    use serde_json::{Value, json};
 
-    fn status(available_for: u32, my_chats: &[u64]) -> serde_json::Value {
+    fn status(available_for: u32, my_chats: &[u64]) -> Value {
         json!({"reply": "status", "agent": "a1", "name": "a1", "queues": ["q"],
                "availability": {"available_for": available_for}, "auto_accept": true,
                "my_chats": my_chats, "queue_count": 0, "transferred_count": 0})
     }
 
+    fn sent(seq: u64) -> Value {
+        json!({"reply": "sent", "chat": 1, "seq": seq})
+    }
+
+    fn message(seq: u64) -> Value {
+        json!({"notice": "message", "chat": 1,
+               "entry": {"seq": seq, "at": seq, "from": "user", "kind": "text", "text": "hi"}})
+    }
+
     fn entry(
         seq: u64,
-        principal: serde_json::Value,
-        command: serde_json::Value,
-        reply: serde_json::Value,
-        deliveries: serde_json::Value,
+        principal: Value,
+        command: Value,
+        reply: Value,
+        deliveries: Value,
     ) -> JournalEntry {
         serde_json::from_value(json!({"seq": seq, "at_ms": seq, "wall_ms": seq,
             "principal": principal, "command": command,
@@ -425,8 +436,85 @@ mod tests {
         .expect("a journal entry")
     }
 
-    fn reply(v: serde_json::Value) -> What {
+    /// Journal entries in order, numbered from 1.
+    struct Journal(Vec<JournalEntry>);
+
+    impl Journal {
+        fn agent(mut self, command: Value, reply: Value) -> Self {
+            let seq = self.0.len() as u64 + 1;
+            self.0.push(entry(
+                seq,
+                json!({"agent": "a1"}),
+                command,
+                reply,
+                json!([]),
+            ));
+            self
+        }
+
+        fn sign_in(self, reply: Value) -> Self {
+            self.agent(json!({"type": "sign_in"}), reply)
+        }
+
+        fn set(self, n: u32, reply: Value) -> Self {
+            let command = json!({"type": "set_availability", "availability": {"available_for": n}});
+            self.agent(command, reply)
+        }
+
+        fn disconnect(self) -> Self {
+            self.agent(json!({"type": "disconnect"}), json!({"reply": "done"}))
+        }
+
+        fn agent_sends(self, chat_seq: u64) -> Self {
+            self.agent(
+                json!({"type": "send", "chat": 1, "text": "ok"}),
+                sent(chat_seq),
+            )
+        }
+
+        /// The user sends message `chat_seq`; it is delivered to the agent.
+        fn user_sends(mut self, chat_seq: u64) -> Self {
+            let seq = self.0.len() as u64 + 1;
+            let to_agent = json!([{"to": {"agent": "a1"}, "notice": message(chat_seq)}]);
+            let command = json!({"type": "send", "chat": 1, "text": "hi"});
+            self.0.push(entry(
+                seq,
+                json!({"user": 1}),
+                command,
+                sent(chat_seq),
+                to_agent,
+            ));
+            self
+        }
+    }
+
+    fn reply(v: Value) -> What {
         What::reply(&serde_json::from_value::<Reply>(v).expect("a reply"))
+    }
+
+    fn notice(v: Value) -> What {
+        What::notice(&serde_json::from_value(v).expect("a notice"))
+    }
+
+    fn dropped() -> What {
+        What::Disconnected {
+            reason: "dropped".into(),
+        }
+    }
+
+    /// The agent's history: its events one millisecond apart.
+    fn history(events: Vec<What>) -> History {
+        let mut h = History::new(true);
+        for (i, what) in events.into_iter().enumerate() {
+            h.push(i as f64, None, "agent:a1", None, what);
+        }
+        h
+    }
+
+    fn never_received(found: &[Violation], what: &str) -> bool {
+        found
+            .iter()
+            .any(|v| v.message.contains(what) && v.message.contains("never received"))
     }
 
     /// An agent's availability change is answered, the connection drops before the
@@ -436,63 +524,29 @@ mod tests {
     /// one and the message and a later reply were reported as never received.
     #[test]
     fn a_reply_lost_in_a_drop_does_not_shift_the_later_ones() {
-        let agent = json!({"agent": "a1"});
-        let set =
-            |n: u32| json!({"type": "set_availability", "availability": {"available_for": n}});
-        let message = json!([{"to": {"agent": "a1"}, "notice": {"notice": "message", "chat": 1,
-            "entry": {"seq": 7, "at": 4, "from": "user", "kind": "text", "text": "hi"}}}]);
-        let journal = vec![
-            entry(
-                1,
-                agent.clone(),
-                json!({"type": "sign_in"}),
-                status(2, &[1]),
-                json!([]),
-            ),
-            entry(2, agent.clone(), set(1), status(1, &[1]), json!([])),
-            entry(
-                3,
-                agent.clone(),
-                json!({"type": "disconnect"}),
-                json!({"reply": "done"}),
-                json!([]),
-            ),
-            entry(
-                4,
-                json!({"user": 1}),
-                json!({"type": "send", "chat": 1, "text": "hi"}),
-                json!({"reply": "sent", "chat": 1, "seq": 7}),
-                message,
-            ),
-            entry(
-                5,
-                agent.clone(),
-                json!({"type": "sign_in"}),
-                status(0, &[]),
-                json!([]),
-            ),
-            entry(6, agent.clone(), set(2), status(2, &[]), json!([])),
-            entry(7, agent.clone(), set(2), status(2, &[11]), json!([])),
-        ];
-        let mut h = History::new(true);
-        let mut push = |t: f64, what: What| h.push(t, None, "agent:a1", None, what);
-        push(1.0, reply(status(2, &[1])));
-        push(
-            3.0,
-            What::Disconnected {
-                reason: "dropped".into(),
-            },
-        );
-        push(5.0, reply(status(0, &[])));
-        push(6.0, reply(status(2, &[])));
-        push(7.0, reply(status(2, &[11])));
+        let journal = Journal(Vec::new())
+            .sign_in(status(2, &[1]))
+            .set(1, status(1, &[1]))
+            .disconnect()
+            .user_sends(7)
+            .sign_in(status(0, &[]))
+            .set(2, status(2, &[]))
+            .set(2, status(2, &[11]))
+            .0;
+        let mut h = history(vec![
+            reply(status(2, &[1])),
+            dropped(),
+            reply(status(0, &[])),
+            reply(status(2, &[])),
+            reply(status(2, &[11])),
+        ]);
         assert_eq!(check_agreement(&h, &journal), Vec::new());
 
         // Losing a reply without a drop is still found.
         h.events.remove(3);
         let found = check_agreement(&h, &journal);
         assert_eq!(found.len(), 1, "{found:?}");
-        assert!(found[0].message.contains("never received"), "{found:?}");
+        assert!(never_received(&found, "reply status"), "{found:?}");
     }
 
     /// The reply lost in the drop and the sign-in's after the reconnect are equal (an
@@ -500,64 +554,26 @@ mod tests {
     /// connection received is placed where it fits whole, after the outage.
     #[test]
     fn a_connection_s_replies_are_placed_where_they_fit_whole() {
-        let agent = json!({"agent": "a1"});
-        let set =
-            |n: u32| json!({"type": "set_availability", "availability": {"available_for": n}});
-        let message = json!([{"to": {"agent": "a1"}, "notice": {"notice": "message", "chat": 1,
-            "entry": {"seq": 1, "at": 4, "from": "user", "kind": "text", "text": "hi"}}}]);
-        let journal = vec![
-            entry(
-                1,
-                agent.clone(),
-                json!({"type": "sign_in"}),
-                status(2, &[]),
-                json!([]),
-            ),
-            entry(2, agent.clone(), set(0), status(0, &[]), json!([])),
-            entry(
-                3,
-                agent.clone(),
-                json!({"type": "disconnect"}),
-                json!({"reply": "done"}),
-                json!([]),
-            ),
-            entry(
-                4,
-                json!({"user": 1}),
-                json!({"type": "send", "chat": 1, "text": "hi"}),
-                json!({"reply": "sent", "chat": 1, "seq": 1}),
-                message,
-            ),
-            entry(
-                5,
-                agent.clone(),
-                json!({"type": "sign_in"}),
-                status(0, &[]),
-                json!([]),
-            ),
-            entry(6, agent.clone(), set(2), status(2, &[]), json!([])),
-        ];
-        let mut h = History::new(true);
-        let mut push = |t: f64, what: What| h.push(t, None, "agent:a1", None, what);
-        push(1.0, reply(status(2, &[])));
-        push(
-            3.0,
-            What::Disconnected {
-                reason: "dropped".into(),
-            },
-        );
-        push(5.0, reply(status(0, &[])));
-        push(6.0, reply(status(2, &[])));
+        let journal = Journal(Vec::new())
+            .sign_in(status(2, &[]))
+            .set(0, status(0, &[]))
+            .disconnect()
+            .user_sends(1)
+            .sign_in(status(0, &[]))
+            .set(2, status(2, &[]))
+            .0;
+        let mut h = history(vec![
+            reply(status(2, &[])),
+            dropped(),
+            reply(status(0, &[])),
+            reply(status(2, &[])),
+        ]);
         assert_eq!(check_agreement(&h, &journal), Vec::new());
 
         // Without the drop, the same history is wrong: the second reply never came.
         h.events.remove(1);
         let found = check_agreement(&h, &journal);
-        assert!(!found.is_empty());
-        assert!(
-            found.iter().any(|v| v.message.contains("never received")),
-            "{found:?}"
-        );
+        assert!(never_received(&found, "reply status"), "{found:?}");
     }
 
     /// A newer connection replaced the old one before the server saw it close: it was
@@ -566,80 +582,29 @@ mod tests {
     /// connection's first reply is.
     #[test]
     fn a_replaced_connection_s_replies_may_be_missing_before_the_new_sign_in() {
-        let agent = json!({"agent": "a1"});
-        let message = |seq: u64| {
-            json!([{"to": {"agent": "a1"}, "notice": {"notice": "message", "chat": 1,
-                "entry": {"seq": seq, "at": seq, "from": "user", "kind": "text", "text": "hi"}}}])
-        };
-        let user_send = |at: u64, seq: u64| {
-            entry(
-                at,
-                json!({"user": 1}),
-                json!({"type": "send", "chat": 1, "text": "hi"}),
-                json!({"reply": "sent", "chat": 1, "seq": seq}),
-                message(seq),
-            )
-        };
-        let agent_send = |at: u64, seq: u64| {
-            entry(
-                at,
-                agent.clone(),
-                json!({"type": "send", "chat": 1, "text": "ok"}),
-                json!({"reply": "sent", "chat": 1, "seq": seq}),
-                json!([]),
-            )
-        };
-        let journal = vec![
-            entry(
-                1,
-                agent.clone(),
-                json!({"type": "sign_in"}),
-                status(2, &[1]),
-                json!([]),
-            ),
-            user_send(2, 1),
-            agent_send(3, 2),
-            user_send(4, 3),
-            entry(
-                5,
-                agent.clone(),
-                json!({"type": "sign_in"}),
-                status(2, &[1]),
-                json!([]),
-            ),
-            agent_send(6, 4),
-            user_send(7, 5),
-        ];
-        let notice = |seq: u64| {
-            What::notice(
-                &serde_json::from_value(message(seq)[0]["notice"].clone()).expect("a notice"),
-            )
-        };
-        let mut h = History::new(true);
-        let mut push = |t: f64, what: What| h.push(t, None, "agent:a1", None, what);
-        push(1.0, reply(status(2, &[1])));
-        push(
-            2.0,
-            What::Disconnected {
-                reason: "dropped".into(),
-            },
-        );
-        push(3.0, notice(1));
-        push(4.0, notice(3));
-        push(5.0, reply(status(2, &[1])));
-        push(6.0, reply(json!({"reply": "sent", "chat": 1, "seq": 4})));
-        push(7.0, notice(5));
+        let journal = Journal(Vec::new())
+            .sign_in(status(2, &[1]))
+            .user_sends(1)
+            .agent_sends(2)
+            .user_sends(3)
+            .sign_in(status(2, &[1]))
+            .agent_sends(4)
+            .user_sends(5)
+            .0;
+        let mut h = history(vec![
+            reply(status(2, &[1])),
+            dropped(),
+            notice(message(1)),
+            notice(message(3)),
+            reply(status(2, &[1])),
+            reply(sent(4)),
+            notice(message(5)),
+        ]);
         assert_eq!(check_agreement(&h, &journal), Vec::new());
 
         // The new connection's own reply missing is still found.
         h.events.remove(5);
         let found = check_agreement(&h, &journal);
-        assert!(
-            found
-                .iter()
-                .any(|v| v.message.contains("`reply sent 1/4`")
-                    && v.message.contains("never received")),
-            "{found:?}"
-        );
+        assert!(never_received(&found, "`reply sent 1/4`"), "{found:?}");
     }
 }
