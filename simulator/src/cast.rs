@@ -113,6 +113,7 @@ impl Cast {
                     stall_at: f.slow_consumer_at,
                     stall_for: f.slow_consumer_stall,
                 },
+                seed: scenario.seed,
             });
             for (i, id) in names(g).into_iter().enumerate() {
                 profiles.push(AgentProfile {

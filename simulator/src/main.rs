@@ -354,6 +354,10 @@ async fn compare(
         ModeArg::Live => Mode::Live,
         ModeArg::Virtual => Mode::Virtual,
     };
+    if let Err(e) = plan.check_mode(mode) {
+        eprintln!("error: {e}");
+        return Ok(ExitCode::from(2));
+    }
     let name = plan
         .variants
         .first()
@@ -367,11 +371,11 @@ async fn compare(
             .join(format!("compare-{stamp}"))
     });
     eprintln!(
-        "comparing `{name}` ({mode} mode): {} variants x {} replications, seeds {}..{}, report in {}",
+        "comparing `{name}` ({mode} mode): {} variants x {} replications, seeds {}..={}, report in {}",
         plan.variants.len(),
         plan.replications,
         plan.seed,
-        plan.seed.wrapping_add(plan.replications),
+        plan.seed.wrapping_add(plan.replications).wrapping_sub(1),
         out.display()
     );
     let result = compare::compare(&plan, mode, |done, total, variant| {

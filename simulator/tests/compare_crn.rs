@@ -119,6 +119,64 @@ fn runs_of_a_replication_offer_the_same_chats() {
     assert_eq!(offered[0], offered[1]);
 }
 
+/// A stream without a name is named after its queue; varying that queue must not
+/// redraw its arrivals (the name, and so the generator, is pinned to the base one).
+#[test]
+fn varying_an_unnamed_stream_s_queue_keeps_its_arrivals() {
+    let dir = std::env::temp_dir().join(format!("switchboard-crn-{}-unnamed", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let path = dir.join("crn.toml");
+    let text = SCENARIO
+        .replace(
+            "[[queues]]\nname = \"q\"",
+            "[[queues]]\nname = \"q\"\n\n[[queues]]\nname = \"r\"",
+        )
+        .replace("queues = [\"q\"]", "queues = [\"q\", \"r\"]")
+        .replace("name = \"web\"\n", "");
+    assert!(!text.contains("\"web\""));
+    std::fs::write(&path, text).expect("write scenario");
+    let plan = Plan::new(&path, &[], vec![vary("users.q.queue=q,r")], 1).expect("valid plan");
+    let arrivals: Vec<Vec<_>> = plan
+        .variants
+        .iter()
+        .map(|v| v.scenario.arrival_schedule(0).expect("stream").collect())
+        .collect();
+    assert_eq!(plan.variants[1].scenario.users[0].queue, "r");
+    assert_eq!(arrivals[0], arrivals[1]);
+}
+
+/// Common random numbers hold for the work too: a chat's handle time and the delays of
+/// its answers come from the chat's own generator, not the agent's. With identical
+/// agents and exponential handle times, every work-conserving policy gives the same
+/// queue, chat for chat: only which agent did the work (fairness) differs.
+#[test]
+fn work_conserving_policies_give_the_same_queue_on_the_same_seed() {
+    let path = file("work");
+    let plan = Plan::new(
+        &path,
+        &[],
+        vec![vary("routing.policy=least-active,round-robin,longest-idle")],
+        1,
+    )
+    .expect("valid plan");
+    let figures: Vec<_> = plan
+        .variants
+        .iter()
+        .map(|v| {
+            let (rec, _, desk) = VirtualRun::new(&v.scenario).expect("desk").run();
+            let waits: Vec<_> = desk
+                .chats()
+                .map(|c| (c.id, c.state.name(), c.agents.len()))
+                .collect();
+            (rec.counters.chats.clone(), waits)
+        })
+        .collect();
+    assert!(figures[0].0.accepted > 100, "{:?}", figures[0].0);
+    for f in &figures[1..] {
+        assert_eq!(f, &figures[0]);
+    }
+}
+
 #[test]
 fn invalid_keys_and_values_are_refused_up_front_with_the_valid_keys() {
     let path = file("invalid");
@@ -145,6 +203,26 @@ fn invalid_keys_and_values_are_refused_up_front_with_the_valid_keys() {
     assert!(err.contains("available_for=9"), "{err}");
     assert!("routing.policy".parse::<Vary>().is_err());
     assert!(Plan::new(&path, &[], vec![vary("seed=1,2")], 2).is_err());
+    // Keys that cannot change the figures: always, or in virtual time.
+    let err = Plan::new(
+        &path,
+        &[],
+        vec![vary("thresholds.abandon_rate=<1%,<50%")],
+        2,
+    )
+    .expect_err("thresholds are not compared")
+    .to_string();
+    assert!(err.contains("thresholds.abandon_rate"), "{err}");
+    let plan = Plan::new(&path, &[], vec![vary("time_scale=1,60")], 2).expect("valid plan");
+    let err = plan
+        .check_mode(Mode::Virtual)
+        .expect_err("virtual time has no time_scale")
+        .to_string();
+    assert!(
+        err.contains("`time_scale`") && err.contains("--mode live"),
+        "{err}"
+    );
+    assert!(plan.check_mode(Mode::Live).is_ok());
 }
 
 #[tokio::test]

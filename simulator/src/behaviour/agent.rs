@@ -119,6 +119,23 @@ pub struct AgentPlan {
     pub pin_probability: f64,
     /// Fault injection.
     pub faults: AgentFaults,
+    /// The run's seed, from which each chat's own generator is derived (see
+    /// [`chat_rng`]).
+    pub seed: u64,
+}
+
+/// The generator of what happens to chat `c` in the hands of its first agent
+/// (`transferred` false) or of the agent it was transferred to: the work planned, the
+/// handle time, the delays of the answers. It depends on the run's seed and the chat,
+/// not on which agent took it, so variants compared on the same seed (`switchboard
+/// compare`) give each chat the same work whatever agent their policy picks (common
+/// random numbers). `purpose` keeps fault draws apart from the work's.
+pub(crate) fn chat_rng(seed: u64, purpose: &str, c: ChatId, transferred: bool) -> ChaCha8Rng {
+    crate::seed::rng_for(
+        seed,
+        &format!("chats/{purpose}"),
+        c.0.wrapping_mul(2) + u64::from(transferred),
+    )
 }
 
 /// The extra work planned for one chat, done in this order.
@@ -146,6 +163,8 @@ struct Held {
     /// A step is in flight (its replies are awaited).
     working: bool,
     pinning: Option<ArticleId>,
+    /// The chat's own generator ([`chat_rng`]): every draw about this chat.
+    rng: ChaCha8Rng,
 }
 
 // Tags: the low byte names the command, the rest the chat.
@@ -297,25 +316,29 @@ impl AgentBot {
         fx.timers.push((delay, Timer::Pull));
     }
 
-    fn plan_steps(&mut self, transferred: bool, has_ticket: bool) -> Vec<Step> {
+    fn plan_steps(
+        p: &AgentPlan,
+        rng: &mut ChaCha8Rng,
+        transferred: bool,
+        has_ticket: bool,
+    ) -> Vec<Step> {
         let mut steps = Vec::new();
-        let p = self.plan.clone();
-        if self.rng.random_bool(p.share_probability.clamp(0.0, 1.0)) {
-            let pin = self.rng.random_bool(p.pin_probability.clamp(0.0, 1.0));
+        if rng.random_bool(p.share_probability.clamp(0.0, 1.0)) {
+            let pin = rng.random_bool(p.pin_probability.clamp(0.0, 1.0));
             steps.push(Step::Share { pin });
         }
-        if !has_ticket && self.rng.random_bool(p.ticket_probability.clamp(0.0, 1.0)) {
-            let kind = if self.rng.random_bool(p.work_order_share.clamp(0.0, 1.0)) {
+        if !has_ticket && rng.random_bool(p.ticket_probability.clamp(0.0, 1.0)) {
+            let kind = if rng.random_bool(p.work_order_share.clamp(0.0, 1.0)) {
                 TicketKind::WorkOrder
             } else {
                 TicketKind::Incident
             };
-            let template = self.rng.random_bool(p.template_probability.clamp(0.0, 1.0));
+            let template = rng.random_bool(p.template_probability.clamp(0.0, 1.0));
             steps.push(Step::Ticket { kind, template });
         }
         if let Some((prob, _, _)) = &p.transfer {
             // Only the first agent transfers: a chat is not passed around forever.
-            if !transferred && self.rng.random_bool(prob.clamp(0.0, 1.0)) {
+            if !transferred && rng.random_bool(prob.clamp(0.0, 1.0)) {
                 steps.push(Step::Transfer);
             }
         }
@@ -332,7 +355,13 @@ impl AgentBot {
         // A transfer to a queue that auto-accept routes arrives as `auto`: the transfer
         // notes tell that the chat was transferred before.
         let transferred = view.origin == Origin::Transferred || !view.notes.is_empty();
-        let steps = self.plan_steps(transferred, view.resources.ticket.is_some());
+        let mut rng = chat_rng(self.plan.seed, "work", c, transferred);
+        let steps = Self::plan_steps(
+            &self.plan,
+            &mut rng,
+            transferred,
+            view.resources.ticket.is_some(),
+        );
         let owes_reply = view
             .history
             .last()
@@ -358,21 +387,26 @@ impl AgentBot {
                 owes_reply,
                 working: false,
                 pinning: None,
+                rng,
             },
         );
+        let Some(h) = self.held.get_mut(&c) else {
+            return;
+        };
         if owes_reply {
-            let d = self.plan.reply_delay.sample(&mut self.rng);
+            let d = self.plan.reply_delay.sample(&mut h.rng);
             fx.timers.push((d, Timer::AgentReply(c, holding)));
         }
-        if let Some(h) = &self.plan.handle_time {
-            let d = h.sample(&mut self.rng);
+        if let Some(handle) = &self.plan.handle_time {
+            let d = handle.sample(&mut h.rng);
             fx.timers.push((d, Timer::AgentClose(c, holding)));
             // Planned work happens early in the conversation.
-            let w = self.plan.reply_delay.sample(&mut self.rng).min(d / 2);
+            let w = self.plan.reply_delay.sample(&mut h.rng).min(d / 2);
             fx.timers.push((w, Timer::AgentWork(c, holding)));
         }
-        if chance(&mut self.rng, self.plan.faults.drop_probability) {
-            let d = self.plan.faults.drop_after.sample(&mut self.rng);
+        let mut faults = chat_rng(self.plan.seed, "faults", c, transferred);
+        if chance(&mut faults, self.plan.faults.drop_probability) {
+            let d = self.plan.faults.drop_after.sample(&mut faults);
             fx.timers.push((d, Timer::FaultDrop(c, holding)));
         }
     }
@@ -395,12 +429,16 @@ impl AgentBot {
                 owes_reply: true,
                 working: false,
                 pinning: None,
+                rng: chat_rng(self.plan.seed, "work", c, false),
             },
         );
-        let d = self.plan.reply_delay.sample(&mut self.rng);
+        let Some(h) = self.held.get_mut(&c) else {
+            return;
+        };
+        let d = self.plan.reply_delay.sample(&mut h.rng);
         fx.timers.push((d, Timer::AgentReply(c, holding)));
-        if let Some(h) = &self.plan.handle_time {
-            let d = h.sample(&mut self.rng);
+        if let Some(handle) = &self.plan.handle_time {
+            let d = handle.sample(&mut h.rng);
             fx.timers.push((d, Timer::AgentClose(c, holding)));
         }
     }
@@ -421,7 +459,7 @@ impl AgentBot {
                     h.working = false;
                     if !h.owes_reply {
                         h.owes_reply = true;
-                        let d = self.plan.reply_delay.sample(&mut self.rng);
+                        let d = self.plan.reply_delay.sample(&mut h.rng);
                         fx.timers.push((d, Timer::AgentReply(c, h.holding)));
                     }
                 }
@@ -525,7 +563,7 @@ impl AgentBot {
                             h.working = false;
                             return;
                         }
-                        let i = self.rng.random_range(0..others.len());
+                        let i = h.rng.random_range(0..others.len());
                         TransferTarget::Agent(others[i].clone())
                     }
                 };
@@ -763,14 +801,14 @@ impl AgentBot {
             SEND => {
                 if let Some(h) = self.held.get_mut(&c) {
                     h.owes_reply = true;
-                    let d = self.plan.reply_delay.sample(&mut self.rng);
+                    let d = self.plan.reply_delay.sample(&mut h.rng);
                     fx.timers.push((d, Timer::AgentReply(c, h.holding)));
                 }
             }
             CLOSE => {
-                if let Some(holding) = self.held.get(&c).map(|h| h.holding) {
-                    let d = self.plan.reply_delay.sample(&mut self.rng);
-                    fx.timers.push((d, Timer::AgentClose(c, holding)));
+                if let Some(h) = self.held.get_mut(&c) {
+                    let d = self.plan.reply_delay.sample(&mut h.rng);
+                    fx.timers.push((d, Timer::AgentClose(c, h.holding)));
                 }
             }
             _ => {}
@@ -797,7 +835,7 @@ impl AgentBot {
                     && !h.owes_reply
                 {
                     h.owes_reply = true;
-                    let d = self.plan.reply_delay.sample(&mut self.rng);
+                    let d = self.plan.reply_delay.sample(&mut h.rng);
                     fx.timers.push((d, Timer::AgentReply(*chat, h.holding)));
                 }
             }
@@ -982,6 +1020,7 @@ mod tests {
             share_probability: 0.0,
             pin_probability: 0.0,
             faults,
+            seed: 1,
         })
     }
 

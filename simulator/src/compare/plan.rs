@@ -107,6 +107,37 @@ fn describe(e: &ScenarioError) -> String {
 }
 
 impl Plan {
+    /// Refuses varied keys that `mode` ignores: in virtual time `time_scale`, the
+    /// outbound queue and slow consumers (not modelled there) would compare identical
+    /// variants.
+    pub fn check_mode(&self, mode: crate::metrics::Mode) -> Result<(), CompareError> {
+        if mode != crate::metrics::Mode::Virtual {
+            return Ok(());
+        }
+        let ignored: Vec<&str> = self
+            .vary
+            .iter()
+            .map(|v| v.key.as_str())
+            .filter(|k| {
+                *k == "time_scale"
+                    || *k == "faults.outbound_queue"
+                    || k.starts_with("faults.slow_consumer_")
+            })
+            .collect();
+        if ignored.is_empty() {
+            return Ok(());
+        }
+        Err(CompareError::Invalid(format!(
+            "{} cannot change a virtual-time comparison (virtual time does not model \
+             them): compare them with --mode live",
+            ignored
+                .iter()
+                .map(|k| format!("`{k}`"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        )))
+    }
+
     /// Checks every key and value against the scenario at `file` (with `base` `--set`
     /// overrides) and builds the variants. All problems are reported together, with
     /// the list of valid keys.
@@ -128,6 +159,19 @@ impl Plan {
         }
         let scenario =
             Scenario::load(file, base).map_err(|e| CompareError::Invalid(describe(&e)))?;
+        // A stream without a name is named after its queue, and its generators after
+        // its name: pinned, varying its queue does not redraw its arrivals.
+        let pins = scenario
+            .users
+            .iter()
+            .enumerate()
+            .filter(|(_, u)| u.name.is_none())
+            .map(|(i, u)| Override {
+                key: format!("users.{i}.name"),
+                value: u.name().to_string(),
+            });
+        let base: Vec<Override> = base.iter().cloned().chain(pins).collect();
+        let base = base.as_slice();
         let mut problems = Vec::new();
         for (i, v) in vary.iter().enumerate() {
             if vary[..i].iter().any(|w| w.key == v.key) {
@@ -138,6 +182,13 @@ impl Plan {
                     "`seed` cannot be varied: replications already vary it (common random numbers)"
                         .into(),
                 );
+            }
+            if v.key.starts_with("thresholds.") || v.key == "name" || v.key == "description" {
+                problems.push(format!(
+                    "`{}` cannot change a comparison's figures (compare ranks the metrics, \
+                     it does not apply thresholds): vary something the run depends on",
+                    v.key
+                ));
             }
             for value in &v.values {
                 let ov = Override {

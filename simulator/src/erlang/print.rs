@@ -31,9 +31,11 @@ pub fn answer(q: &Question) -> Result<String, ErlangError> {
             "agents and slots must be at least 1".into(),
         ));
     }
-    if !(0.0..=1.0).contains(&q.goal) {
+    if !(0.0..1.0).contains(&q.goal) {
         return Err(ErlangError::Invalid(
-            "the goal is a share between 0% and 100%".into(),
+            "the goal is a share from 0% up to, not including, 100% (no finite staff \
+             answers every chat within the target)"
+                .into(),
         ));
     }
     let model = Model::new(q.rate, q.handle_time, q.agents * q.slots, q.patience)?;

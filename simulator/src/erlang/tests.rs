@@ -193,3 +193,22 @@ fn invalid_models_are_refused() {
     let unstable = Model::new(1.0, 180.0, 10, None).expect("valid").solve(20.0);
     assert!(matches!(unstable, Err(ErlangError::Unstable { .. })));
 }
+
+/// A goal of 100% is refused: no finite staff answers every chat within the target
+/// (the search would otherwise stop at a rounding artefact or run out of states).
+#[test]
+fn a_goal_of_a_hundred_percent_is_refused() {
+    use super::print::{Question, answer};
+    let q = |goal| Question {
+        rate: 160.0 / 3600.0,
+        handle_time: 180.0,
+        agents: 10,
+        slots: 1,
+        patience: None,
+        target: 20.0,
+        goal,
+    };
+    let err = answer(&q(1.0)).expect_err("100% refused").to_string();
+    assert!(err.contains("100%"), "{err}");
+    assert!(answer(&q(0.999)).is_ok());
+}

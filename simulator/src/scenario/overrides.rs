@@ -113,6 +113,7 @@ const AGENT: &[(&str, Kind)] = &[
 ];
 
 const USER: &[(&str, Kind)] = &[
+    ("name", Kind::Str),
     ("queue", Kind::Str),
     ("arrival", Kind::Str),
     ("patience", Kind::OptStr),
