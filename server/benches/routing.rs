@@ -12,7 +12,9 @@ use switchboard_server::domain::*;
 
 const QUEUE: &str = "support";
 
-/// A desk with `agents` agents signed in and available for 4, under `policy`.
+/// A desk with `agents` agents signed in and available for 4, under `policy`. It
+/// forgets ended chats, as a long run's does: an iteration ends its chat, so the
+/// Desk's maps stay the same size however many iterations criterion runs.
 fn desk_with(agents: usize, policy: PolicyKind) -> Desk {
     let routing = RoutingConfig {
         auto_accept: policy != PolicyKind::Manual,
@@ -32,6 +34,7 @@ fn desk_with(agents: usize, policy: PolicyKind) -> Desk {
         ReferenceData::default(),
     )
     .expect("valid desk");
+    desk.forget_ended_chats(true);
     for i in 0..agents {
         let who = Principal::Agent(format!("agent-{i:05}").into());
         desk.handle(&who, Command::SignIn, Time(0))
