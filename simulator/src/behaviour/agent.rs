@@ -129,13 +129,10 @@ pub struct AgentPlan {
 /// handle time, the delays of the answers. It depends on the run's seed and the chat,
 /// not on which agent took it, so variants compared on the same seed (`switchboard
 /// compare`) give each chat the same work whatever agent their policy picks (common
-/// random numbers). `purpose` keeps fault draws apart from the work's.
-pub(crate) fn chat_rng(seed: u64, purpose: &str, c: ChatId, transferred: bool) -> ChaCha8Rng {
-    crate::seed::rng_for(
-        seed,
-        &format!("chats/{purpose}"),
-        c.0.wrapping_mul(2) + u64::from(transferred),
-    )
+/// random numbers). `role` (`chats/work`, `chats/faults`) keeps fault draws apart from
+/// the work's.
+pub(crate) fn chat_rng(seed: u64, role: &str, c: ChatId, transferred: bool) -> ChaCha8Rng {
+    crate::seed::rng_for(seed, role, c.0.wrapping_mul(2) + u64::from(transferred))
 }
 
 /// The extra work planned for one chat, done in this order.
@@ -355,7 +352,7 @@ impl AgentBot {
         // A transfer to a queue that auto-accept routes arrives as `auto`: the transfer
         // notes tell that the chat was transferred before.
         let transferred = view.origin == Origin::Transferred || !view.notes.is_empty();
-        let mut rng = chat_rng(self.plan.seed, "work", c, transferred);
+        let mut rng = chat_rng(self.plan.seed, "chats/work", c, transferred);
         let steps = Self::plan_steps(
             &self.plan,
             &mut rng,
@@ -404,7 +401,7 @@ impl AgentBot {
             let w = self.plan.reply_delay.sample(&mut h.rng).min(d / 2);
             fx.timers.push((w, Timer::AgentWork(c, holding)));
         }
-        let mut faults = chat_rng(self.plan.seed, "faults", c, transferred);
+        let mut faults = chat_rng(self.plan.seed, "chats/faults", c, transferred);
         if chance(&mut faults, self.plan.faults.drop_probability) {
             let d = self.plan.faults.drop_after.sample(&mut faults);
             fx.timers.push((d, Timer::FaultDrop(c, holding)));
@@ -429,7 +426,7 @@ impl AgentBot {
                 owes_reply: true,
                 working: false,
                 pinning: None,
-                rng: chat_rng(self.plan.seed, "work", c, false),
+                rng: chat_rng(self.plan.seed, "chats/work", c, false),
             },
         );
         let Some(h) = self.held.get_mut(&c) else {

@@ -51,14 +51,18 @@ impl Desk {
                 .get(c)
                 .is_some_and(|chat| matches!(chat.state, ChatState::Transferred { .. }))
         };
-        let withdrawn: Vec<_> = withdrawn.into_iter().filter(|(c, _)| waiting(c)).collect();
-        out.extend(withdrawn.into_iter().map(|(chat, q)| Delivery {
-            to: Recipient::Agent(a.clone()),
-            notice: Notice::TransferWithdrawn {
-                chat,
-                to: TransferTarget::Queue(q),
-            },
-        }));
+        out.extend(
+            withdrawn
+                .into_iter()
+                .filter(|(c, _)| waiting(c))
+                .map(|(chat, q)| Delivery {
+                    to: Recipient::Agent(a.clone()),
+                    notice: Notice::TransferWithdrawn {
+                        chat,
+                        to: TransferTarget::Queue(q),
+                    },
+                }),
+        );
         self.refresh_agent(a);
         Ok(Reply::Status(self.status(a)))
     }
