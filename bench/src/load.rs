@@ -10,13 +10,21 @@
 //! the client itself is slow) shows up as latency instead of silently sending less
 //! (no coordinated omission).
 //!
+//! Everything is counted per step, by the step in the stamp: how many messages the
+//! schedule held, how many left, how many came back. A step is over when every
+//! connection has sent its share and every message sent has come back (or the drain
+//! time ran out: the rest are lost), so a step's histogram holds all of its messages,
+//! however late, and none of the next step's. Each step's latencies are also kept in
+//! two halves by scheduled time, so that a queue growing over the step (the target
+//! falling behind) shows as a later half slower than the earlier one.
+//!
 //! Tokio's timers have a 1 ms resolution: a message is sent up to ~1 ms after its
 //! schedule. That floor is the same for both targets.
 
 use crate::cpu::CpuSample;
 use futures_util::{SinkExt, StreamExt};
 use hdrhistogram::Histogram;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::net::TcpStream;
@@ -27,13 +35,13 @@ use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 /// A client WebSocket.
 pub type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
 
-/// Most steps one run may have (histograms are preallocated per step).
+/// Most steps one run may have (counters and histograms are preallocated per step).
 pub const MAX_STEPS: usize = 64;
 
 /// One step of offered load: from `start` to `end`, `rate` messages per second in all.
 #[derive(Clone, Copy, Debug)]
 pub struct Plan {
-    /// Index into the step histograms.
+    /// Index into the step counters and histograms.
     pub step: usize,
     /// Messages per second over all connections.
     pub rate: f64,
@@ -43,34 +51,72 @@ pub struct Plan {
     pub end: Instant,
 }
 
+fn histogram() -> anyhow::Result<Mutex<Histogram<u64>>> {
+    // 1 µs to 60 s, 3 significant digits.
+    Ok(Mutex::new(Histogram::new_with_bounds(1, 60_000_000, 3)?))
+}
+
+fn copy(h: &Mutex<Histogram<u64>>) -> Histogram<u64> {
+    h.lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .clone()
+}
+
+/// One step's counters and histograms.
+struct StepStats {
+    /// Latency (µs from the schedule) of messages scheduled in the step's first half.
+    early: Mutex<Histogram<u64>>,
+    /// … and in its second half.
+    late: Mutex<Histogram<u64>>,
+    /// How late (µs) messages left against their schedule — the client's own share of
+    /// the latency (timer resolution and a busy client).
+    lag: Mutex<Histogram<u64>>,
+    /// µs since the epoch where the step's second half begins.
+    middle: AtomicU64,
+    /// Messages the connections' schedules held.
+    scheduled: AtomicU64,
+    /// Messages that left.
+    sent: AtomicU64,
+    /// Messages that came back.
+    received: AtomicU64,
+    /// Connections done with the step (all sent, or the next step began first).
+    finished: AtomicUsize,
+}
+
+impl StepStats {
+    fn new() -> anyhow::Result<Self> {
+        Ok(StepStats {
+            early: histogram()?,
+            late: histogram()?,
+            lag: histogram()?,
+            middle: AtomicU64::new(0),
+            scheduled: AtomicU64::new(0),
+            sent: AtomicU64::new(0),
+            received: AtomicU64::new(0),
+            finished: AtomicUsize::new(0),
+        })
+    }
+}
+
 /// What all senders and receivers share.
 pub struct Shared {
     epoch: Instant,
-    hists: Vec<Mutex<Histogram<u64>>>,
-    /// Per step: how late (µs) messages left against their schedule — the client's
-    /// own share of the latency (timer resolution and a busy client).
-    lags: Vec<Mutex<Histogram<u64>>>,
-    /// Messages sent.
+    steps: Vec<StepStats>,
+    /// Messages sent, all steps.
     pub sent: AtomicU64,
-    /// Stamped frames received.
+    /// Stamped frames received, all steps.
     pub received: AtomicU64,
-    /// Frames that could not be read (closed sockets, errors).
+    /// Frames that could not be read or written (closed sockets, errors).
     pub errors: AtomicU64,
 }
 
 impl Shared {
     fn new() -> anyhow::Result<Self> {
-        let mut hists = Vec::with_capacity(MAX_STEPS);
-        let mut lags = Vec::with_capacity(MAX_STEPS);
-        for _ in 0..MAX_STEPS {
-            // 1 µs to 60 s, 3 significant digits.
-            hists.push(Mutex::new(Histogram::new_with_bounds(1, 60_000_000, 3)?));
-            lags.push(Mutex::new(Histogram::new_with_bounds(1, 60_000_000, 3)?));
-        }
         Ok(Shared {
             epoch: Instant::now(),
-            hists,
-            lags,
+            steps: (0..MAX_STEPS)
+                .map(|_| StepStats::new())
+                .collect::<anyhow::Result<_>>()?,
             sent: AtomicU64::new(0),
             received: AtomicU64::new(0),
             errors: AtomicU64::new(0),
@@ -81,34 +127,52 @@ impl Shared {
         u64::try_from(t.saturating_duration_since(self.epoch).as_micros()).unwrap_or(u64::MAX)
     }
 
-    /// A copy of one step's latency histogram (µs).
-    pub fn histogram(&self, step: usize) -> Histogram<u64> {
-        self.hists[step]
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .clone()
-    }
-
-    /// A copy of one step's send-lag histogram (µs).
-    pub fn send_lag(&self, step: usize) -> Histogram<u64> {
-        self.lags[step]
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .clone()
-    }
-
+    /// Records a received frame if it holds a stamp; returns whether it did.
     fn record(&self, frame: &str, now: Instant) -> bool {
         let Some((step, sched)) = parse_stamp(frame) else {
             return false;
         };
-        let Some(h) = self.hists.get(step) else {
+        let Some(stats) = self.steps.get(step) else {
             return false;
         };
         let lat = self.micros(now).saturating_sub(sched).max(1);
-        h.lock()
+        let half = if sched < stats.middle.load(Ordering::Relaxed) {
+            &stats.early
+        } else {
+            &stats.late
+        };
+        half.lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
             .saturating_record(lat);
+        stats.received.fetch_add(1, Ordering::Relaxed);
+        self.received.fetch_add(1, Ordering::Relaxed);
         true
+    }
+
+    /// Everything one step counted, copied out.
+    pub fn step(&self, step: usize) -> StepCounts {
+        let s = &self.steps[step];
+        let early = copy(&s.early);
+        let late = copy(&s.late);
+        let mut all = early.clone();
+        // Same bounds: adding cannot fail.
+        let _ = all.add(&late);
+        StepCounts {
+            scheduled: s.scheduled.load(Ordering::Relaxed),
+            sent: s.sent.load(Ordering::Relaxed),
+            received: s.received.load(Ordering::Relaxed),
+            latency: all,
+            early,
+            late,
+            send_lag: copy(&s.lag),
+        }
+    }
+
+    /// Whether every connection has sent its share of `step` and all of it came back.
+    fn step_complete(&self, step: usize, conns: usize) -> bool {
+        let s = &self.steps[step];
+        s.finished.load(Ordering::Acquire) >= conns
+            && s.received.load(Ordering::Relaxed) >= s.sent.load(Ordering::Relaxed)
     }
 }
 
@@ -124,11 +188,32 @@ fn parse_stamp(frame: &str) -> Option<(usize, u64)> {
 /// The name of the client runtime's threads (see [`crate::cpu`]).
 pub const CLIENT_THREADS: &str = "bench-client";
 
-/// What one step measured besides latency.
+/// One step's counts and histograms (µs).
+pub struct StepCounts {
+    /// Messages the schedule held.
+    pub scheduled: u64,
+    /// Messages that left (fewer than scheduled if the client fell a whole step behind).
+    pub sent: u64,
+    /// Messages that came back.
+    pub received: u64,
+    /// Latency of every message that came back.
+    pub latency: Histogram<u64>,
+    /// Latency of messages scheduled in the step's first half.
+    pub early: Histogram<u64>,
+    /// … in its second half.
+    pub late: Histogram<u64>,
+    /// How late messages left against their schedule.
+    pub send_lag: Histogram<u64>,
+}
+
+/// What one step measured besides its counts.
 #[derive(Clone, Copy, Debug)]
 pub struct Measured {
-    /// Stamped frames received per second during the step.
+    /// Stamped frames (of any step) received per second during the step.
     pub delivered: f64,
+    /// How long after the step's end its last message came back; `None` if some had
+    /// not within the drain time.
+    pub drained: Option<Duration>,
     /// Cores the client's threads used (`None` without `/proc`).
     pub client_cores: Option<f64>,
     /// Cores the target's threads used.
@@ -176,12 +261,17 @@ impl Client {
         })
     }
 
-    /// Offers `rate` messages/s for `secs`, then waits (up to `drain`) for what was
-    /// sent to arrive. Returns the rate at which stamped frames arrived during the step
-    /// and how busy the client's and the target's threads were meanwhile.
+    /// Offers `rate` messages/s for `secs` as `step`, then waits (up to `drain`) until
+    /// every connection has sent its share and all of it came back. Returns the rate at
+    /// which stamped frames arrived during the step, how long the drain took and how
+    /// busy the client's and the target's threads were meanwhile.
     pub async fn run_step(&self, step: usize, rate: f64, secs: f64, drain: Duration) -> Measured {
         let start = Instant::now() + Duration::from_millis(20);
         let end = start + Duration::from_secs_f64(secs);
+        let middle = start + Duration::from_secs_f64(secs / 2.0);
+        self.shared.steps[step]
+            .middle
+            .store(self.shared.micros(middle), Ordering::Relaxed);
         let _ = self.plan.send(Some(Plan {
             step,
             rate,
@@ -198,19 +288,22 @@ impl Client {
             (Some(a), Some(b)) => Some(b.cores_since(a, name)),
             _ => None,
         };
-        let measured = Measured {
+        let deadline = end + drain;
+        let drained = loop {
+            if self.shared.step_complete(step, self.conns) {
+                break Some(Instant::now().saturating_duration_since(end));
+            }
+            if Instant::now() >= deadline {
+                break None;
+            }
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        };
+        Measured {
             delivered: (r1 - r0) as f64 / secs,
+            drained,
             client_cores: cores(CLIENT_THREADS),
             target_cores: cores(crate::targets::TARGET_THREADS),
-        };
-        let deadline = Instant::now() + drain;
-        while Instant::now() < deadline
-            && self.shared.received.load(Ordering::Relaxed)
-                < self.shared.sent.load(Ordering::Relaxed)
-        {
-            tokio::time::sleep(Duration::from_millis(10)).await;
         }
-        measured
     }
 
     /// Connections driven.
@@ -249,17 +342,39 @@ impl Sender {
         }
     }
 
-    /// Starts following `plan`. This connection sends every `conns / rate` seconds,
-    /// offset so that the connections together send evenly.
+    /// Starts following `plan` (a step still unfinished is given up: its unsent
+    /// messages stay counted as scheduled, not sent). This connection sends every
+    /// `conns / rate` seconds, offset so that the connections together send evenly.
     fn follow(&mut self, plan: Option<Plan>) {
-        self.step = plan.filter(|p| p.rate > 0.0).map(|plan| {
+        if let Some((old, _, _)) = self.step.take() {
+            self.finish(old.step);
+        }
+        let Some(plan) = plan else { return };
+        let mut scheduled = 0;
+        if plan.rate > 0.0 {
             let every = Duration::from_secs_f64(self.conns as f64 / plan.rate);
             let first = plan.start + every.mul_f64(self.index as f64 / self.conns as f64);
-            (plan, every, first)
-        });
-        if self.step.is_some_and(|(plan, _, next)| next >= plan.end) {
-            self.step = None;
+            if first < plan.end && !every.is_zero() {
+                // Sends at first + k·every for every k with that before the end.
+                let span = (plan.end - first).as_nanos();
+                scheduled = span.div_ceil(every.as_nanos());
+                self.step = Some((plan, every, first));
+            }
         }
+        let stats = &self.shared.steps[plan.step];
+        stats.scheduled.fetch_add(
+            u64::try_from(scheduled).unwrap_or(u64::MAX),
+            Ordering::Relaxed,
+        );
+        if self.step.is_none() {
+            self.finish(plan.step);
+        }
+    }
+
+    fn finish(&self, step: usize) {
+        self.shared.steps[step]
+            .finished
+            .fetch_add(1, Ordering::Release);
     }
 
     /// When the next message is due, if the step has one left.
@@ -269,13 +384,16 @@ impl Sender {
 
     /// The messages due by `now` (the timer or the runtime may be late: all of them
     /// leave now, and how late each one is, is the client's own share of its
-    /// latency), with their send lag recorded.
+    /// latency), counted as sent — before they leave, so that a drain never sees one
+    /// arrive uncounted — with their send lag recorded.
     fn take_due(&mut self, now: Instant) -> Vec<Message> {
         let Some((plan, every, mut next)) = self.step else {
             return Vec::new();
         };
+        let stats = &self.shared.steps[plan.step];
         let mut due = Vec::new();
-        let mut lag = self.shared.lags[plan.step]
+        let mut lag = stats
+            .lag
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         while next <= now && next < plan.end {
@@ -285,7 +403,16 @@ impl Sender {
             next += every;
         }
         drop(lag);
-        self.step = (next < plan.end).then_some((plan, every, next));
+        stats.sent.fetch_add(due.len() as u64, Ordering::Relaxed);
+        self.shared
+            .sent
+            .fetch_add(due.len() as u64, Ordering::Relaxed);
+        if next < plan.end {
+            self.step = Some((plan, every, next));
+        } else {
+            self.step = None;
+            self.finish(plan.step);
+        }
         due
     }
 
@@ -305,7 +432,8 @@ impl Sender {
 
 /// Drives one connection: sends what its schedule says is due and records every
 /// stamped frame that arrives, in one task (no lock between a sending and a reading
-/// half).
+/// half). A write only waits while the socket's buffer is full, that is while the
+/// target is not reading.
 async fn drive(mut ws: Ws, mut sender: Sender, mut plan_rx: watch::Receiver<Option<Plan>>) {
     let shared = Arc::clone(&sender.shared);
     let timer = tokio::time::sleep_until(Instant::now().into());
@@ -322,10 +450,7 @@ async fn drive(mut ws: Ws, mut sender: Sender, mut plan_rx: watch::Receiver<Opti
             biased;
             () = &mut timer, if armed.is_some() => {
                 armed = None;
-                let due = sender.take_due(Instant::now());
-                // Counted before they leave, so a drain never sees one arrive uncounted.
-                shared.sent.fetch_add(due.len() as u64, Ordering::Relaxed);
-                for msg in due {
+                for msg in sender.take_due(Instant::now()) {
                     if ws.feed(msg).await.is_err() {
                         shared.errors.fetch_add(1, Ordering::Relaxed);
                         return;
@@ -344,9 +469,7 @@ async fn drive(mut ws: Ws, mut sender: Sender, mut plan_rx: watch::Receiver<Opti
             }
             msg = ws.next() => match msg {
                 Some(Ok(Message::Text(t))) => {
-                    if shared.record(t.as_str(), Instant::now()) {
-                        shared.received.fetch_add(1, Ordering::Relaxed);
-                    }
+                    shared.record(t.as_str(), Instant::now());
                 }
                 Some(Ok(_)) => {}
                 Some(Err(_)) | None => {
@@ -362,6 +485,7 @@ async fn drive(mut ws: Ws, mut sender: Sender, mut plan_rx: watch::Receiver<Opti
 mod tests {
     use super::{Message, Plan, Sender, Shared, parse_stamp};
     use std::sync::Arc;
+    use std::sync::atomic::Ordering;
     use std::time::{Duration, Instant};
 
     #[test]
@@ -399,16 +523,109 @@ mod tests {
             parse_stamp(text.as_str()),
             Some((2, shared.micros(start + ms(1))))
         );
-        let lag = shared.send_lag(2);
-        assert_eq!(lag.len(), 25);
-        assert!(lag.max() >= 8_000, "the first message left 9 ms late");
+        let counts = shared.step(2);
+        assert_eq!(counts.send_lag.len(), 25);
+        assert!(
+            counts.send_lag.max() >= 8_000,
+            "the first message left 9 ms late"
+        );
+        // The step's count was known up front, and this connection is done with it.
+        assert_eq!((counts.scheduled, counts.sent), (25, 25));
+        assert!(!shared.step_complete(2, 1), "nothing came back yet");
+        assert_eq!(shared.steps[2].finished.load(Ordering::Relaxed), 1);
+    }
+
+    #[test]
+    fn a_step_is_complete_once_every_connection_sent_its_share_and_all_came_back() {
+        let shared = Arc::new(Shared::new().unwrap());
+        let start = Instant::now();
+        let ms = Duration::from_millis;
+        let plan = Plan {
+            step: 1,
+            rate: 200.0,
+            start,
+            end: start + ms(50),
+        };
+        shared.steps[1]
+            .middle
+            .store(shared.micros(start + ms(25)), Ordering::Relaxed);
+        // Two connections at 200/s: each every 10 ms, the second from 5 ms in.
+        let mut senders: Vec<Sender> = (0..2)
+            .map(|i| Sender::new(3, i, 2, Arc::clone(&shared)))
+            .collect();
+        let mut frames = Vec::new();
+        for s in &mut senders {
+            s.follow(Some(plan));
+            frames.extend(s.take_due(start + ms(29)));
+        }
+        // 0, 10, 20 and 5, 15, 25 ms are due; 30, 40 and 35, 45 are not yet.
+        assert_eq!(frames.len(), 6);
+        let texts: Vec<String> = frames
+            .iter()
+            .map(|f| f.to_text().unwrap().to_string())
+            .collect();
+        for t in &texts {
+            assert!(shared.record(t, start + ms(60)));
+        }
+        assert!(
+            !shared.step_complete(1, 2),
+            "four messages are still to leave"
+        );
+        for s in &mut senders {
+            let rest = s.take_due(start + ms(100));
+            assert_eq!(rest.len(), 2);
+            assert_eq!(s.due(), None);
+            for f in rest {
+                assert!(!shared.step_complete(1, 2));
+                assert!(shared.record(f.to_text().unwrap(), start + ms(100)));
+            }
+        }
+        assert!(shared.step_complete(1, 2));
+        let counts = shared.step(1);
+        assert_eq!(
+            (counts.scheduled, counts.sent, counts.received),
+            (10, 10, 10)
+        );
+        // Scheduled before 25 ms: 0, 5, 10, 15, 20; the rest in the second half.
+        assert_eq!((counts.early.len(), counts.late.len()), (5, 5));
+        assert_eq!(counts.latency.len(), 10);
+        // Frames without a stamp, or of a step out of range, are not counted.
+        assert!(!shared.record(r#"{"type":"reply"}"#, start));
+        assert!(!shared.record("~S99:1~", start));
+        assert_eq!(shared.step(1).received, 10);
+    }
+
+    #[test]
+    fn a_new_step_gives_up_the_unfinished_one() {
+        let shared = Arc::new(Shared::new().unwrap());
+        let start = Instant::now();
+        let s = Duration::from_secs;
+        let mut sender = Sender::new(1, 0, 1, Arc::clone(&shared));
+        sender.follow(Some(Plan {
+            step: 4,
+            rate: 10.0,
+            start,
+            end: start + s(1),
+        }));
+        assert_eq!(sender.take_due(start).len(), 1);
+        sender.follow(Some(Plan {
+            step: 5,
+            rate: 10.0,
+            start: start + s(1),
+            end: start + s(2),
+        }));
+        let old = shared.step(4);
+        assert_eq!((old.scheduled, old.sent), (10, 1));
+        assert_eq!(shared.steps[4].finished.load(Ordering::Relaxed), 1);
+        assert_eq!(shared.step(5).scheduled, 10);
+        assert_eq!(sender.due(), Some(start + s(1)));
     }
 
     #[test]
     fn a_step_without_rate_or_time_left_sends_nothing() {
         let shared = Arc::new(Shared::new().unwrap());
         let start = Instant::now();
-        let mut sender = Sender::new(1, 0, 1, shared);
+        let mut sender = Sender::new(1, 0, 1, Arc::clone(&shared));
         sender.follow(Some(Plan {
             step: 0,
             rate: 0.0,
@@ -425,6 +642,9 @@ mod tests {
         assert_eq!(sender.due(), None);
         sender.follow(None);
         assert_eq!(sender.due(), None);
+        // Each empty step is finished for this connection at once.
+        assert_eq!(shared.steps[0].finished.load(Ordering::Relaxed), 2);
+        assert_eq!(shared.step(0).scheduled, 0);
     }
 
     #[test]

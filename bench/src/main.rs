@@ -2,11 +2,17 @@
 //!
 //! Starts a bare tokio-tungstenite echo server and then the reference server (each
 //! in-process on `127.0.0.1:0`, in a runtime of its own) and drives both with the same
-//! open-model load client ([`load`]): a ramp of increasing offered rates finds each
-//! target's saturation (the highest delivered rate; a step is saturated when less than
-//! 90% of what was offered arrives), then steps at 25%, 50% and 75% of that saturation
-//! measure latency (p50/p99/p999 from the scheduled send time, HDR histograms).
-//! Prints a table and the ratios relay ÷ echo, and can write the figures as JSON.
+//! open-model load client ([`load`]). A ramp of increasing offered rates finds each
+//! target's saturation: the highest offered rate it **kept up with** — every message
+//! of the step came back, and latency did not grow over the step (the later half's
+//! median within [`GROWTH_LIMIT`] × the earlier half's + 1 ms: a queue that builds up
+//! shows as a growing median). Between the last rate kept up with and the first one
+//! that was not, a few bisection steps on fresh instances narrow the figure. Then, on a
+//! fresh instance again, steps at 25%, 50% and 75% of that saturation measure latency
+//! (p50/p99/p999 from the scheduled send time, HDR histograms). Steps where the load
+//! client's own threads were at a full core are marked: their figures describe the
+//! client as much as the target. Prints a table and the ratios relay ÷ echo, and can
+//! write the figures as JSON.
 //!
 //! ```text
 //! cargo run --release -p switchboard-bench -- --json target/bench.json
@@ -21,7 +27,7 @@ mod targets;
 
 use anyhow::bail;
 use clap::Parser;
-use load::{Client, Conn, MAX_STEPS, Measured};
+use load::{Client, Conn, MAX_STEPS, Measured, StepCounts};
 use serde::Serialize;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -49,6 +55,10 @@ struct Args {
     /// Most ramp steps.
     #[arg(long, default_value_t = 30)]
     max_steps: usize,
+    /// Bisection steps between the last rate kept up with and the first one that was
+    /// not (each on a fresh instance).
+    #[arg(long, default_value_t = 3)]
+    refine: usize,
     /// Longest wait after a step for messages still in flight, seconds.
     #[arg(long, default_value_t = 10.0)]
     drain_secs: f64,
@@ -71,11 +81,31 @@ struct Args {
 /// The relay's latency target: p99 within this many ms at 50% of its saturation.
 const P99_TARGET_MS: f64 = 5.0;
 
+/// A step kept up when its later half's median latency is within this factor of its
+/// earlier half's (plus 1 ms, for latencies near the timer's resolution).
+const GROWTH_LIMIT: f64 = 2.0;
+
+/// The client counts as the bottleneck when its threads used this share of their cores.
+const CLIENT_BOUND_SHARE: f64 = 0.9;
+
 /// One step's figures.
 #[derive(Serialize, Debug, Clone)]
 struct Step {
     offered: f64,
+    /// Stamped frames (of any step) that arrived per second during the step.
     delivered: f64,
+    /// Messages the step's schedule held, that left, and that came back.
+    scheduled: u64,
+    sent: u64,
+    received: u64,
+    /// How long after the step's end its last message came back (`None`: not within
+    /// the drain time).
+    drained_ms: Option<f64>,
+    /// Median latency of the messages scheduled in the step's first and second half.
+    early_p50_ms: f64,
+    late_p50_ms: f64,
+    /// Whether the target kept up: everything came back and latency did not grow.
+    kept_up: bool,
     count: u64,
     p50_ms: f64,
     p99_ms: f64,
@@ -88,6 +118,28 @@ struct Step {
     client_cores: Option<f64>,
     /// Cores the target's threads used during the step.
     target_cores: Option<f64>,
+    /// Whether the client's threads were at a full core (at least
+    /// [`CLIENT_BOUND_SHARE`] of them): the step measured the client as much as the
+    /// target.
+    client_bound: bool,
+}
+
+impl Step {
+    /// Why the step did not keep up, if it did not.
+    fn shortfall(&self) -> Option<String> {
+        if self.kept_up {
+            None
+        } else if self.sent < self.scheduled {
+            Some(format!("{} never sent", self.scheduled - self.sent))
+        } else if self.received < self.sent {
+            Some(format!("{} not back", self.sent - self.received))
+        } else {
+            Some(format!(
+                "latency grew: median {:.2} -> {:.2} ms",
+                self.early_p50_ms, self.late_p50_ms
+            ))
+        }
+    }
 }
 
 /// A target's figures.
@@ -95,15 +147,22 @@ struct Step {
 struct Result {
     target: String,
     connections: usize,
-    /// Highest delivered rate, messages/s.
+    /// Highest offered rate kept up with, messages/s.
     saturation: f64,
-    /// Whether a ramp step actually saturated (otherwise `saturation` is a lower bound).
+    /// Whether a step fell behind (otherwise `saturation` is a lower bound).
     saturated: bool,
+    /// Whether the client was at a full core in the lowest step that fell behind: then
+    /// the saturation is (at least partly) the client's.
+    saturation_client_bound: bool,
+    /// Highest rate of stamped frames any step delivered, kept up with or not (the
+    /// figure a looser rule would call saturation).
+    peak_delivered: f64,
+    /// The ramp, then the bisection steps.
     ramp: Vec<Step>,
     /// Steps at 25%, 50% and 75% of saturation.
     at_fraction: Vec<(f64, Step)>,
-    /// Highest rate the ramp delivered in full (≥ 90% of the offer) with p99 within
-    /// [`P99_TARGET_MS`]: the throughput at that latency, beside the saturation figure.
+    /// Highest ramp rate kept up with and p99 within [`P99_TARGET_MS`]: the throughput
+    /// at that latency, beside the saturation figure.
     rate_within_p99_target: Option<f64>,
     sent: u64,
     received: u64,
@@ -139,8 +198,11 @@ fn main() -> anyhow::Result<()> {
     if args.growth <= 1.0 || args.start_rate <= 0.0 || args.pairs == 0 {
         bail!("--growth must be > 1, --start-rate and --pairs > 0");
     }
-    if args.max_steps + 5 > MAX_STEPS {
-        bail!("--max-steps must be at most {}", MAX_STEPS - 5);
+    if 1 + args.max_steps + args.refine + 3 > MAX_STEPS {
+        bail!(
+            "--max-steps and --refine together must be at most {}",
+            MAX_STEPS - 4
+        );
     }
     let which: Vec<&str> = match args.only.as_str() {
         "both" => vec!["echo", "relay"],
@@ -224,7 +286,7 @@ impl Run {
     /// Offers `rate` for `secs` as step `step` and returns its figures.
     async fn step(&self, step: usize, rate: f64, secs: f64, args: &Args) -> Step {
         let m = self.client.run_step(step, rate, secs, drain(args)).await;
-        figures(&self.client, step, rate, m)
+        figures(self.client.shared.step(step), rate, m, client_threads(args))
     }
 
     /// Sent, received, errors.
@@ -244,71 +306,126 @@ fn drain(args: &Args) -> Duration {
     Duration::from_secs_f64(args.drain_secs)
 }
 
-/// Ramps `name` to saturation, then measures latency at fractions of it on a fresh
-/// instance: the ramp ends in overload, whose aftermath (grown buffers, a Desk full of
-/// transcripts) must not count against the latency steps.
-async fn bench_target(name: &str, args: &Args, server_threads: usize) -> anyhow::Result<Result> {
-    let run = Run::start(name, args, server_threads).await?;
-    let connections = run.client.connections();
-    let mut step = 1;
-    let mut rate = args.start_rate;
-    let mut ramp = Vec::new();
-    let mut saturated = false;
-    for _ in 0..args.max_steps {
-        let s = run.step(step, rate, args.step_secs, args).await;
-        eprintln!(
-            "[{name}] offered {:>9.0}/s delivered {:>9.0}/s p99 {:>8.2} ms (send lag p99 {:.2} ms; cores: client {}, target {})",
-            s.offered,
-            s.delivered,
-            s.p99_ms,
-            s.send_lag_p99_ms,
-            cores(s.client_cores),
-            cores(s.target_cores)
-        );
-        let delivered = s.delivered;
-        ramp.push(s);
-        step += 1;
-        if delivered < 0.9 * rate {
-            saturated = true;
-            break;
+fn client_threads(args: &Args) -> usize {
+    threads(args).1
+}
+
+/// Runs of one target, one after the other, with their totals summed.
+struct Runs<'a> {
+    name: &'a str,
+    args: &'a Args,
+    server_threads: usize,
+    current: Option<Run>,
+    totals: (u64, u64, u64),
+}
+
+impl Runs<'_> {
+    /// The running instance, started if there is none.
+    async fn run(&mut self) -> anyhow::Result<&Run> {
+        if self.current.is_none() {
+            self.current = Some(Run::start(self.name, self.args, self.server_threads).await?);
         }
-        rate *= args.growth;
+        Ok(self.current.as_ref().expect("started above"))
     }
-    let (mut sent, mut received, mut errors) = run.totals();
-    run.stop();
-    let saturation = ramp.iter().map(|s| s.delivered).fold(0.0, f64::max);
-    let run = Run::start(name, args, server_threads).await?;
-    let mut at_fraction = Vec::new();
-    for f in [0.25, 0.5, 0.75] {
-        let r = saturation * f;
-        let s = run.step(step, r, args.measure_secs, args).await;
-        eprintln!(
-            "[{name}] {:>3.0}% of saturation: {:>9.0}/s p50 {:.2} p99 {:.2} p999 {:.2} ms (send lag p99 {:.2} ms; cores: client {}, target {})",
-            f * 100.0,
-            s.delivered,
-            s.p50_ms,
-            s.p99_ms,
-            s.p999_ms,
-            s.send_lag_p99_ms,
-            cores(s.client_cores),
-            cores(s.target_cores)
-        );
-        at_fraction.push((f, s));
+
+    /// Stops the running instance: the next step starts a fresh one.
+    fn restart(&mut self) {
+        if let Some(run) = self.current.take() {
+            let (s, r, e) = run.totals();
+            self.totals = (self.totals.0 + s, self.totals.1 + r, self.totals.2 + e);
+            run.stop();
+        }
+    }
+}
+
+/// Ramps `name` until a step falls behind, bisects between the last rate kept up
+/// with and that one, then measures latency at fractions of the saturation. Every
+/// step after one that fell behind runs on a fresh instance: overload leaves a backlog,
+/// grown buffers and a Desk full of transcripts that must not count against the next
+/// figures.
+async fn bench_target(name: &str, args: &Args, server_threads: usize) -> anyhow::Result<Result> {
+    let mut runs = Runs {
+        name,
+        args,
+        server_threads,
+        current: None,
+        totals: (0, 0, 0),
+    };
+    let connections = runs.run().await?.client.connections();
+    let mut step = 1;
+    let mut ramp: Vec<Step> = Vec::new();
+    // The highest rate kept up with, and the lowest that was not.
+    let mut kept: Option<f64> = None;
+    let mut fell: Option<(f64, bool)> = None;
+    let mut rate = args.start_rate;
+    let mut bisections = 0;
+    while ramp.len() < args.max_steps + args.refine {
+        let s = runs
+            .run()
+            .await?
+            .step(step, rate, args.step_secs, args)
+            .await;
+        log_step(name, &s);
         step += 1;
+        if s.kept_up {
+            kept = Some(rate);
+        } else {
+            fell = Some((rate, s.client_bound));
+            runs.restart();
+        }
+        ramp.push(s);
+        rate = match (kept, fell) {
+            (_, None) if ramp.len() < args.max_steps => rate * args.growth,
+            (Some(lo), Some((hi, _))) if bisections < args.refine => {
+                bisections += 1;
+                (lo * hi).sqrt()
+            }
+            _ => break,
+        };
     }
-    let (s, r, e) = run.totals();
-    (sent, received, errors) = (sent + s, received + r, errors + e);
-    run.stop();
+    runs.restart();
+    let saturation = kept.unwrap_or(0.0);
+    let mut at_fraction = Vec::new();
+    if saturation > 0.0 {
+        for f in [0.25, 0.5, 0.75] {
+            let s = runs
+                .run()
+                .await?
+                .step(step, saturation * f, args.measure_secs, args)
+                .await;
+            eprintln!(
+                "[{name}] {:>3.0}% of saturation: {:>9.0}/s p50 {:.2} p99 {:.2} p999 {:.2} ms (send lag p99 {:.2} ms; cores: client {}, target {}){}",
+                f * 100.0,
+                s.delivered,
+                s.p50_ms,
+                s.p99_ms,
+                s.p999_ms,
+                s.send_lag_p99_ms,
+                cores(s.client_cores),
+                cores(s.target_cores),
+                s.shortfall()
+                    .map_or(String::new(), |why| format!(" [fell behind: {why}]"))
+            );
+            at_fraction.push((f, s));
+            step += 1;
+        }
+    } else {
+        eprintln!("[{name}] the first step fell behind: lower --start-rate");
+    }
+    runs.restart();
+    let (sent, received, errors) = runs.totals;
     let rate_within_p99_target = ramp
         .iter()
-        .filter(|s| s.delivered >= 0.9 * s.offered && s.p99_ms <= P99_TARGET_MS)
-        .map(|s| s.delivered)
+        .filter(|s| s.kept_up && s.p99_ms <= P99_TARGET_MS)
+        .map(|s| s.offered)
         .reduce(f64::max);
     Ok(Result {
         target: name.to_string(),
         connections,
         saturation,
-        saturated,
+        saturated: fell.is_some(),
+        saturation_client_bound: fell.is_some_and(|(_, client)| client),
+        peak_delivered: ramp.iter().map(|s| s.delivered).fold(0.0, f64::max),
         ramp,
         at_fraction,
         rate_within_p99_target,
@@ -318,20 +435,57 @@ async fn bench_target(name: &str, args: &Args, server_threads: usize) -> anyhow:
     })
 }
 
-fn figures(client: &Client, step: usize, offered: f64, m: Measured) -> Step {
-    let h = client.shared.histogram(step);
-    let ms = |q: f64| h.value_at_quantile(q) as f64 / 1000.0;
+fn log_step(name: &str, s: &Step) {
+    eprintln!(
+        "[{name}] offered {:>9.0}/s delivered {:>9.0}/s p99 {:>8.2} ms, median {:.2} -> {:.2} ms, drained {} (send lag p99 {:.2} ms; cores: client {}{}, target {}): {}",
+        s.offered,
+        s.delivered,
+        s.p99_ms,
+        s.early_p50_ms,
+        s.late_p50_ms,
+        s.drained_ms
+            .map_or_else(|| "no".to_string(), |ms| format!("in {ms:.0} ms")),
+        s.send_lag_p99_ms,
+        cores(s.client_cores),
+        if s.client_bound { " (full)" } else { "" },
+        cores(s.target_cores),
+        s.shortfall().map_or_else(
+            || "kept up".to_string(),
+            |why| format!("fell behind, {why}")
+        )
+    );
+}
+
+/// A step's figures from its counts (histograms in µs).
+fn figures(c: StepCounts, offered: f64, m: Measured, client_threads: usize) -> Step {
+    let ms = |h: &hdrhistogram::Histogram<u64>, q: f64| h.value_at_quantile(q) as f64 / 1000.0;
+    let (early, late) = (ms(&c.early, 0.5), ms(&c.late, 0.5));
+    let drained_ms = m.drained.map(|d| d.as_secs_f64() * 1000.0);
+    let kept_up = drained_ms.is_some()
+        && c.sent == c.scheduled
+        && c.received >= c.sent
+        && late <= GROWTH_LIMIT * early + 1.0;
     Step {
         offered,
         delivered: m.delivered,
+        scheduled: c.scheduled,
+        sent: c.sent,
+        received: c.received,
+        drained_ms,
+        early_p50_ms: early,
+        late_p50_ms: late,
+        kept_up,
+        count: c.latency.len(),
+        p50_ms: ms(&c.latency, 0.5),
+        p99_ms: ms(&c.latency, 0.99),
+        p999_ms: ms(&c.latency, 0.999),
+        max_ms: c.latency.max() as f64 / 1000.0,
+        send_lag_p99_ms: ms(&c.send_lag, 0.99),
         client_cores: m.client_cores,
         target_cores: m.target_cores,
-        count: h.len(),
-        p50_ms: ms(0.5),
-        p99_ms: ms(0.99),
-        p999_ms: ms(0.999),
-        max_ms: h.max() as f64 / 1000.0,
-        send_lag_p99_ms: client.shared.send_lag(step).value_at_quantile(0.99) as f64 / 1000.0,
+        client_bound: m
+            .client_cores
+            .is_some_and(|used| used >= CLIENT_BOUND_SHARE * client_threads as f64),
     }
 }
 
@@ -357,9 +511,10 @@ fn print_report(r: &Report) {
     );
     for res in &r.results {
         let sat = format!(
-            "{}{:.0}",
+            "{}{:.0}{}",
             if res.saturated { "" } else { ">=" },
-            res.saturation
+            res.saturation,
+            if res.saturation_client_bound { "*" } else { "" }
         );
         for (f, s) in &res.at_fraction {
             println!(
@@ -372,13 +527,17 @@ fn print_report(r: &Report) {
                 s.p50_ms,
                 s.p99_ms,
                 s.p999_ms,
-                cores(s.client_cores),
+                format!(
+                    "{}{}",
+                    cores(s.client_cores),
+                    if s.client_bound { "*" } else { "" }
+                ),
                 cores(s.target_cores)
             );
         }
         println!(
-            "{:<6} sent {} received {} errors {}",
-            res.target, res.sent, res.received, res.errors
+            "{:<6} sent {} received {} errors {}; highest delivered rate in any step {:.0}/s",
+            res.target, res.sent, res.received, res.errors, res.peak_delivered
         );
         if let Some(rate) = res.rate_within_p99_target {
             println!(
@@ -386,6 +545,13 @@ fn print_report(r: &Report) {
                 res.target
             );
         }
+    }
+    if r.results.iter().any(|res| {
+        res.saturation_client_bound || res.at_fraction.iter().any(|(_, s)| s.client_bound)
+    }) {
+        println!(
+            "* the load client's threads were at a full core: the figure describes the client as much as the target"
+        );
     }
     if let Some(x) = r.relay_vs_echo_throughput {
         println!(
