@@ -175,9 +175,44 @@ struct Report {
     client_threads: usize,
     results: Vec<Result>,
     relay_vs_echo_throughput: Option<f64>,
+    /// The targets' CPU per message at the ramp rates both kept up with.
+    cpu_per_message: Vec<CpuPerMessage>,
     relay_p99_ms_at_half: Option<f64>,
     target_throughput_ratio_met: Option<bool>,
     target_p99_met: Option<bool>,
+}
+
+/// Both targets' CPU per message at one offered rate: what each message costs the
+/// server, independent of which side limits the saturation.
+#[derive(Serialize, Debug, Clone, PartialEq)]
+struct CpuPerMessage {
+    rate: f64,
+    echo_us: f64,
+    relay_us: f64,
+    /// `echo_us / relay_us`: the share of the echo's throughput the relay would reach
+    /// if both were bound by their own CPU at these costs.
+    relay_vs_echo: f64,
+}
+
+/// CPU per message of both targets at the ramp rates both kept up with.
+fn cpu_per_message(echo: &[Step], relay: &[Step]) -> Vec<CpuPerMessage> {
+    let per_message = |s: &Step| {
+        s.target_cores
+            .filter(|_| s.kept_up && s.offered > 0.0)
+            .map(|cores| cores * 1e6 / s.offered)
+    };
+    echo.iter()
+        .filter_map(|e| {
+            let r = relay.iter().find(|r| (r.offered - e.offered).abs() < 0.5)?;
+            let (echo_us, relay_us) = (per_message(e)?, per_message(r)?);
+            (relay_us > 0.0).then(|| CpuPerMessage {
+                rate: e.offered,
+                echo_us,
+                relay_us,
+                relay_vs_echo: echo_us / relay_us,
+            })
+        })
+        .collect()
 }
 
 /// Worker threads of the targets and of the client: the given ones, or the cores
@@ -232,10 +267,15 @@ fn main() -> anyhow::Result<()> {
             .find(|(f, _)| (*f - 0.5).abs() < 1e-9)
             .map(|(_, s)| s.p99_ms)
     });
+    let cpu = match (echo, relay) {
+        (Some(e), Some(r)) => cpu_per_message(&e.ramp, &r.ramp),
+        _ => Vec::new(),
+    };
     let report = Report {
         server_threads,
         client_threads,
         relay_vs_echo_throughput: ratio,
+        cpu_per_message: cpu,
         relay_p99_ms_at_half: half,
         target_throughput_ratio_met: ratio.map(|r| r >= 0.6),
         target_p99_met: half.map(|p| p <= P99_TARGET_MS),
@@ -560,11 +600,123 @@ fn print_report(r: &Report) {
             if x >= 0.6 { "met" } else { "NOT met" }
         );
     }
+    if !r.cpu_per_message.is_empty() {
+        let shares: Vec<String> = r
+            .cpu_per_message
+            .iter()
+            .map(|c| format!("{:.2} at {:.0}/s", c.relay_vs_echo, c.rate))
+            .collect();
+        println!(
+            "target CPU per message, echo / relay, at the ramp rates both kept up with: {}",
+            shares.join(", ")
+        );
+    }
     if let Some(p) = r.relay_p99_ms_at_half {
         println!(
             "relay p99 at 50% of its saturation: {:.2} ms (target <= {P99_TARGET_MS} ms: {})",
             p,
             if p <= P99_TARGET_MS { "met" } else { "NOT met" }
         );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{Measured, Step, StepCounts, cpu_per_message, figures};
+    use hdrhistogram::Histogram;
+    use std::time::Duration;
+
+    /// A step's counts: `n` messages sent and back, the first half at `early_ms`, the
+    /// second at `late_ms`.
+    fn counts(n: u64, early_ms: u64, late_ms: u64) -> StepCounts {
+        let mut early = Histogram::new_with_bounds(1, 60_000_000, 3).unwrap();
+        let mut late = early.clone();
+        early.record_n(early_ms * 1000, n / 2).unwrap();
+        late.record_n(late_ms * 1000, n - n / 2).unwrap();
+        let mut latency = early.clone();
+        latency.add(&late).unwrap();
+        StepCounts {
+            scheduled: n,
+            sent: n,
+            received: n,
+            latency,
+            early,
+            late,
+            send_lag: Histogram::new(3).unwrap(),
+        }
+    }
+
+    fn measured(drained: Option<u64>, client: f64, target: f64) -> Measured {
+        Measured {
+            delivered: 1000.0,
+            drained: drained.map(Duration::from_millis),
+            client_cores: Some(client),
+            target_cores: Some(target),
+        }
+    }
+
+    #[test]
+    fn a_step_keeps_up_when_all_came_back_and_latency_did_not_grow() {
+        let ok = figures(counts(100, 4, 7), 1000.0, measured(Some(5), 0.5, 0.5), 1);
+        assert!(ok.kept_up && ok.shortfall().is_none());
+        // Near the timer's resolution a millisecond more is not growth.
+        assert!(figures(counts(100, 0, 1), 1000.0, measured(Some(1), 0.5, 0.5), 1).kept_up);
+        // Growing beyond twice the earlier half's median (plus 1 ms) is a building queue.
+        let grew = figures(counts(100, 4, 10), 1000.0, measured(Some(9), 0.5, 0.5), 1);
+        assert!(!grew.kept_up);
+        assert!(grew.shortfall().unwrap().starts_with("latency grew"));
+        // Not drained in time.
+        let mut lost = counts(100, 4, 4);
+        lost.received = 97;
+        let lost = figures(lost, 1000.0, measured(None, 0.5, 0.5), 1);
+        assert_eq!(lost.shortfall().as_deref(), Some("3 not back"));
+        // The client fell a whole step behind.
+        let mut unsent = counts(100, 4, 4);
+        unsent.scheduled = 120;
+        let unsent = figures(unsent, 1000.0, measured(Some(1), 0.5, 0.5), 1);
+        assert_eq!(unsent.shortfall().as_deref(), Some("20 never sent"));
+    }
+
+    #[test]
+    fn a_client_at_a_full_core_per_thread_is_marked() {
+        let step = |cores, threads| {
+            figures(
+                counts(10, 1, 1),
+                10.0,
+                measured(Some(1), cores, 0.1),
+                threads,
+            )
+            .client_bound
+        };
+        assert!(step(0.95, 1));
+        assert!(!step(0.85, 1));
+        assert!(!step(1.5, 2));
+        assert!(step(1.85, 2));
+    }
+
+    #[test]
+    fn cpu_per_message_compares_rates_both_kept_up_with() {
+        let step = |offered: f64, target: f64, kept: bool| -> Step {
+            let mut s = figures(counts(10, 1, 1), offered, measured(Some(1), 0.2, target), 1);
+            s.kept_up = kept;
+            s
+        };
+        let echo = [
+            step(1000.0, 0.02, true),
+            step(2000.0, 0.03, true),
+            step(4000.0, 0.05, true),
+        ];
+        let relay = [
+            step(1000.0, 0.04, true),
+            step(2000.0, 0.09, false),
+            step(3000.0, 0.1, true),
+        ];
+        let c = cpu_per_message(&echo, &relay);
+        // 2,000/s: the relay fell behind; 3,000 and 4,000/s: only one target ran them.
+        assert_eq!(c.len(), 1);
+        assert_eq!(c[0].rate, 1000.0);
+        assert!((c[0].echo_us - 20.0).abs() < 1e-9);
+        assert!((c[0].relay_us - 40.0).abs() < 1e-9);
+        assert!((c[0].relay_vs_echo - 0.5).abs() < 1e-9);
     }
 }

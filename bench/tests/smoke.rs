@@ -39,6 +39,7 @@ fn bench_runs_in_a_tiny_configuration() {
     let report: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(&json).expect("json written"))
             .expect("valid json");
+    assert!(report["cpu_per_message"].is_array(), "{report}");
     let results = report["results"].as_array().expect("results");
     assert_eq!(results.len(), 2);
     for r in results {
