@@ -4,9 +4,9 @@
 //! in-process on `127.0.0.1:0`, in a runtime of its own) and drives both with the same
 //! open-model load client ([`load`]). A ramp of increasing offered rates finds each
 //! target's saturation: the highest offered rate it **kept up with** — every message
-//! of the step came back, and latency did not grow over the step (the later half's
-//! median within [`GROWTH_LIMIT`] × the earlier half's + 1 ms: a queue that builds up
-//! shows as a growing median). Between the last rate kept up with and the first one
+//! of the step came back, [`DELIVERED_SHARE`] of the offer arrived during the step, and
+//! no queue built up (the later half's median latency within [`GROWTH_LIMIT`] × the
+//! earlier half's + 1 ms, and below [`STANDING_QUEUE_MS`]). Between the last rate kept up with and the first one
 //! that was not, a few bisection steps on fresh instances narrow the figure. Then, on a
 //! fresh instance again, steps at 25%, 50% and 75% of that saturation measure latency
 //! (p50/p99/p999 from the scheduled send time, HDR histograms). Steps where the load
@@ -81,9 +81,16 @@ struct Args {
 /// The relay's latency target: p99 within this many ms at 50% of its saturation.
 const P99_TARGET_MS: f64 = 5.0;
 
-/// A step kept up when its later half's median latency is within this factor of its
-/// earlier half's (plus 1 ms, for latencies near the timer's resolution).
+/// A step kept up only if its later half's median latency is within this factor of its
+/// earlier half's (plus 1 ms, for latencies near the timer's resolution)…
 const GROWTH_LIMIT: f64 = 2.0;
+
+/// … and below this many ms: a standing queue longer than that means the target runs
+/// at the edge of its capacity, even if the queue is not growing.
+const STANDING_QUEUE_MS: f64 = 50.0;
+
+/// … and this share of the offered rate arrived during the step.
+const DELIVERED_SHARE: f64 = 0.99;
 
 /// The client counts as the bottleneck when its threads used this share of their cores.
 const CLIENT_BOUND_SHARE: f64 = 0.9;
@@ -133,6 +140,16 @@ impl Step {
             Some(format!("{} never sent", self.scheduled - self.sent))
         } else if self.received < self.sent {
             Some(format!("{} not back", self.sent - self.received))
+        } else if self.delivered < DELIVERED_SHARE * self.offered {
+            Some(format!(
+                "{:.1}% of the offer arrived during the step",
+                100.0 * self.delivered / self.offered
+            ))
+        } else if self.late_p50_ms > STANDING_QUEUE_MS {
+            Some(format!(
+                "standing queue: median {:.2} ms in the later half",
+                self.late_p50_ms
+            ))
         } else {
             Some(format!(
                 "latency grew: median {:.2} -> {:.2} ms",
@@ -504,7 +521,9 @@ fn figures(c: StepCounts, offered: f64, m: Measured, client_threads: usize) -> S
     let kept_up = drained_ms.is_some()
         && c.sent == c.scheduled
         && c.received >= c.sent
-        && late <= GROWTH_LIMIT * early + 1.0;
+        && m.delivered >= DELIVERED_SHARE * offered
+        && late <= GROWTH_LIMIT * early + 1.0
+        && late <= STANDING_QUEUE_MS;
     Step {
         offered,
         delivered: m.delivered,
@@ -665,6 +684,17 @@ mod tests {
         let grew = figures(counts(100, 4, 10), 1000.0, measured(Some(9), 0.5, 0.5), 1);
         assert!(!grew.kept_up);
         assert!(grew.shortfall().unwrap().starts_with("latency grew"));
+        // A queue that built up early and stays is not keeping up either.
+        let standing = figures(counts(100, 60, 70), 1000.0, measured(Some(70), 0.5, 0.5), 1);
+        assert!(standing.shortfall().unwrap().starts_with("standing queue"));
+        // Nor is a step whose messages mostly arrived after it.
+        let mut slow = measured(Some(30), 0.5, 0.5);
+        slow.delivered = 980.0;
+        let slow = figures(counts(100, 4, 4), 1000.0, slow, 1);
+        assert_eq!(
+            slow.shortfall().as_deref(),
+            Some("98.0% of the offer arrived during the step")
+        );
         // Not drained in time.
         let mut lost = counts(100, 4, 4);
         lost.received = 97;
