@@ -6,9 +6,10 @@
 //! target's saturation: the highest offered rate it **kept up with** — every message
 //! of the step came back, [`DELIVERED_SHARE`] of the offer arrived during the step, and
 //! no queue built up (the later half's median latency within [`GROWTH_LIMIT`] × the
-//! earlier half's + 1 ms, and below [`STANDING_QUEUE_MS`]). Between the last rate kept up with and the first one
-//! that was not, a few bisection steps on fresh instances narrow the figure. Then, on a
-//! fresh instance again, steps at 25%, 50% and 75% of that saturation measure latency
+//! earlier half's + 1 ms, and below [`STANDING_QUEUE_MS`]). Between the last rate kept
+//! up with and the first one that was not, a few bisection steps narrow the figure,
+//! each on a fresh instance warmed up at the last rate kept up with. Then, on a fresh
+//! instance again, steps at 25%, 50% and 75% of that saturation measure latency
 //! (p50/p99/p999 from the scheduled send time, HDR histograms). Steps where the load
 //! client's own threads were at a full core are marked: their figures describe the
 //! client as much as the target. Prints a table and the ratios relay ÷ echo, and can
@@ -250,10 +251,12 @@ fn main() -> anyhow::Result<()> {
     if args.growth <= 1.0 || args.start_rate <= 0.0 || args.pairs == 0 {
         bail!("--growth must be > 1, --start-rate and --pairs > 0");
     }
-    if 1 + args.max_steps + args.refine + 3 > MAX_STEPS {
+    // Ramp and bisection, three latency steps, and a warm-up per instance (the first,
+    // one after each step that fell behind, one for the latency steps).
+    if args.max_steps + 2 * args.refine + 5 > MAX_STEPS {
         bail!(
-            "--max-steps and --refine together must be at most {}",
-            MAX_STEPS - 4
+            "--max-steps + 2 × --refine must be at most {}",
+            MAX_STEPS - 5
         );
     }
     let which: Vec<&str> = match args.only.as_str() {
@@ -313,8 +316,7 @@ struct Run {
 }
 
 impl Run {
-    /// Starts `name` and connects the client to it; step 0 warms both up (connections,
-    /// allocator, caches) and is not reported.
+    /// Starts `name` and connects the client to it.
     async fn start(name: &str, args: &Args, server_threads: usize) -> anyhow::Result<Run> {
         let (target, conns): (targets::Target, Vec<Conn>) = match name {
             "echo" => {
@@ -334,9 +336,6 @@ impl Run {
             client.connections(),
             target.addr
         );
-        client
-            .run_step(0, args.start_rate, args.step_secs.min(1.0), drain(args))
-            .await;
         Ok(Run { target, client })
     }
 
@@ -374,15 +373,31 @@ struct Runs<'a> {
     server_threads: usize,
     current: Option<Run>,
     totals: (u64, u64, u64),
+    /// The next step's index.
+    next_step: usize,
 }
 
 impl Runs<'_> {
-    /// The running instance, started if there is none.
-    async fn run(&mut self) -> anyhow::Result<&Run> {
+    /// Runs the next step at `rate` for `secs` and returns its figures. A fresh
+    /// instance is started first if there is none, and warmed up for a second at
+    /// `warm_up` messages/s (connections, allocator, caches, socket buffers; not
+    /// reported) so that a step on it starts as one on a running instance does.
+    async fn step(&mut self, rate: f64, secs: f64, warm_up: f64) -> anyhow::Result<Step> {
         if self.current.is_none() {
-            self.current = Some(Run::start(self.name, self.args, self.server_threads).await?);
+            let run = Run::start(self.name, self.args, self.server_threads).await?;
+            let warm = self.take_step();
+            run.step(warm, warm_up, self.args.step_secs.min(1.0), self.args)
+                .await;
+            self.current = Some(run);
         }
-        Ok(self.current.as_ref().expect("started above"))
+        let step = self.take_step();
+        let run = self.current.as_ref().expect("started above");
+        Ok(run.step(step, rate, secs, self.args).await)
+    }
+
+    fn take_step(&mut self) -> usize {
+        self.next_step += 1;
+        self.next_step - 1
     }
 
     /// Stops the running instance: the next step starts a fresh one.
@@ -407,23 +422,19 @@ async fn bench_target(name: &str, args: &Args, server_threads: usize) -> anyhow:
         server_threads,
         current: None,
         totals: (0, 0, 0),
+        next_step: 0,
     };
-    let connections = runs.run().await?.client.connections();
-    let mut step = 1;
     let mut ramp: Vec<Step> = Vec::new();
     // The highest rate kept up with, and the lowest that was not.
     let mut kept: Option<f64> = None;
     let mut fell: Option<(f64, bool)> = None;
     let mut rate = args.start_rate;
     let mut bisections = 0;
-    while ramp.len() < args.max_steps + args.refine {
-        let s = runs
-            .run()
-            .await?
-            .step(step, rate, args.step_secs, args)
-            .await;
+    loop {
+        // A fresh instance warms up at the last rate kept up with, as the ramp did.
+        let warm_up = kept.unwrap_or(args.start_rate);
+        let s = runs.step(rate, args.step_secs, warm_up).await?;
         log_step(name, &s);
-        step += 1;
         if s.kept_up {
             kept = Some(rate);
         } else {
@@ -446,10 +457,8 @@ async fn bench_target(name: &str, args: &Args, server_threads: usize) -> anyhow:
     if saturation > 0.0 {
         for f in [0.25, 0.5, 0.75] {
             let s = runs
-                .run()
-                .await?
-                .step(step, saturation * f, args.measure_secs, args)
-                .await;
+                .step(saturation * f, args.measure_secs, args.start_rate)
+                .await?;
             eprintln!(
                 "[{name}] {:>3.0}% of saturation: {:>9.0}/s p50 {:.2} p99 {:.2} p999 {:.2} ms (send lag p99 {:.2} ms; cores: client {}, target {}){}",
                 f * 100.0,
@@ -464,7 +473,6 @@ async fn bench_target(name: &str, args: &Args, server_threads: usize) -> anyhow:
                     .map_or(String::new(), |why| format!(" [fell behind: {why}]"))
             );
             at_fraction.push((f, s));
-            step += 1;
         }
     } else {
         eprintln!("[{name}] the first step fell behind: lower --start-rate");
@@ -478,7 +486,7 @@ async fn bench_target(name: &str, args: &Args, server_threads: usize) -> anyhow:
         .reduce(f64::max);
     Ok(Result {
         target: name.to_string(),
-        connections,
+        connections: 2 * args.pairs,
         saturation,
         saturated: fell.is_some(),
         saturation_client_bound: fell.is_some_and(|(_, client)| client),
