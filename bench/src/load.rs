@@ -11,10 +11,12 @@
 //! (no coordinated omission).
 //!
 //! Everything is counted per step, by the step in the stamp: how many messages the
-//! schedule held, how many left, how many came back. A step is over when every
-//! connection has sent its share and every message sent has come back (or the drain
-//! time ran out: the rest are lost), so a step's histogram holds all of its messages,
-//! however late, and none of the next step's. Each step's latencies are also kept in
+//! schedule held, how many left, how many came back, and how many of those came back
+//! before the step ended. A step is over when every connection still alive has sent its
+//! share and every message sent has come back (or the drain time ran out: the rest are
+//! lost), so a step's histogram holds all of its messages, however late, and none of
+//! the next step's. A connection that fails is counted as an error and no longer
+//! waited for. Each step's latencies are also kept in
 //! two halves by scheduled time, so that a queue growing over the step (the target
 //! falling behind) shows as a later half slower than the earlier one.
 //!
@@ -73,13 +75,20 @@ struct StepStats {
     lag: Mutex<Histogram<u64>>,
     /// µs since the epoch where the step's second half begins.
     middle: AtomicU64,
+    /// µs since the epoch where the step ends.
+    end: AtomicU64,
     /// Messages the connections' schedules held.
     scheduled: AtomicU64,
     /// Messages that left.
     sent: AtomicU64,
     /// Messages that came back.
     received: AtomicU64,
-    /// Connections done with the step (all sent, or the next step began first).
+    /// … of which before the step ended.
+    received_in_step: AtomicU64,
+    /// Connections that took the step up.
+    joined: AtomicUsize,
+    /// Connections done with the step (all sent, the next step began first, or the
+    /// connection failed).
     finished: AtomicUsize,
 }
 
@@ -90,9 +99,12 @@ impl StepStats {
             late: histogram()?,
             lag: histogram()?,
             middle: AtomicU64::new(0),
+            end: AtomicU64::new(u64::MAX),
             scheduled: AtomicU64::new(0),
             sent: AtomicU64::new(0),
             received: AtomicU64::new(0),
+            received_in_step: AtomicU64::new(0),
+            joined: AtomicUsize::new(0),
             finished: AtomicUsize::new(0),
         })
     }
@@ -106,8 +118,11 @@ pub struct Shared {
     pub sent: AtomicU64,
     /// Stamped frames received, all steps.
     pub received: AtomicU64,
-    /// Frames that could not be read or written (closed sockets, errors).
+    /// Connections that failed (a read or write error, or closed by the target); each
+    /// ends its task.
     pub errors: AtomicU64,
+    /// Connections whose task is still running.
+    live: AtomicUsize,
 }
 
 impl Shared {
@@ -120,6 +135,7 @@ impl Shared {
             sent: AtomicU64::new(0),
             received: AtomicU64::new(0),
             errors: AtomicU64::new(0),
+            live: AtomicUsize::new(0),
         })
     }
 
@@ -135,7 +151,8 @@ impl Shared {
         let Some(stats) = self.steps.get(step) else {
             return false;
         };
-        let lat = self.micros(now).saturating_sub(sched).max(1);
+        let at = self.micros(now);
+        let lat = at.saturating_sub(sched).max(1);
         let half = if sched < stats.middle.load(Ordering::Relaxed) {
             &stats.early
         } else {
@@ -144,6 +161,9 @@ impl Shared {
         half.lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
             .saturating_record(lat);
+        if at < stats.end.load(Ordering::Relaxed) {
+            stats.received_in_step.fetch_add(1, Ordering::Relaxed);
+        }
         stats.received.fetch_add(1, Ordering::Relaxed);
         self.received.fetch_add(1, Ordering::Relaxed);
         true
@@ -161,6 +181,7 @@ impl Shared {
             scheduled: s.scheduled.load(Ordering::Relaxed),
             sent: s.sent.load(Ordering::Relaxed),
             received: s.received.load(Ordering::Relaxed),
+            received_in_step: s.received_in_step.load(Ordering::Relaxed),
             latency: all,
             early,
             late,
@@ -168,10 +189,13 @@ impl Shared {
         }
     }
 
-    /// Whether every connection has sent its share of `step` and all of it came back.
-    fn step_complete(&self, step: usize, conns: usize) -> bool {
+    /// Whether every connection still alive has taken `step` up, every one that took
+    /// it up is done with it, and all that was sent came back.
+    fn step_complete(&self, step: usize) -> bool {
         let s = &self.steps[step];
-        s.finished.load(Ordering::Acquire) >= conns
+        let joined = s.joined.load(Ordering::Acquire);
+        joined >= self.live.load(Ordering::Acquire)
+            && s.finished.load(Ordering::Acquire) >= joined
             && s.received.load(Ordering::Relaxed) >= s.sent.load(Ordering::Relaxed)
     }
 }
@@ -196,6 +220,8 @@ pub struct StepCounts {
     pub sent: u64,
     /// Messages that came back.
     pub received: u64,
+    /// … of which before the step ended.
+    pub received_in_step: u64,
     /// Latency of every message that came back.
     pub latency: Histogram<u64>,
     /// Latency of messages scheduled in the step's first half.
@@ -209,8 +235,8 @@ pub struct StepCounts {
 /// What one step measured besides its counts.
 #[derive(Clone, Copy, Debug)]
 pub struct Measured {
-    /// Stamped frames (of any step) received per second during the step.
-    pub delivered: f64,
+    /// Connections that failed from the step's start to the end of its drain.
+    pub errors: u64,
     /// How long after the step's end its last message came back; `None` if some had
     /// not within the drain time.
     pub drained: Option<Duration>,
@@ -245,6 +271,7 @@ impl Client {
         let shared = Arc::new(Shared::new()?);
         let (plan, plan_rx) = watch::channel(None);
         let n = conns.len();
+        shared.live.store(n, Ordering::Release);
         let tasks = conns
             .into_iter()
             .enumerate()
@@ -262,16 +289,19 @@ impl Client {
     }
 
     /// Offers `rate` messages/s for `secs` as `step`, then waits (up to `drain`) until
-    /// every connection has sent its share and all of it came back. Returns the rate at
-    /// which stamped frames arrived during the step, how long the drain took and how
-    /// busy the client's and the target's threads were meanwhile.
+    /// every connection has sent its share and all of it came back. Returns how many
+    /// connections failed meanwhile, how long the drain took and how busy the client's
+    /// and the target's threads were during the step.
     pub async fn run_step(&self, step: usize, rate: f64, secs: f64, drain: Duration) -> Measured {
+        let errors0 = self.shared.errors.load(Ordering::Relaxed);
         let start = Instant::now() + Duration::from_millis(20);
         let end = start + Duration::from_secs_f64(secs);
         let middle = start + Duration::from_secs_f64(secs / 2.0);
-        self.shared.steps[step]
+        let stats = &self.shared.steps[step];
+        stats
             .middle
             .store(self.shared.micros(middle), Ordering::Relaxed);
+        stats.end.store(self.shared.micros(end), Ordering::Relaxed);
         let _ = self.plan.send(Some(Plan {
             step,
             rate,
@@ -279,10 +309,8 @@ impl Client {
             end,
         }));
         tokio::time::sleep_until(start.into()).await;
-        let r0 = self.shared.received.load(Ordering::Relaxed);
         let cpu0 = CpuSample::now();
         tokio::time::sleep_until(end.into()).await;
-        let r1 = self.shared.received.load(Ordering::Relaxed);
         let cpu1 = CpuSample::now();
         let cores = |name| match (&cpu0, &cpu1) {
             (Some(a), Some(b)) => Some(b.cores_since(a, name)),
@@ -290,16 +318,18 @@ impl Client {
         };
         let deadline = end + drain;
         let drained = loop {
-            if self.shared.step_complete(step, self.conns) {
+            if self.shared.step_complete(step) {
                 break Some(Instant::now().saturating_duration_since(end));
             }
-            if Instant::now() >= deadline {
+            // A failed connection's messages (and those sent to it) never come back:
+            // the step is spoilt, waiting longer tells nothing.
+            if Instant::now() >= deadline || self.shared.errors.load(Ordering::Relaxed) > errors0 {
                 break None;
             }
             tokio::time::sleep(Duration::from_millis(1)).await;
         };
         Measured {
-            delivered: (r1 - r0) as f64 / secs,
+            errors: self.shared.errors.load(Ordering::Relaxed) - errors0,
             drained,
             client_cores: cores(CLIENT_THREADS),
             target_cores: cores(crate::targets::TARGET_THREADS),
@@ -350,6 +380,9 @@ impl Sender {
             self.finish(old.step);
         }
         let Some(plan) = plan else { return };
+        self.shared.steps[plan.step]
+            .joined
+            .fetch_add(1, Ordering::Release);
         let mut scheduled = 0;
         if plan.rate > 0.0 {
             let every = Duration::from_secs_f64(self.conns as f64 / plan.rate);
@@ -430,12 +463,31 @@ impl Sender {
     }
 }
 
-/// Drives one connection: sends what its schedule says is due and records every
-/// stamped frame that arrives, in one task (no lock between a sending and a reading
-/// half). A write only waits while the socket's buffer is full, that is while the
-/// target is not reading.
-async fn drive(mut ws: Ws, mut sender: Sender, mut plan_rx: watch::Receiver<Option<Plan>>) {
-    let shared = Arc::clone(&sender.shared);
+/// Drives one connection until it fails (or the client stops): sends what its
+/// schedule says is due and records every stamped frame that arrives, in one task (no
+/// lock between a sending and a reading half). A write only waits while the socket's
+/// buffer is full, that is while the target is not reading. A failed connection is
+/// counted as an error, is done with its step (its unsent messages stay unsent) and is
+/// no longer waited for.
+async fn drive(ws: Ws, mut sender: Sender, plan_rx: watch::Receiver<Option<Plan>>) {
+    let failed = exchange(ws, &mut sender, plan_rx).await;
+    let shared = &sender.shared;
+    if failed {
+        shared.errors.fetch_add(1, Ordering::Relaxed);
+    }
+    if let Some((plan, _, _)) = sender.step.take() {
+        sender.finish(plan.step);
+    }
+    shared.live.fetch_sub(1, Ordering::AcqRel);
+}
+
+/// [`drive`]'s loop; returns whether the connection failed (rather than the plan's
+/// sender going away).
+async fn exchange(
+    mut ws: Ws,
+    sender: &mut Sender,
+    mut plan_rx: watch::Receiver<Option<Plan>>,
+) -> bool {
     let timer = tokio::time::sleep_until(Instant::now().into());
     tokio::pin!(timer);
     let mut armed = None;
@@ -452,29 +504,26 @@ async fn drive(mut ws: Ws, mut sender: Sender, mut plan_rx: watch::Receiver<Opti
                 armed = None;
                 for msg in sender.take_due(Instant::now()) {
                     if ws.feed(msg).await.is_err() {
-                        shared.errors.fetch_add(1, Ordering::Relaxed);
-                        return;
+                        return true;
                     }
                 }
                 if ws.flush().await.is_err() {
-                    shared.errors.fetch_add(1, Ordering::Relaxed);
-                    return;
+                    return true;
                 }
             }
             changed = plan_rx.changed() => {
                 if changed.is_err() {
-                    return;
+                    return false;
                 }
                 sender.follow(*plan_rx.borrow_and_update());
             }
             msg = ws.next() => match msg {
                 Some(Ok(Message::Text(t))) => {
-                    shared.record(t.as_str(), Instant::now());
+                    sender.shared.record(t.as_str(), Instant::now());
                 }
                 Some(Ok(_)) => {}
                 Some(Err(_)) | None => {
-                    shared.errors.fetch_add(1, Ordering::Relaxed);
-                    return;
+                    return true;
                 }
             },
         }
@@ -531,7 +580,7 @@ mod tests {
         );
         // The step's count was known up front, and this connection is done with it.
         assert_eq!((counts.scheduled, counts.sent), (25, 25));
-        assert!(!shared.step_complete(2, 1), "nothing came back yet");
+        assert!(!shared.step_complete(2), "nothing came back yet");
         assert_eq!(shared.steps[2].finished.load(Ordering::Relaxed), 1);
     }
 
@@ -549,7 +598,12 @@ mod tests {
         shared.steps[1]
             .middle
             .store(shared.micros(start + ms(25)), Ordering::Relaxed);
-        // Two connections at 200/s: each every 10 ms, the second from 5 ms in.
+        shared.steps[1]
+            .end
+            .store(shared.micros(start + ms(50)), Ordering::Relaxed);
+        // Three connections are alive; two at 200/s: each every 10 ms, the second from
+        // 5 ms in.
+        shared.live.store(3, Ordering::Relaxed);
         let mut senders: Vec<Sender> = (0..2)
             .map(|i| Sender::new(3, i, 2, Arc::clone(&shared)))
             .collect();
@@ -565,27 +619,32 @@ mod tests {
             .map(|f| f.to_text().unwrap().to_string())
             .collect();
         for t in &texts {
-            assert!(shared.record(t, start + ms(60)));
+            assert!(shared.record(t, start + ms(40)));
         }
-        assert!(
-            !shared.step_complete(1, 2),
-            "four messages are still to leave"
-        );
+        assert!(!shared.step_complete(1), "four messages are still to leave");
         for s in &mut senders {
             let rest = s.take_due(start + ms(100));
             assert_eq!(rest.len(), 2);
             assert_eq!(s.due(), None);
             for f in rest {
-                assert!(!shared.step_complete(1, 2));
+                assert!(!shared.step_complete(1));
                 assert!(shared.record(f.to_text().unwrap(), start + ms(100)));
             }
         }
-        assert!(shared.step_complete(1, 2));
+        assert!(
+            !shared.step_complete(1),
+            "the third connection has not taken the step up"
+        );
+        // It fails before it does: no longer waited for.
+        shared.live.fetch_sub(1, Ordering::Relaxed);
+        assert!(shared.step_complete(1));
         let counts = shared.step(1);
         assert_eq!(
             (counts.scheduled, counts.sent, counts.received),
             (10, 10, 10)
         );
+        // Six came back at 40 ms, within the step; four at 100 ms, after it.
+        assert_eq!(counts.received_in_step, 6);
         // Scheduled before 25 ms: 0, 5, 10, 15, 20; the rest in the second half.
         assert_eq!((counts.early.len(), counts.late.len()), (5, 5));
         assert_eq!(counts.latency.len(), 10);
@@ -645,6 +704,41 @@ mod tests {
         // Each empty step is finished for this connection at once.
         assert_eq!(shared.steps[0].finished.load(Ordering::Relaxed), 2);
         assert_eq!(shared.step(0).scheduled, 0);
+    }
+
+    #[tokio::test]
+    async fn a_failed_connection_is_counted_and_no_longer_waited_for() {
+        use futures_util::StreamExt;
+        // A server that closes each connection once its first frame arrives.
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move {
+            while let Ok((stream, _)) = listener.accept().await {
+                tokio::spawn(async move {
+                    let mut ws = tokio_tungstenite::accept_async(stream).await.unwrap();
+                    let _ = ws.next().await;
+                });
+            }
+        });
+        let (ws, _) = tokio_tungstenite::connect_async(format!("ws://{addr}/"))
+            .await
+            .unwrap();
+        let client = super::Client::start(vec![super::Conn { ws, chat: 1 }]).unwrap();
+        let began = Instant::now();
+        let drain = Duration::from_secs(30);
+        let m = client.run_step(1, 100.0, 0.2, drain).await;
+        assert_eq!(m.errors, 1);
+        assert_eq!(m.drained, None, "its messages never came back");
+        assert!(began.elapsed() < Duration::from_secs(10), "no drain wait");
+        let counts = client.shared.step(1);
+        assert!(counts.sent >= 1 && counts.received == 0);
+        // The next step has nobody left to wait for.
+        let m = client.run_step(2, 100.0, 0.2, drain).await;
+        assert_eq!(m.errors, 0);
+        assert!(m.drained.is_some());
+        assert_eq!(client.shared.step(2).scheduled, 0);
+        assert_eq!(client.shared.errors.load(Ordering::Relaxed), 1);
+        client.stop();
     }
 
     #[test]
