@@ -13,9 +13,11 @@ use crate::domain::{
     AgentId, Command, Desk, DeskError, Notice, Principal, QueueId, Recipient, Reply, Time, UserId,
 };
 use crate::protocol::{self, JournalEntry, JournalResult, ReqId};
+use futures_util::task::AtomicWaker;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, RwLock};
+use std::task::Poll;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 use tokio::sync::{Notify, mpsc, oneshot};
 use tokio_tungstenite::tungstenite::Utf8Bytes;
@@ -27,12 +29,16 @@ pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 /// Why a connection is being closed by the server, set once.
+///
+/// Only the connection's own session task waits for it (in several places, all polled
+/// by that one task), so one registered waker is enough: waiting costs two atomic
+/// operations per poll instead of a place in a wait list per `select!`.
 #[derive(Default)]
 pub(crate) struct Kick {
     /// Whether `reason` is set: read on every frame and every wait without a lock.
     set: AtomicBool,
     reason: Mutex<Option<(u16, String)>>,
-    notify: Notify,
+    waiter: AtomicWaker,
     /// Where a replaced agent connection hands the notices it still holds.
     handover: Mutex<Option<oneshot::Sender<Vec<Utf8Bytes>>>>,
 }
@@ -48,7 +54,7 @@ impl Kick {
             self.set.store(true, Ordering::Release);
         }
         drop(r);
-        self.notify.notify_one();
+        self.waiter.wake();
         first
     }
 
@@ -67,16 +73,28 @@ impl Kick {
         lock(&self.handover).take()
     }
 
-    /// Waits until the connection is asked to close.
+    /// Waits until the connection is asked to close. Only the session's own task may
+    /// wait (see the type's docs).
     pub(crate) async fn wait(&self) -> (u16, String) {
-        loop {
-            if self.is_set()
-                && let Some(r) = lock(&self.reason).clone()
-            {
-                return r;
+        std::future::poll_fn(|cx| {
+            if let Some(r) = self.reason() {
+                return Poll::Ready(r);
             }
-            // A kick between the check and this wait leaves a permit: no wake-up lost.
-            self.notify.notified().await;
+            self.waiter.register(cx.waker());
+            // A kick between the check and the registration woke nobody: look again.
+            match self.reason() {
+                Some(r) => Poll::Ready(r),
+                None => Poll::Pending,
+            }
+        })
+        .await
+    }
+
+    fn reason(&self) -> Option<(u16, String)> {
+        if self.is_set() {
+            lock(&self.reason).clone()
+        } else {
+            None
         }
     }
 }
