@@ -341,6 +341,111 @@ async fn slow_consumer_is_disconnected_and_nobody_else_waits() -> Result<()> {
     Ok(())
 }
 
+/// The welcome takes no place in the outbound queue: with a queue of one frame, a
+/// command sent in the same TCP write as the upgrade request still gets the welcome and
+/// then its reply, not a slow-consumer close.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_one_frame_queue_still_holds_the_first_reply() -> Result<()> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut config = base_config();
+    config.limits.outbound_queue = 1;
+    let server = TestServer::start(config).await?;
+    let command = br#"{"type":"start_chat","req":1,"queue":"hardware","subject":"first"}"#;
+    let mut bytes = format!(
+        "GET /ws HTTP/1.1\r\nHost: {}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+         Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n",
+        server.addr
+    )
+    .into_bytes();
+    // One masked text frame (a payload under 126 bytes: a one-byte length).
+    let mask = [0x12, 0x34, 0x56, 0x78];
+    bytes.extend([0x81, 0x80 | u8::try_from(command.len())?]);
+    bytes.extend(mask);
+    bytes.extend(command.iter().enumerate().map(|(i, b)| b ^ mask[i % 4]));
+    let mut socket = tokio::net::TcpStream::connect(server.addr).await?;
+    socket.write_all(&bytes).await?;
+    // The 101 response, then server frames (unmasked, short enough for a 2-byte length).
+    let mut got = Vec::new();
+    let mut texts: Vec<Value> = Vec::new();
+    let deadline = tokio::time::Instant::now() + switchboard_tests::WAIT;
+    while texts.len() < 2 {
+        let mut buf = [0u8; 4096];
+        let n = tokio::time::timeout_at(deadline, socket.read(&mut buf)).await??;
+        ensure!(n > 0, "connection closed after {texts:?}");
+        got.extend_from_slice(&buf[..n]);
+        let Some(head) = got.windows(4).position(|w| w == b"\r\n\r\n") else {
+            continue;
+        };
+        ensure!(
+            got.starts_with(b"HTTP/1.1 101"),
+            "{}",
+            String::from_utf8_lossy(&got)
+        );
+        let mut at = head + 4;
+        texts.clear();
+        while at + 2 <= got.len() {
+            let (opcode, len) = (got[at] & 0x0f, usize::from(got[at + 1] & 0x7f));
+            let (start, len) = match len {
+                126 if at + 4 <= got.len() => (
+                    at + 4,
+                    usize::from(u16::from_be_bytes([got[at + 2], got[at + 3]])),
+                ),
+                126 => break,
+                127 => anyhow::bail!("unexpectedly long frame"),
+                n => (at + 2, n),
+            };
+            if start + len > got.len() {
+                break;
+            }
+            ensure!(
+                opcode == 1,
+                "frame with opcode {opcode}: {:?}",
+                &got[start..start + len]
+            );
+            texts.push(serde_json::from_slice(&got[start..start + len])?);
+            at = start + len;
+        }
+    }
+    ensure!(texts[0]["type"] == "welcome", "{texts:?}");
+    ensure!(
+        texts[1]["req"] == 1 && texts[1]["reply"] == "chat_started",
+        "{texts:?}"
+    );
+    let m = server.metrics().await?;
+    ensure!(metric(&m, "switchboard_slow_consumer_disconnects_total") == Some(0.0));
+    Ok(())
+}
+
+/// A client that drops its connection without a close frame has not broken the
+/// protocol: nothing is counted among the server's closes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dropped_connection_is_not_counted_as_a_protocol_error() -> Result<()> {
+    let server = TestServer::start(base_config()).await?;
+    let mut user = server.user().await?;
+    user.ok(json!({"type": "start_chat", "queue": "hardware", "subject": "bye"}))
+        .await?;
+    // Dropped: the socket closes without a WebSocket close frame.
+    drop(user);
+    let deadline = tokio::time::Instant::now() + switchboard_tests::WAIT;
+    loop {
+        let m = server.metrics().await?;
+        if metric(&m, r#"switchboard_connections{role="user"}"#) == Some(0.0) {
+            ensure!(
+                !m.iter()
+                    .any(|(s, _)| s.starts_with("switchboard_server_closes_total")),
+                "{m:?}"
+            );
+            break;
+        }
+        ensure!(
+            tokio::time::Instant::now() < deadline,
+            "the connection was never let go"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    Ok(())
+}
+
 /// Requests that arrive together are answered together, and every one is answered: a
 /// client that pipelines more requests than its outbound queue holds is not taken for
 /// a slow consumer, and the replies to commands sent just before a close frame still

@@ -16,6 +16,7 @@ use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio_tungstenite::WebSocketStream;
+use tokio_tungstenite::tungstenite::error::ProtocolError as ProtocolErrorKind;
 use tokio_tungstenite::tungstenite::protocol::CloseFrame;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::{Error as WsError, Message, Utf8Bytes};
@@ -96,7 +97,18 @@ pub(crate) async fn run(
             outbound_queue: shared.limits.outbound_queue,
         },
     };
-    outbox.push(Utf8Bytes::from(welcome.to_json()), &shared.counters);
+    // The welcome is written before the connection is registered, so nothing can be
+    // queued ahead of it, and it takes no place in the outbound queue: a queue of one
+    // frame still holds the reply to a command sent right after the upgrade.
+    let write_timeout = Duration::from_millis(shared.limits.write_timeout_ms);
+    let welcomed = tokio::time::timeout(
+        write_timeout,
+        ws.send(Message::Text(Utf8Bytes::from(welcome.to_json()))),
+    )
+    .await;
+    if !matches!(welcomed, Ok(Ok(()))) {
+        return;
+    }
     let handover = {
         // Under the Desk's lock: see the end of this function.
         let _desk = lock(&shared.core);
@@ -246,7 +258,7 @@ async fn drive(
     let limits = &shared.limits;
     let write_timeout = Duration::from_millis(limits.write_timeout_ms);
     if let Some(mut from) = succession.from.take() {
-        // The welcome (queued before registering) first, then the notices the replaced
+        // After the welcome (written before registering), the notices the replaced
         // connection had not written, then what was queued for this one since. The
         // replaced connection hands them over as soon as its kick stops it (a dead one
         // drops the sender: nothing to wait for then); a write timeout bounds the wait.
@@ -269,9 +281,6 @@ async fn drive(
         };
         let in_flight = notices.clone();
         let taken = async {
-            if let Ok(welcome) = rx.try_recv() {
-                ws.feed(Message::Text(welcome.frame)).await?;
-            }
             for n in notices {
                 ws.feed(Message::Text(n)).await?;
             }
@@ -538,6 +547,9 @@ fn read_error(e: WsError, max: usize) -> End {
             close::INVALID_PAYLOAD,
             "text frame is not valid UTF-8".into(),
         ),
+        // The peer dropped the connection without a close frame: gone, not a
+        // protocol breaker (no close frame could reach it, none is counted).
+        WsError::Protocol(ProtocolErrorKind::ResetWithoutClosingHandshake) => End::Gone,
         WsError::Protocol(p) => {
             End::CloseAndLinger(close::PROTOCOL_ERROR, format!("protocol error: {p}"))
         }
