@@ -57,6 +57,10 @@ pub async fn run(
     out: &Path,
 ) -> Result<Summary, RunError> {
     let started_at = humantime::format_rfc3339_seconds(SystemTime::now()).to_string();
+    // A live run that cannot start is refused before its folder exists.
+    if let Driver::Live(opts) = &driver {
+        live::preflight(scenario, opts.target.is_none())?;
+    }
     std::fs::create_dir_all(out).map_err(|source| WriteError::Io {
         path: out.to_path_buf(),
         source,

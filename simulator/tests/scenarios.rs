@@ -185,4 +185,20 @@ async fn a_live_run_refuses_a_grace_time_scale_shrinks_to_nothing() {
         .map(|e| e.to_string())
         .unwrap_or_default();
     assert!(err.contains("under the 1 ms"), "{err}");
+    // Through `run`, it is refused before the report folder is made.
+    let out = std::env::temp_dir().join(format!("sb-grace-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&out);
+    let opts = switchboard_sim::live::LiveOptions {
+        target: None,
+        journal: None,
+        progress: false,
+        history: false,
+    };
+    let err = switchboard_sim::run::run(&s, &sets, switchboard_sim::run::Driver::Live(opts), &out)
+        .await
+        .err()
+        .map(|e| e.to_string())
+        .unwrap_or_default();
+    assert!(err.contains("under the 1 ms"), "{err}");
+    assert!(!out.exists(), "a refused run left {} behind", out.display());
 }

@@ -27,6 +27,10 @@ pub use rate::{Rate, RateUnit};
 /// The longest duration a distribution may name, in seconds (366 days).
 const MAX_DURATION_SECS: f64 = 366.0 * 24.0 * 3600.0;
 
+/// The largest count a count distribution may name or draw (messages in one
+/// conversation): past it a scenario is a typo, or a way to exhaust memory.
+pub const MAX_COUNT: u32 = 10_000;
+
 /// What a distribution's values measure.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Quantity {
@@ -164,8 +168,21 @@ impl Dist {
         {
             return Err(format!("{what} must be at most 366 days, got {}", show(*v)));
         }
+        if quantity == Quantity::Count
+            && let Some((what, v)) = params.iter().find(|(_, v)| *v > f64::from(MAX_COUNT))
+        {
+            return Err(format!(
+                "{what} must be at most {MAX_COUNT}, got {}",
+                show(*v)
+            ));
+        }
         match shape {
-            Shape::Const(v) => nonneg("the value", v)?,
+            Shape::Const(v) => {
+                nonneg("the value", v)?;
+                if quantity == Quantity::Count && v.fract() != 0.0 {
+                    return Err(format!("a count must be a whole number, got {}", show(v)));
+                }
+            }
             Shape::Exp { mean } => positive("mean", mean)?,
             Shape::Uniform { min, max } => {
                 nonneg("min", min)?;
@@ -346,11 +363,12 @@ impl CountDist {
         })
     }
 
-    /// Draws one count (continuous shapes are rounded to the nearest whole number).
+    /// Draws one count (continuous shapes are rounded to the nearest whole number;
+    /// a tail beyond [`MAX_COUNT`] is cut there).
     pub fn sample<R: Rng + ?Sized>(&self, rng: &mut R) -> u32 {
         let v = self.0.sample(rng).round();
-        if v >= f64::from(u32::MAX) {
-            u32::MAX
+        if v >= f64::from(MAX_COUNT) {
+            MAX_COUNT
         } else {
             v as u32
         }

@@ -121,6 +121,17 @@ fn refuses_bad_parameters() {
     assert!(err.contains("plain number"), "{err}");
     let err = CountDist::parse("uniform(2.5, 6)").unwrap_err();
     assert!(err.contains("whole"), "{err}");
+    let err = CountDist::parse("2.5").unwrap_err();
+    assert!(err.contains("whole"), "{err}");
+    // Counts are capped (a conversation of a billion messages is a typo, or a way to
+    // exhaust memory), and so are the draws from an unbounded tail.
+    for text in ["1000000000", "uniform(2, 20000)", "exp(mean=1e12)"] {
+        let err = CountDist::parse(text).expect_err(text);
+        assert!(err.contains("at most 10000"), "{text}: {err}");
+    }
+    let heavy = CountDist::parse("normal(mean=10000, sd=10000)").unwrap();
+    let mut rng = ChaCha8Rng::seed_from_u64(1);
+    assert!((0..1000).all(|_| heavy.sample(&mut rng) <= MAX_COUNT));
 }
 
 #[test]

@@ -93,10 +93,11 @@ pub enum LiveError {
     },
 }
 
-/// Runs `scenario` live.
-pub async fn run(scenario: &Scenario, opts: LiveOptions) -> Result<LiveOutcome, LiveError> {
-    let cast = Cast::of(scenario);
-    check_open_files(scenario, opts.target.is_none())?;
+/// What a live run of `scenario` needs before anything starts (checked again by
+/// [`run`]; callers check first so that a refused run leaves nothing behind): enough
+/// open files, and a grace period that survives `time_scale`.
+pub fn preflight(scenario: &Scenario, embedded: bool) -> Result<(), LiveError> {
+    check_open_files(scenario, embedded)?;
     if let Some(grace) = scenario.faults.agent_grace {
         let scaled = crate::dist::duration::to_duration(grace.as_secs_f64() / scenario.time_scale);
         if scaled < Duration::from_millis(1) {
@@ -107,6 +108,13 @@ pub async fn run(scenario: &Scenario, opts: LiveOptions) -> Result<LiveOutcome, 
             });
         }
     }
+    Ok(())
+}
+
+/// Runs `scenario` live.
+pub async fn run(scenario: &Scenario, opts: LiveOptions) -> Result<LiveOutcome, LiveError> {
+    let cast = Cast::of(scenario);
+    preflight(scenario, opts.target.is_none())?;
     let connections = cast.agents.len() + concurrent_users(scenario) as usize * 2 + 64;
     let target = match &opts.target {
         None => {

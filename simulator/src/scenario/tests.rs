@@ -628,7 +628,7 @@ fn values_that_could_never_run_are_refused_at_their_field() {
     let errs = errors(&flip);
     assert_eq!(errs.len(), 1, "{errs:#?}");
     assert!(
-        errs[0].contains("faults.availability_flip_every") && errs[0].contains("positive"),
+        errs[0].contains("faults.availability_flip_every") && errs[0].contains("at least 1ms"),
         "{errs:?}"
     );
     assert!(errors(&with_faults("availability_flip_every = \"exp(mean=20s)\"")).is_empty());
@@ -779,4 +779,78 @@ fn overrides_are_blamed_and_applied_precisely() {
             .any(|e| e.contains("+1") && !e.contains("there is no agents[1]")),
         "{errs:#?}"
     );
+}
+
+#[test]
+fn values_that_would_make_a_run_meaningless_are_refused() {
+    // A conversation closed as it is accepted.
+    let text = with("reply_delay = \"exp(mean=20s)\"", "handle_time = \"0s\"");
+    expect_one(
+        &text,
+        line_of(&text, "handle_time"),
+        "agents[0].handle_time",
+        "at least 1ms",
+    );
+    let text = with(
+        "reply_delay = \"exp(mean=20s)\"",
+        "handle_time = \"uniform(0s, 0s)\"",
+    );
+    expect_one(
+        &text,
+        line_of(&text, "handle_time"),
+        "agents[0].handle_time",
+        "at least 1ms",
+    );
+    // Flips faster than the server's clock fire forever at one instant.
+    let errs = errors(&with_faults("availability_flip_every = \"1us\""));
+    assert_eq!(errs.len(), 1, "{errs:#?}");
+    assert!(
+        errs[0].contains("faults.availability_flip_every"),
+        "{errs:?}"
+    );
+    assert!(errs[0].contains("at least 1ms"), "{errs:?}");
+    // The only agent of a group cannot transfer to their own group.
+    let one = with("count = 30", "count = 1");
+    let text = one.replacen("to_queue = \"hardware\",", "to_agent_group = \"tier1\",", 1);
+    expect_one(
+        &text,
+        21,
+        "agents[0].transfer.to_agent_group",
+        "cannot transfer to themselves",
+    );
+    let thirty = with("to_queue = \"hardware\",", "to_agent_group = \"tier1\",");
+    assert_eq!(errors(&thirty), Vec::<String>::new(), "30 agents can");
+    // A billion messages per conversation.
+    let text = with("messages = \"uniform(2, 6)\"", "messages = 1000000000");
+    let line = line_of(&text, "messages = 1000000000");
+    expect_one(&text, line, "users[0].messages", "at most 10000");
+}
+
+#[test]
+fn names_that_cannot_be_selected_or_be_a_folder_are_refused() {
+    // An unnamed stream takes its queue's name, which `--set users.NAME…` must select.
+    let text = EXAMPLE.replace("\"hardware\"", "\"h.w\"");
+    let errs = errors(&text);
+    assert!(
+        errs.iter()
+            .any(|e| e.contains("users[0].queue") && e.contains("give the stream a `name`")),
+        "{errs:#?}"
+    );
+    let named = text.replace(
+        "[[users]]\nqueue = \"h.w\"",
+        "[[users]]\nname = \"web\"\nqueue = \"h.w\"",
+    );
+    assert!(
+        errors(&named).iter().all(|e| !e.contains("users[0]")),
+        "{:#?}",
+        errors(&named)
+    );
+    // The scenario's name names the report folder.
+    let long = with(
+        "name = \"quickstart\"",
+        &format!("name = \"{}\"", "q".repeat(201)),
+    );
+    expect_one(&long, 1, "name", "at most 200 bytes");
+    let control = with("name = \"quickstart\"", "name = \"quick\\u0000start\"");
+    expect_one(&control, 1, "name", "control characters");
 }

@@ -50,6 +50,10 @@ const MAX_TIME_SCALE: f64 = 1_000_000.0;
 /// Most agents in one group.
 const MAX_GROUP: u32 = 1_000_000;
 
+/// The longest scenario name: it names the default report folder
+/// (`reports/<name>/…`), and file systems allow 255 bytes per name.
+const MAX_NAME_BYTES: usize = 200;
+
 /// Whether `name` can be picked out by a `--set agents.<name>.…` or
 /// `users.<name>.…` key: not empty, no `.` or `*`, not a plain number (an index).
 fn selectable(name: &str) -> Result<(), String> {
@@ -73,10 +77,21 @@ pub fn validate(s: &Scenario) -> Vec<Issue> {
 
     if s.name.trim().is_empty() {
         c.fail(root.key("name"), "the name must not be empty");
-    } else if s.name.contains(['/', '\\']) || s.name.starts_with('.') {
+    } else if s.name.contains(['/', '\\'])
+        || s.name.starts_with('.')
+        || s.name.chars().any(char::is_control)
+    {
         c.fail(
             root.key("name"),
-            "the name is used as a folder name: no `/`, `\\` or leading `.`",
+            "the name is used as a folder name: no `/`, `\\`, control characters or leading `.`",
+        );
+    } else if s.name.len() > MAX_NAME_BYTES {
+        c.fail(
+            root.key("name"),
+            format!(
+                "the name is used as a folder name: at most {MAX_NAME_BYTES} bytes, got {}",
+                s.name.len()
+            ),
         );
     }
     if s.duration.is_zero() {
@@ -201,8 +216,22 @@ pub fn validate(s: &Scenario) -> Vec<Issue> {
                 ),
             );
         }
-        if let Some(Err(e)) = u.name.as_deref().map(selectable) {
-            c.fail(p.key("name"), format!("stream name: {e}"));
+        match u.name.as_deref() {
+            Some(name) => {
+                if let Err(e) = selectable(name) {
+                    c.fail(p.key("name"), format!("stream name: {e}"));
+                }
+            }
+            // An unnamed stream is named after its queue, and `--set users.NAME.…`
+            // (and `compare`, which pins the name) must be able to select it.
+            None => {
+                if let Err(e) = selectable(&u.queue) {
+                    c.fail(
+                        p.key("queue"),
+                        format!("an unnamed stream is named after its queue: {e}; give the stream a `name`"),
+                    );
+                }
+            }
         }
         if let Err(e) = declared(&u.queue) {
             c.fail(p.key("queue"), e);
@@ -266,11 +295,11 @@ fn check_faults(c: &mut Checker, s: &Scenario) {
     }
     if f.availability_flip_every
         .as_ref()
-        .is_some_and(|d| d.mean().is_zero())
+        .is_some_and(|d| d.mean() < std::time::Duration::from_millis(1))
     {
         c.fail(
             p.key("availability_flip_every"),
-            "the interval between availability flips must be positive: a flip every 0s would fire again at the same instant forever",
+            "the mean interval between availability flips must be at least 1ms: shorter ones fire again at the same instant of the server's millisecond clock, forever",
         );
     }
     if f.outbound_queue == Some(0) {
@@ -341,6 +370,15 @@ fn check_group(
             ),
         );
     }
+    if g.handle_time
+        .as_ref()
+        .is_some_and(|d| d.mean() < std::time::Duration::from_millis(1))
+    {
+        c.fail(
+            p.key("handle_time"),
+            "handle_time's mean must be at least 1ms: a conversation closed as it is accepted measures nothing",
+        );
+    }
     c.probability(
         p.key("share_article_probability"),
         g.share_article_probability,
@@ -363,7 +401,14 @@ fn check_group(
                 }
             }
             (None, Some(to)) => {
-                if !groups.contains(to.as_str()) {
+                if *to == g.group && g.count == 1 {
+                    c.fail(
+                        tp.key("to_agent_group"),
+                        format!(
+                            "`{to}` has one agent, who cannot transfer to themselves: no transfer would ever happen"
+                        ),
+                    );
+                } else if !groups.contains(to.as_str()) {
                     let mut names: Vec<&str> = groups.iter().copied().collect();
                     names.sort_unstable();
                     c.fail(
