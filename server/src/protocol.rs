@@ -169,6 +169,36 @@ pub fn parse_client_message(text: &str) -> Result<ClientMessage, (Option<ReqId>,
     parse_slowly(text)
 }
 
+/// The first key a JSON object gives twice, if any (its values are skipped, not built).
+struct DuplicateKey(Option<String>);
+
+impl<'de> Deserialize<'de> for DuplicateKey {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Keys;
+        impl<'de> serde::de::Visitor<'de> for Keys {
+            type Value = DuplicateKey;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a JSON object")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut map: A,
+            ) -> Result<DuplicateKey, A::Error> {
+                let mut seen = std::collections::HashSet::new();
+                let mut twice = None;
+                while let Some(key) = map.next_key::<String>()? {
+                    map.next_value::<serde::de::IgnoredAny>()?;
+                    if twice.is_none() && !seen.insert(key.clone()) {
+                        twice = Some(key);
+                    }
+                }
+                Ok(DuplicateKey(twice))
+            }
+        }
+        d.deserialize_map(Keys)
+    }
+}
+
 /// [`parse_client_message`] by way of a `Value`, classifying each way a frame can be
 /// wrong.
 fn parse_slowly(text: &str) -> Result<ClientMessage, (Option<ReqId>, ProtocolError)> {
@@ -184,6 +214,11 @@ fn parse_slowly(text: &str) -> Result<ClientMessage, (Option<ReqId>, ProtocolErr
             ProtocolError::Malformed("a message must be a JSON object".into()),
         ));
     };
+    // A `Value` keeps the last of two equal keys; the typed reading refuses them. Which
+    // command `{"type":"accept","type":"close"}` is must not depend on that.
+    let duplicate = serde_json::from_str::<DuplicateKey>(text)
+        .ok()
+        .and_then(|d| d.0);
     let req = match obj.remove("req") {
         None | Some(serde_json::Value::Null) => None,
         Some(v) => Some(serde_json::from_value::<ReqId>(v).map_err(|_| {
@@ -193,6 +228,12 @@ fn parse_slowly(text: &str) -> Result<ClientMessage, (Option<ReqId>, ProtocolErr
             )
         })?),
     };
+    if let Some(key) = duplicate {
+        return Err((
+            req,
+            ProtocolError::Malformed(format!("`{key}` is given twice")),
+        ));
+    }
     let kind = match obj.get("type") {
         Some(serde_json::Value::String(s)) => s.clone(),
         Some(_) => {
@@ -492,6 +533,20 @@ mod tests {
         assert_eq!(code(r#"{"type":"tick"}"#), Err("wrong_role"));
         let (req, _) = parse_client_message(r#"{"type":"accept","req":"a"}"#).expect_err("bad");
         assert_eq!(req, Some(ReqId::Str("a".into())));
+        // A key given twice is refused, whichever reading sees it first: which command
+        // (or chat) a frame means must not depend on the parser.
+        for twice in [
+            r#"{"type":"accept","chat":1,"type":"close","req":3}"#,
+            r#"{"type":"accept","chat":1,"chat":2,"req":3}"#,
+        ] {
+            let (req, e) = parse_client_message(twice).expect_err(twice);
+            assert_eq!(
+                (req, e.code()),
+                (Some(ReqId::Num(3)), "malformed"),
+                "{twice}"
+            );
+            assert!(e.to_string().contains("given twice"), "{e}");
+        }
     }
 
     #[test]
