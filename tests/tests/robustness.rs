@@ -542,6 +542,74 @@ async fn connection_limit_and_bad_upgrades() -> Result<()> {
     Ok(())
 }
 
+/// The status line and headers the server answers `request` (raw HTTP) with,
+/// lower-cased.
+async fn response_head(addr: std::net::SocketAddr, request: &str) -> Result<String> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut s = tokio::net::TcpStream::connect(addr).await?;
+    s.write_all(request.as_bytes()).await?;
+    let mut buf = Vec::new();
+    // Up to the end of the headers: a refused upgrade may keep the connection open.
+    let deadline = tokio::time::Instant::now() + switchboard_tests::WAIT;
+    while !buf.windows(4).any(|w| w == b"\r\n\r\n") {
+        let mut chunk = [0u8; 1024];
+        let n = tokio::time::timeout_at(deadline, s.read(&mut chunk)).await??;
+        ensure!(n > 0, "closed before the headers ended");
+        buf.extend_from_slice(&chunk[..n]);
+    }
+    let text = String::from_utf8_lossy(&buf).to_ascii_lowercase();
+    Ok(text
+        .split("\r\n\r\n")
+        .next()
+        .unwrap_or_default()
+        .to_string())
+}
+
+/// Refusals carry the headers their status calls for: `Allow` on a 405, `Upgrade` on
+/// a 426, the supported `Sec-WebSocket-Version` on a refused version.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn refusals_say_what_would_be_accepted() -> Result<()> {
+    let server = TestServer::start(base_config()).await?;
+    let addr = server.addr;
+    let close = "Connection: close\r\n\r\n";
+    let head = response_head(
+        addr,
+        &format!("DELETE /metrics HTTP/1.1\r\nHost: x\r\n{close}"),
+    )
+    .await?;
+    ensure!(
+        head.starts_with("http/1.1 405") && head.contains("\r\nallow: get"),
+        "{head}"
+    );
+    let head = response_head(
+        addr,
+        &format!(
+            "DELETE /admin/config HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {ADMIN}\r\n{close}"
+        ),
+    )
+    .await?;
+    ensure!(
+        head.starts_with("http/1.1 405") && head.contains("\r\nallow: get, put"),
+        "{head}"
+    );
+    let head = response_head(addr, &format!("GET /ws HTTP/1.1\r\nHost: x\r\n{close}")).await?;
+    ensure!(
+        head.starts_with("http/1.1 426") && head.contains("\r\nupgrade: websocket"),
+        "{head}"
+    );
+    let head = response_head(
+        addr,
+        "GET /ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+             Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 8\r\n\r\n",
+    )
+    .await?;
+    ensure!(
+        head.starts_with("http/1.1 400") && head.contains("\r\nsec-websocket-version: 13"),
+        "{head}"
+    );
+    Ok(())
+}
+
 /// Method, path, token, body, expected status, expected code.
 type HttpCase<'a> = (
     &'a str,

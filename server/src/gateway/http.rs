@@ -39,12 +39,28 @@ pub(crate) struct Ctx {
     pub drain: mpsc::Sender<()>,
 }
 
-/// An HTTP error: status, code, message.
-struct Fail(StatusCode, &'static str, String);
+/// An HTTP error: status, code, message, and a header the status calls for.
+struct Fail {
+    status: StatusCode,
+    code: &'static str,
+    message: String,
+    /// A header the status calls for (`Allow` on a 405, …).
+    header: Option<(header::HeaderName, &'static str)>,
+}
 
 impl Fail {
     fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
-        Fail(status, code, message.into())
+        Fail {
+            status,
+            code,
+            message: message.into(),
+            header: None,
+        }
+    }
+
+    fn with_header(mut self, name: header::HeaderName, value: &'static str) -> Self {
+        self.header = Some((name, value));
+        self
     }
 }
 
@@ -60,7 +76,7 @@ impl From<DeskError> for Fail {
             DeskError::AlreadyExists(_) => StatusCode::CONFLICT,
             _ => StatusCode::UNPROCESSABLE_ENTITY,
         };
-        Fail(status, e.code(), e.to_string())
+        Fail::new(status, e.code(), e.to_string())
     }
 }
 
@@ -70,9 +86,15 @@ type Res = Result<Response<Body>, Fail>;
 pub(crate) async fn handle(req: Request<Incoming>, ctx: Ctx) -> Result<Response<Body>, Infallible> {
     let response = match route(req, &ctx).await {
         Ok(r) => r,
-        Err(Fail(status, code, message)) => {
-            let body = serde_json::json!({ "code": code, "message": message });
-            json_response(status, &body)
+        Err(fail) => {
+            let body = serde_json::json!({ "code": fail.code, "message": fail.message });
+            let mut response = json_response(fail.status, &body);
+            if let Some((name, value)) = fail.header {
+                response
+                    .headers_mut()
+                    .insert(name, HeaderValue::from_static(value));
+            }
+            response
         }
     };
     *lock(&ctx.shared.counters)
@@ -116,7 +138,8 @@ async fn route(req: Request<Incoming>, ctx: &Ctx) -> Res {
             StatusCode::METHOD_NOT_ALLOWED,
             "method_not_allowed",
             format!("{method} is not allowed on {path}; use GET"),
-        )),
+        )
+        .with_header(header::ALLOW, "GET")),
         _ => Err(Fail::new(
             StatusCode::NOT_FOUND,
             "not_found",
@@ -214,7 +237,8 @@ fn upgrade(req: Request<Incoming>, ctx: &Ctx) -> Res {
             StatusCode::UPGRADE_REQUIRED,
             "upgrade_required",
             "GET /ws must be a WebSocket upgrade",
-        ));
+        )
+        .with_header(header::UPGRADE, "websocket"));
     }
     if h.get(header::SEC_WEBSOCKET_VERSION)
         .map(HeaderValue::as_bytes)
@@ -224,7 +248,8 @@ fn upgrade(req: Request<Incoming>, ctx: &Ctx) -> Res {
             StatusCode::BAD_REQUEST,
             "bad_request",
             "Sec-WebSocket-Version must be 13",
-        ));
+        )
+        .with_header(header::SEC_WEBSOCKET_VERSION, "13"));
     }
     let Some(key) = h.get(header::SEC_WEBSOCKET_KEY) else {
         return Err(Fail::new(
@@ -697,12 +722,13 @@ async fn admin_api(shared: &Shared, rest: &[&str], req: Request<Incoming>) -> Re
     }
 }
 
-fn not_allowed(method: &Method, allowed: &str) -> Fail {
+fn not_allowed(method: &Method, allowed: &'static str) -> Fail {
     Fail::new(
         StatusCode::METHOD_NOT_ALLOWED,
         "method_not_allowed",
         format!("{method} is not allowed here; allowed: {allowed}"),
     )
+    .with_header(header::ALLOW, allowed)
 }
 
 async fn read_json<T: for<'de> Deserialize<'de>>(
