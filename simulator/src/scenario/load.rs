@@ -39,7 +39,7 @@ pub fn parse(text: &str, file: &str, overrides: &[Override]) -> Result<Scenario,
             Some(s) if !(s.is_empty() && s.start == 0) => index.path_at(at).to_string(),
             _ => "(top level)".to_string(),
         };
-        ScenarioError::Invalid(vec![at_offset(file, text, at, field, e.message())])
+        ScenarioError::Invalid(vec![at_offset(file, text, at, field, &plain(e.message()))])
     };
     // The file must stand on its own; overrides then change values in it.
     let mut scenario: Scenario = toml::from_str(text).map_err(from_toml)?;
@@ -149,7 +149,7 @@ fn blame_override(
             break;
         }
         if let Err(e) = toml::Value::Table(doc.clone()).try_into::<Scenario>() {
-            return override_error(file, ov, one_line(e.message()));
+            return override_error(file, ov, one_line(&plain(e.message())));
         }
     }
     let ov = overrides
@@ -160,8 +160,46 @@ fn blame_override(
         file: file.to_string(),
         origin: Origin::Override(ov.clone()),
         field: ov,
-        message: one_line(err.message()),
+        message: one_line(&plain(err.message())),
     }])
+}
+
+/// A type error in the file's words rather than Rust's: "expected u32" is "expected a
+/// whole number", "expected struct RoutingSpec" is "expected a table", and so on.
+fn plain(message: &str) -> String {
+    const UNSIGNED: [&str; 5] = ["u8", "u16", "u32", "u64", "usize"];
+    const SIGNED: [&str; 5] = ["i8", "i16", "i32", "i64", "isize"];
+    let mut out = String::with_capacity(message.len());
+    let mut rest = message;
+    while let Some(at) = rest.find("expected ") {
+        let (before, after) = rest.split_at(at + "expected ".len());
+        out.push_str(before);
+        let word_end = after
+            .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+            .unwrap_or(after.len());
+        let word = &after[..word_end];
+        if UNSIGNED.contains(&word) {
+            out.push_str("a whole number, 0 or more");
+            rest = &after[word_end..];
+        } else if SIGNED.contains(&word) {
+            out.push_str("a whole number");
+            rest = &after[word_end..];
+        } else if word == "f32" || word == "f64" {
+            out.push_str("a number");
+            rest = &after[word_end..];
+        } else if let Some(name) = after.strip_prefix("struct ") {
+            let end = name
+                .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+                .unwrap_or(name.len());
+            out.push_str("a table");
+            rest = &name[end..];
+        } else {
+            rest = after;
+        }
+    }
+    out.push_str(rest);
+    out.replace("invalid type: map", "invalid type: table")
+        .replace("invalid type: sequence", "invalid type: array")
 }
 
 fn one_line(message: &str) -> String {

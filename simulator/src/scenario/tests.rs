@@ -209,7 +209,12 @@ fn available_for_outside_one_to_four() {
     let text = with("available_for = 3 ", "available_for = 0 ");
     expect_one(&text, 18, "agents[0].available_for", "got 0");
     let text = with("available_for = 3 ", "available_for = -1 ");
-    expect_one(&text, 18, "agents[0].available_for", "u8");
+    expect_one(
+        &text,
+        18,
+        "agents[0].available_for",
+        "expected a whole number, 0 or more",
+    );
 }
 
 #[test]
@@ -853,4 +858,20 @@ fn names_that_cannot_be_selected_or_be_a_folder_are_refused() {
     expect_one(&long, 1, "name", "at most 200 bytes");
     let control = with("name = \"quickstart\"", "name = \"quick\\u0000start\"");
     expect_one(&control, 1, "name", "control characters");
+}
+
+#[test]
+fn type_errors_speak_toml_not_rust() {
+    let errs = errors(&with("count = 30", "count = \"many\""));
+    assert!(errs[0].contains("expected a whole number"), "{errs:?}");
+    let errs = errors(&with("time_scale = 20", "time_scale = \"fast\""));
+    assert!(errs[0].contains("expected a number"), "{errs:?}");
+    let errs = errors(&with("[routing]", "routing = 5\n[unused]"));
+    assert!(
+        errs[0].contains("routing") && !errs[0].contains("struct") && !errs[0].contains("Spec"),
+        "{errs:?}"
+    );
+    // Through an override too.
+    let errs = errors_with(EXAMPLE, &["time_scale=fast"]);
+    assert!(errs.iter().all(|e| !e.contains("f64")), "{errs:?}");
 }
