@@ -67,12 +67,15 @@ pub fn parse(text: &str, file: &str, overrides: &[Override]) -> Result<Scenario,
     let mut diagnostics: Vec<Diagnostic> = validate(&scenario)
         .into_iter()
         .map(|issue| {
-            // The last override that wrote there is the one whose value is in force.
-            let by_override = overridden
-                .iter()
-                .rev()
-                .find(|(p, _)| !issue.path.0.is_empty() && p.overlaps(&issue.path));
             let only_with_overrides = !overrides.is_empty() && !file_issues.contains(&issue);
+            // The last override that wrote there is the one whose value is in force. A
+            // problem the file has on its own stays the file's unless an override
+            // replaced the whole value at fault (not just a field inside it).
+            let by_override = overridden.iter().rev().find(|(p, _)| {
+                !issue.path.0.is_empty()
+                    && p.overlaps(&issue.path)
+                    && (only_with_overrides || p.0.len() <= issue.path.0.len())
+            });
             match by_override {
                 Some((_, ov)) => Diagnostic {
                     file: file.to_string(),

@@ -875,3 +875,17 @@ fn type_errors_speak_toml_not_rust() {
     let errs = errors_with(EXAMPLE, &["time_scale=fast"]);
     assert!(errs.iter().all(|e| !e.contains("f64")), "{errs:?}");
 }
+
+#[test]
+fn a_files_own_problem_is_not_blamed_on_an_override_inside_it() {
+    // The transfer has no target in the file; the override only sets its notes.
+    let text = with("to_queue = \"hardware\",", "");
+    let errs = errors_with(&text, &["agents.tier1.transfer.notes=abc"]);
+    assert_eq!(errs.len(), 1, "{errs:#?}");
+    assert!(errs[0].starts_with("s.toml:21:"), "{errs:?}");
+    assert!(errs[0].contains("needs a target"), "{errs:?}");
+    // An override that replaces the value at fault is the one blamed.
+    let errs = errors_with(&with("count = 30", "count = 0"), &["agents.tier1.count=0"]);
+    assert_eq!(errs.len(), 1, "{errs:#?}");
+    assert!(errs[0].contains("--set agents.tier1.count=0"), "{errs:?}");
+}
