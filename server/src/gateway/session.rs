@@ -97,18 +97,7 @@ pub(crate) async fn run(
             outbound_queue: shared.limits.outbound_queue,
         },
     };
-    // The welcome is written before the connection is registered, so nothing can be
-    // queued ahead of it, and it takes no place in the outbound queue: a queue of one
-    // frame still holds the reply to a command sent right after the upgrade.
-    let write_timeout = Duration::from_millis(shared.limits.write_timeout_ms);
-    let welcomed = tokio::time::timeout(
-        write_timeout,
-        ws.send(Message::Text(Utf8Bytes::from(welcome.to_json()))),
-    )
-    .await;
-    if !matches!(welcomed, Ok(Ok(()))) {
-        return;
-    }
+    let welcome = Utf8Bytes::from(welcome.to_json());
     let handover = {
         // Under the Desk's lock: see the end of this function.
         let _desk = lock(&shared.core);
@@ -122,21 +111,31 @@ pub(crate) async fn run(
     };
     // A panic in the session (a bug) still ends it through the path below, so the
     // registry and the Desk learn that the connection is gone.
-    let end = AssertUnwindSafe(drive(
-        &shared,
-        &mut ws,
-        &who,
-        &outbox,
-        &mut rx,
-        &mut succession,
-        &mut shutdown,
-    ))
-    .catch_unwind()
-    .await
-    .unwrap_or_else(|_| {
-        tracing::error!("a session panicked; its connection is dropped");
-        End::Gone
-    });
+    // The welcome first. It is written after registering, so a client that has it
+    // knows its connection is the current one; before anything queued (only the
+    // session writes); and without taking a place in the outbound queue, so a queue of
+    // one frame still holds the reply to a command sent right after the upgrade.
+    let write_timeout = Duration::from_millis(shared.limits.write_timeout_ms);
+    let welcomed =
+        write_unless_kicked(&outbox, write_timeout, ws.send(Message::Text(welcome))).await;
+    let end = match welcomed {
+        Err(end) => end,
+        Ok(()) => AssertUnwindSafe(drive(
+            &shared,
+            &mut ws,
+            &who,
+            &outbox,
+            &mut rx,
+            &mut succession,
+            &mut shutdown,
+        ))
+        .catch_unwind()
+        .await
+        .unwrap_or_else(|_| {
+            tracing::error!("a session panicked; its connection is dropped");
+            End::Gone
+        }),
+    };
     if let End::Close(code, _) | End::CloseAndLinger(code, _) = &end
         && *code != close::GOING_AWAY
         && *code != close::NORMAL
@@ -258,8 +257,8 @@ async fn drive(
     let limits = &shared.limits;
     let write_timeout = Duration::from_millis(limits.write_timeout_ms);
     if let Some(mut from) = succession.from.take() {
-        // After the welcome (written before registering), the notices the replaced
-        // connection had not written, then what was queued for this one since. The
+        // After the welcome, the notices the replaced connection had not written,
+        // then what was queued for this one since. The
         // replaced connection hands them over as soon as its kick stops it (a dead one
         // drops the sender: nothing to wait for then); a write timeout bounds the wait.
         let notices = tokio::select! {

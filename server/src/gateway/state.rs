@@ -141,7 +141,7 @@ impl Outbox {
         )
     }
 
-    /// Queues a reply, an error or the welcome: a frame for this connection only.
+    /// Queues a reply or an error: a frame for this connection only.
     pub(crate) fn push(&self, frame: Utf8Bytes, counters: &Mutex<Counters>) -> bool {
         self.queue(
             Queued {
