@@ -144,11 +144,45 @@ impl ProtocolError {
     ];
 }
 
-/// The `req` field of a client frame, read without building the rest.
-#[derive(Deserialize)]
-struct ReqOnly {
-    #[serde(default)]
+/// The `req` field of a client frame, read without building the rest, and whether a
+/// top-level key is given twice (the typed reading of the command ignores keys it
+/// does not use, so it would not notice a repeated one).
+struct Envelope {
     req: Option<ReqId>,
+    twice: bool,
+}
+
+impl<'de> Deserialize<'de> for Envelope {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Keys;
+        impl<'de> serde::de::Visitor<'de> for Keys {
+            type Value = Envelope;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a JSON object")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut map: A,
+            ) -> Result<Envelope, A::Error> {
+                let mut seen: Vec<std::borrow::Cow<'de, str>> = Vec::new();
+                let mut envelope = Envelope {
+                    req: None,
+                    twice: false,
+                };
+                while let Some(key) = map.next_key::<std::borrow::Cow<'de, str>>()? {
+                    if key == "req" {
+                        envelope.req = map.next_value()?;
+                    } else {
+                        map.next_value::<serde::de::IgnoredAny>()?;
+                    }
+                    envelope.twice |= seen.contains(&key);
+                    seen.push(key);
+                }
+                Ok(envelope)
+            }
+        }
+        d.deserialize_map(Keys)
+    }
 }
 
 /// Reads a client text frame. On error, also returns the `req` id if one could be read,
@@ -159,8 +193,8 @@ struct ReqOnly {
 /// message); only a frame that fails that way is read again, as a `Value`, to tell
 /// exactly what is wrong with it.
 pub fn parse_client_message(text: &str) -> Result<ClientMessage, (Option<ReqId>, ProtocolError)> {
-    if let (Ok(ReqOnly { req }), Ok(command)) = (
-        serde_json::from_str::<ReqOnly>(text),
+    if let (Ok(Envelope { req, twice: false }), Ok(command)) = (
+        serde_json::from_str::<Envelope>(text),
         serde_json::from_str::<Command>(text),
     ) && CLIENT_TYPES.contains(&command.name())
     {
@@ -169,33 +203,73 @@ pub fn parse_client_message(text: &str) -> Result<ClientMessage, (Option<ReqId>,
     parse_slowly(text)
 }
 
-/// The first key a JSON object gives twice, if any (its values are skipped, not built).
-struct DuplicateKey(Option<String>);
+/// The path of the first key a JSON value gives twice in one object, at any depth
+/// (`to.agent`, `[2].x`), if any. A `Value` would silently keep the last of the two.
+struct FirstDuplicate;
 
-impl<'de> Deserialize<'de> for DuplicateKey {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct Keys;
-        impl<'de> serde::de::Visitor<'de> for Keys {
-            type Value = DuplicateKey;
-            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-                f.write_str("a JSON object")
+impl<'de> serde::de::DeserializeSeed<'de> for FirstDuplicate {
+    type Value = Option<String>;
+    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de> serde::de::Visitor<'de> for FirstDuplicate {
+    type Value = Option<String>;
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("a JSON value")
+    }
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        let mut seen = std::collections::HashSet::new();
+        let mut first = None;
+        while let Some(key) = map.next_key::<String>()? {
+            let inner = map.next_value_seed(FirstDuplicate)?;
+            if first.is_none() {
+                first = match inner {
+                    Some(path) if path.starts_with('[') => Some(format!("{key}{path}")),
+                    Some(path) => Some(format!("{key}.{path}")),
+                    None if seen.contains(&key) => Some(key.clone()),
+                    None => None,
+                };
             }
-            fn visit_map<A: serde::de::MapAccess<'de>>(
-                self,
-                mut map: A,
-            ) -> Result<DuplicateKey, A::Error> {
-                let mut seen = std::collections::HashSet::new();
-                let mut twice = None;
-                while let Some(key) = map.next_key::<String>()? {
-                    map.next_value::<serde::de::IgnoredAny>()?;
-                    if twice.is_none() && !seen.insert(key.clone()) {
-                        twice = Some(key);
-                    }
-                }
-                Ok(DuplicateKey(twice))
-            }
+            seen.insert(key);
         }
-        d.deserialize_map(Keys)
+        Ok(first)
+    }
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+        let mut first = None;
+        let mut i = 0;
+        while let Some(inner) = seq.next_element_seed(FirstDuplicate)? {
+            if first.is_none() {
+                first = inner.map(|path| {
+                    if path.starts_with('[') {
+                        format!("[{i}]{path}")
+                    } else {
+                        format!("[{i}].{path}")
+                    }
+                });
+            }
+            i += 1;
+        }
+        Ok(first)
+    }
+    fn visit_bool<E>(self, _: bool) -> Result<Self::Value, E> {
+        Ok(None)
+    }
+    fn visit_i64<E>(self, _: i64) -> Result<Self::Value, E> {
+        Ok(None)
+    }
+    fn visit_u64<E>(self, _: u64) -> Result<Self::Value, E> {
+        Ok(None)
+    }
+    fn visit_f64<E>(self, _: f64) -> Result<Self::Value, E> {
+        Ok(None)
+    }
+    fn visit_str<E>(self, _: &str) -> Result<Self::Value, E> {
+        Ok(None)
+    }
+    fn visit_unit<E>(self) -> Result<Self::Value, E> {
+        Ok(None)
     }
 }
 
@@ -216,9 +290,10 @@ fn parse_slowly(text: &str) -> Result<ClientMessage, (Option<ReqId>, ProtocolErr
     };
     // A `Value` keeps the last of two equal keys; the typed reading refuses them. Which
     // command `{"type":"accept","type":"close"}` is must not depend on that.
-    let duplicate = serde_json::from_str::<DuplicateKey>(text)
+    let mut reader = serde_json::Deserializer::from_str(text);
+    let duplicate = serde::de::DeserializeSeed::deserialize(FirstDuplicate, &mut reader)
         .ok()
-        .and_then(|d| d.0);
+        .flatten();
     let req = match obj.remove("req") {
         None | Some(serde_json::Value::Null) => None,
         Some(v) => Some(serde_json::from_value::<ReqId>(v).map_err(|_| {
@@ -535,9 +610,19 @@ mod tests {
         assert_eq!(req, Some(ReqId::Str("a".into())));
         // A key given twice is refused, whichever reading sees it first: which command
         // (or chat) a frame means must not depend on the parser.
-        for twice in [
-            r#"{"type":"accept","chat":1,"type":"close","req":3}"#,
-            r#"{"type":"accept","chat":1,"chat":2,"req":3}"#,
+        for (twice, key) in [
+            (
+                r#"{"type":"accept","chat":1,"type":"close","req":3}"#,
+                "type",
+            ),
+            (r#"{"type":"accept","chat":1,"chat":2,"req":3}"#, "chat"),
+            // Nested, where a `Value` would quietly keep bob.
+            (
+                r#"{"type":"transfer","chat":1,"to":{"agent":"alice","agent":"bob"},"req":3}"#,
+                "to.agent",
+            ),
+            // A key the command does not use, given twice, is still given twice.
+            (r#"{"type":"accept","chat":1,"x":1,"x":2,"req":3}"#, "x"),
         ] {
             let (req, e) = parse_client_message(twice).expect_err(twice);
             assert_eq!(
@@ -545,8 +630,14 @@ mod tests {
                 (Some(ReqId::Num(3)), "malformed"),
                 "{twice}"
             );
-            assert!(e.to_string().contains("given twice"), "{e}");
+            assert!(
+                e.to_string().contains(&format!("`{key}` is given twice")),
+                "{twice}: {e}"
+            );
         }
+        // Equal keys in different objects are not duplicates.
+        let fine = r#"{"type":"transfer","chat":1,"to":{"agent":"alice"},"req":3,"notes":"to"}"#;
+        assert!(parse_client_message(fine).is_ok(), "{fine}");
     }
 
     #[test]
