@@ -397,6 +397,14 @@ impl Runs<'_> {
             let s = run
                 .step(warm, warm_up, self.args.step_secs.min(1.0), self.args)
                 .await;
+            if s.errors > 0 {
+                // Its connections' share of every later step would go unsent.
+                anyhow::bail!(
+                    "[{}] {} connections failed while warming up at {warm_up:.0}/s",
+                    self.name,
+                    s.errors
+                );
+            }
             if let Some(why) = s.shortfall() {
                 eprintln!(
                     "[{}] warm-up at {warm_up:.0}/s fell behind ({why})",
@@ -407,7 +415,13 @@ impl Runs<'_> {
         }
         let step = self.take_step();
         let run = self.current.as_ref().expect("started above");
-        Ok(run.step(step, rate, secs, self.args).await)
+        let s = run.step(step, rate, secs, self.args).await;
+        if s.errors > 0 {
+            // An instance that lost connections offers less than it is told to: the
+            // next step starts a fresh one.
+            self.restart();
+        }
+        Ok(s)
     }
 
     fn take_step(&mut self) -> usize {

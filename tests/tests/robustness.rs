@@ -565,8 +565,8 @@ async fn response_head(addr: std::net::SocketAddr, request: &str) -> Result<Stri
         .to_string())
 }
 
-/// Refusals carry the headers their status calls for: `Allow` on a 405, `Upgrade` on
-/// a 426, the supported `Sec-WebSocket-Version` on a refused version.
+/// Refusals carry the headers their status calls for: `Allow` on a 405, `Upgrade` (and
+/// `Connection: upgrade`) on a 426, the supported `Sec-WebSocket-Version` on a refused version.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn refusals_say_what_would_be_accepted() -> Result<()> {
     let server = TestServer::start(base_config()).await?;
@@ -594,7 +594,9 @@ async fn refusals_say_what_would_be_accepted() -> Result<()> {
     );
     let head = response_head(addr, &format!("GET /ws HTTP/1.1\r\nHost: x\r\n{close}")).await?;
     ensure!(
-        head.starts_with("http/1.1 426") && head.contains("\r\nupgrade: websocket"),
+        head.starts_with("http/1.1 426")
+            && head.contains("\r\nupgrade: websocket")
+            && head.contains("\r\nconnection: upgrade"),
         "{head}"
     );
     let head = response_head(

@@ -44,8 +44,8 @@ struct Fail {
     status: StatusCode,
     code: &'static str,
     message: String,
-    /// A header the status calls for (`Allow` on a 405, …).
-    header: Option<(header::HeaderName, &'static str)>,
+    /// Headers the status calls for (`Allow` on a 405, …).
+    headers: Vec<(header::HeaderName, &'static str)>,
 }
 
 impl Fail {
@@ -54,12 +54,12 @@ impl Fail {
             status,
             code,
             message: message.into(),
-            header: None,
+            headers: Vec::new(),
         }
     }
 
     fn with_header(mut self, name: header::HeaderName, value: &'static str) -> Self {
-        self.header = Some((name, value));
+        self.headers.push((name, value));
         self
     }
 }
@@ -89,7 +89,7 @@ pub(crate) async fn handle(req: Request<Incoming>, ctx: Ctx) -> Result<Response<
         Err(fail) => {
             let body = serde_json::json!({ "code": fail.code, "message": fail.message });
             let mut response = json_response(fail.status, &body);
-            if let Some((name, value)) = fail.header {
+            for (name, value) in fail.headers {
                 response
                     .headers_mut()
                     .insert(name, HeaderValue::from_static(value));
@@ -238,7 +238,8 @@ fn upgrade(req: Request<Incoming>, ctx: &Ctx) -> Res {
             "upgrade_required",
             "GET /ws must be a WebSocket upgrade",
         )
-        .with_header(header::UPGRADE, "websocket"));
+        .with_header(header::UPGRADE, "websocket")
+        .with_header(header::CONNECTION, "upgrade"));
     }
     if h.get(header::SEC_WEBSOCKET_VERSION)
         .map(HeaderValue::as_bytes)

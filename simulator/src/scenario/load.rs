@@ -167,42 +167,43 @@ fn blame_override(
     }])
 }
 
-/// A type error in the file's words rather than Rust's: "expected u32" is "expected a
-/// whole number", "expected struct RoutingSpec" is "expected a table", and so on.
+/// A type error in the file's words rather than Rust's: "expected u8" is "expected a
+/// whole number from 0 to 255", "expected struct RoutingSpec" is "expected a table",
+/// and so on. Only serde's closing `, expected …` clause and its `invalid type: …`
+/// are rewritten: a key or a value quoted in the message stays as written.
 fn plain(message: &str) -> String {
-    const UNSIGNED: [&str; 5] = ["u8", "u16", "u32", "u64", "usize"];
-    const SIGNED: [&str; 5] = ["i8", "i16", "i32", "i64", "isize"];
-    let mut out = String::with_capacity(message.len());
-    let mut rest = message;
-    while let Some(at) = rest.find("expected ") {
-        let (before, after) = rest.split_at(at + "expected ".len());
-        out.push_str(before);
-        let word_end = after
-            .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
-            .unwrap_or(after.len());
-        let word = &after[..word_end];
-        if UNSIGNED.contains(&word) {
-            out.push_str("a whole number, 0 or more");
-            rest = &after[word_end..];
-        } else if SIGNED.contains(&word) {
-            out.push_str("a whole number");
-            rest = &after[word_end..];
-        } else if word == "f32" || word == "f64" {
-            out.push_str("a number");
-            rest = &after[word_end..];
-        } else if let Some(name) = after.strip_prefix("struct ") {
-            let end = name
-                .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
-                .unwrap_or(name.len());
-            out.push_str("a table");
-            rest = &name[end..];
-        } else {
-            rest = after;
-        }
-    }
-    out.push_str(rest);
-    out.replace("invalid type: map", "invalid type: table")
-        .replace("invalid type: sequence", "invalid type: array")
+    const EXPECTED: &str = ", expected ";
+    let Some(at) = message.rfind(EXPECTED) else {
+        return message.to_string();
+    };
+    let (head, tail) = message.split_at(at + EXPECTED.len());
+    let word_end = |t: &str| {
+        t.find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+            .unwrap_or(t.len())
+    };
+    let (what, rest) = if let Some(name) = tail.strip_prefix("struct ") {
+        ("a table", &name[word_end(name)..])
+    } else if let Some(rest) = tail.strip_prefix("a sequence") {
+        ("an array", rest)
+    } else if let Some(rest) = tail.strip_prefix("a map") {
+        ("a table", rest)
+    } else {
+        let end = word_end(tail);
+        let what = match &tail[..end] {
+            "u8" => "a whole number from 0 to 255",
+            "u16" => "a whole number from 0 to 65535",
+            "u32" => "a whole number from 0 to 4294967295",
+            "u64" | "usize" => "a whole number, 0 or more",
+            "i8" | "i16" | "i32" | "i64" | "isize" => "a whole number",
+            "f32" | "f64" => "a number",
+            _ => return message.to_string(),
+        };
+        (what, &tail[end..])
+    };
+    let head = head
+        .replace("invalid type: map", "invalid type: table")
+        .replace("invalid type: sequence", "invalid type: array");
+    format!("{head}{what}{rest}")
 }
 
 fn one_line(message: &str) -> String {

@@ -213,7 +213,7 @@ fn available_for_outside_one_to_four() {
         &text,
         18,
         "agents[0].available_for",
-        "expected a whole number, 0 or more",
+        "expected a whole number from 0 to 255",
     );
 }
 
@@ -874,6 +874,18 @@ fn type_errors_speak_toml_not_rust() {
     // Through an override too.
     let errs = errors_with(EXAMPLE, &["time_scale=fast"]);
     assert!(errs.iter().all(|e| !e.contains("f64")), "{errs:?}");
+    // What the file wrote is quoted as written, whatever it says.
+    let errs = errors(&with(
+        "policy = \"least-active\"",
+        "policy = \"expected u32\"",
+    ));
+    assert!(errs[0].contains("`expected u32`"), "{errs:?}");
+    let errs = errors(&with("[[queues]]", "queues = [[1]]\n[[unused]]"));
+    assert!(
+        errs.iter()
+            .all(|e| !e.contains("sequence") && !e.contains("struct")),
+        "{errs:?}"
+    );
 }
 
 #[test]
