@@ -612,6 +612,32 @@ async fn refusals_say_what_would_be_accepted() -> Result<()> {
     Ok(())
 }
 
+/// A request body that stops arriving is answered `408` once the write timeout has
+/// passed, instead of holding its connection forever.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_body_that_never_arrives_times_out() -> Result<()> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut config = base_config();
+    config.limits.write_timeout_ms = 300;
+    let server = TestServer::start(config).await?;
+    let mut s = tokio::net::TcpStream::connect(server.addr).await?;
+    // Promises 100 bytes, sends 10, and waits.
+    s.write_all(
+        format!(
+            "POST /admin/queues HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {ADMIN}\r\n\
+             Content-Type: application/json\r\nContent-Length: 100\r\n\r\n{{\"queue\":"
+        )
+        .as_bytes(),
+    )
+    .await?;
+    let mut buf = vec![0u8; 4096];
+    let n = tokio::time::timeout(switchboard_tests::WAIT, s.read(&mut buf)).await??;
+    let head = String::from_utf8_lossy(&buf[..n]);
+    ensure!(head.starts_with("HTTP/1.1 408"), "{head}");
+    ensure!(head.contains("request_timeout"), "{head}");
+    Ok(())
+}
+
 /// Method, path, token, body, expected status, expected code.
 type HttpCase<'a> = (
     &'a str,

@@ -737,26 +737,37 @@ async fn read_json<T: for<'de> Deserialize<'de>>(
     req: Request<Incoming>,
 ) -> Result<T, Fail> {
     let max = shared.limits.max_http_body_bytes;
-    let body = Limited::new(req.into_body(), max)
-        .collect()
-        .await
-        .map_err(|e| {
-            if e.downcast_ref::<http_body_util::LengthLimitError>()
-                .is_some()
-            {
-                Fail::new(
-                    StatusCode::PAYLOAD_TOO_LARGE,
-                    "payload_too_large",
-                    format!("the body is over {max} bytes"),
-                )
-            } else {
-                Fail::new(
-                    StatusCode::BAD_REQUEST,
-                    "bad_request",
-                    format!("cannot read the body: {e}"),
-                )
-            }
-        })?;
+    // A body that stops arriving would hold the connection (and its task) forever.
+    let within = shared.limits.write_timeout_ms;
+    let body = tokio::time::timeout(
+        std::time::Duration::from_millis(within),
+        Limited::new(req.into_body(), max).collect(),
+    )
+    .await
+    .map_err(|_| {
+        Fail::new(
+            StatusCode::REQUEST_TIMEOUT,
+            "request_timeout",
+            format!("the body did not arrive within {within} ms"),
+        )
+    })?
+    .map_err(|e| {
+        if e.downcast_ref::<http_body_util::LengthLimitError>()
+            .is_some()
+        {
+            Fail::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "payload_too_large",
+                format!("the body is over {max} bytes"),
+            )
+        } else {
+            Fail::new(
+                StatusCode::BAD_REQUEST,
+                "bad_request",
+                format!("cannot read the body: {e}"),
+            )
+        }
+    })?;
     serde_json::from_slice(&body.to_bytes()).map_err(|e| {
         Fail::new(
             StatusCode::BAD_REQUEST,
