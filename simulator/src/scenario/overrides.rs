@@ -54,6 +54,8 @@ enum Kind {
     /// A string, or `none` to remove the field.
     OptStr,
     Int,
+    /// A whole number, or `none` to remove the field.
+    OptInt,
     Float,
     Bool,
     /// Comma-separated strings.
@@ -62,7 +64,7 @@ enum Kind {
 
 const TOP: &[(&str, Kind)] = &[
     ("name", Kind::Str),
-    ("description", Kind::Str),
+    ("description", Kind::OptStr),
     ("seed", Kind::Int),
     ("duration", Kind::Str),
     ("drain", Kind::Str),
@@ -79,7 +81,7 @@ const ROUTING: &[(&str, Kind)] = &[
 
 const FAULTS: &[(&str, Kind)] = &[
     ("agent_grace", Kind::OptStr),
-    ("outbound_queue", Kind::Int),
+    ("outbound_queue", Kind::OptInt),
     ("drop_probability", Kind::Float),
     ("drop_after", Kind::Str),
     ("reconnect_within_grace", Kind::Float),
@@ -146,7 +148,8 @@ fn convert(kind: Kind, key: &str, v: &str) -> Result<Option<Value>, String> {
         Kind::Str => Value::String(v.to_string()),
         Kind::OptStr if v == "none" => return Ok(None),
         Kind::OptStr => Value::String(v.to_string()),
-        Kind::Int => Value::Integer(
+        Kind::OptInt if v == "none" => return Ok(None),
+        Kind::Int | Kind::OptInt => Value::Integer(
             v.replace('_', "")
                 .parse()
                 .map_err(|_| format!("`{key}` takes a whole number, got `{v}`"))?,
@@ -386,6 +389,16 @@ queue = "hw"
         assert_eq!(d["routing"]["auto_accept"].as_bool(), Some(false));
         set_one(&mut d, "agents.0.queues=hw, sw").unwrap();
         assert_eq!(d["agents"][0]["queues"].as_array().map(Vec::len), Some(2));
+        // `none` removes an optional field, a text or a number alike.
+        set_one(&mut d, "description=a run").unwrap();
+        assert_eq!(d["description"].as_str(), Some("a run"));
+        set_one(&mut d, "description=none").unwrap();
+        assert!(d.get("description").is_none());
+        set_one(&mut d, "faults.outbound_queue=8").unwrap();
+        assert_eq!(d["faults"]["outbound_queue"].as_integer(), Some(8));
+        set_one(&mut d, "faults.outbound_queue=none").unwrap();
+        assert!(d["faults"].get("outbound_queue").is_none());
+        assert!(set_one(&mut d, "faults.outbound_queue=lots").is_err());
     }
 
     #[test]
