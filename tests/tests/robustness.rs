@@ -609,6 +609,14 @@ async fn refusals_say_what_would_be_accepted() -> Result<()> {
         head.starts_with("http/1.1 400") && head.contains("\r\nsec-websocket-version: 13"),
         "{head}"
     );
+    // A key that is not 16 bytes of base64.
+    let head = response_head(
+        addr,
+        "GET /ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+             Sec-WebSocket-Key: not-a-key\r\nSec-WebSocket-Version: 13\r\n\r\n",
+    )
+    .await?;
+    ensure!(head.starts_with("http/1.1 400"), "{head}");
     Ok(())
 }
 

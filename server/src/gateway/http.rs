@@ -259,6 +259,13 @@ fn upgrade(req: Request<Incoming>, ctx: &Ctx) -> Res {
             "missing Sec-WebSocket-Key",
         ));
     };
+    if !is_websocket_key(key.as_bytes()) {
+        return Err(Fail::new(
+            StatusCode::BAD_REQUEST,
+            "bad_request",
+            "Sec-WebSocket-Key must be 16 bytes in base64 (24 characters ending in `==`)",
+        ));
+    }
     let accept = derive_accept_key(key.as_bytes());
     let who = match token(&req)? {
         Some(t) => {
@@ -779,6 +786,16 @@ async fn read_json<T: for<'de> Deserialize<'de>>(
 
 // --- helpers ---
 
+/// Whether `key` is what RFC 6455 asks for: 16 random bytes in base64, i.e. 22
+/// base64 characters and `==`.
+fn is_websocket_key(key: &[u8]) -> bool {
+    key.len() == 24
+        && key.ends_with(b"==")
+        && key[..22]
+            .iter()
+            .all(|b| b.is_ascii_alphanumeric() || *b == b'+' || *b == b'/')
+}
+
 fn json_response<T: Serialize + ?Sized>(status: StatusCode, body: &T) -> Response<Body> {
     let text = serde_json::to_vec(body).unwrap_or_else(|_| b"{}".to_vec());
     let mut resp = Response::new(Body::new(Bytes::from(text)));
@@ -843,6 +860,26 @@ fn decode(s: &str, plus_is_space: bool) -> String {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn websocket_keys_are_sixteen_bytes_of_base64() {
+        assert!(super::is_websocket_key(b"dGhlIHNhbXBsZSBub25jZQ=="));
+        assert!(super::is_websocket_key(b"AAAAAAAAAAAAAAAAAAAA+/=="));
+        for bad in [
+            &b""[..],
+            b"not-base64!",
+            b"dGhlIHNhbXBsZSBub25jZQ",
+            b"dGhlIHNhbXBsZSBub25jZQ=",
+            b"dGhlIHNhbXBsZSBub25jZQ===",
+            b"dGhlIHNhbXBsZSBub25jZ!==",
+        ] {
+            assert!(
+                !super::is_websocket_key(bad),
+                "{}",
+                String::from_utf8_lossy(bad)
+            );
+        }
+    }
+
     use super::*;
 
     #[test]
