@@ -850,6 +850,14 @@ fn names_that_cannot_be_selected_or_be_a_folder_are_refused() {
         "{:#?}",
         errors(&named)
     );
+    // A stream on an undeclared queue is reported once, for the queue.
+    let text = with("[[users]]\nqueue = \"hardware\"", "[[users]]\nqueue = \"\"");
+    let errs = errors(&text);
+    assert_eq!(
+        errs.iter().filter(|e| e.contains("users[0].queue")).count(),
+        1,
+        "{errs:#?}"
+    );
     // The scenario's name names the report folder.
     let long = with(
         "name = \"quickstart\"",

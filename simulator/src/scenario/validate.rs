@@ -225,7 +225,9 @@ pub fn validate(s: &Scenario) -> Vec<Issue> {
             // An unnamed stream is named after its queue, and `--set users.NAME.…`
             // (and `compare`, which pins the name) must be able to select it.
             None => {
-                if let Err(e) = selectable(&u.queue) {
+                if declared(&u.queue).is_ok()
+                    && let Err(e) = selectable(&u.queue)
+                {
                     c.fail(
                         p.key("queue"),
                         format!("an unnamed stream is named after its queue: {e}; give the stream a `name`"),
