@@ -280,7 +280,7 @@ fn main() -> anyhow::Result<()> {
     let mut results = Vec::new();
     eprintln!("threads: {server_threads} per target, {client_threads} for the client");
     for t in which {
-        results.push(rt.block_on(bench_target(t, &args, server_threads))?);
+        results.push(rt.block_on(bench_target(t, &args, server_threads, client_threads))?);
     }
     let echo = results.iter().find(|r| r.target == "echo");
     let relay = results.iter().find(|r| r.target == "relay");
@@ -346,11 +346,19 @@ impl Run {
         Ok(Run { target, client })
     }
 
-    /// Offers `rate` for `secs` as step `step` and returns its figures.
-    async fn step(&self, step: usize, rate: f64, secs: f64, args: &Args) -> Step {
+    /// Offers `rate` for `secs` as step `step` and returns its figures (`client_threads`:
+    /// the client runtime's worker threads, to tell a client at a full core).
+    async fn step(
+        &self,
+        step: usize,
+        rate: f64,
+        secs: f64,
+        args: &Args,
+        client_threads: usize,
+    ) -> Step {
         let m = self.client.run_step(step, rate, secs, drain(args)).await;
         let counts = self.client.shared.step(step);
-        figures(counts, rate, secs, m, client_threads(args))
+        figures(counts, rate, secs, m, client_threads)
     }
 
     /// Sent, received, errors.
@@ -370,15 +378,12 @@ fn drain(args: &Args) -> Duration {
     Duration::from_secs_f64(args.drain_secs)
 }
 
-fn client_threads(args: &Args) -> usize {
-    threads(args).1
-}
-
 /// Runs of one target, one after the other, with their totals summed.
 struct Runs<'a> {
     name: &'a str,
     args: &'a Args,
     server_threads: usize,
+    client_threads: usize,
     current: Option<Run>,
     totals: (u64, u64, u64),
     /// The next step's index.
@@ -395,7 +400,13 @@ impl Runs<'_> {
             let run = Run::start(self.name, self.args, self.server_threads).await?;
             let warm = self.take_step();
             let s = run
-                .step(warm, warm_up, self.args.step_secs.min(1.0), self.args)
+                .step(
+                    warm,
+                    warm_up,
+                    self.args.step_secs.min(1.0),
+                    self.args,
+                    self.client_threads,
+                )
                 .await;
             if s.errors > 0 {
                 // Its connections' share of every later step would go unsent.
@@ -415,7 +426,9 @@ impl Runs<'_> {
         }
         let step = self.take_step();
         let run = self.current.as_ref().expect("started above");
-        let s = run.step(step, rate, secs, self.args).await;
+        let s = run
+            .step(step, rate, secs, self.args, self.client_threads)
+            .await;
         if s.errors > 0 {
             // An instance that lost connections offers less than it is told to: the
             // next step starts a fresh one.
@@ -444,11 +457,17 @@ impl Runs<'_> {
 /// step after one that fell behind runs on a fresh instance: overload leaves a backlog,
 /// grown buffers and a Desk full of transcripts that must not count against the next
 /// figures.
-async fn bench_target(name: &str, args: &Args, server_threads: usize) -> anyhow::Result<Result> {
+async fn bench_target(
+    name: &str,
+    args: &Args,
+    server_threads: usize,
+    client_threads: usize,
+) -> anyhow::Result<Result> {
     let mut runs = Runs {
         name,
         args,
         server_threads,
+        client_threads,
         current: None,
         totals: (0, 0, 0),
         next_step: 0,

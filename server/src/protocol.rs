@@ -214,6 +214,15 @@ impl<'de> serde::de::DeserializeSeed<'de> for FirstDuplicate {
     }
 }
 
+/// `path` inside `outer` (`to` + `agent` is `to.agent`, `[2]` + `x` is `[2].x`).
+fn within(outer: &str, path: &str) -> String {
+    if path.starts_with('[') {
+        format!("{outer}{path}")
+    } else {
+        format!("{outer}.{path}")
+    }
+}
+
 impl<'de> serde::de::Visitor<'de> for FirstDuplicate {
     type Value = Option<String>;
     fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
@@ -226,8 +235,7 @@ impl<'de> serde::de::Visitor<'de> for FirstDuplicate {
             let inner = map.next_value_seed(FirstDuplicate)?;
             if first.is_none() {
                 first = match inner {
-                    Some(path) if path.starts_with('[') => Some(format!("{key}{path}")),
-                    Some(path) => Some(format!("{key}.{path}")),
+                    Some(path) => Some(within(&key, &path)),
                     None if seen.contains(&key) => Some(key.clone()),
                     None => None,
                 };
@@ -241,13 +249,7 @@ impl<'de> serde::de::Visitor<'de> for FirstDuplicate {
         let mut i = 0;
         while let Some(inner) = seq.next_element_seed(FirstDuplicate)? {
             if first.is_none() {
-                first = inner.map(|path| {
-                    if path.starts_with('[') {
-                        format!("[{i}]{path}")
-                    } else {
-                        format!("[{i}].{path}")
-                    }
-                });
+                first = inner.map(|path| within(&format!("[{i}]"), &path));
             }
             i += 1;
         }
