@@ -1,8 +1,9 @@
 //! `switchboard-bench`: relay vs bare echo, in one run.
 //!
-//! Starts a bare tokio-tungstenite echo server and then the reference server (each
-//! in-process on `127.0.0.1:0`, in a runtime of its own) and drives both with the same
-//! open-model load client ([`load`]). A ramp of increasing offered rates finds each
+//! Starts a bare tokio-tungstenite echo server, a bare relay (the echo's plumbing with
+//! the relay's shape: each frame forwarded to a partner connection and answered) and
+//! then the reference server (each in-process on `127.0.0.1:0`, in a runtime of its
+//! own) and drives all three with the same open-model load client ([`load`]). A ramp of increasing offered rates finds each
 //! target's saturation: the highest offered rate it **kept up with** — no connection
 //! failed, every message of the step came back, and no queue built up (the later
 //! half's median latency within [`GROWTH_LIMIT`] × the earlier half's + 1 ms, and below
@@ -12,8 +13,10 @@
 //! instance again, steps at 25%, 50% and 75% of that saturation measure latency
 //! (p50/p99/p999 from the scheduled send time, HDR histograms). Steps where the load
 //! client's own threads were at a full core are marked: their figures describe the
-//! client as much as the target. Prints a table and the ratios relay ÷ echo, and can
-//! write the figures as JSON.
+//! client as much as the target. Prints a table and the throughput ratios relay ÷ echo
+//! (the target), forward ÷ echo (what the shape of the traffic costs) and relay ÷
+//! forward (what the reference server's own work costs), and can write the figures as
+//! JSON.
 //!
 //! ```text
 //! cargo run --release -p switchboard-bench -- --json target/bench.json
@@ -71,8 +74,9 @@ struct Args {
     /// oversubscribed, they preempt each other and both figures get worse.
     #[arg(long)]
     client_threads: Option<usize>,
-    /// Which targets: echo, relay or both.
-    #[arg(long, default_value = "both")]
+    /// Which targets, comma-separated: echo (bare echo), forward (bare relay), relay
+    /// (the reference server).
+    #[arg(long, default_value = "echo,forward,relay")]
     only: String,
     /// Also write the figures as JSON here.
     #[arg(long)]
@@ -191,41 +195,50 @@ struct Report {
     client_threads: usize,
     results: Vec<Result>,
     relay_vs_echo_throughput: Option<f64>,
-    /// The targets' CPU per message at the ramp rates both kept up with.
+    /// What relaying costs over echoing, on the same plumbing.
+    forward_vs_echo_throughput: Option<f64>,
+    /// What the reference server's own work costs over the bare relay.
+    relay_vs_forward_throughput: Option<f64>,
+    /// The relay's CPU per message against each baseline's, at the ramp rates both
+    /// kept up with.
     cpu_per_message: Vec<CpuPerMessage>,
     relay_p99_ms_at_half: Option<f64>,
     target_throughput_ratio_met: Option<bool>,
     target_p99_met: Option<bool>,
 }
 
-/// Both targets' CPU per message at one offered rate: what each message costs the
-/// server, independent of which side limits the saturation.
+/// A baseline's and the relay's CPU per message at one offered rate: what each message
+/// costs the server, independent of which side limits the saturation.
 #[derive(Serialize, Debug, Clone, PartialEq)]
 struct CpuPerMessage {
+    /// `echo` or `forward`.
+    baseline: String,
     rate: f64,
-    echo_us: f64,
+    baseline_us: f64,
     relay_us: f64,
-    /// `echo_us / relay_us`: the share of the echo's throughput the relay would reach
-    /// if both were bound by their own CPU at these costs.
-    relay_vs_echo: f64,
+    /// `baseline_us / relay_us`: the share of the baseline's throughput the relay
+    /// would reach if both were bound by their own CPU at these costs.
+    relay_vs_baseline: f64,
 }
 
-/// CPU per message of both targets at the ramp rates both kept up with.
-fn cpu_per_message(echo: &[Step], relay: &[Step]) -> Vec<CpuPerMessage> {
+/// CPU per message of a baseline and the relay at the ramp rates both kept up with.
+fn cpu_per_message(name: &str, baseline: &[Step], relay: &[Step]) -> Vec<CpuPerMessage> {
     let per_message = |s: &Step| {
         s.target_cores
             .filter(|_| s.kept_up && s.offered > 0.0)
             .map(|cores| cores * 1e6 / s.offered)
     };
-    echo.iter()
-        .filter_map(|e| {
-            let r = relay.iter().find(|r| (r.offered - e.offered).abs() < 0.5)?;
-            let (echo_us, relay_us) = (per_message(e)?, per_message(r)?);
+    baseline
+        .iter()
+        .filter_map(|b| {
+            let r = relay.iter().find(|r| (r.offered - b.offered).abs() < 0.5)?;
+            let (baseline_us, relay_us) = (per_message(b)?, per_message(r)?);
             (relay_us > 0.0).then(|| CpuPerMessage {
-                rate: e.offered,
-                echo_us,
+                baseline: name.to_string(),
+                rate: b.offered,
+                baseline_us,
                 relay_us,
-                relay_vs_echo: echo_us / relay_us,
+                relay_vs_baseline: baseline_us / relay_us,
             })
         })
         .collect()
@@ -266,12 +279,7 @@ fn main() -> anyhow::Result<()> {
             MAX_STEPS - 5
         );
     }
-    let which: Vec<&str> = match args.only.as_str() {
-        "both" => vec!["echo", "relay"],
-        "echo" => vec!["echo"],
-        "relay" => vec!["relay"],
-        other => bail!("--only must be echo, relay or both, not `{other}`"),
-    };
+    let which = targets_to_run(&args.only)?;
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(client_threads)
         .thread_name(load::CLIENT_THREADS)
@@ -282,10 +290,10 @@ fn main() -> anyhow::Result<()> {
     for t in which {
         results.push(rt.block_on(bench_target(t, &args, server_threads, client_threads))?);
     }
-    let echo = results.iter().find(|r| r.target == "echo");
-    let relay = results.iter().find(|r| r.target == "relay");
-    let ratio = match (echo, relay) {
-        (Some(e), Some(r)) if e.saturation > 0.0 => Some(r.saturation / e.saturation),
+    let find = |name| results.iter().find(|r| r.target == name);
+    let (echo, forward, relay) = (find("echo"), find("forward"), find("relay"));
+    let ratio = |top: Option<&Result>, base: Option<&Result>| match (top, base) {
+        (Some(t), Some(b)) if b.saturation > 0.0 => Some(t.saturation / b.saturation),
         _ => None,
     };
     let half = relay.and_then(|r| {
@@ -294,17 +302,22 @@ fn main() -> anyhow::Result<()> {
             .find(|(f, _)| (*f - 0.5).abs() < 1e-9)
             .map(|(_, s)| s.p99_ms)
     });
-    let cpu = match (echo, relay) {
-        (Some(e), Some(r)) => cpu_per_message(&e.ramp, &r.ramp),
-        _ => Vec::new(),
-    };
+    let mut cpu = Vec::new();
+    if let Some(r) = relay {
+        for b in [echo, forward].into_iter().flatten() {
+            cpu.extend(cpu_per_message(&b.target, &b.ramp, &r.ramp));
+        }
+    }
+    let relay_vs_echo = ratio(relay, echo);
     let report = Report {
         server_threads,
         client_threads,
-        relay_vs_echo_throughput: ratio,
+        relay_vs_echo_throughput: relay_vs_echo,
+        forward_vs_echo_throughput: ratio(forward, echo),
+        relay_vs_forward_throughput: ratio(relay, forward),
         cpu_per_message: cpu,
         relay_p99_ms_at_half: half,
-        target_throughput_ratio_met: ratio.map(|r| r >= 0.6),
+        target_throughput_ratio_met: relay_vs_echo.map(|r| r >= 0.6),
         target_p99_met: half.map(|p| p <= P99_TARGET_MS),
         results,
     };
@@ -326,9 +339,13 @@ impl Run {
     /// Starts `name` and connects the client to it.
     async fn start(name: &str, args: &Args, server_threads: usize) -> anyhow::Result<Run> {
         let (target, conns): (targets::Target, Vec<Conn>) = match name {
-            "echo" => {
-                let t = targets::start_echo(server_threads)?;
-                let c = targets::echo_conns(t.addr, 2 * args.pairs).await?;
+            "echo" | "forward" => {
+                let t = if name == "echo" {
+                    targets::start_echo(server_threads)?
+                } else {
+                    targets::start_forward(server_threads)?
+                };
+                let c = targets::plain_conns(t.addr, 2 * args.pairs).await?;
                 (t, c)
             }
             _ => {
@@ -372,6 +389,16 @@ impl Run {
         self.client.stop();
         drop(self.target);
     }
+}
+
+/// The targets `--only` names, in the order they run (echo, forward, relay).
+fn targets_to_run(only: &str) -> anyhow::Result<Vec<&'static str>> {
+    const ALL: [&str; 3] = ["echo", "forward", "relay"];
+    let named: Vec<&str> = only.split(',').map(str::trim).collect();
+    if let Some(bad) = named.iter().find(|n| !ALL.contains(n)) {
+        bail!("--only takes echo, forward and relay, comma-separated; `{bad}` is none of them");
+    }
+    Ok(ALL.into_iter().filter(|t| named.contains(t)).collect())
 }
 
 fn drain(args: &Args) -> Duration {
@@ -614,7 +641,7 @@ fn cores(c: Option<f64>) -> String {
 fn print_report(r: &Report) {
     println!();
     println!(
-        "{:<6} {:>6} {:>14} {:>6} {:>11} {:>9} {:>9} {:>9} {:>12} {:>12}",
+        "{:<7} {:>6} {:>14} {:>6} {:>11} {:>9} {:>9} {:>9} {:>12} {:>12}",
         "target",
         "conns",
         "saturation/s",
@@ -635,7 +662,7 @@ fn print_report(r: &Report) {
         );
         for (f, s) in &res.at_fraction {
             println!(
-                "{:<6} {:>6} {:>14} {:>5.0}% {:>11.0} {:>9.2} {:>9.2} {:>9.2} {:>12} {:>12}",
+                "{:<7} {:>6} {:>14} {:>5.0}% {:>11.0} {:>9.2} {:>9.2} {:>9.2} {:>12} {:>12}",
                 res.target,
                 res.connections,
                 sat,
@@ -653,12 +680,12 @@ fn print_report(r: &Report) {
             );
         }
         println!(
-            "{:<6} sent {} received {} errors {}; highest delivered rate in any step {:.0}/s",
+            "{:<7} sent {} received {} errors {}; highest delivered rate in any step {:.0}/s",
             res.target, res.sent, res.received, res.errors, res.peak_delivered
         );
         if let Some(rate) = res.rate_within_p99_target {
             println!(
-                "{:<6} highest ramp rate with p99 <= {P99_TARGET_MS} ms: {rate:.0}/s",
+                "{:<7} highest ramp rate with p99 <= {P99_TARGET_MS} ms: {rate:.0}/s",
                 res.target
             );
         }
@@ -677,16 +704,25 @@ fn print_report(r: &Report) {
             if x >= 0.6 { "met" } else { "NOT met" }
         );
     }
-    if !r.cpu_per_message.is_empty() {
+    if let Some(x) = r.forward_vs_echo_throughput {
+        println!("forward / echo throughput: {x:.2} (the cost of relaying itself)");
+    }
+    if let Some(x) = r.relay_vs_forward_throughput {
+        println!("relay / forward throughput: {x:.2} (the cost of the reference server's work)");
+    }
+    for baseline in ["echo", "forward"] {
         let shares: Vec<String> = r
             .cpu_per_message
             .iter()
-            .map(|c| format!("{:.2} at {:.0}/s", c.relay_vs_echo, c.rate))
+            .filter(|c| c.baseline == baseline)
+            .map(|c| format!("{:.2} at {:.0}/s", c.relay_vs_baseline, c.rate))
             .collect();
-        println!(
-            "target CPU per message, echo / relay, at the ramp rates both kept up with: {}",
-            shares.join(", ")
-        );
+        if !shares.is_empty() {
+            println!(
+                "target CPU per message, {baseline} / relay, at the ramp rates both kept up with: {}",
+                shares.join(", ")
+            );
+        }
     }
     if let Some(p) = r.relay_p99_ms_at_half {
         println!(
@@ -699,7 +735,7 @@ fn print_report(r: &Report) {
 
 #[cfg(test)]
 mod tests {
-    use super::{Measured, Step, StepCounts, cpu_per_message, figures};
+    use super::{Measured, Step, StepCounts, cpu_per_message, figures, targets_to_run};
     use hdrhistogram::Histogram;
     use std::time::Duration;
 
@@ -820,12 +856,21 @@ mod tests {
             at(2000.0, 0.09, false),
             at(3000.0, 0.1, true),
         ];
-        let c = cpu_per_message(&echo, &relay);
+        let c = cpu_per_message("echo", &echo, &relay);
         // 2,000/s: the relay fell behind; 3,000 and 4,000/s: only one target ran them.
         assert_eq!(c.len(), 1);
-        assert_eq!(c[0].rate, 1000.0);
-        assert!((c[0].echo_us - 20.0).abs() < 1e-9);
+        assert_eq!((c[0].baseline.as_str(), c[0].rate), ("echo", 1000.0));
+        assert!((c[0].baseline_us - 20.0).abs() < 1e-9);
         assert!((c[0].relay_us - 40.0).abs() < 1e-9);
-        assert!((c[0].relay_vs_echo - 0.5).abs() < 1e-9);
+        assert!((c[0].relay_vs_baseline - 0.5).abs() < 1e-9);
+    }
+
+    #[test]
+    fn only_names_targets_and_they_run_in_a_fixed_order() {
+        assert_eq!(targets_to_run("relay, echo").unwrap(), ["echo", "relay"]);
+        assert_eq!(targets_to_run("forward").unwrap(), ["forward"]);
+        let bad = targets_to_run("echo,both").unwrap_err().to_string();
+        assert!(bad.contains("`both`"), "{bad}");
+        assert!(targets_to_run("").is_err());
     }
 }

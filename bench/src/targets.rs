@@ -5,6 +5,11 @@
 //! - **echo**: a bare tokio-tungstenite server that writes every text frame back
 //!   (batched: it flushes once nothing else is ready, as the reference server does).
 //!   It is the floor any WebSocket server pays.
+//! - **forward**: a bare tokio-tungstenite relay. Connections pair up in the order they
+//!   arrive; each text frame is written unchanged to the partner and a fixed reply back
+//!   to the sender, as the reference server answers a `send`. No JSON, no Desk, no
+//!   bookkeeping: the floor any server pays that relays with this protocol's shape
+//!   (one frame in, two out, on two connections).
 //! - **relay**: the reference server. `pairs` users each start a chat that agent *i*
 //!   accepts; then users and agents `send`, and the other side receives each message
 //!   as a `message` notice (half the traffic user → agent, half agent → user).
@@ -19,8 +24,8 @@ use switchboard_server::config::AgentConfig;
 use switchboard_server::domain::{CHAT_PERMISSION, ChatSource, Command, Reply};
 use switchboard_server::protocol::{ClientMessage, ReqId, ServerFrame};
 use tokio::net::TcpListener;
-use tokio::sync::oneshot;
-use tokio_tungstenite::tungstenite::Message;
+use tokio::sync::{mpsc, oneshot};
+use tokio_tungstenite::tungstenite::{Message, Utf8Bytes};
 
 /// The name of every thread a target runs on (see [`crate::cpu`]).
 pub const TARGET_THREADS: &str = "bench-target";
@@ -116,6 +121,97 @@ async fn echo_connection(stream: tokio::net::TcpStream) {
     }
 }
 
+/// What the forward target answers every frame with: the reference server's reply to a
+/// `send`, of the same size.
+const FORWARD_REPLY: &str =
+    r#"{"type":"reply","req":null,"command":"send","reply":"sent","chat":1,"seq":1}"#;
+
+/// Starts the bare relay: connection 2*k* and 2*k* + 1 (in the order they are
+/// accepted) are partners.
+pub fn start_forward(threads: usize) -> anyhow::Result<Target> {
+    spawn_target(threads, |listener, mut stopped| async move {
+        // The second of a pair's ends, waiting for its connection.
+        let mut waiting = None;
+        loop {
+            tokio::select! {
+                _ = &mut stopped => return,
+                accepted = listener.accept() => {
+                    let Ok((stream, _)) = accepted else { continue };
+                    let _ = stream.set_nodelay(true);
+                    let (to_first, first_inbox) = mpsc::unbounded_channel();
+                    let end = match waiting.take() {
+                        Some(second) => second,
+                        None => {
+                            let (to_second, second_inbox) = mpsc::unbounded_channel();
+                            waiting = Some((second_inbox, to_first));
+                            (first_inbox, to_second)
+                        }
+                    };
+                    tokio::spawn(forward_connection(stream, end.0, end.1));
+                }
+            }
+        }
+    })
+}
+
+/// One end of the bare relay: frames read go to the partner (and a reply back), frames
+/// the partner sent are written out, flushed once nothing else is ready.
+async fn forward_connection(
+    stream: tokio::net::TcpStream,
+    mut inbox: mpsc::UnboundedReceiver<Utf8Bytes>,
+    partner: mpsc::UnboundedSender<Utf8Bytes>,
+) {
+    let config = switchboard_server::gateway::ws_config(64 * 1024);
+    let Ok(mut ws) = tokio_tungstenite::accept_async_with_config(stream, Some(config)).await else {
+        return;
+    };
+    let reply = Utf8Bytes::from_static(FORWARD_REPLY);
+    loop {
+        let written = tokio::select! {
+            msg = ws.next() => {
+                let Some(Ok(mut msg)) = msg else { return };
+                loop {
+                    if let Message::Text(text) = msg {
+                        let _ = partner.send(text);
+                        if ws.feed(Message::Text(reply.clone())).await.is_err() {
+                            return;
+                        }
+                    }
+                    match ws.next().now_or_never() {
+                        Some(Some(Ok(more))) => msg = more,
+                        Some(_) => return,
+                        None => break,
+                    }
+                }
+                true
+            }
+            text = inbox.recv() => {
+                let Some(text) = text else { return };
+                ws.feed(Message::Text(text)).await.is_ok()
+            }
+        };
+        if !written {
+            return;
+        }
+        // What the partner sent meanwhile; then, after letting the other ready tasks
+        // run once, what they sent (one write instead of several, as the reference
+        // server batches).
+        for round in 0..2 {
+            if round == 1 {
+                tokio::task::yield_now().await;
+            }
+            while let Ok(text) = inbox.try_recv() {
+                if ws.feed(Message::Text(text)).await.is_err() {
+                    return;
+                }
+            }
+        }
+        if ws.flush().await.is_err() {
+            return;
+        }
+    }
+}
+
 /// Starts the reference server with `pairs` agents (tokens `t0`, `t1`, …) in queue `q`
 /// and per-connection limits raised out of the way.
 pub fn start_relay(threads: usize, pairs: usize) -> anyhow::Result<Target> {
@@ -158,8 +254,9 @@ async fn connect(url: String) -> anyhow::Result<Ws> {
     Ok(ws)
 }
 
-/// Opens `n` plain connections to the echo server.
-pub async fn echo_conns(addr: SocketAddr, n: usize) -> anyhow::Result<Vec<Conn>> {
+/// Opens `n` plain connections to the echo server or the bare relay (whose partners
+/// are connections 2*k* and 2*k* + 1, opened one after the other here).
+pub async fn plain_conns(addr: SocketAddr, n: usize) -> anyhow::Result<Vec<Conn>> {
     let mut conns = Vec::with_capacity(n);
     for _ in 0..n {
         let ws = connect(format!("ws://{addr}/")).await?;
@@ -228,4 +325,36 @@ pub async fn relay_conns(addr: SocketAddr, pairs: usize) -> anyhow::Result<Vec<C
         });
     }
     Ok(conns)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{FORWARD_REPLY, plain_conns, start_forward};
+    use futures_util::{SinkExt, StreamExt};
+    use std::time::Duration;
+    use tokio_tungstenite::tungstenite::Message;
+
+    async fn next_text(ws: &mut crate::load::Ws) -> String {
+        let next = tokio::time::timeout(Duration::from_secs(5), ws.next()).await;
+        match next.expect("a frame within 5 s") {
+            Some(Ok(Message::Text(t))) => t.to_string(),
+            other => panic!("expected a text frame, got {other:?}"),
+        }
+    }
+
+    #[tokio::test]
+    async fn the_bare_relay_passes_frames_to_the_partner_and_answers_the_sender() {
+        let target = start_forward(1).unwrap();
+        let mut conns = plain_conns(target.addr, 4).await.unwrap();
+        // Connections 0 and 1 are partners, 2 and 3 too.
+        conns[0].ws.send(Message::text("from 0")).await.unwrap();
+        conns[3].ws.send(Message::text("from 3")).await.unwrap();
+        assert_eq!(next_text(&mut conns[0].ws).await, FORWARD_REPLY);
+        assert_eq!(next_text(&mut conns[1].ws).await, "from 0");
+        assert_eq!(next_text(&mut conns[3].ws).await, FORWARD_REPLY);
+        assert_eq!(next_text(&mut conns[2].ws).await, "from 3");
+        conns[1].ws.send(Message::text("back")).await.unwrap();
+        assert_eq!(next_text(&mut conns[0].ws).await, "back");
+        assert_eq!(next_text(&mut conns[1].ws).await, FORWARD_REPLY);
+    }
 }

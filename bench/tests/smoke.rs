@@ -1,5 +1,5 @@
 //! Smoke test: the bench command runs end to end in a tiny configuration (a couple of
-//! seconds) and writes its figures. It checks that every message arrived and that the
+//! seconds per target) and writes its figures. It checks that every message arrived and that the
 //! counts add up, never how fast: performance is measured by running the bench, not
 //! by tests.
 
@@ -35,20 +35,32 @@ fn bench_runs_in_a_tiny_configuration() {
         String::from_utf8_lossy(&out.stderr)
     );
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert_eq!(stdout.matches(" errors 0;").count(), 2, "{stdout}");
+    assert_eq!(stdout.matches(" errors 0;").count(), 3, "{stdout}");
     let report: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(&json).expect("json written"))
             .expect("valid json");
     assert!(report["cpu_per_message"].is_array(), "{report}");
     let results = report["results"].as_array().expect("results");
-    assert_eq!(results.len(), 2);
-    // The ratio is printed when the echo kept up with some step.
-    let echo_kept_up = results[0]["saturation"].as_f64().unwrap_or(0.0) > 0.0;
-    assert_eq!(
-        echo_kept_up,
-        stdout.contains("relay / echo throughput"),
-        "{stdout}"
-    );
+    // Echo, bare relay and reference server, in that order.
+    let names: Vec<&str> = results
+        .iter()
+        .filter_map(|r| r["target"].as_str())
+        .collect();
+    assert_eq!(names, ["echo", "forward", "relay"]);
+    // A ratio is printed when its baseline kept up with some step.
+    let kept_up = |i: usize| results[i]["saturation"].as_f64().unwrap_or(0.0) > 0.0;
+    for (baseline, ratios) in [
+        (0, ["relay / echo", "forward / echo"]),
+        (1, ["relay / forward", "relay / forward"]),
+    ] {
+        for ratio in ratios {
+            assert_eq!(
+                kept_up(baseline),
+                stdout.contains(&format!("{ratio} throughput")),
+                "{stdout}"
+            );
+        }
+    }
     for r in results {
         assert_eq!(r["errors"], 0, "{r}");
         assert!(r["sent"].as_u64().unwrap_or(0) > 0, "{r}");
