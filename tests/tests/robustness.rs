@@ -578,7 +578,12 @@ async fn refusals_say_what_would_be_accepted() -> Result<()> {
     )
     .await?;
     ensure!(
-        head.starts_with("http/1.1 405") && head.contains("\r\nallow: get"),
+        head.starts_with("http/1.1 405") && head.contains("\r\nallow: get, head\r\n"),
+        "{head}"
+    );
+    let head = response_head(addr, &format!("HEAD /ws HTTP/1.1\r\nHost: x\r\n{close}")).await?;
+    ensure!(
+        head.starts_with("http/1.1 405") && head.contains("\r\nallow: get\r\n"),
         "{head}"
     );
     let head = response_head(
@@ -589,7 +594,7 @@ async fn refusals_say_what_would_be_accepted() -> Result<()> {
     )
     .await?;
     ensure!(
-        head.starts_with("http/1.1 405") && head.contains("\r\nallow: get, put"),
+        head.starts_with("http/1.1 405") && head.contains("\r\nallow: get, head, put\r\n"),
         "{head}"
     );
     let head = response_head(addr, &format!("GET /ws HTTP/1.1\r\nHost: x\r\n{close}")).await?;
@@ -617,6 +622,58 @@ async fn refusals_say_what_would_be_accepted() -> Result<()> {
     )
     .await?;
     ensure!(head.starts_with("http/1.1 400"), "{head}");
+    Ok(())
+}
+
+/// HEAD is answered as GET is, without the body: health checks and monitors that
+/// probe with HEAD get their 200 (and a 401 where GET would get one).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn head_reads_like_get_without_a_body() -> Result<()> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let server = TestServer::start(base_config()).await?;
+    let whole = |request: String| async move {
+        let mut s = tokio::net::TcpStream::connect(server.addr).await?;
+        s.write_all(request.as_bytes()).await?;
+        let mut buf = Vec::new();
+        tokio::time::timeout(switchboard_tests::WAIT, s.read_to_end(&mut buf)).await??;
+        anyhow::Ok(String::from_utf8_lossy(&buf).to_ascii_lowercase())
+    };
+    let auth = format!("Authorization: Bearer {ADMIN}\r\n");
+    for (path, headers, status) in [
+        ("/healthz", "", "200"),
+        ("/metrics", "", "200"),
+        ("/api/chats", auth.as_str(), "200"),
+        ("/admin/config", auth.as_str(), "200"),
+        ("/admin/agents", "", "401"),
+    ] {
+        let get = whole(format!(
+            "GET {path} HTTP/1.1\r\nHost: x\r\n{headers}Connection: close\r\n\r\n"
+        ))
+        .await?;
+        let head = whole(format!(
+            "HEAD {path} HTTP/1.1\r\nHost: x\r\n{headers}Connection: close\r\n\r\n"
+        ))
+        .await?;
+        let (get_head, get_body) = get.split_once("\r\n\r\n").unwrap_or_default();
+        ensure!(
+            head.starts_with(&format!("http/1.1 {status}")) && head.ends_with("\r\n\r\n"),
+            "HEAD {path}: {head:?}"
+        );
+        ensure!(
+            get_head.starts_with(&format!("http/1.1 {status}")) && !get_body.is_empty(),
+            "GET {path}: {get:?}"
+        );
+        // Same headers (the length of the body GET sends included), no body.
+        let content_type = |h: &str| {
+            h.lines()
+                .find(|l| l.starts_with("content-type:"))
+                .map(str::to_string)
+        };
+        ensure!(
+            content_type(&head) == content_type(get_head),
+            "{path}: {head:?} vs {get_head:?}"
+        );
+    }
     Ok(())
 }
 

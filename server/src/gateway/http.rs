@@ -114,19 +114,20 @@ async fn route(req: Request<Incoming>, ctx: &Ctx) -> Res {
         .collect();
     let segments: Vec<&str> = decoded.iter().map(String::as_str).collect();
     let method = req.method().clone();
+    let read = reads(&method);
     let shared = &ctx.shared;
     match (segments.as_slice(), &method) {
         (["ws"], &Method::GET) => upgrade(req, ctx),
-        (["healthz"], &Method::GET) => Ok(json_response(
+        (["healthz"], _) if read => Ok(json_response(
             StatusCode::OK,
             &serde_json::json!({ "status": "ok" }),
         )),
-        (["metrics"], &Method::GET) => Ok(text_response(
+        (["metrics"], _) if read => Ok(text_response(
             StatusCode::OK,
             "text/plain; version=0.0.4; charset=utf-8",
             metrics::render(shared),
         )),
-        (["api", ..], &Method::GET) => {
+        (["api", ..], _) if read => {
             let viewer = reader(shared, &req)?;
             read_api(shared, &viewer, &segments[1..], req.uri().query())
         }
@@ -134,12 +135,8 @@ async fn route(req: Request<Incoming>, ctx: &Ctx) -> Res {
             admin_auth(shared, &req)?;
             admin_api(shared, rest, req).await
         }
-        (["ws"] | ["healthz"] | ["metrics"] | ["api", ..], _) => Err(Fail::new(
-            StatusCode::METHOD_NOT_ALLOWED,
-            "method_not_allowed",
-            format!("{method} is not allowed on {path}; use GET"),
-        )
-        .with_header(header::ALLOW, "GET")),
+        (["ws"], _) => Err(not_allowed(&method, "GET")),
+        (["healthz"] | ["metrics"] | ["api", ..], _) => Err(not_allowed(&method, "GET, HEAD")),
         _ => Err(Fail::new(
             StatusCode::NOT_FOUND,
             "not_found",
@@ -593,8 +590,9 @@ struct NewQueue {
 
 async fn admin_api(shared: &Shared, rest: &[&str], req: Request<Incoming>) -> Res {
     let method = req.method().clone();
+    let read = reads(&method);
     match (rest, &method) {
-        (["config"], &Method::GET) => {
+        (["config"], _) if read => {
             let config = {
                 let core = lock(&shared.core);
                 let c = core.desk.config();
@@ -637,7 +635,7 @@ async fn admin_api(shared: &Shared, rest: &[&str], req: Request<Incoming>) -> Re
                 &serde_json::json!({ "routing": routing }),
             ))
         }
-        (["queues"], &Method::GET) => {
+        (["queues"], _) if read => {
             let queues: Vec<_> = lock(&shared.core).desk.queues().cloned().collect();
             Ok(json_response(
                 StatusCode::OK,
@@ -657,7 +655,7 @@ async fn admin_api(shared: &Shared, rest: &[&str], req: Request<Incoming>) -> Re
                 &serde_json::json!({ "queue": queue }),
             ))
         }
-        (["agents"], &Method::GET) => {
+        (["agents"], _) if read => {
             let agents: Vec<_> = {
                 let core = lock(&shared.core);
                 core.desk
@@ -720,14 +718,20 @@ async fn admin_api(shared: &Shared, rest: &[&str], req: Request<Incoming>) -> Re
                 &serde_json::json!({ "agent": body.id }),
             ))
         }
-        (["config"], _) => Err(not_allowed(&method, "GET, PUT")),
-        (["queues"] | ["agents"], _) => Err(not_allowed(&method, "GET, POST")),
+        (["config"], _) => Err(not_allowed(&method, "GET, HEAD, PUT")),
+        (["queues"] | ["agents"], _) => Err(not_allowed(&method, "GET, HEAD, POST")),
         _ => Err(Fail::new(
             StatusCode::NOT_FOUND,
             "not_found",
             "no such admin path",
         )),
     }
+}
+
+/// Whether `method` reads: GET, or HEAD, which is answered as GET is (hyper leaves out
+/// the body and keeps its length). An upgrade is GET only.
+fn reads(method: &Method) -> bool {
+    method == Method::GET || method == Method::HEAD
 }
 
 fn not_allowed(method: &Method, allowed: &'static str) -> Fail {
