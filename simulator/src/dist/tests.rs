@@ -163,3 +163,40 @@ fn duration_dist_samples_durations() {
     }
     assert_eq!(d.mean(), Duration::from_millis(1500));
 }
+
+/// Every spelling docs/scenarios.md lists means the same as its plain form.
+#[test]
+fn documented_spellings_are_accepted() {
+    for (alias, plain) in [
+        ("constant(8s)", "const(8s)"),
+        ("fixed(8s)", "const(8s)"),
+        ("exponential(mean=20s)", "exp(mean=20s)"),
+        ("gauss(mean=1m, sd=10s)", "normal(mean=1m, sd=10s)"),
+        ("log_normal(mean=8s, sd=4s)", "lognormal(mean=8s, sd=4s)"),
+        ("1_500ms", "1.5s"),
+        ("3min", "3m"),
+        ("1m30s", "90s"),
+        ("1d", "24h"),
+    ] {
+        assert_eq!(dur(alias), dur(plain), "{alias}");
+    }
+    assert_eq!(
+        super::duration::parse_seconds("250us").unwrap(),
+        0.000_25,
+        "microseconds"
+    );
+    let rate = |s: &str| s.parse::<Rate>().unwrap_or_else(|e| panic!("{s}: {e}"));
+    for (alias, plain) in [
+        ("2/sec", "2/s"),
+        ("2/second", "2/s"),
+        ("60/m", "60/min"),
+        ("60/minute", "60/min"),
+        ("900/hour", "900/h"),
+    ] {
+        assert_eq!(rate(alias), rate(plain), "{alias}");
+    }
+    assert_eq!(
+        Arrival::parse("const(rate=1/s)").unwrap(),
+        Arrival::parse("constant(rate=1/s)").unwrap()
+    );
+}
