@@ -58,6 +58,8 @@ enum Kind {
     OptInt,
     Float,
     Bool,
+    /// A boolean, or `none` to remove the field (back to its default).
+    OptBool,
     /// Comma-separated strings.
     List,
 }
@@ -73,7 +75,7 @@ const TOP: &[(&str, Kind)] = &[
 ];
 
 const ROUTING: &[(&str, Kind)] = &[
-    ("auto_accept", Kind::Bool),
+    ("auto_accept", Kind::OptBool),
     ("policy", Kind::Str),
     ("max_transfer_accepts", Kind::Int),
     ("route_queue_transfers", Kind::Bool),
@@ -160,7 +162,8 @@ fn convert(kind: Kind, key: &str, v: &str) -> Result<Option<Value>, String> {
                 .filter(|f| f.is_finite())
                 .ok_or_else(|| format!("`{key}` takes a number, got `{v}`"))?,
         ),
-        Kind::Bool => Value::Boolean(match v {
+        Kind::OptBool if v == "none" => return Ok(None),
+        Kind::Bool | Kind::OptBool => Value::Boolean(match v {
             "true" | "on" | "yes" => true,
             "false" | "off" | "no" => false,
             _ => return Err(format!("`{key}` takes true or false, got `{v}`")),
@@ -399,6 +402,11 @@ queue = "hw"
         set_one(&mut d, "faults.outbound_queue=none").unwrap();
         assert!(d["faults"].get("outbound_queue").is_none());
         assert!(set_one(&mut d, "faults.outbound_queue=lots").is_err());
+        // `auto_accept` left out follows the policy: `none` gives that back to a file
+        // that set it.
+        set_one(&mut d, "routing.auto_accept=none").unwrap();
+        assert!(d["routing"].get("auto_accept").is_none());
+        assert!(set_one(&mut d, "routing.route_queue_transfers=none").is_err());
     }
 
     #[test]

@@ -711,6 +711,22 @@ fn a_rule_only_the_overrides_break_is_blamed_on_them() {
     );
 }
 
+/// A file that sets `auto_accept` can still be switched to `manual` from the command
+/// line: `none` gives the setting back to the policy.
+#[test]
+fn auto_accept_can_be_given_back_to_the_policy() {
+    // EXAMPLE sets `auto_accept = true`.
+    let text = EXAMPLE;
+    let manual = ["routing.policy=manual"];
+    let errs = errors_with(text, &manual);
+    assert!(
+        errs.len() == 1 && errs[0].contains("--set routing.policy=manual"),
+        "{errs:#?}"
+    );
+    let unset = ["routing.auto_accept=none", "routing.policy=manual"];
+    assert!(errors_with(text, &unset).is_empty());
+}
+
 /// Values that validated but could not run: a duration past a year inside a
 /// distribution (it overflowed the timers), a grace period the server counts as none,
 /// arrivals that never come within the duration, or ever more users than a run holds.
