@@ -1,4 +1,4 @@
-//! The load client both targets share: one task per WebSocket connection, sending on
+//! The load client every target shares: one task per WebSocket connection, sending on
 //! an open-model schedule and reading what arrives.
 //!
 //! Every message is the same JSON `send` command; its text carries a stamp

@@ -1,4 +1,4 @@
-//! `switchboard-bench`: relay vs bare echo, in one run.
+//! `switchboard-bench`: the reference server's relay against bare baselines, in one run.
 //!
 //! Starts a bare tokio-tungstenite echo server, a bare relay (the echo's plumbing with
 //! the relay's shape: each frame forwarded to a partner connection and answered) and
@@ -40,8 +40,8 @@ use std::time::Duration;
 #[derive(Parser, Debug, Clone)]
 #[command(version, about)]
 struct Args {
-    /// Chats (user + agent connection each) on the relay; the echo gets as many
-    /// connections (2 × pairs).
+    /// Chats (user + agent connection each) on the relay; the echo and the bare relay
+    /// get as many connections (2 × pairs).
     #[arg(long, default_value_t = 50)]
     pairs: usize,
     /// Seconds per ramp step.

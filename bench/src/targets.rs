@@ -1,4 +1,4 @@
-//! The two targets, each started in-process on `127.0.0.1:0` in a runtime of its own
+//! The three targets, each started in-process on `127.0.0.1:0` in a runtime of its own
 //! (so the server's tasks and the client's do not share worker threads), and the
 //! connections the load client drives against them.
 //!
@@ -126,11 +126,15 @@ async fn echo_connection(stream: tokio::net::TcpStream) {
 const FORWARD_REPLY: &str =
     r#"{"type":"reply","req":null,"command":"send","reply":"sent","chat":1,"seq":1}"#;
 
-/// Starts the bare relay: connection 2*k* and 2*k* + 1 (in the order they are
-/// accepted) are partners.
+/// Starts the bare relay: connection 2*k* and 2*k* + 1, in the order they are
+/// accepted, are partners. [`plain_conns`] opens them one after the other, so that
+/// order is theirs. The pair lives and dies together: when one end goes, the other's
+/// inbox closes and it ends too (the bench counts both as failed; it stops at the
+/// first failure anyway).
 pub fn start_forward(threads: usize) -> anyhow::Result<Target> {
     spawn_target(threads, |listener, mut stopped| async move {
-        // The second of a pair's ends, waiting for its connection.
+        // The second end of a pair whose first connection came: its inbox, and the
+        // way to the first's.
         let mut waiting = None;
         loop {
             tokio::select! {
@@ -138,15 +142,12 @@ pub fn start_forward(threads: usize) -> anyhow::Result<Target> {
                 accepted = listener.accept() => {
                     let Ok((stream, _)) = accepted else { continue };
                     let _ = stream.set_nodelay(true);
-                    let (to_first, first_inbox) = mpsc::unbounded_channel();
-                    let end = match waiting.take() {
-                        Some(second) => second,
-                        None => {
-                            let (to_second, second_inbox) = mpsc::unbounded_channel();
-                            waiting = Some((second_inbox, to_first));
-                            (first_inbox, to_second)
-                        }
-                    };
+                    let end = waiting.take().unwrap_or_else(|| {
+                        let (to_first, first_inbox) = mpsc::unbounded_channel();
+                        let (to_second, second_inbox) = mpsc::unbounded_channel();
+                        waiting = Some((second_inbox, to_first));
+                        (first_inbox, to_second)
+                    });
                     tokio::spawn(forward_connection(stream, end.0, end.1));
                 }
             }
@@ -172,6 +173,8 @@ async fn forward_connection(
                 let Some(Ok(mut msg)) = msg else { return };
                 loop {
                     if let Message::Text(text) = msg {
+                        // A partner that is gone takes this end down with it (its
+                        // inbox closes), so a frame lost here is never waited for.
                         let _ = partner.send(text);
                         if ws.feed(Message::Text(reply.clone())).await.is_err() {
                             return;

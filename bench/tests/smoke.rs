@@ -50,8 +50,8 @@ fn bench_runs_in_a_tiny_configuration() {
     // A ratio is printed when its baseline kept up with some step.
     let kept_up = |i: usize| results[i]["saturation"].as_f64().unwrap_or(0.0) > 0.0;
     for (baseline, ratios) in [
-        (0, ["relay / echo", "forward / echo"]),
-        (1, ["relay / forward", "relay / forward"]),
+        (0, ["relay / echo", "forward / echo"].as_slice()),
+        (1, ["relay / forward"].as_slice()),
     ] {
         for ratio in ratios {
             assert_eq!(

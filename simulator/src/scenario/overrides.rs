@@ -77,8 +77,8 @@ const TOP: &[(&str, Kind)] = &[
 const ROUTING: &[(&str, Kind)] = &[
     ("auto_accept", Kind::OptBool),
     ("policy", Kind::Str),
-    ("max_transfer_accepts", Kind::Int),
-    ("route_queue_transfers", Kind::Bool),
+    ("max_transfer_accepts", Kind::OptInt),
+    ("route_queue_transfers", Kind::OptBool),
 ];
 
 const FAULTS: &[(&str, Kind)] = &[
@@ -406,7 +406,14 @@ queue = "hw"
         // that set it.
         set_one(&mut d, "routing.auto_accept=none").unwrap();
         assert!(d["routing"].get("auto_accept").is_none());
-        assert!(set_one(&mut d, "routing.route_queue_transfers=none").is_err());
+        // So do the other routing settings a file may leave out.
+        set_one(&mut d, "routing.max_transfer_accepts=2").unwrap();
+        set_one(&mut d, "routing.max_transfer_accepts=none").unwrap();
+        set_one(&mut d, "routing.route_queue_transfers=none").unwrap();
+        assert!(d["routing"].get("max_transfer_accepts").is_none());
+        assert!(d["routing"].get("route_queue_transfers").is_none());
+        // A setting every run needs cannot be removed.
+        assert!(set_one(&mut d, "seed=none").is_err());
     }
 
     #[test]

@@ -125,7 +125,8 @@ pub fn validate(s: &Scenario) -> Vec<Issue> {
     if s.routing.auto_accept == Some(true) && s.routing.policy == PolicyKind::Manual {
         c.fail(
             routing.key("policy"),
-            "policy `manual` means auto-accept off; set auto_accept = false or pick another policy",
+            "policy `manual` means auto-accept off; set auto_accept = false (or leave it out: \
+             `--set routing.auto_accept=none`) or pick another policy",
         );
     }
     if let Some(n) = s.routing.max_transfer_accepts
