@@ -514,6 +514,7 @@ async fn connection_limit_and_bad_upgrades() -> Result<()> {
     let url = format!("ws://{}/ws", server.addr);
     let _a = server.user().await?;
     let b = server.user().await?;
+    ensure!(b.welcome["user"] == 2, "{}", b.welcome);
     let third = Client::connect(&url, None).await;
     let err = third.err().map(|e| e.to_string()).unwrap_or_default();
     ensure!(err.contains("503"), "{err}");
@@ -521,6 +522,9 @@ async fn connection_limit_and_bad_upgrades() -> Result<()> {
     b.close().await?;
     let c = connect_retry(&url).await?;
     ensure!(c.welcome["role"] == "user");
+    // Refused upgrades (the third, and any retries while the slot was still taken)
+    // took no id: user ids count admitted connections.
+    ensure!(c.welcome["user"] == 3, "{}", c.welcome);
 
     // Unknown agent token: 401 before any upgrade (and before the connection limit).
     let err = Client::connect(&url, Some("who-am-i"))

@@ -264,18 +264,20 @@ fn upgrade(req: Request<Incoming>, ctx: &Ctx) -> Res {
         ));
     }
     let accept = derive_accept_key(key.as_bytes());
-    let who = match token(&req)? {
+    // An agent by their token; a user without one (given an id once admitted, so that
+    // refused upgrades leave no gaps in the ids).
+    let agent = match token(&req)? {
         Some(t) => {
             let tokens = shared
                 .tokens
                 .read()
                 .unwrap_or_else(std::sync::PoisonError::into_inner);
             match tokens.get(&t) {
-                Some(a) => Principal::Agent(a.clone()),
+                Some(a) => Some(a.clone()),
                 None => return Err(unauthorized("unknown agent token")),
             }
         }
-        None => Principal::User(UserId(shared.next_user.fetch_add(1, Ordering::Relaxed))),
+        None => None,
     };
     // Reserve a connection slot.
     let max = shared.limits.max_connections;
@@ -300,6 +302,10 @@ fn upgrade(req: Request<Incoming>, ctx: &Ctx) -> Res {
             "the server is shutting down",
         ));
     }
+    let who = agent.map_or_else(
+        || Principal::User(UserId(shared.next_user.fetch_add(1, Ordering::Relaxed))),
+        Principal::Agent,
+    );
     let ws_config = super::ws_config(shared.limits.max_message_bytes);
     let task_shared = Arc::clone(shared);
     let shutdown = ctx.shutdown.clone();
