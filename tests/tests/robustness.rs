@@ -688,6 +688,27 @@ async fn head_reads_like_get_without_a_body() -> Result<()> {
     Ok(())
 }
 
+/// What the HTTP parser refuses before any route sees it gets hyper's bare status (no
+/// JSON body), as docs/protocol.md says: 400 for a request line that is not HTTP, 431
+/// for more than 100 header fields.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unparseable_requests_get_a_bare_status() -> Result<()> {
+    let server = TestServer::start(base_config()).await?;
+    let head = response_head(server.addr, "HELLO THERE\r\n\r\n").await?;
+    ensure!(head.starts_with("http/1.1 400"), "{head}");
+    let many: String = (0..101).map(|i| format!("X-Field-{i}: {i}\r\n")).collect();
+    let head = response_head(
+        server.addr,
+        &format!("GET /healthz HTTP/1.1\r\nHost: x\r\n{many}\r\n"),
+    )
+    .await?;
+    ensure!(head.starts_with("http/1.1 431"), "{head}");
+    // The server still answers on a new connection.
+    let (status, _) = server.http("GET", "/healthz", None, None).await?;
+    ensure!(status == 200, "{status}");
+    Ok(())
+}
+
 /// A request body that stops arriving is answered `408` once the write timeout has
 /// passed, instead of holding its connection forever.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
