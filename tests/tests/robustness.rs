@@ -690,7 +690,7 @@ async fn head_reads_like_get_without_a_body() -> Result<()> {
 
 /// What the HTTP parser refuses before any route sees it gets hyper's bare status (no
 /// JSON body), as docs/protocol.md says: 400 for a request line that is not HTTP, 431
-/// for more than 100 header fields.
+/// for more than 100 header fields or headers over about 400 KiB.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn unparseable_requests_get_a_bare_status() -> Result<()> {
     let server = TestServer::start(base_config()).await?;
@@ -700,6 +700,13 @@ async fn unparseable_requests_get_a_bare_status() -> Result<()> {
     let head = response_head(
         server.addr,
         &format!("GET /healthz HTTP/1.1\r\nHost: x\r\n{many}\r\n"),
+    )
+    .await?;
+    ensure!(head.starts_with("http/1.1 431"), "{head}");
+    let long = "x".repeat(500 * 1024);
+    let head = response_head(
+        server.addr,
+        &format!("GET /healthz HTTP/1.1\r\nHost: x\r\nX-Long: {long}\r\n\r\n"),
     )
     .await?;
     ensure!(head.starts_with("http/1.1 431"), "{head}");
