@@ -81,19 +81,30 @@ where
     })
 }
 
-/// Starts the bare echo server.
-pub fn start_echo(threads: usize) -> anyhow::Result<Target> {
-    spawn_target(threads, |listener, mut stopped| async move {
+/// Runs a target that hands every connection it accepts (Nagle off) to `on_accept`,
+/// until stopped.
+fn spawn_accepting<F>(threads: usize, mut on_accept: F) -> anyhow::Result<Target>
+where
+    F: FnMut(tokio::net::TcpStream) + Send + 'static,
+{
+    spawn_target(threads, move |listener, mut stopped| async move {
         loop {
             tokio::select! {
                 _ = &mut stopped => return,
                 accepted = listener.accept() => {
                     let Ok((stream, _)) = accepted else { continue };
                     let _ = stream.set_nodelay(true);
-                    tokio::spawn(echo_connection(stream));
+                    on_accept(stream);
                 }
             }
         }
+    })
+}
+
+/// Starts the bare echo server.
+pub fn start_echo(threads: usize) -> anyhow::Result<Target> {
+    spawn_accepting(threads, |stream| {
+        tokio::spawn(echo_connection(stream));
     })
 }
 
@@ -132,26 +143,17 @@ const FORWARD_REPLY: &str =
 /// inbox closes and it ends too (the bench counts both as failed; it stops at the
 /// first failure anyway).
 pub fn start_forward(threads: usize) -> anyhow::Result<Target> {
-    spawn_target(threads, |listener, mut stopped| async move {
-        // The second end of a pair whose first connection came: its inbox, and the
-        // way to the first's.
-        let mut waiting = None;
-        loop {
-            tokio::select! {
-                _ = &mut stopped => return,
-                accepted = listener.accept() => {
-                    let Ok((stream, _)) = accepted else { continue };
-                    let _ = stream.set_nodelay(true);
-                    let end = waiting.take().unwrap_or_else(|| {
-                        let (to_first, first_inbox) = mpsc::unbounded_channel();
-                        let (to_second, second_inbox) = mpsc::unbounded_channel();
-                        waiting = Some((second_inbox, to_first));
-                        (first_inbox, to_second)
-                    });
-                    tokio::spawn(forward_connection(stream, end.0, end.1));
-                }
-            }
-        }
+    // The second end of a pair whose first connection came: its inbox, and the way to
+    // the first's.
+    let mut waiting = None;
+    spawn_accepting(threads, move |stream| {
+        let end = waiting.take().unwrap_or_else(|| {
+            let (to_first, first_inbox) = mpsc::unbounded_channel();
+            let (to_second, second_inbox) = mpsc::unbounded_channel();
+            waiting = Some((second_inbox, to_first));
+            (first_inbox, to_second)
+        });
+        tokio::spawn(forward_connection(stream, end.0, end.1));
     })
 }
 
