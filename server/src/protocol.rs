@@ -414,35 +414,57 @@ impl ServerFrame {
 /// The JSON text of a `reply` frame, written straight from the Desk's borrowed reply: the
 /// same text as [`ServerFrame::Reply`]'s, without building one.
 pub fn encode_reply(req: &Option<ReqId>, command: &str, reply: &Reply) -> String {
-    #[derive(Serialize)]
-    struct ReplyFrame<'a> {
-        r#type: &'static str,
-        req: &'a Option<ReqId>,
-        command: &'a str,
-        #[serde(flatten)]
-        reply: &'a Reply,
-    }
-    encode(&ReplyFrame {
-        r#type: "reply",
-        req,
-        command,
+    encode_tagged(
+        |buf| {
+            buf.extend_from_slice(br#"{"type":"reply","req":"#);
+            serde_json::to_writer(&mut *buf, req)?;
+            buf.extend_from_slice(br#","command":"#);
+            serde_json::to_writer(&mut *buf, command)
+        },
         reply,
-    })
+    )
 }
 
 /// The JSON text of a `notice` frame (the same as [`ServerFrame::Notice`]'s). A
 /// notice is encoded once per delivery and the text shared by its recipients.
 pub fn encode_notice(notice: &Notice) -> String {
-    #[derive(Serialize)]
-    struct NoticeFrame<'a> {
-        r#type: &'static str,
-        #[serde(flatten)]
-        notice: &'a Notice,
-    }
-    encode(&NoticeFrame {
-        r#type: "notice",
+    encode_tagged(
+        |buf| {
+            buf.extend_from_slice(br#"{"type":"notice""#);
+            Ok(())
+        },
         notice,
-    })
+    )
+}
+
+/// A frame whose last fields are those of `body`, an internally tagged enum (so an
+/// object holding at least its tag): `head` writes the frame's opening brace and first
+/// fields, then the body is written after them with its own opening brace turned into
+/// the comma between. The text `#[serde(flatten)]` gives, without serde's detour
+/// through a map of buffered fields (a third of the notice's encoding time).
+fn encode_tagged<B: Serialize>(
+    head: impl FnOnce(&mut Vec<u8>) -> serde_json::Result<()>,
+    body: &B,
+) -> String {
+    let mut buf = Vec::with_capacity(256);
+    // Frames hold strings, numbers, maps and sequences only: serialising cannot fail,
+    // and serde_json writes UTF-8.
+    if head(&mut buf).is_err() {
+        return String::new();
+    }
+    let start = buf.len();
+    if serde_json::to_writer(&mut buf, body).is_err() {
+        return String::new();
+    }
+    match buf.get(start..start + 2) {
+        // An empty object adds no field: only its closing brace stays.
+        Some(b"{}") => {
+            buf.remove(start);
+        }
+        Some([b'{', _]) => buf[start] = b',',
+        _ => return String::new(),
+    }
+    String::from_utf8(buf).unwrap_or_default()
 }
 
 /// The JSON text of an `error` frame (the same as [`ServerFrame::Error`]'s).
@@ -666,6 +688,14 @@ mod tests {
                 req: None,
                 command: "sign_out".into(),
                 reply: Reply::Done,
+            },
+            ServerFrame::Reply {
+                req: Some(ReqId::Str("a \"quoted\" \\ id".into())),
+                command: "transfer".into(),
+                reply: Reply::Sent {
+                    chat: ChatId(3),
+                    seq: 9,
+                },
             },
             ServerFrame::Notice {
                 notice: Notice::ChatEnded {
