@@ -18,7 +18,7 @@
 //! each way a frame can be wrong its own [`ProtocolError`] code. [`ServerFrame`]
 //! serialises and deserialises the server's frames.
 
-use crate::domain::{AgentId, Command, Notice, Reply, UserId};
+use crate::domain::{AgentId, ChatId, Command, Notice, Reply, UserId};
 use serde::{Deserialize, Serialize};
 use std::fmt;
 
@@ -185,6 +185,44 @@ impl<'de> Deserialize<'de> for Envelope {
     }
 }
 
+/// A `send` with nothing but its own fields and `req`, each once: the frame a chat
+/// relays most, read in one pass into a plain struct. Anything else about the frame
+/// (another type, a field it does not know, a field twice, a missing one) fails this
+/// reading, usually at its first key, and the frame takes the general path, which
+/// reads it the same way or tells what is wrong.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PlainSend {
+    #[serde(rename = "type")]
+    _type: SendTag,
+    req: Option<ReqId>,
+    chat: ChatId,
+    text: String,
+}
+
+/// The `type` of a [`PlainSend`]: the string `send`, and nothing else.
+struct SendTag;
+
+impl<'de> Deserialize<'de> for SendTag {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Tag;
+        impl serde::de::Visitor<'_> for Tag {
+            type Value = SendTag;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("the string `send`")
+            }
+            fn visit_str<E: serde::de::Error>(self, tag: &str) -> Result<SendTag, E> {
+                if tag == "send" {
+                    Ok(SendTag)
+                } else {
+                    Err(E::custom("not a send"))
+                }
+            }
+        }
+        d.deserialize_str(Tag)
+    }
+}
+
 /// Reads a client text frame. On error, also returns the `req` id if one could be read,
 /// so the error frame can echo it.
 ///
@@ -193,6 +231,26 @@ impl<'de> Deserialize<'de> for Envelope {
 /// message); only a frame that fails that way is read again, as a `Value`, to tell
 /// exactly what is wrong with it.
 pub fn parse_client_message(text: &str) -> Result<ClientMessage, (Option<ReqId>, ProtocolError)> {
+    // Only a frame that names `send` can be one: other frames skip the attempt (a failed
+    // reading costs an error's allocation).
+    if text.contains(r#""send""#)
+        && let Ok(send) = serde_json::from_str::<PlainSend>(text)
+    {
+        return Ok(ClientMessage {
+            req: send.req,
+            command: Command::Send {
+                chat: send.chat,
+                text: send.text,
+            },
+        });
+    }
+    parse_generally(text)
+}
+
+/// [`parse_client_message`] for any frame: the `req` and a repeated top-level key in
+/// one reading, the typed command in another, and if either fails, the slow path that
+/// tells what is wrong.
+fn parse_generally(text: &str) -> Result<ClientMessage, (Option<ReqId>, ProtocolError)> {
     if let (Ok(Envelope { req, twice: false }), Ok(command)) = (
         serde_json::from_str::<Envelope>(text),
         serde_json::from_str::<Command>(text),
@@ -601,7 +659,7 @@ mod tests {
     }
 
     use super::*;
-    use crate::domain::{ChatId, ChatState, Entry, EntryBody, Party, Time};
+    use crate::domain::{ChatState, Entry, EntryBody, Party, Time};
 
     #[test]
     fn parses_commands_and_echoes_req() {
@@ -662,6 +720,72 @@ mod tests {
         // Equal keys in different objects are not duplicates.
         let fine = r#"{"type":"transfer","chat":1,"to":{"agent":"alice"},"req":3,"notes":"to"}"#;
         assert!(parse_client_message(fine).is_ok(), "{fine}");
+    }
+
+    proptest::proptest! {
+        /// The one-pass reading of plain `send` frames gives what the general path
+        /// gives, for any mix of its keys (in any order, missing, twice, unknown ones
+        /// beside them) and values of the right and wrong kinds. Most frames drawn
+        /// are plain sends, with and without `req`.
+        #[test]
+        fn plain_sends_read_as_the_general_path_reads_them(
+            tag in proptest::option::weighted(0.95, proptest::sample::select(vec![
+                r#""send""#, r#""send""#, r#""send""#, r#""s\u0065nd""#, r#""accept""#, "7",
+            ])),
+            req in proptest::option::weighted(0.7, proptest::sample::select(vec![
+                "7", "0", r#""r""#, "null", "-1", "1.5", "{}",
+            ])),
+            chat in proptest::option::weighted(0.9, proptest::sample::select(vec![
+                "7", "0", "7", r#""7""#, "-1",
+            ])),
+            text in proptest::option::weighted(0.9, proptest::sample::select(vec![
+                r#""hi""#, r#""""#, r#""tab\there \"quoted\"""#, "7",
+            ])),
+            extra in proptest::collection::vec(
+                (
+                    proptest::sample::select(vec!["type", "req", "chat", "text", "other"]),
+                    proptest::sample::select(vec![r#""send""#, "7", r#""x""#, "null"]),
+                ),
+                0..2,
+            ),
+            rotate in 0..6usize,
+        ) {
+            let mut parts: Vec<String> = [("type", tag), ("req", req), ("chat", chat), ("text", text)]
+                .into_iter()
+                .filter_map(|(k, v)| v.map(|v| (k, v)))
+                .chain(extra.iter().copied())
+                .map(|(k, v)| format!(r#""{k}":{v}"#))
+                .collect();
+            let n = parts.len().max(1);
+            parts.rotate_left(rotate % n);
+            let text = format!("{{{}}}", parts.join(","));
+            proptest::prop_assert_eq!(parse_client_message(&text), parse_generally(&text), "{}", text);
+        }
+    }
+
+    #[test]
+    fn plain_sends_take_the_one_pass_reading() {
+        let text = r#"{"type":"send","req":"r1","chat":4,"text":"hello"}"#;
+        assert!(serde_json::from_str::<super::PlainSend>(text).is_ok());
+        let m = parse_client_message(text).unwrap();
+        assert_eq!(m.req, Some(ReqId::Str("r1".into())));
+        assert_eq!(
+            m.command,
+            Command::Send {
+                chat: ChatId(4),
+                text: "hello".into()
+            }
+        );
+        // Not plain: left to the general path, which accepts the unknown key and
+        // refuses the repeated one.
+        let extra = r#"{"type":"send","chat":4,"text":"hi","mood":"happy"}"#;
+        assert!(serde_json::from_str::<super::PlainSend>(extra).is_err());
+        assert!(parse_client_message(extra).is_ok());
+        let twice = r#"{"type":"send","chat":4,"text":"hi","text":"ho"}"#;
+        assert_eq!(
+            parse_client_message(twice).unwrap_err().1.code(),
+            "malformed"
+        );
     }
 
     #[test]
