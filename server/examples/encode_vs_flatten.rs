@@ -10,7 +10,7 @@
 use serde::Serialize;
 use std::hint::black_box;
 use std::time::Instant;
-use switchboard_server::domain::{AgentId, ChatId, Entry, EntryBody, Notice, Party, Reply, Time};
+use switchboard_server::domain::{ChatId, Notice, Reply};
 use switchboard_server::protocol::{ReqId, encode_notice, encode_reply};
 
 /// The reply frame as derived code writes it.
@@ -62,17 +62,13 @@ fn fastest(best: &mut f64, batch: usize, mut f: impl FnMut()) {
 }
 
 fn main() {
-    let notice = Notice::Message {
-        chat: ChatId(12),
-        entry: Entry {
-            seq: 41,
-            at: Time(1_234_567),
-            from: Party::Agent(AgentId("alice".into())),
-            body: EntryBody::Text {
-                text: "Hi, Outlook prompts me every minute for my password".into(),
-            },
-        },
-    };
+    // The notice of a relayed message, as the server sends it (less its `type`).
+    let notice: Notice = serde_json::from_str(
+        r#"{"notice":"message","chat":12,"entry":{"seq":41,"at":1234567,
+            "from":{"agent":"alice"},"kind":"text",
+            "text":"Hi, Outlook prompts me every minute for my password"}}"#,
+    )
+    .expect("a message notice");
     let reply = Reply::Sent {
         chat: ChatId(12),
         seq: 41,
