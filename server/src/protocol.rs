@@ -231,9 +231,13 @@ impl<'de> Deserialize<'de> for SendTag {
 /// message); only a frame that fails that way is read again, as a `Value`, to tell
 /// exactly what is wrong with it.
 pub fn parse_client_message(text: &str) -> Result<ClientMessage, (Option<ReqId>, ProtocolError)> {
-    // Only a frame that names `send` can be one: other frames skip the attempt (a failed
-    // reading costs an error's allocation).
-    if text.contains(r#""send""#)
+    // Only an object that names `send` can be one: other frames skip the attempt (a
+    // failed reading costs an error's allocation). An object, because serde would also
+    // read the struct from an array of its four values.
+    if text
+        .trim_start_matches([' ', '\t', '\n', '\r'])
+        .starts_with('{')
+        && text.contains(r#""send""#)
         && let Ok(send) = serde_json::from_str::<PlainSend>(text)
     {
         return Ok(ClientMessage {
@@ -749,6 +753,7 @@ mod tests {
                 0..2,
             ),
             rotate in 0..6usize,
+            array in proptest::bool::weighted(0.3),
         ) {
             let mut parts: Vec<String> = [("type", tag), ("req", req), ("chat", chat), ("text", text)]
                 .into_iter()
@@ -756,9 +761,18 @@ mod tests {
                 .chain(extra.iter().copied())
                 .map(|(k, v)| format!(r#""{k}":{v}"#))
                 .collect();
-            let n = parts.len().max(1);
-            parts.rotate_left(rotate % n);
-            let text = format!("{{{}}}", parts.join(","));
+            // An array keeps the fields' order, the one a struct would read them in.
+            if !array {
+                let n = parts.len().max(1);
+                parts.rotate_left(rotate % n);
+            }
+            let text = if array {
+                // The values alone: a frame must be an object, however its values line up.
+                let values: Vec<&str> = parts.iter().filter_map(|p| p.split_once(':').map(|(_, v)| v)).collect();
+                format!("[{}]", values.join(","))
+            } else {
+                format!("{{{}}}", parts.join(","))
+            };
             proptest::prop_assert_eq!(parse_client_message(&text), parse_generally(&text), "{}", text);
         }
     }
@@ -786,6 +800,14 @@ mod tests {
             parse_client_message(twice).unwrap_err().1.code(),
             "malformed"
         );
+        // The four values in an array would make the struct too: not a frame.
+        let array = r#"["send","r1",4,"hi"]"#;
+        assert_eq!(
+            parse_client_message(array).unwrap_err().1.code(),
+            "malformed"
+        );
+        let spaced = " \n\t{\"type\":\"send\",\"chat\":4,\"text\":\"hi\"}";
+        assert!(parse_client_message(spaced).is_ok());
     }
 
     #[test]
