@@ -145,8 +145,8 @@ pub struct ServerConfig {
     pub reference: ReferenceData,
 }
 
-/// The largest `limits.outbound_queue`: a queue's slots are reserved up front, and a
-/// client a million frames behind is gone in all but name.
+/// The largest `limits.outbound_queue`: a client a million frames behind is gone in
+/// all but name.
 pub const MAX_OUTBOUND_QUEUE: usize = 1_000_000;
 
 /// What is wrong with a token, if anything: it is empty, or has whitespace around it

@@ -16,6 +16,7 @@
 mod http;
 mod journal;
 mod metrics;
+mod outbound;
 mod session;
 mod state;
 

@@ -3,6 +3,7 @@
 //! the per-connection limits and, when the connection ends, tells the Desk
 //! (`Command::Disconnect`).
 
+use super::outbound;
 use super::state::{Outbox, Queued, Shared, error_frame, lock};
 use crate::domain::{Command, Principal};
 use crate::protocol::{self, ProtocolError, ServerFrame, Welcome, WireLimits, close};
@@ -14,7 +15,7 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::sync::{mpsc, oneshot, watch};
+use tokio::sync::{oneshot, watch};
 use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::error::ProtocolError as ProtocolErrorKind;
 use tokio_tungstenite::tungstenite::protocol::CloseFrame;
@@ -159,7 +160,7 @@ pub(crate) async fn run(
     } else {
         if let Some(to) = outbox.kick.take_handover() {
             let mut notices = succession.unsent;
-            while let Ok(q) = rx.try_recv() {
+            while let Some(q) = rx.try_recv() {
                 if q.notice {
                     notices.push(q.frame);
                 }
@@ -250,7 +251,7 @@ async fn drive(
     ws: &mut Ws,
     who: &Principal,
     outbox: &Outbox,
-    rx: &mut mpsc::Receiver<Queued>,
+    rx: &mut outbound::Receiver<Queued>,
     succession: &mut Succession,
     shutdown: &mut watch::Receiver<bool>,
 ) -> End {
@@ -332,7 +333,7 @@ async fn drive(
                             if outbox.kick.is_set() {
                                 break;
                             }
-                            while let Ok(q) = rx.try_recv() {
+                            while let Some(q) = rx.try_recv() {
                                 if q.notice {
                                     in_flight.push(q.frame.clone());
                                 }
@@ -401,7 +402,6 @@ async fn drive(
                 }
             }
             queued = rx.recv() => {
-                let Some(queued) = queued else { return End::Gone };
                 // The notices this write carries, until it is flushed.
                 let mut in_flight = Vec::new();
                 if queued.notice {
@@ -469,25 +469,25 @@ async fn write_unless_kicked(
 /// it writes are kept in `in_flight` until the flush succeeds.
 async fn write_queued(
     ws: &mut Ws,
-    rx: &mut mpsc::Receiver<Queued>,
+    rx: &mut outbound::Receiver<Queued>,
     in_flight: &mut Vec<Utf8Bytes>,
 ) -> Result<(), WsError> {
     let mut fed = 0;
     let mut yielded = false;
     while fed < WRITE_BATCH {
         match rx.try_recv() {
-            Ok(next) => {
+            Some(next) => {
                 if next.notice {
                     in_flight.push(next.frame.clone());
                 }
                 ws.feed(Message::Text(next.frame)).await?;
                 fed += 1;
             }
-            Err(_) if !yielded => {
+            None if !yielded => {
                 yielded = true;
                 tokio::task::yield_now().await;
             }
-            Err(_) => break,
+            None => break,
         }
     }
     ws.flush().await?;

@@ -8,6 +8,7 @@
 //! the order the Desk produced them while nobody waits on the Desk during fan-out.
 //! Lock order: `tokens` → `core` → `registry` → `counters`.
 
+use super::outbound::{self, Refused};
 use crate::config::Limits;
 use crate::domain::{
     AgentId, Command, Desk, DeskError, Notice, Principal, QueueId, Recipient, Reply, Time, UserId,
@@ -114,7 +115,7 @@ pub(crate) struct Queued {
 pub(crate) struct Outbox {
     /// The connection's id (unique for the server's life).
     pub id: u64,
-    tx: mpsc::Sender<Queued>,
+    tx: outbound::Sender<Queued>,
     /// Closes the connection.
     pub kick: Arc<Kick>,
     /// Whether a newer connection may replace this one and take over its notices.
@@ -128,8 +129,8 @@ impl Outbox {
         id: u64,
         capacity: usize,
         replaceable: bool,
-    ) -> (Outbox, mpsc::Receiver<Queued>) {
-        let (tx, rx) = mpsc::channel(capacity);
+    ) -> (Outbox, outbound::Receiver<Queued>) {
+        let (tx, rx) = outbound::queue(capacity);
         (
             Outbox {
                 id,
@@ -168,14 +169,14 @@ impl Outbox {
     fn queue(&self, frame: Queued, counters: &Mutex<Counters>) -> bool {
         match self.tx.try_send(frame) {
             Ok(()) => true,
-            Err(mpsc::error::TrySendError::Full(_)) => {
+            Err(Refused::Full) => {
                 // Counted once per connection, even when several pushes find the queue
                 // full at the same moment.
                 let first = self.kick.kick(
                     crate::protocol::close::POLICY,
                     format!(
                         "slow consumer: outbound queue full ({} frames)",
-                        self.tx.max_capacity()
+                        self.tx.capacity()
                     ),
                 );
                 if first {
@@ -183,7 +184,7 @@ impl Outbox {
                 }
                 false
             }
-            Err(mpsc::error::TrySendError::Closed(_)) => false,
+            Err(Refused::Closed) => false,
         }
     }
 }
@@ -265,12 +266,6 @@ pub(crate) fn error_frame(req: &Option<ReqId>, code: &str, message: &str) -> Utf
     Utf8Bytes::from(protocol::encode_error(req, code, message))
 }
 
-/// Who a notice goes to, resolved while the Desk is locked.
-enum Target {
-    Agent(AgentId),
-    User(UserId),
-}
-
 impl Shared {
     /// Desk time now.
     pub(crate) fn now(&self) -> Time {
@@ -345,28 +340,28 @@ impl Shared {
             Ok(outcome) => {
                 let deadline_changed = core.desk.next_deadline() != before;
                 let mut relayed = 0;
-                let mut auto = 0;
-                let mut resolved = Vec::with_capacity(outcome.deliveries.len());
+                // The members a queue-wide notice goes to, by delivery: read from the
+                // Desk now, while it is locked. A notice to one participant needs no
+                // lookup here (its recipient is in the outcome), so a plain relay step
+                // allocates nothing for its targets.
+                let mut members: Vec<Vec<AgentId>> = Vec::new();
                 for d in &outcome.deliveries {
-                    let targets: Vec<Target> = match &d.to {
-                        Recipient::Agent(a) => vec![Target::Agent(a.clone())],
-                        Recipient::User(u) => vec![Target::User(*u)],
-                        Recipient::QueueMembers(q) if coalesce => {
+                    if let Recipient::QueueMembers(q) = &d.to {
+                        let agents = if coalesce {
                             // Pushed later with the latest figures (coalesced).
                             lock(&self.queue_counts).insert(q.clone(), d.notice.clone());
                             Vec::new()
-                        }
-                        Recipient::QueueMembers(q) => core
-                            .desk
-                            .online_members(q)
-                            .map(|a| Target::Agent(a.clone()))
-                            .collect(),
-                    };
-                    if let Notice::Assigned(_) = d.notice {
-                        auto += 1;
+                        } else {
+                            core.desk.online_members(q).cloned().collect()
+                        };
+                        members.push(agents);
                     }
-                    resolved.push(targets);
                 }
+                let auto = outcome
+                    .deliveries
+                    .iter()
+                    .filter(|d| matches!(d.notice, Notice::Assigned(_)))
+                    .count() as u64;
                 if let Some(cmd) = logged {
                     let entry = JournalEntry {
                         seq: core.seq + 1,
@@ -387,35 +382,36 @@ impl Shared {
                 // and pushing then happen without holding the Desk.
                 let registry = lock(&self.registry);
                 drop(core);
-                let reply_frame = me.as_ref().map(|(_, req)| {
-                    Utf8Bytes::from(protocol::encode_reply(req, name, &outcome.reply))
-                });
-                let resolved = resolved
-                    .into_iter()
-                    .zip(&outcome.deliveries)
-                    .map(|(targets, d)| {
-                        let frame = Utf8Bytes::from(protocol::encode_notice(&d.notice));
-                        let message = matches!(d.notice, Notice::Message { .. });
-                        (targets, frame, message)
-                    });
-                let mut undeliverable = 0;
-                if let (Some((outbox, _)), Some(frame)) = (&me, reply_frame) {
-                    outbox.push(frame, &self.counters);
+                if let Some((outbox, req)) = &me {
+                    let frame = protocol::encode_reply(req, name, &outcome.reply);
+                    outbox.push(Utf8Bytes::from(frame), &self.counters);
                 }
-                for (targets, frame, message) in resolved {
-                    for t in targets {
-                        let outbox = match &t {
-                            Target::Agent(a) => registry.agents.get(a),
-                            Target::User(u) => registry.users.get(u),
-                        };
-                        match outbox {
-                            Some(o) => {
-                                // Relayed: queued for the other side's connection.
-                                if o.push_notice(frame.clone(), &self.counters) && message {
-                                    relayed += 1;
-                                }
+                let mut undeliverable = 0;
+                let mut members = members.into_iter();
+                for d in &outcome.deliveries {
+                    let message = matches!(d.notice, Notice::Message { .. });
+                    let encode = || Utf8Bytes::from(protocol::encode_notice(&d.notice));
+                    // The frame is made only for a live recipient.
+                    let mut push = |to: Option<&Outbox>, frame: &dyn Fn() -> Utf8Bytes| match to {
+                        Some(o) => {
+                            if o.push_notice(frame(), &self.counters) && message {
+                                relayed += 1;
                             }
-                            None => undeliverable += 1,
+                        }
+                        None => undeliverable += 1,
+                    };
+                    match &d.to {
+                        Recipient::Agent(a) => push(registry.agents.get(a), &encode),
+                        Recipient::User(u) => push(registry.users.get(u), &encode),
+                        Recipient::QueueMembers(_) => {
+                            // Encoded once: every member's queue shares the one text.
+                            let agents = members.next().unwrap_or_default();
+                            let frame = std::cell::OnceCell::new();
+                            for a in &agents {
+                                push(registry.agents.get(a), &|| {
+                                    frame.get_or_init(encode).clone()
+                                });
+                            }
                         }
                     }
                 }
