@@ -305,6 +305,34 @@ async fn transfer_with_notes_to_agent_and_queue() -> Result<()> {
     Ok(())
 }
 
+/// R3 with coalescing off (`queue_count_interval_ms = 0`): every change of a queue's
+/// counts reaches every online member at once, in Desk order (each member's queue
+/// holds the one encoded notice).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn uncoalesced_queue_counts_reach_every_online_member_in_order() -> Result<()> {
+    let mut config = base_config();
+    config.limits.queue_count_interval_ms = 0;
+    let server = TestServer::start(config).await?;
+    let mut alice = server.signed_in("alice-token").await?;
+    let mut bob = server.signed_in("bob-token").await?;
+    let mut ann = server.user().await?;
+    let mut ben = server.user().await?;
+    let first = start_chat(&mut ann, "software", "one").await?;
+    start_chat(&mut ben, "software", "two").await?;
+    alice.ok(json!({"type": "accept", "chat": first})).await?;
+    for member in [&mut alice, &mut bob] {
+        let mut queued = Vec::new();
+        for _ in 0..3 {
+            let n = member
+                .notice_where(|n| n["notice"] == "queue_changed" && n["queue"] == "software")
+                .await?;
+            queued.push(n["queued"].as_u64().context("queued")?);
+        }
+        ensure!(queued == vec![1, 2, 1], "{queued:?}");
+    }
+    Ok(())
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn auto_accept_with_available_for_n() -> Result<()> {
     let mut config = base_config();
