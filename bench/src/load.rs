@@ -23,7 +23,7 @@
 //! Tokio's timers have a 1 ms resolution: a message is sent up to ~1 ms after its
 //! schedule. That floor is the same for both targets.
 
-use crate::cpu::CpuSample;
+use crate::cpu::{CpuSample, Interference};
 use futures_util::{SinkExt, StreamExt};
 use hdrhistogram::Histogram;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
@@ -244,6 +244,8 @@ pub struct Measured {
     pub client_cores: Option<f64>,
     /// Cores the target's threads used.
     pub target_cores: Option<f64>,
+    /// What else took CPU during the step (`None` without `/proc`).
+    pub interference: Option<Interference>,
 }
 
 /// One connection the client drives: its socket and the chat its messages go to (the
@@ -333,6 +335,10 @@ impl Client {
             drained,
             client_cores: cores(CLIENT_THREADS),
             target_cores: cores(crate::targets::TARGET_THREADS),
+            interference: match (&cpu0, &cpu1) {
+                (Some(a), Some(b)) => b.interference_since(a),
+                _ => None,
+            },
         }
     }
 

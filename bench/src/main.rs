@@ -133,6 +133,11 @@ struct Step {
     /// [`CLIENT_BOUND_SHARE`] of them): the step measured the client as much as the
     /// target.
     client_bound: bool,
+    /// What else took CPU during the step: steal time, other processes, this
+    /// process's threads waiting for a core.
+    interference: Option<cpu::Interference>,
+    /// Whether that was enough to change the figures ([`cpu::DISTURBED_CORES`]).
+    disturbed: bool,
 }
 
 impl Step {
@@ -174,6 +179,9 @@ struct Result {
     /// Whether the client was at a full core in the lowest step that fell behind: then
     /// the saturation is (at least partly) the client's.
     saturation_client_bound: bool,
+    /// Whether the highest step kept up with or the lowest that fell behind was
+    /// disturbed from outside the run (see [`Step::disturbed`]).
+    saturation_disturbed: bool,
     /// Highest rate of stamped frames any step delivered, kept up with or not (the
     /// figure a looser rule would call saturation).
     peak_delivered: f64,
@@ -528,6 +536,8 @@ async fn bench_target(
     }
     runs.restart();
     let saturation = kept.unwrap_or(0.0);
+    let deciding = |s: &&Step| Some(s.offered) == kept || Some(s.offered) == fell.map(|f| f.0);
+    let saturation_disturbed = ramp.iter().filter(deciding).any(|s| s.disturbed);
     let mut at_fraction = Vec::new();
     if saturation > 0.0 {
         for f in [0.25, 0.5, 0.75] {
@@ -536,7 +546,7 @@ async fn bench_target(
                 .step(saturation * f, args.measure_secs, saturation * 0.25)
                 .await?;
             eprintln!(
-                "[{name}] {:>3.0}% of saturation: {:>9.0}/s p50 {:.2} p99 {:.2} p999 {:.2} ms (send lag p99 {:.2} ms; cores: client {}, target {}){}",
+                "[{name}] {:>3.0}% of saturation: {:>9.0}/s p50 {:.2} p99 {:.2} p999 {:.2} ms (send lag p99 {:.2} ms; cores: client {}, target {}){}{}",
                 f * 100.0,
                 s.delivered,
                 s.p50_ms,
@@ -546,7 +556,8 @@ async fn bench_target(
                 cores(s.client_cores),
                 cores(s.target_cores),
                 s.shortfall()
-                    .map_or(String::new(), |why| format!(" [fell behind: {why}]"))
+                    .map_or(String::new(), |why| format!(" [fell behind: {why}]")),
+                disturbance(&s)
             );
             at_fraction.push((f, s));
         }
@@ -566,6 +577,7 @@ async fn bench_target(
         saturation,
         saturated: fell.is_some(),
         saturation_client_bound: fell.is_some_and(|(_, client)| client),
+        saturation_disturbed,
         peak_delivered: ramp.iter().map(|s| s.delivered).fold(0.0, f64::max),
         ramp,
         at_fraction,
@@ -578,7 +590,7 @@ async fn bench_target(
 
 fn log_step(name: &str, s: &Step) {
     eprintln!(
-        "[{name}] offered {:>9.0}/s delivered {:>9.0}/s p99 {:>8.2} ms, median {:.2} -> {:.2} ms, drained {} (send lag p99 {:.2} ms; cores: client {}{}, target {}): {}",
+        "[{name}] offered {:>9.0}/s delivered {:>9.0}/s p99 {:>8.2} ms, median {:.2} -> {:.2} ms, drained {} (send lag p99 {:.2} ms; cores: client {}{}, target {}): {}{}",
         s.offered,
         s.delivered,
         s.p99_ms,
@@ -593,8 +605,23 @@ fn log_step(name: &str, s: &Step) {
         s.shortfall().map_or_else(
             || "kept up".to_string(),
             |why| format!("fell behind, {why}")
-        )
+        ),
+        disturbance(s)
     );
+}
+
+/// A warning for a step that something outside the run took CPU from, or nothing.
+fn disturbance(s: &Step) -> String {
+    match s.interference {
+        Some(i) if s.disturbed => format!(
+            " [DISTURBED: {:.2} cores taken: steal {:.2}, other processes {:.2}, run-queue waits {:.2}]",
+            i.total_cores(),
+            i.stolen_cores,
+            i.others_cores,
+            i.waited_cores
+        ),
+        _ => String::new(),
+    }
 }
 
 /// A step's figures from its counts (histograms in µs).
@@ -630,6 +657,8 @@ fn figures(c: StepCounts, offered: f64, secs: f64, m: Measured, client_threads: 
         client_bound: m
             .client_cores
             .is_some_and(|used| used >= CLIENT_BOUND_SHARE * client_threads as f64),
+        interference: m.interference,
+        disturbed: m.interference.is_some_and(|i| i.disturbed()),
     }
 }
 
@@ -655,10 +684,11 @@ fn print_report(r: &Report) {
     );
     for res in &r.results {
         let sat = format!(
-            "{}{:.0}{}",
+            "{}{:.0}{}{}",
             if res.saturated { "" } else { ">=" },
             res.saturation,
-            if res.saturation_client_bound { "*" } else { "" }
+            if res.saturation_client_bound { "*" } else { "" },
+            if res.saturation_disturbed { "!" } else { "" }
         );
         for (f, s) in &res.at_fraction {
             println!(
@@ -676,7 +706,11 @@ fn print_report(r: &Report) {
                     cores(s.client_cores),
                     if s.client_bound { "*" } else { "" }
                 ),
-                cores(s.target_cores)
+                format!(
+                    "{}{}",
+                    cores(s.target_cores),
+                    if s.disturbed { "!" } else { "" }
+                )
             );
         }
         println!(
@@ -695,6 +729,15 @@ fn print_report(r: &Report) {
     }) {
         println!(
             "* the load client's threads were at a full core: the figure describes the client as much as the target"
+        );
+    }
+    if r.results
+        .iter()
+        .any(|res| res.saturation_disturbed || res.at_fraction.iter().any(|(_, s)| s.disturbed))
+    {
+        println!(
+            "! DISTURBED: something outside the run (steal time, other processes, run-queue waits) took at least {} core during the step: run again on a quieter machine",
+            cpu::DISTURBED_CORES
         );
     }
     if let Some(x) = r.relay_vs_echo_throughput {
@@ -735,7 +778,9 @@ fn print_report(r: &Report) {
 
 #[cfg(test)]
 mod tests {
-    use super::{Measured, Step, StepCounts, cpu_per_message, figures, targets_to_run};
+    use super::{
+        Measured, Step, StepCounts, cpu, cpu_per_message, disturbance, figures, targets_to_run,
+    };
     use hdrhistogram::Histogram;
     use std::time::Duration;
 
@@ -766,12 +811,42 @@ mod tests {
             drained: drained.map(Duration::from_millis),
             client_cores: Some(client),
             target_cores: Some(target),
+            interference: None,
         }
     }
 
     /// A 1 s step offered at 1,000/s, measured by a one-thread client.
     fn step(c: StepCounts, m: Measured) -> Step {
         figures(c, 1000.0, 1.0, m, 1)
+    }
+
+    #[test]
+    fn a_step_that_lost_a_tenth_of_a_core_to_outside_work_is_marked_disturbed() {
+        let with = |others_cores: f64| {
+            let m = Measured {
+                interference: Some(cpu::Interference {
+                    stolen_cores: 0.01,
+                    others_cores,
+                    waited_cores: 0.01,
+                }),
+                ..measured(Some(5), 0.5, 0.5)
+            };
+            step(counts(100, 4, 7), m)
+        };
+        let quiet = with(0.03);
+        assert!(!quiet.disturbed && disturbance(&quiet).is_empty());
+        let busy = with(0.3);
+        assert!(
+            busy.disturbed && busy.kept_up,
+            "disturbed is a warning, not a verdict"
+        );
+        assert!(
+            disturbance(&busy).contains("DISTURBED: 0.32 cores taken"),
+            "{}",
+            disturbance(&busy)
+        );
+        let unknown = step(counts(100, 4, 7), measured(Some(5), 0.5, 0.5));
+        assert!(!unknown.disturbed);
     }
 
     #[test]

@@ -75,6 +75,16 @@ fn bench_runs_in_a_tiny_configuration() {
             assert_eq!(s["scheduled"], s["sent"], "{s}");
             assert_eq!(s["sent"], s["received"], "{s}");
             assert_eq!(s["received"], s["count"], "{s}");
+            // What else took CPU is measured (on Linux) and agrees with the verdict.
+            if cfg!(target_os = "linux") {
+                let i = &s["interference"];
+                let total: f64 = ["stolen_cores", "others_cores", "waited_cores"]
+                    .iter()
+                    .map(|k| i[k].as_f64().unwrap_or(-1.0))
+                    .inspect(|v| assert!(*v >= 0.0, "{s}"))
+                    .sum();
+                assert_eq!(s["disturbed"], total >= 0.1, "{s}");
+            }
         }
         // Whether a step kept up depends on the machine; what follows from it does
         // not: the latency steps run only if some ramp step kept up.
