@@ -133,8 +133,8 @@ struct Step {
     /// [`CLIENT_BOUND_SHARE`] of them): the step measured the client as much as the
     /// target.
     client_bound: bool,
-    /// What else took CPU during the step: steal time, other processes, this
-    /// process's threads waiting for a core.
+    /// What else took CPU during the step (steal time, other processes), and how long
+    /// the run's threads waited for a core.
     interference: Option<cpu::Interference>,
     /// Whether that was enough to change the figures ([`cpu::DISTURBED_CORES`]).
     disturbed: bool,
@@ -614,11 +614,10 @@ fn log_step(name: &str, s: &Step) {
 fn disturbance(s: &Step) -> String {
     match s.interference {
         Some(i) if s.disturbed => format!(
-            " [DISTURBED: {:.2} cores taken: steal {:.2}, other processes {:.2}, run-queue waits {:.2}]",
-            i.total_cores(),
+            " [DISTURBED: {:.2} cores taken: steal {:.2}, other processes {:.2}]",
+            i.taken_cores(),
             i.stolen_cores,
-            i.others_cores,
-            i.waited_cores
+            i.others_cores
         ),
         _ => String::new(),
     }
@@ -736,7 +735,7 @@ fn print_report(r: &Report) {
         .any(|res| res.saturation_disturbed || res.at_fraction.iter().any(|(_, s)| s.disturbed))
     {
         println!(
-            "! DISTURBED: something outside the run (steal time, other processes, run-queue waits) took at least {} core during the step: run again on a quieter machine",
+            "! DISTURBED: something outside the run (steal time, other processes) took at least {} core during the step: run again on a quieter machine",
             cpu::DISTURBED_CORES
         );
     }
@@ -841,7 +840,7 @@ mod tests {
             "disturbed is a warning, not a verdict"
         );
         assert!(
-            disturbance(&busy).contains("DISTURBED: 0.32 cores taken"),
+            disturbance(&busy).contains("DISTURBED: 0.31 cores taken"),
             "{}",
             disturbance(&busy)
         );
