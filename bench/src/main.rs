@@ -13,7 +13,8 @@
 //! instance again, steps at 25%, 50% and 75% of that saturation measure latency
 //! (p50/p99/p999 from the scheduled send time, HDR histograms). Steps where the load
 //! client's own threads were at a full core are marked: their figures describe the
-//! client as much as the target. Prints a table and the throughput ratios relay ÷ echo
+//! client as much as the target. Steps during which something outside the run (steal
+//! time, other processes) took a tenth of a core are marked disturbed ([`cpu`]). Prints a table and the throughput ratios relay ÷ echo
 //! (the target), forward ÷ echo (what the shape of the traffic costs) and relay ÷
 //! forward (what the reference server's own work costs), and can write the figures as
 //! JSON.
