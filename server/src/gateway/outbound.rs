@@ -6,7 +6,7 @@
 //! and a `pop_front`. (A bounded channel also takes and gives back a semaphore permit
 //! per frame, and its receiver wakes a waiting sender on every pop — nobody waits
 //! here: a full queue is refused, never waited on.) Memory grows with what is queued,
-//! not with the capacity.
+//! not with the capacity, and a large backlog's memory is given back once it drains.
 
 use super::state::lock;
 use futures_util::task::AtomicWaker;
@@ -23,6 +23,9 @@ pub(crate) enum Refused {
     Closed,
 }
 
+/// Slots an empty queue may keep; a drained backlog beyond this gives its memory back.
+const KEEP_WHEN_EMPTY: usize = 256;
+
 struct Inner<T> {
     state: Mutex<State<T>>,
     /// The receiver's task, registered while the queue is empty.
@@ -33,6 +36,16 @@ struct Inner<T> {
 struct State<T> {
     items: VecDeque<T>,
     closed: bool,
+}
+
+impl<T> State<T> {
+    fn pop(&mut self) -> Option<T> {
+        let item = self.items.pop_front();
+        if self.items.is_empty() && self.items.capacity() > KEEP_WHEN_EMPTY {
+            self.items.shrink_to(KEEP_WHEN_EMPTY);
+        }
+        item
+    }
 }
 
 /// A queue of at most `capacity` items, and its receiving end.
@@ -102,7 +115,7 @@ pub(crate) struct Receiver<T> {
 impl<T> Receiver<T> {
     /// The next item, if one is queued.
     pub(crate) fn try_recv(&mut self) -> Option<T> {
-        lock(&self.inner.state).items.pop_front()
+        lock(&self.inner.state).pop()
     }
 
     /// Waits for the next item. (The queue never ends on the sending side: the
@@ -110,7 +123,7 @@ impl<T> Receiver<T> {
     pub(crate) async fn recv(&mut self) -> T {
         std::future::poll_fn(|cx| {
             let mut state = lock(&self.inner.state);
-            match state.items.pop_front() {
+            match state.pop() {
                 Some(item) => Poll::Ready(item),
                 None => {
                     // Under the lock: a push after this sees an empty queue and wakes.
@@ -152,6 +165,17 @@ mod tests {
         assert_eq!(rx.try_recv(), Some(4));
         assert_eq!(rx.try_recv(), None);
         assert_eq!(tx.capacity(), 2);
+    }
+
+    #[test]
+    fn a_drained_backlog_gives_its_memory_back() {
+        let (tx, mut rx) = queue(100_000);
+        for i in 0..50_000 {
+            tx.try_send(i).unwrap();
+        }
+        assert!(lock(&rx.inner.state).items.capacity() >= 50_000);
+        while rx.try_recv().is_some() {}
+        assert!(lock(&rx.inner.state).items.capacity() <= KEEP_WHEN_EMPTY);
     }
 
     #[test]

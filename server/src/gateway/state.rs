@@ -405,7 +405,9 @@ impl Shared {
                         Recipient::User(u) => push(registry.users.get(u), &encode),
                         Recipient::QueueMembers(_) => {
                             // Encoded once: every member's queue shares the one text.
-                            let agents = members.next().unwrap_or_default();
+                            let agents = members.next();
+                            debug_assert!(agents.is_some(), "members collected per delivery");
+                            let agents = agents.unwrap_or_default();
                             let frame = std::cell::OnceCell::new();
                             for a in &agents {
                                 push(registry.agents.get(a), &|| {
