@@ -63,19 +63,12 @@ fn steal_ticks(line: &str) -> Option<u64> {
 fn read_others() -> Option<HashMap<u32, u64>> {
     let me = std::process::id();
     let mut others = HashMap::new();
-    for entry in std::fs::read_dir("/proc").ok()?.flatten() {
-        let Some(pid) = entry
-            .file_name()
-            .to_str()
-            .and_then(|p| p.parse::<u32>().ok())
-        else {
-            continue;
-        };
+    for (pid, path) in numbered(std::path::Path::new("/proc"))? {
         if pid == me {
             continue;
         }
         // A process may end between listing and reading: skip it.
-        let Ok(stat) = std::fs::read_to_string(entry.path().join("stat")) else {
+        let Ok(stat) = std::fs::read_to_string(path.join("stat")) else {
             continue;
         };
         if let Some(ticks) = user_process_ticks(pid, &stat) {
@@ -83,6 +76,18 @@ fn read_others() -> Option<HashMap<u32, u64>> {
         }
     }
     Some(others)
+}
+
+/// The entries of `dir` named by a number (processes in `/proc`, threads in a
+/// process's `task`), with their paths.
+fn numbered<N: std::str::FromStr>(
+    dir: &std::path::Path,
+) -> Option<impl Iterator<Item = (N, std::path::PathBuf)>> {
+    let entries = std::fs::read_dir(dir).ok()?.flatten();
+    Some(entries.filter_map(|e| {
+        let n = e.file_name().to_str()?.parse().ok()?;
+        Some((n, e.path()))
+    }))
 }
 
 /// user + system ticks from a `/proc/<pid>/stat` line, unless the process is a kernel
@@ -134,15 +139,7 @@ impl CpuSample {
         let steal = read_steal();
         let others = read_others();
         let mut threads = HashMap::new();
-        for task in std::fs::read_dir("/proc/self/task").ok()?.flatten() {
-            let Some(tid) = task
-                .file_name()
-                .to_str()
-                .and_then(|t| t.parse::<u64>().ok())
-            else {
-                continue;
-            };
-            let path = task.path();
+        for (tid, path) in numbered(std::path::Path::new("/proc/self/task"))? {
             // A thread may end between listing and reading: skip it.
             let (Ok(name), Ok(stat)) = (
                 std::fs::read_to_string(path.join("comm")),
