@@ -23,12 +23,13 @@
 //! Tokio's timers have a 1 ms resolution: a message is sent up to ~1 ms after its
 //! schedule. That floor is the same for both targets.
 
-use crate::cpu::{CpuSample, Interference};
+use crate::cpu::CpuSample;
 use futures_util::{SinkExt, StreamExt};
 use hdrhistogram::Histogram;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
+use switchboard_sim::host::Interference;
 use tokio::net::TcpStream;
 use tokio::sync::watch;
 use tokio_tungstenite::tungstenite::Message;
@@ -244,8 +245,10 @@ pub struct Measured {
     pub client_cores: Option<f64>,
     /// Cores the target's threads used.
     pub target_cores: Option<f64>,
-    /// What else took CPU during the step (`None` without `/proc`).
+    /// What the machine did besides the run during the step (`None` without `/proc`).
     pub interference: Option<Interference>,
+    /// Cores' worth of time the run's threads waited for a CPU.
+    pub waited_cores: Option<f64>,
 }
 
 /// One connection the client drives: its socket and the chat its messages go to (the
@@ -337,6 +340,10 @@ impl Client {
             target_cores: cores(crate::targets::TARGET_THREADS),
             interference: match (&cpu0, &cpu1) {
                 (Some(a), Some(b)) => b.interference_since(a),
+                _ => None,
+            },
+            waited_cores: match (&cpu0, &cpu1) {
+                (Some(a), Some(b)) => Some(b.waited_cores_since(a)),
                 _ => None,
             },
         }

@@ -14,7 +14,8 @@
 //! (p50/p99/p999 from the scheduled send time, HDR histograms). Steps where the load
 //! client's own threads were at a full core are marked: their figures describe the
 //! client as much as the target. Steps during which something outside the run (steal
-//! time, other processes) took a tenth of a core are marked disturbed ([`cpu`]). Prints a table and the throughput ratios relay ÷ echo
+//! time, other processes) took a tenth of a core are marked disturbed
+//! ([`switchboard_sim::host`]). Prints a table and the throughput ratios relay ÷ echo
 //! (the target), forward ÷ echo (what the shape of the traffic costs) and relay ÷
 //! forward (what the reference server's own work costs), and can write the figures as
 //! JSON.
@@ -36,6 +37,7 @@ use load::{Client, Conn, MAX_STEPS, Measured, StepCounts};
 use serde::Serialize;
 use std::path::PathBuf;
 use std::time::Duration;
+use switchboard_sim::host::{self, Interference};
 
 /// Relay vs bare echo: messages/s at saturation and latency at 25/50/75% of it.
 #[derive(Parser, Debug, Clone)]
@@ -134,11 +136,13 @@ struct Step {
     /// [`CLIENT_BOUND_SHARE`] of them): the step measured the client as much as the
     /// target.
     client_bound: bool,
-    /// What else took CPU during the step (steal time, other processes), and how long
-    /// the run's threads waited for a core.
-    interference: Option<cpu::Interference>,
-    /// Whether that was enough to change the figures ([`cpu::DISTURBED_CORES`]).
+    /// What else took CPU during the step: steal time, other processes.
+    interference: Option<Interference>,
+    /// Whether that was enough to change the figures ([`host::DISTURBED_CORES`]).
     disturbed: bool,
+    /// Cores' worth of time the run's own threads waited for a CPU (not counted as
+    /// interference: see [`cpu::CpuSample::waited_cores_since`]).
+    waited_cores: Option<f64>,
 }
 
 impl Step {
@@ -659,6 +663,7 @@ fn figures(c: StepCounts, offered: f64, secs: f64, m: Measured, client_threads: 
             .is_some_and(|used| used >= CLIENT_BOUND_SHARE * client_threads as f64),
         interference: m.interference,
         disturbed: m.interference.is_some_and(|i| i.disturbed()),
+        waited_cores: m.waited_cores,
     }
 }
 
@@ -737,7 +742,7 @@ fn print_report(r: &Report) {
     {
         println!(
             "! DISTURBED: something outside the run (steal time, other processes) took at least {} core during the step: run again on a quieter machine",
-            cpu::DISTURBED_CORES
+            host::DISTURBED_CORES
         );
     }
     if let Some(x) = r.relay_vs_echo_throughput {
@@ -779,7 +784,8 @@ fn print_report(r: &Report) {
 #[cfg(test)]
 mod tests {
     use super::{
-        Measured, Step, StepCounts, cpu, cpu_per_message, disturbance, figures, targets_to_run,
+        Interference, Measured, Step, StepCounts, cpu_per_message, disturbance, figures,
+        targets_to_run,
     };
     use hdrhistogram::Histogram;
     use std::time::Duration;
@@ -812,6 +818,7 @@ mod tests {
             client_cores: Some(client),
             target_cores: Some(target),
             interference: None,
+            waited_cores: None,
         }
     }
 
@@ -824,10 +831,9 @@ mod tests {
     fn a_step_that_lost_a_tenth_of_a_core_to_outside_work_is_marked_disturbed() {
         let with = |others_cores: f64| {
             let m = Measured {
-                interference: Some(cpu::Interference {
+                interference: Some(Interference {
                     stolen_cores: 0.01,
                     others_cores,
-                    waited_cores: 0.01,
                 }),
                 ..measured(Some(5), 0.5, 0.5)
             };

@@ -10,6 +10,7 @@
 //! - [`compare`]: variants × replications on common random numbers.
 //! - [`erlang`]: Erlang C / Erlang A and the analytic yardstick of Markovian runs.
 //! - [`event_queue`]: timed events in order, for virtual time and live tasks' timers.
+//! - [`host`]: what the machine did besides a run (steal time, other processes).
 
 pub mod behaviour;
 pub mod cast;
@@ -20,6 +21,7 @@ pub mod dist;
 pub mod erlang;
 pub mod event_queue;
 pub mod history;
+pub mod host;
 pub mod live;
 pub mod metrics;
 pub mod report;

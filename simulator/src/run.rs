@@ -4,6 +4,7 @@
 
 use crate::checker::JOURNAL_FILE;
 use crate::history::HISTORY_FILE;
+use crate::host::{self, HostSample, Interference};
 use crate::live::{self, LiveError, LiveOptions};
 use crate::metrics::{Elapsed, Mode, RunInfo, Summary, WallClock, WriteError, write_summary};
 use crate::scenario::{Override, Scenario};
@@ -69,6 +70,7 @@ pub async fn run(
     let wall = Instant::now();
     let mut interrupted = false;
     let mut external = false;
+    let mut interference = None;
     let (mode, mut recorder, elapsed, history) = match driver {
         Driver::Virtual => {
             let mut run = VirtualRun::new(scenario)?;
@@ -90,7 +92,9 @@ pub async fn run(
             if opts.target.is_none() && opts.journal.is_none() {
                 opts.journal = Some(out.join(JOURNAL_FILE));
             }
+            let before = HostSample::now();
             let outcome = live::run(scenario, opts).await?;
+            interference = HostSample::now().interference_since(&before);
             interrupted = outcome.interrupted;
             let elapsed = Elapsed {
                 scenario_seconds: outcome.scenario.as_secs_f64(),
@@ -103,6 +107,7 @@ pub async fn run(
     info.wall_clock = WallClock {
         started_at: Some(started_at),
         real_seconds: wall.elapsed().as_secs_f64(),
+        interference,
     };
     info.elapsed = elapsed;
     if history.enabled {
@@ -126,6 +131,9 @@ pub async fn run(
             .warnings
             .extend(reference_data_warnings(scenario, &summary));
     }
+    summary
+        .warnings
+        .extend(interference.and_then(|i| disturbance_warning(i, external)));
     // Routing invariants over history and journal (docs/checker.md): a violation
     // fails the run and is listed in `summary.invariants`.
     if crate::checker::check_run(out, scenario, &mut summary).is_none() {
@@ -183,6 +191,33 @@ fn write_journal(path: &Path, journal: &[JournalEntry]) -> Result<(), WriteError
 /// server: it searches its own articles and templates (the simulator gives the embedded
 /// server a set matched to the scenarios' subjects), so an agent who finds none skips
 /// the step without an error.
+/// A warning when the machine was busy besides a live run. Other processes count only
+/// when the server runs inside this one: a server started on its own on this machine
+/// is another process, and part of the run.
+fn disturbance_warning(i: Interference, external_server: bool) -> Option<String> {
+    let taken = if external_server {
+        i.stolen_cores
+    } else {
+        i.taken_cores()
+    };
+    (taken >= host::DISTURBED_CORES).then(|| {
+        format!(
+            "machine busy besides the run: steal time {:.2} and other processes {:.2} cores on \
+             average{}; from {} core on, the figures describe the machine as much as the \
+             server: run again on a quieter machine",
+            i.stolen_cores,
+            i.others_cores,
+            if external_server {
+                " (other processes include a server started on this machine, so only steal \
+                 time counts here)"
+            } else {
+                ""
+            },
+            host::DISTURBED_CORES
+        )
+    })
+}
+
 fn reference_data_warnings(scenario: &Scenario, summary: &Summary) -> Vec<String> {
     let c = &summary.counters;
     // Enough chats that the workflow would have happened at least once.
@@ -218,7 +253,36 @@ fn reference_data_warnings(scenario: &Scenario, summary: &Summary) -> Vec<String
 
 #[cfg(test)]
 mod tests {
-    use super::{HISTORY_FILE, JOURNAL_FILE, remove_stale_records};
+    use super::{
+        HISTORY_FILE, Interference, JOURNAL_FILE, disturbance_warning, remove_stale_records,
+    };
+
+    #[test]
+    fn a_busy_machine_is_a_warning_and_a_local_server_is_not_other_work() {
+        let quiet = Interference {
+            stolen_cores: 0.02,
+            others_cores: 0.03,
+        };
+        assert_eq!(disturbance_warning(quiet, false), None);
+        let busy = Interference {
+            stolen_cores: 0.02,
+            others_cores: 0.9,
+        };
+        let w = disturbance_warning(busy, false).expect("other processes took 0.9 core");
+        assert!(w.contains("other processes 0.90 cores"), "{w}");
+        // Against a server started on its own, that server is one of the other
+        // processes: only steal time counts.
+        assert_eq!(disturbance_warning(busy, true), None);
+        let stolen = Interference {
+            stolen_cores: 0.15,
+            others_cores: 0.9,
+        };
+        let w = disturbance_warning(stolen, true).expect("steal counts");
+        assert!(
+            w.contains("steal time 0.15") && w.contains("only steal"),
+            "{w}"
+        );
+    }
 
     #[test]
     fn an_earlier_runs_journal_and_history_are_removed_and_nothing_else() {

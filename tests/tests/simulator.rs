@@ -117,6 +117,11 @@ async fn quickstart_against_the_embedded_server() {
     check_files(&dir, &summary);
     check_latency_intervals(&dir);
     assert!(dir.join("journal.jsonl").is_file());
+    // What else the machine did during the run is measured (on Linux).
+    if cfg!(target_os = "linux") {
+        let i = summary.wall_clock.interference.expect("measured");
+        assert!(i.stolen_cores >= 0.0 && i.others_cores >= 0.0, "{i:?}");
+    }
     assert!(summary.passed, "{:?}", summary.thresholds);
 }
 

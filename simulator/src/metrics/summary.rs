@@ -177,6 +177,11 @@ pub struct WallClock {
     pub started_at: Option<String>,
     /// Wall-clock seconds the run took.
     pub real_seconds: f64,
+    /// What the machine did besides the run, on average over a live run: steal time
+    /// and other processes' CPU (absent in virtual time, and where `/proc` cannot
+    /// tell).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub interference: Option<crate::host::Interference>,
 }
 
 /// What the driver knows about the run besides the recorded data.

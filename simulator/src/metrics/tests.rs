@@ -16,6 +16,7 @@ fn info() -> RunInfo {
         wall_clock: WallClock {
             started_at: None,
             real_seconds: 1.5,
+            interference: None,
         },
         overrides: vec!["routing.policy=random".into()],
         resolved_scenario: serde_json::json!({"name": "unit"}),

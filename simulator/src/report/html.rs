@@ -158,6 +158,18 @@ pub fn page(
             ),
         ),
         (
+            "machine besides the run",
+            s.wall_clock.interference.map_or_else(
+                || "not measured".to_string(),
+                |i| {
+                    format!(
+                        "steal time {:.2}, other processes {:.2} cores on average",
+                        i.stolen_cores, i.others_cores
+                    )
+                },
+            ),
+        ),
+        (
             "intervals",
             format!("{intervals} × {} s of scenario time", chart_num(interval_s)),
         ),
