@@ -1,6 +1,7 @@
 //! CPU time of this process's threads, grouped by thread name, read from
-//! `/proc/self/task/*/schedstat`, and what else took CPU from them, read from
-//! `/proc/stat` (Linux; elsewhere every figure is absent).
+//! `/proc/self/task/*/schedstat`, and what else took CPU from them (steal time and
+//! other processes, [`switchboard_sim::host`]) (Linux; elsewhere every figure is
+//! absent).
 //!
 //! The load client and the target share the machine, so a latency figure only
 //! describes the target while the client has CPU to spare. Sampling both sides' threads
@@ -32,8 +33,9 @@ struct Thread {
 impl CpuSample {
     /// Reads every thread's CPU time now; `None` where `/proc` cannot tell.
     pub fn now() -> Option<CpuSample> {
-        let at = Instant::now();
+        // The machine's figures first: the threads' are read right after `at`.
         let host = HostSample::now();
+        let at = Instant::now();
         let mut threads = HashMap::new();
         for (tid, path) in numbered(std::path::Path::new("/proc/self/task"))? {
             // A thread may end between listing and reading: skip it.

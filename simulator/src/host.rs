@@ -24,8 +24,9 @@ pub struct HostSample {
     at: Instant,
     /// The machine's steal time, in ticks.
     steal: Option<u64>,
-    /// Other user-space processes' CPU, in ticks, by pid.
-    others: Option<HashMap<u32, u64>>,
+    /// Other user-space processes' CPU, in ticks, by pid and start time (a pid the
+    /// kernel gives again is another process).
+    others: Option<HashMap<(u32, u64), u64>>,
 }
 
 impl HostSample {
@@ -52,7 +53,7 @@ impl HostSample {
         // between is missing, and so is its last stretch of CPU.
         let others_ticks: u64 = others
             .iter()
-            .map(|(pid, t)| t.saturating_sub(others0.get(pid).copied().unwrap_or(0)))
+            .map(|(id, t)| t.saturating_sub(others0.get(id).copied().unwrap_or(0)))
             .sum();
         Some(Interference {
             stolen_cores: cores(steal.saturating_sub(steal0)),
@@ -68,7 +69,10 @@ pub struct Interference {
     /// Steal time: the hypervisor ran other guests on this machine's CPUs.
     pub stolen_cores: f64,
     /// CPU that other user-space processes on this machine used (counted in 10 ms
-    /// ticks: a few hundredths of a core either way are sampling).
+    /// ticks: a few hundredths of a core either way are sampling). A lower bound: a
+    /// process that starts and ends between two samples is not seen, and one that
+    /// ends is missing its last stretch (a shell loop running external commands, or
+    /// a build's short compiler runs, count for less than they took).
     pub others_cores: f64,
 }
 
@@ -99,12 +103,13 @@ fn steal_ticks(line: &str) -> Option<u64> {
     fields.nth(7)?.parse().ok()
 }
 
-/// CPU ticks (user + system) of every other user-space process, by pid. Kernel
-/// threads are left out: the ones busy during a load test mostly carry its own network
-/// traffic (`ksoftirqd`). So is network work the kernel does on an idle core, which
-/// `/proc/stat` counts as busy but no process owns: the machine's busy time less this
-/// process's would call that interference.
-fn read_others() -> Option<HashMap<u32, u64>> {
+/// CPU ticks (user + system) of every other user-space process, by pid and start
+/// time. Kernel threads are left out: the ones busy during a load test mostly carry
+/// its own network traffic (`ksoftirqd`). So is network work the kernel does on an
+/// idle core, which `/proc/stat` counts as busy but no process owns: the machine's busy
+/// time less this process's would call that interference. `None` when no other process
+/// is visible (a `/proc` mounted with `hidepid`): that is not a quiet machine.
+fn read_others() -> Option<HashMap<(u32, u64), u64>> {
     let me = std::process::id();
     let mut others = HashMap::new();
     for (pid, path) in numbered(Path::new("/proc"))? {
@@ -115,11 +120,11 @@ fn read_others() -> Option<HashMap<u32, u64>> {
         let Ok(stat) = std::fs::read_to_string(path.join("stat")) else {
             continue;
         };
-        if let Some(ticks) = user_process_ticks(pid, &stat) {
-            others.insert(pid, ticks);
+        if let Some(p) = UserProcess::parse(&stat) {
+            others.insert((pid, p.started), p.ticks);
         }
     }
-    Some(others)
+    (!others.is_empty()).then_some(others)
 }
 
 /// The entries of `dir` named by a number (processes in `/proc`, threads in a
@@ -132,18 +137,33 @@ pub fn numbered<N: std::str::FromStr>(dir: &Path) -> Option<impl Iterator<Item =
     }))
 }
 
-/// user + system ticks from a `/proc/<pid>/stat` line, unless the process is a kernel
-/// thread (`kthreadd`, pid 2, and its children).
-fn user_process_ticks(pid: u32, stat: &str) -> Option<u64> {
-    // The command name may hold spaces and parentheses: fields start after the last ')'.
-    let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
-    let ppid: u32 = fields.get(1)?.parse().ok()?;
-    if pid == 2 || ppid == 2 {
-        return None;
+/// The figures of a `/proc/<pid>/stat` line this module reads.
+#[derive(Debug, PartialEq)]
+struct UserProcess {
+    /// user + system time, in ticks.
+    ticks: u64,
+    /// When it started, in ticks since boot.
+    started: u64,
+}
+
+/// A kernel thread's `flags` (`PF_KTHREAD`).
+const KERNEL_THREAD: u64 = 0x0020_0000;
+
+impl UserProcess {
+    /// The line's figures, unless it is a kernel thread's.
+    fn parse(stat: &str) -> Option<UserProcess> {
+        // The command name may hold spaces and parentheses: fields start after the
+        // last ')', with the state at 0.
+        let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
+        let number = |i: usize| fields.get(i)?.parse::<u64>().ok();
+        if number(6)? & KERNEL_THREAD != 0 {
+            return None;
+        }
+        Some(UserProcess {
+            ticks: number(11)? + number(12)?,
+            started: number(19)?,
+        })
     }
-    let utime: u64 = fields.get(11)?.parse().ok()?;
-    let stime: u64 = fields.get(12)?.parse().ok()?;
-    Some(utime + stime)
 }
 
 #[cfg(test)]
@@ -160,12 +180,39 @@ mod tests {
     #[test]
     fn a_process_line_gives_user_plus_system_ticks_and_kernel_threads_none() {
         // pid (comm) state ppid pgrp session tty tpgid flags minflt cminflt majflt
-        // cmajflt utime stime …; the name may hold spaces and parentheses.
-        let line = "4242 (a (b) c) S 1 4242 4242 0 -1 4194560 10 0 0 0 70 30 0 0 20 0";
-        assert_eq!(user_process_ticks(4242, line), Some(100));
-        let kworker = "77 (kworker/0:1) I 2 0 0 0 -1 69238880 0 0 0 0 5 9 0 0 20 0";
-        assert_eq!(user_process_ticks(77, kworker), None);
-        assert_eq!(user_process_ticks(4242, "4242 (x) S"), None, "too short");
+        // cmajflt utime stime cutime cstime priority nice threads itrealvalue
+        // starttime …; the name may hold spaces and parentheses.
+        let line = "4242 (a (b) c) S 1 4242 4242 0 -1 4194560 10 0 0 0 70 30 5 5 20 0 1 0 987 0";
+        assert_eq!(
+            UserProcess::parse(line),
+            Some(UserProcess {
+                ticks: 100,
+                started: 987
+            })
+        );
+        // A kernel thread is known by its flags (PF_KTHREAD), whatever its parent: in
+        // a pid namespace pid 2 is an ordinary process.
+        let kworker = "77 (kworker/0:1) I 2 0 0 0 -1 69238880 0 0 0 0 5 9 0 0 20 0 1 0 9 0";
+        assert_eq!(UserProcess::parse(kworker), None);
+        let child_of_2 = "78 (helper) S 2 0 0 0 -1 4194560 0 0 0 0 5 9 0 0 20 0 1 0 9 0";
+        assert_eq!(UserProcess::parse(child_of_2).map(|p| p.ticks), Some(14));
+        assert_eq!(UserProcess::parse("4242 (x) S"), None, "too short");
+    }
+
+    #[test]
+    fn a_pid_given_again_is_another_process() {
+        let at = |others: Vec<((u32, u64), u64)>| HostSample {
+            at: Instant::now(),
+            steal: Some(0),
+            others: Some(others.into_iter().collect()),
+        };
+        let before = at(vec![((500, 10), 900)]);
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        // Pid 500 ended; a new process got its pid and has run 3 ticks since.
+        let after = at(vec![((500, 4000), 3)]);
+        let i = after.interference_since(&before).expect("figures");
+        let ticks = i.others_cores * after.at.duration_since(before.at).as_secs_f64() * 100.0;
+        assert!((ticks - 3.0).abs() < 1e-6, "{ticks}");
     }
 
     #[test]

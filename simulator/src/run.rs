@@ -187,13 +187,9 @@ fn write_journal(path: &Path, journal: &[JournalEntry]) -> Result<(), WriteError
     w.flush().map_err(io)
 }
 
-/// Workflows that need reference data and never happened against a separately started
-/// server: it searches its own articles and templates (the simulator gives the embedded
-/// server a set matched to the scenarios' subjects), so an agent who finds none skips
-/// the step without an error.
 /// A warning when the machine was busy besides a live run. Other processes count only
-/// when the server runs inside this one: a server started on its own on this machine
-/// is another process, and part of the run.
+/// when the server runs inside this one: a server started on its own may be one of
+/// them (on this machine), and it is part of the run.
 fn disturbance_warning(i: Interference, external_server: bool) -> Option<String> {
     let taken = if external_server {
         i.stolen_cores
@@ -208,8 +204,8 @@ fn disturbance_warning(i: Interference, external_server: bool) -> Option<String>
             i.stolen_cores,
             i.others_cores,
             if external_server {
-                " (other processes include a server started on this machine, so only steal \
-                 time counts here)"
+                " (against a server started on its own, which may be one of the other \
+                 processes, only steal time counts)"
             } else {
                 ""
             },
@@ -218,6 +214,10 @@ fn disturbance_warning(i: Interference, external_server: bool) -> Option<String>
     })
 }
 
+/// Workflows that need reference data and never happened against a separately started
+/// server: it searches its own articles and templates (the simulator gives the embedded
+/// server a set matched to the scenarios' subjects), so an agent who finds none skips
+/// the step without an error.
 fn reference_data_warnings(scenario: &Scenario, summary: &Summary) -> Vec<String> {
     let c = &summary.counters;
     // Enough chats that the workflow would have happened at least once.

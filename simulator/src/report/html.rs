@@ -5,7 +5,7 @@
 use super::plots::Plot;
 use crate::metrics::counters::Counters;
 use crate::metrics::names::Stat;
-use crate::metrics::summary::Summary;
+use crate::metrics::summary::{Mode, Summary};
 use std::fmt::Write as _;
 
 const CSS: &str = r#"
@@ -160,7 +160,10 @@ pub fn page(
         (
             "machine besides the run",
             s.wall_clock.interference.map_or_else(
-                || "not measured".to_string(),
+                || match s.mode {
+                    Mode::Virtual => "not applicable (virtual time)".to_string(),
+                    Mode::Live => "not measured (no /proc)".to_string(),
+                },
                 |i| {
                     format!(
                         "steal time {:.2}, other processes {:.2} cores on average",
