@@ -317,10 +317,9 @@ impl Client {
         let cpu0 = CpuSample::now();
         tokio::time::sleep_until(end.into()).await;
         let cpu1 = CpuSample::now();
-        let cores = |name| match (&cpu0, &cpu1) {
-            (Some(a), Some(b)) => Some(b.cores_since(a, name)),
-            _ => None,
-        };
+        // Both samples, or none where `/proc` cannot tell.
+        let cpu = cpu0.zip(cpu1);
+        let cores = |name| cpu.as_ref().map(|(a, b)| b.cores_since(a, name));
         let deadline = end + drain;
         let drained = loop {
             if self.shared.step_complete(step) {
@@ -338,14 +337,8 @@ impl Client {
             drained,
             client_cores: cores(CLIENT_THREADS),
             target_cores: cores(crate::targets::TARGET_THREADS),
-            interference: match (&cpu0, &cpu1) {
-                (Some(a), Some(b)) => b.interference_since(a),
-                _ => None,
-            },
-            waited_cores: match (&cpu0, &cpu1) {
-                (Some(a), Some(b)) => Some(b.waited_cores_since(a)),
-                _ => None,
-            },
+            interference: cpu.as_ref().and_then(|(a, b)| b.interference_since(a)),
+            waited_cores: cpu.as_ref().map(|(a, b)| b.waited_cores_since(a)),
         }
     }
 

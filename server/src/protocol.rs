@@ -541,7 +541,8 @@ pub fn encode_notice(notice: &Notice) -> String {
 /// The text `write` puts in a fresh buffer.
 fn written(write: impl FnOnce(&mut Vec<u8>) -> serde_json::Result<()>) -> String {
     let mut buf = Vec::with_capacity(256);
-    // Strings and numbers only: writing cannot fail, and serde_json writes UTF-8.
+    // Frames hold strings, numbers, maps and sequences only: writing cannot fail, and
+    // serde_json writes UTF-8.
     if write(&mut buf).is_err() {
         return String::new();
     }
@@ -557,25 +558,20 @@ fn encode_tagged<B: Serialize>(
     head: impl FnOnce(&mut Vec<u8>) -> serde_json::Result<()>,
     body: &B,
 ) -> String {
-    let mut buf = Vec::with_capacity(256);
-    // Frames hold strings, numbers, maps and sequences only: serialising cannot fail,
-    // and serde_json writes UTF-8.
-    if head(&mut buf).is_err() {
-        return String::new();
-    }
-    let start = buf.len();
-    if serde_json::to_writer(&mut buf, body).is_err() {
-        return String::new();
-    }
-    match buf.get(start..start + 2) {
-        // An empty object adds no field: only its closing brace stays.
-        Some(b"{}") => {
-            buf.remove(start);
+    written(|buf| {
+        head(buf)?;
+        let start = buf.len();
+        serde_json::to_writer(&mut *buf, body)?;
+        match buf.get(start..start + 2) {
+            // An empty object adds no field: only its closing brace stays.
+            Some(b"{}") => {
+                buf.remove(start);
+            }
+            Some([b'{', _]) => buf[start] = b',',
+            _ => return Err(serde::ser::Error::custom("the body is not an object")),
         }
-        Some([b'{', _]) => buf[start] = b',',
-        _ => return String::new(),
-    }
-    String::from_utf8(buf).unwrap_or_default()
+        Ok(())
+    })
 }
 
 /// The JSON text of an `error` frame (the same as [`ServerFrame::Error`]'s).
