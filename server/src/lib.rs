@@ -5,6 +5,8 @@
 //! - [`config`]: the server's TOML configuration.
 //! - [`gateway`]: sockets, HTTP, sessions, journal and metrics around the Desk;
 //!   [`serve`] runs it all on a listener, for the binary and for in-process embedding.
+//! - [`cli`]: what the command-line programs share.
+pub mod cli;
 pub mod config;
 pub mod domain;
 pub mod gateway;

@@ -2,14 +2,17 @@
 //!
 //! Prints the bound address as the first line on stdout (so scripts can use
 //! `--listen 127.0.0.1:0`), serves until SIGINT or SIGTERM, then closes every
-//! connection (1001), flushes the journal and exits 0.
+//! connection (1001), flushes the journal and exits 0. An error that stops it (a bad
+//! configuration, a journal it cannot write, an address it cannot listen on) is
+//! printed as one `error: …` line, and it exits 1.
 
 use anyhow::Context as _;
 use clap::Parser;
-use std::io::Write as _;
+use std::io::{IsTerminal as _, Write as _};
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use switchboard_server::{ServerConfig, check_journal, serve};
+use std::process::ExitCode;
+use switchboard_server::{ServerConfig, check_journal, cli, serve};
 
 /// Switchboard reference live-chat server (WebSocket + HTTP on one port).
 #[derive(Parser, Debug)]
@@ -45,15 +48,25 @@ struct Args {
 }
 
 #[tokio::main]
-async fn main() -> anyhow::Result<()> {
+async fn main() -> ExitCode {
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
         )
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
         .init();
-    let args = Args::parse();
+    match run(Args::parse()).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {}", cli::describe(e.as_ref()));
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(args: Args) -> anyhow::Result<()> {
     let mut config = match &args.config {
         Some(path) => ServerConfig::load(path)?,
         None => ServerConfig::default(),

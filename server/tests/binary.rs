@@ -120,10 +120,12 @@ async fn a_used_journal_is_refused_before_the_address_is_printed() -> Res {
     let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_switchboard-server"))
         .args(["--listen", "127.0.0.1:0", "--journal"])
         .arg(&journal)
+        // A backtrace is for bugs, not for a file the user named.
+        .env("RUST_BACKTRACE", "1")
         .output()
         .await?;
     let _ = std::fs::remove_file(&journal);
-    assert!(!out.status.success());
+    assert_eq!(out.status.code(), Some(1));
     assert!(
         out.stdout.is_empty(),
         "{:?}",
@@ -131,5 +133,10 @@ async fn a_used_journal_is_refused_before_the_address_is_printed() -> Res {
     );
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("earlier run"), "{err}");
+    // One line, the cause said once, no colour codes in a file.
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(err.starts_with("error: journal "), "{err}");
+    assert_eq!(err.matches("already holds").count(), 1, "{err}");
+    assert!(!err.contains('\u{1b}'), "{err}");
     Ok(())
 }

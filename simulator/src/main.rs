@@ -4,6 +4,7 @@
 
 use anyhow::Result;
 use clap::{Parser, Subcommand};
+use std::io::IsTerminal as _;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use switchboard_sim::console;
@@ -32,11 +33,13 @@ enum Command {
         /// `live` (real server, real sockets) or `virtual` (discrete events, no sockets).
         #[arg(long, value_enum, default_value_t = ModeArg::Live)]
         mode: ModeArg,
-        /// Report folder [default: reports/<scenario>/<timestamp>/].
+        /// Report folder [default: reports/<scenario>/<timestamp>/, with -2, -3, …
+        /// added when a run started in the same second has it].
         #[arg(long)]
         out: Option<PathBuf>,
-        /// Drive a separately started server (`ws://HOST:PORT` or `HOST:PORT`) instead
-        /// of the embedded one; it is provisioned through its admin API.
+        /// Drive a separately started server (`HOST:PORT`, `ws://HOST:PORT` or
+        /// `http://HOST:PORT`) instead of the embedded one; it is provisioned through
+        /// its admin API.
         #[arg(long)]
         target: Option<String>,
         /// The external server's admin token (with --target).
@@ -105,7 +108,8 @@ enum Command {
         /// Agents.
         #[arg(long)]
         agents: u64,
-        /// Chats per agent at once (auto-accept "Available for N"); N slots = N servers.
+        /// Chats per agent at once (auto-accept "Available for N", 1 to 4); N slots = N
+        /// servers.
         #[arg(long, default_value_t = 1)]
         slots: u64,
         /// Mean patience (exponential): Erlang A. Absent: Erlang C.
@@ -144,6 +148,30 @@ enum ModeArg {
     Virtual,
 }
 
+/// The `HOST:PORT` of a `--target`: given as is, or as the server's WebSocket or HTTP
+/// address (one port serves both), with or without the `/ws` path.
+fn target_host_port(target: &str) -> Result<&str, String> {
+    let t = target.trim();
+    let rest = match t.split_once("://") {
+        None => t,
+        Some(("ws" | "http", rest)) => rest,
+        Some(("wss" | "https", _)) => {
+            return Err("TLS is not supported: the reference server speaks plain ws://".into());
+        }
+        Some((scheme, _)) => {
+            return Err(format!(
+                "unknown scheme `{scheme}://`; give HOST:PORT or ws://HOST:PORT"
+            ));
+        }
+    };
+    let hostport = rest.trim_end_matches('/');
+    let hostport = hostport.strip_suffix("/ws").unwrap_or(hostport);
+    if hostport.is_empty() || hostport.contains('/') {
+        return Err("expected HOST:PORT, ws://HOST:PORT or ws://HOST:PORT/ws".into());
+    }
+    Ok(hostport)
+}
+
 fn parse_override(s: &str) -> Result<Override, String> {
     s.parse()
 }
@@ -155,6 +183,7 @@ async fn main() -> ExitCode {
             tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()),
         )
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
         .init();
     let cli = Cli::parse();
     let drains = matches!(
@@ -173,7 +202,7 @@ async fn main() -> ExitCode {
     match dispatch(cli).await {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("error: {e:#}");
+            eprintln!("error: {}", switchboard_server::cli::describe(e.as_ref()));
             ExitCode::from(2)
         }
     }
@@ -272,16 +301,16 @@ async fn dispatch(cli: Cli) -> Result<ExitCode> {
                     let target = match target {
                         None => None,
                         Some(t) => {
-                            let hostport = t
-                                .trim_start_matches("ws://")
-                                .trim_end_matches('/')
-                                .trim_end_matches("/ws");
+                            let hostport = target_host_port(&t)
+                                .map_err(|e| anyhow::anyhow!("--target {t}: {e}"))?;
                             let addr = tokio::net::lookup_host(hostport)
                                 .await
                                 .ok()
                                 .and_then(|mut a| a.next())
                                 .ok_or_else(|| {
-                                    anyhow::anyhow!("--target {t}: not a reachable HOST:PORT")
+                                    anyhow::anyhow!(
+                                        "--target {t}: cannot resolve `{hostport}` (HOST:PORT)"
+                                    )
                                 })?;
                             let token = admin_token.ok_or_else(|| {
                                 anyhow::anyhow!("--target needs --admin-token (or SWITCHBOARD_ADMIN_TOKEN) to provision the server")
@@ -362,14 +391,8 @@ async fn compare(
         .variants
         .first()
         .map_or_else(String::new, |v| v.scenario.name.clone());
-    let out = out.unwrap_or_else(|| {
-        let stamp = humantime::format_rfc3339_seconds(std::time::SystemTime::now())
-            .to_string()
-            .replace(':', "-");
-        PathBuf::from("reports")
-            .join(&name)
-            .join(format!("compare-{stamp}"))
-    });
+    let out = out
+        .unwrap_or_else(|| run::unused_folder(&PathBuf::from("reports").join(&name), "compare-"));
     eprintln!(
         "comparing `{name}` ({mode} mode): {} variants x {} replications, seeds {}..={}, report in {}",
         plan.variants.len(),
@@ -417,5 +440,32 @@ fn validate(file: &std::path::Path, set: &[Override]) -> ExitCode {
             eprintln!("{e}");
             ExitCode::from(2)
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::target_host_port;
+
+    #[test]
+    fn a_target_is_read_in_the_forms_a_user_copies() {
+        for t in [
+            "127.0.0.1:8080",
+            "ws://127.0.0.1:8080",
+            "ws://127.0.0.1:8080/",
+            "ws://127.0.0.1:8080/ws",
+            "http://127.0.0.1:8080/",
+            " 127.0.0.1:8080 ",
+        ] {
+            assert_eq!(target_host_port(t), Ok("127.0.0.1:8080"), "{t}");
+        }
+        assert!(target_host_port("wss://h:1").unwrap_err().contains("TLS"));
+        assert!(
+            target_host_port("ftp://h:1")
+                .unwrap_err()
+                .contains("`ftp://`")
+        );
+        assert!(target_host_port("ws://h:1/metrics").is_err());
+        assert!(target_host_port("ws://").is_err());
     }
 }

@@ -44,10 +44,25 @@ pub enum RunError {
 
 /// The default report folder: `reports/<scenario>/<UTC timestamp>/`.
 pub fn default_out(scenario: &Scenario) -> PathBuf {
+    unused_folder(&Path::new("reports").join(&scenario.name), "")
+}
+
+/// `parent/<prefix><UTC timestamp>`, or, when a run started in the same second
+/// already has that folder, the same with `-2`, `-3`, … added: a script that runs one
+/// scenario after another (a loop over seeds) never writes over an earlier report.
+pub fn unused_folder(parent: &Path, prefix: &str) -> PathBuf {
     let stamp = humantime::format_rfc3339_seconds(SystemTime::now())
         .to_string()
         .replace(':', "-");
-    Path::new("reports").join(&scenario.name).join(stamp)
+    first_unused(parent, &format!("{prefix}{stamp}"))
+}
+
+/// `parent/name`, or `parent/name-2`, `-3`, … whichever is the first not taken.
+fn first_unused(parent: &Path, name: &str) -> PathBuf {
+    std::iter::once(parent.join(name))
+        .chain((2u64..).map(|n| parent.join(format!("{name}-{n}"))))
+        .find(|p| !p.exists())
+        .expect("an unbounded sequence of names has an unused one")
 }
 
 /// Runs `scenario` with `driver` and writes its report to `out`; returns the summary.
@@ -62,10 +77,29 @@ pub async fn run(
     if let Driver::Live(opts) = &driver {
         live::preflight(scenario, opts.target.is_none())?;
     }
+    let created = !out.exists();
     std::fs::create_dir_all(out).map_err(|source| WriteError::Io {
         path: out.to_path_buf(),
         source,
     })?;
+    let result = run_into(scenario, overrides, driver, out, started_at).await;
+    if result.is_err() && created {
+        // A run that failed before writing anything (a server that refused the
+        // admin token, say) leaves no empty folder behind; one that wrote something
+        // (an embedded server's journal) keeps it for the post-mortem.
+        let _ = std::fs::remove_dir(out);
+    }
+    result
+}
+
+/// [`run`] once its report folder exists.
+async fn run_into(
+    scenario: &Scenario,
+    overrides: &[Override],
+    driver: Driver,
+    out: &Path,
+    started_at: String,
+) -> Result<Summary, RunError> {
     remove_stale_records(out)?;
     let wall = Instant::now();
     let mut interrupted = false;
@@ -254,8 +288,59 @@ fn reference_data_warnings(scenario: &Scenario, summary: &Summary) -> Vec<String
 #[cfg(test)]
 mod tests {
     use super::{
-        HISTORY_FILE, Interference, JOURNAL_FILE, disturbance_warning, remove_stale_records,
+        Driver, HISTORY_FILE, Interference, JOURNAL_FILE, disturbance_warning, first_unused,
+        remove_stale_records, run,
     };
+    use crate::live::LiveOptions;
+    use crate::scenario::Scenario;
+
+    #[test]
+    fn a_taken_report_folder_gets_a_numbered_sibling() {
+        let dir = std::env::temp_dir().join(format!("sb-unused-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let stamp = "2026-11-28T10-55-08Z";
+        assert_eq!(first_unused(&dir, stamp), dir.join(stamp));
+        std::fs::create_dir(dir.join(stamp)).unwrap();
+        assert_eq!(first_unused(&dir, stamp), dir.join(format!("{stamp}-2")));
+        std::fs::create_dir(dir.join(format!("{stamp}-2"))).unwrap();
+        assert_eq!(first_unused(&dir, stamp), dir.join(format!("{stamp}-3")));
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[tokio::test]
+    async fn a_run_that_fails_before_writing_leaves_no_folder() {
+        let scenario = Scenario::load(
+            &std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../scenarios/quickstart.toml"),
+            &[],
+        )
+        .unwrap();
+        // Nothing listens there: provisioning fails at once.
+        let closed = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap();
+        let base = std::env::temp_dir().join(format!("sb-failed-{}", std::process::id()));
+        let out = base.join("report");
+        let driver = Driver::Live(LiveOptions {
+            target: Some((closed, "token".into())),
+            journal: None,
+            progress: false,
+            history: true,
+        });
+        assert!(run(&scenario, &[], driver, &out).await.is_err());
+        assert!(!out.exists(), "an empty report folder was left");
+        // A folder the user already had stays.
+        std::fs::create_dir_all(&out).unwrap();
+        let driver = Driver::Live(LiveOptions {
+            target: Some((closed, "token".into())),
+            journal: None,
+            progress: false,
+            history: true,
+        });
+        assert!(run(&scenario, &[], driver, &out).await.is_err());
+        assert!(out.exists());
+        std::fs::remove_dir_all(&base).unwrap();
+    }
 
     #[test]
     fn a_busy_machine_is_a_warning_and_a_local_server_is_not_other_work() {

@@ -128,6 +128,58 @@ fn bad_scenario_or_override_exits_two_without_running() {
     assert!(!out.exists(), "nothing ran");
 }
 
+#[test]
+fn runs_started_in_the_same_second_keep_both_reports() {
+    let cwd = out_dir("same-second");
+    std::fs::create_dir_all(&cwd).unwrap();
+    let q = scenario("quickstart.toml");
+    let mut reports = Vec::new();
+    for seed in ["1", "2"] {
+        let o = Command::new(env!("CARGO_BIN_EXE_switchboard"))
+            .current_dir(&cwd)
+            .args(["run", q.to_str().unwrap(), "--mode", "virtual", "--quiet"])
+            .args(["--seed", seed])
+            .output()
+            .expect("switchboard runs");
+        assert_eq!(o.status.code(), Some(0), "{o:?}");
+        let stdout = String::from_utf8_lossy(&o.stdout).into_owned();
+        let report = stdout
+            .lines()
+            .find_map(|l| l.strip_prefix("report: "))
+            .unwrap_or_else(|| panic!("no report line: {stdout}"))
+            .to_string();
+        reports.push(cwd.join(report));
+    }
+    assert_ne!(reports[0], reports[1]);
+    for (r, seed) in reports.iter().zip([1, 2]) {
+        let summary: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(r.join("summary.json")).unwrap())
+                .unwrap();
+        assert_eq!(summary["seed"], seed, "{}", r.display());
+    }
+    std::fs::remove_dir_all(&cwd).unwrap();
+}
+
+#[test]
+fn a_missing_report_folder_is_named_as_such() {
+    let missing = out_dir("missing");
+    for command in ["check", "report"] {
+        let (code, _, stderr) = switchboard(&[command, missing.to_str().unwrap()]);
+        assert_eq!(code, 2, "{command}: {stderr}");
+        assert_eq!(
+            stderr.trim(),
+            format!("error: {}: no such report folder", missing.display()),
+            "{command}"
+        );
+    }
+    // A folder without the file: the cause is said once.
+    std::fs::create_dir_all(&missing).unwrap();
+    let (code, _, stderr) = switchboard(&["report", missing.to_str().unwrap()]);
+    assert_eq!(code, 2, "{stderr}");
+    assert_eq!(stderr.matches("No such file").count(), 1, "{stderr}");
+    std::fs::remove_dir_all(&missing).unwrap();
+}
+
 /// Starts `switchboard run SCENARIO --quiet --out OUT EXTRA…`, sends it Ctrl-C once its
 /// first stderr line is out, and waits (at most `patience`) for it to stop: its first
 /// line, how long it took after the Ctrl-C, and its exit status.

@@ -54,8 +54,15 @@ pub enum CheckError {
     /// A file could not be read or parsed.
     #[error("{0}")]
     Read(String),
+    /// There is no such folder.
+    #[error("{0}: no such report folder")]
+    NoFolder(PathBuf),
     /// The run folder has no history.
-    #[error("{0}: no {HISTORY_FILE} (was the run made with history on?)")]
+    #[error(
+        "{0}: no {HISTORY_FILE}: not a run's report folder, or a virtual run expecting more \
+         than {large} users (those keep no history)",
+        large = crate::virtual_time::LARGE_RUN_USERS
+    )]
     NoHistory(PathBuf),
 }
 
@@ -281,6 +288,9 @@ fn grace_ms(scenario: std::time::Duration, time_scale: f64) -> u64 {
 
 /// Checks the run folder `dir` and writes `invariants.json` there.
 pub fn check_dir(dir: &Path, opts: &Options) -> Result<CheckReport, CheckError> {
+    if !dir.is_dir() {
+        return Err(CheckError::NoFolder(dir.to_path_buf()));
+    }
     let hp = dir.join(HISTORY_FILE);
     if !hp.exists() {
         return Err(CheckError::NoHistory(dir.to_path_buf()));

@@ -43,7 +43,10 @@ pub enum Arrival {
 impl Arrival {
     /// Parses the text form: `poisson(rate=60/min)` or `constant(rate=1/s)`.
     pub fn parse(text: &str) -> Result<Arrival, String> {
-        let hint = "expected `poisson(rate=60/min)`, `constant(rate=1/s)` or a list of phases";
+        // Phases are a TOML array: written in the file, never in this text form (nor
+        // with `--set`).
+        let hint = "expected `poisson(rate=60/min)` or `constant(rate=1/s)` \
+                    (arrival phases are an array written in the scenario file)";
         let call = parse_call(text)
             .ok_or_else(|| format!("invalid arrival `{}`; {hint}", text.trim()))??;
         let [rate] = call.bind_all(["rate"])?;

@@ -31,6 +31,14 @@ pub fn answer(q: &Question) -> Result<String, ErlangError> {
             "agents and slots must be at least 1".into(),
         ));
     }
+    let most = u64::from(switchboard_server::domain::config::MAX_AVAILABLE_FOR);
+    if q.slots > most {
+        return Err(ErlangError::Invalid(format!(
+            "slots are the chats an agent holds at once (\"Available for N\", R2): 1 to \
+             {most}, got {}",
+            q.slots
+        )));
+    }
     if !(0.0..1.0).contains(&q.goal) {
         return Err(ErlangError::Invalid(
             "the goal is a share from 0% up to, not including, 100% (no finite staff \

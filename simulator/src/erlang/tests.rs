@@ -212,3 +212,21 @@ fn a_goal_of_a_hundred_percent_is_refused() {
     assert!(err.contains("100%"), "{err}");
     assert!(answer(&q(0.999)).is_ok());
 }
+
+/// Slots are "Available for N" (R2): an agent holds at most four chats at once.
+#[test]
+fn more_slots_than_an_agent_may_hold_are_refused() {
+    use super::print::{Question, answer};
+    let q = |slots| Question {
+        rate: 160.0 / 3600.0,
+        handle_time: 180.0,
+        agents: 10,
+        slots,
+        patience: None,
+        target: 20.0,
+        goal: 0.8,
+    };
+    assert!(answer(&q(4)).is_ok());
+    let err = answer(&q(5)).expect_err("5 slots refused").to_string();
+    assert!(err.contains("1 to 4, got 5"), "{err}");
+}

@@ -32,6 +32,9 @@ pub const REPORT_HTML: &str = "report.html";
 /// Writing or reading report files failed.
 #[derive(Debug, Error)]
 pub enum ReportError {
+    /// There is no such folder.
+    #[error("{0}: no such report folder")]
+    NoFolder(PathBuf),
     /// A file could not be written or read.
     #[error("{path}: {source}")]
     Io {
@@ -110,6 +113,9 @@ pub struct Rendered {
 
 /// Reads a run folder's saved data and writes the plots and `report.html`.
 pub fn render(dir: &Path) -> Result<Rendered, ReportError> {
+    if !dir.is_dir() {
+        return Err(ReportError::NoFolder(dir.to_path_buf()));
+    }
     let summary = read_summary(dir)?;
     let path = dir.join(TIMESERIES_CSV);
     let text = fs::read_to_string(&path).map_err(io(&path))?;

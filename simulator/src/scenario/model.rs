@@ -8,6 +8,7 @@ use serde::de::{DeserializeSeed, MapAccess, Visitor};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use std::fmt;
 use std::time::Duration;
+use switchboard_server::domain::config::MAX_AVAILABLE_FOR;
 use switchboard_server::domain::{ChatSource, PolicyKind, RoutingConfig};
 
 /// A whole scenario: what to simulate, for how long, and what counts as passing.
@@ -162,7 +163,11 @@ pub struct RoutingSpec {
     #[serde(default, deserialize_with = "policy_text")]
     pub policy: PolicyKind,
     /// Under auto-accept, the most chats an agent may hold from Transferred (1..=4).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "some_slots"
+    )]
     pub max_transfer_accepts: Option<u8>,
     /// Under auto-accept, whether a chat transferred to a queue is routed again.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -219,12 +224,13 @@ pub struct AgentGroup {
     /// The group's name; agents are named `<group>-<n>`.
     pub group: String,
     /// How many agents.
+    #[serde(deserialize_with = "group_size")]
     pub count: u32,
     /// Support queues the agents belong to.
     pub queues: Vec<String>,
     /// "Available for N" under auto-accept (1..=4); under manual accept the most
     /// chats an agent pulls at once.
-    #[serde(default = "defaults::available_for")]
+    #[serde(default = "defaults::available_for", deserialize_with = "slots")]
     pub available_for: u8,
     /// Reaction time before accepting a chat manually (from Queue or Transferred).
     #[serde(default = "defaults::accept_delay")]
@@ -428,6 +434,47 @@ mod opt_duration_text {
     pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
         duration_text::deserialize(d).map(Some)
     }
+}
+
+/// A whole number whose type error names the documented range (`count = "two"`:
+/// "expected a whole number from 1 to 1000000") rather than the range of the Rust
+/// type holding it. The documented range itself is checked in `validate`, with the
+/// rule it comes from; here a value is refused only when the type cannot hold it.
+fn whole<'de, D: Deserializer<'de>, T: TryFrom<u64>>(
+    d: D,
+    range: fmt::Arguments<'_>,
+) -> Result<T, D::Error> {
+    struct Whole<'a, T>(fmt::Arguments<'a>, std::marker::PhantomData<T>);
+    impl<'de, T: TryFrom<u64>> Visitor<'de> for Whole<'_, T> {
+        type Value = T;
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            write!(f, "a whole number from {}", self.0)
+        }
+        fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<T, E> {
+            T::try_from(v).map_err(|_| E::invalid_value(serde::de::Unexpected::Unsigned(v), &self))
+        }
+        fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<T, E> {
+            let unexpected = || E::invalid_value(serde::de::Unexpected::Signed(v), &self);
+            let v = u64::try_from(v).map_err(|_| unexpected())?;
+            T::try_from(v).map_err(|_| unexpected())
+        }
+    }
+    d.deserialize_u64(Whole(range, std::marker::PhantomData))
+}
+
+/// `count`: agents in a group.
+fn group_size<'de, D: Deserializer<'de>>(d: D) -> Result<u32, D::Error> {
+    whole(d, format_args!("1 to {}", super::validate::MAX_GROUP))
+}
+
+/// `available_for`: "Available for N".
+fn slots<'de, D: Deserializer<'de>>(d: D) -> Result<u8, D::Error> {
+    whole(d, format_args!("1 to {MAX_AVAILABLE_FOR}"))
+}
+
+/// `max_transfer_accepts`, when given.
+fn some_slots<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u8>, D::Error> {
+    slots(d).map(Some)
 }
 
 fn policy_text<'de, D: Deserializer<'de>>(d: D) -> Result<PolicyKind, D::Error> {

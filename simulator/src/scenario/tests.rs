@@ -213,7 +213,34 @@ fn available_for_outside_one_to_four() {
         &text,
         18,
         "agents[0].available_for",
-        "expected a whole number from 0 to 255",
+        "expected a whole number from 1 to 4",
+    );
+    // A number the field's type cannot hold gets the documented range too.
+    let text = with("available_for = 3 ", "available_for = 300 ");
+    expect_one(
+        &text,
+        18,
+        "agents[0].available_for",
+        "invalid value: integer `300`, expected a whole number from 1 to 4",
+    );
+}
+
+#[test]
+fn a_wrong_type_names_the_documented_range() {
+    let text = with("count = 30", "count = \"two\"");
+    let errs = errors(&text);
+    assert_eq!(errs.len(), 1, "{errs:#?}");
+    assert!(
+        errs[0].contains("agents[0].count")
+            && errs[0].contains("expected a whole number from 1 to 1000000"),
+        "{errs:#?}"
+    );
+    let errs = errors_with(EXAMPLE, &["routing.max_transfer_accepts=300"]);
+    assert!(
+        errs.iter()
+            .any(|e| e.contains("routing.max_transfer_accepts")
+                && e.contains("expected a whole number from 1 to 4")),
+        "{errs:#?}"
     );
 }
 
@@ -924,4 +951,18 @@ fn a_files_own_problem_is_not_blamed_on_an_override_inside_it() {
     let errs = errors_with(&with("count = 30", "count = 0"), &["agents.tier1.count=0"]);
     assert_eq!(errs.len(), 1, "{errs:#?}");
     assert!(errs[0].contains("--set agents.tier1.count=0"), "{errs:?}");
+}
+
+#[test]
+fn arrival_phases_given_with_set_are_sent_back_to_the_file() {
+    let errs = errors_with(
+        EXAMPLE,
+        &[r#"users.hardware.arrival=[{duration="1m", rate="1/min"}]"#],
+    );
+    assert_eq!(errs.len(), 1, "{errs:#?}");
+    assert!(
+        errs[0].contains("arrival phases are an array written in the scenario file")
+            && !errs[0].contains("or a list of phases"),
+        "{errs:#?}"
+    );
 }

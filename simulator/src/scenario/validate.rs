@@ -48,7 +48,7 @@ const MAX_EXPECTED_USERS: f64 = 100_000_000.0;
 const MIN_TIME_SCALE: f64 = 0.001;
 const MAX_TIME_SCALE: f64 = 1_000_000.0;
 /// Most agents in one group.
-const MAX_GROUP: u32 = 1_000_000;
+pub(super) const MAX_GROUP: u32 = 1_000_000;
 
 /// The longest scenario name: it names the default report folder
 /// (`reports/<name>/…`), and file systems allow 255 bytes per name.

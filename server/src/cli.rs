@@ -1,0 +1,57 @@
+//! What the command-line programs (the server and the simulator) share: how an error
+//! that stops them is printed.
+
+use std::error::Error;
+
+/// The error and its causes on one line, each cause once. Many errors here name
+/// their cause in their own message as well as returning it as `source()` (`journal
+/// FILE: already holds …`); printing the whole chain would repeat it.
+pub fn describe(error: &(dyn Error + 'static)) -> String {
+    let mut text = error.to_string();
+    let mut cause = error.source();
+    while let Some(c) = cause {
+        let said = c.to_string();
+        if !text.contains(&said) {
+            text.push_str(": ");
+            text.push_str(&said);
+        }
+        cause = c.source();
+    }
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::describe;
+
+    #[derive(Debug, thiserror::Error)]
+    enum Outer {
+        #[error("journal {path}: {source}")]
+        Says {
+            path: String,
+            source: std::io::Error,
+        },
+        #[error("cannot start")]
+        Hides(#[source] std::io::Error),
+    }
+
+    #[test]
+    fn each_cause_is_named_once() {
+        let io = || std::io::Error::other("already holds 342 bytes");
+        let says = Outer::Says {
+            path: "j.jsonl".into(),
+            source: io(),
+        };
+        assert_eq!(describe(&says), "journal j.jsonl: already holds 342 bytes");
+        assert_eq!(
+            describe(&Outer::Hides(io())),
+            "cannot start: already holds 342 bytes"
+        );
+        // Through anyhow, with a context on top.
+        let e = anyhow::Error::new(says).context("starting");
+        assert_eq!(
+            describe(e.as_ref()),
+            "starting: journal j.jsonl: already holds 342 bytes"
+        );
+    }
+}
