@@ -266,4 +266,16 @@ async fn compare_writes_csv_html_and_ranks_with_paired_differences() {
     let best = result.ranking()[0];
     assert!(result.variants[best].name.ends_with("count=6"), "{text}");
     assert!(text.contains("significant"), "{text}");
+    // Who got the work is compared too: it is where policies differ when slots are
+    // to spare.
+    let paired = &text[text.find("Paired differences").unwrap()..];
+    assert_eq!(
+        paired.lines().filter(|l| l.contains(" fairness ")).count(),
+        3,
+        "{text}"
+    );
+    // A difference that is zero in every replication says so, not "+0.00 not
+    // significant".
+    assert!(!paired.contains("+0.00 pp [+0.00 pp, +0.00 pp]"), "{text}");
+    assert!(paired.contains("the same in every replication"), "{text}");
 }

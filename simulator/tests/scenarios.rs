@@ -202,3 +202,31 @@ async fn a_live_run_refuses_a_grace_time_scale_shrinks_to_nothing() {
     assert!(err.contains("under the 1 ms"), "{err}");
     assert!(!out.exists(), "a refused run left {} behind", out.display());
 }
+
+/// The complete example in docs/scenarios.md does what the text around it says: it
+/// passes its own thresholds, with every user answered.
+#[test]
+fn the_documented_example_passes_its_thresholds() {
+    let doc = std::fs::read_to_string(scenarios_dir().join("../docs/scenarios.md")).unwrap();
+    let section = &doc[doc.find("## A complete example").expect("the section")..];
+    let start = section.find("```toml\n").expect("a toml block") + "```toml\n".len();
+    let text = &section[start..start + section[start..].find("```").unwrap()];
+    let dir = std::env::temp_dir().join(format!("switchboard-docex-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("example.toml");
+    std::fs::write(&file, text).unwrap();
+    let out = dir.join("report");
+    let (code, stdout, stderr) = switchboard(&[
+        "run",
+        file.to_str().unwrap(),
+        "--mode",
+        "virtual",
+        "--quiet",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    assert!(stdout.contains("abandoned 0"), "{stdout}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}

@@ -85,6 +85,10 @@ fn show_diff(spec: &MetricSpec, v: f64) -> String {
     }
 }
 
+/// The metrics whose paired differences from the best variant are printed (indices
+/// into [`METRICS`]): service level, mean accept wait, abandon rate and fairness.
+const PAIRED: [usize; 4] = [0, 1, 5, 7];
+
 /// The ranked table and which differences from the best variant are significant.
 pub fn render(c: &Comparison) -> String {
     let mut s = String::new();
@@ -135,11 +139,21 @@ pub fn render(c: &Comparison) -> String {
         c.variants[best].name
     );
     for &i in order.iter().skip(1) {
-        for m in [0usize, 1, 5] {
+        // The waits, and who got the work: with slots to spare every work-conserving
+        // policy answers at once, and fairness is where policies differ.
+        for m in PAIRED {
             let spec = &METRICS[m];
             let Some(d) = c.difference(m, i, best) else {
                 continue;
             };
+            if d.min == 0.0 && d.max == 0.0 {
+                let _ = writeln!(
+                    s,
+                    "  {:<width$}  {:<17} the same in every replication",
+                    c.variants[i].name, spec.name,
+                );
+                continue;
+            }
             let verdict = if d.excludes_zero() {
                 "significant"
             } else {
