@@ -3,18 +3,21 @@
 
 use std::error::Error;
 
-/// The error and its causes on one line, each cause once. Many errors here name
-/// their cause in their own message as well as returning it as `source()` (`journal
-/// FILE: already holds …`); printing the whole chain would repeat it.
+/// The error and its causes on one line, each cause once. Many errors here end
+/// their message with their cause's as well as returning it as `source()` (`journal
+/// FILE: already holds …`); printing the whole chain would repeat it. A cause is left
+/// out only when the message just before it ends with it.
 pub fn describe(error: &(dyn Error + 'static)) -> String {
     let mut text = error.to_string();
+    let mut before = text.clone();
     let mut cause = error.source();
     while let Some(c) = cause {
-        let said = c.to_string();
-        if !text.contains(&said) {
+        let own = c.to_string();
+        if !before.ends_with(&own) {
             text.push_str(": ");
-            text.push_str(&said);
+            text.push_str(&own);
         }
+        before = own;
         cause = c.source();
     }
     text
@@ -52,6 +55,13 @@ mod tests {
         assert_eq!(
             describe(e.as_ref()),
             "starting: journal j.jsonl: already holds 342 bytes"
+        );
+        // A cause whose words merely occur earlier is still another cause.
+        let e = anyhow::Error::new(std::io::Error::other("timed out"))
+            .context("timed out waiting for the journal");
+        assert_eq!(
+            describe(e.as_ref()),
+            "timed out waiting for the journal: timed out"
         );
     }
 }

@@ -2,9 +2,10 @@
 //!
 //! Prints the bound address as the first line on stdout (so scripts can use
 //! `--listen 127.0.0.1:0`), serves until SIGINT or SIGTERM, then closes every
-//! connection (1001), flushes the journal and exits 0. An error that stops it (a bad
-//! configuration, a journal it cannot write, an address it cannot listen on) is
-//! printed as one `error: …` line, and it exits 1.
+//! connection (1001), flushes the journal and exits 0. An error that stops it once its
+//! arguments are read (a bad configuration, a journal it cannot write, an address it
+//! cannot listen on) is printed as one `error: …` line, and it exits 1; bad arguments
+//! get the usage text and exit 2.
 
 use anyhow::Context as _;
 use clap::Parser;

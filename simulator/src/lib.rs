@@ -7,6 +7,7 @@
 //! - [`metrics`]: metric names, per-task HDR recorders, counters, rates and summaries.
 //! - [`threshold`]: pass/fail conditions over a summary.
 //! - [`report`]: time series, HDR interval log, plots and the HTML report of a run.
+//! - [`folder`]: report folders, claimed fresh and taken back when a run fails.
 //! - [`compare`]: variants × replications on common random numbers.
 //! - [`erlang`]: Erlang C / Erlang A and the analytic yardstick of Markovian runs.
 //! - [`event_queue`]: timed events in order, for virtual time and live tasks' timers.
@@ -20,6 +21,7 @@ pub mod console;
 pub mod dist;
 pub mod erlang;
 pub mod event_queue;
+pub mod folder;
 pub mod history;
 pub mod host;
 pub mod live;

@@ -2,15 +2,16 @@
 //!
 //! Exit codes: 0 success, 1 a threshold or invariant failed, 2 usage or scenario error.
 
-use anyhow::Result;
+use anyhow::{Context as _, Result};
 use clap::{Parser, Subcommand};
 use std::io::IsTerminal as _;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use switchboard_sim::console;
 use switchboard_sim::dist::format_duration;
+use switchboard_sim::folder::Made;
 use switchboard_sim::live::LiveOptions;
-use switchboard_sim::run::{self, Driver, default_out};
+use switchboard_sim::run::{self, Driver};
 use switchboard_sim::scenario::{Override, Scenario, ScenarioError};
 
 #[derive(Parser)]
@@ -326,7 +327,10 @@ async fn dispatch(cli: Cli) -> Result<ExitCode> {
                     })
                 }
             };
-            let out = out.unwrap_or_else(|| default_out(&scenario));
+            let (out, claimed) = match out {
+                Some(out) => (out, Made::default()),
+                None => run::claim_default(&scenario)?,
+            };
             eprintln!(
                 "running `{}` ({} mode), seed {} (each participant's seed derives from it), report in {}",
                 scenario.name,
@@ -337,7 +341,13 @@ async fn dispatch(cli: Cli) -> Result<ExitCode> {
                 scenario.seed,
                 out.display()
             );
-            let summary = run::run(&scenario, &set, driver, &out).await?;
+            let summary = match run::run(&scenario, &set, driver, &out).await {
+                Ok(summary) => summary,
+                Err(e) => {
+                    claimed.undo();
+                    return Err(e.into());
+                }
+            };
             if let Some(inv) = summary.invariants.as_ref().filter(|i| i.violations > 0) {
                 println!(
                     "ROUTING INVARIANTS VIOLATED: {} (details in invariants.json)",
@@ -391,8 +401,14 @@ async fn compare(
         .variants
         .first()
         .map_or_else(String::new, |v| v.scenario.name.clone());
-    let out = out
-        .unwrap_or_else(|| run::unused_folder(&PathBuf::from("reports").join(&name), "compare-"));
+    let (out, claimed) = match out {
+        Some(out) => (out, Made::default()),
+        None => {
+            let parent = PathBuf::from("reports").join(&name);
+            switchboard_sim::folder::claim(&parent, "compare-")
+                .with_context(|| format!("cannot make a report folder in {}", parent.display()))?
+        }
+    };
     eprintln!(
         "comparing `{name}` ({mode} mode): {} variants x {} replications, seeds {}..={}, report in {}",
         plan.variants.len(),
@@ -401,10 +417,17 @@ async fn compare(
         plan.seed.wrapping_add(plan.replications).wrapping_sub(1),
         out.display()
     );
-    let result = compare::compare(&plan, mode, |done, total, variant| {
+    let compared = compare::compare(&plan, mode, |done, total, variant| {
         eprintln!("  [{done}/{total}] {variant}");
     })
-    .await?;
+    .await;
+    let result = match compared {
+        Ok(result) => result,
+        Err(e) => {
+            claimed.undo();
+            return Err(e.into());
+        }
+    };
     compare::write(&result, &out)?;
     println!("{}", compare::report::render(&result));
     println!("report: {}", out.join("comparison.html").display());

@@ -3,6 +3,7 @@
 //! `summary.json` and `summary.csv`.
 
 use crate::checker::JOURNAL_FILE;
+use crate::folder::{self, Made};
 use crate::history::HISTORY_FILE;
 use crate::host::{self, HostSample, Interference};
 use crate::live::{self, LiveError, LiveOptions};
@@ -42,27 +43,14 @@ pub enum RunError {
     Report(#[from] crate::report::ReportError),
 }
 
-/// The default report folder: `reports/<scenario>/<UTC timestamp>/`.
-pub fn default_out(scenario: &Scenario) -> PathBuf {
-    unused_folder(&Path::new("reports").join(&scenario.name), "")
-}
-
-/// `parent/<prefix><UTC timestamp>`, or, when a run started in the same second
-/// already has that folder, the same with `-2`, `-3`, … added: a script that runs one
-/// scenario after another (a loop over seeds) never writes over an earlier report.
-pub fn unused_folder(parent: &Path, prefix: &str) -> PathBuf {
-    let stamp = humantime::format_rfc3339_seconds(SystemTime::now())
-        .to_string()
-        .replace(':', "-");
-    first_unused(parent, &format!("{prefix}{stamp}"))
-}
-
-/// `parent/name`, or `parent/name-2`, `-3`, … whichever is the first not taken.
-fn first_unused(parent: &Path, name: &str) -> PathBuf {
-    std::iter::once(parent.join(name))
-        .chain((2u64..).map(|n| parent.join(format!("{name}-{n}"))))
-        .find(|p| !p.exists())
-        .expect("an unbounded sequence of names has an unused one")
+/// Claims the default report folder, `reports/<scenario>/<UTC timestamp>/` (with `-2`,
+/// `-3`, … when a run started in the same second has it): see [`folder::claim`].
+pub fn claim_default(scenario: &Scenario) -> Result<(PathBuf, Made), WriteError> {
+    let parent = Path::new("reports").join(&scenario.name);
+    folder::claim(&parent, "").map_err(|source| WriteError::Io {
+        path: parent,
+        source,
+    })
 }
 
 /// Runs `scenario` with `driver` and writes its report to `out`; returns the summary.
@@ -77,17 +65,15 @@ pub async fn run(
     if let Driver::Live(opts) = &driver {
         live::preflight(scenario, opts.target.is_none())?;
     }
-    let created = !out.exists();
-    std::fs::create_dir_all(out).map_err(|source| WriteError::Io {
+    let made = folder::make(out).map_err(|source| WriteError::Io {
         path: out.to_path_buf(),
         source,
     })?;
     let result = run_into(scenario, overrides, driver, out, started_at).await;
-    if result.is_err() && created {
+    if result.is_err() {
         // A run that failed before writing anything (a server that refused the
-        // admin token, say) leaves no empty folder behind; one that wrote something
-        // (an embedded server's journal) keeps it for the post-mortem.
-        let _ = std::fs::remove_dir(out);
+        // admin token, say) leaves no empty folders behind.
+        made.undo();
     }
     result
 }
@@ -288,24 +274,11 @@ fn reference_data_warnings(scenario: &Scenario, summary: &Summary) -> Vec<String
 #[cfg(test)]
 mod tests {
     use super::{
-        Driver, HISTORY_FILE, Interference, JOURNAL_FILE, disturbance_warning, first_unused,
+        Driver, HISTORY_FILE, Interference, JOURNAL_FILE, RunError, disturbance_warning,
         remove_stale_records, run,
     };
     use crate::live::LiveOptions;
     use crate::scenario::Scenario;
-
-    #[test]
-    fn a_taken_report_folder_gets_a_numbered_sibling() {
-        let dir = std::env::temp_dir().join(format!("sb-unused-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let stamp = "2026-11-28T10-55-08Z";
-        assert_eq!(first_unused(&dir, stamp), dir.join(stamp));
-        std::fs::create_dir(dir.join(stamp)).unwrap();
-        assert_eq!(first_unused(&dir, stamp), dir.join(format!("{stamp}-2")));
-        std::fs::create_dir(dir.join(format!("{stamp}-2"))).unwrap();
-        assert_eq!(first_unused(&dir, stamp), dir.join(format!("{stamp}-3")));
-        std::fs::remove_dir_all(&dir).unwrap();
-    }
 
     #[tokio::test]
     async fn a_run_that_fails_before_writing_leaves_no_folder() {
@@ -319,26 +292,29 @@ mod tests {
             .unwrap()
             .local_addr()
             .unwrap();
+        let driver = || {
+            Driver::Live(LiveOptions {
+                target: Some((closed, "token".into())),
+                journal: None,
+                progress: false,
+                history: true,
+            })
+        };
         let base = std::env::temp_dir().join(format!("sb-failed-{}", std::process::id()));
-        let out = base.join("report");
-        let driver = Driver::Live(LiveOptions {
-            target: Some((closed, "token".into())),
-            journal: None,
-            progress: false,
-            history: true,
-        });
-        assert!(run(&scenario, &[], driver, &out).await.is_err());
-        assert!(!out.exists(), "an empty report folder was left");
+        let _ = std::fs::remove_dir_all(&base);
+        std::fs::create_dir_all(&base).unwrap();
+        let out = base.join("reports").join("report");
+        let failed = run(&scenario, &[], driver(), &out).await;
+        // It got as far as the server (past the checks made before any folder).
+        assert!(matches!(failed, Err(RunError::Live(_))), "{failed:?}");
+        assert!(
+            !base.join("reports").exists(),
+            "the folders made for the report are gone"
+        );
         // A folder the user already had stays.
         std::fs::create_dir_all(&out).unwrap();
-        let driver = Driver::Live(LiveOptions {
-            target: Some((closed, "token".into())),
-            journal: None,
-            progress: false,
-            history: true,
-        });
-        assert!(run(&scenario, &[], driver, &out).await.is_err());
-        assert!(out.exists());
+        assert!(run(&scenario, &[], driver(), &out).await.is_err());
+        assert!(out.is_dir());
         std::fs::remove_dir_all(&base).unwrap();
     }
 

@@ -132,6 +132,15 @@ fn bad_scenario_or_override_exits_two_without_running() {
 fn runs_started_in_the_same_second_keep_both_reports() {
     let cwd = out_dir("same-second");
     std::fs::create_dir_all(&cwd).unwrap();
+    // Earlier runs hold the folders of the next seconds, so both runs below meet a
+    // taken name, however long they take.
+    let now = std::time::SystemTime::now();
+    for s in 0..60 {
+        let stamp = humantime::format_rfc3339_seconds(now + Duration::from_secs(s))
+            .to_string()
+            .replace(':', "-");
+        std::fs::create_dir_all(cwd.join("reports/quickstart").join(stamp)).unwrap();
+    }
     let q = scenario("quickstart.toml");
     let mut reports = Vec::new();
     for seed in ["1", "2"] {
@@ -151,6 +160,14 @@ fn runs_started_in_the_same_second_keep_both_reports() {
         reports.push(cwd.join(report));
     }
     assert_ne!(reports[0], reports[1]);
+    for r in &reports {
+        let name = r.file_name().unwrap().to_str().unwrap();
+        let (_, n) = name.rsplit_once('-').unwrap();
+        assert!(
+            n.parse::<u64>().is_ok_and(|n| n >= 2),
+            "{name}: a taken folder gets a number"
+        );
+    }
     for (r, seed) in reports.iter().zip([1, 2]) {
         let summary: serde_json::Value =
             serde_json::from_str(&std::fs::read_to_string(r.join("summary.json")).unwrap())

@@ -85,9 +85,16 @@ fn show_diff(spec: &MetricSpec, v: f64) -> String {
     }
 }
 
-/// The metrics whose paired differences from the best variant are printed (indices
-/// into [`METRICS`]): service level, mean accept wait, abandon rate and fairness.
-const PAIRED: [usize; 4] = [0, 1, 5, 7];
+/// The metrics whose paired differences from the best variant are printed.
+const PAIRED: [&str; 4] = [
+    "service_level",
+    "accept_wait.mean",
+    "abandon_rate",
+    "fairness",
+];
+
+/// Differences this small are rounding, not a variant's doing.
+const NO_DIFFERENCE: f64 = 1e-12;
 
 /// The ranked table and which differences from the best variant are significant.
 pub fn render(c: &Comparison) -> String {
@@ -141,12 +148,15 @@ pub fn render(c: &Comparison) -> String {
     for &i in order.iter().skip(1) {
         // The waits, and who got the work: with slots to spare every work-conserving
         // policy answers at once, and fairness is where policies differ.
-        for m in PAIRED {
+        for name in PAIRED {
+            let Some(m) = METRICS.iter().position(|spec| spec.name == name) else {
+                continue;
+            };
             let spec = &METRICS[m];
             let Some(d) = c.difference(m, i, best) else {
                 continue;
             };
-            if d.min == 0.0 && d.max == 0.0 {
+            if d.min.abs() < NO_DIFFERENCE && d.max.abs() < NO_DIFFERENCE {
                 let _ = writeln!(
                     s,
                     "  {:<width$}  {:<17} the same in every replication",
@@ -171,4 +181,16 @@ pub fn render(c: &Comparison) -> String {
         }
     }
     s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{METRICS, PAIRED};
+
+    #[test]
+    fn every_paired_metric_is_compared() {
+        for name in PAIRED {
+            assert!(METRICS.iter().any(|m| m.name == name), "{name}");
+        }
+    }
 }

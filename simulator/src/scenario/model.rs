@@ -166,7 +166,7 @@ pub struct RoutingSpec {
     #[serde(
         default,
         skip_serializing_if = "Option::is_none",
-        deserialize_with = "some_slots"
+        deserialize_with = "opt_slots"
     )]
     pub max_transfer_accepts: Option<u8>,
     /// Under auto-accept, whether a chat transferred to a queue is routed again.
@@ -473,7 +473,7 @@ fn slots<'de, D: Deserializer<'de>>(d: D) -> Result<u8, D::Error> {
 }
 
 /// `max_transfer_accepts`, when given.
-fn some_slots<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u8>, D::Error> {
+fn opt_slots<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u8>, D::Error> {
     slots(d).map(Some)
 }
 
