@@ -451,6 +451,9 @@ fn validate(file: &std::path::Path, set: &[Override]) -> ExitCode {
                 s.routing.policy,
                 if s.routing.auto_accept() { "on" } else { "off" },
             );
+            for advice in s.advisories() {
+                eprintln!("warning: {advice}");
+            }
             ExitCode::SUCCESS
         }
         Err(ScenarioError::Invalid(diagnostics)) => {

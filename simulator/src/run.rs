@@ -139,6 +139,7 @@ async fn run_into(
     let mut summary =
         Summary::build(info, &mut recorder).map_err(|e| RunError::Metrics(e.to_string()))?;
     summary.apply_thresholds(&scenario.thresholds.0);
+    summary.warnings.extend(scenario.advisories());
     if interrupted {
         // A partial run says nothing about the scenario's thresholds.
         summary.passed = false;

@@ -44,6 +44,12 @@ impl Scenario {
         parse(text, file, &[])
     }
 
+    /// What the scenario probably does not mean, though valid (see
+    /// [`validate::advisories`]).
+    pub fn advisories(&self) -> Vec<String> {
+        validate::advisories(self)
+    }
+
     /// The Desk's routing configuration.
     pub fn routing_config(&self) -> RoutingConfig {
         self.routing.to_config()

@@ -966,3 +966,37 @@ fn arrival_phases_given_with_set_are_sent_back_to_the_file() {
         "{errs:#?}"
     );
 }
+
+#[test]
+fn a_stream_so_thin_that_runs_often_bring_nobody_is_a_warning_not_an_error() {
+    // 60 an hour for ten minutes is ten users: nothing to say.
+    let s = parse(
+        &with("poisson(rate=60/min)", "poisson(rate=60/h)"),
+        "s.toml",
+        &[],
+    )
+    .unwrap();
+    assert_eq!(s.advisories(), Vec::<String>::new());
+    // 6 an hour is one expected user: none at all in 37% of runs.
+    let s = parse(
+        &with("poisson(rate=60/min)", "poisson(rate=6/h)"),
+        "s.toml",
+        &[],
+    )
+    .unwrap();
+    let advice = s.advisories();
+    assert_eq!(advice.len(), 1, "{advice:?}");
+    assert!(
+        advice[0].starts_with("users `hardware`: about 1.00 arrivals expected in 10m")
+            && advice[0].contains("nobody 37% of the time"),
+        "{advice:?}"
+    );
+    // Evenly spaced arrivals are not left to chance.
+    let s = parse(
+        &with("poisson(rate=60/min)", "constant(rate=12/h)"),
+        "s.toml",
+        &[],
+    )
+    .unwrap();
+    assert_eq!(s.advisories(), Vec::<String>::new());
+}

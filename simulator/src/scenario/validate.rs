@@ -1,6 +1,7 @@
 //! Cross-field rules that serde cannot check: declared queues, capacity 1..=4,
 //! probabilities, unique names, a consistent routing configuration. Each problem is
-//! reported with the path of the field at fault.
+//! reported with the path of the field at fault. Also what is valid but likely not
+//! meant ([`advisories`]).
 
 use super::location::FieldPath;
 use super::model::{AgentGroup, Scenario};
@@ -260,6 +261,32 @@ pub fn validate(s: &Scenario) -> Vec<Issue> {
     }
     check_faults(&mut c, s);
     c.issues
+}
+
+/// The chance, from which a thin Poisson stream's run bringing nobody is worth a word.
+const NOBODY_WORTH_SAYING: f64 = 0.05;
+
+/// What a valid scenario probably does not mean: a Poisson stream so thin that a run
+/// of it often brings nobody (a rate written per hour for per minute, a duration
+/// scaled down too far).
+pub fn advisories(s: &Scenario) -> Vec<String> {
+    s.users
+        .iter()
+        .filter(|u| !matches!(u.arrival, crate::dist::Arrival::Constant(_)))
+        .filter_map(|u| {
+            let expected = u.arrival.expected_count(s.duration);
+            let nobody = (-expected).exp();
+            (expected > 0.0 && nobody >= NOBODY_WORTH_SAYING).then(|| {
+                format!(
+                    "users `{}`: about {expected:.2} arrivals expected in {}; a run brings \
+                     nobody {:.0}% of the time (raise the rate or the duration)",
+                    u.name(),
+                    crate::dist::format_duration(s.duration),
+                    nobody * 100.0
+                )
+            })
+        })
+        .collect()
 }
 
 fn check_faults(c: &mut Checker, s: &Scenario) {
