@@ -1,5 +1,6 @@
 //! The end-of-run summary printed on the console: the latency table, the counters, the
-//! rates and each threshold's verdict.
+//! rates, the same by queue when users asked more than one, and each threshold's
+//! verdict.
 
 use crate::metrics::{MetricName, Summary};
 use std::fmt::Write as _;
@@ -80,6 +81,9 @@ pub fn render(s: &Summary) -> String {
             ms(v.max)
         );
     }
+    if s.queues.len() > 1 {
+        render_queues(&mut out, s);
+    }
     if !c.errors.is_empty() {
         let list: Vec<String> = c.errors.iter().map(|(k, v)| format!("{k} {v}")).collect();
         let _ = writeln!(out, "\nerrors: {}", list.join(", "));
@@ -99,4 +103,39 @@ pub fn render(s: &Summary) -> String {
         }
     }
     out
+}
+
+/// One line per queue: what its users met. The desk's totals can pass while one queue
+/// fails.
+fn render_queues(out: &mut String, s: &Summary) {
+    let width = s.queues.keys().map(String::len).max().unwrap_or(5).max(5);
+    let _ = writeln!(
+        out,
+        "\n{:<width$} {:>8} {:>8} {:>9} {:>8} {:>13} {:>13} {:>10} {:>10} {:>10}",
+        "queue",
+        "offered",
+        "accepted",
+        "abandoned",
+        "lost",
+        "service level",
+        "abandon rate",
+        "wait p50",
+        "wait p95",
+        "wait max"
+    );
+    for (name, q) in &s.queues {
+        let _ = writeln!(
+            out,
+            "{name:<width$} {:>8} {:>8} {:>9} {:>8} {:>13} {:>13} {:>10} {:>10} {:>10}",
+            q.chats.offered,
+            q.chats.accepted,
+            q.chats.abandoned,
+            q.chats.lost,
+            pct(q.service_level),
+            pct(q.abandon_rate),
+            ms(q.accept_wait.p50),
+            ms(q.accept_wait.p95),
+            ms(q.accept_wait.max)
+        );
+    }
 }

@@ -129,6 +129,66 @@ fn bad_scenario_or_override_exits_two_without_running() {
 }
 
 #[test]
+fn each_queue_has_its_figures_and_thresholds() {
+    let out = out_dir("queues");
+    let q = scenario("quickstart.toml");
+    let (code, stdout, stderr) = switchboard(&[
+        "run",
+        q.to_str().unwrap(),
+        "--mode",
+        "virtual",
+        "--out",
+        out.to_str().unwrap(),
+        "--set",
+        "thresholds.queues.software.chats.offered=< 1",
+        "--set",
+        "thresholds.queues.hardware.chats.lost=== 0",
+    ]);
+    assert_eq!(code, 1, "{stdout}{stderr}");
+    assert!(
+        stdout.contains("FAIL queues.software.chats.offered < 1"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("PASS queues.hardware.chats.lost == 0"),
+        "{stdout}"
+    );
+    // The console's table, one line per queue.
+    let table = stdout
+        .lines()
+        .skip_while(|l| !l.starts_with("queue "))
+        .take(3)
+        .collect::<Vec<_>>();
+    assert!(
+        table.len() == 3 && table[1].starts_with("hardware") && table[2].starts_with("software"),
+        "{stdout}"
+    );
+    // The queues add up to the desk.
+    let summary: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("summary.json")).unwrap()).unwrap();
+    let queues = summary["queues"].as_object().expect("queues");
+    assert_eq!(queues.len(), 2, "{queues:?}");
+    for outcome in ["offered", "accepted", "abandoned", "lost", "queued_at_end"] {
+        let sum: u64 = queues.values().map(|q| q[outcome].as_u64().unwrap()).sum();
+        assert_eq!(
+            sum,
+            summary["chats"][outcome].as_u64().unwrap(),
+            "{outcome}"
+        );
+    }
+    let waits: u64 = queues
+        .values()
+        .map(|q| q["accept_wait"]["count"].as_u64().unwrap())
+        .sum();
+    assert_eq!(
+        waits,
+        summary["metrics"]["accept_wait"]["count"].as_u64().unwrap()
+    );
+    let html = std::fs::read_to_string(out.join("report.html")).unwrap();
+    assert!(html.contains("<h2>By queue</h2>"));
+}
+
+#[test]
 fn runs_started_in_the_same_second_keep_both_reports() {
     let cwd = out_dir("same-second");
     std::fs::create_dir_all(&cwd).unwrap();

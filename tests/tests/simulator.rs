@@ -53,6 +53,17 @@ fn check_counters(s: &Summary, with_reference_data: bool) {
         "{c:?}"
     );
     assert_eq!(c.lost, 0, "{c:?}");
+    // Each queue's users add up to the desk's.
+    assert_eq!(s.queues.len(), 2, "{:?}", s.queues);
+    let sum = |f: fn(&switchboard_sim::metrics::QueueSummary) -> u64| -> u64 {
+        s.queues.values().map(f).sum()
+    };
+    assert_eq!(sum(|q| q.chats.offered), c.offered);
+    assert_eq!(sum(|q| q.chats.accepted), c.accepted);
+    assert_eq!(sum(|q| q.chats.abandoned), c.abandoned);
+    assert_eq!(sum(|q| q.chats.lost), c.lost);
+    assert_eq!(sum(|q| q.chats.queued_at_end), c.queued_at_end);
+    assert_eq!(sum(|q| q.accept_wait.count), c.accepted);
     let t = &s.counters.tickets;
     assert!(t.incidents + t.work_orders <= c.accepted, "{t:?} {c:?}");
     assert!(t.incidents + t.work_orders > 0, "{t:?}");

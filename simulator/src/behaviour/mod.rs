@@ -119,6 +119,12 @@ pub trait Participant {
 
     /// The run is over at `now`: count what is still open.
     fn finish(&mut self, now: Duration, rec: &mut Recorder);
+
+    /// The support queue a user asks (what its chat counts towards); `None` for an
+    /// agent.
+    fn queue(&self) -> Option<&str> {
+        None
+    }
 }
 
 /// Counts an error reply by its code.

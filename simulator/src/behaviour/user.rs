@@ -7,7 +7,7 @@
 
 use super::{Effects, Input, Participant, Tag, Timer, count_error};
 use crate::dist::{CountDist, DurationDist};
-use crate::metrics::{MetricName, Recorder};
+use crate::metrics::{ChatOutcome, MetricName, Recorder};
 use rand_chacha::ChaCha8Rng;
 use std::sync::Arc;
 use std::time::Duration;
@@ -141,7 +141,7 @@ impl UserBot {
                 rec.counters.chats.closed += 1;
                 rec.record(MetricName::HandleTime, now.saturating_sub(joined));
             }
-            (_, None) => rec.counters.chats.abandoned += 1,
+            (_, None) => rec.count_chat(self.plan.queue.as_str(), ChatOutcome::Abandoned),
         }
         self.phase = Phase::Ended;
         self.generation += 1;
@@ -172,7 +172,7 @@ impl Participant for UserBot {
                         customer: self.plan.customer.clone(),
                     },
                 ));
-                rec.counters.chats.offered += 1;
+                rec.count_chat(self.plan.queue.as_str(), ChatOutcome::Offered);
                 self.phase = Phase::Waiting;
                 self.messages_left = self.plan.messages.sample(&mut self.rng);
                 if let Some(p) = &self.plan.patience {
@@ -212,7 +212,7 @@ impl Participant for UserBot {
                     (CLOSE | MESSAGE, "chat_ended") => {}
                     (START, _) => {
                         self.phase = Phase::Ended;
-                        rec.counters.chats.lost += 1;
+                        rec.count_chat(self.plan.queue.as_str(), ChatOutcome::Lost);
                     }
                     _ => {}
                 }
@@ -252,8 +252,11 @@ impl Participant for UserBot {
                     }
                     if self.first_joined.is_none() {
                         self.first_joined = Some(now);
-                        rec.counters.chats.accepted += 1;
-                        rec.record(MetricName::AcceptWait, now.saturating_sub(self.intended));
+                        rec.count_chat(self.plan.queue.as_str(), ChatOutcome::Accepted);
+                        rec.record_accept_wait(
+                            self.plan.queue.as_str(),
+                            now.saturating_sub(self.intended),
+                        );
                     }
                     if let Some(left) = self.left_at.take() {
                         rec.record(MetricName::TransferWait, now.saturating_sub(left));
@@ -301,12 +304,20 @@ impl Participant for UserBot {
         }
     }
 
+    fn queue(&self) -> Option<&str> {
+        Some(self.plan.queue.as_str())
+    }
+
     fn finish(&mut self, _now: Duration, rec: &mut Recorder) {
         match (self.phase, self.first_joined, self.disconnected_at) {
             // Its connection died while it waited: the server dropped the chat (or
             // never saw it); it is not still waiting.
-            (Phase::Waiting, None, Some(_)) => rec.counters.chats.lost += 1,
-            (Phase::Waiting, None, None) => rec.counters.chats.queued_at_end += 1,
+            (Phase::Waiting, None, Some(_)) => {
+                rec.count_chat(self.plan.queue.as_str(), ChatOutcome::Lost)
+            }
+            (Phase::Waiting, None, None) => {
+                rec.count_chat(self.plan.queue.as_str(), ChatOutcome::QueuedAtEnd);
+            }
             // Its connection died after an agent had joined: the server ended the chat
             // then (its notice could not arrive), as it does when a user disconnects.
             // Closed work, as in `end` (the connection errors are counted too).

@@ -17,7 +17,7 @@ use super::progress::Live;
 use crate::behaviour::{Effects, Fault, Input, Participant, Tag, Timer};
 use crate::event_queue::EventQueue;
 use crate::history::{History, What};
-use crate::metrics::{MetricName, Recorder};
+use crate::metrics::{ChatOutcome, MetricName, Recorder};
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -72,6 +72,15 @@ pub async fn run<P: Participant>(p: P, kind: Kind, url: String, ctx: Ctx) -> (Re
 /// frame and how long connecting took.
 pub type Preconnected = Result<(Sender, conn::Receiver, ServerFrame, Duration), ConnError>;
 
+/// A user that never got to ask: its chat request is offered and lost, in the totals
+/// and for its queue (an agent has no request to lose).
+fn count_lost_request<P: Participant>(p: &P, rec: &mut Recorder) {
+    if let Some(queue) = p.queue() {
+        rec.count_chat(queue, ChatOutcome::Offered);
+        rec.count_chat(queue, ChatOutcome::Lost);
+    }
+}
+
 /// [`run`] on a connection made already (agents connect before the clock starts, so
 /// their connect storm does not eat into the first users' waits); `None` connects now.
 pub async fn run_connected<P: Participant>(
@@ -101,10 +110,7 @@ pub async fn run_connected<P: Participant>(
             tokio::select! {
                 biased;
                 _ = end.wait_for(|ended| *ended) => {
-                    if kind == Kind::User {
-                        rec.counters.chats.offered += 1;
-                        rec.counters.chats.lost += 1;
-                    }
+                    count_lost_request(&p, &mut rec);
                     return finish(p, kind, &ctx, rec, None, log);
                 }
                 c = connect_timed(&url) => c,
@@ -123,11 +129,8 @@ pub async fn run_connected<P: Participant>(
         Ok((_, _, other, _)) => {
             rec.counters.error("bad_frame");
             tracing::warn!("expected a welcome frame, got {other:?}");
-            if kind == Kind::User {
-                // As when the connect fails: the chat request is lost.
-                rec.counters.chats.offered += 1;
-                rec.counters.chats.lost += 1;
-            }
+            // As when the connect fails: the chat request is lost.
+            count_lost_request(&p, &mut rec);
             return finish(p, kind, &ctx, rec, None, log);
         }
         Err(e) => {
@@ -135,8 +138,7 @@ pub async fn run_connected<P: Participant>(
             tracing::warn!("{url}: {e}");
             if kind == Kind::User {
                 // The user could not even ask: the chat request is lost.
-                rec.counters.chats.offered += 1;
-                rec.counters.chats.lost += 1;
+                count_lost_request(&p, &mut rec);
                 return finish(p, kind, &ctx, rec, None, log);
             }
             if !ctx.reconnect {

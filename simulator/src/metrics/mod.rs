@@ -6,12 +6,14 @@
 //! - [`interval`]: per-interval counts, samples and gauges (time series, HDR log).
 //! - [`counters`]: chats by outcome, tickets, messages, articles, errors by code.
 //! - [`rates`]: service level, abandon rate, occupancy, fairness.
+//! - [`queues`]: the same figures by support queue.
 //! - [`summary`]: the end-of-run [`Summary`] (`summary.json`).
 //! - [`write`]: writing `summary.json` and `summary.csv`.
 
 pub mod counters;
 pub mod interval;
 pub mod names;
+pub mod queues;
 pub mod rates;
 pub mod recorder;
 pub mod summary;
@@ -20,6 +22,7 @@ pub mod write;
 pub use counters::Counters;
 pub use interval::{Gauges, Timeline, default_interval, live_interval};
 pub use names::{Clock, MetricName, RateName, Stat};
+pub use queues::{ChatOutcome, QueueSummary};
 pub use recorder::{AgentWork, Exact, MetricsError, Recorder};
 pub use summary::{Elapsed, MetricSummary, Mode, RunInfo, Summary, WallClock};
 pub use write::{CSV_HEADER, WriteError, read_summary, to_csv, write_summary};

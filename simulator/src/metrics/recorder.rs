@@ -13,6 +13,7 @@
 use super::counters::Counters;
 use super::interval::{Gauges, IntervalCounts, Timeline, index_of};
 use super::names::MetricName;
+use super::queues::{ChatOutcome, QueueRecord, QueueSummary};
 use hdrhistogram::Histogram;
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -93,13 +94,13 @@ pub struct Exact {
 }
 
 impl Exact {
-    fn add(&mut self, us: u64) {
+    pub(super) fn add(&mut self, us: u64) {
         self.min = Some(self.min.map_or(us, |m| m.min(us)));
         self.max = Some(self.max.map_or(us, |m| m.max(us)));
         self.sum += u128::from(us);
     }
 
-    fn merge(&mut self, o: &Exact) {
+    pub(super) fn merge(&mut self, o: &Exact) {
         self.min = match (self.min, o.min) {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
@@ -122,6 +123,7 @@ pub struct Recorder {
     /// Event counters.
     pub counters: Counters,
     agents: BTreeMap<String, AgentWork>,
+    queues: BTreeMap<String, QueueRecord>,
     interval: Duration,
     cur: u32,
     last: IntervalCounts,
@@ -141,6 +143,7 @@ impl Recorder {
             accepted_within_target: 0,
             counters: Counters::default(),
             agents: BTreeMap::new(),
+            queues: BTreeMap::new(),
             interval: Duration::from_secs(1),
             cur: 0,
             last: IntervalCounts::default(),
@@ -220,6 +223,43 @@ impl Recorder {
         }
     }
 
+    /// Counts what became of a user's chat request, in the totals (`chats.*`) and for
+    /// the queue the user asked.
+    pub fn count_chat(&mut self, queue: &str, outcome: ChatOutcome) {
+        let c = &mut self.counters.chats;
+        *match outcome {
+            ChatOutcome::Offered => &mut c.offered,
+            ChatOutcome::Accepted => &mut c.accepted,
+            ChatOutcome::Abandoned => &mut c.abandoned,
+            ChatOutcome::Lost => &mut c.lost,
+            ChatOutcome::QueuedAtEnd => &mut c.queued_at_end,
+        } += 1;
+        self.queue(queue).chats.count(outcome);
+    }
+
+    /// Records a chat's accept wait, in the totals and for the queue its user asked.
+    pub fn record_accept_wait(&mut self, queue: &str, wait: Duration) {
+        self.record(MetricName::AcceptWait, wait);
+        let target = self.service_level_target_us;
+        self.queue(queue)
+            .record_wait(exact_micros(wait), HIGHEST_US, target);
+    }
+
+    fn queue(&mut self, name: &str) -> &mut QueueRecord {
+        if !self.queues.contains_key(name) {
+            self.queues.insert(name.to_string(), QueueRecord::default());
+        }
+        self.queues.get_mut(name).expect("inserted above")
+    }
+
+    /// The figures of every queue users asked, by queue name.
+    pub fn queue_summaries(&mut self) -> Result<BTreeMap<String, QueueSummary>, MetricsError> {
+        self.queues
+            .iter_mut()
+            .map(|(name, q)| Ok((name.clone(), q.summary()?)))
+            .collect()
+    }
+
     /// Chats whose accept wait was within the service-level target.
     pub fn accepted_within_target(&self) -> u64 {
         self.accepted_within_target
@@ -293,6 +333,9 @@ impl Recorder {
         self.accepted_within_target += other.accepted_within_target;
         self.counters.merge(&other.counters);
         self.last = IntervalCounts::of(&self.counters);
+        for (name, q) in &other.queues {
+            self.queue(name).merge(q)?;
+        }
         for (name, w) in &other.agents {
             let mine = self.agents.entry(name.clone()).or_default();
             mine.chats += w.chats;
@@ -357,6 +400,54 @@ mod tests {
         let h = total.histogram(MetricName::AcceptWait).unwrap();
         assert_eq!(h.max(), h.highest_equivalent(99_000_000));
         assert_eq!(h.min(), 0);
+    }
+
+    #[test]
+    fn each_queue_keeps_its_own_figures_through_merges() {
+        use crate::metrics::ChatOutcome::{Abandoned, Accepted, Offered};
+        let target = Duration::from_secs(60);
+        // One recorder per user, as live tasks keep them: 200 users of `fast`, every
+        // one answered at once; 100 of `slow`, half of them after 2 minutes, half
+        // never.
+        let mut users = Vec::new();
+        for i in 0..300u64 {
+            let mut r = Recorder::new(target);
+            let (queue, wait) = match i {
+                0..200 => ("fast", Some(0)),
+                200..250 => ("slow", Some(120)),
+                _ => ("slow", None),
+            };
+            r.count_chat(queue, Offered);
+            match wait {
+                Some(s) => {
+                    r.count_chat(queue, Accepted);
+                    r.record_accept_wait(queue, Duration::from_secs(s));
+                }
+                None => r.count_chat(queue, Abandoned),
+            }
+            users.push(r);
+        }
+        let mut total = Recorder::merge_all(target, &users).unwrap();
+        assert_eq!(total.counters.chats.offered, 300);
+        assert_eq!(total.count(MetricName::AcceptWait), 250);
+        let q = total.queue_summaries().unwrap();
+        assert_eq!(q["fast"].chats.offered, 200);
+        assert_eq!(q["fast"].service_level, Some(1.0));
+        assert_eq!(q["fast"].accept_wait.count, 200);
+        assert_eq!(
+            (
+                q["slow"].chats.offered,
+                q["slow"].chats.accepted,
+                q["slow"].chats.abandoned
+            ),
+            (100, 50, 50)
+        );
+        assert_eq!(q["slow"].service_level, Some(0.0));
+        assert_eq!(q["slow"].abandon_rate, Some(0.5));
+        assert_eq!(q["slow"].accept_wait.p50, Some(120_000.0));
+        // The desk's total hides it: 200 of 300 answered in time.
+        let total_level = total.accepted_within_target() as f64 / 300.0;
+        assert!((total_level - 2.0 / 3.0).abs() < 1e-12);
     }
 
     #[test]

@@ -3,10 +3,11 @@
 
 use super::counters::Counters;
 use super::names::{MetricName, RateName, Stat};
+use super::queues::QueueSummary;
 use super::rates;
 use super::recorder::{AgentWork, Exact, MetricsError, Recorder};
 use crate::scenario::{Override, Scenario};
-use crate::threshold::{Subject, Threshold, ThresholdResult};
+use crate::threshold::{QueueFigure, Subject, Threshold, ThresholdResult};
 use hdrhistogram::Histogram;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use std::collections::BTreeMap;
@@ -253,6 +254,10 @@ pub struct Summary {
     pub fairness: Option<f64>,
     /// Per-agent work.
     pub agents: BTreeMap<String, AgentWork>,
+    /// The same chat figures for each support queue its users asked (absent in
+    /// summaries written before they were kept).
+    #[serde(default)]
+    pub queues: BTreeMap<String, QueueSummary>,
     /// Each threshold with its observed value and verdict.
     pub thresholds: Vec<ThresholdResult>,
     /// The `--set` overrides applied.
@@ -287,6 +292,7 @@ impl Summary {
                 MetricSummary::from_histogram(recorder.histogram(m)?, Some(exact)),
             ));
         }
+        let queues = recorder.queue_summaries()?;
         let c = &recorder.counters;
         let offered = c.chats.offered as f64;
         let agents = recorder.agents().clone();
@@ -308,6 +314,7 @@ impl Summary {
             occupancy: rates::occupancy(&agents),
             fairness: rates::fairness(&agents),
             agents,
+            queues,
             thresholds: Vec::new(),
             overrides: info.overrides,
             resolved_scenario: info.resolved_scenario,
@@ -323,6 +330,16 @@ impl Summary {
             Subject::Metric(m, stat) => self.metrics.get(*m).and_then(|s| s.get(*stat)),
             Subject::Rate(r) => self.rate(*r),
             Subject::Counter(name) => self.counters.get(name).map(|v| v as f64),
+            Subject::Queue(queue, figure) => {
+                // A declared queue nobody asked has no figures: nothing offered.
+                let q = self.queues.get(queue).cloned().unwrap_or_default();
+                match figure {
+                    QueueFigure::Rate(RateName::AbandonRate) => q.abandon_rate,
+                    QueueFigure::Rate(_) => q.service_level,
+                    QueueFigure::AcceptWait(stat) => q.accept_wait.get(*stat),
+                    QueueFigure::Chats(outcome) => Some(q.chats.get(outcome)? as f64),
+                }
+            }
         }
     }
 

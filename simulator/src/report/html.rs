@@ -201,9 +201,14 @@ pub fn page(
                 "FAIL" => "bad",
                 _ => "na",
             };
-            let observed = t.observed.map_or("no data".into(), |v| {
-                format!("{} {}", num(Some(v)), esc(&t.unit))
-            });
+            // A ratio as a percentage with two decimals, as thresholds write it: a
+            // 0.4% abandon rate is not "0.00".
+            let observed = t
+                .observed
+                .map_or("no data".into(), |v| match t.unit.as_str() {
+                    "ratio" => format!("{:.2}%", v * 100.0),
+                    unit => format!("{} {}", num(Some(v)), esc(unit)),
+                });
             let _ = write!(
                 h,
                 "<tr><td><span class=\"badge {cls}\">{}</span></td><td class=\"l\"><code>{}</code></td><td>{observed}</td><td class=\"l\">{}</td></tr>",
@@ -236,6 +241,10 @@ pub fn page(
         );
     }
     h.push_str("</div>\n");
+
+    if s.queues.len() > 1 {
+        by_queue(&mut h, s);
+    }
 
     h.push_str("<h2>Latencies (ms)</h2><table><tr><th>metric</th>");
     for st in Stat::ALL {
@@ -289,6 +298,29 @@ pub fn page(
     h.push_str("\n<h2>Files</h2><p class=\"sub\">This folder also holds <code>summary.json</code>, <code>summary.csv</code>, <code>timeseries.csv</code>, <code>histograms.hlog</code> and each plot as SVG and PNG. <code>switchboard report &lt;folder&gt;</code> regenerates the plots and this page from them.</p>");
     h.push_str("</main></body></html>\n");
     h
+}
+
+/// What each queue's users met: the desk's totals can pass while one queue fails.
+fn by_queue(h: &mut String, s: &Summary) {
+    h.push_str("<h2>By queue</h2><table><tr><th class=\"l\">queue</th><th>offered</th><th>accepted</th><th>abandoned</th><th>lost</th><th>still waiting</th><th>service level</th><th>abandon rate</th><th>accept_wait p50 (ms)</th><th>p95</th><th>max</th></tr>");
+    for (name, q) in &s.queues {
+        let _ = write!(
+            h,
+            "<tr><td class=\"l\">{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            esc(name),
+            q.chats.offered,
+            q.chats.accepted,
+            q.chats.abandoned,
+            q.chats.lost,
+            q.chats.queued_at_end,
+            pct(q.service_level),
+            pct(q.abandon_rate),
+            num(q.accept_wait.p50),
+            num(q.accept_wait.p95),
+            num(q.accept_wait.max),
+        );
+    }
+    h.push_str("</table>\n");
 }
 
 fn chart_num(v: f64) -> String {

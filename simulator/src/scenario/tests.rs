@@ -1000,3 +1000,23 @@ fn a_stream_so_thin_that_runs_often_bring_nobody_is_a_warning_not_an_error() {
     .unwrap();
     assert_eq!(s.advisories(), Vec::<String>::new());
 }
+
+#[test]
+fn a_queue_threshold_names_a_declared_queue() {
+    let text = with(
+        "\"abandon_rate\" = \"< 5%\"",
+        "\"abandon_rate\" = \"< 5%\"\n\"queues.hardware.service_level\" = \">= 80%\"",
+    );
+    assert_eq!(errors(&text), Vec::<String>::new());
+    let text = with(
+        "\"abandon_rate\" = \"< 5%\"",
+        "\"abandon_rate\" = \"< 5%\"\n\"queues.netwrok.service_level\" = \">= 80%\"",
+    );
+    let errs = errors(&text);
+    assert_eq!(errs.len(), 1, "{errs:#?}");
+    assert!(
+        errs[0].contains("queues.netwrok.service_level")
+            && errs[0].contains("queue `netwrok` is not declared; declared queues: hardware"),
+        "{errs:#?}"
+    );
+}

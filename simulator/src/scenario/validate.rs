@@ -259,6 +259,13 @@ pub fn validate(s: &Scenario) -> Vec<Issue> {
             );
         }
     }
+    for t in &s.thresholds.0 {
+        if let crate::threshold::Subject::Queue(queue, _) = &t.subject
+            && let Err(e) = declared(queue)
+        {
+            c.fail(root.key("thresholds").key(&t.key), e);
+        }
+    }
     check_faults(&mut c, s);
     c.issues
 }

@@ -61,6 +61,50 @@ pub enum Subject {
     Rate(RateName),
     /// A counter by its dotted name, e.g. `chats.lost`, `errors`, `errors.rate_limited`.
     Counter(String),
+    /// A figure of one support queue's users, e.g. `queues.network.service_level`.
+    Queue(String, QueueFigure),
+}
+
+/// What a per-queue threshold (`queues.<queue>.<figure>`) is about.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum QueueFigure {
+    /// `service_level` or `abandon_rate`.
+    Rate(RateName),
+    /// `accept_wait.<stat>`.
+    AcceptWait(Stat),
+    /// `chats.<outcome>`: offered, accepted, abandoned, lost, queued_at_end.
+    Chats(&'static str),
+}
+
+impl QueueFigure {
+    /// The chat outcomes counted per queue.
+    pub const CHATS: [&'static str; 5] =
+        ["offered", "accepted", "abandoned", "lost", "queued_at_end"];
+
+    /// Parses the part after `queues.<queue>.`.
+    fn parse(text: &str) -> Result<QueueFigure, String> {
+        match text {
+            "service_level" => return Ok(QueueFigure::Rate(RateName::ServiceLevel)),
+            "abandon_rate" => return Ok(QueueFigure::Rate(RateName::AbandonRate)),
+            _ => {}
+        }
+        if let Some(stat) = text.strip_prefix("accept_wait.") {
+            return stat
+                .parse::<Stat>()
+                .map(QueueFigure::AcceptWait)
+                .map_err(|e| format!("in `{text}`: {e}"));
+        }
+        if let Some(outcome) = text.strip_prefix("chats.")
+            && let Some(name) = Self::CHATS.iter().find(|c| **c == outcome)
+        {
+            return Ok(QueueFigure::Chats(name));
+        }
+        Err(format!(
+            "a queue's figure is service_level, abandon_rate, accept_wait.<stat> or \
+             chats.<{}>; got `{text}`",
+            Self::CHATS.join("|")
+        ))
+    }
 }
 
 /// The unit a threshold's value is normalised to.
@@ -99,9 +143,13 @@ impl Threshold {
         let cond = condition.trim();
         let (op, rest) = parse_op(cond)?;
         let unit = match &subject {
-            Subject::Metric(_, Stat::Count) | Subject::Counter(_) => ValueUnit::Count,
-            Subject::Metric(..) => ValueUnit::Ms,
-            Subject::Rate(_) => ValueUnit::Ratio,
+            Subject::Metric(_, Stat::Count)
+            | Subject::Counter(_)
+            | Subject::Queue(_, QueueFigure::AcceptWait(Stat::Count) | QueueFigure::Chats(_)) => {
+                ValueUnit::Count
+            }
+            Subject::Metric(..) | Subject::Queue(_, QueueFigure::AcceptWait(_)) => ValueUnit::Ms,
+            Subject::Rate(_) | Subject::Queue(_, QueueFigure::Rate(_)) => ValueUnit::Ratio,
         };
         let limit = parse_limit(rest.trim(), unit, key)?;
         Ok(Threshold {
@@ -128,6 +176,29 @@ impl fmt::Display for Threshold {
 
 fn parse_subject(key: &str) -> Result<Subject, String> {
     let key = key.trim();
+    if let Some(rest) = key.strip_prefix("queues.") {
+        // The queue's name ends at the first dot after which a figure follows; when
+        // none does, the likeliest reading is a plain name and a wrong figure.
+        let mut first = None;
+        for (i, _) in rest.match_indices('.') {
+            let (queue, figure) = (&rest[..i], &rest[i + 1..]);
+            if queue.is_empty() {
+                continue;
+            }
+            match QueueFigure::parse(figure) {
+                Ok(figure) => return Ok(Subject::Queue(queue.to_string(), figure)),
+                Err(e) => {
+                    first.get_or_insert(e);
+                }
+            }
+        }
+        return Err(format!(
+            "in `{key}`: {}",
+            first.unwrap_or_else(|| "expected queues.<queue>.<figure>, e.g. \
+                                     queues.network.service_level"
+                .to_string())
+        ));
+    }
     if let Ok(rate) = key.parse::<RateName>() {
         return Ok(Subject::Rate(rate));
     }
@@ -155,7 +226,7 @@ fn parse_subject(key: &str) -> Result<Subject, String> {
         ));
     }
     Err(format!(
-        "unknown threshold key `{key}`; expected `<metric>.<stat>` with metric one of {} and stat one of {}, a rate ({}), or a counter ({}, errors.<code>)",
+        "unknown threshold key `{key}`; expected `<metric>.<stat>` with metric one of {} and stat one of {}, a rate ({}), a counter ({}, errors.<code>), or a queue's figure (queues.<queue>.service_level, …)",
         list(MetricName::ALL.iter().map(|m| m.as_str())),
         list(Stat::ALL.iter().map(|s| s.as_str())),
         list(RateName::ALL.iter().map(|r| r.as_str())),
@@ -288,6 +359,52 @@ mod tests {
 
         assert_eq!(Threshold::parse("errors", "== 0").unwrap().limit, 0.0);
         assert_eq!(Threshold::parse("fairness", "> 90%").unwrap().limit, 0.9);
+    }
+
+    #[test]
+    fn a_queue_has_its_own_figures() {
+        let t = Threshold::parse("queues.network.service_level", ">= 80%").unwrap();
+        assert_eq!(
+            (t.subject, t.limit, t.unit),
+            (
+                Subject::Queue("network".into(), QueueFigure::Rate(RateName::ServiceLevel)),
+                0.8,
+                ValueUnit::Ratio
+            )
+        );
+        let t = Threshold::parse("queues.network.accept_wait.p95", "< 2m").unwrap();
+        assert_eq!(
+            (t.subject, t.limit, t.unit),
+            (
+                Subject::Queue("network".into(), QueueFigure::AcceptWait(Stat::P95)),
+                120_000.0,
+                ValueUnit::Ms
+            )
+        );
+        let t = Threshold::parse("queues.network.chats.abandoned", "< 10").unwrap();
+        assert_eq!(
+            (t.subject, t.unit),
+            (
+                Subject::Queue("network".into(), QueueFigure::Chats("abandoned")),
+                ValueUnit::Count
+            )
+        );
+        // A queue named with dots: its name ends where a figure begins.
+        let t = Threshold::parse("queues.eu.west.abandon_rate", "< 5%").unwrap();
+        assert_eq!(
+            t.subject,
+            Subject::Queue("eu.west".into(), QueueFigure::Rate(RateName::AbandonRate))
+        );
+        for (key, want) in [
+            ("queues.network.occupancy", "a queue's figure is"),
+            ("queues.network.accept_wait.p75", "unknown statistic"),
+            ("queues.network.chats.closed", "a queue's figure is"),
+            ("queues.network", "expected queues.<queue>.<figure>"),
+            ("queues..service_level", "expected queues.<queue>.<figure>"),
+        ] {
+            let e = Threshold::parse(key, "< 1").unwrap_err();
+            assert!(e.contains(want), "{key}: {e}");
+        }
     }
 
     #[test]
