@@ -22,6 +22,18 @@ pub struct MetricSpec {
     pub higher_is_better: Option<bool>,
 }
 
+impl MetricSpec {
+    /// `v` within the values the metric can take (a ratio from 0 to 1, a wait or a
+    /// count from 0): where a confidence interval's end is shown, rather than a service
+    /// level of 100.19% or a wait of -0.42 s.
+    pub fn clip(&self, v: f64) -> f64 {
+        match self.unit {
+            "ratio" => v.clamp(0.0, 1.0),
+            _ => v.max(0.0),
+        }
+    }
+}
+
 /// Every compared metric, in report order. The first ranks the variants.
 pub const METRICS: [MetricSpec; 9] = [
     MetricSpec {

@@ -269,7 +269,7 @@ fn service_level_plot(c: &Comparison, s: &mut String) {
         .flatten()
         .map(|e| {
             if e.half_width.is_finite() {
-                e.low()
+                METRICS[0].clip(e.low())
             } else {
                 e.mean
             }
@@ -280,7 +280,7 @@ fn service_level_plot(c: &Comparison, s: &mut String) {
         .flatten()
         .map(|e| {
             if e.half_width.is_finite() {
-                e.high()
+                METRICS[0].clip(e.high())
             } else {
                 e.mean
             }
@@ -323,8 +323,8 @@ fn service_level_plot(c: &Comparison, s: &mut String) {
                 let _ = write!(
                     s,
                     r#"<line x1="{x:.1}" y1="{:.1}" x2="{x:.1}" y2="{:.1}" stroke="{colour}"/>"#,
-                    f.py(e.low()),
-                    f.py(e.high())
+                    f.py(METRICS[0].clip(e.low())),
+                    f.py(METRICS[0].clip(e.high()))
                 );
             }
             let _ = write!(
@@ -440,8 +440,8 @@ pub fn to_html(c: &Comparison) -> String {
                 Some(e) if e.half_width.is_finite() => format!(
                     "{} [{} – {}]",
                     show(spec, e.mean),
-                    show(spec, e.low()),
-                    show(spec, e.high())
+                    show(spec, spec.clip(e.low())),
+                    show(spec, spec.clip(e.high()))
                 ),
                 Some(e) => show(spec, e.mean),
             };

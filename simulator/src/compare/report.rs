@@ -24,7 +24,8 @@ fn num(v: f64) -> String {
 }
 
 /// `comparison.csv`: one line per variant and metric (ratios as fractions, waits in
-/// seconds); an empty interval with a single replication.
+/// seconds); an empty interval with a single replication, and an interval's ends
+/// within the values the metric can take.
 pub fn to_csv(c: &Comparison) -> String {
     let mut s = String::from(CSV_HEADER);
     s.push('\n');
@@ -42,8 +43,8 @@ pub fn to_csv(c: &Comparison) -> String {
                 spec.unit,
                 e.n,
                 num(e.mean),
-                num(e.low()),
-                num(e.high()),
+                num(spec.clip(e.low())),
+                num(spec.clip(e.high())),
                 num(e.min),
                 num(e.max)
             );
@@ -186,6 +187,17 @@ pub fn render(c: &Comparison) -> String {
 #[cfg(test)]
 mod tests {
     use super::{METRICS, PAIRED};
+
+    #[test]
+    fn an_interval_ends_within_what_the_metric_can_take() {
+        let spec = |name| *METRICS.iter().find(|m| m.name == name).unwrap();
+        assert_eq!(spec("service_level").clip(1.0019), 1.0);
+        assert_eq!(spec("service_level").clip(-0.01), 0.0);
+        assert_eq!(spec("service_level").clip(0.5), 0.5);
+        assert_eq!(spec("accept_wait.p95").clip(-0.42), 0.0);
+        assert_eq!(spec("accept_wait.p95").clip(2.45), 2.45);
+        assert_eq!(spec("transfers").clip(-3.0), 0.0);
+    }
 
     #[test]
     fn every_paired_metric_is_compared() {
