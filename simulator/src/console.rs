@@ -29,14 +29,15 @@ pub fn render(s: &Summary) -> String {
     );
     let _ = writeln!(
         out,
-        "chats: offered {} accepted {} abandoned {} transferred {} closed {} lost {} still waiting {}",
+        "chats: offered {} accepted {} abandoned {} transferred {} closed {} lost {} still waiting {} still talking {}",
         c.chats.offered,
         c.chats.accepted,
         c.chats.abandoned,
         c.chats.transferred,
         c.chats.closed,
         c.chats.lost,
-        c.chats.queued_at_end
+        c.chats.queued_at_end,
+        c.chats.active_at_end
     );
     let _ = writeln!(
         out,

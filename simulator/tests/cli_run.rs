@@ -176,6 +176,12 @@ fn each_queue_has_its_figures_and_thresholds() {
             "{outcome}"
         );
     }
+    let chats = &summary["chats"];
+    assert_eq!(
+        chats["accepted"].as_u64(),
+        Some(chats["closed"].as_u64().unwrap() + chats["active_at_end"].as_u64().unwrap()),
+        "{chats}"
+    );
     let waits: u64 = queues
         .values()
         .map(|q| q["accept_wait"]["count"].as_u64().unwrap())

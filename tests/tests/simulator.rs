@@ -53,6 +53,7 @@ fn check_counters(s: &Summary, with_reference_data: bool) {
         "{c:?}"
     );
     assert_eq!(c.lost, 0, "{c:?}");
+    assert_eq!(c.accepted, c.closed + c.active_at_end, "{c:?}");
     // Each queue's users add up to the desk's.
     assert_eq!(s.queues.len(), 2, "{:?}", s.queues);
     let sum = |f: fn(&switchboard_sim::metrics::QueueSummary) -> u64| -> u64 {

@@ -325,6 +325,10 @@ impl Participant for UserBot {
                 rec.counters.chats.closed += 1;
                 rec.record(MetricName::HandleTime, at.saturating_sub(joined));
             }
+            // Still talking (or between two agents) when the run ended.
+            (Phase::Talking | Phase::Between, Some(_), None) => {
+                rec.counters.chats.active_at_end += 1;
+            }
             _ => {}
         }
     }
@@ -358,6 +362,35 @@ mod tests {
             &mut Effects::default(),
             rec,
         );
+    }
+
+    /// A user still talking when the run ends is neither closed nor waiting: the run
+    /// cut the conversation off, and its length is not known.
+    #[test]
+    fn a_conversation_the_run_cut_off_is_still_talking() {
+        let mut rec = Recorder::new(Duration::from_secs(60));
+        let mut talking = user();
+        at(&mut talking, 0, Input::Start, &mut rec);
+        let started = Reply::ChatStarted {
+            chat: ChatId(1),
+            queue: "q".into(),
+            position: 0,
+            assigned: false,
+        };
+        at(&mut talking, 0, Input::Reply(START, &started), &mut rec);
+        let joined = Notice::AgentJoined {
+            chat: ChatId(1),
+            agent: "a".into(),
+            name: "a".into(),
+        };
+        at(&mut talking, 5, Input::Notice(&joined), &mut rec);
+        talking.finish(Duration::from_secs(40), &mut rec);
+        let c = &rec.counters.chats;
+        assert_eq!(
+            (c.accepted, c.closed, c.active_at_end, c.queued_at_end),
+            (1, 0, 1, 0)
+        );
+        assert_eq!(rec.count(MetricName::HandleTime), 0);
     }
 
     /// A user whose connection dies while talking is closed work up to that moment (the

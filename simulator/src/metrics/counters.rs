@@ -21,6 +21,10 @@ pub struct ChatCounts {
     pub lost: u64,
     /// Chats still waiting in a queue when the run ended.
     pub queued_at_end: u64,
+    /// Chats an agent had joined that were still going when the run ended (their
+    /// handle time is not known, so not in `handle_time`).
+    #[serde(default)]
+    pub active_at_end: u64,
 }
 
 /// Tickets created from chats.
@@ -71,7 +75,7 @@ pub struct Counters {
 
 impl Counters {
     /// Every fixed counter name; `errors.<code>` may be used for any code as well.
-    pub const NAMES: [&'static str; 16] = [
+    pub const NAMES: [&'static str; 17] = [
         "chats.offered",
         "chats.accepted",
         "chats.abandoned",
@@ -79,6 +83,7 @@ impl Counters {
         "chats.closed",
         "chats.lost",
         "chats.queued_at_end",
+        "chats.active_at_end",
         "tickets.incidents",
         "tickets.work_orders",
         "tickets.from_template",
@@ -141,6 +146,7 @@ impl Counters {
             "chats.closed" => c.closed,
             "chats.lost" => c.lost,
             "chats.queued_at_end" => c.queued_at_end,
+            "chats.active_at_end" => c.active_at_end,
             "tickets.incidents" => t.incidents,
             "tickets.work_orders" => t.work_orders,
             "tickets.from_template" => t.from_template,
@@ -177,6 +183,7 @@ impl Counters {
         c.closed += oc.closed;
         c.lost += oc.lost;
         c.queued_at_end += oc.queued_at_end;
+        c.active_at_end += oc.active_at_end;
         let (t, ot) = (&mut self.tickets, &o.tickets);
         t.incidents += ot.incidents;
         t.work_orders += ot.work_orders;
