@@ -286,3 +286,14 @@ async fn a_one_interval_run_and_an_interrupted_one_are_reported_as_they_are() {
     assert!(!html.contains("invariant was violated"), "{html}");
     let _ = fs::remove_dir_all(&dir);
 }
+
+/// A report folder written before per-queue figures and `chats.active_at_end` existed
+/// still reads: the new fields are absent, not an error.
+#[test]
+fn a_summary_from_before_per_queue_figures_still_reads() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/before-queues");
+    let s = read_summary(&dir).expect("reads");
+    assert_eq!(s.counters.chats.offered, 51);
+    assert!(s.queues.is_empty());
+    assert_eq!(s.counters.chats.active_at_end, 0);
+}

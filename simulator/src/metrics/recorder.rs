@@ -123,7 +123,8 @@ pub struct Recorder {
     /// Event counters.
     pub counters: Counters,
     agents: BTreeMap<String, AgentWork>,
-    queues: BTreeMap<String, QueueRecord>,
+    // A list, not a map: a user task's recorder holds one queue, and a run few.
+    queues: Vec<(String, QueueRecord)>,
     interval: Duration,
     cur: u32,
     last: IntervalCounts,
@@ -143,7 +144,7 @@ impl Recorder {
             accepted_within_target: 0,
             counters: Counters::default(),
             agents: BTreeMap::new(),
-            queues: BTreeMap::new(),
+            queues: Vec::new(),
             interval: Duration::from_secs(1),
             cur: 0,
             last: IntervalCounts::default(),
@@ -246,10 +247,14 @@ impl Recorder {
     }
 
     fn queue(&mut self, name: &str) -> &mut QueueRecord {
-        if !self.queues.contains_key(name) {
-            self.queues.insert(name.to_string(), QueueRecord::default());
-        }
-        self.queues.get_mut(name).expect("inserted above")
+        let i = match self.queues.iter().position(|(n, _)| n == name) {
+            Some(i) => i,
+            None => {
+                self.queues.push((name.to_string(), QueueRecord::default()));
+                self.queues.len() - 1
+            }
+        };
+        &mut self.queues[i].1
     }
 
     /// The figures of every queue users asked, by queue name.

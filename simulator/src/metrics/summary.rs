@@ -334,8 +334,8 @@ impl Summary {
                 // A declared queue nobody asked has no figures: nothing offered.
                 let q = self.queues.get(queue).cloned().unwrap_or_default();
                 match figure {
-                    QueueFigure::Rate(RateName::AbandonRate) => q.abandon_rate,
-                    QueueFigure::Rate(_) => q.service_level,
+                    QueueFigure::ServiceLevel => q.service_level,
+                    QueueFigure::AbandonRate => q.abandon_rate,
                     QueueFigure::AcceptWait(stat) => q.accept_wait.get(*stat),
                     QueueFigure::Chats(outcome) => Some(q.chats.get(outcome)? as f64),
                 }

@@ -68,8 +68,10 @@ pub enum Subject {
 /// What a per-queue threshold (`queues.<queue>.<figure>`) is about.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum QueueFigure {
-    /// `service_level` or `abandon_rate`.
-    Rate(RateName),
+    /// `service_level`.
+    ServiceLevel,
+    /// `abandon_rate`.
+    AbandonRate,
     /// `accept_wait.<stat>`.
     AcceptWait(Stat),
     /// `chats.<outcome>`: offered, accepted, abandoned, lost, queued_at_end.
@@ -84,15 +86,12 @@ impl QueueFigure {
     /// Parses the part after `queues.<queue>.`.
     fn parse(text: &str) -> Result<QueueFigure, String> {
         match text {
-            "service_level" => return Ok(QueueFigure::Rate(RateName::ServiceLevel)),
-            "abandon_rate" => return Ok(QueueFigure::Rate(RateName::AbandonRate)),
+            "service_level" => return Ok(QueueFigure::ServiceLevel),
+            "abandon_rate" => return Ok(QueueFigure::AbandonRate),
             _ => {}
         }
         if let Some(stat) = text.strip_prefix("accept_wait.") {
-            return stat
-                .parse::<Stat>()
-                .map(QueueFigure::AcceptWait)
-                .map_err(|e| format!("in `{text}`: {e}"));
+            return stat.parse::<Stat>().map(QueueFigure::AcceptWait);
         }
         if let Some(outcome) = text.strip_prefix("chats.")
             && let Some(name) = Self::CHATS.iter().find(|c| **c == outcome)
@@ -149,7 +148,10 @@ impl Threshold {
                 ValueUnit::Count
             }
             Subject::Metric(..) | Subject::Queue(_, QueueFigure::AcceptWait(_)) => ValueUnit::Ms,
-            Subject::Rate(_) | Subject::Queue(_, QueueFigure::Rate(_)) => ValueUnit::Ratio,
+            Subject::Rate(_)
+            | Subject::Queue(_, QueueFigure::ServiceLevel | QueueFigure::AbandonRate) => {
+                ValueUnit::Ratio
+            }
         };
         let limit = parse_limit(rest.trim(), unit, key)?;
         Ok(Threshold {
@@ -367,7 +369,7 @@ mod tests {
         assert_eq!(
             (t.subject, t.limit, t.unit),
             (
-                Subject::Queue("network".into(), QueueFigure::Rate(RateName::ServiceLevel)),
+                Subject::Queue("network".into(), QueueFigure::ServiceLevel),
                 0.8,
                 ValueUnit::Ratio
             )
@@ -393,7 +395,7 @@ mod tests {
         let t = Threshold::parse("queues.eu.west.abandon_rate", "< 5%").unwrap();
         assert_eq!(
             t.subject,
-            Subject::Queue("eu.west".into(), QueueFigure::Rate(RateName::AbandonRate))
+            Subject::Queue("eu.west".into(), QueueFigure::AbandonRate)
         );
         for (key, want) in [
             ("queues.network.occupancy", "a queue's figure is"),
