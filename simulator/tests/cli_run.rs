@@ -29,18 +29,25 @@ fn switchboard(args: &[&str]) -> (i32, String, String) {
     )
 }
 
-#[test]
-fn passing_run_exits_zero_and_writes_the_report() {
-    let out = out_dir("pass");
+/// `switchboard run scenarios/quickstart.toml --mode virtual --out OUT EXTRA…`.
+fn quickstart_virtual(out: &Path, extra: &[&str]) -> (i32, String, String) {
     let q = scenario("quickstart.toml");
-    let (code, stdout, stderr) = switchboard(&[
+    let mut args = vec![
         "run",
         q.to_str().unwrap(),
         "--mode",
         "virtual",
         "--out",
         out.to_str().unwrap(),
-    ]);
+    ];
+    args.extend_from_slice(extra);
+    switchboard(&args)
+}
+
+#[test]
+fn passing_run_exits_zero_and_writes_the_report() {
+    let out = out_dir("pass");
+    let (code, stdout, stderr) = quickstart_virtual(&out, &[]);
     assert_eq!(code, 0, "{stdout}{stderr}");
     assert!(
         stderr.contains("seed 7"),
@@ -71,17 +78,7 @@ fn passing_run_exits_zero_and_writes_the_report() {
 #[test]
 fn failing_threshold_exits_one() {
     let out = out_dir("fail");
-    let q = scenario("quickstart.toml");
-    let (code, stdout, _) = switchboard(&[
-        "run",
-        q.to_str().unwrap(),
-        "--mode",
-        "virtual",
-        "--out",
-        out.to_str().unwrap(),
-        "--set",
-        "thresholds.chats.offered=< 1",
-    ]);
+    let (code, stdout, _) = quickstart_virtual(&out, &["--set", "thresholds.chats.offered=< 1"]);
     assert_eq!(code, 1, "{stdout}");
     assert!(stdout.contains("FAIL chats.offered < 1"), "{stdout}");
     assert!(out.join("summary.json").is_file());
@@ -131,19 +128,15 @@ fn bad_scenario_or_override_exits_two_without_running() {
 #[test]
 fn each_queue_has_its_figures_and_thresholds() {
     let out = out_dir("queues");
-    let q = scenario("quickstart.toml");
-    let (code, stdout, stderr) = switchboard(&[
-        "run",
-        q.to_str().unwrap(),
-        "--mode",
-        "virtual",
-        "--out",
-        out.to_str().unwrap(),
-        "--set",
-        "thresholds.queues.software.chats.offered=< 1",
-        "--set",
-        "thresholds.queues.hardware.chats.lost=== 0",
-    ]);
+    let (code, stdout, stderr) = quickstart_virtual(
+        &out,
+        &[
+            "--set",
+            "thresholds.queues.software.chats.offered=< 1",
+            "--set",
+            "thresholds.queues.hardware.chats.lost=== 0",
+        ],
+    );
     assert_eq!(code, 1, "{stdout}{stderr}");
     assert!(
         stdout.contains("FAIL queues.software.chats.offered < 1"),
