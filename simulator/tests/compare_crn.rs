@@ -279,3 +279,36 @@ async fn compare_writes_csv_html_and_ranks_with_paired_differences() {
     assert!(!paired.contains("+0.00 pp [+0.00 pp, +0.00 pp]"), "{text}");
     assert!(paired.contains("the same in every replication"), "{text}");
 }
+
+#[tokio::test]
+async fn a_desk_of_several_queues_is_compared_queue_by_queue() {
+    let path =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../scenarios/quickstart.toml");
+    let plan = Plan::new(
+        &path,
+        &[],
+        vec![vary("routing.policy=least-active,fill-first")],
+        2,
+    )
+    .expect("valid plan");
+    let result = compare::compare(&plan, Mode::Virtual, |_, _, _| {})
+        .await
+        .expect("runs");
+    assert_eq!(result.queues(), ["hardware", "software"]);
+    let text = compare::report::render(&result);
+    for q in ["hardware", "software"] {
+        assert!(text.contains(&format!("queue `{q}`")), "{text}");
+    }
+    // Each queue's rows in the CSV: 2 queues x 2 variants x 3 figures.
+    let csv = compare::report::to_csv(&result);
+    let queue_rows: Vec<&str> = csv.lines().filter(|l| l.contains(",queues.")).collect();
+    assert_eq!(queue_rows.len(), 12, "{csv}");
+    assert!(
+        queue_rows
+            .iter()
+            .any(|l| l.contains(",queues.software.service_level,ratio,2,")),
+        "{csv}"
+    );
+    let html = compare::html::to_html(&result);
+    assert!(html.contains("<h2>By queue</h2>"));
+}

@@ -9,6 +9,7 @@ use crate::metrics::{MetricName, Mode, Recorder, RunInfo, Summary};
 use crate::scenario::Scenario;
 use crate::virtual_time::VirtualRun;
 use serde::Serialize;
+use std::collections::BTreeMap;
 use std::time::Instant;
 
 /// A compared metric: its name in `comparison.csv`, unit, and which way is better.
@@ -83,6 +84,25 @@ pub const METRICS: [MetricSpec; 9] = [
     },
 ];
 
+/// What is compared for each support queue when users ask more than one.
+pub const QUEUE_METRICS: [MetricSpec; 3] = [
+    MetricSpec {
+        name: "service_level",
+        unit: "ratio",
+        higher_is_better: Some(true),
+    },
+    MetricSpec {
+        name: "accept_wait.mean",
+        unit: "s",
+        higher_is_better: Some(false),
+    },
+    MetricSpec {
+        name: "abandon_rate",
+        unit: "ratio",
+        higher_is_better: Some(false),
+    },
+];
+
 /// Quantiles at which the accept_wait CDF is sampled.
 pub fn cdf_quantiles() -> Vec<f64> {
     let mut q: Vec<f64> = (0..=98).map(|i| f64::from(i) / 100.0).collect();
@@ -101,6 +121,8 @@ pub struct RunFigures {
     pub cdf: Vec<f64>,
     /// Chats offered (identical across variants of a replication under CRN).
     pub offered: u64,
+    /// Per support queue, one value per [`QUEUE_METRICS`] entry.
+    pub queues: BTreeMap<String, Vec<Option<f64>>>,
 }
 
 impl RunFigures {
@@ -135,6 +157,14 @@ impl RunFigures {
                 .collect(),
             cdf,
             offered: summary.counters.chats.offered,
+            queues: summary
+                .queues
+                .iter()
+                .map(|(name, q)| {
+                    let wait = q.accept_wait.mean.map(|ms| ms / 1000.0);
+                    (name.clone(), vec![q.service_level, wait, q.abandon_rate])
+                })
+                .collect(),
         }
     }
 }
@@ -159,6 +189,15 @@ impl VariantResult {
     /// Metric `m`'s estimate over replications.
     pub fn estimate(&self, m: usize) -> Option<Estimate> {
         Estimate::of(self.series(m))
+    }
+
+    /// [`QUEUE_METRICS`] entry `m` of `queue`'s users, estimated over replications.
+    pub fn queue_estimate(&self, queue: &str, m: usize) -> Option<Estimate> {
+        Estimate::of(
+            self.runs
+                .iter()
+                .map(|r| r.queues.get(queue).and_then(|v| v[m])),
+        )
     }
 }
 
@@ -198,6 +237,21 @@ impl Comparison {
                 .unwrap_or(std::cmp::Ordering::Equal)
         });
         order
+    }
+
+    /// The support queues users asked, when they asked more than one (otherwise the
+    /// queue's figures are the totals').
+    pub fn queues(&self) -> Vec<String> {
+        let names: std::collections::BTreeSet<&String> = self
+            .variants
+            .iter()
+            .flat_map(|v| v.runs.iter().flat_map(|r| r.queues.keys()))
+            .collect();
+        if names.len() > 1 {
+            names.into_iter().cloned().collect()
+        } else {
+            Vec::new()
+        }
     }
 
     /// The paired difference `a - b` of metric `m` over replications.

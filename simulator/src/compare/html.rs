@@ -2,8 +2,9 @@
 //! table and three inline SVG plots — accept_wait CDF per variant, service level
 //! against capacity per policy, per-agent load spread per variant.
 
-use super::execute::{Comparison, METRICS, cdf_quantiles};
+use super::execute::{Comparison, METRICS, MetricSpec, QUEUE_METRICS, cdf_quantiles};
 use super::report::show;
+use super::stats::Estimate;
 use std::fmt::Write;
 
 const W: f64 = 720.0;
@@ -407,6 +408,54 @@ fn load_plot(c: &Comparison, s: &mut String) {
     s.push_str("</svg>");
 }
 
+/// A mean with its 95% interval, the interval's ends within what the metric can take.
+fn interval(spec: &MetricSpec, e: Option<Estimate>) -> String {
+    match e {
+        None => "-".into(),
+        Some(e) if e.half_width.is_finite() => format!(
+            "{} [{} – {}]",
+            show(spec, e.mean),
+            show(spec, spec.clip(e.low())),
+            show(spec, spec.clip(e.high()))
+        ),
+        Some(e) => show(spec, e.mean),
+    }
+}
+
+/// Each queue's figures per variant, in rank order, when users asked several queues.
+fn by_queue(c: &Comparison, s: &mut String) {
+    let queues = c.queues();
+    if queues.is_empty() {
+        return;
+    }
+    s.push_str("<h2>By queue</h2><table><tr><th>queue</th><th>variant</th>");
+    for m in &QUEUE_METRICS {
+        let _ = write!(s, "<th>{}</th>", m.name);
+    }
+    s.push_str("</tr>");
+    for q in &queues {
+        for &i in &c.ranking() {
+            let v = &c.variants[i];
+            let _ = write!(
+                s,
+                "<tr><td>{}</td><td>#{} {}</td>",
+                esc(q),
+                i + 1,
+                esc(&v.name)
+            );
+            for (m, spec) in QUEUE_METRICS.iter().enumerate() {
+                let _ = write!(
+                    s,
+                    "<td>{}</td>",
+                    esc(&interval(spec, v.queue_estimate(q, m)))
+                );
+            }
+            s.push_str("</tr>");
+        }
+    }
+    s.push_str("</table>");
+}
+
 /// The whole page.
 pub fn to_html(c: &Comparison) -> String {
     let mut s = String::from(
@@ -435,21 +484,12 @@ pub fn to_html(c: &Comparison) -> String {
             esc(&v.name)
         );
         for (m, spec) in METRICS.iter().enumerate() {
-            let cell = match v.estimate(m) {
-                None => "-".into(),
-                Some(e) if e.half_width.is_finite() => format!(
-                    "{} [{} – {}]",
-                    show(spec, e.mean),
-                    show(spec, spec.clip(e.low())),
-                    show(spec, spec.clip(e.high()))
-                ),
-                Some(e) => show(spec, e.mean),
-            };
-            let _ = write!(s, "<td>{}</td>", esc(&cell));
+            let _ = write!(s, "<td>{}</td>", esc(&interval(spec, v.estimate(m))));
         }
         s.push_str("</tr>");
     }
     s.push_str("</table>");
+    by_queue(c, &mut s);
     let _ = write!(s, "<pre>{}</pre>", esc(&super::report::render(c)));
     cdf_plot(c, &mut s);
     service_level_plot(c, &mut s);

@@ -1,6 +1,6 @@
 //! `comparison.csv` and the console's ranked table with significance verdicts.
 
-use super::execute::{Comparison, METRICS, MetricSpec};
+use super::execute::{Comparison, METRICS, MetricSpec, QUEUE_METRICS};
 use super::stats::Estimate;
 use std::fmt::Write;
 
@@ -35,22 +35,42 @@ pub fn to_csv(c: &Comparison) -> String {
                 let _ = writeln!(s, "{},{},{},0,,,,,", quote(&v.name), spec.name, spec.unit);
                 continue;
             };
-            let _ = writeln!(
-                s,
-                "{},{},{},{},{},{},{},{},{}",
-                quote(&v.name),
-                spec.name,
-                spec.unit,
-                e.n,
-                num(e.mean),
-                num(spec.clip(e.low())),
-                num(spec.clip(e.high())),
-                num(e.min),
-                num(e.max)
-            );
+            csv_row(&mut s, &v.name, spec.name, spec, e);
+        }
+    }
+    // Each queue's figures (`queues.<queue>.<metric>`), when users asked several.
+    for q in c.queues() {
+        for v in &c.variants {
+            for (m, spec) in QUEUE_METRICS.iter().enumerate() {
+                if let Some(e) = v.queue_estimate(&q, m) {
+                    csv_row(
+                        &mut s,
+                        &v.name,
+                        &format!("queues.{q}.{}", spec.name),
+                        spec,
+                        e,
+                    );
+                }
+            }
         }
     }
     s
+}
+
+fn csv_row(s: &mut String, variant: &str, metric: &str, spec: &MetricSpec, e: Estimate) {
+    let _ = writeln!(
+        s,
+        "{},{},{},{},{},{},{},{},{}",
+        quote(variant),
+        quote(metric),
+        spec.unit,
+        e.n,
+        num(e.mean),
+        num(spec.clip(e.low())),
+        num(spec.clip(e.high())),
+        num(e.min),
+        num(e.max)
+    );
 }
 
 /// A value in the metric's display unit.
@@ -83,6 +103,26 @@ fn show_diff(spec: &MetricSpec, v: f64) -> String {
         "ratio" => format!("{:+.2} pp", v * 100.0),
         "s" => format!("{v:+.2}s"),
         _ => format!("{v:+.1}"),
+    }
+}
+
+/// Each queue's service level, mean wait and abandon rate per variant (in rank order),
+/// when users asked more than one queue: a policy can favour one queue over another.
+fn render_queues(s: &mut String, c: &Comparison, order: &[usize], width: usize) {
+    for q in c.queues() {
+        let _ = write!(s, "\nqueue `{q}`\n{:>4}  {:<width$}", "rank", "variant");
+        for spec in &QUEUE_METRICS {
+            let _ = write!(s, "  {:>17}", spec.name);
+        }
+        s.push('\n');
+        for (rank, &i) in order.iter().enumerate() {
+            let v = &c.variants[i];
+            let _ = write!(s, "{:>4}  {:<width$}", rank + 1, v.name);
+            for (m, spec) in QUEUE_METRICS.iter().enumerate() {
+                let _ = write!(s, "  {:>17}", show_est(spec, v.queue_estimate(&q, m)));
+            }
+            s.push('\n');
+        }
     }
 }
 
@@ -134,6 +174,7 @@ pub fn render(c: &Comparison) -> String {
         }
         s.push('\n');
     }
+    render_queues(&mut s, c, &order, width);
     if c.replications < 2 {
         s.push_str("\nOne replication: no intervals and no significance tests (use --replications 5 or more).\n");
         return s;
