@@ -333,6 +333,53 @@ async fn uncoalesced_queue_counts_reach_every_online_member_in_order() -> Result
     Ok(())
 }
 
+/// R7: with auto-accept off an agent accepts any number of chats from Queue and from
+/// Transferred (the limit of four from Transferred is auto-accept's, R6).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn manual_accept_has_no_limits() -> Result<()> {
+    let config = base_config();
+    ensure!(
+        !config.routing.auto_accept,
+        "the base configuration accepts by hand"
+    );
+    let server = TestServer::start(config).await?;
+    let mut alice = server.signed_in("alice-token").await?;
+    let mut bob = server.signed_in("bob-token").await?;
+    let mut users = Vec::new();
+    let mut chats = Vec::new();
+    for i in 0..6 {
+        let mut u = server.user().await?;
+        chats.push(start_chat(&mut u, "software", &format!("printer {i} offline")).await?);
+        users.push(u);
+    }
+    // Six from Queue, more than "Available for" could ever allow.
+    for chat in &chats {
+        let r = bob.ok(json!({"type": "accept", "chat": chat})).await?;
+        ensure!(r["reply"] == "accepted", "{r}");
+    }
+    for chat in &chats {
+        bob.ok(
+            json!({"type": "transfer", "chat": chat, "to": {"agent": "alice"}, "notes": "yours"}),
+        )
+        .await?;
+    }
+    // All six from Transferred: no limit of four without auto-accept.
+    for chat in &chats {
+        let r = alice
+            .ok(json!({"type": "accept_transfer", "chat": chat}))
+            .await?;
+        ensure!(
+            r["reply"] == "accepted" && r["origin"] == "transferred",
+            "{r}"
+        );
+    }
+    let mine = alice.ok(json!({"type": "list_my_chats"})).await?;
+    let mut held = ids(&mine);
+    held.sort_unstable();
+    ensure!(held == chats, "{mine}");
+    Ok(())
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn auto_accept_with_available_for_n() -> Result<()> {
     let mut config = base_config();

@@ -154,7 +154,8 @@ pub async fn run(scenario: &Scenario, opts: LiveOptions) -> Result<LiveOutcome, 
         let gate = gate.clone();
         connecting.spawn(async move {
             let _permit = gate.acquire_owned().await;
-            (i, task::connect_timed(&url).await)
+            // Agents connect before the clock starts: timed from when they try.
+            (i, task::connect_timed(&url, None).await)
         });
     }
     let mut pre: Vec<Option<task::Preconnected>> = cast.agents.iter().map(|_| None).collect();

@@ -113,7 +113,7 @@ pub async fn run_connected<P: Participant>(
                     count_lost_request(&p, &mut rec);
                     return finish(p, kind, &ctx, rec, None, log);
                 }
-                c = connect_timed(&url) => c,
+                c = connect_timed(&url, ctx.start_at) => c,
             }
         }
     };
@@ -580,9 +580,42 @@ fn finish<P: Participant>(
     (rec, log.history)
 }
 
-/// Connects to `url`, timing the connect and the welcome frame.
-pub async fn connect_timed(url: &str) -> Preconnected {
-    let t0 = Instant::now();
+/// Connects to `url`, timing the connect and the welcome frame from `intended` (when
+/// the schedule said to connect: a late start counts, as for every latency) or, without
+/// one, from now.
+pub async fn connect_timed(url: &str, intended: Option<Instant>) -> Preconnected {
+    let now = Instant::now();
+    let t0 = intended.filter(|at| *at <= now).unwrap_or(now);
     let (tx, rx, first) = conn::connect(url, Duration::from_secs(30)).await?;
     Ok((tx, rx, first, t0.elapsed()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::connect_timed;
+    use std::time::{Duration, Instant};
+
+    /// A user scheduled to connect earlier than its task got to run counts the delay in
+    /// `connect_time`, as every latency counts from the schedule.
+    #[tokio::test]
+    async fn connect_time_counts_from_the_schedule() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("ws://{}/ws", listener.local_addr().unwrap());
+        let server = tokio::spawn(switchboard_server::serve(
+            listener,
+            switchboard_server::ServerConfig::default(),
+            std::future::pending::<()>(),
+        ));
+        let on_time = connect_timed(&url, None).await.expect("connects").3;
+        let late = Instant::now() - Duration::from_millis(300);
+        let late = connect_timed(&url, Some(late)).await.expect("connects").3;
+        assert!(late >= Duration::from_millis(300), "{late:?}");
+        assert!(late > on_time, "{late:?} {on_time:?}");
+        // A schedule still ahead (agents connecting before the clock starts) is not
+        // counted backwards.
+        let ahead = Instant::now() + Duration::from_secs(60);
+        let ahead = connect_timed(&url, Some(ahead)).await.expect("connects").3;
+        assert!(ahead < Duration::from_secs(30), "{ahead:?}");
+        server.abort();
+    }
 }
