@@ -29,7 +29,9 @@ impl MetricSpec {
     /// level of 100.19% or a wait of -0.42 s.
     pub fn clip(&self, v: f64) -> f64 {
         match self.unit {
+            // `clamp` and the guard keep a NaN (no interval, one replication) as it is.
             "ratio" => v.clamp(0.0, 1.0),
+            _ if v.is_nan() => v,
             _ => v.max(0.0),
         }
     }
@@ -239,19 +241,16 @@ impl Comparison {
         order
     }
 
-    /// The support queues users asked, when they asked more than one (otherwise the
-    /// queue's figures are the totals').
+    /// The support queues users asked, when some run's users asked more than one
+    /// (otherwise each queue's figures are the totals').
     pub fn queues(&self) -> Vec<String> {
-        let names: std::collections::BTreeSet<&String> = self
-            .variants
-            .iter()
-            .flat_map(|v| v.runs.iter().flat_map(|r| r.queues.keys()))
-            .collect();
-        if names.len() > 1 {
-            names.into_iter().cloned().collect()
-        } else {
-            Vec::new()
+        let runs = || self.variants.iter().flat_map(|v| v.runs.iter());
+        if !runs().any(|r| r.queues.len() > 1) {
+            return Vec::new();
         }
+        let names: std::collections::BTreeSet<&String> =
+            runs().flat_map(|r| r.queues.keys()).collect();
+        names.into_iter().cloned().collect()
     }
 
     /// The paired difference `a - b` of metric `m` over replications.

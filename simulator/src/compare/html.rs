@@ -428,7 +428,7 @@ fn by_queue(c: &Comparison, s: &mut String) {
     if queues.is_empty() {
         return;
     }
-    s.push_str("<h2>By queue</h2><table><tr><th>queue</th><th>variant</th>");
+    s.push_str("<h2>By queue</h2><p>Variants in the overall ranking's order: a queue's best need not be first.</p><table><tr><th>queue</th><th>variant</th>");
     for m in &QUEUE_METRICS {
         let _ = write!(s, "<th>{}</th>", m.name);
     }
