@@ -185,6 +185,15 @@ fn each_queue_has_its_figures_and_thresholds() {
     );
     let html = std::fs::read_to_string(out.join("report.html")).unwrap();
     assert!(html.contains("<h2>By queue</h2>"));
+    let csv = std::fs::read_to_string(out.join("summary.csv")).unwrap();
+    for q in ["hardware", "software"] {
+        let count = queues[q]["accept_wait"]["count"].as_u64().unwrap();
+        assert!(
+            csv.lines()
+                .any(|l| l.starts_with(&format!("queues.{q}.accept_wait,ms,{count},"))),
+            "{csv}"
+        );
+    }
 }
 
 #[test]

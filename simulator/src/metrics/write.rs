@@ -43,16 +43,36 @@ pub fn to_csv(summary: &Summary) -> String {
     let mut out = String::from(CSV_HEADER);
     out.push('\n');
     for (name, m) in &summary.metrics.0 {
-        let _ = write!(out, "{name},ms,{}", m.count);
-        for stat in Stat::ALL.into_iter().skip(1) {
-            out.push(',');
-            if let Some(v) = m.get(stat) {
-                let _ = write!(out, "{v}");
-            }
+        row(&mut out, name, m);
+    }
+    // Each queue's accept waits, when users asked several queues.
+    if summary.queues.len() > 1 {
+        for (queue, q) in &summary.queues {
+            row(
+                &mut out,
+                &format!("queues.{queue}.accept_wait"),
+                &q.accept_wait,
+            );
         }
-        out.push('\n');
     }
     out
+}
+
+/// One metric's line of `summary.csv` (a name holding a comma or a quote is quoted).
+fn row(out: &mut String, name: &str, m: &super::MetricSummary) {
+    if name.contains([',', '"']) {
+        let _ = write!(out, "\"{}\"", name.replace('"', "\"\""));
+    } else {
+        out.push_str(name);
+    }
+    let _ = write!(out, ",ms,{}", m.count);
+    for stat in Stat::ALL.into_iter().skip(1) {
+        out.push(',');
+        if let Some(v) = m.get(stat) {
+            let _ = write!(out, "{v}");
+        }
+    }
+    out.push('\n');
 }
 
 /// Writes `summary.json` and `summary.csv` into `dir`, creating it if needed.
