@@ -241,6 +241,12 @@ mod tests {
     }
 
     #[test]
+    fn each_queue_is_compared_on_service_level_wait_and_abandons() {
+        let names: Vec<&str> = super::QUEUE_METRICS.iter().map(|m| m.name).collect();
+        assert_eq!(names, ["service_level", "accept_wait.mean", "abandon_rate"]);
+    }
+
+    #[test]
     fn every_paired_metric_is_compared() {
         for name in PAIRED {
             assert!(METRICS.iter().any(|m| m.name == name), "{name}");
