@@ -127,6 +127,11 @@ impl UserBot {
         }
     }
 
+    /// Counts what became of the user's chat request, for its queue too.
+    fn count(&self, rec: &mut Recorder, outcome: ChatOutcome) {
+        rec.count_chat(self.plan.queue.as_str(), outcome);
+    }
+
     fn end(&mut self, now: Duration, state: &ChatState, rec: &mut Recorder) {
         if self.phase == Phase::Ended {
             return;
@@ -141,7 +146,7 @@ impl UserBot {
                 rec.counters.chats.closed += 1;
                 rec.record(MetricName::HandleTime, now.saturating_sub(joined));
             }
-            (_, None) => rec.count_chat(self.plan.queue.as_str(), ChatOutcome::Abandoned),
+            (_, None) => self.count(rec, ChatOutcome::Abandoned),
         }
         self.phase = Phase::Ended;
         self.generation += 1;
@@ -172,7 +177,7 @@ impl Participant for UserBot {
                         customer: self.plan.customer.clone(),
                     },
                 ));
-                rec.count_chat(self.plan.queue.as_str(), ChatOutcome::Offered);
+                self.count(rec, ChatOutcome::Offered);
                 self.phase = Phase::Waiting;
                 self.messages_left = self.plan.messages.sample(&mut self.rng);
                 if let Some(p) = &self.plan.patience {
@@ -212,7 +217,7 @@ impl Participant for UserBot {
                     (CLOSE | MESSAGE, "chat_ended") => {}
                     (START, _) => {
                         self.phase = Phase::Ended;
-                        rec.count_chat(self.plan.queue.as_str(), ChatOutcome::Lost);
+                        self.count(rec, ChatOutcome::Lost);
                     }
                     _ => {}
                 }
@@ -252,7 +257,7 @@ impl Participant for UserBot {
                     }
                     if self.first_joined.is_none() {
                         self.first_joined = Some(now);
-                        rec.count_chat(self.plan.queue.as_str(), ChatOutcome::Accepted);
+                        self.count(rec, ChatOutcome::Accepted);
                         rec.record_accept_wait(
                             self.plan.queue.as_str(),
                             now.saturating_sub(self.intended),
@@ -312,11 +317,9 @@ impl Participant for UserBot {
         match (self.phase, self.first_joined, self.disconnected_at) {
             // Its connection died while it waited: the server dropped the chat (or
             // never saw it); it is not still waiting.
-            (Phase::Waiting, None, Some(_)) => {
-                rec.count_chat(self.plan.queue.as_str(), ChatOutcome::Lost)
-            }
+            (Phase::Waiting, None, Some(_)) => self.count(rec, ChatOutcome::Lost),
             (Phase::Waiting, None, None) => {
-                rec.count_chat(self.plan.queue.as_str(), ChatOutcome::QueuedAtEnd);
+                self.count(rec, ChatOutcome::QueuedAtEnd);
             }
             // Its connection died after an agent had joined: the server ended the chat
             // then (its notice could not arrive), as it does when a user disconnects.
