@@ -1281,6 +1281,61 @@ fn agent_reconnect_within_grace_resumes() {
     assert!(d.chat(c).unwrap().owned_by(&"alice".into()));
 }
 
+/// R10: what the user wrote while the agent was away reaches the agent when it
+/// resumes: each held chat comes back whole (`resumed`), history included.
+#[test]
+fn r10_resumed_agent_gets_what_was_said_while_away() {
+    let mut d = desk(manual());
+    sign_in(&mut d, "alice");
+    let c = start(&mut d, 1, HW, 0);
+    let other = start(&mut d, 2, HW, 0);
+    ok(&mut d, &agent("alice"), Command::Accept { chat: c }, 1_000);
+    ok(
+        &mut d,
+        &agent("alice"),
+        Command::Accept { chat: other },
+        1_000,
+    );
+    ok(&mut d, &agent("alice"), Command::Disconnect, 2_000);
+    let send = |text: &str| Command::Send {
+        chat: c,
+        text: text.into(),
+    };
+    ok(&mut d, &user(1), send("hello?"), 3_000);
+    ok(&mut d, &user(1), send("anyone?"), 4_000);
+
+    let o = ok(&mut d, &agent("alice"), Command::SignIn, 5_000);
+    let resumed: Vec<_> = notices_for(&o, &Recipient::Agent("alice".into()))
+        .into_iter()
+        .filter_map(|n| match n {
+            Notice::Resumed(view) => Some(view),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(resumed.len(), 2, "one per held chat");
+    let view = resumed.iter().find(|v| v.chat == c).expect("chat resumed");
+    assert_eq!(view.origin, Origin::Queue);
+    assert_eq!(view.history, d.chat(c).unwrap().transcript);
+    let texts: Vec<_> = view
+        .history
+        .iter()
+        .filter_map(|e| match &e.body {
+            EntryBody::Text { text } => Some(text.as_str()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(texts, ["hello?", "anyone?"]);
+
+    // A sign-in while connected, or a fresh one, resumes nothing.
+    let again = ok(&mut d, &agent("alice"), Command::SignIn, 6_000);
+    assert!(
+        !again
+            .deliveries
+            .iter()
+            .any(|x| matches!(x.notice, Notice::Resumed(_)))
+    );
+}
+
 /// After the grace period the chats go back to the front of the queue, keeping their
 /// age, and the user is told.
 #[test]

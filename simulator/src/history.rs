@@ -118,6 +118,7 @@ impl What {
         What::Notice {
             notice: match notice {
                 Notice::Assigned(v) => Notice::Assigned(slim(v)),
+                Notice::Resumed(v) => Notice::Resumed(slim(v)),
                 other => other.clone(),
             },
         }

@@ -94,6 +94,9 @@ async fn agent_reconnecting_in_time_resumes_chats() -> Result<()> {
         .as_u64()
         .context("chat id")?;
     alice.ok(json!({"type": "accept", "chat": chat})).await?;
+    user.ok(json!({"type": "send", "chat": chat, "text": "it types double"}))
+        .await?;
+    alice.notice("message").await?;
     drop(alice);
     server
         .wait_for_agents(|v| {
@@ -103,10 +106,22 @@ async fn agent_reconnecting_in_time_resumes_chats() -> Result<()> {
         .await?;
     let m = server.metrics().await?;
     ensure!(metric(&m, r#"switchboard_agents{status="disconnected"}"#) == Some(1.0));
+    // Written while the agent is away: it reaches the agent when it is back (R10).
+    user.ok(json!({"type": "send", "chat": chat, "text": "still there?"}))
+        .await?;
 
     let mut alice = server.agent("alice-token").await?;
     let st = alice.ok(json!({"type": "sign_in"})).await?;
     ensure!(st["my_chats"] == json!([chat]), "{st}");
+    let resumed = alice.notice("resumed").await?;
+    let texts: Vec<&str> = resumed["history"]
+        .as_array()
+        .map(|h| h.iter().filter_map(|e| e["text"].as_str()).collect())
+        .unwrap_or_default();
+    ensure!(
+        resumed["chat"] == chat && texts == ["it types double", "still there?"],
+        "{resumed}"
+    );
     user.ok(json!({"type": "send", "chat": chat, "text": "you back?"}))
         .await?;
     let m = alice.notice("message").await?;

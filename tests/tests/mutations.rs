@@ -354,6 +354,62 @@ fn the_transfer_accept_limit_in_force_is_the_one_set_last() {
     assert!(report.ok(), "{}", report.render());
 }
 
+/// R10 after a dropped connection: the agent back within its grace period gets each
+/// held chat whole (`resumed`), the user's messages written meanwhile included. A
+/// resumed history missing one of them, or a chat resumed to an agent who does not own
+/// it, is caught.
+#[test]
+fn a_resumed_chat_missing_a_message_or_given_to_another_agent_is_caught() {
+    use switchboard_server::domain::{AgentId, Command, Notice, Principal, Recipient, UserId};
+    use switchboard_server::protocol::JournalResult;
+    let _turn = TURN.blocking_lock();
+    planted::plant(None);
+    let config = switchboard_tests::base_config();
+    for tamper in [None, Some("history"), Some("recipient")] {
+        let mut j = DeskJournal::new(&config);
+        let (alice, bob) = (
+            Principal::Agent(AgentId::from("alice")),
+            Principal::Agent(AgentId::from("bob")),
+        );
+        let user = Principal::User(UserId(1));
+        j.step(&alice, Command::SignIn, 0);
+        j.step(&bob, Command::SignIn, 0);
+        let chat = j.start(&user, "hardware", 10);
+        j.step(&alice, Command::Accept { chat }, 20);
+        j.step(&alice, Command::Disconnect, 30);
+        let send = Command::Send {
+            chat,
+            text: "still there?".into(),
+        };
+        j.step(&user, send, 40);
+        j.step(&alice, Command::SignIn, 50);
+        let Some(JournalResult::Ok { deliveries, .. }) =
+            j.entries.last_mut().map(|e| &mut e.result)
+        else {
+            panic!("the sign-in was journaled");
+        };
+        let resumed = deliveries
+            .iter_mut()
+            .find(|d| matches!(d.notice, Notice::Resumed(_)))
+            .expect("the chat was resumed");
+        match tamper {
+            Some("history") => {
+                if let Notice::Resumed(view) = &mut resumed.notice {
+                    view.history.pop();
+                }
+            }
+            Some(_) => resumed.to = Recipient::Agent(AgentId::from("bob")),
+            None => {}
+        }
+        let report = j.check(30_000);
+        match tamper {
+            None => assert!(report.ok(), "{}", report.render()),
+            Some("history") => expect(&report, Invariant::Transcript),
+            Some(_) => expect(&report, Invariant::SingleOwner),
+        }
+    }
+}
+
 /// A journal written straight from a Desk, step by step, for replays of exact
 /// interleavings a live run would reach only by luck.
 struct DeskJournal {

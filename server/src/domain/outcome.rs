@@ -225,6 +225,10 @@ pub enum LeftReason {
 pub enum Notice {
     /// To the agent: auto-accept assigned them a chat (R6, R8, R9).
     Assigned(Box<AcceptedChat>),
+    /// To the agent, signing in again within the grace period of a dropped
+    /// connection: a chat it held, as it stands now, so that what was said while it
+    /// was away reaches it (R10). One per resumed chat, after the `status` reply.
+    Resumed(Box<AcceptedChat>),
     /// To the user: an agent joined their chat, i.e. is online (R8).
     AgentJoined {
         /// The chat.

@@ -442,7 +442,7 @@ impl AgentBot {
 
     /// After a sign-in that followed a drop: what the server resumed (`my_chats`) is
     /// what we hold. Chats it took back (grace over) are released; resumed chats get an
-    /// answer, since user messages sent while we were away never reached us.
+    /// answer (the user's messages written meanwhile follow, in each `resumed` chat).
     fn reconcile(&mut self, now: Duration, my_chats: &[ChatId], fx: &mut Effects) {
         let held: Vec<ChatId> = self.held.keys().copied().collect();
         for c in held {

@@ -173,6 +173,7 @@ fn key_notice(n: &Notice) -> Option<String> {
     Some(match n {
         Notice::QueueChanged { .. } => return None,
         Notice::Assigned(v) => format!("notice assigned {}", v.chat),
+        Notice::Resumed(v) => format!("notice resumed {}", v.chat),
         Notice::AgentJoined { chat, agent, .. } => format!("notice agent_joined {chat} {agent}"),
         Notice::AgentLeft { chat, agent, .. } => format!("notice agent_left {chat} {agent}"),
         Notice::Message { chat, entry } => format!("notice message {chat}/{}", entry.seq),

@@ -430,6 +430,27 @@ impl Replay<'_> {
         }
     }
 
+    /// An agent back within its grace period is given a chat it held: it must own it.
+    fn resumed(&mut self, c: ChatId, a: &AgentId, e: &JournalEntry) {
+        let Some(chat) = self.chats.get(&c) else {
+            return;
+        };
+        let owner = chat.owner.as_ref().map(|(o, _, _)| o);
+        if owner != Some(a) {
+            let whose = owner.map_or_else(|| "nobody's".to_string(), |o| format!("{o}'s"));
+            self.out.push(
+                Violation::new(
+                    Invariant::SingleOwner,
+                    format!("{a} resumed chat {c}, which was {whose}"),
+                )
+                .chat(c.0)
+                .agent(a.as_str())
+                .at(e.at_ms as f64)
+                .proof(cite(e)),
+            );
+        }
+    }
+
     fn accepted(&mut self, c: ChatId, a: &AgentId, origin: Origin, e: &JournalEntry) {
         let Some(chat) = self.chats.get(&c) else {
             return;
@@ -737,6 +758,12 @@ impl Replay<'_> {
                     self.accepted(v.chat, a, Origin::Auto, e);
                     let (h, notes) = (v.history.clone(), v.notes.clone());
                     self.check_view(v.chat, a, &h, &notes, e);
+                }
+            }
+            Notice::Resumed(v) => {
+                if let Recipient::Agent(a) = to {
+                    self.resumed(v.chat, a, e);
+                    self.check_view(v.chat, a, &v.history, &v.notes, e);
                 }
             }
             Notice::AgentLeft {

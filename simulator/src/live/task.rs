@@ -13,6 +13,7 @@
 
 use super::clock::RunClock;
 use super::conn::{self, ConnError, Sender};
+use super::heard::Heard;
 use super::progress::Live;
 use crate::behaviour::{Effects, Fault, Input, Participant, Tag, Timer};
 use crate::event_queue::EventQueue;
@@ -154,6 +155,7 @@ pub async fn run_connected<P: Participant>(
     let mut fx = Effects::default();
     let mut end = ctx.end.clone();
     let mut routing = RoutingProbe::default();
+    let mut heard = Heard::default();
     // Commands issued while the connection was down (or whose send failed), with the
     // instant each was due: sent after the next sign-in, timed from that instant.
     let mut held: Vec<Held> = Vec::new();
@@ -298,6 +300,7 @@ pub async fn run_connected<P: Participant>(
                         }
                     }
                     routing.record(&mut rec);
+                    heard.reply(&reply);
                     result = step(&mut p, &ctx, Input::Reply(tag, &reply), &mut fx, &mut rec);
                 }
                 Ok(ServerFrame::Error { req, code, .. }) => {
@@ -311,16 +314,24 @@ pub async fn run_connected<P: Participant>(
                 }
                 Ok(ServerFrame::Notice { notice }) => {
                     log.push_at(arrived, None, What::notice(&notice));
-                    if let Some(us) = conn::stamped(&notice) {
-                        let lat = ctx.clock.real_micros().saturating_sub(us);
-                        rec.record(MetricName::MessageLatency, Duration::from_micros(lat));
-                        ctx.live.latency(lat);
-                    }
                     if matches!(notice, Notice::AgentJoined { .. }) && routing.joined.is_none() {
                         routing.joined = Some(Instant::now());
                         routing.record(&mut rec);
                     }
-                    result = step(&mut p, &ctx, Input::Notice(&notice), &mut fx, &mut rec);
+                    // A resumed chat's unheard messages arrive now, before the chat.
+                    let missed = heard.notice(&notice);
+                    result = Done::No;
+                    for notice in missed.iter().chain([&notice]) {
+                        if let Some(us) = conn::stamped(notice) {
+                            let lat = ctx.clock.real_micros().saturating_sub(us);
+                            rec.record(MetricName::MessageLatency, Duration::from_micros(lat));
+                            ctx.live.latency(lat);
+                        }
+                        if step(&mut p, &ctx, Input::Notice(notice), &mut fx, &mut rec) == Done::Yes
+                        {
+                            result = Done::Yes;
+                        }
+                    }
                 }
                 Ok(_) => {}
                 Err(e) => {

@@ -23,11 +23,13 @@ impl Desk {
         let grace = self.config.disconnect.agent_grace;
         match agent.disconnected_at {
             Some(at) if now < at.plus(grace) => {
-                // Back in time: resume the held chats.
+                // Back in time: resume the held chats, each as it stands, so that the
+                // messages written to the agent while it was away reach it (R10).
                 self.grace.remove(&(at.plus(grace), a.clone()));
                 if let Some(agent) = self.agents.get_mut(a) {
                     agent.disconnected_at = None;
                 }
+                self.resume_chats(a, out);
             }
             Some(at) => {
                 // Too late: what they held goes back (their users are told), and the
@@ -65,6 +67,21 @@ impl Desk {
         );
         self.refresh_agent(a);
         Ok(Reply::Status(self.status(a)))
+    }
+
+    /// The full view of every chat agent `a` holds, one `resumed` notice each.
+    fn resume_chats(&self, a: &AgentId, out: &mut Vec<Delivery>) {
+        let held = self.agents[a]
+            .chats
+            .iter()
+            .filter_map(|&c| match &self.chats.get(&c)?.state {
+                ChatState::Active { origin, .. } => Some((c, *origin)),
+                _ => None,
+            });
+        out.extend(held.map(|(c, origin)| Delivery {
+            to: Recipient::Agent(a.clone()),
+            notice: Notice::Resumed(Box::new(self.accepted_view(c, origin))),
+        }));
     }
 
     fn fresh_sign_in(&mut self, a: &AgentId, now: Time) {
