@@ -98,10 +98,13 @@ pub fn render(s: &Summary) -> String {
             let observed = match (&t.not_applicable, t.observed) {
                 (Some(why), _) => format!("not applicable: {why}"),
                 (None, None) => "no data".into(),
-                (None, Some(v)) => format!("observed {v:.3} {}", t.unit),
+                (None, Some(_)) => format!("observed {}", t.observed_text()),
             };
             let _ = writeln!(out, "  {:<4} {}  ({observed})", t.verdict(), t.expression);
         }
+    }
+    if let Some(inv) = &s.invariants {
+        let _ = writeln!(out, "\n{}", inv.line());
     }
     out
 }
@@ -112,12 +115,13 @@ fn render_queues(out: &mut String, s: &Summary) {
     let width = s.queues.keys().map(String::len).max().unwrap_or(5).max(5);
     let _ = writeln!(
         out,
-        "\n{:<width$} {:>8} {:>8} {:>9} {:>8} {:>13} {:>13} {:>10} {:>10} {:>10}",
+        "\n{:<width$} {:>8} {:>8} {:>9} {:>8} {:>8} {:>13} {:>13} {:>10} {:>10} {:>10}",
         "queue",
         "offered",
         "accepted",
         "abandoned",
         "lost",
+        "waiting",
         "service level",
         "abandon rate",
         "wait p50",
@@ -127,16 +131,59 @@ fn render_queues(out: &mut String, s: &Summary) {
     for (name, q) in &s.queues {
         let _ = writeln!(
             out,
-            "{name:<width$} {:>8} {:>8} {:>9} {:>8} {:>13} {:>13} {:>10} {:>10} {:>10}",
+            "{name:<width$} {:>8} {:>8} {:>9} {:>8} {:>8} {:>13} {:>13} {:>10} {:>10} {:>10}",
             q.chats.offered,
             q.chats.accepted,
             q.chats.abandoned,
             q.chats.lost,
+            q.chats.queued_at_end,
             pct(q.service_level),
             pct(q.abandon_rate),
             ms(q.accept_wait.p50),
             ms(q.accept_wait.p95),
             ms(q.accept_wait.max)
         );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::metrics::{ChatOutcome, Recorder, RunInfo};
+    use std::time::Duration;
+
+    #[test]
+    fn each_queue_row_adds_up_to_what_was_offered() {
+        let mut r = Recorder::new(Duration::from_secs(60));
+        for (queue, outcome) in [
+            ("desk", ChatOutcome::Accepted),
+            ("desk", ChatOutcome::Abandoned),
+            ("desk", ChatOutcome::QueuedAtEnd),
+            ("desk", ChatOutcome::QueuedAtEnd),
+            ("network", ChatOutcome::Lost),
+        ] {
+            r.count_chat(queue, ChatOutcome::Offered);
+            r.count_chat(queue, outcome);
+        }
+        r.record_accept_wait("desk", Duration::from_secs(5));
+        let text = render(&Summary::build(RunInfo::unit(), &mut r).expect("summary"));
+        let row = |name: &str| -> Vec<String> {
+            let line = text
+                .lines()
+                .find(|l| l.starts_with(&format!("{name} ")))
+                .unwrap_or_else(|| panic!("no row for {name} in\n{text}"));
+            line.split_whitespace()
+                .skip(1)
+                .take(5)
+                .map(String::from)
+                .collect()
+        };
+        assert!(
+            text.contains("offered accepted abandoned     lost  waiting"),
+            "{text}"
+        );
+        // offered = accepted + abandoned + lost + still waiting
+        assert_eq!(row("desk"), ["4", "1", "1", "0", "2"]);
+        assert_eq!(row("network"), ["1", "0", "0", "1", "0"]);
     }
 }

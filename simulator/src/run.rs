@@ -2,7 +2,7 @@
 //! report folder: drive it, merge what was measured, evaluate the thresholds, write
 //! `summary.json` and `summary.csv`.
 
-use crate::checker::JOURNAL_FILE;
+use crate::checker::{JOURNAL_FILE, RunCheck};
 use crate::folder::{self, Made};
 use crate::history::HISTORY_FILE;
 use crate::host::{self, HostSample, Interference};
@@ -157,12 +157,17 @@ async fn run_into(
         .extend(interference.and_then(|i| disturbance_warning(i, external)));
     // Routing invariants over history and journal (docs/checker.md): a violation
     // fails the run and is listed in `summary.invariants`.
-    if crate::checker::check_run(out, scenario, &mut summary).is_none() {
-        summary.warnings.push(format!(
+    match crate::checker::check_run(out, scenario, &mut summary) {
+        RunCheck::Checked(_) => {}
+        RunCheck::NoHistory => summary.warnings.push(format!(
             "routing checker not run: the run kept no history (virtual runs expecting more \
              than {} users keep neither history nor journal, to fit in memory)",
             crate::virtual_time::LARGE_RUN_USERS
-        ));
+        )),
+        RunCheck::Failed(e) => summary.warnings.push(format!(
+            "routing checker could not read the run's records, so nothing was verified and \
+             the run does not pass: {e}"
+        )),
     }
     write_summary(out, &summary)?;
     crate::report::write_data(out, &summary, &mut recorder)?;

@@ -109,6 +109,7 @@ impl CheckReport {
     pub fn summary(&self) -> Invariants {
         Invariants {
             checked: self.checked.clone(),
+            skipped: self.skipped.clone(),
             violations: self.violations.len(),
             by_invariant: self.by_invariant(),
             open_at_end: self.open_at_end.len(),
@@ -161,6 +162,10 @@ impl CheckReport {
 pub struct Invariants {
     /// Names of the invariants checked.
     pub checked: Vec<String>,
+    /// Invariants that could not be checked, and why (a run against an external
+    /// server has no journal).
+    #[serde(default)]
+    pub skipped: BTreeMap<String, String>,
     /// How many violations (0: routing was correct).
     pub violations: usize,
     /// Violations per invariant.
@@ -172,6 +177,47 @@ pub struct Invariants {
     /// The first violations, one line each (details in `invariants.json`).
     #[serde(default)]
     pub first: Vec<String>,
+}
+
+impl Invariants {
+    /// The verdict in one line: how many invariants were checked, with what result,
+    /// and what could not be checked.
+    pub fn line(&self) -> String {
+        let verdict = if self.violations == 0 {
+            "OK".to_string()
+        } else {
+            let each: Vec<String> = self
+                .by_invariant
+                .iter()
+                .map(|(k, n)| format!("{k} {n}"))
+                .collect();
+            format!("{} VIOLATION(S) ({})", self.violations, each.join(", "))
+        };
+        let mut line = format!(
+            "routing invariants: {verdict}, {} of {} checked",
+            self.checked.len(),
+            self.checked.len() + self.skipped.len()
+        );
+        let mut reasons: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
+        for (k, why) in &self.skipped {
+            reasons.entry(why).or_default().push(k);
+        }
+        for (why, names) in reasons {
+            line.push_str(&format!("; skipped {}: {why}", names.join(", ")));
+        }
+        line
+    }
+}
+
+/// What the end-of-run check came to.
+#[derive(Debug)]
+pub enum RunCheck {
+    /// The checker ran.
+    Checked(CheckReport),
+    /// The run kept no history (a large virtual run): nothing to check.
+    NoHistory,
+    /// The run's records could not be read.
+    Failed(CheckError),
 }
 
 /// Checks a history and, when there is one, the server journal.
@@ -336,14 +382,14 @@ impl Options {
 
 /// The end-of-run hook: checks the run folder `out` (if it holds a history), writes
 /// `invariants.json`, records `invariants` in the summary and fails the run on any
-/// violation. Returns the report, or `None` when there was nothing to check.
+/// violation, or when the run's records cannot be read (nothing was verified).
 pub fn check_run(
     out: &Path,
     scenario: &crate::scenario::Scenario,
     summary: &mut crate::metrics::Summary,
-) -> Option<CheckReport> {
+) -> RunCheck {
     if !out.join(HISTORY_FILE).exists() {
-        return None;
+        return RunCheck::NoHistory;
     }
     let live = summary.mode == crate::metrics::Mode::Live;
     match check_dir(out, &Options::for_run(scenario, live)) {
@@ -352,11 +398,66 @@ pub fn check_run(
             if !report.ok() {
                 summary.passed = false;
             }
-            Some(report)
+            RunCheck::Checked(report)
         }
         Err(e) => {
-            tracing::warn!("routing checker: {e}");
-            None
+            summary.passed = false;
+            RunCheck::Failed(e)
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::metrics::{Recorder, RunInfo, Summary};
+    use std::time::Duration;
+
+    fn summary() -> Summary {
+        let mut r = Recorder::new(Duration::from_secs(60));
+        Summary::build(RunInfo::unit(), &mut r).expect("summary")
+    }
+
+    #[test]
+    fn the_line_says_what_was_checked_and_what_was_not() {
+        let history = History::new(true);
+        let all = check(&history, Some(&[]), &Options::default()).summary();
+        assert_eq!(all.line(), "routing invariants: OK, 10 of 10 checked");
+        let history_only = check(&history, None, &Options::default()).summary();
+        assert_eq!(
+            history_only.line(),
+            "routing invariants: OK, 2 of 10 checked; skipped agreement, capacity, chat_end, \
+             single_owner, ticket, transcript, transfer_visibility, work_conserving: needs \
+             the server journal (external server?)"
+        );
+        let mut violated = all.clone();
+        violated.violations = 3;
+        violated.by_invariant = [("single_owner".into(), 2), ("transcript".into(), 1)].into();
+        assert_eq!(
+            violated.line(),
+            "routing invariants: 3 VIOLATION(S) (single_owner 2, transcript 1), 10 of 10 checked"
+        );
+    }
+
+    #[test]
+    fn a_run_whose_journal_cannot_be_read_does_not_pass() {
+        let dir = std::env::temp_dir().join(format!("sb-check-run-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("temp dir");
+        History::new(true)
+            .write(&dir.join(HISTORY_FILE))
+            .expect("history");
+        std::fs::write(dir.join(JOURNAL_FILE), "{\"seq\": 1, \"at_ms\"\n").expect("journal");
+        let scenario =
+            crate::scenario::Scenario::load(Path::new("../scenarios/quickstart.toml"), &[])
+                .expect("scenario");
+        let mut s = summary();
+        assert!(s.passed);
+        let outcome = check_run(&dir, &scenario, &mut s);
+        let _ = std::fs::remove_dir_all(&dir);
+        let RunCheck::Failed(e) = outcome else {
+            panic!("an unreadable journal was checked: {outcome:?}");
+        };
+        assert!(e.to_string().contains("journal.jsonl:1:"), "{e}");
+        assert!(!s.passed, "nothing was verified, so the run does not pass");
     }
 }

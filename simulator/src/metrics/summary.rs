@@ -208,6 +208,29 @@ pub struct RunInfo {
 }
 
 impl RunInfo {
+    /// A virtual run of the scenario `unit`: 600 s of scenario time in 1.5 s, seed 42,
+    /// for tests that need a summary of crafted data.
+    #[cfg(test)]
+    pub(crate) fn unit() -> RunInfo {
+        RunInfo {
+            scenario: "unit".into(),
+            seed: 42,
+            mode: Mode::Virtual,
+            elapsed: Elapsed {
+                scenario_seconds: 600.0,
+                interval_seconds: 2.0,
+            },
+            wall_clock: WallClock {
+                started_at: None,
+                real_seconds: 1.5,
+                interference: None,
+            },
+            overrides: Vec::new(),
+            resolved_scenario: serde_json::json!({"name": "unit"}),
+            time_scale: 1.0,
+        }
+    }
+
     /// The run information for `scenario` (after overrides), with `overrides` as given
     /// on the command line; `elapsed` and `started_at` are left for the driver.
     pub fn for_scenario(scenario: &Scenario, mode: Mode, overrides: &[Override]) -> RunInfo {

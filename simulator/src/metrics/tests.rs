@@ -6,21 +6,8 @@ use std::time::Duration;
 
 fn info() -> RunInfo {
     RunInfo {
-        scenario: "unit".into(),
-        seed: 42,
-        mode: Mode::Virtual,
-        elapsed: Elapsed {
-            scenario_seconds: 600.0,
-            interval_seconds: 2.0,
-        },
-        wall_clock: WallClock {
-            started_at: None,
-            real_seconds: 1.5,
-            interference: None,
-        },
         overrides: vec!["routing.policy=random".into()],
-        resolved_scenario: serde_json::json!({"name": "unit"}),
-        time_scale: 1.0,
+        ..RunInfo::unit()
     }
 }
 

@@ -123,6 +123,9 @@ pub fn page(
         "<div class=\"card\"><span class=\"verdict {cls}\">{text}</span> &nbsp; {failed} of {} thresholds failed{other}</div>",
         s.thresholds.len()
     );
+    if let Some(inv) = &s.invariants {
+        let _ = writeln!(h, "<div class=\"card\">{}</div>", esc(&inv.line()));
+    }
 
     for w in &s.warnings {
         let _ = writeln!(
@@ -201,14 +204,7 @@ pub fn page(
                 "FAIL" => "bad",
                 _ => "na",
             };
-            // A ratio as a percentage with two decimals, as thresholds write it: a
-            // 0.4% abandon rate is not "0.00".
-            let observed = t
-                .observed
-                .map_or("no data".into(), |v| match t.unit.as_str() {
-                    "ratio" => format!("{:.2}%", v * 100.0),
-                    unit => format!("{} {}", num(Some(v)), esc(unit)),
-                });
+            let observed = esc(&t.observed_text());
             let _ = write!(
                 h,
                 "<tr><td><span class=\"badge {cls}\">{}</span></td><td class=\"l\"><code>{}</code></td><td>{observed}</td><td class=\"l\">{}</td></tr>",

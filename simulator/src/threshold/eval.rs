@@ -64,6 +64,33 @@ impl ThresholdResult {
         }
     }
 
+    /// The observed value as the threshold writes its limit: a ratio as a percentage,
+    /// a duration in ms or s, a count as a whole number. A percentage gets more
+    /// decimals where two would make it look equal to a limit it is not (4.999% against
+    /// `< 5%`).
+    pub fn observed_text(&self) -> String {
+        let Some(v) = self.observed else {
+            return "no data".into();
+        };
+        match self.unit.as_str() {
+            "ratio" => {
+                let (pct, limit) = (v * 100.0, self.limit * 100.0);
+                let mut decimals = 2;
+                while decimals < 6
+                    && pct != limit
+                    && format!("{pct:.decimals$}") == format!("{limit:.decimals$}")
+                {
+                    decimals += 1;
+                }
+                format!("{pct:.decimals$}%")
+            }
+            "ms" if v >= 1000.0 => format!("{:.3} s", v / 1000.0),
+            "ms" => format!("{v:.3} ms"),
+            _ if v.fract() == 0.0 => format!("{v:.0}"),
+            _ => format!("{v:.3}"),
+        }
+    }
+
     /// The operator, parsed back.
     pub fn operator(&self) -> Option<Op> {
         [Op::Lt, Op::Le, Op::Gt, Op::Ge, Op::Eq]
@@ -77,5 +104,37 @@ fn unit_name(u: ValueUnit) -> &'static str {
         ValueUnit::Ms => "ms",
         ValueUnit::Ratio => "ratio",
         ValueUnit::Count => "count",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn result(unit: &str, limit: f64, observed: Option<f64>) -> ThresholdResult {
+        ThresholdResult {
+            expression: String::new(),
+            key: String::new(),
+            op: "<".into(),
+            limit,
+            unit: unit.into(),
+            observed,
+            pass: true,
+            not_applicable: None,
+        }
+    }
+
+    #[test]
+    fn observed_values_read_in_the_thresholds_own_units() {
+        let text = |unit, limit, v| result(unit, limit, v).observed_text();
+        assert_eq!(text("ratio", 0.05, Some(0.0499)), "4.99%");
+        assert_eq!(text("ratio", 0.05, Some(0.049_996)), "4.9996%");
+        assert_eq!(text("ratio", 0.05, Some(0.05)), "5.00%");
+        assert_eq!(text("ratio", 0.99, Some(1.0)), "100.00%");
+        assert_eq!(text("ms", 60_000.0, Some(19_185.663)), "19.186 s");
+        assert_eq!(text("ms", 250.0, Some(2.7071)), "2.707 ms");
+        assert_eq!(text("count", 0.0, Some(7.0)), "7");
+        assert_eq!(text("count", 0.0, Some(0.5)), "0.500");
+        assert_eq!(text("ms", 1.0, None), "no data");
     }
 }
