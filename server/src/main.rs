@@ -37,7 +37,8 @@ struct Args {
     /// Sustained messages per second per connection (`limits.messages_per_sec`).
     #[arg(long, alias = "max-message-rate")]
     messages_per_sec: Option<u32>,
-    /// Burst allowance above the message rate.
+    /// Most messages a connection may send at once: the size of its token bucket,
+    /// refilled at the message rate (`limits.burst`).
     #[arg(long)]
     burst: Option<u32>,
     /// Frames buffered per connection before it is closed as a slow consumer.

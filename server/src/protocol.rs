@@ -769,6 +769,17 @@ mod tests {
         // Equal keys in different objects are not duplicates.
         let fine = r#"{"type":"transfer","chat":1,"to":{"agent":"alice"},"req":3,"notes":"to"}"#;
         assert!(parse_client_message(fine).is_ok(), "{fine}");
+        // Nesting is bounded (128 levels), even in a field the server ignores.
+        let nested = |depth: usize| {
+            format!(
+                r#"{{"type":"accept","chat":1,"x":{}{}}}"#,
+                "[".repeat(depth),
+                "]".repeat(depth)
+            )
+        };
+        assert!(parse_client_message(&nested(100)).is_ok());
+        let (_, e) = parse_client_message(&nested(200)).expect_err("too deep");
+        assert_eq!(e.code(), "malformed", "{e}");
     }
 
     proptest::proptest! {

@@ -1281,6 +1281,38 @@ fn agent_reconnect_within_grace_resumes() {
     assert!(d.chat(c).unwrap().owned_by(&"alice".into()));
 }
 
+/// A chat cannot be transferred to an agent whose connection dropped: it would wait
+/// for someone who may not come back. Once back, the agent takes transfers again.
+#[test]
+fn no_transfer_to_an_agent_in_its_grace_period() {
+    let mut d = desk(manual());
+    sign_in(&mut d, "alice");
+    sign_in(&mut d, "bob");
+    let mine = start(&mut d, 1, HW, 0);
+    let bobs = start(&mut d, 2, HW, 0);
+    ok(
+        &mut d,
+        &agent("alice"),
+        Command::Accept { chat: mine },
+        1_000,
+    );
+    ok(&mut d, &agent("bob"), Command::Accept { chat: bobs }, 1_000);
+    ok(&mut d, &agent("bob"), Command::Disconnect, 2_000);
+    let to_bob = || Command::Transfer {
+        chat: mine,
+        to: TransferTarget::Agent("bob".into()),
+        notes: String::new(),
+    };
+    let refused = d.handle(&agent("alice"), to_bob(), t(3_000));
+    assert!(
+        matches!(&refused, Err(e) if e.code() == "invalid_transfer"
+            && e.to_string().contains("lost its connection")),
+        "{refused:?}"
+    );
+    ok(&mut d, &agent("bob"), Command::SignIn, 4_000);
+    ok(&mut d, &agent("alice"), to_bob(), 5_000);
+}
+
 /// R10: what the user wrote while the agent was away reaches the agent when it
 /// resumes: each held chat comes back whole (`resumed`), history included.
 #[test]

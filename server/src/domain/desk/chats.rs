@@ -314,9 +314,12 @@ impl Desk {
                     )));
                 }
                 if !target.online() {
-                    return Err(DeskError::InvalidTransfer(format!(
-                        "agent `{t}` is not signed in"
-                    )));
+                    let why = if target.signed_in {
+                        "lost its connection (its chats are held until it is back)"
+                    } else {
+                        "is not signed in"
+                    };
+                    return Err(DeskError::InvalidTransfer(format!("agent `{t}` {why}")));
                 }
             }
             TransferTarget::Queue(q) => {
