@@ -308,10 +308,26 @@ arrival = "constant(rate=30/min)"
         history: true,
     };
     let run = tokio::spawn(async move { run::run(&scenario, &[], Driver::Live(opts), &dir).await });
-    // 20 s of arrivals at time_scale 20 take a second; the users are all waiting then,
-    // long before the run's horizon (the drain is long: the run must end because its
-    // users are gone, not because its time is up).
-    tokio::time::sleep(Duration::from_millis(1500)).await;
+    // 20 s of arrivals at time_scale 20 take a second; the server dies once five
+    // users wait, long before the run's horizon (the drain is long: the run must end
+    // because its users are gone, not because its time is up).
+    let queued = async {
+        loop {
+            let (_, text) = switchboard_tests::http(addr, "GET", "/metrics", None, None)
+                .await
+                .expect("metrics");
+            let samples = switchboard_tests::parse_prometheus(&text).expect("metrics text");
+            if switchboard_tests::metric(&samples, r#"switchboard_chats{state="queued"}"#)
+                .is_some_and(|n| n >= 5.0)
+            {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(60), queued)
+        .await
+        .expect("five users wait");
     server.0.kill().expect("server killed");
     let summary = tokio::time::timeout(Duration::from_secs(60), run)
         .await

@@ -30,7 +30,8 @@ pub enum MetricName {
     MessageLatency,
     /// Ticket requested → ticket created.
     TicketLatency,
-    /// WebSocket connect + sign-in.
+    /// From a user's scheduled arrival (an agent's first try) to the server's `welcome`
+    /// on its WebSocket: the timer's lateness, the TCP connect and the upgrade.
     ConnectTime,
     /// Chat requested → agent joined, for chats requested while a slot was free.
     RoutingLatency,

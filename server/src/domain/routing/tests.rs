@@ -51,6 +51,13 @@ fn least_active_prefers_fewest_open_then_longest_idle_then_sign_in() {
         Some("b"),
         "same idle: earlier sign-in"
     );
+    // Not the name: c signed in first now (sequence 0 against 2).
+    p.upsert(&load("c", 1, 2, 50, 0));
+    assert_eq!(
+        pick(p.as_mut()).as_deref(),
+        Some("c"),
+        "same idle: earlier sign-in"
+    );
 }
 
 #[test]
@@ -67,6 +74,13 @@ fn most_available_prefers_largest_free_capacity() {
         pick(p.as_mut()).as_deref(),
         Some("c"),
         "free 3, idle longer than b"
+    );
+    // c signed in before b (sequence 0 against 2), and its name sorts after b's.
+    p.upsert(&load("c", 0, 3, 5, 0));
+    assert_eq!(
+        pick(p.as_mut()).as_deref(),
+        Some("c"),
+        "same free capacity, same idle: earlier sign-in"
     );
 }
 
