@@ -2,7 +2,8 @@
 //! Queue and Transferred by hand after a reaction delay, or assigned by auto-accept),
 //! answers each user message after a reply delay, and on some chats shares an article,
 //! creates a ticket (with or without a template, through the draft → confirm path) or
-//! transfers the chat with notes, as the scenario's probabilities say.
+//! transfers the chat with notes, as the scenario's probabilities say. Articles and
+//! templates are found by searching by the words of the chat's subject (R11, R13).
 //!
 //! Fault injection (`[faults]`, see [`AgentFaults`]) lives here too: the agent decides,
 //! from its own seeded generator, when its connection drops and when it comes back,
@@ -143,6 +144,31 @@ enum Step {
     Transfer,
 }
 
+/// What a search by term is for (R11, R13).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Search {
+    /// An article to share, then pin if `pin`.
+    Article { pin: bool },
+    /// A template for a ticket of this kind.
+    Template { kind: TicketKind },
+}
+
+/// What an agent searches by for chat `subject`: its words of three letters or more,
+/// longest (most telling) first.
+fn search_terms(subject: &str) -> Vec<String> {
+    let mut words: Vec<String> = Vec::new();
+    for w in subject
+        .split(|c: char| !c.is_alphanumeric())
+        .map(str::to_lowercase)
+    {
+        if w.chars().count() >= 3 && !words.contains(&w) {
+            words.push(w);
+        }
+    }
+    words.sort_by_key(|w| std::cmp::Reverse(w.chars().count()));
+    words
+}
+
 /// What the agent tracks per chat it holds.
 #[derive(Debug)]
 struct Held {
@@ -152,9 +178,10 @@ struct Held {
     /// (the agent does no work on it then).
     busy_since: Option<Duration>,
     steps: Vec<Step>,
-    /// Articles suggested for the chat (to share) and templates (for tickets).
-    articles: Vec<ArticleId>,
-    templates: Vec<TemplateId>,
+    /// The terms to search articles and templates by ([`search_terms`]).
+    terms: Vec<String>,
+    /// The search in flight: what for, and the index of its term in `terms`.
+    searching: Option<(Search, usize)>,
     /// A user message waits for an answer.
     owes_reply: bool,
     /// A step is in flight (its replies are awaited).
@@ -179,6 +206,39 @@ const TICKET: u64 = 11;
 const FILL: u64 = 12;
 const CONFIRM: u64 = 13;
 const TRANSFER: u64 = 14;
+const SEARCH: u64 = 15;
+
+/// The best match of a search.
+enum Found {
+    Article(ArticleId),
+    Template(TemplateId),
+}
+
+/// Searches for what `what` needs with term number `term` of chat `c`'s terms; false
+/// when there is no such term (every one was tried).
+fn search(c: ChatId, h: &mut Held, what: Search, term: usize, fx: &mut Effects) -> bool {
+    let Some(word) = h.terms.get(term).cloned() else {
+        return false;
+    };
+    h.searching = Some((what, term));
+    let command = match what {
+        Search::Article { .. } => Command::SearchArticles { term: word },
+        Search::Template { .. } => Command::SearchTemplates { term: word },
+    };
+    fx.send.push((tag(SEARCH, c), command));
+    true
+}
+
+fn create_ticket(c: ChatId, kind: TicketKind, template: Option<TemplateId>, fx: &mut Effects) {
+    fx.send.push((
+        tag(TICKET, c),
+        Command::CreateTicket {
+            chat: c,
+            kind,
+            template,
+        },
+    ));
+}
 
 fn tag(kind: u64, chat: ChatId) -> Tag {
     (chat.0 << 8) | kind
@@ -369,18 +429,8 @@ impl AgentBot {
                 holding,
                 busy_since: Some(now),
                 steps,
-                articles: view
-                    .resources
-                    .articles
-                    .iter()
-                    .map(|a| a.id.clone())
-                    .collect(),
-                templates: view
-                    .resources
-                    .templates
-                    .iter()
-                    .map(|t| t.id.clone())
-                    .collect(),
+                terms: search_terms(&view.subject),
+                searching: None,
                 owes_reply,
                 working: false,
                 pinning: None,
@@ -421,8 +471,8 @@ impl AgentBot {
                 holding,
                 busy_since: Some(now),
                 steps: Vec::new(),
-                articles: Vec::new(),
-                templates: Vec::new(),
+                terms: Vec::new(),
+                searching: None,
                 owes_reply: true,
                 working: false,
                 pinning: None,
@@ -521,30 +571,15 @@ impl AgentBot {
         let step = h.steps.remove(0);
         h.working = true;
         match step {
-            Step::Share { pin } => match h.articles.first().cloned() {
-                Some(article) => {
-                    if pin {
-                        h.pinning = Some(article.clone());
-                    }
-                    fx.send
-                        .push((tag(SHARE, c), Command::ShareArticle { chat: c, article }));
+            Step::Share { pin } => {
+                if !search(c, h, Search::Article { pin }, 0, fx) {
+                    h.working = false;
                 }
-                None => h.working = false,
-            },
+            }
             Step::Ticket { kind, template } => {
-                let template = if template {
-                    h.templates.first().cloned()
-                } else {
-                    None
-                };
-                fx.send.push((
-                    tag(TICKET, c),
-                    Command::CreateTicket {
-                        chat: c,
-                        kind,
-                        template,
-                    },
-                ));
+                if !(template && search(c, h, Search::Template { kind }, 0, fx)) {
+                    create_ticket(c, kind, None, fx);
+                }
             }
             Step::Transfer => {
                 let Some((_, to, notes)) = transfer_to else {
@@ -572,6 +607,39 @@ impl AgentBot {
             && !h.working
         {
             self.work(c, fx);
+        }
+    }
+
+    /// A search for chat `c` came back with `found` (its best match), or nothing: go
+    /// on with what it was for, or try the next term. When no term finds anything, the
+    /// agent shares no article, or creates its ticket without a template.
+    fn searched(&mut self, c: ChatId, found: Option<Found>, fx: &mut Effects) {
+        let Some(h) = self.held.get_mut(&c) else {
+            return;
+        };
+        let Some((what, tried)) = h.searching.take() else {
+            return;
+        };
+        match (what, found) {
+            (Search::Article { pin }, Some(Found::Article(article))) => {
+                if pin {
+                    h.pinning = Some(article.clone());
+                }
+                fx.send
+                    .push((tag(SHARE, c), Command::ShareArticle { chat: c, article }));
+            }
+            (Search::Template { kind }, Some(Found::Template(template))) => {
+                create_ticket(c, kind, Some(template), fx);
+            }
+            _ if search(c, h, what, tried + 1, fx) => {}
+            _ => self.found_nothing(c, what, fx),
+        }
+    }
+
+    fn found_nothing(&mut self, c: ChatId, what: Search, fx: &mut Effects) {
+        match what {
+            Search::Template { kind } => create_ticket(c, kind, None, fx),
+            Search::Article { .. } => self.step_done(c, fx),
         }
     }
 
@@ -695,6 +763,14 @@ impl AgentBot {
                         self.release(now, c);
                         self.maybe_pull(fx);
                     }
+                    (SEARCH, Reply::Articles { articles }) => {
+                        let found = articles.first().map(|a| Found::Article(a.id.clone()));
+                        self.searched(c, found, fx);
+                    }
+                    (SEARCH, Reply::Templates { templates }) => {
+                        let found = templates.first().map(|t| Found::Template(t.id.clone()));
+                        self.searched(c, found, fx);
+                    }
                     (SHARE, _) => {
                         rec.counters.articles.shared += 1;
                         let pin = self.held.get_mut(&c).and_then(|h| h.pinning.take());
@@ -786,6 +862,12 @@ impl AgentBot {
             LIST_QUEUE | LIST_TRANSFERRED => {
                 // Refused (rate limited, …): look again after the reaction delay.
                 self.maybe_pull(fx);
+            }
+            SEARCH => {
+                // Refused (rate limited, …): as if no term found anything.
+                if let Some(what) = self.held.get_mut(&c).and_then(|h| h.searching.take()) {
+                    self.found_nothing(c, what.0, fx);
+                }
             }
             SHARE | PIN | TICKET | FILL | CONFIRM | TRANSFER
                 if code != "chat_ended" && code != "not_owner" =>
@@ -997,6 +1079,7 @@ impl Participant for AgentBot {
 mod tests {
     use super::*;
     use rand::SeedableRng;
+    use switchboard_server::domain::outcome::ArticleSummary;
     use switchboard_server::domain::{
         AgentStatus, ChatSource, Resources, Time, TransferNote, UserId,
     };
@@ -1081,6 +1164,87 @@ mod tests {
             fx.timers
         );
         step(bot, Input::Timer(Timer::FaultDrop(ChatId(7), 1))).fault
+    }
+
+    /// R11, R13: the agent searches articles and templates by the words of the chat's
+    /// subject, longest first, until a term finds something; it shares the best match,
+    /// and when no term finds a template it creates the ticket without one.
+    #[test]
+    fn planned_work_searches_by_the_subjects_words() {
+        let mut p = (*plan(AgentFaults::none())).clone();
+        (
+            p.share_probability,
+            p.ticket_probability,
+            p.template_probability,
+        ) = (1.0, 1.0, 1.0);
+        let mut bot = AgentBot::new("a-1".into(), Arc::new(p), ChaCha8Rng::seed_from_u64(1));
+        step(&mut bot, Input::Start);
+        step(&mut bot, Input::Reply(SIGN_IN, &status(Vec::new())));
+        let chat = ChatId(7);
+        let v = AcceptedChat {
+            subject: "My VPN token expired".into(),
+            ..view(7)
+        };
+        step(&mut bot, Input::Notice(&Notice::Assigned(Box::new(v))));
+        // Work starts once the agent has answered.
+        step(&mut bot, Input::Timer(Timer::AgentReply(chat, 1)));
+        let sent = Reply::Sent { chat, seq: 1 };
+        let sends = |fx: Effects| -> Vec<Command> { fx.send.into_iter().map(|(_, c)| c).collect() };
+        let articles = |ids: &[&str]| Reply::Articles {
+            articles: ids
+                .iter()
+                .map(|id| ArticleSummary {
+                    id: (*id).into(),
+                    title: String::new(),
+                    link: String::new(),
+                })
+                .collect(),
+        };
+        let term = |t: &str| Command::SearchArticles { term: t.into() };
+        let fx = step(&mut bot, Input::Reply(tag(SEND, chat), &sent));
+        assert_eq!(sends(fx), [term("expired")]);
+        let fx = step(&mut bot, Input::Reply(tag(SEARCH, chat), &articles(&[])));
+        assert_eq!(sends(fx), [term("token")]);
+        let fx = step(
+            &mut bot,
+            Input::Reply(tag(SEARCH, chat), &articles(&["KA-0002", "KA-0009"])),
+        );
+        let article = ArticleId::from("KA-0002");
+        assert_eq!(sends(fx), [Command::ShareArticle { chat, article }]);
+        // Shared: the ticket's template is searched for the same way.
+        let fx = step(&mut bot, Input::Reply(tag(SHARE, chat), &sent));
+        assert_eq!(
+            sends(fx),
+            [Command::SearchTemplates {
+                term: "expired".into()
+            }]
+        );
+        let none = Reply::Templates {
+            templates: Vec::new(),
+        };
+        for next in ["token", "vpn"] {
+            let fx = step(&mut bot, Input::Reply(tag(SEARCH, chat), &none));
+            assert_eq!(sends(fx), [Command::SearchTemplates { term: next.into() }]);
+        }
+        // "my" is too short to search by: nothing found, no template.
+        let fx = step(&mut bot, Input::Reply(tag(SEARCH, chat), &none));
+        assert_eq!(
+            sends(fx),
+            [Command::CreateTicket {
+                chat,
+                kind: TicketKind::Incident,
+                template: None
+            }]
+        );
+    }
+
+    #[test]
+    fn search_terms_are_the_subjects_longer_words_longest_first() {
+        assert_eq!(
+            search_terms("Printer jams on every PAGE, printer"),
+            ["printer", "every", "jams", "page"]
+        );
+        assert!(search_terms("a an to").is_empty());
     }
 
     /// A chat taken again (after the Desk took it back, say) gets its own timers: the
