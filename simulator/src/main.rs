@@ -46,8 +46,9 @@ enum Command {
         /// The external server's admin token (with --target).
         #[arg(long, env = "SWITCHBOARD_ADMIN_TOKEN")]
         admin_token: Option<String>,
-        /// Use this master seed instead of the scenario's.
-        #[arg(long)]
+        /// Use this master seed instead of the scenario's (0 to 9223372036854775807,
+        /// the range a scenario file can hold, so that any run can be written down).
+        #[arg(long, value_parser = clap::value_parser!(u64).range(..=i64::MAX as u64))]
         seed: Option<u64>,
         /// Override a field, e.g. `routing.policy=round-robin` (repeatable).
         #[arg(long = "set", value_name = "KEY=VALUE", value_parser = parse_override)]
@@ -88,6 +89,11 @@ enum Command {
         /// Replications per variant; replication i uses master seed `seed + i`.
         #[arg(long, default_value_t = 5)]
         replications: u64,
+        /// The metric whose mean orders the variants: service_level, accept_wait.mean,
+        /// accept_wait.p50, accept_wait.p95, accept_wait.p99, abandon_rate or fairness
+        /// (ties: service level, then mean accept_wait).
+        #[arg(long, value_name = "METRIC", default_value = "service_level")]
+        rank_by: switchboard_sim::compare::RankBy,
         /// `virtual` (default) or `live`.
         #[arg(long, value_enum, default_value_t = ModeArg::Virtual)]
         mode: ModeArg,
@@ -231,10 +237,11 @@ async fn dispatch(cli: Cli) -> Result<ExitCode> {
             file,
             vary,
             replications,
+            rank_by,
             mode,
             out,
             set,
-        } => compare(&file, &set, vary, replications, mode, out).await,
+        } => compare(&file, &set, vary, replications, rank_by, mode, out).await,
         Command::Erlang {
             rate,
             handle_time,
@@ -293,7 +300,7 @@ async fn dispatch(cli: Cli) -> Result<ExitCode> {
             let driver = match mode {
                 ModeArg::Virtual if target.is_some() => {
                     eprintln!(
-                        "--target drives a live server: it cannot be used with --mode virtual"
+                        "error: --target drives a live server: it cannot be used with --mode virtual"
                     );
                     return Ok(ExitCode::from(2));
                 }
@@ -377,6 +384,7 @@ async fn compare(
     set: &[Override],
     vary: Vec<switchboard_sim::compare::Vary>,
     replications: u64,
+    rank_by: switchboard_sim::compare::RankBy,
     mode: ModeArg,
     out: Option<PathBuf>,
 ) -> Result<ExitCode> {
@@ -410,14 +418,16 @@ async fn compare(
         }
     };
     eprintln!(
-        "comparing `{name}` ({mode} mode): {} variants x {} replications, seeds {}..={}, report in {}",
+        "comparing `{name}` ({mode} mode): {} variant{} x {} replication{}, seeds {}..={}, report in {}",
         plan.variants.len(),
+        if plan.variants.len() == 1 { "" } else { "s" },
         plan.replications,
+        if plan.replications == 1 { "" } else { "s" },
         plan.seed,
         plan.seed.wrapping_add(plan.replications).wrapping_sub(1),
         out.display()
     );
-    let compared = compare::compare(&plan, mode, |done, total, variant| {
+    let compared = compare::compare(&plan, mode, rank_by, |done, total, variant| {
         eprintln!("  [{done}/{total}] {variant}");
     })
     .await;

@@ -119,9 +119,23 @@ fn bad_scenario_or_override_exits_two_without_running() {
     ]);
     assert_eq!(code, 2, "{stderr}");
     assert!(
-        stderr.contains("cannot be used with --mode virtual"),
+        stderr.starts_with("error: --target drives a live server")
+            && stderr.contains("cannot be used with --mode virtual"),
         "{stderr}"
     );
+    assert!(!out.exists(), "nothing ran");
+
+    // A seed no scenario file could hold is refused: every run can be written down.
+    let (code, _, stderr) = switchboard(&[
+        "run",
+        q.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+        "--seed",
+        "9223372036854775808",
+    ]);
+    assert_eq!(code, 2, "{stderr}");
+    assert!(stderr.contains("9223372036854775807"), "{stderr}");
     assert!(!out.exists(), "nothing ran");
 }
 

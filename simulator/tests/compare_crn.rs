@@ -188,6 +188,7 @@ fn invalid_keys_and_values_are_refused_up_front_with_the_valid_keys() {
         err.contains("valid keys:") && err.contains("available_for"),
         "{err}"
     );
+    assert_eq!(err.matches("valid keys:").count(), 1, "listed once: {err}");
     let err = Plan::new(
         &path,
         &[],
@@ -238,9 +239,14 @@ async fn compare_writes_csv_html_and_ranks_with_paired_differences() {
         3,
     )
     .expect("valid plan");
-    let result = compare::compare(&plan, Mode::Virtual, |_, _, _| {})
-        .await
-        .expect("runs");
+    let result = compare::compare(
+        &plan,
+        Mode::Virtual,
+        compare::RankBy::default(),
+        |_, _, _| {},
+    )
+    .await
+    .expect("runs");
     // CRN: within a replication every variant was offered the same chats.
     for i in 0..3 {
         let offered: Vec<u64> = result.variants.iter().map(|v| v.runs[i].offered).collect();
@@ -291,9 +297,14 @@ async fn a_desk_of_several_queues_is_compared_queue_by_queue() {
         2,
     )
     .expect("valid plan");
-    let result = compare::compare(&plan, Mode::Virtual, |_, _, _| {})
-        .await
-        .expect("runs");
+    let result = compare::compare(
+        &plan,
+        Mode::Virtual,
+        compare::RankBy::default(),
+        |_, _, _| {},
+    )
+    .await
+    .expect("runs");
     assert_eq!(result.queues(), ["hardware", "software"]);
     let text = compare::report::render(&result);
     for q in ["hardware", "software"] {

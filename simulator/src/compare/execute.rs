@@ -86,6 +86,39 @@ pub const METRICS: [MetricSpec; 9] = [
     },
 ];
 
+/// The metric that orders the variants (`--rank-by`): one of [`METRICS`] with a
+/// better direction; `service_level` by default.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct RankBy(pub usize);
+
+impl RankBy {
+    /// The metric's name.
+    pub fn name(self) -> &'static str {
+        METRICS[self.0].name
+    }
+}
+
+impl std::str::FromStr for RankBy {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        let rankable = || METRICS.iter().filter(|m| m.higher_is_better.is_some());
+        METRICS
+            .iter()
+            .position(|m| m.name == s && m.higher_is_better.is_some())
+            .map(RankBy)
+            .ok_or_else(|| {
+                let names: Vec<&str> = rankable().map(|m| m.name).collect();
+                format!("cannot rank by `{s}`: choose one of {}", names.join(", "))
+            })
+    }
+}
+
+impl Serialize for RankBy {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.name())
+    }
+}
+
 /// What is compared for each support queue when users ask more than one: service
 /// level, mean accept wait and abandon rate, as in [`METRICS`].
 pub const QUEUE_METRICS: [MetricSpec; 3] = [METRICS[0], METRICS[1], METRICS[5]];
@@ -203,24 +236,31 @@ pub struct Comparison {
     pub keys: Vec<String>,
     /// Every variant.
     pub variants: Vec<VariantResult>,
+    /// The metric that orders them.
+    pub rank_by: RankBy,
     /// Wall-clock seconds the comparison took.
     pub real_seconds: f64,
 }
 
 impl Comparison {
-    /// Variants ordered best first by service level (then accept_wait mean).
+    /// Variants ordered best first by the mean of the `rank_by` metric, ties broken
+    /// by mean service level, then mean accept_wait. A variant that could not compute
+    /// a metric comes after those that could.
     pub fn ranking(&self) -> Vec<usize> {
-        let key = |i: usize| {
-            let v = &self.variants[i];
-            (
-                v.estimate(0).map_or(f64::NEG_INFINITY, |e| e.mean),
-                -v.estimate(1).map_or(f64::INFINITY, |e| e.mean),
-            )
+        let mut keys = vec![self.rank_by.0];
+        keys.extend([0, 1].into_iter().filter(|&m| m != self.rank_by.0));
+        // Each metric's mean, turned so that larger is better.
+        let score = |i: usize, m: usize| {
+            let better = METRICS[m].higher_is_better.unwrap_or(true);
+            self.variants[i]
+                .estimate(m)
+                .map_or(f64::NEG_INFINITY, |e| if better { e.mean } else { -e.mean })
         };
         let mut order: Vec<usize> = (0..self.variants.len()).collect();
         order.sort_by(|&a, &b| {
-            key(b)
-                .partial_cmp(&key(a))
+            keys.iter()
+                .map(|&m| score(b, m).total_cmp(&score(a, m)))
+                .find(|o| o.is_ne())
                 .unwrap_or(std::cmp::Ordering::Equal)
         });
         order
@@ -276,6 +316,7 @@ pub async fn run_once(scenario: &Scenario, mode: Mode) -> Result<(Summary, Recor
 pub async fn compare(
     plan: &Plan,
     mode: Mode,
+    rank_by: RankBy,
     mut progress: impl FnMut(usize, usize, &str),
 ) -> Result<Comparison, CompareError> {
     let wall = Instant::now();
@@ -323,6 +364,75 @@ pub async fn compare(
         seed: plan.seed,
         keys: plan.vary.iter().map(|v| v.key.clone()).collect(),
         variants,
+        rank_by,
         real_seconds: wall.elapsed().as_secs_f64(),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A variant whose every replication has service level `sl`, mean wait `wait`
+    /// seconds and fairness `fair`.
+    fn variant(name: &str, sl: f64, wait: f64, fair: f64) -> VariantResult {
+        let mut values = vec![None; METRICS.len()];
+        values[0] = Some(sl);
+        values[1] = Some(wait);
+        values[7] = Some(fair);
+        let run = RunFigures {
+            values,
+            agent_loads: Vec::new(),
+            cdf: Vec::new(),
+            offered: 10,
+            queues: BTreeMap::new(),
+        };
+        VariantResult {
+            name: name.into(),
+            values: Vec::new(),
+            runs: vec![run.clone(), run],
+        }
+    }
+
+    fn ranked(rank_by: &str) -> Vec<String> {
+        let c = Comparison {
+            scenario: "unit".into(),
+            mode: Mode::Virtual,
+            replications: 2,
+            seed: 1,
+            keys: Vec::new(),
+            variants: vec![
+                variant("a", 0.95, 4.0, 0.90),
+                variant("b", 0.97, 6.0, 0.80),
+                variant("c", 0.97, 5.0, 0.70),
+            ],
+            rank_by: rank_by.parse().expect("a rankable metric"),
+            real_seconds: 0.0,
+        };
+        c.ranking()
+            .into_iter()
+            .map(|i| c.variants[i].name.clone())
+            .collect()
+    }
+
+    #[test]
+    fn variants_rank_by_the_chosen_metric_in_its_better_direction() {
+        // Service level; the tie between b and c goes to the shorter wait.
+        assert_eq!(ranked("service_level"), ["c", "b", "a"]);
+        // Lower is better for waits.
+        assert_eq!(ranked("accept_wait.mean"), ["a", "c", "b"]);
+        assert_eq!(ranked("fairness"), ["a", "b", "c"]);
+    }
+
+    #[test]
+    fn only_metrics_with_a_better_direction_rank() {
+        let e = "occupancy"
+            .parse::<RankBy>()
+            .expect_err("occupancy has no better");
+        assert!(
+            e.contains("choose one of service_level, accept_wait.mean"),
+            "{e}"
+        );
+        assert!("nonsense".parse::<RankBy>().is_err());
+    }
 }

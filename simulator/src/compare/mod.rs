@@ -21,7 +21,7 @@ pub mod plan;
 pub mod report;
 pub mod stats;
 
-pub use execute::{Comparison, RunFigures, VariantResult, compare};
+pub use execute::{Comparison, RankBy, RunFigures, VariantResult, compare};
 pub use plan::{Plan, Variant, Vary};
 
 use thiserror::Error;

@@ -203,10 +203,17 @@ impl Plan {
             }
         }
         if !problems.is_empty() {
+            // An unknown key's message lists the valid keys already.
+            let listed = problems.iter().any(|p| p.contains("valid keys"));
+            let keys = if listed {
+                String::new()
+            } else {
+                format!("\nvalid keys: {}", valid_keys())
+            };
             return Err(CompareError::Invalid(format!(
-                "{}\nvalid keys: {}",
-                problems.join("\n"),
-                valid_keys()
+                "{}{keys}\n(compare varies any of them but seed, name, description and \
+                 thresholds.<key>)",
+                problems.join("\n")
             )));
         }
         let mut combos: Vec<Vec<Override>> = vec![Vec::new()];

@@ -165,6 +165,11 @@ pub fn render(c: &Comparison) -> String {
         let _ = write!(s, "  {:>17}", METRICS[m].name);
     }
     s.push('\n');
+    let _ = writeln!(
+        s,
+        "(ranked by mean {}: an order of means, not a verdict; the paired differences below say which gaps are significant)",
+        c.rank_by.name()
+    );
     let order = c.ranking();
     for (rank, &i) in order.iter().enumerate() {
         let v = &c.variants[i];

@@ -151,11 +151,20 @@ fn convert(kind: Kind, key: &str, v: &str) -> Result<Option<Value>, String> {
         Kind::OptStr if v == "none" => return Ok(None),
         Kind::OptStr => Value::String(v.to_string()),
         Kind::OptInt if v == "none" => return Ok(None),
-        Kind::Int | Kind::OptInt => Value::Integer(
-            v.replace('_', "")
-                .parse()
-                .map_err(|_| format!("`{key}` takes a whole number, got `{v}`"))?,
-        ),
+        Kind::Int | Kind::OptInt => {
+            let digits = v.replace('_', "");
+            Value::Integer(digits.parse().map_err(|_| {
+                if digits.parse::<u128>().is_ok() {
+                    format!(
+                        "`{key}` takes a whole number up to {} (the largest a scenario file \
+                         holds), got `{v}`",
+                        i64::MAX
+                    )
+                } else {
+                    format!("`{key}` takes a whole number, got `{v}`")
+                }
+            })?)
+        }
         Kind::Float => Value::Float(
             v.parse::<f64>()
                 .ok()
@@ -386,6 +395,13 @@ queue = "hw"
         assert_eq!(d["agents"][1]["available_for"].as_integer(), Some(3));
         assert_eq!(set_one(&mut d, "seed=99").unwrap(), ["seed"]);
         assert_eq!(d["seed"].as_integer(), Some(99));
+        let too_big = set_one(&mut d, "seed=9223372036854775808").unwrap_err();
+        assert!(too_big.contains("up to 9223372036854775807"), "{too_big}");
+        let not_a_number = set_one(&mut d, "seed=seven").unwrap_err();
+        assert!(
+            not_a_number.contains("takes a whole number, got"),
+            "{not_a_number}"
+        );
         set_one(&mut d, "time_scale=60").unwrap();
         assert_eq!(d["time_scale"].as_float(), Some(60.0));
         set_one(&mut d, "routing.auto_accept=false").unwrap();

@@ -1002,6 +1002,40 @@ fn a_stream_so_thin_that_runs_often_bring_nobody_is_a_warning_not_an_error() {
 }
 
 #[test]
+fn agents_work_that_can_never_start_is_a_warning() {
+    let quickstart = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../scenarios/quickstart.toml"),
+    )
+    .expect("quickstart");
+    let silent = |extra: &[&str]| {
+        let mut sets = vec!["users.*.messages=0"];
+        sets.extend(extra);
+        let overrides: Vec<Override> = sets.iter().map(|s| s.parse().expect("override")).collect();
+        parse(&quickstart, "quickstart.toml", &overrides)
+            .expect("valid")
+            .advisories()
+    };
+    let advice = silent(&[]);
+    assert!(
+        advice
+            .iter()
+            .any(|a| a.starts_with("agents `tier1` start a chat's work")
+                && a.contains("never happens")),
+        "{advice:?}"
+    );
+    // With a handle time the work starts without an answer.
+    assert!(silent(&["agents.*.handle_time=2m"]).is_empty());
+    // Users who write: nothing to say.
+    let overrides: Vec<Override> = Vec::new();
+    assert!(
+        parse(&quickstart, "quickstart.toml", &overrides)
+            .expect("valid")
+            .advisories()
+            .is_empty()
+    );
+}
+
+#[test]
 fn a_queue_threshold_names_a_declared_queue() {
     let text = with(
         "\"abandon_rate\" = \"< 5%\"",

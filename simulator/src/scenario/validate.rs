@@ -275,8 +275,39 @@ const NOBODY_WORTH_SAYING: f64 = 0.05;
 
 /// What a valid scenario probably does not mean: a Poisson stream so thin that a run
 /// of it often brings nobody (a rate written per hour for per minute, a duration
-/// scaled down too far).
+/// scaled down too far), or agents' planned work that can never start.
 pub fn advisories(s: &Scenario) -> Vec<String> {
+    let mut out = thin_streams(s);
+    out.extend(idle_work(s));
+    out
+}
+
+/// Agents without a `handle_time` start a chat's planned work once they have answered
+/// the user: when no user writes, that work never happens.
+fn idle_work(s: &Scenario) -> Vec<String> {
+    if s.users.is_empty() || s.users.iter().any(|u| u.messages.mean() > 0.0) {
+        return Vec::new();
+    }
+    s.agents
+        .iter()
+        .filter(|g| g.handle_time.is_none())
+        .filter(|g| {
+            g.share_article_probability > 0.0
+                || g.ticket.as_ref().is_some_and(|t| t.probability > 0.0)
+                || g.transfer.as_ref().is_some_and(|t| t.probability > 0.0)
+        })
+        .map(|g| {
+            format!(
+                "agents `{}` start a chat's work (articles, tickets, transfers) after \
+                 answering the user, and no user sends a message (`messages` is 0): that \
+                 work never happens (give users messages, or the group a handle_time)",
+                g.group
+            )
+        })
+        .collect()
+}
+
+fn thin_streams(s: &Scenario) -> Vec<String> {
     s.users
         .iter()
         .filter(|u| !matches!(u.arrival, crate::dist::Arrival::Constant(_)))
