@@ -29,7 +29,7 @@ pub fn render(s: &Summary) -> String {
     );
     let _ = writeln!(
         out,
-        "chats: offered {} accepted {} abandoned {} transferred {} closed {} lost {} still waiting {} still talking {}",
+        "chats: offered {} accepted {} abandoned {} transferred {} closed {} lost {} still waiting {} still open {}",
         c.chats.offered,
         c.chats.accepted,
         c.chats.abandoned,

@@ -1,4 +1,4 @@
-//! Gauges of a live run, sampled once per interval (one second of real time) from the
+//! Gauges of a live run, sampled once per interval (up to a second of real time) from the
 //! server under test's `GET /metrics`: chats waiting (`queued` + `transferred`),
 //! chats with an agent (`active`), agents `available` and their free slots. This is the
 //! server's own state, the same numbers an operator's dashboard would show. A server

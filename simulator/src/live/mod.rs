@@ -166,6 +166,7 @@ pub async fn run(scenario: &Scenario, opts: LiveOptions) -> Result<LiveOutcome, 
         }
     }
     let clock = RunClock::start(scenario.time_scale);
+    let interval = crate::metrics::live_interval(scenario.time_scale, scenario.horizon());
     let mut agents = JoinSet::new();
     for (role, pre) in cast.agents.iter().zip(pre) {
         let bot = AgentBot::new(
@@ -179,6 +180,7 @@ pub async fn run(scenario: &Scenario, opts: LiveOptions) -> Result<LiveOutcome, 
             live: live.clone(),
             end: end_rx.clone(),
             target: target_sl,
+            interval,
             history: opts.history,
             reconnect: scenario.faults.reconnects(),
             start_at: None,
@@ -195,11 +197,11 @@ pub async fn run(scenario: &Scenario, opts: LiveOptions) -> Result<LiveOutcome, 
         )
     });
     let started = Instant::now();
-    // Gauges once per second of real time, from the server's own `GET /metrics`.
+    // Gauges once per interval, from the server's own `GET /metrics`.
     let sampler = tokio::spawn(gauges::sample(
         target.addr,
         clock,
-        clock.to_scenario(Duration::from_secs(1)),
+        interval,
         target_sl,
         end_rx.clone(),
     ));
@@ -222,8 +224,7 @@ pub async fn run(scenario: &Scenario, opts: LiveOptions) -> Result<LiveOutcome, 
         let history = opts.history;
         arrivals.spawn(async move {
             let mut spawned = Vec::new();
-            let mut lag =
-                Recorder::new(target_sl).with_interval(clock.to_scenario(Duration::from_secs(1)));
+            let mut lag = Recorder::new(target_sl).with_interval(interval);
             for (n, intended) in schedule.enumerate() {
                 let at = clock.instant_of(intended);
                 let mut stop = stop_rx.clone();
@@ -246,6 +247,7 @@ pub async fn run(scenario: &Scenario, opts: LiveOptions) -> Result<LiveOutcome, 
                     live: live.clone(),
                     end: end_rx.clone(),
                     target: target_sl,
+                    interval,
                     history,
                     reconnect: false,
                     start_at: Some(at),

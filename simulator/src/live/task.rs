@@ -46,6 +46,8 @@ pub struct Ctx {
     pub end: watch::Receiver<bool>,
     /// The service-level target (for the recorder).
     pub target: Duration,
+    /// The recorder's interval (scenario time, [`crate::metrics::live_interval`]).
+    pub interval: Duration,
     /// Keep the event history.
     pub history: bool,
     /// When the participant was scheduled to start (users: their arrival), so its first
@@ -91,8 +93,7 @@ pub async fn run_connected<P: Participant>(
     pre: Option<Preconnected>,
     ctx: Ctx,
 ) -> (Recorder, History) {
-    let mut rec =
-        Recorder::new(ctx.target).with_interval(ctx.clock.to_scenario(Duration::from_secs(1)));
+    let mut rec = Recorder::new(ctx.target).with_interval(ctx.interval);
     rec.set_now(
         ctx.clock.now(),
         Some(Duration::from_micros(ctx.clock.real_micros())),

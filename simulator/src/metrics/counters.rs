@@ -21,8 +21,9 @@ pub struct ChatCounts {
     pub lost: u64,
     /// Chats still waiting in a queue when the run ended.
     pub queued_at_end: u64,
-    /// Chats an agent had joined that were still going when the run ended (their
-    /// handle time is not known, so not in `handle_time`).
+    /// Chats an agent had joined that had not ended when the run ended: in
+    /// conversation, or waiting for another agent after a transfer (their handle time
+    /// is not known, so not in `handle_time`).
     #[serde(default)]
     pub active_at_end: u64,
 }

@@ -36,18 +36,25 @@ pub fn default_interval(horizon: Duration) -> Duration {
     Duration::from_secs(step)
 }
 
-/// The live-mode interval: one second of real time, i.e. `time_scale` seconds of
-/// scenario time (at least 1 ms).
-pub fn live_interval(time_scale: f64) -> Duration {
-    let s = if time_scale.is_finite() && time_scale > 0.0 {
+/// The live-mode interval, in scenario time: one second of real time, shorter when
+/// the run would have fewer than [`LIVE_INTERVALS`] of them (a run compressed by a high
+/// `time_scale`), down to 10 ms of real time. `horizon` is the run's length in scenario
+/// time.
+pub fn live_interval(time_scale: f64, horizon: Duration) -> Duration {
+    let scale = if time_scale.is_finite() && time_scale > 0.0 {
         time_scale
     } else {
         1.0
     };
-    Duration::try_from_secs_f64(s)
+    let real = (horizon.as_secs_f64() / scale / f64::from(LIVE_INTERVALS)).clamp(0.01, 1.0);
+    Duration::try_from_secs_f64(real * scale)
         .unwrap_or(Duration::MAX)
         .max(Duration::from_millis(1))
 }
+
+/// How many intervals a live run has at least, while they are 10 ms of real time or
+/// longer.
+pub const LIVE_INTERVALS: u32 = 100;
 
 /// The state of the desk at an instant, sampled by the runtimes at interval boundaries.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -316,7 +323,17 @@ mod tests {
         assert_eq!(s(3600), 10);
         assert_eq!(s(10 * 3600), 60);
         assert_eq!(s(400 * 24 * 3600), 21600);
-        assert_eq!(live_interval(20.0), Duration::from_secs(20));
+        let hour = Duration::from_secs(3600);
+        // Three minutes of real time: a second of it, 20 s of scenario time.
+        assert_eq!(live_interval(20.0, hour), Duration::from_secs(20));
+        // 3.6 s of real time: a hundred intervals of 36 ms, 36 s of scenario time.
+        assert_eq!(live_interval(1000.0, hour), Duration::from_secs(36));
+        // Never below 10 ms of real time.
+        assert_eq!(live_interval(1e6, hour), Duration::from_secs(10_000));
+        assert_eq!(
+            live_interval(1.0, Duration::from_secs(10)),
+            Duration::from_millis(100)
+        );
     }
 
     #[test]

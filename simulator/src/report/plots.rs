@@ -302,7 +302,7 @@ pub fn plots(summary: &Summary, rows: &[Row], intervals: &Intervals) -> Vec<Plot
         name: "occupancy",
         heading: "Agent occupancy over time",
         caption: format!(
-            "Busy slots (active chats) as a share of all {slots} provisioned chat slots, and agents available as a share of all {agents} agents."
+            "Busy slots (active chats) as a share of all {slots} provisioned chat slots, and agents available as a share of all {agents} agents. Available is the server's word: signed in, not away, and under auto-accept available for N > 0. Agents who pull by hand under auto-accept declare Available for 0, so they do not count as available even while they work."
         ),
         chart: Chart::Lines {
             title: format!("{name}: agent occupancy"),
