@@ -145,7 +145,9 @@ fn parse_share(s: &str) -> Result<f64, String> {
     if (0.0..=1.0).contains(&v) {
         Ok(v)
     } else {
-        Err(format!("`{s}` is not between 0% and 100%"))
+        Err(format!(
+            "`{s}` is not a share between 0% and 100% (write 80% or 0.8)"
+        ))
     }
 }
 
@@ -338,6 +340,12 @@ async fn dispatch(cli: Cli) -> Result<ExitCode> {
                 Some(out) => (out, Made::default()),
                 None => run::claim_default(&scenario)?,
             };
+            if out.join("summary.json").exists() {
+                eprintln!(
+                    "note: {} holds an earlier run's report; this run replaces it",
+                    out.display()
+                );
+            }
             eprintln!(
                 "running `{}` ({} mode), seed {} (each participant's seed derives from it), report in {}",
                 scenario.name,

@@ -73,6 +73,18 @@ fn passing_run_exits_zero_and_writes_the_report() {
         inv["skipped"].as_object().is_some_and(|m| m.is_empty()),
         "{inv}"
     );
+    assert!(
+        stdout.contains("routing invariants: OK, 10 of 10 checked"),
+        "the verdict closes the summary: {stdout}"
+    );
+    assert!(!stderr.contains("earlier run's report"), "{stderr}");
+    // Run again into the same folder: said, then replaced.
+    let (code, _, stderr) = quickstart_virtual(&out, &[]);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(
+        stderr.contains("holds an earlier run's report; this run replaces it"),
+        "{stderr}"
+    );
 }
 
 #[test]

@@ -496,8 +496,30 @@ impl<'de> DeserializeSeed<'de> for ConditionSeed<'_> {
     type Value = Threshold;
 
     fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Threshold, D::Error> {
-        let text = String::deserialize(d)?;
-        Threshold::parse(self.0, &text).map_err(serde::de::Error::custom)
+        struct Condition<'a>(&'a str);
+        impl Visitor<'_> for Condition<'_> {
+            type Value = Threshold;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                use crate::threshold::ValueUnit;
+                // An example in the key's own unit.
+                let unit = Threshold::parse(self.0, "< 1s")
+                    .or_else(|_| Threshold::parse(self.0, "== 0"))
+                    .map(|t| t.unit);
+                let example = match unit {
+                    Ok(ValueUnit::Ms) => "< 60s",
+                    Ok(ValueUnit::Count) => "== 0",
+                    _ => "< 5%",
+                };
+                write!(
+                    f,
+                    "a condition in quotes: an operator and a limit, such as \"{example}\""
+                )
+            }
+            fn visit_str<E: serde::de::Error>(self, text: &str) -> Result<Threshold, E> {
+                Threshold::parse(self.0, text).map_err(E::custom)
+            }
+        }
+        d.deserialize_str(Condition(self.0))
     }
 }
 

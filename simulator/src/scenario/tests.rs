@@ -370,6 +370,24 @@ fn malformed_thresholds_have_their_line() {
         "thresholds.\"acept_wait.p95\"",
         "unknown threshold key",
     );
+    // A bare number: the condition's form, in the key's own unit.
+    let text = with("\"< 5%\"", "5");
+    expect_one(
+        &text,
+        35,
+        "thresholds.abandon_rate",
+        "expected a condition in quotes: an operator and a limit, such as \"< 5%\"",
+    );
+    let text = with(
+        "\"accept_wait.p95\" = \"< 60s\"",
+        "\"accept_wait.p95\" = 60",
+    );
+    expect_one(
+        &text,
+        34,
+        "thresholds.\"accept_wait.p95\"",
+        "such as \"< 60s\"",
+    );
 }
 
 #[test]
