@@ -435,10 +435,29 @@ async fn compare(
         plan.seed.wrapping_add(plan.replications).wrapping_sub(1),
         out.display()
     );
-    let compared = compare::compare(&plan, mode, rank_by, |done, total, variant| {
-        eprintln!("  [{done}/{total}] {variant}");
+    // A bar on a terminal; a line per run in a log.
+    let total = plan.variants.len() as u64 * plan.replications;
+    let bar = std::io::stderr().is_terminal().then(|| {
+        let bar = indicatif::ProgressBar::new(total);
+        bar.set_style(
+            indicatif::ProgressStyle::with_template(
+                "[{elapsed_precise}] {wide_bar} {pos}/{len} runs, last: {msg}",
+            )
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+        );
+        bar
+    });
+    let compared = compare::compare(&plan, mode, rank_by, |done, total, variant| match &bar {
+        Some(bar) => {
+            bar.set_position(done as u64);
+            bar.set_message(variant.to_string());
+        }
+        None => eprintln!("  [{done}/{total}] {variant}"),
     })
     .await;
+    if let Some(bar) = bar {
+        bar.finish_and_clear();
+    }
     let result = match compared {
         Ok(result) => result,
         Err(e) => {
