@@ -15,7 +15,9 @@ use switchboard_server::domain::{ChatSource, PolicyKind, RoutingConfig};
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Scenario {
-    /// Identifies the scenario in reports and output folders.
+    /// Identifies the scenario in reports and output folders (required: missing, it
+    /// is reported with the rest of the file's problems).
+    #[serde(default)]
     pub name: String,
     /// Free text shown in reports.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -23,8 +25,8 @@ pub struct Scenario {
     /// Master seed; every random choice derives from it.
     #[serde(default)]
     pub seed: u64,
-    /// Scenario time during which users arrive.
-    #[serde(with = "duration_text")]
+    /// Scenario time during which users arrive (required, as `name`).
+    #[serde(default, with = "duration_text")]
     pub duration: Duration,
     /// Scenario time after arrivals stop for open chats to finish.
     #[serde(default = "defaults::drain", with = "duration_text")]

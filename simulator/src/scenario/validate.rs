@@ -77,7 +77,10 @@ pub fn validate(s: &Scenario) -> Vec<Issue> {
     let mut c = Checker { issues: Vec::new() };
 
     if s.name.trim().is_empty() {
-        c.fail(root.key("name"), "the name must not be empty");
+        c.fail(
+            root.key("name"),
+            "missing or empty: name the scenario (name = \"help-desk\")",
+        );
     } else if s.name.contains(['/', '\\'])
         || s.name.starts_with('.')
         || s.name.chars().any(char::is_control)
@@ -96,7 +99,10 @@ pub fn validate(s: &Scenario) -> Vec<Issue> {
         );
     }
     if s.duration.is_zero() {
-        c.fail(root.key("duration"), "the duration must be positive");
+        c.fail(
+            root.key("duration"),
+            "missing or zero: how long users arrive (duration = \"10m\")",
+        );
     }
     for (key, d) in [("duration", s.duration), ("drain", s.drain)] {
         if d > MAX_SPAN {
