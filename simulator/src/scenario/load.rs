@@ -23,12 +23,20 @@ pub fn load(path: &Path, overrides: &[Override]) -> Result<Scenario, ScenarioErr
 pub fn parse(text: &str, file: &str, overrides: &[Override]) -> Result<Scenario, ScenarioError> {
     let index = SpanIndex::parse(text).map_err(|e| {
         let at = e.span().map_or(0, |s| s.start);
+        // The parser does not name a duplicated key; its span does.
+        let key = e.span().and_then(|s| text.get(s)).map(str::trim);
+        let message = match key {
+            Some(key) if e.message().trim() == "duplicate key" && !key.is_empty() => {
+                format!("duplicate key `{key}`: a key is given once per table")
+            }
+            _ => e.message().to_string(),
+        };
         ScenarioError::Invalid(vec![at_offset(
             file,
             text,
             at,
             "syntax".to_string(),
-            e.message(),
+            &message,
         )])
     })?;
     let from_toml = |e: toml::de::Error| {

@@ -414,6 +414,15 @@ fn syntax_errors_have_a_position() {
     assert_eq!(errs.len(), 1);
     assert!(errs[0].starts_with("s.toml:2:"), "{}", errs[0]);
     assert!(errs[0].contains(": syntax: "), "{}", errs[0]);
+    // A key given twice is named.
+    let text = with("seed = 7", "seed = 7\nseed = 8");
+    let errs = errors(&text);
+    assert_eq!(errs.len(), 1, "{errs:?}");
+    assert!(
+        errs[0].starts_with("s.toml:3:1: syntax: duplicate key `seed`"),
+        "{}",
+        errs[0]
+    );
 }
 
 #[test]
