@@ -1358,13 +1358,30 @@ fn r10_resumed_agent_gets_what_was_said_while_away() {
         .collect();
     assert_eq!(texts, ["hello?", "anyone?"]);
 
-    // A sign-in while connected, or a fresh one, resumes nothing.
-    let again = ok(&mut d, &agent("alice"), Command::SignIn, 6_000);
-    assert!(
-        !again
-            .deliveries
+    let resumes = |o: &Outcome| {
+        o.deliveries
             .iter()
             .any(|x| matches!(x.notice, Notice::Resumed(_)))
+    };
+    // A sign-in while connected resumes nothing.
+    let again = ok(&mut d, &agent("alice"), Command::SignIn, 6_000);
+    assert!(!resumes(&again));
+    // Nor does one after the grace period ran out: the chats went back to the queue
+    // and their users were told.
+    ok(&mut d, &agent("alice"), Command::Disconnect, 7_000);
+    let late = ok(&mut d, &agent("alice"), Command::SignIn, 40_000);
+    assert!(!resumes(&late));
+    assert!(matches!(&late.reply, Reply::Status(s) if s.my_chats.is_empty()));
+    let left = notices_for(&late, &Recipient::User(UserId(1)));
+    assert!(
+        matches!(
+            left.as_slice(),
+            [Notice::AgentLeft {
+                reason: LeftReason::AgentGone,
+                ..
+            }]
+        ),
+        "{left:?}"
     );
 }
 

@@ -164,10 +164,9 @@ async fn run_into(
              than {} users keep neither history nor journal, to fit in memory)",
             crate::virtual_time::LARGE_RUN_USERS
         )),
-        RunCheck::Failed(e) => summary.warnings.push(format!(
-            "routing checker could not read the run's records, so nothing was verified and \
-             the run does not pass: {e}"
-        )),
+        RunCheck::Failed(e) => summary
+            .warnings
+            .push(format!("{}: {e}", crate::checker::UNREADABLE_WARNING)),
     }
     write_summary(out, &summary)?;
     crate::report::write_data(out, &summary, &mut recorder)?;
@@ -183,11 +182,12 @@ async fn run_into(
     Ok(summary)
 }
 
-/// Removes the journal and history an earlier run left in `out`: a report folder
-/// describes one run, and the checker must not read another run's records (nor a
-/// server append this run's journal to them).
+/// Removes the journal, history and checker's report an earlier run left in `out`: a
+/// report folder describes one run, and the checker must not read another run's
+/// records (nor a server append this run's journal to them), nor its verdict outlive
+/// them.
 fn remove_stale_records(out: &Path) -> Result<(), WriteError> {
-    for name in [JOURNAL_FILE, HISTORY_FILE] {
+    for name in [JOURNAL_FILE, HISTORY_FILE, crate::checker::REPORT_FILE] {
         let path = out.join(name);
         match std::fs::remove_file(&path) {
             Ok(()) => {}

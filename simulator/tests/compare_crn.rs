@@ -4,6 +4,7 @@
 use std::path::PathBuf;
 use switchboard_sim::compare::{self, Plan, Vary};
 use switchboard_sim::metrics::Mode;
+use switchboard_sim::scenario::Override;
 use switchboard_sim::scenario::Scenario;
 use switchboard_sim::virtual_time::VirtualRun;
 
@@ -189,6 +190,17 @@ fn invalid_keys_and_values_are_refused_up_front_with_the_valid_keys() {
         "{err}"
     );
     assert_eq!(err.matches("valid keys:").count(), 1, "listed once: {err}");
+    // Replication seeds stay within what a scenario file can hold.
+    let near_the_top: Override = "seed=9223372036854775806".parse().expect("override");
+    let err = Plan::new(
+        &path,
+        &[near_the_top],
+        vec![vary("routing.policy=random")],
+        5,
+    )
+    .expect_err("seeds overflow")
+    .to_string();
+    assert!(err.contains("run past the largest seed"), "{err}");
     let err = Plan::new(
         &path,
         &[],

@@ -271,6 +271,10 @@ async fn a_one_interval_run_and_an_interrupted_one_are_reported_as_they_are() {
     assert_eq!(rows.len(), 1);
     let html = fs::read_to_string(dir.join(report::REPORT_HTML)).unwrap();
     assert!(html.contains("1 × 1 s of scenario time"), "{html}");
+    assert!(
+        html.contains("routing invariants: OK, 10 of 10 checked"),
+        "the checker's verdict is on the page: {html}"
+    );
 
     // The same run, as if stopped by Ctrl-C.
     let path = dir.join("summary.json");
@@ -284,6 +288,20 @@ async fn a_one_interval_run_and_an_interrupted_one_are_reported_as_they_are() {
     assert!(html.contains("FAILED"));
     assert!(html.contains("the run was interrupted"), "{html}");
     assert!(!html.contains("invariant was violated"), "{html}");
+
+    // As if its records could not be read: the verdict says why it failed.
+    v["warnings"] = serde_json::json!([format!(
+        "{}: journal.jsonl:3: EOF",
+        switchboard_sim::checker::UNREADABLE_WARNING
+    )]);
+    v.as_object_mut().expect("object").remove("invariants");
+    fs::write(&path, serde_json::to_string_pretty(&v).unwrap()).unwrap();
+    report::render(&dir).expect("renders");
+    let html = fs::read_to_string(dir.join(report::REPORT_HTML)).unwrap();
+    assert!(
+        html.contains("FAILED") && html.contains("could not read the run's records"),
+        "{html}"
+    );
     let _ = fs::remove_dir_all(&dir);
 }
 

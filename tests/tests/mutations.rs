@@ -356,8 +356,8 @@ fn the_transfer_accept_limit_in_force_is_the_one_set_last() {
 
 /// R10 after a dropped connection: the agent back within its grace period gets each
 /// held chat whole (`resumed`), the user's messages written meanwhile included. A
-/// resumed history missing one of them, or a chat resumed to an agent who does not own
-/// it, is caught.
+/// resumed history missing one of them, a chat resumed to an agent who does not own
+/// it, or a resumed chat not given at all, is caught.
 #[test]
 fn a_resumed_chat_missing_a_message_or_given_to_another_agent_is_caught() {
     use switchboard_server::domain::{AgentId, Command, Notice, Principal, Recipient, UserId};
@@ -365,7 +365,7 @@ fn a_resumed_chat_missing_a_message_or_given_to_another_agent_is_caught() {
     let _turn = TURN.blocking_lock();
     planted::plant(None);
     let config = switchboard_tests::base_config();
-    for tamper in [None, Some("history"), Some("recipient")] {
+    for tamper in [None, Some("history"), Some("recipient"), Some("missing")] {
         let mut j = DeskJournal::new(&config);
         let (alice, bob) = (
             Principal::Agent(AgentId::from("alice")),
@@ -388,23 +388,30 @@ fn a_resumed_chat_missing_a_message_or_given_to_another_agent_is_caught() {
         else {
             panic!("the sign-in was journaled");
         };
+        if tamper == Some("missing") {
+            deliveries.retain(|d| !matches!(d.notice, Notice::Resumed(_)));
+        }
         let resumed = deliveries
             .iter_mut()
-            .find(|d| matches!(d.notice, Notice::Resumed(_)))
-            .expect("the chat was resumed");
-        match tamper {
-            Some("history") => {
-                if let Notice::Resumed(view) = &mut resumed.notice {
-                    view.history.pop();
+            .find(|d| matches!(d.notice, Notice::Resumed(_)));
+        match (tamper, resumed) {
+            (Some("missing"), None) => {}
+            (_, None) => panic!("the chat was resumed"),
+            (_, Some(resumed)) => match tamper {
+                Some("history") => {
+                    if let Notice::Resumed(view) = &mut resumed.notice {
+                        view.history.pop();
+                    }
                 }
-            }
-            Some(_) => resumed.to = Recipient::Agent(AgentId::from("bob")),
-            None => {}
+                Some(_) => resumed.to = Recipient::Agent(AgentId::from("bob")),
+                None => {}
+            },
         }
         let report = j.check(30_000);
         match tamper {
             None => assert!(report.ok(), "{}", report.render()),
             Some("history") => expect(&report, Invariant::Transcript),
+            Some("missing") => expect(&report, Invariant::MessageOrder),
             Some(_) => expect(&report, Invariant::SingleOwner),
         }
     }

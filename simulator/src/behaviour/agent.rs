@@ -208,10 +208,10 @@ const CONFIRM: u64 = 13;
 const TRANSFER: u64 = 14;
 const SEARCH: u64 = 15;
 
-/// The best match of a search.
+/// What a search answered: its best match, if any.
 enum Found {
-    Article(ArticleId),
-    Template(TemplateId),
+    Articles(Option<ArticleId>),
+    Templates(Option<TemplateId>),
 }
 
 /// Searches for what `what` needs with term number `term` of chat `c`'s terms; false
@@ -503,7 +503,9 @@ impl AgentBot {
         for &c in my_chats {
             match self.held.get_mut(&c) {
                 Some(h) => {
+                    // What was in flight is forgotten: its replies may come, late.
                     h.working = false;
+                    h.searching = None;
                     if !h.owes_reply {
                         h.owes_reply = true;
                         let d = self.plan.reply_delay.sample(&mut h.rng);
@@ -610,29 +612,39 @@ impl AgentBot {
         }
     }
 
-    /// A search for chat `c` came back with `found` (its best match), or nothing: go
-    /// on with what it was for, or try the next term. When no term finds anything, the
-    /// agent shares no article, or creates its ticket without a template.
-    fn searched(&mut self, c: ChatId, found: Option<Found>, fx: &mut Effects) {
+    /// A search for chat `c` came back with `found`: go on with what it was for, or,
+    /// when it found nothing, try the next term. When no term finds anything, the
+    /// agent shares no article, or creates its ticket without a template. A reply that
+    /// is not the search in flight (one sent before a reconnect, its step since
+    /// dropped) changes nothing.
+    fn searched(&mut self, c: ChatId, found: Found, fx: &mut Effects) {
         let Some(h) = self.held.get_mut(&c) else {
             return;
         };
-        let Some((what, tried)) = h.searching.take() else {
+        let Some((what, tried)) = h.searching else {
             return;
         };
         match (what, found) {
-            (Search::Article { pin }, Some(Found::Article(article))) => {
+            (Search::Article { pin }, Found::Articles(Some(article))) => {
+                h.searching = None;
                 if pin {
                     h.pinning = Some(article.clone());
                 }
                 fx.send
                     .push((tag(SHARE, c), Command::ShareArticle { chat: c, article }));
             }
-            (Search::Template { kind }, Some(Found::Template(template))) => {
+            (Search::Template { kind }, Found::Templates(Some(template))) => {
+                h.searching = None;
                 create_ticket(c, kind, Some(template), fx);
             }
-            _ if search(c, h, what, tried + 1, fx) => {}
-            _ => self.found_nothing(c, what, fx),
+            (Search::Article { .. }, Found::Articles(None))
+            | (Search::Template { .. }, Found::Templates(None)) => {
+                h.searching = None;
+                if !search(c, h, what, tried + 1, fx) {
+                    self.found_nothing(c, what, fx);
+                }
+            }
+            _ => {}
         }
     }
 
@@ -764,11 +776,11 @@ impl AgentBot {
                         self.maybe_pull(fx);
                     }
                     (SEARCH, Reply::Articles { articles }) => {
-                        let found = articles.first().map(|a| Found::Article(a.id.clone()));
+                        let found = Found::Articles(articles.first().map(|a| a.id.clone()));
                         self.searched(c, found, fx);
                     }
                     (SEARCH, Reply::Templates { templates }) => {
-                        let found = templates.first().map(|t| Found::Template(t.id.clone()));
+                        let found = Found::Templates(templates.first().map(|t| t.id.clone()));
                         self.searched(c, found, fx);
                     }
                     (SHARE, _) => {
@@ -1203,6 +1215,12 @@ mod tests {
         let term = |t: &str| Command::SearchArticles { term: t.into() };
         let fx = step(&mut bot, Input::Reply(tag(SEND, chat), &sent));
         assert_eq!(sends(fx), [term("expired")]);
+        // A template search's answer (a stale one) does not answer an article search.
+        let stale = Reply::Templates {
+            templates: Vec::new(),
+        };
+        let fx = step(&mut bot, Input::Reply(tag(SEARCH, chat), &stale));
+        assert!(fx.send.is_empty(), "{:?}", fx.send);
         let fx = step(&mut bot, Input::Reply(tag(SEARCH, chat), &articles(&[])));
         assert_eq!(sends(fx), [term("token")]);
         let fx = step(

@@ -13,6 +13,7 @@
 //! to the live runtime.
 
 pub mod agent;
+pub mod heard;
 pub mod user;
 
 pub use agent::{AgentBot, AgentFaults, AgentPlan};

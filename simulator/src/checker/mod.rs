@@ -209,6 +209,10 @@ impl Invariants {
     }
 }
 
+/// The start of the warning a run gets when its records cannot be read.
+pub const UNREADABLE_WARNING: &str = "routing checker could not read the run's records, so nothing was verified and the run \
+     does not pass";
+
 /// What the end-of-run check came to.
 #[derive(Debug)]
 pub enum RunCheck {

@@ -216,6 +216,14 @@ impl Replay<'_> {
                 }
             }
             (Command::SignIn | Command::SetAvailability { .. }, Reply::Status(s)) => {
+                let back = matches!(e.command, Command::SignIn)
+                    && self
+                        .agents
+                        .get(&s.agent)
+                        .is_some_and(|m| m.offline_since.is_some());
+                if back {
+                    self.every_chat_resumed(&s.agent, &s.my_chats, deliveries, e);
+                }
                 let m = self.agents.entry(s.agent.clone()).or_default();
                 m.queues = s.queues.clone();
                 m.signed_in = true;
@@ -427,6 +435,38 @@ impl Replay<'_> {
         match to {
             TransferTarget::Agent(t) => t == a,
             TransferTarget::Queue(q) => self.agents.get(a).is_some_and(|m| m.queues.contains(q)),
+        }
+    }
+
+    /// An agent back from a dropped connection gets every chat it resumed whole, so
+    /// that what the user wrote meanwhile reaches it (R10).
+    fn every_chat_resumed(
+        &mut self,
+        a: &AgentId,
+        resumed: &[ChatId],
+        deliveries: &[switchboard_server::domain::Delivery],
+        e: &JournalEntry,
+    ) {
+        for c in resumed {
+            let given = deliveries.iter().any(|d| {
+                matches!(&d.notice, Notice::Resumed(v) if v.chat == *c)
+                    && matches!(&d.to, Recipient::Agent(to) if to == a)
+            });
+            if !given {
+                self.out.push(
+                    Violation::new(
+                        Invariant::MessageOrder,
+                        format!(
+                            "{a} resumed chat {c} without being given it (what the user \
+                             wrote meanwhile never reaches it, R10)"
+                        ),
+                    )
+                    .chat(c.0)
+                    .agent(a.as_str())
+                    .at(e.at_ms as f64)
+                    .proof(cite(e)),
+                );
+            }
         }
     }
 

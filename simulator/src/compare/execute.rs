@@ -379,6 +379,7 @@ mod tests {
         let mut values = vec![None; METRICS.len()];
         values[0] = Some(sl);
         values[1] = Some(wait);
+        values[3] = Some(wait * 3.0);
         values[7] = Some(fair);
         let run = RunFigures {
             values,
@@ -394,8 +395,8 @@ mod tests {
         }
     }
 
-    fn ranked(rank_by: &str) -> Vec<String> {
-        let c = Comparison {
+    fn comparison(rank_by: &str) -> Comparison {
+        Comparison {
             scenario: "unit".into(),
             mode: Mode::Virtual,
             replications: 2,
@@ -408,7 +409,11 @@ mod tests {
             ],
             rank_by: rank_by.parse().expect("a rankable metric"),
             real_seconds: 0.0,
-        };
+        }
+    }
+
+    fn ranked(rank_by: &str) -> Vec<String> {
+        let c = comparison(rank_by);
         c.ranking()
             .into_iter()
             .map(|i| c.variants[i].name.clone())
@@ -422,6 +427,16 @@ mod tests {
         // Lower is better for waits.
         assert_eq!(ranked("accept_wait.mean"), ["a", "c", "b"]);
         assert_eq!(ranked("fairness"), ["a", "b", "c"]);
+    }
+
+    #[test]
+    fn the_ranking_metric_is_shown_and_compared() {
+        let text = crate::compare::report::render(&comparison("accept_wait.p95"));
+        let header = text.lines().find(|l| l.contains("rank")).expect("header");
+        assert!(header.contains("accept_wait.p95"), "{text}");
+        assert!(text.contains("ranked by mean accept_wait.p95"), "{text}");
+        let paired = text.split("Paired differences").nth(1).expect("paired");
+        assert!(paired.contains("accept_wait.p95"), "{text}");
     }
 
     #[test]

@@ -173,6 +173,15 @@ impl Plan {
         let base: Vec<Override> = base.iter().cloned().chain(pins).collect();
         let base = base.as_slice();
         let mut problems = Vec::new();
+        let last_seed = scenario.seed.checked_add(replications.saturating_sub(1));
+        if last_seed.is_none_or(|s| s > i64::MAX as u64) {
+            problems.push(format!(
+                "{replications} replications from seed {} run past the largest seed a \
+                 scenario file holds ({}): use a smaller seed",
+                scenario.seed,
+                i64::MAX
+            ));
+        }
         for (i, v) in vary.iter().enumerate() {
             if vary[..i].iter().any(|w| w.key == v.key) {
                 problems.push(format!("`{}` is varied twice", v.key));

@@ -140,7 +140,15 @@ const NO_DIFFERENCE: f64 = 1e-12;
 /// The ranked table and which differences from the best variant are significant.
 pub fn render(c: &Comparison) -> String {
     let mut s = String::new();
-    let shown = [0usize, 1, 3, 5, 6, 7];
+    // The metric that ranks is always shown and always compared.
+    let mut shown = vec![0usize, 1, 3, 5, 6, 7];
+    if !shown.contains(&c.rank_by.0) {
+        shown.insert(0, c.rank_by.0);
+    }
+    let mut paired: Vec<&str> = PAIRED.to_vec();
+    if !paired.contains(&c.rank_by.name()) {
+        paired.insert(0, c.rank_by.name());
+    }
     let _ = writeln!(
         s,
         "Comparison of `{}` ({} mode): {} variant{}, {} replication{} each on common random numbers (seeds {}..={}); 95% intervals",
@@ -195,7 +203,7 @@ pub fn render(c: &Comparison) -> String {
     for &i in order.iter().skip(1) {
         // The waits, and who got the work: with slots to spare every work-conserving
         // policy answers at once, and fairness is where policies differ.
-        for name in PAIRED {
+        for &name in &paired {
             let Some(m) = METRICS.iter().position(|spec| spec.name == name) else {
                 continue;
             };

@@ -9,7 +9,6 @@
 pub mod clock;
 pub mod conn;
 pub mod gauges;
-pub mod heard;
 pub mod progress;
 pub mod server;
 pub mod task;

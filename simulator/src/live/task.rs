@@ -13,8 +13,8 @@
 
 use super::clock::RunClock;
 use super::conn::{self, ConnError, Sender};
-use super::heard::Heard;
 use super::progress::Live;
+use crate::behaviour::heard::Heard;
 use crate::behaviour::{Effects, Fault, Input, Participant, Tag, Timer};
 use crate::event_queue::EventQueue;
 use crate::history::{History, What};
@@ -156,7 +156,8 @@ pub async fn run_connected<P: Participant>(
     let mut fx = Effects::default();
     let mut end = ctx.end.clone();
     let mut routing = RoutingProbe::default();
-    let mut heard = Heard::default();
+    // Only an agent that reconnects can resume a chat.
+    let mut heard = (ctx.reconnect && kind == Kind::Agent).then(Heard::default);
     // Commands issued while the connection was down (or whose send failed), with the
     // instant each was due: sent after the next sign-in, timed from that instant.
     let mut held: Vec<Held> = Vec::new();
@@ -301,7 +302,9 @@ pub async fn run_connected<P: Participant>(
                         }
                     }
                     routing.record(&mut rec);
-                    heard.reply(&reply);
+                    if let Some(heard) = &mut heard {
+                        heard.reply(&reply);
+                    }
                     result = step(&mut p, &ctx, Input::Reply(tag, &reply), &mut fx, &mut rec);
                 }
                 Ok(ServerFrame::Error { req, code, .. }) => {
@@ -320,7 +323,10 @@ pub async fn run_connected<P: Participant>(
                         routing.record(&mut rec);
                     }
                     // A resumed chat's unheard messages arrive now, before the chat.
-                    let missed = heard.notice(&notice);
+                    let missed = heard
+                        .as_mut()
+                        .map(|h| h.notice(&notice))
+                        .unwrap_or_default();
                     result = Done::No;
                     for notice in missed.iter().chain([&notice]) {
                         if let Some(us) = conn::stamped(notice) {

@@ -113,10 +113,15 @@ pub fn page(
         .warnings
         .iter()
         .any(|w| w == crate::metrics::summary::INTERRUPTED_WARNING);
-    let other = match (violated, interrupted) {
-        (true, _) => " — a routing invariant was violated (see <code>invariants.json</code>)",
-        (false, true) => " — the run was interrupted before the end of its scenario",
-        (false, false) => "",
+    let unreadable = s
+        .warnings
+        .iter()
+        .any(|w| w.starts_with(crate::checker::UNREADABLE_WARNING));
+    let other = match (violated, interrupted, unreadable) {
+        (true, _, _) => " — a routing invariant was violated (see <code>invariants.json</code>)",
+        (false, true, _) => " — the run was interrupted before the end of its scenario",
+        (false, false, true) => " — the routing checker could not read the run's records",
+        (false, false, false) => "",
     };
     let _ = writeln!(
         h,

@@ -502,12 +502,9 @@ impl<'de> DeserializeSeed<'de> for ConditionSeed<'_> {
         impl Visitor<'_> for Condition<'_> {
             type Value = Threshold;
             fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                use crate::threshold::ValueUnit;
+                use crate::threshold::{Subject, ValueUnit};
                 // An example in the key's own unit.
-                let unit = Threshold::parse(self.0, "< 1s")
-                    .or_else(|_| Threshold::parse(self.0, "== 0"))
-                    .map(|t| t.unit);
-                let example = match unit {
+                let example = match Subject::parse(self.0).map(|s| s.unit()) {
                     Ok(ValueUnit::Ms) => "< 60s",
                     Ok(ValueUnit::Count) => "== 0",
                     _ => "< 5%",

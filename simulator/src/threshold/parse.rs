@@ -135,13 +135,15 @@ pub struct Threshold {
     pub condition: String,
 }
 
-impl Threshold {
-    /// Parses `key = "condition"`.
-    pub fn parse(key: &str, condition: &str) -> Result<Threshold, String> {
-        let subject = parse_subject(key)?;
-        let cond = condition.trim();
-        let (op, rest) = parse_op(cond)?;
-        let unit = match &subject {
+impl Subject {
+    /// Parses a threshold's key.
+    pub fn parse(key: &str) -> Result<Subject, String> {
+        parse_subject(key)
+    }
+
+    /// The unit of what the key names.
+    pub fn unit(&self) -> ValueUnit {
+        match self {
             Subject::Metric(_, Stat::Count)
             | Subject::Counter(_)
             | Subject::Queue(_, QueueFigure::AcceptWait(Stat::Count) | QueueFigure::Chats(_)) => {
@@ -152,7 +154,17 @@ impl Threshold {
             | Subject::Queue(_, QueueFigure::ServiceLevel | QueueFigure::AbandonRate) => {
                 ValueUnit::Ratio
             }
-        };
+        }
+    }
+}
+
+impl Threshold {
+    /// Parses `key = "condition"`.
+    pub fn parse(key: &str, condition: &str) -> Result<Threshold, String> {
+        let subject = parse_subject(key)?;
+        let cond = condition.trim();
+        let (op, rest) = parse_op(cond)?;
+        let unit = subject.unit();
         let limit = parse_limit(rest.trim(), unit, key)?;
         Ok(Threshold {
             key: key.to_string(),

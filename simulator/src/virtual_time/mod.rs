@@ -10,11 +10,13 @@
 //!
 //! Faults: an agent's connection drop is the Desk's `Disconnect` for that agent; until
 //! it reconnects (a `SignIn` after the asked delay) its answers and notices are lost
-//! and its commands wait, as in live mode. Slow consumers are not modelled (transport
+//! and its commands wait, as in live mode; back within the grace period, the user's
+//! messages it missed reach it in the chats the Desk resumes ([`Heard`]). Slow consumers are not modelled (transport
 //! is instantaneous; there is no outbound queue to fill): the stall is ignored.
 
 mod gauges;
 
+use crate::behaviour::heard::Heard;
 use crate::behaviour::{AgentBot, Effects, Fault, Input, Participant, Tag, Timer, UserBot};
 use crate::cast::Cast;
 use crate::event_queue::EventQueue;
@@ -127,6 +129,9 @@ pub struct VirtualRun {
     offline: Vec<bool>,
     /// Per agent: commands issued while offline, sent after the next sign-in.
     waiting: Vec<Vec<(Tag, Command)>>,
+    /// Per agent: what it has heard of its chats, for the messages a resumed chat
+    /// brings ([`Heard`]); empty when no connection drops.
+    heard: Vec<Heard>,
 }
 
 struct Stream {
@@ -200,6 +205,12 @@ impl VirtualRun {
         Ok(VirtualRun {
             offline: vec![false; n_agents],
             waiting: vec![Vec::new(); n_agents],
+            // Only agents whose connection drops can resume a chat.
+            heard: if scenario.faults.reconnects() {
+                (0..n_agents).map(|_| Heard::default()).collect()
+            } else {
+                Vec::new()
+            },
             desk,
             queue,
             agents,
@@ -317,6 +328,9 @@ impl VirtualRun {
             }
             Event::Answer(p, tag, Ok(reply)) => {
                 self.log(at, p, Some(tag), What::reply(&reply));
+                if let Some(heard) = self.heard_by(p) {
+                    heard.reply(&reply);
+                }
                 self.deliver(at, p, Input::Reply(tag, &reply))
             }
             Event::Answer(p, tag, Err(code)) => {
@@ -333,6 +347,11 @@ impl VirtualRun {
             Event::Notice(p, n) => {
                 if self.history.enabled && self.is_present(p) {
                     self.log(at, p, None, What::notice(&n));
+                }
+                // A resumed chat's unheard messages arrive now, before the chat.
+                let missed = self.heard_by(p).map(|h| h.notice(&n)).unwrap_or_default();
+                for m in &missed {
+                    self.deliver(at, p, Input::Notice(m));
                 }
                 self.deliver(at, p, Input::Notice(&n))
             }
@@ -367,6 +386,14 @@ impl VirtualRun {
     }
 
     /// Gives one input to a participant and carries out what it asks.
+    /// What agent `p` has heard, when connections drop in this run.
+    fn heard_by(&mut self, p: Pid) -> Option<&mut Heard> {
+        match p {
+            Pid::Agent(i) => self.heard.get_mut(i),
+            _ => None,
+        }
+    }
+
     fn deliver(&mut self, at: Duration, p: Pid, input: Input<'_>) {
         self.rec.set_now(at, None);
         let mut fx = std::mem::take(&mut self.fx);

@@ -3,15 +3,18 @@
 //!
 //! An agent that signs in again within the grace period of a dropped connection gets
 //! each held chat back whole (`resumed`, R10). The user's messages in it that the agent
-//! had not heard reached it only now: the task hands them on as the messages they are,
-//! so they count as received and their latency runs from when they were sent to now.
+//! had not heard reached it only now: both runtimes hand them on to the agent as the
+//! messages they are, before the chat, so they count as received (and, live, their
+//! latency runs from when they were sent to now).
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use switchboard_server::domain::{AcceptedChat, ChatId, Entry, Notice, Party, Reply};
 
-/// Last transcript position heard, by chat.
+/// Transcript positions heard, by chat. A set, not a high mark: on a reconnect the
+/// server may deliver a message written after the drop before the `resumed` chat that
+/// holds the ones written during it.
 #[derive(Debug, Default)]
-pub struct Heard(HashMap<ChatId, u64>);
+pub struct Heard(HashMap<ChatId, BTreeSet<u64>>);
 
 impl Heard {
     /// Notes what a reply tells: the history of a chat just accepted.
@@ -22,7 +25,9 @@ impl Heard {
     }
 
     /// Notes what a notice tells; for `resumed`, returns the user's messages in it not
-    /// heard before, as the `message` notices that never arrived.
+    /// heard before, as the `message` notices that never arrived. A chat heard nothing
+    /// of (its accept was lost in the drop) hands on nothing: its history is what the
+    /// agent takes it with, as on an accept.
     pub fn notice(&mut self, notice: &Notice) -> Vec<Notice> {
         match notice {
             Notice::Assigned(view) => {
@@ -30,20 +35,25 @@ impl Heard {
                 Vec::new()
             }
             Notice::Message { chat, entry } => {
-                self.entry(*chat, entry);
+                self.0.entry(*chat).or_default().insert(entry.seq);
                 Vec::new()
             }
             Notice::Resumed(view) => {
-                let last = self.0.get(&view.chat).copied().unwrap_or(0);
-                self.view(view);
-                view.history
+                let Some(heard) = self.0.get(&view.chat) else {
+                    self.view(view);
+                    return Vec::new();
+                };
+                let missed: Vec<Notice> = view
+                    .history
                     .iter()
-                    .filter(|e| e.seq > last && e.from == Party::User)
+                    .filter(|e| e.from == Party::User && !heard.contains(&e.seq))
                     .map(|entry| Notice::Message {
                         chat: view.chat,
                         entry: entry.clone(),
                     })
-                    .collect()
+                    .collect();
+                self.view(view);
+                missed
             }
             Notice::ChatEnded { chat, .. } => {
                 self.0.remove(chat);
@@ -54,14 +64,8 @@ impl Heard {
     }
 
     fn view(&mut self, view: &AcceptedChat) {
-        if let Some(last) = view.history.last() {
-            self.entry(view.chat, last);
-        }
-    }
-
-    fn entry(&mut self, chat: ChatId, entry: &Entry) {
-        let last = self.0.entry(chat).or_default();
-        *last = (*last).max(entry.seq);
+        let heard = self.0.entry(view.chat).or_default();
+        heard.extend(view.history.iter().map(|e: &Entry| e.seq));
     }
 }
 
@@ -114,18 +118,22 @@ mod tests {
         let mut heard = Heard::default();
         let before = vec![entry(1, Party::User, "before accept")];
         assert!(heard.notice(&Notice::Assigned(view(before))).is_empty());
-        let hello = entry(2, alice.clone(), "hello");
-        heard.notice(&Notice::Message {
+        let message = |seq, text| Notice::Message {
             chat: ChatId(1),
-            entry: entry(3, Party::User, "heard"),
-        });
+            entry: entry(seq, Party::User, text),
+        };
+        heard.notice(&message(3, "heard"));
+        // Written after the drop, delivered to the new connection before the chat
+        // was resumed.
+        heard.notice(&message(7, "early on the new connection"));
         let history = vec![
             entry(1, Party::User, "before accept"),
-            hello,
+            entry(2, alice.clone(), "hello"),
             entry(3, Party::User, "heard"),
             entry(4, Party::User, "lost in the drop"),
             entry(5, alice, "own words"),
             entry(6, Party::User, "while away"),
+            entry(7, Party::User, "early on the new connection"),
         ];
         let missed = heard.notice(&Notice::Resumed(view(history.clone())));
         assert_eq!(texts(&missed), ["lost in the drop", "while away"]);
@@ -142,5 +150,19 @@ mod tests {
             entry(2, Party::User, "new"),
         ])));
         assert_eq!(texts(&missed), ["new"]);
+    }
+
+    #[test]
+    fn a_chat_heard_nothing_of_hands_nothing_on() {
+        // Its accept was lost in the drop: the history is what the agent takes it
+        // with, not messages that reached it late.
+        let mut heard = Heard::default();
+        let history = vec![entry(1, Party::User, "old"), entry(2, Party::User, "new")];
+        assert!(
+            heard
+                .notice(&Notice::Resumed(view(history.clone())))
+                .is_empty()
+        );
+        assert!(heard.notice(&Notice::Resumed(view(history))).is_empty());
     }
 }
