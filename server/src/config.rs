@@ -101,6 +101,11 @@ pub struct Limits {
     /// the latest figures: a busy queue changes hundreds of times a second and every
     /// change would otherwise be a frame to every member. 0 sends every change.
     pub queue_count_interval_ms: u64,
+    /// Ended chats kept for the read API, the most recent first; older ones (their
+    /// transcripts with them) are dropped, so a long soak test runs in bounded memory.
+    /// None: every chat is kept.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub keep_ended_chats: Option<usize>,
 }
 
 impl Default for Limits {
@@ -117,6 +122,7 @@ impl Default for Limits {
             max_http_body_bytes: 1024 * 1024,
             shutdown_grace_ms: 5_000,
             queue_count_interval_ms: 250,
+            keep_ended_chats: None,
         }
     }
 }
@@ -285,12 +291,14 @@ impl ServerConfig {
 
     /// A fresh Desk with this configuration.
     pub fn build_desk(&self) -> Result<Desk, DeskError> {
-        Desk::new(
+        let mut desk = Desk::new(
             self.desk_config(),
             self.queues.iter().cloned(),
             self.agents.iter().map(AgentConfig::profile),
             self.reference.clone(),
-        )
+        )?;
+        desk.keep_ended_chats(self.limits.keep_ended_chats);
+        Ok(desk)
     }
 }
 
@@ -305,6 +313,52 @@ mod tests {
         assert!(!config.queues.is_empty());
         assert!(!config.reference.articles.is_empty());
         assert!(!config.reference.templates.is_empty());
+    }
+
+    #[test]
+    fn a_desk_keeps_as_many_ended_chats_as_configured() {
+        let config = ServerConfig::from_toml(
+            r#"
+            queues = ["q"]
+            [limits]
+            keep_ended_chats = 1
+            "#,
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(config.limits.keep_ended_chats, Some(1));
+        let mut desk = config.build_desk().expect("desk");
+        let user = |n| crate::domain::Principal::User(crate::domain::UserId(n));
+        let mut chats = Vec::new();
+        for n in 1..=2 {
+            let start = crate::domain::Command::StartChat {
+                queue: "q".into(),
+                subject: "help".into(),
+                source: Default::default(),
+                customer: None,
+            };
+            let o = desk
+                .handle(&user(n), start, crate::domain::Time(0))
+                .expect("start");
+            let crate::domain::Reply::ChatStarted { chat, .. } = o.reply else {
+                panic!("{o:?}");
+            };
+            let close = crate::domain::Command::Close { chat };
+            desk.handle(&user(n), close, crate::domain::Time(1))
+                .expect("close");
+            chats.push(chat);
+        }
+        assert!(
+            desk.chat(chats[0]).is_none(),
+            "the older ended chat is dropped"
+        );
+        assert!(desk.chat(chats[1]).is_some(), "the last one is kept");
+        assert_eq!(desk.stats().chats_by_state.get("abandoned"), Some(&2));
+        // A command about the dropped chat is told it ended, as for any ended chat.
+        let again = crate::domain::Command::Close { chat: chats[0] };
+        let e = desk
+            .handle(&user(1), again, crate::domain::Time(2))
+            .expect_err("ended");
+        assert_eq!(e.code(), "chat_ended");
     }
 
     #[test]

@@ -47,6 +47,10 @@ struct Args {
     /// Most simultaneous WebSocket connections.
     #[arg(long)]
     max_connections: Option<usize>,
+    /// Keep only the N chats that ended last (`limits.keep_ended_chats`), for soak
+    /// tests in bounded memory; by default every chat is kept.
+    #[arg(long, value_name = "N")]
+    keep_ended_chats: Option<usize>,
 }
 
 #[tokio::main]
@@ -94,6 +98,9 @@ async fn run(args: Args) -> anyhow::Result<()> {
     }
     if let Some(v) = args.max_connections {
         l.max_connections = v;
+    }
+    if let Some(v) = args.keep_ended_chats {
+        l.keep_ended_chats = Some(v);
     }
     config.validate()?;
     // A journal it cannot write is an error before the address line, which tells a

@@ -460,10 +460,16 @@ impl Desk {
         self.open_chats.remove(&c);
         self.open_by_user.remove(&(self.chats[&c].user, c));
         *self.ended.entry(ending.name()).or_default() += 1;
-        if self.forget_ended {
-            self.chats.remove(&c);
-        } else {
-            self.chats.get_mut(&c).expect("ended chat exists").state = ending;
+        match self.keep_ended {
+            Some(0) => {
+                self.chats.remove(&c);
+            }
+            Some(n) => {
+                self.chats.get_mut(&c).expect("ended chat exists").state = ending;
+                self.ended_kept.push_back(c);
+                self.drop_ended_beyond(n);
+            }
+            None => self.chats.get_mut(&c).expect("ended chat exists").state = ending,
         }
     }
 }

@@ -32,7 +32,7 @@ use super::time::Time;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use serde::Serialize;
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
 /// A support queue and the chats waiting in it.
 pub(crate) struct QueueState {
@@ -77,8 +77,11 @@ pub struct Desk {
     /// theirs without scanning every open chat.
     open_by_user: BTreeSet<(UserId, ChatId)>,
     ended: BTreeMap<&'static str, usize>,
-    /// Drop a chat (and its transcript) when it ends; see [`Desk::forget_ended_chats`].
-    forget_ended: bool,
+    /// How many ended chats (transcripts included) to keep, the most recent; `None`:
+    /// every one. See [`Desk::keep_ended_chats`].
+    keep_ended: Option<usize>,
+    /// The ended chats kept, oldest first, when there is a limit.
+    ended_kept: VecDeque<ChatId>,
     tickets: BTreeMap<TicketId, Ticket>,
     library: Library,
     rng: ChaCha8Rng,
@@ -114,7 +117,8 @@ impl Desk {
             open_chats: BTreeSet::new(),
             open_by_user: BTreeSet::new(),
             ended: BTreeMap::new(),
-            forget_ended: false,
+            keep_ended: None,
+            ended_kept: VecDeque::new(),
             tickets: BTreeMap::new(),
             library: Library::new(reference),
             next_chat: 1,
@@ -288,20 +292,38 @@ impl Desk {
 
     /// The error for a chat not held: ended (and forgotten), or never started.
     fn missing(&self, c: ChatId) -> DeskError {
-        if self.forget_ended && c.0 >= 1 && c.0 < self.next_chat {
+        if self.keep_ended.is_some() && c.0 >= 1 && c.0 < self.next_chat {
             DeskError::ChatEnded(c)
         } else {
             DeskError::UnknownChat(c)
         }
     }
 
-    /// Whether to drop chats, transcripts included, as soon as they end. Off by
-    /// default (the server keeps every chat for its read APIs). The virtual driver
-    /// turns it on for very large runs, where a day of ended chats would otherwise
-    /// hold gigabytes; commands about a dropped chat get `chat_ended` as before, and
-    /// [`Desk::stats`] still counts it.
+    /// Whether to drop chats, transcripts included, as soon as they end (keep none of
+    /// them, [`Desk::keep_ended_chats`]). The virtual driver does so for very large
+    /// runs, where a day of ended chats would otherwise hold gigabytes.
     pub fn forget_ended_chats(&mut self, forget: bool) {
-        self.forget_ended = forget;
+        self.keep_ended_chats(forget.then_some(0));
+    }
+
+    /// How many ended chats to keep, transcripts included: the `n` that ended last,
+    /// or every one (`None`, the default: the server's read APIs show them). A long
+    /// soak test with a limit runs in bounded memory. Commands about a dropped chat
+    /// get `chat_ended` as before, and [`Desk::stats`] still counts it.
+    pub fn keep_ended_chats(&mut self, n: Option<usize>) {
+        self.keep_ended = n;
+        if let Some(n) = n {
+            self.drop_ended_beyond(n);
+        }
+    }
+
+    /// Drops the oldest ended chats kept until at most `n` are.
+    fn drop_ended_beyond(&mut self, n: usize) {
+        while self.ended_kept.len() > n {
+            if let Some(c) = self.ended_kept.pop_front() {
+                self.chats.remove(&c);
+            }
+        }
     }
 
     // --- read access for the server and the simulator ---
