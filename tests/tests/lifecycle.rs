@@ -605,3 +605,54 @@ async fn user_disconnect_can_close_instead_of_abandon() -> Result<()> {
     );
     Ok(())
 }
+
+/// A server keeping few ended chats (`limits.keep_ended_chats`) drops the oldest, with
+/// their transcripts, but not their tickets: the admin and the agent who created one
+/// still read it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dropped_ended_chats_keep_their_tickets() -> Result<()> {
+    let mut config = base_config();
+    config.limits.keep_ended_chats = Some(1);
+    let server = TestServer::start(config).await?;
+    let mut alice = server.signed_in("alice-token").await?;
+    let mut chats = Vec::new();
+    let mut ticket = None;
+    for subject in ["printer", "mouse"] {
+        let mut user = server.user().await?;
+        let chat = user
+            .ok(json!({"type": "start_chat", "queue": "hardware", "subject": subject}))
+            .await?["chat"]
+            .as_u64()
+            .context("chat id")?;
+        alice.ok(json!({"type": "accept", "chat": chat})).await?;
+        if ticket.is_none() {
+            let t = alice
+                .ok(json!({"type": "create_ticket", "chat": chat, "kind": "incident"}))
+                .await?;
+            ticket = t["id"].as_u64();
+        }
+        alice.ok(json!({"type": "close", "chat": chat})).await?;
+        chats.push(chat);
+    }
+    let ticket = ticket.context("ticket id")?;
+    let get = |path: String, token: &'static str| {
+        let server = &server;
+        async move { server.http("GET", &path, Some(token), None).await }
+    };
+    // The first chat ended before the second: only the second is kept.
+    let (status, _) = get(format!("/api/chats/{}", chats[0]), ADMIN).await?;
+    ensure!(status == 404, "the older chat is dropped: {status}");
+    let (status, _) = get(format!("/api/chats/{}", chats[1]), ADMIN).await?;
+    ensure!(status == 200, "the last one is kept: {status}");
+    // Its ticket stays, for the admin and for its creator, and in the listing.
+    for token in [ADMIN, "alice-token"] {
+        let (status, body) = get(format!("/api/tickets/{ticket}"), token).await?;
+        ensure!(status == 200, "{token}: {status} {body}");
+    }
+    let (status, _) = get(format!("/api/tickets/{ticket}"), "bob-token").await?;
+    ensure!(status == 404, "not to another agent: {status}");
+    let (_, body) = get("/api/tickets".into(), ADMIN).await?;
+    let listed: Value = serde_json::from_str(&body)?;
+    ensure!(listed["tickets"][0]["id"] == ticket, "{listed}");
+    Ok(())
+}

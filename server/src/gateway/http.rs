@@ -441,6 +441,15 @@ fn read_api(shared: &Shared, viewer: &Viewer, rest: &[&str], query: Option<&str>
         Viewer::Admin => true,
         Viewer::Agent(a) => desk.may_see(a, chat),
     };
+    // A ticket goes with its chat; once the chat was dropped (`keep_ended_chats`), it
+    // stays visible to the admin and to the agent who created it.
+    let ticket_visible = |t: &&crate::domain::Ticket| match desk.chat(t.chat) {
+        Some(chat) => visible(chat),
+        None => match viewer {
+            Viewer::Admin => true,
+            Viewer::Agent(a) => &t.agent == a,
+        },
+    };
     let not_found =
         |what: &str| Fail::new(StatusCode::NOT_FOUND, "not_found", format!("no {what}"));
     let parse_id = |s: &str| {
@@ -504,7 +513,7 @@ fn read_api(shared: &Shared, viewer: &Viewer, rest: &[&str], query: Option<&str>
             let (after, limit) = page_query(query, TICKETS_PAGE, TICKETS_PAGE_MAX)?;
             let (tickets, next) = page(
                 desk.tickets_after(TicketId(after)).map(|t| (t.id, t)),
-                |t| desk.chat(t.chat).is_some_and(&visible),
+                ticket_visible,
                 limit,
                 SCAN_MAX,
             );
@@ -517,7 +526,7 @@ fn read_api(shared: &Shared, viewer: &Viewer, rest: &[&str], query: Option<&str>
             let id = TicketId(parse_id(id)?);
             let t = desk
                 .ticket(id)
-                .filter(|t| desk.chat(t.chat).is_some_and(&visible))
+                .filter(|t| ticket_visible(t))
                 .ok_or_else(|| not_found("such ticket"))?;
             Ok(json_response(StatusCode::OK, t))
         }
