@@ -184,6 +184,8 @@ struct Held {
     searching: Option<(Search, usize)>,
     /// A user message waits for an answer.
     owes_reply: bool,
+    /// The agent asked to close the chat: it answers nothing more and starts no work.
+    closing: bool,
     /// A step is in flight (its replies are awaited).
     working: bool,
     pinning: Option<ArticleId>,
@@ -432,6 +434,7 @@ impl AgentBot {
                 terms: search_terms(&view.subject),
                 searching: None,
                 owes_reply,
+                closing: false,
                 working: false,
                 pinning: None,
                 rng,
@@ -474,6 +477,7 @@ impl AgentBot {
                 terms: Vec::new(),
                 searching: None,
                 owes_reply: true,
+                closing: false,
                 working: false,
                 pinning: None,
                 rng: chat_rng(self.plan.seed, "chats/work", c, false),
@@ -924,6 +928,7 @@ impl AgentBot {
                 }
                 if let Some(h) = self.held.get_mut(chat)
                     && !h.owes_reply
+                    && !h.closing
                 {
                     h.owes_reply = true;
                     let d = self.plan.reply_delay.sample(&mut h.rng);
@@ -1051,6 +1056,7 @@ impl Participant for AgentBot {
                 if let Some(h) = self.held.get_mut(&c)
                     && h.holding == holding
                     && h.owes_reply
+                    && !h.closing
                 {
                     h.owes_reply = false;
                     let text = "here is what we can do".to_string();
@@ -1064,7 +1070,13 @@ impl Participant for AgentBot {
                 }
             }
             Input::Timer(Timer::AgentClose(c, holding)) => {
-                if self.holds(c, holding) {
+                if self.holds(c, holding)
+                    && let Some(h) = self.held.get_mut(&c)
+                {
+                    // Nothing more is said or done in a chat the agent is closing.
+                    h.closing = true;
+                    h.owes_reply = false;
+                    h.steps.clear();
                     fx.send.push((tag(CLOSE, c), Command::Close { chat: c }));
                 }
             }
@@ -1176,6 +1188,53 @@ mod tests {
             fx.timers
         );
         step(bot, Input::Timer(Timer::FaultDrop(ChatId(7), 1))).fault
+    }
+
+    /// An agent that closes a chat says nothing more in it: an answer it still owed
+    /// would only be refused (`chat_ended`) and counted as an error.
+    #[test]
+    fn a_chat_being_closed_gets_no_more_answers() {
+        let mut p = (*plan(AgentFaults::none())).clone();
+        p.handle_time = Some(DurationDist::constant(Duration::from_secs(60)));
+        let mut bot = AgentBot::new("a-1".into(), Arc::new(p), ChaCha8Rng::seed_from_u64(1));
+        step(&mut bot, Input::Start);
+        step(&mut bot, Input::Reply(SIGN_IN, &status(Vec::new())));
+        step(
+            &mut bot,
+            Input::Notice(&Notice::Assigned(Box::new(view(7)))),
+        );
+        let chat = ChatId(7);
+        let message = |seq| Notice::Message {
+            chat,
+            entry: switchboard_server::domain::Entry {
+                seq,
+                at: Time(seq),
+                from: switchboard_server::domain::Party::User,
+                body: switchboard_server::domain::EntryBody::Text {
+                    text: "still there?".into(),
+                },
+            },
+        };
+        let fx = step(&mut bot, Input::Notice(&message(1)));
+        assert!(
+            fx.timers
+                .contains(&(Duration::from_secs(1), Timer::AgentReply(chat, 1)))
+        );
+        let fx = step(&mut bot, Input::Timer(Timer::AgentClose(chat, 1)));
+        assert!(
+            matches!(fx.send.as_slice(), [(_, Command::Close { .. })]),
+            "{:?}",
+            fx.send
+        );
+        // The answer it owed, and a message that crossed the close: nothing.
+        let fx = step(&mut bot, Input::Timer(Timer::AgentReply(chat, 1)));
+        assert!(fx.send.is_empty(), "{:?}", fx.send);
+        let fx = step(&mut bot, Input::Notice(&message(2)));
+        assert!(
+            fx.timers.is_empty() && fx.send.is_empty(),
+            "{:?}",
+            fx.timers
+        );
     }
 
     /// R11, R13: the agent searches articles and templates by the words of the chat's
