@@ -217,6 +217,12 @@ fn journal_streams(journal: &[JournalEntry]) -> BTreeMap<String, Vec<(String, u6
     s
 }
 
+/// Everyone the journal shows taking part: acting, or being told something
+/// (`agent:<id>`, `user:<id>`, as the history names them).
+pub fn participants(journal: &[JournalEntry]) -> Vec<String> {
+    journal_streams(journal).into_keys().collect()
+}
+
 /// History and journal agree, participant by participant.
 pub fn check_agreement(h: &History, journal: &[JournalEntry]) -> Vec<Violation> {
     let mut out = Vec::new();

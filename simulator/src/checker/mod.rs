@@ -306,13 +306,21 @@ pub fn write_journal(path: &Path, journal: &[JournalEntry]) -> std::io::Result<(
     w.flush()
 }
 
+/// The `summary.json` of the run in `dir`, if it reads.
+fn summary_of(dir: &Path) -> Option<serde_json::Value> {
+    let text = std::fs::read_to_string(dir.join("summary.json")).ok()?;
+    serde_json::from_str(&text).ok()
+}
+
+/// The mode (`live`, `virtual`) of the run in `dir`, from its `summary.json`.
+fn mode_of(dir: &Path) -> Option<String> {
+    summary_of(dir)?["mode"].as_str().map(String::from)
+}
+
 /// The options of the run in `dir`, from its `summary.json` (defaults otherwise).
 pub fn options_of(dir: &Path) -> Options {
     let mut o = Options::default();
-    let Ok(text) = std::fs::read_to_string(dir.join("summary.json")) else {
-        return o;
-    };
-    let Ok(v) = serde_json::from_str::<serde_json::Value>(&text) else {
+    let Some(v) = summary_of(dir) else {
         return o;
     };
     let sc = &v["resolved_scenario"];
@@ -345,13 +353,51 @@ pub fn check_dir(dir: &Path, opts: &Options) -> Result<CheckReport, CheckError> 
     if !hp.exists() {
         return Err(CheckError::NoHistory(dir.to_path_buf()));
     }
-    let history = History::read(&hp).map_err(CheckError::Read)?;
+    let checked = check_records(dir, &hp, opts);
+    if checked.is_err() {
+        // An earlier verdict must not outlive records that no longer read.
+        let _ = std::fs::remove_file(dir.join(REPORT_FILE));
+    }
+    checked
+}
+
+/// Whoever the journal shows taking part (acting, or being told something) recorded
+/// at least its own commands: a participant missing from the history means the
+/// history is incomplete (cut short, or another run's), and the run cannot be checked.
+fn complete(history: &History, journal: &[JournalEntry], hp: &Path) -> Result<(), CheckError> {
+    let present: std::collections::BTreeSet<&str> =
+        history.events.iter().map(|e| e.who.as_str()).collect();
+    let missing: Vec<String> = client::participants(journal)
+        .into_iter()
+        .filter(|who| !present.contains(who.as_str()))
+        .collect();
+    match missing.as_slice() {
+        [] => Ok(()),
+        [first, ..] => Err(CheckError::Read(format!(
+            "{}: incomplete: the journal shows {} participant(s) it has nothing of ({first}, …)",
+            hp.display(),
+            missing.len()
+        ))),
+    }
+}
+
+/// [`check_dir`] once the folder and its history are known to exist.
+fn check_records(dir: &Path, hp: &Path, opts: &Options) -> Result<CheckReport, CheckError> {
+    let history = History::read(hp).map_err(CheckError::Read)?;
     let jp = dir.join(JOURNAL_FILE);
     let journal = if jp.exists() {
         Some(read_journal(&jp)?)
+    } else if mode_of(dir).as_deref() == Some("virtual") {
+        return Err(CheckError::Read(format!(
+            "{}: missing, though a virtual run always writes its Desk's journal",
+            jp.display()
+        )));
     } else {
         None
     };
+    if let Some(j) = &journal {
+        complete(&history, j, hp)?;
+    }
     let report = check(&history, journal.as_deref(), opts);
     let out = dir.join(REPORT_FILE);
     let text = serde_json::to_string_pretty(&report).unwrap_or_default();
@@ -441,6 +487,117 @@ mod tests {
             violated.line(),
             "routing invariants: 3 VIOLATION(S) (single_owner 2, transcript 1), 10 of 10 checked"
         );
+    }
+
+    /// A journal of two users each starting a chat, straight from a Desk.
+    fn two_users_journal() -> Vec<JournalEntry> {
+        use switchboard_server::domain::{
+            Command, Desk, DeskConfig, Principal, ReferenceData, Time, UserId,
+        };
+        use switchboard_server::protocol::JournalResult;
+        let mut desk = Desk::new(
+            DeskConfig::default(),
+            ["q".into()],
+            [],
+            ReferenceData::default(),
+        )
+        .expect("desk");
+        (1..=2)
+            .map(|n| {
+                let principal = Principal::User(UserId(n));
+                let command = Command::StartChat {
+                    queue: "q".into(),
+                    subject: "help".into(),
+                    source: Default::default(),
+                    customer: None,
+                };
+                let o = desk
+                    .handle(&principal, command.clone(), Time(n))
+                    .expect("started");
+                JournalEntry {
+                    seq: n,
+                    at_ms: n,
+                    wall_ms: n,
+                    principal,
+                    command,
+                    result: JournalResult::Ok {
+                        reply: o.reply,
+                        deliveries: o.deliveries,
+                    },
+                }
+            })
+            .collect()
+    }
+
+    /// A scratch run folder holding `files`.
+    fn folder(name: &str, files: &[(&str, String)]) -> PathBuf {
+        let dir = std::env::temp_dir().join(format!("sb-check-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).expect("temp dir");
+        for (file, text) in files {
+            std::fs::write(dir.join(file), text).expect("file");
+        }
+        dir
+    }
+
+    #[test]
+    fn incomplete_records_do_not_check() {
+        let journal: String = two_users_journal()
+            .iter()
+            .map(|e| serde_json::to_string(e).expect("entry") + "\n")
+            .collect();
+        let stale = (REPORT_FILE, "{\"violations\": []}".to_string());
+        // A virtual run always writes its journal.
+        let dir = folder(
+            "no-journal",
+            &[
+                (HISTORY_FILE, String::new()),
+                ("summary.json", "{\"mode\": \"virtual\"}".into()),
+                stale.clone(),
+            ],
+        );
+        let e = check_dir(&dir, &Options::default()).expect_err("no journal");
+        assert!(
+            e.to_string().contains("missing, though a virtual run"),
+            "{e}"
+        );
+        assert!(!dir.join(REPORT_FILE).exists(), "the old verdict is gone");
+        // An empty history beside a journal with participants.
+        let dir2 = folder(
+            "empty-history",
+            &[
+                (HISTORY_FILE, String::new()),
+                (JOURNAL_FILE, journal.clone()),
+                stale,
+            ],
+        );
+        let e = check_dir(&dir2, &Options::default()).expect_err("empty history");
+        assert!(
+            e.to_string().contains("incomplete: the journal shows 2"),
+            "{e}"
+        );
+        // A history holding one of the two users.
+        let mut history = History::new(true);
+        history.push(
+            1.0,
+            None,
+            "user:1",
+            Some(1),
+            crate::history::What::Send {
+                command: two_users_journal()[0].command.clone(),
+            },
+        );
+        let hp = dir2.join(HISTORY_FILE);
+        history.write(&hp).expect("history");
+        let e = check_dir(&dir2, &Options::default()).expect_err("half a history");
+        assert!(
+            e.to_string()
+                .contains("1 participant(s) it has nothing of (user:2"),
+            "{e}"
+        );
+        for d in [dir, dir2] {
+            let _ = std::fs::remove_dir_all(d);
+        }
     }
 
     #[test]
