@@ -129,6 +129,16 @@ async fn quickstart_against_the_embedded_server() {
     check_files(&dir, &summary);
     check_latency_intervals(&dir);
     assert!(dir.join("journal.jsonl").is_file());
+    // The embedded server publishes its gauges: sampled from the start on.
+    let rows = switchboard_sim::report::timeseries::parse(
+        &std::fs::read_to_string(dir.join("timeseries.csv")).expect("timeseries.csv"),
+    )
+    .expect("timeseries parses");
+    assert!(
+        rows[0].queued.is_some() && rows[0].agents_available.is_some(),
+        "{:?}",
+        rows[0]
+    );
     // What else the machine did during the run is measured wherever /proc tells
     // steal time (its `cpu` line has at least eight figures).
     let steal_known = std::fs::read_to_string("/proc/stat").is_ok_and(|s| {

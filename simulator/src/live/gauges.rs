@@ -25,9 +25,10 @@ pub async fn sample(
     let mut k = 0u32;
     loop {
         // A slow `/metrics` skips the boundaries it made us miss: a sample taken late
-        // would be filed under a time it does not describe.
+        // would be filed under a time it does not describe. The first one, taken as
+        // the sampler starts (moments after the clock), describes the start.
         let now = clock.now();
-        if len * k < now && !len.is_zero() {
+        if k > 0 && len * k < now && !len.is_zero() {
             let next = (now.as_secs_f64() / len.as_secs_f64()).ceil();
             k = k.max(u32::try_from(next as u64).unwrap_or(u32::MAX));
         }
