@@ -425,6 +425,12 @@ async fn compare(
                 .with_context(|| format!("cannot make a report folder in {}", parent.display()))?
         }
     };
+    if out.join("comparison.csv").exists() {
+        eprintln!(
+            "note: {} holds an earlier comparison; this one replaces it",
+            out.display()
+        );
+    }
     eprintln!(
         "comparing `{name}` ({mode} mode): {} variant{} x {} replication{}, seeds {}..={}, report in {}",
         plan.variants.len(),

@@ -190,6 +190,21 @@ fn invalid_keys_and_values_are_refused_up_front_with_the_valid_keys() {
         "{err}"
     );
     assert_eq!(err.matches("valid keys:").count(), 1, "listed once: {err}");
+    // A bad value needs no list of keys; a value given twice is refused.
+    let err = Plan::new(
+        &path,
+        &[],
+        vec![vary("routing.policy=least-active,least-active,fastest")],
+        2,
+    )
+    .expect_err("bad values")
+    .to_string();
+    assert!(
+        err.contains("routing.policy=least-active: given twice"),
+        "{err}"
+    );
+    assert!(err.contains("fastest"), "{err}");
+    assert!(!err.contains("valid keys"), "{err}");
     // Replication seeds stay within what a scenario file can hold.
     let near_the_top: Override = "seed=9223372036854775806".parse().expect("override");
     let err = Plan::new(

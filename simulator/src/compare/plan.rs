@@ -3,7 +3,7 @@
 //! and the variants they make (the cartesian product, first key slowest).
 
 use super::CompareError;
-use crate::scenario::{Override, Scenario, ScenarioError, valid_keys};
+use crate::scenario::{Override, Scenario, ScenarioError};
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 
@@ -139,8 +139,8 @@ impl Plan {
     }
 
     /// Checks every key and value against the scenario at `file` (with `base` `--set`
-    /// overrides) and builds the variants. All problems are reported together, with
-    /// the list of valid keys.
+    /// overrides) and builds the variants. All problems are reported together (an
+    /// unknown key with the list of valid keys).
     pub fn new(
         file: &Path,
         base: &[Override],
@@ -199,7 +199,14 @@ impl Plan {
                     v.key
                 ));
             }
-            for value in &v.values {
+            for (j, value) in v.values.iter().enumerate() {
+                if v.values[..j].contains(value) {
+                    problems.push(format!(
+                        "{}={value}: given twice (two variants would be the same)",
+                        v.key
+                    ));
+                    continue;
+                }
                 let ov = Override {
                     key: v.key.clone(),
                     value: value.clone(),
@@ -212,16 +219,18 @@ impl Plan {
             }
         }
         if !problems.is_empty() {
-            // An unknown key's message lists the valid keys already.
+            // An unknown key's message lists the valid keys; say which of them compare
+            // cannot vary. Other problems need no list.
             let listed = problems.iter().any(|p| p.contains("valid keys"));
-            let keys = if listed {
-                String::new()
+            let hint = if listed {
+                "\n(compare varies any of them but seed, name, description and \
+                 thresholds.<key>; in virtual time not time_scale, faults.outbound_queue or \
+                 faults.slow_consumer_* either)"
             } else {
-                format!("\nvalid keys: {}", valid_keys())
+                ""
             };
             return Err(CompareError::Invalid(format!(
-                "{}{keys}\n(compare varies any of them but seed, name, description and \
-                 thresholds.<key>)",
+                "{}{hint}",
                 problems.join("\n")
             )));
         }
