@@ -322,6 +322,7 @@ impl Summary {
         let metrics = Metrics(metrics);
         let warnings = lag_warning(&metrics, info.time_scale, recorder.service_level_target())
             .into_iter()
+            .chain(compressed_warning(&info, c.chats.lost))
             .collect();
         Ok(Summary {
             scenario: info.scenario,
@@ -392,6 +393,25 @@ pub const SCHEDULER_LAG_P99_WARN_MS: f64 = 10.0;
 /// Share of the service-level target that `scheduler_lag` p99, in scenario time (real
 /// lag × `time_scale`), may reach before the scenario-time figures are in doubt.
 pub const SCHEDULER_LAG_SHARE_OF_TARGET: f64 = 0.05;
+
+/// Below this much real time, a live run with lost chats was too compressed to tell
+/// a lost chat from a late one.
+const COMPRESSED_RUN_REAL_SECONDS: f64 = 10.0;
+
+/// The warning for a live run so compressed by `time_scale` that its lost chats may
+/// only have been late: a run of a few real seconds ends before replies that take a
+/// few milliseconds, and each of those is `time_scale` times longer in the scenario.
+fn compressed_warning(info: &RunInfo, lost: u64) -> Option<String> {
+    let real = info.elapsed.scenario_seconds / info.time_scale;
+    (info.mode == Mode::Live && lost > 0 && real < COMPRESSED_RUN_REAL_SECONDS).then(|| {
+        format!(
+            "{lost} chat(s) counted lost in a run of {real:.2} s of real time (time_scale \
+             {}): compressed this far, a chat the server answered a little late counts as \
+             lost; lower time_scale before reading `lost` as the server's doing",
+            info.time_scale
+        )
+    })
+}
 
 /// The warning for a load generator that fell behind its own schedule, if it did:
 /// by more than [`SCHEDULER_LAG_P99_WARN_MS`] of real time, or by enough that,

@@ -371,3 +371,29 @@ fn scheduler_lag_is_weighed_by_time_scale() {
         w[0]
     );
 }
+
+#[test]
+fn lost_chats_in_a_run_compressed_to_seconds_are_doubted() {
+    let warnings = |mode, time_scale: f64| {
+        let mut r = Recorder::new(Duration::from_secs(60));
+        r.counters.chats.offered = 3;
+        r.counters.chats.lost = 2;
+        let info = RunInfo {
+            mode,
+            time_scale,
+            ..RunInfo::unit()
+        };
+        Summary::build(info, &mut r).unwrap().warnings
+    };
+    // 600 s of scenario time at 1000×: 0.6 s of real time.
+    let w = warnings(Mode::Live, 1000.0);
+    assert!(
+        w.iter()
+            .any(|w| w.starts_with("2 chat(s) counted lost in a run of 0.60 s of real time")),
+        "{w:?}"
+    );
+    // At 20× the run lasts 30 s: lost is lost.
+    assert!(warnings(Mode::Live, 20.0).is_empty());
+    // Virtual time has no real time to be short of.
+    assert!(warnings(Mode::Virtual, 1000.0).is_empty());
+}
