@@ -14,8 +14,23 @@ fn ms(v: Option<f64>) -> String {
     }
 }
 
+/// A share as a percentage with one decimal, more where one would round a share that
+/// is not whole to 100.0% or a share above nothing to 0.0% (5,917 of 5,918 is 99.98%).
 fn pct(v: Option<f64>) -> String {
-    v.map_or("-".into(), |v| format!("{:.1}%", v * 100.0))
+    let Some(v) = v else {
+        return "-".into();
+    };
+    let p = v * 100.0;
+    let mut decimals = 1;
+    while decimals < 6 {
+        let text = format!("{p:.decimals$}");
+        let rounds_to_whole = |end: f64| p != end && text == format!("{end:.decimals$}");
+        if !(rounds_to_whole(100.0) || rounds_to_whole(0.0)) {
+            break;
+        }
+        decimals += 1;
+    }
+    format!("{p:.decimals$}%")
 }
 
 /// The summary as text.
@@ -151,6 +166,16 @@ mod tests {
     use super::*;
     use crate::metrics::{ChatOutcome, Recorder, RunInfo};
     use std::time::Duration;
+
+    #[test]
+    fn a_share_that_is_not_whole_does_not_print_as_whole() {
+        assert_eq!(pct(Some(1.0)), "100.0%");
+        assert_eq!(pct(Some(5917.0 / 5918.0)), "99.98%");
+        assert_eq!(pct(Some(0.0)), "0.0%");
+        assert_eq!(pct(Some(0.0004)), "0.04%");
+        assert_eq!(pct(Some(0.954)), "95.4%");
+        assert_eq!(pct(None), "-");
+    }
 
     #[test]
     fn each_queue_row_adds_up_to_what_was_offered() {

@@ -48,7 +48,7 @@ enum Command {
         admin_token: Option<String>,
         /// Use this master seed instead of the scenario's (0 to 9223372036854775807,
         /// the range a scenario file can hold, so that any run can be written down).
-        #[arg(long, value_parser = clap::value_parser!(u64).range(..=i64::MAX as u64))]
+        #[arg(long, value_parser = parse_seed)]
         seed: Option<u64>,
         /// Override a field, e.g. `routing.policy=round-robin` (repeatable).
         #[arg(long = "set", value_name = "KEY=VALUE", value_parser = parse_override)]
@@ -133,6 +133,23 @@ enum Command {
 
 fn parse_seconds(s: &str) -> Result<f64, String> {
     switchboard_sim::dist::parse_duration(s).map(|d| d.as_secs_f64())
+}
+
+/// `--out` names a folder, or nothing yet.
+fn out_is_a_folder(out: &std::path::Path) -> Result<()> {
+    if out.exists() && !out.is_dir() {
+        anyhow::bail!("--out {}: a file, not a folder", out.display());
+    }
+    Ok(())
+}
+
+/// A master seed: a whole number a scenario file can hold.
+fn parse_seed(s: &str) -> Result<u64, String> {
+    s.trim()
+        .parse::<u64>()
+        .ok()
+        .filter(|&n| n <= i64::MAX as u64)
+        .ok_or_else(|| format!("a seed is a whole number from 0 to {}", i64::MAX))
 }
 
 fn parse_share(s: &str) -> Result<f64, String> {
@@ -340,6 +357,7 @@ async fn dispatch(cli: Cli) -> Result<ExitCode> {
                 Some(out) => (out, Made::default()),
                 None => run::claim_default(&scenario)?,
             };
+            out_is_a_folder(&out)?;
             if out.join("summary.json").exists() {
                 eprintln!(
                     "note: {} holds an earlier run's report; this run replaces it",
@@ -425,6 +443,7 @@ async fn compare(
                 .with_context(|| format!("cannot make a report folder in {}", parent.display()))?
         }
     };
+    out_is_a_folder(&out)?;
     if out.join("comparison.csv").exists() {
         eprintln!(
             "note: {} holds an earlier comparison; this one replaces it",

@@ -149,6 +149,21 @@ fn bad_scenario_or_override_exits_two_without_running() {
     assert_eq!(code, 2, "{stderr}");
     assert!(stderr.contains("9223372036854775807"), "{stderr}");
     assert!(!out.exists(), "nothing ran");
+
+    // --out naming a file is refused as such.
+    let file = out_dir("a-file");
+    std::fs::write(&file, "not a folder").expect("file");
+    let (code, _, stderr) = switchboard(&[
+        "run",
+        q.to_str().unwrap(),
+        "--mode",
+        "virtual",
+        "--out",
+        file.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 2, "{stderr}");
+    assert!(stderr.contains("a file, not a folder"), "{stderr}");
+    let _ = std::fs::remove_file(&file);
 }
 
 #[test]

@@ -72,12 +72,9 @@ pub fn answer(q: &Question) -> Result<String, ErlangError> {
     match model.solve(q.target) {
         Ok(f) => {
             let _ = writeln!(s, "  probability of waiting     {:>9.2}%", f.p_wait * 100.0);
-            let _ = writeln!(
-                s,
-                "  service level (<= {}s)  {:>9.2}%",
-                q.target,
-                f.service_level * 100.0
-            );
+            // Labels are 27 wide, whatever the target's digits.
+            let label = format!("service level (<= {}s)", q.target);
+            let _ = writeln!(s, "  {label:<27}{:>9.2}%", f.service_level * 100.0);
             let _ = writeln!(
                 s,
                 "  average speed of answer    {:>9.2}s",

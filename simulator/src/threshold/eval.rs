@@ -73,6 +73,17 @@ impl ThresholdResult {
             return "no data".into();
         };
         match self.unit.as_str() {
+            // A share written as a fraction (`fairness > 0.8`) reads back as one.
+            "ratio" if !self.expression.contains('%') => {
+                let mut decimals = 3;
+                while decimals < 8
+                    && v != self.limit
+                    && format!("{v:.decimals$}") == format!("{:.decimals$}", self.limit)
+                {
+                    decimals += 1;
+                }
+                format!("{v:.decimals$}")
+            }
             "ratio" => {
                 let (pct, limit) = (v * 100.0, self.limit * 100.0);
                 let mut decimals = 2;
@@ -113,7 +124,11 @@ mod tests {
 
     fn result(unit: &str, limit: f64, observed: Option<f64>) -> ThresholdResult {
         ThresholdResult {
-            expression: String::new(),
+            expression: if unit == "ratio" {
+                format!("x < {}%", limit * 100.0)
+            } else {
+                String::new()
+            },
             key: String::new(),
             op: "<".into(),
             limit,
@@ -136,5 +151,11 @@ mod tests {
         assert_eq!(text("count", 0.0, Some(7.0)), "7");
         assert_eq!(text("count", 0.0, Some(0.5)), "0.500");
         assert_eq!(text("ms", 1.0, None), "no data");
+        // Written as a fraction, read back as one.
+        let fraction = ThresholdResult {
+            expression: "fairness > 0.8".into(),
+            ..result("ratio", 0.8, Some(0.96543))
+        };
+        assert_eq!(fraction.observed_text(), "0.965");
     }
 }
