@@ -102,8 +102,8 @@ pub struct Limits {
     /// change would otherwise be a frame to every member. 0 sends every change.
     pub queue_count_interval_ms: u64,
     /// Ended chats kept for the read API, the most recent first; older ones (their
-    /// transcripts with them) are dropped, so a long soak test runs in bounded memory.
-    /// None: every chat is kept.
+    /// transcripts with them) are dropped, so a long soak test grows only with its
+    /// tickets. None: every chat is kept.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub keep_ended_chats: Option<usize>,
 }
@@ -359,6 +359,27 @@ mod tests {
             .handle(&user(1), again, crate::domain::Time(2))
             .expect_err("ended");
         assert_eq!(e.code(), "chat_ended");
+        // Another user's open chat stays unknown to a user, limit or not.
+        let start = crate::domain::Command::StartChat {
+            queue: "q".into(),
+            subject: "help".into(),
+            source: Default::default(),
+            customer: None,
+        };
+        let o = desk
+            .handle(&user(3), start, crate::domain::Time(3))
+            .expect("start");
+        let crate::domain::Reply::ChatStarted { chat: open, .. } = o.reply else {
+            panic!("{o:?}");
+        };
+        let send = crate::domain::Command::Send {
+            chat: open,
+            text: "hi".into(),
+        };
+        let e = desk
+            .handle(&user(1), send, crate::domain::Time(4))
+            .expect_err("not theirs");
+        assert_eq!(e.code(), "unknown_chat");
     }
 
     #[test]

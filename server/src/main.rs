@@ -47,8 +47,8 @@ struct Args {
     /// Most simultaneous WebSocket connections.
     #[arg(long)]
     max_connections: Option<usize>,
-    /// Keep only the N chats that ended last (`limits.keep_ended_chats`), for soak
-    /// tests in bounded memory; by default every chat is kept.
+    /// Keep only the N chats that ended last (`limits.keep_ended_chats`), so that a
+    /// soak test's memory grows only with its tickets; by default every chat is kept.
     #[arg(long, value_name = "N")]
     keep_ended_chats: Option<usize>,
 }

@@ -526,7 +526,7 @@ impl AgentBot {
         let f = &self.plan.faults;
         // Not while a step (maybe a planned transfer) is in flight: one transfer at a
         // time, so its reply is not mistaken for the other's.
-        if self.held.get(&c).is_none_or(|h| h.working)
+        if self.held.get(&c).is_none_or(|h| h.working || h.closing)
             || !chance(&mut self.rng, f.transfer_close_race)
         {
             return;
@@ -622,7 +622,7 @@ impl AgentBot {
     /// is not the search in flight (one sent before a reconnect, its step since
     /// dropped) changes nothing.
     fn searched(&mut self, c: ChatId, found: Found, fx: &mut Effects) {
-        let Some(h) = self.held.get_mut(&c) else {
+        let Some(h) = self.held.get_mut(&c).filter(|h| !h.closing) else {
             return;
         };
         let Some((what, tried)) = h.searching else {
@@ -789,7 +789,11 @@ impl AgentBot {
                     }
                     (SHARE, _) => {
                         rec.counters.articles.shared += 1;
-                        let pin = self.held.get_mut(&c).and_then(|h| h.pinning.take());
+                        let pin = self
+                            .held
+                            .get_mut(&c)
+                            .filter(|h| !h.closing)
+                            .and_then(|h| h.pinning.take());
                         match pin {
                             Some(article) => fx
                                 .send
@@ -815,6 +819,8 @@ impl AgentBot {
                             }
                             self.step_done(c, fx);
                         }
+                        // A chat being closed gets no more work: the draft stays one.
+                        TicketStatus::Draft if self.held.get(&c).is_none_or(|h| h.closing) => {}
                         TicketStatus::Draft if kind == TICKET => {
                             // Edit mode: fill every blank required field, then confirm.
                             let fields = ticket

@@ -36,6 +36,10 @@ pub struct Options {
     pub work_bound_ms: u64,
     /// Most chats accepted from Transferred under auto-accept (R6).
     pub max_transfer_accepts: u8,
+    /// The run always writes a journal (a virtual run): its folder without one is
+    /// incomplete.
+    #[serde(default)]
+    pub journal_expected: bool,
 }
 
 impl Default for Options {
@@ -44,6 +48,7 @@ impl Default for Options {
             agent_grace_ms: 30_000,
             work_bound_ms: 1_000,
             max_transfer_accepts: 4,
+            journal_expected: false,
         }
     }
 }
@@ -312,17 +317,13 @@ fn summary_of(dir: &Path) -> Option<serde_json::Value> {
     serde_json::from_str(&text).ok()
 }
 
-/// The mode (`live`, `virtual`) of the run in `dir`, from its `summary.json`.
-fn mode_of(dir: &Path) -> Option<String> {
-    summary_of(dir)?["mode"].as_str().map(String::from)
-}
-
 /// The options of the run in `dir`, from its `summary.json` (defaults otherwise).
 pub fn options_of(dir: &Path) -> Options {
     let mut o = Options::default();
     let Some(v) = summary_of(dir) else {
         return o;
     };
+    o.journal_expected = v["mode"].as_str() == Some("virtual");
     let sc = &v["resolved_scenario"];
     if let Some(n) = sc["routing"]["max_transfer_accepts"].as_u64() {
         o.max_transfer_accepts = u8::try_from(n).unwrap_or(4);
@@ -350,12 +351,13 @@ pub fn check_dir(dir: &Path, opts: &Options) -> Result<CheckReport, CheckError> 
         return Err(CheckError::NoFolder(dir.to_path_buf()));
     }
     let hp = dir.join(HISTORY_FILE);
-    if !hp.exists() {
-        return Err(CheckError::NoHistory(dir.to_path_buf()));
-    }
-    let checked = check_records(dir, &hp, opts);
+    let checked = if hp.exists() {
+        check_records(dir, &hp, opts)
+    } else {
+        Err(CheckError::NoHistory(dir.to_path_buf()))
+    };
     if checked.is_err() {
-        // An earlier verdict must not outlive records that no longer read.
+        // An earlier verdict must not outlive records that no longer check.
         let _ = std::fs::remove_file(dir.join(REPORT_FILE));
     }
     checked
@@ -387,7 +389,7 @@ fn check_records(dir: &Path, hp: &Path, opts: &Options) -> Result<CheckReport, C
     let jp = dir.join(JOURNAL_FILE);
     let journal = if jp.exists() {
         Some(read_journal(&jp)?)
-    } else if mode_of(dir).as_deref() == Some("virtual") {
+    } else if opts.journal_expected {
         return Err(CheckError::Read(format!(
             "{}: missing, though a virtual run always writes its Desk's journal",
             jp.display()
@@ -425,6 +427,7 @@ impl Options {
                 .routing
                 .max_transfer_accepts
                 .unwrap_or(defaults.max_transfer_accepts),
+            journal_expected: !live,
             ..Options::default()
         }
     }
@@ -556,12 +559,19 @@ mod tests {
                 stale.clone(),
             ],
         );
-        let e = check_dir(&dir, &Options::default()).expect_err("no journal");
+        let e = check_dir(&dir, &options_of(&dir)).expect_err("no journal");
         assert!(
             e.to_string().contains("missing, though a virtual run"),
             "{e}"
         );
         assert!(!dir.join(REPORT_FILE).exists(), "the old verdict is gone");
+        // A live run against an external server, into that folder (whose summary.json
+        // is still the earlier run's), has no journal to miss.
+        let quickstart =
+            crate::scenario::Scenario::load(Path::new("../scenarios/quickstart.toml"), &[])
+                .expect("scenario");
+        let live = check_dir(&dir, &Options::for_run(&quickstart, true)).expect("checks");
+        assert_eq!(live.checked.len(), 2, "{}", live.render());
         // An empty history beside a journal with participants.
         let dir2 = folder(
             "empty-history",

@@ -73,13 +73,12 @@ impl ThresholdResult {
             return "no data".into();
         };
         match self.unit.as_str() {
-            // A share written as a fraction (`fairness > 0.8`) reads back as one.
-            "ratio" if !self.expression.contains('%') => {
+            // A share written as a fraction (`fairness > 0.8`) reads back as one, with
+            // the decimals it takes not to look equal to its limit, or whole.
+            "ratio" if !self.condition().contains('%') => {
+                let looks = |x: f64, d: usize| v != x && format!("{v:.d$}") == format!("{x:.d$}");
                 let mut decimals = 3;
-                while decimals < 8
-                    && v != self.limit
-                    && format!("{v:.decimals$}") == format!("{:.decimals$}", self.limit)
-                {
+                while decimals < 8 && [self.limit, 0.0, 1.0].iter().any(|&x| looks(x, decimals)) {
                     decimals += 1;
                 }
                 format!("{v:.decimals$}")
@@ -100,6 +99,14 @@ impl ThresholdResult {
             _ if v.fract() == 0.0 => format!("{v:.0}"),
             _ => format!("{v:.3}"),
         }
+    }
+
+    /// The condition as written, `< 60s` (the expression without its key).
+    pub fn condition(&self) -> &str {
+        self.expression
+            .strip_prefix(self.key.as_str())
+            .unwrap_or(&self.expression)
+            .trim()
     }
 
     /// The operator, parsed back.
@@ -157,5 +164,18 @@ mod tests {
             ..result("ratio", 0.8, Some(0.96543))
         };
         assert_eq!(fraction.observed_text(), "0.965");
+        let almost_whole = ThresholdResult {
+            observed: Some(0.9996),
+            ..fraction.clone()
+        };
+        assert_eq!(almost_whole.observed_text(), "0.9996");
+        // A `%` in the key (a queue's name) is not the condition's.
+        let queue = ThresholdResult {
+            expression: "queues.50%-off.service_level >= 0.8".into(),
+            key: "queues.50%-off.service_level".into(),
+            ..fraction
+        };
+        assert_eq!(queue.condition(), ">= 0.8");
+        assert_eq!(queue.observed_text(), "0.965");
     }
 }

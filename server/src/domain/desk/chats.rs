@@ -202,11 +202,11 @@ impl Desk {
     /// The chat if user `u` started it and it is still open. Another user's chat is
     /// reported as unknown: users see only their own.
     fn users_open_chat(&self, u: UserId, c: ChatId) -> Result<&Chat, DeskError> {
-        let chat = self
-            .chats
-            .get(&c)
-            .filter(|ch| ch.user == u)
-            .ok_or_else(|| self.missing(c))?;
+        let chat = match self.chats.get(&c) {
+            Some(ch) if ch.user == u => ch,
+            Some(_) => return Err(DeskError::UnknownChat(c)),
+            None => return Err(self.missing(c)),
+        };
         if chat.state.is_ended() {
             return Err(DeskError::ChatEnded(c));
         }

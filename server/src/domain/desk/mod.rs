@@ -308,7 +308,7 @@ impl Desk {
 
     /// How many ended chats to keep, transcripts included: the `n` that ended last,
     /// or every one (`None`, the default: the server's read APIs show them). A long
-    /// soak test with a limit runs in bounded memory. Commands about a dropped chat
+    /// soak test with a limit grows only with its tickets. Commands about a dropped chat
     /// get `chat_ended` as before, and [`Desk::stats`] still counts it.
     pub fn keep_ended_chats(&mut self, n: Option<usize>) {
         self.keep_ended = n;
