@@ -328,8 +328,7 @@ mod tests {
         assert_eq!(config.limits.keep_ended_chats, Some(1));
         let mut desk = config.build_desk().expect("desk");
         let user = |n| crate::domain::Principal::User(crate::domain::UserId(n));
-        let mut chats = Vec::new();
-        for n in 1..=2 {
+        let start = |desk: &mut Desk, n: u64| {
             let start = crate::domain::Command::StartChat {
                 queue: "q".into(),
                 subject: "help".into(),
@@ -337,13 +336,18 @@ mod tests {
                 customer: None,
             };
             let o = desk
-                .handle(&user(n), start, crate::domain::Time(0))
+                .handle(&user(n), start, crate::domain::Time(n))
                 .expect("start");
-            let crate::domain::Reply::ChatStarted { chat, .. } = o.reply else {
-                panic!("{o:?}");
-            };
+            match o.reply {
+                crate::domain::Reply::ChatStarted { chat, .. } => chat,
+                other => panic!("{other:?}"),
+            }
+        };
+        let mut chats = Vec::new();
+        for n in 1..=2 {
+            let chat = start(&mut desk, n);
             let close = crate::domain::Command::Close { chat };
-            desk.handle(&user(n), close, crate::domain::Time(1))
+            desk.handle(&user(n), close, crate::domain::Time(n))
                 .expect("close");
             chats.push(chat);
         }
@@ -356,22 +360,11 @@ mod tests {
         // A command about the dropped chat is told it ended, as for any ended chat.
         let again = crate::domain::Command::Close { chat: chats[0] };
         let e = desk
-            .handle(&user(1), again, crate::domain::Time(2))
+            .handle(&user(1), again, crate::domain::Time(3))
             .expect_err("ended");
         assert_eq!(e.code(), "chat_ended");
         // Another user's open chat stays unknown to a user, limit or not.
-        let start = crate::domain::Command::StartChat {
-            queue: "q".into(),
-            subject: "help".into(),
-            source: Default::default(),
-            customer: None,
-        };
-        let o = desk
-            .handle(&user(3), start, crate::domain::Time(3))
-            .expect("start");
-        let crate::domain::Reply::ChatStarted { chat: open, .. } = o.reply else {
-            panic!("{o:?}");
-        };
+        let open = start(&mut desk, 3);
         let send = crate::domain::Command::Send {
             chat: open,
             text: "hi".into(),

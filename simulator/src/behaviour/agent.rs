@@ -1196,15 +1196,21 @@ mod tests {
         step(bot, Input::Timer(Timer::FaultDrop(ChatId(7), 1))).fault
     }
 
-    /// An agent that closes a chat says nothing more in it: an answer it still owed
-    /// would only be refused (`chat_ended`) and counted as an error.
-    #[test]
-    fn a_chat_being_closed_gets_no_more_answers() {
+    /// A signed-in agent that closes each chat a minute after taking it.
+    fn closing_after_a_minute() -> AgentBot {
         let mut p = (*plan(AgentFaults::none())).clone();
         p.handle_time = Some(DurationDist::constant(Duration::from_secs(60)));
         let mut bot = AgentBot::new("a-1".into(), Arc::new(p), ChaCha8Rng::seed_from_u64(1));
         step(&mut bot, Input::Start);
         step(&mut bot, Input::Reply(SIGN_IN, &status(Vec::new())));
+        bot
+    }
+
+    /// An agent that closes a chat says nothing more in it: an answer it still owed
+    /// would only be refused (`chat_ended`) and counted as an error.
+    #[test]
+    fn a_chat_being_closed_gets_no_more_answers() {
+        let mut bot = closing_after_a_minute();
         step(
             &mut bot,
             Input::Notice(&Notice::Assigned(Box::new(view(7)))),
@@ -1334,11 +1340,7 @@ mod tests {
     /// close planned for the first holding does not end the second early.
     #[test]
     fn timers_of_an_earlier_holding_are_void() {
-        let mut p = (*plan(AgentFaults::none())).clone();
-        p.handle_time = Some(DurationDist::constant(Duration::from_secs(60)));
-        let mut bot = AgentBot::new("a-1".into(), Arc::new(p), ChaCha8Rng::seed_from_u64(1));
-        step(&mut bot, Input::Start);
-        step(&mut bot, Input::Reply(SIGN_IN, &status(Vec::new())));
+        let mut bot = closing_after_a_minute();
         let first = step(
             &mut bot,
             Input::Notice(&Notice::Assigned(Box::new(view(7)))),
