@@ -205,6 +205,15 @@ fn invalid_keys_and_values_are_refused_up_front_with_the_valid_keys() {
     );
     assert!(err.contains("fastest"), "{err}");
     assert!(!err.contains("valid keys"), "{err}");
+    // So is a value that means the same as another one written differently.
+    let err = Plan::new(&path, &[], vec![vary("duration=2m,90s,120s")], 2)
+        .expect_err("the same duration twice")
+        .to_string();
+    assert!(
+        err.contains("duration=120s: means the same as duration=2m"),
+        "{err}"
+    );
+    assert!(!err.contains("90s"), "{err}");
     // Replication seeds stay within what a scenario file can hold.
     let near_the_top: Override = "seed=9223372036854775806".parse().expect("override");
     let err = Plan::new(

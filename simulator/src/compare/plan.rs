@@ -199,6 +199,9 @@ impl Plan {
                     v.key
                 ));
             }
+            // The scenario each value gives, to find two values that mean the same
+            // (`2m` and `120s`): they would make two identical variants.
+            let mut loaded: Vec<(&String, Scenario)> = Vec::new();
             for (j, value) in v.values.iter().enumerate() {
                 if v.values[..j].contains(value) {
                     problems.push(format!(
@@ -213,8 +216,16 @@ impl Plan {
                 };
                 let mut all = base.to_vec();
                 all.push(ov);
-                if let Err(e) = Scenario::load(file, &all) {
-                    problems.push(format!("{}={value}: {}", v.key, describe(&e)));
+                match Scenario::load(file, &all) {
+                    Ok(s) => match loaded.iter().find(|(_, earlier)| *earlier == s) {
+                        Some((same, _)) => problems.push(format!(
+                            "{}={value}: means the same as {}={same} (two variants would be \
+                             the same)",
+                            v.key, v.key
+                        )),
+                        None => loaded.push((value, s)),
+                    },
+                    Err(e) => problems.push(format!("{}={value}: {}", v.key, describe(&e))),
                 }
             }
         }
