@@ -132,3 +132,10 @@ pub trait Participant {
 fn count_error(rec: &mut Recorder, code: &str) {
     rec.counters.error(code);
 }
+
+/// `true` with probability `p`, drawing nothing when `p` is 0 (so a run without
+/// faults draws the same numbers as before faults existed).
+pub(crate) fn chance(rng: &mut rand_chacha::ChaCha8Rng, p: f64) -> bool {
+    use rand::Rng;
+    p > 0.0 && rng.random_bool(p.clamp(0.0, 1.0))
+}

@@ -268,7 +268,7 @@ impl Participant for UserBot {
                     }
                     self.phase = Phase::Talking;
                     self.generation += 1;
-                    if super::agent::chance(&mut self.rng, self.plan.abandon_on_join) {
+                    if super::chance(&mut self.rng, self.plan.abandon_on_join) {
                         fx.send.push((CLOSE, Command::Close { chat: *chat }));
                         return;
                     }
@@ -290,7 +290,7 @@ impl Participant for UserBot {
                     }
                     if self.phase == Phase::Talking
                         && matches!(entry.from, switchboard_server::domain::Party::Agent(_))
-                        && super::agent::chance(&mut self.rng, self.plan.close_on_reply)
+                        && super::chance(&mut self.rng, self.plan.close_on_reply)
                     {
                         self.generation += 1;
                         fx.send.push((CLOSE, Command::Close { chat: *chat }));
