@@ -3,7 +3,8 @@
 //! Exit codes: 0 success, 1 a threshold or invariant failed, 2 usage or scenario error.
 
 use anyhow::{Context as _, Result};
-use clap::{Parser, Subcommand};
+use clap::parser::ValueSource;
+use clap::{CommandFactory as _, FromArgMatches as _, Parser, Subcommand};
 use std::io::IsTerminal as _;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -43,7 +44,8 @@ enum Command {
         /// its admin API.
         #[arg(long)]
         target: Option<String>,
-        /// The external server's admin token (with --target).
+        /// The external server's admin token (with --target; ignored, with a warning,
+        /// without it).
         #[arg(long, env = "SWITCHBOARD_ADMIN_TOKEN")]
         admin_token: Option<String>,
         /// Use this master seed instead of the scenario's (0 to 9223372036854775807,
@@ -211,7 +213,18 @@ async fn main() -> ExitCode {
         .with_writer(std::io::stderr)
         .with_ansi(std::io::stderr().is_terminal())
         .init();
-    let cli = Cli::parse();
+    let matches = Cli::command().get_matches();
+    let cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
+    // A token in the environment is there for whichever run has a target; one on the
+    // command line of a run without a target is a mistake worth pointing out.
+    if let Some(run) = matches.subcommand_matches("run")
+        && run.value_source("admin_token") == Some(ValueSource::CommandLine)
+        && run.get_one::<String>("target").is_none()
+    {
+        eprintln!(
+            "warning: --admin-token is only used with --target: the embedded server needs none"
+        );
+    }
     let drains = matches!(
         cli.command,
         Command::Run {

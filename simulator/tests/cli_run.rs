@@ -88,6 +88,27 @@ fn passing_run_exits_zero_and_writes_the_report() {
 }
 
 #[test]
+fn an_admin_token_without_a_target_is_pointed_out_unless_it_comes_from_the_environment() {
+    let out = out_dir("token-without-target");
+    let (code, _, stderr) = quickstart_virtual(&out, &["--admin-token", "secret"]);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(
+        stderr.contains("warning: --admin-token is only used with --target"),
+        "{stderr}"
+    );
+    let q = scenario("quickstart.toml");
+    let o = Command::new(env!("CARGO_BIN_EXE_switchboard"))
+        .args(["run", q.to_str().unwrap(), "--mode", "virtual", "--quiet"])
+        .args(["--out", out.to_str().unwrap()])
+        .env("SWITCHBOARD_ADMIN_TOKEN", "secret")
+        .output()
+        .expect("switchboard runs");
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(0), "{stderr}");
+    assert!(!stderr.contains("--admin-token"), "{stderr}");
+}
+
+#[test]
 fn failing_threshold_exits_one() {
     let out = out_dir("fail");
     let (code, stdout, _) = quickstart_virtual(&out, &["--set", "thresholds.chats.offered=< 1"]);
