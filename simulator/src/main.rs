@@ -75,6 +75,10 @@ enum Command {
     Validate {
         /// The scenario file.
         file: PathBuf,
+        /// Also check what a run in this mode would refuse or ignore: `live` (with the
+        /// embedded server) or `virtual`.
+        #[arg(long, value_enum, default_value_t = ModeArg::Live)]
+        mode: ModeArg,
         /// Override a field, e.g. `routing.policy=round-robin` (repeatable).
         #[arg(long = "set", value_name = "KEY=VALUE", value_parser = parse_override)]
         set: Vec<Override>,
@@ -249,7 +253,7 @@ async fn main() -> ExitCode {
 
 async fn dispatch(cli: Cli) -> Result<ExitCode> {
     match cli.command {
-        Command::Validate { file, set } => Ok(validate(&file, &set)),
+        Command::Validate { file, mode, set } => Ok(validate(&file, mode, &set)),
         Command::Check { dir } => {
             let opts = switchboard_sim::checker::options_of(&dir);
             let report = switchboard_sim::checker::check_dir(&dir, &opts)?;
@@ -509,9 +513,23 @@ async fn compare(
     Ok(ExitCode::SUCCESS)
 }
 
-fn validate(file: &std::path::Path, set: &[Override]) -> ExitCode {
+fn validate(file: &std::path::Path, mode: ModeArg, set: &[Override]) -> ExitCode {
     match Scenario::load(file, set) {
         Ok(s) => {
+            // What stops any live run is an error; what only the embedded server's
+            // second descriptor per connection breaks is a warning (`--target` runs it).
+            let mut live_warning = None;
+            if mode == ModeArg::Live {
+                if let Err(e) = switchboard_sim::live::preflight(&s, false) {
+                    eprintln!("{}: a live run would not start: {e}", file.display());
+                    return ExitCode::from(2);
+                }
+                if let Err(e) = switchboard_sim::live::preflight(&s, true) {
+                    live_warning = Some(format!(
+                        "with the embedded server a live run would not start: {e}"
+                    ));
+                }
+            }
             let groups = s.agents.len();
             println!(
                 "{}: ok: `{}`, {} agents in {groups} group{}, {} user stream{} (~{:.0} users over {}), policy {} (auto-accept {})",
@@ -526,7 +544,16 @@ fn validate(file: &std::path::Path, set: &[Override]) -> ExitCode {
                 s.routing.policy,
                 if s.routing.auto_accept() { "on" } else { "off" },
             );
-            for advice in s.advisories() {
+            let unmodelled = match mode {
+                ModeArg::Live => Vec::new(),
+                ModeArg::Virtual => s.unmodelled_in_virtual_time(),
+            };
+            for advice in s
+                .advisories()
+                .into_iter()
+                .chain(unmodelled)
+                .chain(live_warning)
+            {
                 eprintln!("warning: {advice}");
             }
             ExitCode::SUCCESS

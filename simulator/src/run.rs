@@ -140,6 +140,11 @@ async fn run_into(
         Summary::build(info, &mut recorder).map_err(|e| RunError::Metrics(e.to_string()))?;
     summary.apply_thresholds(&scenario.thresholds.0);
     summary.warnings.extend(scenario.advisories());
+    if mode == Mode::Virtual {
+        summary
+            .warnings
+            .extend(scenario.unmodelled_in_virtual_time());
+    }
     if interrupted {
         // A partial run says nothing about the scenario's thresholds.
         summary.passed = false;

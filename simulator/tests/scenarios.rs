@@ -163,8 +163,69 @@ fn validate_exits_two_with_positions() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
+/// `validate --mode` says what a run in that mode would refuse or ignore: a live run
+/// (the default) refuses a grace period `time_scale` shrinks to nothing, which a virtual
+/// run uses as written; a virtual run ignores the transport faults.
+#[test]
+fn validate_checks_what_the_mode_refuses_or_ignores() {
+    let quickstart = scenarios_dir().join("quickstart.toml");
+    let q = quickstart.to_str().unwrap();
+    let sets = [
+        "--set",
+        "time_scale=100000",
+        "--set",
+        "faults.agent_grace=30s",
+    ];
+    let (code, _, err) = switchboard(&[&["validate", q][..], &sets[..]].concat());
+    assert_eq!(code, 2, "{err}");
+    assert!(
+        err.contains("a live run would not start") && err.contains("under the 1 ms"),
+        "{err}"
+    );
+    let (code, _, err) =
+        switchboard(&[&["validate", q, "--mode", "virtual"][..], &sets[..]].concat());
+    assert_eq!((code, err.as_str()), (0, ""));
+    let chaos = scenarios_dir().join("chaos.toml");
+    let c = chaos.to_str().unwrap();
+    let (code, _, err) = switchboard(&["validate", c, "--mode", "virtual"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        err.contains(
+            "virtual time does not model the transport: faults.outbound_queue and \
+             faults.slow_consumer_probability change nothing"
+        ),
+        "{err}"
+    );
+    let (code, _, err) = switchboard(&["validate", c]);
+    assert_eq!(code, 0, "{err}");
+    assert!(!err.contains("virtual time"), "{err}");
+    // 11,200 connections: about 11,300 descriptors against a separate server, 22,500
+    // with the server in the same process. Between the two, a warning that points at
+    // --target, not a refusal (this machine's limit is 20,000).
+    let big = scenarios_dir().join("connections-10k.toml");
+    let (code, out, err) = switchboard(&["validate", big.to_str().unwrap()]);
+    let (_, hard) = rlimit::Resource::NOFILE
+        .get()
+        .expect("the open-files limit");
+    let embedded_warning = "warning: with the embedded server a live run would not start";
+    if hard < 11_300 {
+        assert_eq!(code, 2, "{err}");
+        assert!(err.contains("a live run would not start"), "{err}");
+    } else if hard < 22_500 {
+        assert_eq!(code, 0, "{err}");
+        assert!(out.contains("ok"), "{out}");
+        assert!(
+            err.contains(embedded_warning) && err.contains("--target"),
+            "{err}"
+        );
+    } else {
+        assert_eq!((code, err.contains(embedded_warning)), (0, false), "{err}");
+    }
+}
+
 /// A grace period that `time_scale` shrinks below the server's millisecond validates
-/// (a virtual run uses it as written) but a live run refuses it before connecting.
+/// in virtual mode (a virtual run uses it as written) but a live run refuses it before
+/// connecting.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_live_run_refuses_a_grace_time_scale_shrinks_to_nothing() {
     let sets: Vec<Override> = ["time_scale=100000", "faults.agent_grace=30s"]

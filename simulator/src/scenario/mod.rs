@@ -50,6 +50,12 @@ impl Scenario {
         validate::advisories(self)
     }
 
+    /// What a virtual run of the scenario ignores (see
+    /// [`validate::unmodelled_in_virtual_time`]).
+    pub fn unmodelled_in_virtual_time(&self) -> Vec<String> {
+        validate::unmodelled_in_virtual_time(self)
+    }
+
     /// The Desk's routing configuration.
     pub fn routing_config(&self) -> RoutingConfig {
         self.routing.to_config()

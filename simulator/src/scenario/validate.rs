@@ -288,6 +288,28 @@ pub fn advisories(s: &Scenario) -> Vec<String> {
     out
 }
 
+/// Settings of a scenario that a virtual run ignores: virtual time has no transport,
+/// so no outbound queue to overflow and no socket to stop reading.
+pub fn unmodelled_in_virtual_time(s: &Scenario) -> Vec<String> {
+    let f = &s.faults;
+    let mut keys = Vec::new();
+    if f.outbound_queue.is_some() {
+        keys.push("faults.outbound_queue");
+    }
+    if f.slow_consumer_probability > 0.0 {
+        keys.push("faults.slow_consumer_probability");
+    }
+    if keys.is_empty() {
+        return Vec::new();
+    }
+    vec![format!(
+        "virtual time does not model the transport: {} change{} nothing in a virtual \
+         run (a live run shows their effect)",
+        keys.join(" and "),
+        if keys.len() == 1 { "s" } else { "" }
+    )]
+}
+
 /// Agents without a `handle_time` start a chat's planned work once they have answered
 /// the user: when no user writes, that work never happens.
 fn idle_work(s: &Scenario) -> Vec<String> {
