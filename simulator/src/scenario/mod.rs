@@ -56,6 +56,17 @@ impl Scenario {
         validate::unmodelled_in_virtual_time(self)
     }
 
+    /// The scenario as virtual time runs it: without the transport faults it does not
+    /// model. A stall nobody waits for would still take draws from its agent's
+    /// generator and shift every later one (accept delays, the chat pulled, flips,
+    /// reconnects), so a setting that changes nothing must not be drawn at all.
+    pub fn in_virtual_time(&self) -> Scenario {
+        let mut s = self.clone();
+        s.faults.outbound_queue = None;
+        s.faults.slow_consumer_probability = 0.0;
+        s
+    }
+
     /// The Desk's routing configuration.
     pub fn routing_config(&self) -> RoutingConfig {
         self.routing.to_config()

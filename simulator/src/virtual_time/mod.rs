@@ -144,7 +144,7 @@ struct Stream {
 impl VirtualRun {
     /// Sets up the Desk and the cast of `scenario`.
     pub fn new(scenario: &Scenario) -> Result<VirtualRun, VirtualError> {
-        let cast = Cast::of(scenario);
+        let cast = Cast::of(&scenario.in_virtual_time());
         let mut desk = Desk::new(
             cast.desk.clone(),
             cast.queues.clone(),
