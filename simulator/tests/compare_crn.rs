@@ -214,6 +214,26 @@ fn invalid_keys_and_values_are_refused_up_front_with_the_valid_keys() {
         "{err}"
     );
     assert!(!err.contains("90s"), "{err}");
+    // And two combinations that make one scenario: here one field named two ways, the
+    // later override winning.
+    let err = Plan::new(
+        &path,
+        &[],
+        vec![
+            vary("users.0.patience=1m,2m"),
+            vary("users.web.patience=1m,3m"),
+        ],
+        2,
+    )
+    .expect_err("one field varied under two names")
+    .to_string();
+    assert!(
+        err.contains(
+            "users.0.patience=2m, users.web.patience=1m: the same scenario as \
+             users.0.patience=1m, users.web.patience=1m"
+        ),
+        "{err}"
+    );
     // Replication seeds stay within what a scenario file can hold.
     let near_the_top: Override = "seed=9223372036854775806".parse().expect("override");
     let err = Plan::new(

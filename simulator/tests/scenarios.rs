@@ -199,26 +199,27 @@ fn validate_checks_what_the_mode_refuses_or_ignores() {
     let (code, _, err) = switchboard(&["validate", c]);
     assert_eq!(code, 0, "{err}");
     assert!(!err.contains("virtual time"), "{err}");
-    // 11,200 connections: about 11,300 descriptors against a separate server, 22,500
+    // 11,200 connections: about 11,270 descriptors against a separate server, 22,470
     // with the server in the same process. Between the two, a warning that points at
-    // --target, not a refusal (this machine's limit is 20,000).
+    // --target, not a refusal (this machine's hard limit is 20,000). Limits near either
+    // figure are left alone: the estimate is the live driver's.
     let big = scenarios_dir().join("connections-10k.toml");
     let (code, out, err) = switchboard(&["validate", big.to_str().unwrap()]);
     let (_, hard) = rlimit::Resource::NOFILE
         .get()
         .expect("the open-files limit");
     let embedded_warning = "warning: with the embedded server a live run would not start";
-    if hard < 11_300 {
+    if hard < 11_000 {
         assert_eq!(code, 2, "{err}");
         assert!(err.contains("a live run would not start"), "{err}");
-    } else if hard < 22_500 {
+    } else if (11_600..22_000).contains(&hard) {
         assert_eq!(code, 0, "{err}");
         assert!(out.contains("ok"), "{out}");
         assert!(
             err.contains(embedded_warning) && err.contains("--target"),
             "{err}"
         );
-    } else {
+    } else if hard >= 23_000 {
         assert_eq!((code, err.contains(embedded_warning)), (0, false), "{err}");
     }
 }

@@ -1,5 +1,9 @@
 //! Protocol frames against the documentation and against serde's own text.
 
+use super::parse::{PlainSend, parse_generally};
+use super::*;
+use crate::domain::{ChatId, ChatState, Entry, EntryBody, Party, Time};
+
 /// Every error code and close code the server can send is in the protocol page.
 #[test]
 fn every_code_is_documented() {
@@ -29,10 +33,6 @@ fn every_code_is_documented() {
         );
     }
 }
-
-use super::parse::{PlainSend, parse_generally};
-use super::*;
-use crate::domain::{ChatId, ChatState, Entry, EntryBody, Party, Time};
 
 #[test]
 fn parses_commands_and_echoes_req() {

@@ -20,6 +20,8 @@ pub use agent::{AgentBot, AgentFaults, AgentPlan};
 pub use user::{UserBot, UserPlan};
 
 use crate::metrics::Recorder;
+use rand::Rng as _;
+use rand_chacha::ChaCha8Rng;
 use std::time::Duration;
 use switchboard_server::domain::{ChatId, Command, Notice, Reply};
 
@@ -135,7 +137,6 @@ fn count_error(rec: &mut Recorder, code: &str) {
 
 /// `true` with probability `p`, drawing nothing when `p` is 0 (so a run without
 /// faults draws the same numbers as before faults existed).
-pub(crate) fn chance(rng: &mut rand_chacha::ChaCha8Rng, p: f64) -> bool {
-    use rand::Rng;
+fn chance(rng: &mut ChaCha8Rng, p: f64) -> bool {
     p > 0.0 && rng.random_bool(p.clamp(0.0, 1.0))
 }

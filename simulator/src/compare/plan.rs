@@ -277,12 +277,22 @@ impl Plan {
                     describe(&e)
                 ))
             })?;
+            let name = overrides
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join(", ");
+            // Values that differ in form (a rate per second and per minute) or keys
+            // that name one field two ways (`users.web.x`, `users.0.x`) can still make
+            // two variants of one scenario.
+            if let Some(same) = variants.iter().find(|v: &&Variant| v.scenario == scenario) {
+                return Err(CompareError::Invalid(format!(
+                    "{name}: the same scenario as {} (two variants would be the same)",
+                    same.name
+                )));
+            }
             variants.push(Variant {
-                name: overrides
-                    .iter()
-                    .map(ToString::to_string)
-                    .collect::<Vec<_>>()
-                    .join(", "),
+                name,
                 overrides,
                 scenario,
             });

@@ -77,7 +77,7 @@ pub enum LiveError {
     },
     /// The run needs more open files than this process may have.
     #[error(
-        "this scenario needs about {needed} open files ({agents} agents and up to ~{users} users at once{embedded}) but the limit is {limit}; lower the load, raise `ulimit -n`, or run the server as a separate process (--target)"
+        "this scenario needs about {needed} open files ({agents} agents and up to ~{users} users at once{embedded}) but the limit is {limit}; {remedy}"
     )]
     OpenFiles {
         /// Estimated need.
@@ -90,6 +90,8 @@ pub enum LiveError {
         users: u64,
         /// Whether the server is in this process.
         embedded: &'static str,
+        /// What to do about it.
+        remedy: &'static str,
     },
 }
 
@@ -365,6 +367,14 @@ fn check_open_files(s: &Scenario, embedded: bool) -> Result<(), LiveError> {
                 ", two descriptors each with the server in this process"
             } else {
                 ""
+            },
+            // The soft limit was just raised to the hard one: only the hard one (or
+            // the load, or moving the server out) can give more.
+            remedy: if embedded {
+                "lower the load, raise the hard limit (`ulimit -Hn`, as root), or run the \
+                 server as a separate process (--target)"
+            } else {
+                "lower the load or raise the hard limit (`ulimit -Hn`, as root)"
             },
         });
     }

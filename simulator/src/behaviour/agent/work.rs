@@ -43,7 +43,7 @@ pub(super) fn search_terms(subject: &str) -> Vec<String> {
 /// What the agent tracks per chat it holds.
 #[derive(Debug)]
 pub(super) struct Held {
-    /// Which holding of the chat this is (see [`Timer::AgentClose`]).
+    /// Which holding of the chat this is (see [`Timer::AgentClose`](crate::behaviour::Timer::AgentClose)).
     pub(super) holding: u64,
     /// Since when the chat occupies the agent; `None` while the connection is down
     /// (the agent does no work on it then).
@@ -60,7 +60,7 @@ pub(super) struct Held {
     /// A step is in flight (its replies are awaited).
     pub(super) working: bool,
     pub(super) pinning: Option<ArticleId>,
-    /// The chat's own generator ([`chat_rng`]): every draw about this chat.
+    /// The chat's own generator ([`chat_rng`](super::chat_rng)): every draw about this chat.
     pub(super) rng: ChaCha8Rng,
 }
 
