@@ -1,0 +1,220 @@
+//! What a chat holds and who hears it: the transcript (R10), the articles shared and
+//! the ticket made from it (R11–R14), and the notices that carry them.
+
+use super::model::St;
+use super::{Replay, cite, rcpt};
+use crate::checker::violation::{Invariant, Violation};
+use switchboard_server::domain::{
+    ChatId, ChatState, Command, Entry, EntryBody, LeftReason, Notice, Origin, Party, Principal,
+    Recipient, Ticket, TicketStatus, render_transcript,
+};
+use switchboard_server::protocol::JournalEntry;
+
+impl Replay<'_> {
+    pub(super) fn appended(
+        &mut self,
+        c: ChatId,
+        seq: u64,
+        from: Party,
+        body: Option<EntryBody>,
+        e: &JournalEntry,
+    ) {
+        let Some(chat) = self.chats.get_mut(&c) else {
+            return;
+        };
+        if let St::Ended(how) = chat.st {
+            self.out.push(
+                Violation::new(
+                    Invariant::ChatEnd,
+                    format!("a message entered chat {c} after it ended ({how})"),
+                )
+                .chat(c.0)
+                .at(e.at_ms as f64)
+                .proof(cite(e)),
+            );
+        }
+        let expected = chat.transcript.len() as u64 + 1;
+        if seq != expected {
+            self.out.push(
+                Violation::new(
+                    Invariant::Transcript,
+                    format!("transcript position {seq} given where {expected} was next"),
+                )
+                .chat(c.0)
+                .at(e.at_ms as f64)
+                .proof(cite(e)),
+            );
+        }
+        let idx = usize::try_from(seq.saturating_sub(1)).unwrap_or(usize::MAX);
+        if chat.transcript.len() <= idx {
+            chat.transcript.resize(idx.min(100_000) + 1, None);
+        }
+        let entry = body.map(|body| Entry {
+            seq,
+            at: switchboard_server::domain::Time(e.at_ms),
+            from: from.clone(),
+            body,
+        });
+        if let Some(slot) = chat.transcript.get_mut(idx) {
+            *slot = entry;
+        }
+        // Who must get it: the user for agents' entries, the owner for the user's.
+        let to = match (&from, &chat.owner, &chat.st) {
+            (Party::Agent(_), _, _) => Some(format!("user:{}", chat.user)),
+            (Party::User, Some((a, _, _)), St::Active) => Some(format!("agent:{a}")),
+            _ => None,
+        };
+        if let Some(to) = to {
+            self.undelivered.insert((c, seq), (to, e.seq));
+        }
+    }
+
+    pub(super) fn ticket(&mut self, t: &Ticket, e: &JournalEntry) {
+        let c = t.chat;
+        let Some(chat) = self.chats.get_mut(&c) else {
+            return;
+        };
+        match chat.ticket {
+            Some(id) if id != t.id => {
+                self.out.push(
+                    Violation::new(
+                        Invariant::Ticket,
+                        format!("chat {c} got a second ticket {} (R14)", t.number),
+                    )
+                    .chat(c.0)
+                    .agent(t.agent.as_str())
+                    .at(e.at_ms as f64)
+                    .proof(cite(e)),
+                );
+            }
+            _ => chat.ticket = Some(t.id),
+        }
+        let first_created = t.status == TicketStatus::Created
+            && !self.tickets.get(&t.id).is_some_and(|(_, created)| *created);
+        self.tickets
+            .insert(t.id, (c, t.status == TicketStatus::Created));
+        if !first_created {
+            return;
+        }
+        if chat.transcript.iter().all(Option::is_some) {
+            let entries: Vec<Entry> = chat.transcript.iter().flatten().cloned().collect();
+            let expected = render_transcript(&entries);
+            if !t.description.ends_with(&expected) {
+                self.out.push(
+                    Violation::new(
+                        Invariant::Ticket,
+                        format!("ticket {} description does not hold the transcript as it stood at creation", t.number),
+                    )
+                    .chat(c.0)
+                    .agent(t.agent.as_str())
+                    .at(e.at_ms as f64)
+                    .proof(cite(e)),
+                );
+            }
+        }
+        for art in &chat.shared {
+            if !t.activity.iter().any(|x| x.text.contains(art.as_str())) {
+                self.out.push(
+                    Violation::new(
+                        Invariant::Ticket,
+                        format!("article {art} shared in chat {c} is missing from the activity log of {} (R11)", t.number),
+                    )
+                    .chat(c.0)
+                    .at(e.at_ms as f64)
+                    .proof(cite(e)),
+                );
+            }
+        }
+    }
+
+    pub(super) fn delivery(&mut self, to: &Recipient, n: &Notice, e: &JournalEntry) {
+        match n {
+            Notice::Assigned(v) => {
+                if let Recipient::Agent(a) = to {
+                    self.accepted(v.chat, a, Origin::Auto, e);
+                    let (h, notes) = (v.history.clone(), v.notes.clone());
+                    self.check_view(v.chat, a, &h, &notes, e);
+                }
+            }
+            Notice::Resumed(v) => {
+                if let Recipient::Agent(a) = to {
+                    self.resumed(v.chat, a, e);
+                    self.check_view(v.chat, a, &v.history, &v.notes, e);
+                }
+            }
+            Notice::AgentLeft {
+                chat,
+                agent,
+                reason,
+            } => {
+                self.release(*chat);
+                if let Some(c) = self.chats.get_mut(chat)
+                    && c.st == St::Active
+                {
+                    c.st = St::Queued;
+                    self.queued
+                        .entry(c.queue.clone())
+                        .or_default()
+                        .insert(*chat);
+                }
+                // An agent whose grace ran out is gone — unless this very step is their
+                // late `sign_in`, which released the old chats and signed them in afresh
+                // (its status reply was read first).
+                let signing_in = matches!(e.command, Command::SignIn)
+                    && matches!(&e.principal, Principal::Agent(p) if p == agent);
+                if *reason == LeftReason::AgentGone
+                    && let Some(m) = self.agents.get_mut(agent)
+                {
+                    m.open.clear();
+                    if !signing_in {
+                        m.signed_in = false;
+                        m.offline_since = None;
+                    }
+                }
+            }
+            Notice::ChatEnded { chat, state } => {
+                let already = self
+                    .chats
+                    .get(chat)
+                    .is_some_and(|c| c.ended_seq == Some(e.seq));
+                if !already {
+                    let how = if matches!(state, ChatState::Abandoned) {
+                        "abandoned"
+                    } else {
+                        "closed"
+                    };
+                    self.end(*chat, how, e);
+                }
+            }
+            Notice::Message { chat, entry } => {
+                let r = rcpt(to);
+                self.undelivered.remove(&(*chat, entry.seq));
+                if let Some(c) = self.chats.get_mut(chat) {
+                    let idx = usize::try_from(entry.seq.saturating_sub(1)).unwrap_or(usize::MAX);
+                    if let Some(slot) = c.transcript.get_mut(idx)
+                        && slot.is_none()
+                    {
+                        *slot = Some(entry.clone());
+                    }
+                }
+                if let Some((prev, at)) = self.last_msg.get(&(r.clone(), *chat)).copied()
+                    && entry.seq <= prev
+                {
+                    self.out.push(
+                        Violation::new(
+                            Invariant::MessageOrder,
+                            format!("{r} was sent message {} of chat {chat} after message {prev} (journal#{at})", entry.seq),
+                        )
+                        .chat(chat.0)
+                        .at(e.at_ms as f64)
+                        .proof(cite(e)),
+                    );
+                }
+                let top = self.last_msg.get(&(r.clone(), *chat)).map_or(0, |x| x.0);
+                self.last_msg
+                    .insert((r, *chat), (entry.seq.max(top), e.seq));
+            }
+            _ => {}
+        }
+    }
+}

@@ -1,0 +1,342 @@
+//! Invariants over the server's journal: the Desk's own record of every command, its
+//! reply and the notices it produced, in the order the Desk handled them. The checker
+//! replays it into a model of chats and agents and checks each step.
+
+mod content;
+mod model;
+mod ownership;
+mod progress;
+
+use super::Options;
+use super::violation::{Invariant, Violation};
+use model::{AgentM, ChatM, St};
+use std::collections::{BTreeMap, BTreeSet};
+use switchboard_server::domain::{
+    AgentId, Availability, ChatId, ChatState, Command, EntryBody, Notice, Party, Principal,
+    QueueId, Recipient, Reply, TicketId, TransferTarget,
+};
+use switchboard_server::protocol::{JournalEntry, JournalResult};
+
+/// What the replay found besides violations.
+#[derive(Debug, Default)]
+pub struct ServerFacts {
+    /// Chats started, in order.
+    pub started: Vec<ChatId>,
+    /// Per chat, the agents that got it, in order.
+    pub owners: BTreeMap<ChatId, Vec<AgentId>>,
+    /// Chats still queued, active or transferred when the journal ends.
+    pub open_at_end: BTreeMap<ChatId, String>,
+    /// Chats closed / abandoned.
+    pub closed: usize,
+    /// Chats abandoned.
+    pub abandoned: usize,
+}
+
+/// Replays the journal and reports violations.
+pub fn check(journal: &[JournalEntry], opts: &Options) -> (Vec<Violation>, ServerFacts) {
+    let mut r = Replay {
+        opts,
+        chats: BTreeMap::new(),
+        queued: BTreeMap::new(),
+        agents: BTreeMap::new(),
+        tickets: BTreeMap::new(),
+        out: Vec::new(),
+        facts: ServerFacts::default(),
+        last_msg: BTreeMap::new(),
+        undelivered: BTreeMap::new(),
+        starved_since: None,
+        starved_reported: false,
+        now: 0,
+        max_transfer_accepts: opts.max_transfer_accepts,
+    };
+    for e in journal {
+        r.now = e.at_ms;
+        r.entry(e);
+        r.work_conserving(e);
+    }
+    r.finish(journal.last().map_or(0, |e| e.at_ms));
+    (r.out, r.facts)
+}
+
+struct Replay<'a> {
+    opts: &'a Options,
+    chats: BTreeMap<ChatId, ChatM>,
+    /// The chats in the `Queued` state, by queue (no empty sets): what the
+    /// work-conserving check looks at after every entry, without scanning every chat.
+    queued: BTreeMap<QueueId, BTreeSet<ChatId>>,
+    agents: BTreeMap<AgentId, AgentM>,
+    tickets: BTreeMap<TicketId, (ChatId, bool)>,
+    out: Vec<Violation>,
+    facts: ServerFacts,
+    /// Last message seq delivered per (recipient, chat).
+    last_msg: BTreeMap<(String, ChatId), (u64, u64)>,
+    /// Messages in the transcript not yet delivered: (chat, seq) → (recipient, journal seq).
+    undelivered: BTreeMap<(ChatId, u64), (String, u64)>,
+    starved_since: Option<(u64, u64, ChatId, AgentId)>,
+    starved_reported: bool,
+    now: u64,
+    /// The limit of chats accepted from Transferred under auto-accept: the scenario's,
+    /// then whatever a `set_routing` made it.
+    max_transfer_accepts: u8,
+}
+
+fn rcpt(r: &Recipient) -> String {
+    match r {
+        Recipient::Agent(a) => format!("agent:{a}"),
+        Recipient::User(u) => format!("user:{u}"),
+        Recipient::QueueMembers(q) => format!("queue:{q}"),
+    }
+}
+
+fn who(p: &Principal) -> String {
+    match p {
+        Principal::Agent(a) => format!("agent:{a}"),
+        Principal::User(u) => format!("user:{u}"),
+        Principal::Admin => "admin".into(),
+        Principal::System => "system".into(),
+    }
+}
+
+fn cite(e: &JournalEntry) -> String {
+    let result = match &e.result {
+        JournalResult::Ok { reply, .. } => {
+            let kind = serde_json::to_value(reply)
+                .ok()
+                .and_then(|v| v.get("reply").and_then(|k| k.as_str()).map(String::from))
+                .unwrap_or_default();
+            format!("ok {kind}")
+        }
+        JournalResult::Error { code, .. } => format!("error {code}"),
+    };
+    format!(
+        "journal#{} at {} ms: {} {} -> {}",
+        e.seq,
+        e.at_ms,
+        who(&e.principal),
+        serde_json::to_string(&e.command).unwrap_or_default(),
+        result
+    )
+}
+
+impl Replay<'_> {
+    fn entry(&mut self, e: &JournalEntry) {
+        let JournalResult::Ok { reply, deliveries } = &e.result else {
+            return;
+        };
+        self.retarget_gone_transfers(e.at_ms);
+        // A transfer withdrawn in this step (its target signed out, or signed in again
+        // past the grace period) went to the chat's queue before anything the step
+        // then did with it (routing it to someone else, say). A notice of a transfer
+        // withdrawn earlier (the grace period ran out while its target was away; it is
+        // told at its next sign-in) changes nothing: the chat is no longer addressed
+        // to them.
+        for d in deliveries {
+            if let (Notice::TransferWithdrawn { chat, to }, Recipient::Agent(addressee)) =
+                (&d.notice, &d.to)
+                && let Some(c) = self.chats.get_mut(chat)
+                && matches!(&c.st, St::Transferred(TransferTarget::Agent(t)) if t == addressee)
+            {
+                c.st = St::Transferred(to.clone());
+            }
+        }
+        let agent = match &e.principal {
+            Principal::Agent(a) => Some(a.clone()),
+            _ => None,
+        };
+        // The command's own effect first (replies), then what its notices say.
+        match (&e.command, reply) {
+            (Command::StartChat { queue, .. }, Reply::ChatStarted { chat, .. }) => {
+                if let Principal::User(u) = e.principal {
+                    self.facts.started.push(*chat);
+                    self.chats.insert(
+                        *chat,
+                        ChatM {
+                            user: u,
+                            queue: queue.clone(),
+                            st: St::Queued,
+                            owner: None,
+                            transcript: Vec::new(),
+                            last_notes: None,
+                            ticket: None,
+                            shared: Vec::new(),
+                            ended_seq: None,
+                            owners: Vec::new(),
+                        },
+                    );
+                    self.queued.entry(queue.clone()).or_default().insert(*chat);
+                }
+            }
+            (Command::SignIn | Command::SetAvailability { .. }, Reply::Status(s)) => {
+                let back = matches!(e.command, Command::SignIn)
+                    && self
+                        .agents
+                        .get(&s.agent)
+                        .is_some_and(|m| m.offline_since.is_some());
+                if back {
+                    self.every_chat_resumed(&s.agent, &s.my_chats, deliveries, e);
+                }
+                let m = self.agents.entry(s.agent.clone()).or_default();
+                m.queues = s.queues.clone();
+                m.signed_in = true;
+                m.offline_since = None;
+                m.auto_accept = s.auto_accept;
+                m.availability = Some(s.availability);
+                let mine: BTreeSet<ChatId> = s.my_chats.iter().copied().collect();
+                m.open.retain(|c, _| mine.contains(c));
+            }
+            // New routing settings: the transfer-accept limit from now on; and with
+            // auto-accept switched on or off, an available agent takes the new mode's
+            // default, an unavailable one stays so (as the Desk does, docs/desk.md).
+            (Command::SetRouting { .. }, Reply::Routing(r)) => {
+                self.max_transfer_accepts = r.max_transfer_accepts;
+                for m in self.agents.values_mut().filter(|m| m.signed_in) {
+                    if m.auto_accept == r.auto_accept {
+                        continue;
+                    }
+                    let available = match m.availability {
+                        Some(Availability::Available) => true,
+                        Some(Availability::AvailableFor(n)) => n > 0,
+                        _ => false,
+                    };
+                    m.auto_accept = r.auto_accept;
+                    m.availability = Some(match (r.auto_accept, available) {
+                        (true, true) => Availability::AvailableFor(r.default_available_for),
+                        (true, false) => Availability::AvailableFor(0),
+                        (false, true) => Availability::Available,
+                        (false, false) => Availability::Unavailable,
+                    });
+                }
+            }
+            (Command::SignOut, _) => {
+                if let Some(a) = &agent
+                    && let Some(m) = self.agents.get_mut(a)
+                {
+                    m.signed_in = false;
+                }
+            }
+            (Command::Disconnect, _) => match &e.principal {
+                Principal::Agent(a) => {
+                    // A second disconnect changes nothing at the Desk: the grace
+                    // period still runs from the first.
+                    if let Some(m) = self.agents.get_mut(a)
+                        && m.offline_since.is_none()
+                    {
+                        m.offline_since = Some(e.at_ms);
+                        m.transfers_released = false;
+                    }
+                }
+                Principal::User(u) => {
+                    let mine: Vec<ChatId> = self
+                        .chats
+                        .iter()
+                        .filter(|(_, c)| c.user == *u && !matches!(c.st, St::Ended(_)))
+                        .map(|(id, _)| *id)
+                        .collect();
+                    for c in mine {
+                        let how = if self.chats[&c].owners.is_empty() {
+                            "abandoned"
+                        } else {
+                            "closed"
+                        };
+                        self.end(c, how, e);
+                    }
+                }
+                _ => {}
+            },
+            (Command::Accept { chat } | Command::AcceptTransfer { chat }, Reply::Accepted(v)) => {
+                if let Some(a) = &agent {
+                    self.accepted(*chat, a, v.origin, e);
+                    self.check_view(*chat, a, &v.history, &v.notes, e);
+                }
+            }
+            (Command::ListTransferred, Reply::Chats { chats }) => {
+                if let Some(a) = &agent {
+                    for s in chats {
+                        if let ChatState::Transferred { to, .. } = &s.state
+                            && !self.may_see(a, to)
+                        {
+                            self.out.push(
+                                Violation::new(
+                                    Invariant::TransferVisibility,
+                                    format!(
+                                        "Transferred list of {a} shows a transfer addressed to {}",
+                                        target(to)
+                                    ),
+                                )
+                                .chat(s.chat.0)
+                                .agent(a.as_str())
+                                .at(e.at_ms as f64)
+                                .proof(cite(e)),
+                            );
+                        }
+                    }
+                }
+            }
+            (Command::Transfer { chat, to, notes }, _) => {
+                self.release(*chat);
+                if let Some(c) = self.chats.get_mut(chat) {
+                    c.st = St::Transferred(to.clone());
+                    c.last_notes = Some(notes.clone());
+                    // A transfer to a queue moves the chat there (the Desk's `queue`):
+                    // if it comes back later (agent gone), it waits in that queue.
+                    if let TransferTarget::Queue(q) = to {
+                        c.queue = q.clone();
+                    }
+                }
+            }
+            (Command::Close { chat }, _) => {
+                let how = match (&e.principal, self.chats.get(chat)) {
+                    (Principal::User(_), Some(c)) if c.owners.is_empty() => "abandoned",
+                    (Principal::User(_), Some(c)) if c.st == St::Queued && c.owners.is_empty() => {
+                        "abandoned"
+                    }
+                    _ => "closed",
+                };
+                self.end(*chat, how, e);
+            }
+            (Command::Send { chat, text }, Reply::Sent { seq, .. }) => {
+                let from = match &e.principal {
+                    Principal::Agent(a) => Party::Agent(a.clone()),
+                    _ => Party::User,
+                };
+                let body = EntryBody::Text { text: text.clone() };
+                self.appended(*chat, *seq, from, Some(body), e);
+            }
+            (Command::ShareArticle { chat, article }, Reply::Sent { seq, .. }) => {
+                if let Some(a) = &agent {
+                    self.appended(*chat, *seq, Party::Agent(a.clone()), None, e);
+                    if let Some(c) = self.chats.get_mut(chat) {
+                        c.shared.push(article.clone());
+                    }
+                }
+            }
+            (_, Reply::Ticket(t)) => self.ticket(t, e),
+            _ => {}
+        }
+        for d in deliveries {
+            self.delivery(&d.to, &d.notice, e);
+        }
+        if matches!(e.command, Command::Tick) {
+            self.grace_expired(e);
+        }
+    }
+}
+
+fn target(t: &TransferTarget) -> String {
+    match t {
+        TransferTarget::Agent(a) => format!("agent {a}"),
+        TransferTarget::Queue(q) => format!("queue {q}"),
+    }
+}
+
+/// Takes `chat` (id `id`) out of the queued index if it was waiting in a queue.
+fn unqueue(queued: &mut BTreeMap<QueueId, BTreeSet<ChatId>>, chat: &ChatM, id: ChatId) {
+    if chat.st == St::Queued
+        && let Some(set) = queued.get_mut(&chat.queue)
+    {
+        set.remove(&id);
+        if set.is_empty() {
+            queued.remove(&chat.queue);
+        }
+    }
+}

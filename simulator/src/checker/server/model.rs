@@ -1,0 +1,61 @@
+//! The replay's model of a chat and of an agent, as far as the journal shows them.
+
+use std::collections::BTreeMap;
+use switchboard_server::domain::{
+    AgentId, ArticleId, Availability, ChatId, Entry, Origin, QueueId, TicketId, TransferTarget,
+    UserId,
+};
+
+/// Where a chat stands in the replay.
+#[derive(Clone, Debug, PartialEq)]
+pub(super) enum St {
+    Queued,
+    Active,
+    Transferred(TransferTarget),
+    Ended(&'static str),
+}
+
+#[derive(Debug)]
+pub(super) struct ChatM {
+    pub(super) user: UserId,
+    pub(super) queue: QueueId,
+    pub(super) st: St,
+    pub(super) owner: Option<(AgentId, Origin, u64)>,
+    /// The transcript as the journal shows it, by seq (index seq-1).
+    pub(super) transcript: Vec<Option<Entry>>,
+    pub(super) last_notes: Option<String>,
+    pub(super) ticket: Option<TicketId>,
+    pub(super) shared: Vec<ArticleId>,
+    pub(super) ended_seq: Option<u64>,
+    pub(super) owners: Vec<AgentId>,
+}
+
+#[derive(Debug, Default)]
+pub(super) struct AgentM {
+    pub(super) queues: Vec<QueueId>,
+    pub(super) signed_in: bool,
+    pub(super) offline_since: Option<u64>,
+    /// Transfers addressed to the agent were retargeted after its grace period (once
+    /// per disconnect).
+    pub(super) transfers_released: bool,
+    pub(super) auto_accept: bool,
+    pub(super) availability: Option<Availability>,
+    pub(super) open: BTreeMap<ChatId, Origin>,
+}
+
+impl AgentM {
+    pub(super) fn online(&self) -> bool {
+        self.signed_in && self.offline_since.is_none()
+    }
+
+    pub(super) fn n(&self) -> u8 {
+        match self.availability {
+            Some(Availability::AvailableFor(n)) => n.min(4),
+            _ => 0,
+        }
+    }
+
+    pub(super) fn free_slot(&self) -> bool {
+        self.online() && self.auto_accept && usize::from(self.n()) > self.open.len()
+    }
+}

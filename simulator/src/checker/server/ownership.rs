@@ -1,0 +1,318 @@
+//! Who holds a chat: taken from a queue or a transfer by exactly one agent, with the
+//! history handed over (R5–R8), resumed after a dropped connection, released, ended,
+//! and what a grace period running out takes back.
+
+use super::model::St;
+use super::{Replay, cite, target, unqueue};
+use crate::checker::violation::{Invariant, Violation};
+use switchboard_server::domain::{
+    AgentId, ChatId, Entry, Notice, Origin, Recipient, TransferTarget,
+};
+use switchboard_server::protocol::JournalEntry;
+
+impl Replay<'_> {
+    /// After a timekeeping step: an agent whose grace period ran out must have no
+    /// chats left (they go back to the queue with `agent_left`).
+    pub(super) fn grace_expired(&mut self, e: &JournalEntry) {
+        let grace = self.opts.agent_grace_ms;
+        let gone: Vec<(AgentId, Vec<ChatId>)> = self
+            .agents
+            .iter()
+            .filter(|(_, m)| {
+                m.offline_since.is_some_and(|t| t + grace <= e.at_ms) && !m.open.is_empty()
+            })
+            .map(|(a, m)| (a.clone(), m.open.keys().copied().collect()))
+            .collect();
+        for (a, chats) in gone {
+            for c in chats {
+                self.out.push(
+                    Violation::new(
+                        Invariant::ChatEnd,
+                        format!("chat {c} is lost: {a}'s grace period ran out but the chat was not put back in its queue"),
+                    )
+                    .chat(c.0)
+                    .agent(a.as_str())
+                    .at(e.at_ms as f64)
+                    .proof(cite(e)),
+                );
+                if let Some(ch) = self.chats.get_mut(&c) {
+                    ch.owner = None;
+                }
+            }
+            if let Some(m) = self.agents.get_mut(&a) {
+                m.open.clear();
+                m.offline_since = None;
+                m.signed_in = false;
+            }
+        }
+    }
+
+    /// Transfers addressed to an agent whose grace period has run out go to the chat's
+    /// queue (DisconnectRules): the Desk does it, without a notice, in the `tick` or
+    /// late `sign_in` that releases the agent, and may route the chat on in the same
+    /// step — so the replay retargets them before it reads that step's notices.
+    pub(super) fn retarget_gone_transfers(&mut self, now_ms: u64) {
+        let grace = self.opts.agent_grace_ms;
+        let mut gone: Vec<AgentId> = Vec::new();
+        for (a, m) in &mut self.agents {
+            if !m.transfers_released && m.offline_since.is_some_and(|t| t + grace <= now_ms) {
+                m.transfers_released = true;
+                gone.push(a.clone());
+            }
+        }
+        if gone.is_empty() {
+            return;
+        }
+        for c in self.chats.values_mut() {
+            if let St::Transferred(TransferTarget::Agent(to)) = &c.st
+                && gone.contains(to)
+            {
+                c.st = St::Transferred(TransferTarget::Queue(c.queue.clone()));
+            }
+        }
+    }
+
+    pub(super) fn may_see(&self, a: &AgentId, to: &TransferTarget) -> bool {
+        match to {
+            TransferTarget::Agent(t) => t == a,
+            TransferTarget::Queue(q) => self.agents.get(a).is_some_and(|m| m.queues.contains(q)),
+        }
+    }
+
+    /// An agent back from a dropped connection gets every chat it resumed whole, so
+    /// that what the user wrote meanwhile reaches it (R10).
+    pub(super) fn every_chat_resumed(
+        &mut self,
+        a: &AgentId,
+        resumed: &[ChatId],
+        deliveries: &[switchboard_server::domain::Delivery],
+        e: &JournalEntry,
+    ) {
+        for c in resumed {
+            let given = deliveries.iter().any(|d| {
+                matches!(&d.notice, Notice::Resumed(v) if v.chat == *c)
+                    && matches!(&d.to, Recipient::Agent(to) if to == a)
+            });
+            if !given {
+                self.out.push(
+                    Violation::new(
+                        Invariant::MessageOrder,
+                        format!(
+                            "{a} resumed chat {c} without being given it (what the user \
+                             wrote meanwhile never reaches it, R10)"
+                        ),
+                    )
+                    .chat(c.0)
+                    .agent(a.as_str())
+                    .at(e.at_ms as f64)
+                    .proof(cite(e)),
+                );
+            }
+        }
+    }
+
+    /// An agent back within its grace period is given a chat it held: it must own it.
+    pub(super) fn resumed(&mut self, c: ChatId, a: &AgentId, e: &JournalEntry) {
+        let Some(chat) = self.chats.get(&c) else {
+            return;
+        };
+        let owner = chat.owner.as_ref().map(|(o, _, _)| o);
+        if owner != Some(a) {
+            let whose = owner.map_or_else(|| "nobody's".to_string(), |o| format!("{o}'s"));
+            self.out.push(
+                Violation::new(
+                    Invariant::SingleOwner,
+                    format!("{a} resumed chat {c}, which was {whose}"),
+                )
+                .chat(c.0)
+                .agent(a.as_str())
+                .at(e.at_ms as f64)
+                .proof(cite(e)),
+            );
+        }
+    }
+
+    pub(super) fn accepted(&mut self, c: ChatId, a: &AgentId, origin: Origin, e: &JournalEntry) {
+        let Some(chat) = self.chats.get(&c) else {
+            return;
+        };
+        if let St::Ended(how) = chat.st {
+            self.out.push(
+                Violation::new(
+                    Invariant::ChatEnd,
+                    format!("{a} was given chat {c} after it ended ({how})"),
+                )
+                .chat(c.0)
+                .agent(a.as_str())
+                .at(e.at_ms as f64)
+                .proof(cite(e)),
+            );
+        }
+        if let Some((prev, _, since)) = &chat.owner {
+            self.out.push(
+                Violation::new(
+                    Invariant::SingleOwner,
+                    format!(
+                        "{a} was given chat {c} while {prev} still owned it (since {since} ms)"
+                    ),
+                )
+                .chat(c.0)
+                .agent(prev.as_str())
+                .agent(a.as_str())
+                .at(e.at_ms as f64)
+                .proof(cite(e)),
+            );
+        }
+        if let St::Transferred(to) = &chat.st
+            && !self.may_see(a, to)
+        {
+            self.out.push(
+                Violation::new(
+                    Invariant::TransferVisibility,
+                    format!(
+                        "{a} took chat {c}, transferred to {}, which they may not see",
+                        target(to)
+                    ),
+                )
+                .chat(c.0)
+                .agent(a.as_str())
+                .at(e.at_ms as f64)
+                .proof(cite(e)),
+            );
+        }
+        let chat = self.chats.get_mut(&c).expect("checked above");
+        unqueue(&mut self.queued, chat, c);
+        chat.st = St::Active;
+        chat.owner = Some((a.clone(), origin, e.at_ms));
+        chat.owners.push(a.clone());
+        self.facts.owners.entry(c).or_default().push(a.clone());
+        let m = self.agents.entry(a.clone()).or_default();
+        m.open.insert(c, origin);
+        let autos = m.open.values().filter(|o| **o == Origin::Auto).count();
+        let transfers = m
+            .open
+            .values()
+            .filter(|o| **o == Origin::Transferred)
+            .count();
+        let (n, auto_on) = (m.n(), m.auto_accept);
+        // Free slots are N minus every open chat, whatever its origin (docs/desk.md):
+        // auto-accept may only fill a slot that is free.
+        let open = m.open.len();
+        if origin == Origin::Auto && open > usize::from(n) {
+            self.out.push(
+                Violation::new(
+                    Invariant::Capacity,
+                    format!(
+                        "{a} was auto-assigned a chat that makes {open} open ({autos} \
+                         auto-assigned) but is Available for {n}"
+                    ),
+                )
+                .chat(c.0)
+                .agent(a.as_str())
+                .at(e.at_ms as f64)
+                .proof(cite(e)),
+            );
+        }
+        if origin == Origin::Transferred
+            && auto_on
+            && transfers > usize::from(self.max_transfer_accepts)
+        {
+            self.out.push(
+                Violation::new(
+                    Invariant::Capacity,
+                    format!(
+                        "{a} holds {transfers} chats accepted from Transferred under auto-accept (limit {})",
+                        self.max_transfer_accepts
+                    ),
+                )
+                .chat(c.0)
+                .agent(a.as_str())
+                .at(e.at_ms as f64)
+                .proof(cite(e)),
+            );
+        }
+    }
+
+    /// R8: the history handed over equals the transcript; a transferred chat carries
+    /// the last transfer's notes.
+    pub(super) fn check_view(
+        &mut self,
+        c: ChatId,
+        a: &AgentId,
+        history: &[Entry],
+        notes: &[switchboard_server::domain::TransferNote],
+        e: &JournalEntry,
+    ) {
+        let Some(chat) = self.chats.get(&c) else {
+            return;
+        };
+        let known: Vec<u64> = chat.transcript.iter().flatten().map(|x| x.seq).collect();
+        let given: Vec<u64> = history.iter().map(|x| x.seq).collect();
+        if known.iter().any(|s| !given.contains(s)) || given.len() != chat.transcript.len() {
+            self.out.push(
+                Violation::new(
+                    Invariant::Transcript,
+                    format!(
+                        "{a} got a history of {} entries but the transcript holds {}",
+                        given.len(),
+                        chat.transcript.len()
+                    ),
+                )
+                .chat(c.0)
+                .agent(a.as_str())
+                .at(e.at_ms as f64)
+                .proof(cite(e)),
+            );
+        }
+        if let Some(n) = &chat.last_notes
+            && !notes.iter().any(|x| &x.notes == n)
+        {
+            self.out.push(
+                Violation::new(
+                    Invariant::TransferNotes,
+                    format!("{a} accepted transferred chat {c} without the notes {n:?}"),
+                )
+                .chat(c.0)
+                .agent(a.as_str())
+                .at(e.at_ms as f64)
+                .proof(cite(e)),
+            );
+        }
+    }
+
+    pub(super) fn release(&mut self, c: ChatId) {
+        if let Some(chat) = self.chats.get_mut(&c)
+            && let Some((a, _, _)) = chat.owner.take()
+            && let Some(m) = self.agents.get_mut(&a)
+        {
+            m.open.remove(&c);
+        }
+    }
+
+    pub(super) fn end(&mut self, c: ChatId, how: &'static str, e: &JournalEntry) {
+        let Some(chat) = self.chats.get(&c) else {
+            return;
+        };
+        if let (St::Ended(first), Some(at)) = (&chat.st, chat.ended_seq) {
+            self.out.push(
+                Violation::new(
+                    Invariant::ChatEnd,
+                    format!("chat {c} ended twice: {first} at journal#{at}, then {how}"),
+                )
+                .chat(c.0)
+                .at(e.at_ms as f64)
+                .proof(cite(e)),
+            );
+            return;
+        }
+        self.release(c);
+        let chat = self.chats.get_mut(&c).expect("checked above");
+        unqueue(&mut self.queued, chat, c);
+        chat.st = St::Ended(how);
+        chat.ended_seq = Some(e.seq);
+        if how == "abandoned" {
+            self.facts.abandoned += 1;
+        }
+        self.facts.closed += 1;
+    }
+}
