@@ -10,14 +10,14 @@ pub const P99_TARGET_MS: f64 = 5.0;
 
 /// A step kept up only if its later half's median latency is within this factor of its
 /// earlier half's (plus 1 ms, for latencies near the timer's resolution)…
-pub const GROWTH_LIMIT: f64 = 2.0;
+const GROWTH_LIMIT: f64 = 2.0;
 
 /// … and below this many ms: a standing queue longer than that means the target runs
 /// at the edge of its capacity, even if the queue is not growing.
-pub const STANDING_QUEUE_MS: f64 = 50.0;
+const STANDING_QUEUE_MS: f64 = 50.0;
 
 /// The client counts as the bottleneck when its threads used this share of their cores.
-pub const CLIENT_BOUND_SHARE: f64 = 0.9;
+const CLIENT_BOUND_SHARE: f64 = 0.9;
 
 /// One step's figures.
 #[derive(Serialize, Debug, Clone)]
@@ -146,8 +146,8 @@ pub struct CpuPerMessage {
     /// `echo` or `forward`.
     pub baseline: String,
     pub rate: f64,
-    pub baseline_us: f64,
-    pub relay_us: f64,
+    baseline_us: f64,
+    relay_us: f64,
     /// `baseline_us / relay_us`: the share of the baseline's throughput the relay
     /// would reach if both were bound by their own CPU at these costs.
     pub relay_vs_baseline: f64,

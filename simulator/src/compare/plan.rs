@@ -282,9 +282,8 @@ impl Plan {
                 .map(ToString::to_string)
                 .collect::<Vec<_>>()
                 .join(", ");
-            // Values that differ in form (a rate per second and per minute) or keys
-            // that name one field two ways (`users.web.x`, `users.0.x`) can still make
-            // two variants of one scenario.
+            // Keys that name one field two ways (`users.web.x`, `users.0.x`) can make
+            // two variants of one scenario out of values that differ.
             if let Some(same) = variants.iter().find(|v: &&Variant| v.scenario == scenario) {
                 return Err(CompareError::Invalid(format!(
                     "{name}: the same scenario as {} (two variants would be the same)",

@@ -1,5 +1,6 @@
 //! What a chat holds and who hears it: the transcript (R10), the articles shared and
-//! the ticket made from it (R11–R14), and the notices that carry them.
+//! the ticket made from it (R11–R14), and every notice the Desk sent, held to the
+//! replay (to whom, in what order, about which chat).
 
 use super::model::St;
 use super::{Replay, cite, rcpt};

@@ -44,7 +44,7 @@ pub(super) struct AgentM {
 }
 
 impl AgentM {
-    pub(super) fn online(&self) -> bool {
+    fn online(&self) -> bool {
         self.signed_in && self.offline_since.is_none()
     }
 

@@ -1,6 +1,6 @@
-//! Who holds a chat: taken from a queue or a transfer by exactly one agent, with the
-//! history handed over (R5–R8), resumed after a dropped connection, released, ended,
-//! and what a grace period running out takes back.
+//! Who holds a chat: taken from a queue or a transfer by exactly one agent within its
+//! capacity, with the history handed over (R2, R5–R8), resumed whole after a dropped
+//! connection (R10), released, ended, and what a grace period running out takes back.
 
 use super::model::St;
 use super::{Replay, cite, target, unqueue};
