@@ -4,8 +4,8 @@
 
 use super::AgentBot;
 use super::tags::{
-    ACCEPT, ACCEPT_TRANSFER, AVAILABILITY, CLOSE, CONFIRM, FILL, LIST_QUEUE, LIST_TRANSFERRED, PIN,
-    SEARCH, SEND, SHARE, SIGN_IN, TICKET, TRANSFER, tag, untag,
+    ACCEPT, ACCEPT_TRANSFER, AVAILABILITY, CLOSE, CONFIRM, FILL, LIST_QUEUE, LIST_TRANSFERRED,
+    OFFERS_AFTER_DROP, PIN, SEARCH, SEND, SHARE, SIGN_IN, TICKET, TRANSFER, tag, untag,
 };
 use super::work::Found;
 use crate::behaviour::{Effects, Tag, Timer, count_error};
@@ -13,7 +13,8 @@ use crate::metrics::Recorder;
 use rand::Rng;
 use std::time::Duration;
 use switchboard_server::domain::{
-    Availability, ChatId, Command, Notice, QueueId, Reply, TicketKind, TicketStatus,
+    Availability, ChatId, ChatState, Command, Notice, QueueId, Reply, TicketKind, TicketStatus,
+    TransferTarget,
 };
 
 impl AgentBot {
@@ -40,6 +41,10 @@ impl AgentBot {
                 }
                 if let (true, Reply::Status(s)) = (resumed, reply) {
                     self.reconcile(now, &s.my_chats, fx);
+                    // A transfer offered just before the drop was forgotten with it, and
+                    // one offered during the outage never arrived: Transferred holds
+                    // both (R5).
+                    fx.send.push((OFFERS_AFTER_DROP, Command::ListTransferred));
                 }
                 let availability = if self.plan.auto_accept {
                     // A puller under auto-accept takes nothing from the router.
@@ -63,6 +68,23 @@ impl AgentBot {
                 self.maybe_pull(fx);
             }
             AVAILABILITY => {}
+            OFFERS_AFTER_DROP => {
+                let Reply::Chats { chats } = reply else {
+                    return;
+                };
+                for summary in chats {
+                    if let ChatState::Transferred {
+                        to: TransferTarget::Agent(to),
+                        ..
+                    } = &summary.state
+                        && *to == self.id
+                        && !self.offered.contains(&summary.chat)
+                        && !self.accepting.contains(&summary.chat)
+                    {
+                        self.offer(summary.chat, fx);
+                    }
+                }
+            }
             LIST_TRANSFERRED | LIST_QUEUE => {
                 let Reply::Chats { chats } = reply else {
                     return;
@@ -296,15 +318,18 @@ impl AgentBot {
                 self.counts.insert(queue.clone(), (*queued, *transferred));
                 self.maybe_pull(fx);
             }
-            Notice::TransferOffered { chat, .. } => {
-                self.offered.insert(*chat);
-                let d = self.plan.accept_delay.sample(&mut self.rng);
-                fx.timers.push((d, Timer::TakeTransfer(*chat)));
-            }
+            Notice::TransferOffered { chat, .. } => self.offer(*chat, fx),
             Notice::TransferWithdrawn { chat, .. } => {
                 self.offered.remove(chat);
             }
             _ => {}
         }
+    }
+
+    /// A transfer addressed to the agent: it accepts after its reaction delay (R5).
+    fn offer(&mut self, c: ChatId, fx: &mut Effects) {
+        self.offered.insert(c);
+        let d = self.plan.accept_delay.sample(&mut self.rng);
+        fx.timers.push((d, Timer::TakeTransfer(c)));
     }
 }

@@ -19,6 +19,8 @@ pub(super) const FILL: u64 = 12;
 pub(super) const CONFIRM: u64 = 13;
 pub(super) const TRANSFER: u64 = 14;
 pub(super) const SEARCH: u64 = 15;
+/// Listing Transferred after a reconnect, to find the transfers offered meanwhile.
+pub(super) const OFFERS_AFTER_DROP: Tag = 16;
 
 pub(super) fn tag(kind: u64, chat: ChatId) -> Tag {
     (chat.0 << 8) | kind

@@ -1,12 +1,13 @@
 //! The agent's behaviour, input by input.
 
-use super::tags::SEARCH;
+use super::tags::{OFFERS_AFTER_DROP, SEARCH};
 use super::*;
 use crate::dist::DurationDist;
 use rand::SeedableRng;
 use switchboard_server::domain::outcome::ArticleSummary;
 use switchboard_server::domain::{
-    AgentStatus, ArticleId, ChatSource, Notice, Reply, Resources, Time, TransferNote, UserId,
+    AgentStatus, ArticleId, ChatSource, ChatState, ChatSummary, Notice, Reply, Resources, Time,
+    TransferNote, TransferTarget, UserId,
 };
 
 fn plan(faults: AgentFaults) -> Arc<AgentPlan> {
@@ -400,6 +401,66 @@ fn a_drop_within_grace_resumes_and_answers_the_user() {
             .contains(&(Duration::from_secs(1), Timer::AgentReply(ChatId(7), 1)))
     );
     assert!(bot.held.contains_key(&ChatId(7)));
+}
+
+/// A transfer offered just before a drop is forgotten with the connection, and one
+/// offered during the outage never arrives: after signing in again the agent lists
+/// Transferred and takes what is addressed to it (R5), not what waits for others.
+#[test]
+fn transfers_offered_around_a_drop_are_found_again_after_it() {
+    let mut bot = dropping(1.0);
+    assert!(take_and_drop(&mut bot).is_some());
+    let offered = Notice::TransferOffered {
+        chat: ChatId(8),
+        queue: "q".into(),
+        from: "a-2".into(),
+        notes: "over to you".into(),
+    };
+    step(&mut bot, Input::Notice(&offered));
+    step(&mut bot, Input::Disconnected);
+    // Reconnected: the sign-in reply asks for Transferred.
+    step(&mut bot, Input::Start);
+    let fx = step(&mut bot, Input::Reply(SIGN_IN, &status(vec![ChatId(7)])));
+    assert!(
+        fx.send
+            .iter()
+            .any(|(t, c)| *t == OFFERS_AFTER_DROP && *c == Command::ListTransferred),
+        "{:?}",
+        fx.send
+    );
+    let summary = |chat: u64, to: TransferTarget| ChatSummary {
+        chat: ChatId(chat),
+        queue: "q".into(),
+        subject: "help".into(),
+        source: ChatSource::SelfService,
+        state: ChatState::Transferred {
+            from: "a-2".into(),
+            to,
+        },
+        waiting_since: Time(0),
+    };
+    let listed = Reply::Chats {
+        chats: vec![
+            summary(8, TransferTarget::Agent("a-1".into())),
+            summary(9, TransferTarget::Agent("a-3".into())),
+            summary(10, TransferTarget::Queue("q".into())),
+        ],
+    };
+    let fx = step(&mut bot, Input::Reply(OFFERS_AFTER_DROP, &listed));
+    let takes: Vec<&Timer> = fx.timers.iter().map(|(_, t)| t).collect();
+    assert_eq!(takes, [&Timer::TakeTransfer(ChatId(8))]);
+    let fx = step(&mut bot, Input::Timer(Timer::TakeTransfer(ChatId(8))));
+    assert!(
+        matches!(
+            fx.send.as_slice(),
+            [(_, Command::AcceptTransfer { chat: ChatId(8) })]
+        ),
+        "{:?}",
+        fx.send
+    );
+    // Listed again (another reconnect): an offer already in hand is not doubled.
+    let fx = step(&mut bot, Input::Reply(OFFERS_AFTER_DROP, &listed));
+    assert!(fx.timers.is_empty(), "{:?}", fx.timers);
 }
 
 #[test]
