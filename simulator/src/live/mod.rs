@@ -63,6 +63,9 @@ pub enum LiveError {
     /// The server could not be started or provisioned.
     #[error(transparent)]
     Server(#[from] ServerError),
+    /// The participants' figures could not be merged into the run's.
+    #[error("merging the participants' figures: {0}")]
+    Metrics(#[from] crate::metrics::MetricsError),
     /// The grace period, divided by `time_scale`, is under the server's millisecond.
     #[error(
         "faults.agent_grace {grace:?} at time_scale {time_scale} is {scaled:?} of server time in a live run, under the 1 ms the server counts: it would act as no grace at all; lower time_scale or lengthen the grace"
@@ -318,8 +321,8 @@ pub async fn run(scenario: &Scenario, opts: LiveOptions) -> Result<LiveOutcome, 
         bar.finish_and_clear();
     }
     target.stop().await;
-    let recorder =
-        Recorder::merge_all(target_sl, &recorders).unwrap_or_else(|_| Recorder::new(target_sl));
+    // An empty recorder in its place would pass `chats.lost == 0` on no evidence.
+    let recorder = Recorder::merge_all(target_sl, &recorders)?;
     Ok(LiveOutcome {
         recorder,
         real,

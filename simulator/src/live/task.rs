@@ -341,6 +341,13 @@ pub async fn run_connected<P: Participant>(
                     }
                 }
                 Ok(_) => {}
+                // A frame this build cannot read (a newer server's notice, say) is
+                // counted and skipped: the connection still works, and dropping it
+                // would abandon the user's chat or idle the agent for a parse error.
+                Err(e @ ConnError::BadFrame(_)) => {
+                    rec.counters.error(e.code());
+                    tracing::warn!("skipped a frame: {e}");
+                }
                 Err(e) => {
                     if *end.borrow() {
                         break;
@@ -503,7 +510,12 @@ fn step_at<P: Participant>(
     rec: &mut Recorder,
 ) -> Done {
     let before = rec.counters.chats.clone();
-    mark_now(ctx, rec);
+    // What it counts belongs to the interval it was due in: a user whose connect the
+    // server was slow to take still arrived on schedule (the open model).
+    match due {
+        Some(at) => mark_at(ctx, rec, at),
+        None => mark_now(ctx, rec),
+    }
     let now = due.map_or_else(|| ctx.clock.now(), |at| ctx.clock.scenario_at(at));
     p.on(now, input, fx, rec);
     let after = &rec.counters.chats;
@@ -610,8 +622,114 @@ pub async fn connect_timed(url: &str, intended: Option<Instant>) -> Preconnected
 
 #[cfg(test)]
 mod tests {
-    use super::connect_timed;
+    use super::{Ctx, Kind, connect_timed, run};
+    use crate::behaviour::{Effects, Input, Participant};
+    use crate::live::clock::RunClock;
+    use crate::live::progress::Live;
+    use crate::metrics::Recorder;
+    use futures_util::{SinkExt as _, StreamExt as _};
+    use std::sync::Arc;
     use std::time::{Duration, Instant};
+    use switchboard_server::domain::{ChatId, ChatState, Notice, UserId};
+    use switchboard_server::protocol::{ServerFrame, Welcome, WireLimits};
+    use tokio_tungstenite::tungstenite::Message;
+
+    /// A participant that arrives on its start and ends when its chat does.
+    struct UntilChatEnds;
+
+    impl Participant for UntilChatEnds {
+        fn on(&mut self, _: Duration, input: Input<'_>, _: &mut Effects, rec: &mut Recorder) {
+            match input {
+                Input::Start => rec.counters.chats.offered += 1,
+                Input::Notice(Notice::ChatEnded { .. }) => rec.counters.chats.closed += 1,
+                _ => {}
+            }
+        }
+
+        fn finish(&mut self, _: Duration, _: &mut Recorder) {}
+    }
+
+    /// A server that takes its time to accept, then sends a welcome, `middle` and the
+    /// end of the user's chat; its WebSocket URL.
+    async fn scripted_server(accept_after: Duration, middle: &'static str) -> String {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("ws://{}/ws", listener.local_addr().unwrap());
+        tokio::spawn(async move {
+            let (tcp, _) = listener.accept().await.unwrap();
+            tokio::time::sleep(accept_after).await;
+            let mut ws = tokio_tungstenite::accept_async(tcp).await.unwrap();
+            let welcome = ServerFrame::Welcome {
+                who: Welcome::User { user: UserId(1) },
+                limits: WireLimits {
+                    max_message_bytes: 65_536,
+                    messages_per_sec: 100,
+                    burst: 100,
+                    outbound_queue: 100,
+                },
+            };
+            let ended = ServerFrame::Notice {
+                notice: Notice::ChatEnded {
+                    chat: ChatId(1),
+                    state: ChatState::Abandoned,
+                },
+            };
+            for text in [welcome.to_json(), middle.to_string(), ended.to_json()] {
+                if !text.is_empty() {
+                    ws.send(Message::text(text)).await.unwrap();
+                }
+            }
+            // Hold the connection until the client is done with it.
+            while ws.next().await.is_some_and(|m| m.is_ok()) {}
+        });
+        url
+    }
+
+    /// Runs [`UntilChatEnds`] as a user scheduled at the clock's start against `url`.
+    async fn user_until_its_chat_ends(url: String) -> Recorder {
+        let (_end_tx, end) = tokio::sync::watch::channel(false);
+        let clock = RunClock::start(1.0);
+        let ctx = Ctx {
+            clock,
+            live: Arc::new(Live::default()),
+            end,
+            target: Duration::from_secs(60),
+            interval: Duration::from_secs(1),
+            history: false,
+            start_at: Some(Instant::now()),
+            reconnect: false,
+        };
+        let (rec, _) = tokio::time::timeout(
+            Duration::from_secs(10),
+            run(UntilChatEnds, Kind::User, url, ctx),
+        )
+        .await
+        .expect("the task ends once the chat has");
+        rec
+    }
+
+    /// A frame this build cannot read (a newer server's notice) is counted as
+    /// `bad_frame` and skipped: the connection goes on, and what follows still arrives.
+    #[tokio::test]
+    async fn a_frame_that_cannot_be_read_is_counted_and_skipped() {
+        let future = r#"{"type":"notice","notice":{"notice":"from_a_newer_server"}}"#;
+        let url = scripted_server(Duration::ZERO, future).await;
+        let rec = user_until_its_chat_ends(url).await;
+        assert_eq!(rec.counters.errors.get("bad_frame"), Some(&1));
+        assert_eq!(rec.counters.chats.closed, 1, "the frame after it arrived");
+        assert_eq!(rec.counters.errors.get("connection_closed"), None);
+    }
+
+    /// A user counts as arrived in the interval of its scheduled arrival, however long
+    /// the server took to accept its connection (the open model).
+    #[tokio::test]
+    async fn an_arrival_counts_in_the_interval_it_was_due_in() {
+        let url = scripted_server(Duration::from_millis(1500), "").await;
+        let mut rec = user_until_its_chat_ends(url).await;
+        let offered =
+            |rec: &mut Recorder, i| rec.timeline().get(i).map_or(0, |iv| iv.counts.offered);
+        assert_eq!(offered(&mut rec, 0), 1, "due in the first second");
+        assert_eq!(offered(&mut rec, 1), 0, "connected in the second");
+    }
 
     /// A user scheduled to connect earlier than its task got to run counts the delay in
     /// `connect_time`, as every latency counts from the schedule.
