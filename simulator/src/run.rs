@@ -91,6 +91,7 @@ async fn run_into(
     let mut interrupted = false;
     let mut external = false;
     let mut interference = None;
+    let mut unconnected = None;
     let (mode, mut recorder, elapsed, history) = match driver {
         Driver::Virtual => {
             let mut run = VirtualRun::new(scenario)?;
@@ -116,6 +117,7 @@ async fn run_into(
             let outcome = live::run(scenario, opts).await?;
             interference = HostSample::now().interference_since(&before);
             interrupted = outcome.interrupted;
+            unconnected = unconnected_agents_warning(outcome.agents_unconnected, scenario);
             let elapsed = Elapsed {
                 scenario_seconds: outcome.scenario.as_secs_f64(),
                 interval_seconds: outcome.recorder.interval().as_secs_f64(),
@@ -160,6 +162,7 @@ async fn run_into(
     summary
         .warnings
         .extend(interference.and_then(|i| disturbance_warning(i, external)));
+    summary.warnings.extend(unconnected);
     // Routing invariants over history and journal (docs/checker.md): a violation
     // fails the run and is listed in `summary.invariants`.
     match crate::checker::check_run(out, scenario, &mut summary) {
@@ -216,6 +219,24 @@ fn write_journal(path: &Path, journal: &[JournalEntry]) -> Result<(), WriteError
         w.write_all(b"\n").map_err(io)?;
     }
     w.flush().map_err(io)
+}
+
+/// A warning when agents could not connect as a live run started (`(failed, of)`):
+/// without fault injection they never join, and the figures describe a smaller team
+/// than the scenario's.
+fn unconnected_agents_warning((failed, of): (usize, usize), scenario: &Scenario) -> Option<String> {
+    (failed > 0).then(|| {
+        let after = if scenario.faults.reconnects() {
+            "they kept trying, and joined late if at all"
+        } else {
+            "they never joined"
+        };
+        format!(
+            "{failed} of {of} agents could not connect when the run started ({after}; see \
+             errors.connect_failed): service level, occupancy and waits describe fewer \
+             agents than the scenario has"
+        )
+    })
 }
 
 /// A warning when the machine was busy besides a live run. Other processes count only

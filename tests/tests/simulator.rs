@@ -280,6 +280,81 @@ async fn quickstart_against_a_separate_server_process() {
     drop(server);
 }
 
+/// An agent that cannot connect (here: the server already has an agent of that name,
+/// with another token) never joins a run without fault injection: the summary says the
+/// figures describe a smaller team, not only `errors.connect_failed`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn agents_that_cannot_connect_are_reported() {
+    let (server, addr) = start_server_process();
+    let taken = r#"{"id":"desk-2","name":"desk-2","token":"someone-elses","queues":["q"]}"#;
+    let (queue_status, _) = switchboard_tests::http(
+        addr,
+        "POST",
+        "/admin/queues",
+        Some("e2e-admin"),
+        Some(r#"{"queue":"q"}"#),
+    )
+    .await
+    .expect("queue created");
+    assert!(queue_status < 300, "{queue_status}");
+    let (status, body) = switchboard_tests::http(
+        addr,
+        "POST",
+        "/admin/agents",
+        Some("e2e-admin"),
+        Some(taken),
+    )
+    .await
+    .expect("agent created");
+    assert!(status < 300, "{status} {body}");
+    let dir = out_dir("unconnected-agent");
+    std::fs::create_dir_all(&dir).expect("out dir");
+    let path = dir.join("unconnected-agent.toml");
+    std::fs::write(
+        &path,
+        r#"
+name = "unconnected-agent"
+duration = "20s"
+drain = "1m"
+time_scale = 20
+[[queues]]
+name = "q"
+[[agents]]
+group = "desk"
+count = 3
+queues = ["q"]
+[[users]]
+queue = "q"
+arrival = "constant(rate=6/min)"
+messages = "1"
+"#,
+    )
+    .expect("scenario written");
+    let scenario = Scenario::load(&path, &[]).expect("scenario loads");
+    let opts = LiveOptions {
+        target: Some((addr, "e2e-admin".into())),
+        journal: None,
+        progress: false,
+        history: true,
+    };
+    let summary = tokio::time::timeout(
+        Duration::from_secs(60),
+        run::run(&scenario, &[], Driver::Live(opts), &dir),
+    )
+    .await
+    .expect("run finishes in time")
+    .expect("run succeeds");
+    assert!(
+        summary
+            .warnings
+            .iter()
+            .any(|w| w.starts_with("1 of 3 agents could not connect when the run started")),
+        "{:?}",
+        summary.warnings
+    );
+    drop(server);
+}
+
 /// Users waiting in a queue when the server dies have lost their chats: they are
 /// counted `lost`, not "still waiting at the end", and the run still ends by itself.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -55,6 +55,8 @@ pub struct LiveOutcome {
     pub interrupted: bool,
     /// What every participant sent and received, in order.
     pub history: History,
+    /// Agents that could not connect when the run started, of how many.
+    pub agents_unconnected: (usize, usize),
 }
 
 /// Why a live run could not happen.
@@ -169,6 +171,7 @@ pub async fn run(scenario: &Scenario, opts: LiveOptions) -> Result<LiveOutcome, 
             pre[i] = Some(c);
         }
     }
+    let unconnected = pre.iter().filter(|c| !matches!(c, Some(Ok(_)))).count();
     let clock = RunClock::start(scenario.time_scale);
     let interval = crate::metrics::live_interval(scenario.time_scale, scenario.horizon());
     let mut agents = JoinSet::new();
@@ -329,6 +332,7 @@ pub async fn run(scenario: &Scenario, opts: LiveOptions) -> Result<LiveOutcome, 
         scenario: scenario_time,
         interrupted,
         history: History::merge(histories),
+        agents_unconnected: (unconnected, cast.agents.len()),
     })
 }
 
