@@ -41,6 +41,12 @@ impl AgentBot {
                 }
                 if let (true, Reply::Status(s)) = (resumed, reply) {
                     self.reconcile(now, &s.my_chats, fx);
+                    // What came due meanwhile fires now: for a chat still held in the
+                    // same holding it acts, for one taken back it is void.
+                    self.resuming = false;
+                    for t in std::mem::take(&mut self.deferred) {
+                        fx.timers.push((Duration::ZERO, t));
+                    }
                     // A transfer offered just before the drop was forgotten with it, and
                     // one offered during the outage never arrived: Transferred holds
                     // both (R5).

@@ -67,6 +67,13 @@ pub struct AgentBot {
     chats_taken: u64,
     /// The connection is down (between [`Input::Disconnected`] and the next start).
     offline: bool,
+    /// Back from a drop and signed in again, until the sign-in's reply says which
+    /// chats it still holds.
+    resuming: bool,
+    /// Per-chat timers that fired while the agent was away or resuming: they fire
+    /// again once it knows which chats it still holds (a command sent blindly would act
+    /// on a chat the Desk took back, or on a later holding of it).
+    deferred: Vec<Timer>,
     /// Under auto-accept flips: whether the last flip lowered the availability.
     flipped: bool,
 }
@@ -92,6 +99,8 @@ impl AgentBot {
             counted_to: Duration::ZERO,
             chats_taken: 0,
             offline: false,
+            resuming: false,
+            deferred: Vec::new(),
             flipped: false,
         }
     }
@@ -478,6 +487,7 @@ impl Participant for AgentBot {
                 if self.signed_in_at.is_none() {
                     self.schedule_faults(fx);
                 }
+                self.resuming = self.offline;
                 self.offline = false;
                 fx.send.push((SIGN_IN, Command::SignIn));
             }
@@ -540,6 +550,9 @@ impl Participant for AgentBot {
                     fx.timers.push((d, Timer::FaultFlip));
                 }
             }
+            Input::Timer(
+                t @ (Timer::AgentReply(..) | Timer::AgentWork(..) | Timer::AgentClose(..)),
+            ) if self.offline || self.resuming => self.deferred.push(t),
             Input::Reply(t, reply) => self.on_reply(now, t, reply, fx, rec),
             Input::Error(t, code) => self.on_error(now, t, code, fx, rec),
             Input::Notice(n) => self.on_notice(now, n, fx, rec),

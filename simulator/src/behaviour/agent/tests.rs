@@ -463,6 +463,47 @@ fn transfers_offered_around_a_drop_are_found_again_after_it() {
     assert!(fx.timers.is_empty(), "{:?}", fx.timers);
 }
 
+/// What comes due while the agent is away (an answer, the close) waits until the
+/// sign-in says which chats it still holds: then it acts on a chat it kept and is void
+/// for one the Desk took back, instead of going out blindly on the reconnect.
+#[test]
+fn what_comes_due_during_an_outage_waits_for_the_sign_in() {
+    for (resumed, acts) in [(vec![ChatId(7)], true), (Vec::new(), false)] {
+        let mut bot = dropping(1.0);
+        assert!(take_and_drop(&mut bot).is_some());
+        step(&mut bot, Input::Disconnected);
+        let due = [Timer::AgentClose(ChatId(7), 1)];
+        for t in due {
+            let fx = step(&mut bot, Input::Timer(t));
+            assert!(fx.send.is_empty(), "{:?}", fx.send);
+        }
+        // Reconnected, not yet told what it holds: still nothing.
+        step(&mut bot, Input::Start);
+        let fx = step(&mut bot, Input::Timer(Timer::AgentReply(ChatId(7), 1)));
+        assert!(fx.send.is_empty(), "{:?}", fx.send);
+        let fx = step(&mut bot, Input::Reply(SIGN_IN, &status(resumed.clone())));
+        let refire: Vec<Timer> = fx
+            .timers
+            .iter()
+            .filter(|(d, _)| d.is_zero())
+            .map(|(_, t)| *t)
+            .collect();
+        assert_eq!(
+            refire,
+            [
+                Timer::AgentClose(ChatId(7), 1),
+                Timer::AgentReply(ChatId(7), 1)
+            ]
+        );
+        let fx = step(&mut bot, Input::Timer(Timer::AgentClose(ChatId(7), 1)));
+        let closes = fx
+            .send
+            .iter()
+            .any(|(_, c)| *c == Command::Close { chat: ChatId(7) });
+        assert_eq!(closes, acts, "resumed {resumed:?}: {:?}", fx.send);
+    }
+}
+
 #[test]
 fn a_drop_after_grace_releases_what_the_desk_took_back() {
     let mut bot = dropping(0.0);
