@@ -233,7 +233,7 @@ fn unconnected_agents_warning((failed, of): (usize, usize), scenario: &Scenario)
         };
         format!(
             "{failed} of {of} agents could not connect when the run started ({after}; see \
-             errors.connect_failed): service level, occupancy and waits describe fewer \
+             errors.connect_failed and errors.bad_frame): service level, occupancy and waits describe fewer \
              agents than the scenario has"
         )
     })

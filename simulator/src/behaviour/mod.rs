@@ -49,6 +49,9 @@ pub enum Timer {
     Pull,
     /// The agent accepts a transfer addressed to them.
     TakeTransfer(ChatId),
+    /// The agent, back from a drop, lists Transferred again (the first listing was
+    /// refused).
+    ListOffers,
     /// Fault injection: the agent's connection drops (if it still holds this chat, in
     /// the same holding).
     FaultDrop(ChatId, u64),

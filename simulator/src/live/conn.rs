@@ -26,9 +26,13 @@ pub enum ConnError {
     /// Connecting or the handshake failed.
     #[error("connect: {0}")]
     Connect(String),
-    /// The server sent something that is not a protocol frame.
+    /// The server sent a notice (or something) this build cannot read.
     #[error("bad frame from the server: {0}")]
     BadFrame(String),
+    /// The server answered a command with a frame this build cannot read: the command
+    /// it answers cannot be told, so the connection is given up as broken.
+    #[error("unreadable answer from the server: {0}")]
+    BadAnswer(String),
     /// The connection closed or broke.
     #[error("connection closed: {0}")]
     Closed(String),
@@ -39,7 +43,7 @@ impl ConnError {
     pub fn code(&self) -> &'static str {
         match self {
             ConnError::Connect(_) => "connect_failed",
-            ConnError::BadFrame(_) => "bad_frame",
+            ConnError::BadFrame(_) | ConnError::BadAnswer(_) => "bad_frame",
             ConnError::Closed(_) => "connection_closed",
         }
     }
@@ -136,8 +140,18 @@ impl Receiver {
         loop {
             match self.0.next().await {
                 Some(Ok(Message::Text(t))) => {
-                    return ServerFrame::parse(t.as_str())
-                        .map_err(|e| ConnError::BadFrame(e.to_string()));
+                    return ServerFrame::parse(t.as_str()).map_err(|e| {
+                        // A reply or error carries the `req` of a command that waits
+                        // for it; a notice carries none.
+                        let answers = serde_json::from_str::<serde_json::Value>(t.as_str())
+                            .ok()
+                            .is_some_and(|v| v.get("req").is_some_and(|r| !r.is_null()));
+                        if answers {
+                            ConnError::BadAnswer(e.to_string())
+                        } else {
+                            ConnError::BadFrame(e.to_string())
+                        }
+                    });
                 }
                 Some(Ok(Message::Close(c))) => {
                     return Err(ConnError::Closed(c.map_or_else(

@@ -26,6 +26,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
+use switchboard_server::protocol::ServerFrame;
 use task::{Ctx, Kind};
 use tokio::sync::{Semaphore, watch};
 use tokio::task::JoinSet;
@@ -171,7 +172,11 @@ pub async fn run(scenario: &Scenario, opts: LiveOptions) -> Result<LiveOutcome, 
             pre[i] = Some(c);
         }
     }
-    let unconnected = pre.iter().filter(|c| !matches!(c, Some(Ok(_)))).count();
+    // A connection whose first frame is not a welcome is given up as well.
+    let unconnected = pre
+        .iter()
+        .filter(|c| !matches!(c, Some(Ok((_, _, ServerFrame::Welcome { .. }, _)))))
+        .count();
     let clock = RunClock::start(scenario.time_scale);
     let interval = crate::metrics::live_interval(scenario.time_scale, scenario.horizon());
     let mut agents = JoinSet::new();

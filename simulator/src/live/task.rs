@@ -139,7 +139,11 @@ pub async fn run_connected<P: Participant>(
             rec.counters.error(e.code());
             tracing::warn!("{url}: {e}");
             if kind == Kind::User {
-                // The user could not even ask: the chat request is lost.
+                // The user could not even ask: the chat request is lost, counted when
+                // it was due, not when the connect gave up.
+                if let Some(at) = ctx.start_at {
+                    mark_at(&ctx, &mut rec, at);
+                }
                 count_lost_request(&p, &mut rec);
                 return finish(p, kind, &ctx, rec, None, log);
             }
@@ -341,9 +345,11 @@ pub async fn run_connected<P: Participant>(
                     }
                 }
                 Ok(_) => {}
-                // A frame this build cannot read (a newer server's notice, say) is
-                // counted and skipped: the connection still works, and dropping it
-                // would abandon the user's chat or idle the agent for a parse error.
+                // A notice this build cannot read (a newer server's, say) is counted
+                // and skipped: the connection still works, and dropping it would
+                // abandon the user's chat or idle the agent for a parse error. An
+                // unreadable answer to a command is a broken connection (below): the
+                // command waiting for it would wait for ever.
                 Err(e @ ConnError::BadFrame(_)) => {
                     rec.counters.error(e.code());
                     tracing::warn!("skipped a frame: {e}");
@@ -717,6 +723,17 @@ mod tests {
         assert_eq!(rec.counters.errors.get("bad_frame"), Some(&1));
         assert_eq!(rec.counters.chats.closed, 1, "the frame after it arrived");
         assert_eq!(rec.counters.errors.get("connection_closed"), None);
+    }
+
+    /// An answer to a command that cannot be read is a broken connection, not a frame
+    /// to skip: the command would wait for it for ever.
+    #[tokio::test]
+    async fn an_answer_that_cannot_be_read_breaks_the_connection() {
+        let future = r#"{"type":"reply","req":1,"reply":{"reply":"from_a_newer_server"}}"#;
+        let url = scripted_server(Duration::ZERO, future).await;
+        let rec = user_until_its_chat_ends(url).await;
+        assert_eq!(rec.counters.errors.get("bad_frame"), Some(&1));
+        assert_eq!(rec.counters.chats.closed, 0, "the connection ended there");
     }
 
     /// A user counts as arrived in the interval of its scheduled arrival, however long

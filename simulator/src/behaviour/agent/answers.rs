@@ -41,12 +41,6 @@ impl AgentBot {
                 }
                 if let (true, Reply::Status(s)) = (resumed, reply) {
                     self.reconcile(now, &s.my_chats, fx);
-                    // What came due meanwhile fires now: for a chat still held in the
-                    // same holding it acts, for one taken back it is void.
-                    self.resuming = false;
-                    for t in std::mem::take(&mut self.deferred) {
-                        fx.timers.push((Duration::ZERO, t));
-                    }
                     // A transfer offered just before the drop was forgotten with it, and
                     // one offered during the outage never arrived: Transferred holds
                     // both (R5).
@@ -64,6 +58,7 @@ impl AgentBot {
                 };
                 fx.send
                     .push((AVAILABILITY, Command::SetAvailability { availability }));
+                self.resumed(fx);
                 if let Reply::Status(s) = reply {
                     // The sign-in status says how much already waits.
                     if s.queue_count + s.transferred_count > 0 {
@@ -228,6 +223,12 @@ impl AgentBot {
         count_error(rec, code);
         let (kind, c) = untag(t);
         match kind {
+            // Refused (rate limited, …): it acts on what it holds all the same.
+            SIGN_IN => self.resumed(fx),
+            OFFERS_AFTER_DROP => {
+                let d = self.plan.accept_delay.sample(&mut self.rng);
+                fx.timers.push((d, Timer::ListOffers));
+            }
             ACCEPT_TRANSFER if code == "transfer_limit" => {
                 // R6: four from Transferred already. Keep a personal offer (nobody else
                 // may take it) for when a chat is freed, and pull from Queue meanwhile.
@@ -337,5 +338,14 @@ impl AgentBot {
         self.offered.insert(c);
         let d = self.plan.accept_delay.sample(&mut self.rng);
         fx.timers.push((d, Timer::TakeTransfer(c)));
+    }
+
+    /// The sign-in after a drop was answered: what came due meanwhile fires now, acting
+    /// on a chat still held in the same holding and void for one taken back.
+    fn resumed(&mut self, fx: &mut Effects) {
+        self.resuming = false;
+        for t in std::mem::take(&mut self.deferred) {
+            fx.timers.push((Duration::ZERO, t));
+        }
     }
 }

@@ -21,8 +21,8 @@ mod work;
 pub(crate) use plan::chat_rng;
 pub use plan::{AgentFaults, AgentPlan, TransferTo};
 use tags::{
-    ACCEPT_TRANSFER, AVAILABILITY, CLOSE, LIST_QUEUE, LIST_TRANSFERRED, SEND, SHARE, SIGN_IN,
-    TRANSFER, tag,
+    ACCEPT_TRANSFER, AVAILABILITY, CLOSE, LIST_QUEUE, LIST_TRANSFERRED, OFFERS_AFTER_DROP, SEND,
+    SHARE, SIGN_IN, TRANSFER, tag,
 };
 use work::{Found, Held, Search, Step, create_ticket, search, search_terms};
 
@@ -565,6 +565,11 @@ impl Participant for AgentBot {
                     } else {
                         fx.send.push((LIST_QUEUE, Command::ListQueue));
                     }
+                }
+            }
+            Input::Timer(Timer::ListOffers) => {
+                if !self.offline {
+                    fx.send.push((OFFERS_AFTER_DROP, Command::ListTransferred));
                 }
             }
             Input::Timer(Timer::TakeTransfer(c)) => {

@@ -504,6 +504,63 @@ fn what_comes_due_during_an_outage_waits_for_the_sign_in() {
     }
 }
 
+/// A connection that broke before the first sign-in was answered, or a sign-in that
+/// was refused, does not leave the agent waiting to act for the rest of the run.
+#[test]
+fn an_agent_resumes_acting_after_any_answer_to_its_sign_in() {
+    let close_7 = |bot: &mut AgentBot| {
+        step(bot, Input::Notice(&Notice::Assigned(Box::new(view(7)))));
+        let fx = step(bot, Input::Timer(Timer::AgentClose(ChatId(7), 1)));
+        fx.send
+            .iter()
+            .any(|(_, c)| *c == Command::Close { chat: ChatId(7) })
+    };
+    // Dropped before its first sign-in was answered.
+    let mut bot = dropping(1.0);
+    step(&mut bot, Input::Start);
+    step(&mut bot, Input::Disconnected);
+    step(&mut bot, Input::Start);
+    step(&mut bot, Input::Reply(SIGN_IN, &status(Vec::new())));
+    assert!(close_7(&mut bot), "acts after a first sign-in");
+    // Its sign-in after a drop refused: what came due fires all the same.
+    let mut bot = dropping(1.0);
+    assert!(take_and_drop(&mut bot).is_some());
+    step(&mut bot, Input::Disconnected);
+    step(&mut bot, Input::Timer(Timer::AgentClose(ChatId(7), 1)));
+    step(&mut bot, Input::Start);
+    let fx = step(&mut bot, Input::Error(SIGN_IN, "rate_limited"));
+    assert!(
+        fx.timers
+            .contains(&(Duration::ZERO, Timer::AgentClose(ChatId(7), 1))),
+        "{:?}",
+        fx.timers
+    );
+}
+
+/// A refused listing of Transferred after a drop is tried again after a while.
+#[test]
+fn a_refused_listing_of_offers_is_tried_again() {
+    let mut bot = dropping(1.0);
+    assert!(take_and_drop(&mut bot).is_some());
+    step(&mut bot, Input::Disconnected);
+    step(&mut bot, Input::Start);
+    step(&mut bot, Input::Reply(SIGN_IN, &status(vec![ChatId(7)])));
+    let fx = step(&mut bot, Input::Error(OFFERS_AFTER_DROP, "rate_limited"));
+    assert!(
+        fx.timers.iter().any(|(_, t)| *t == Timer::ListOffers),
+        "{:?}",
+        fx.timers
+    );
+    let fx = step(&mut bot, Input::Timer(Timer::ListOffers));
+    assert!(
+        fx.send
+            .iter()
+            .any(|(t, c)| *t == OFFERS_AFTER_DROP && *c == Command::ListTransferred),
+        "{:?}",
+        fx.send
+    );
+}
+
 #[test]
 fn a_drop_after_grace_releases_what_the_desk_took_back() {
     let mut bot = dropping(0.0);
