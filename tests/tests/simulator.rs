@@ -245,17 +245,35 @@ fn start_server_process() -> (Server, std::net::SocketAddr) {
     (server, addr)
 }
 
+/// Live options against the server process `addr` started by [`start_server_process`].
+fn against(addr: std::net::SocketAddr) -> LiveOptions {
+    LiveOptions {
+        target: Some((addr, "e2e-admin".into())),
+        journal: None,
+        progress: false,
+        history: true,
+    }
+}
+
+/// The scenario `text`, written into `dir` (its name is the file's) and loaded.
+fn scenario_in(dir: &Path, text: &str) -> Scenario {
+    std::fs::create_dir_all(dir).expect("out dir");
+    let name = text
+        .lines()
+        .find_map(|l| l.strip_prefix("name = "))
+        .expect("a name")
+        .trim_matches('"');
+    let path = dir.join(format!("{name}.toml"));
+    std::fs::write(&path, text).expect("scenario written");
+    Scenario::load(&path, &[]).expect("scenario loads")
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn quickstart_against_a_separate_server_process() {
     let (server, addr) = start_server_process();
     let (scenario, sets) = quickstart();
     let dir = out_dir("external");
-    let opts = LiveOptions {
-        target: Some((addr, "e2e-admin".into())),
-        journal: None,
-        progress: false,
-        history: true,
-    };
+    let opts = against(addr);
     let summary = tokio::time::timeout(
         Duration::from_secs(120),
         run::run(&scenario, &sets, Driver::Live(opts), &dir),
@@ -308,10 +326,8 @@ async fn agents_that_cannot_connect_are_reported() {
     .expect("agent created");
     assert!(status < 300, "{status} {body}");
     let dir = out_dir("unconnected-agent");
-    std::fs::create_dir_all(&dir).expect("out dir");
-    let path = dir.join("unconnected-agent.toml");
-    std::fs::write(
-        &path,
+    let scenario = scenario_in(
+        &dir,
         r#"
 name = "unconnected-agent"
 duration = "20s"
@@ -328,15 +344,8 @@ queue = "q"
 arrival = "constant(rate=6/min)"
 messages = "1"
 "#,
-    )
-    .expect("scenario written");
-    let scenario = Scenario::load(&path, &[]).expect("scenario loads");
-    let opts = LiveOptions {
-        target: Some((addr, "e2e-admin".into())),
-        journal: None,
-        progress: false,
-        history: true,
-    };
+    );
+    let opts = against(addr);
     let summary = tokio::time::timeout(
         Duration::from_secs(60),
         run::run(&scenario, &[], Driver::Live(opts), &dir),
@@ -361,10 +370,8 @@ messages = "1"
 async fn users_waiting_when_the_server_dies_count_as_lost() {
     let (mut server, addr) = start_server_process();
     let dir = out_dir("server-dies");
-    std::fs::create_dir_all(&dir).expect("out dir");
-    let path = dir.join("server-dies.toml");
-    std::fs::write(
-        &path,
+    let scenario = scenario_in(
+        &dir,
         r#"
 name = "server-dies"
 duration = "20s"
@@ -383,15 +390,8 @@ accept_delay = "1h"
 queue = "q"
 arrival = "constant(rate=30/min)"
 "#,
-    )
-    .expect("scenario written");
-    let scenario = Scenario::load(&path, &[]).expect("scenario loads");
-    let opts = LiveOptions {
-        target: Some((addr, "e2e-admin".into())),
-        journal: None,
-        progress: false,
-        history: true,
-    };
+    );
+    let opts = against(addr);
     let run = tokio::spawn(async move { run::run(&scenario, &[], Driver::Live(opts), &dir).await });
     // 20 s of arrivals at time_scale 20 take a second; the server dies once five
     // users wait, long before the run's horizon (the drain is long: the run must end
