@@ -178,12 +178,17 @@ fn work_conserving_policies_give_the_same_queue_on_the_same_seed() {
     }
 }
 
+/// Why a plan varying `varies` (two replications, no overrides) is refused.
+fn refused(path: &std::path::Path, varies: &[&str]) -> String {
+    Plan::new(path, &[], varies.iter().map(|v| vary(v)).collect(), 2)
+        .expect_err("refused")
+        .to_string()
+}
+
 #[test]
 fn invalid_keys_and_values_are_refused_up_front_with_the_valid_keys() {
     let path = file("invalid");
-    let err = Plan::new(&path, &[], vec![vary("routing.polcy=round-robin")], 2)
-        .expect_err("unknown key")
-        .to_string();
+    let err = refused(&path, &["routing.polcy=round-robin"]);
     assert!(err.contains("routing.polcy"), "{err}");
     assert!(
         err.contains("valid keys:") && err.contains("available_for"),
@@ -191,14 +196,7 @@ fn invalid_keys_and_values_are_refused_up_front_with_the_valid_keys() {
     );
     assert_eq!(err.matches("valid keys:").count(), 1, "listed once: {err}");
     // A bad value needs no list of keys; a value given twice is refused.
-    let err = Plan::new(
-        &path,
-        &[],
-        vec![vary("routing.policy=least-active,least-active,fastest")],
-        2,
-    )
-    .expect_err("bad values")
-    .to_string();
+    let err = refused(&path, &["routing.policy=least-active,least-active,fastest"]);
     assert!(
         err.contains("routing.policy=least-active: given twice"),
         "{err}"
@@ -206,9 +204,7 @@ fn invalid_keys_and_values_are_refused_up_front_with_the_valid_keys() {
     assert!(err.contains("fastest"), "{err}");
     assert!(!err.contains("valid keys"), "{err}");
     // So is a value that means the same as another one written differently.
-    let err = Plan::new(&path, &[], vec![vary("duration=2m,90s,120s")], 2)
-        .expect_err("the same duration twice")
-        .to_string();
+    let err = refused(&path, &["duration=2m,90s,120s"]);
     assert!(
         err.contains("duration=120s: means the same as duration=2m"),
         "{err}"
@@ -216,17 +212,10 @@ fn invalid_keys_and_values_are_refused_up_front_with_the_valid_keys() {
     assert!(!err.contains("90s"), "{err}");
     // And two combinations that make one scenario: here one field named two ways, the
     // later override winning.
-    let err = Plan::new(
+    let err = refused(
         &path,
-        &[],
-        vec![
-            vary("users.0.patience=1m,2m"),
-            vary("users.web.patience=1m,3m"),
-        ],
-        2,
-    )
-    .expect_err("one field varied under two names")
-    .to_string();
+        &["users.0.patience=1m,2m", "users.web.patience=1m,3m"],
+    );
     assert!(
         err.contains(
             "users.0.patience=2m, users.web.patience=1m: the same scenario as \
@@ -245,30 +234,19 @@ fn invalid_keys_and_values_are_refused_up_front_with_the_valid_keys() {
     .expect_err("seeds overflow")
     .to_string();
     assert!(err.contains("run past the largest seed"), "{err}");
-    let err = Plan::new(
+    let err = refused(
         &path,
-        &[],
-        vec![
-            vary("routing.policy=least-active,fastest"),
-            vary("agents.desk.available_for=2,9"),
+        &[
+            "routing.policy=least-active,fastest",
+            "agents.desk.available_for=2,9",
         ],
-        2,
-    )
-    .expect_err("bad values")
-    .to_string();
+    );
     assert!(err.contains("fastest"), "{err}");
     assert!(err.contains("available_for=9"), "{err}");
     assert!("routing.policy".parse::<Vary>().is_err());
     assert!(Plan::new(&path, &[], vec![vary("seed=1,2")], 2).is_err());
     // Keys that cannot change the figures: always, or in virtual time.
-    let err = Plan::new(
-        &path,
-        &[],
-        vec![vary("thresholds.abandon_rate=<1%,<50%")],
-        2,
-    )
-    .expect_err("thresholds are not compared")
-    .to_string();
+    let err = refused(&path, &["thresholds.abandon_rate=<1%,<50%"]);
     assert!(err.contains("thresholds.abandon_rate"), "{err}");
     let plan = Plan::new(&path, &[], vec![vary("time_scale=1,60")], 2).expect("valid plan");
     let err = plan
