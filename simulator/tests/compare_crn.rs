@@ -206,7 +206,7 @@ fn invalid_keys_and_values_are_refused_up_front_with_the_valid_keys() {
     // So is a value that means the same as another one written differently.
     let err = refused(&path, &["duration=2m,90s,120s"]);
     assert!(
-        err.contains("duration=120s: means the same as duration=2m"),
+        err.contains("duration=120s: the same scenario as duration=2m"),
         "{err}"
     );
     assert!(!err.contains("90s"), "{err}");

@@ -199,9 +199,6 @@ impl Plan {
                     v.key
                 ));
             }
-            // The scenario each value gives, to find two values that mean the same
-            // (`2m` and `120s`): they would make two identical variants.
-            let mut loaded: Vec<(&String, Scenario)> = Vec::new();
             for (j, value) in v.values.iter().enumerate() {
                 if v.values[..j].contains(value) {
                     problems.push(format!(
@@ -216,16 +213,8 @@ impl Plan {
                 };
                 let mut all = base.to_vec();
                 all.push(ov);
-                match Scenario::load(file, &all) {
-                    Ok(s) => match loaded.iter().find(|(_, earlier)| *earlier == s) {
-                        Some((same, _)) => problems.push(format!(
-                            "{}={value}: means the same as {}={same} (two variants would be \
-                             the same)",
-                            v.key, v.key
-                        )),
-                        None => loaded.push((value, s)),
-                    },
-                    Err(e) => problems.push(format!("{}={value}: {}", v.key, describe(&e))),
+                if let Err(e) = Scenario::load(file, &all) {
+                    problems.push(format!("{}={value}: {}", v.key, describe(&e)));
                 }
             }
         }
@@ -282,8 +271,8 @@ impl Plan {
                 .map(ToString::to_string)
                 .collect::<Vec<_>>()
                 .join(", ");
-            // Keys that name one field two ways (`users.web.x`, `users.0.x`) can make
-            // two variants of one scenario out of values that differ.
+            // Values written differently (`2m`, `120s`), or one field varied under two
+            // names (`users.web.x`, `users.0.x`), can make two variants of one scenario.
             if let Some(same) = variants.iter().find(|v: &&Variant| v.scenario == scenario) {
                 return Err(CompareError::Invalid(format!(
                     "{name}: the same scenario as {} (two variants would be the same)",
