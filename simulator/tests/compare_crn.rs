@@ -44,6 +44,18 @@ fn file(name: &str) -> PathBuf {
     path
 }
 
+/// `plan` compared in virtual time, ranked by the default metric.
+async fn in_virtual_time(plan: &Plan) -> compare::Comparison {
+    compare::compare(
+        plan,
+        Mode::Virtual,
+        compare::RankBy::default(),
+        |_, _, _| {},
+    )
+    .await
+    .expect("runs")
+}
+
 fn vary(s: &str) -> Vary {
     s.parse().expect("valid --vary")
 }
@@ -273,14 +285,7 @@ async fn compare_writes_csv_html_and_ranks_with_paired_differences() {
         3,
     )
     .expect("valid plan");
-    let result = compare::compare(
-        &plan,
-        Mode::Virtual,
-        compare::RankBy::default(),
-        |_, _, _| {},
-    )
-    .await
-    .expect("runs");
+    let result = in_virtual_time(&plan).await;
     // CRN: within a replication every variant was offered the same chats.
     for i in 0..3 {
         let offered: Vec<u64> = result.variants.iter().map(|v| v.runs[i].offered).collect();
@@ -331,14 +336,7 @@ async fn a_desk_of_several_queues_is_compared_queue_by_queue() {
         2,
     )
     .expect("valid plan");
-    let result = compare::compare(
-        &plan,
-        Mode::Virtual,
-        compare::RankBy::default(),
-        |_, _, _| {},
-    )
-    .await
-    .expect("runs");
+    let result = in_virtual_time(&plan).await;
     assert_eq!(result.queues(), ["hardware", "software"]);
     let text = compare::report::render(&result);
     for q in ["hardware", "software"] {

@@ -59,6 +59,11 @@ fn status(my_chats: Vec<ChatId>) -> Reply {
     })
 }
 
+/// Agent `a-1` following `plan`, its generator seeded with `seed`.
+fn bot(plan: Arc<AgentPlan>, seed: u64) -> AgentBot {
+    AgentBot::new("a-1".into(), plan, ChaCha8Rng::seed_from_u64(seed))
+}
+
 fn step(bot: &mut AgentBot, input: Input<'_>) -> Effects {
     let mut fx = Effects::default();
     let mut rec = Recorder::new(Duration::from_secs(60));
@@ -75,7 +80,7 @@ fn dropping(within: f64) -> AgentBot {
         grace: Duration::from_secs(20),
         ..AgentFaults::none()
     };
-    AgentBot::new("a-1".into(), plan(faults), ChaCha8Rng::seed_from_u64(1))
+    bot(plan(faults), 1)
 }
 
 /// Takes chat 7 and lets its drop timer fire; returns the asked fault.
@@ -96,7 +101,7 @@ fn take_and_drop(bot: &mut AgentBot) -> Option<Fault> {
 fn closing_after_a_minute() -> AgentBot {
     let mut p = (*plan(AgentFaults::none())).clone();
     p.handle_time = Some(DurationDist::constant(Duration::from_secs(60)));
-    let mut bot = AgentBot::new("a-1".into(), Arc::new(p), ChaCha8Rng::seed_from_u64(1));
+    let mut bot = bot(Arc::new(p), 1);
     step(&mut bot, Input::Start);
     step(&mut bot, Input::Reply(SIGN_IN, &status(Vec::new())));
     bot
@@ -156,7 +161,7 @@ fn planned_work_searches_by_the_subjects_words() {
         p.ticket_probability,
         p.template_probability,
     ) = (1.0, 1.0, 1.0);
-    let mut bot = AgentBot::new("a-1".into(), Arc::new(p), ChaCha8Rng::seed_from_u64(1));
+    let mut bot = bot(Arc::new(p), 1);
     step(&mut bot, Input::Start);
     step(&mut bot, Input::Reply(SIGN_IN, &status(Vec::new())));
     let chat = ChatId(7);
@@ -277,7 +282,7 @@ fn timers_of_an_earlier_holding_are_void() {
 fn a_routed_queue_transfer_is_not_transferred_again() {
     let mut p = (*plan(AgentFaults::none())).clone();
     p.transfer = Some((1.0, TransferTo::Queue("q".into()), "again".into()));
-    let mut bot = AgentBot::new("a-1".into(), Arc::new(p), ChaCha8Rng::seed_from_u64(1));
+    let mut bot = bot(Arc::new(p), 1);
     step(&mut bot, Input::Start);
     step(&mut bot, Input::Reply(SIGN_IN, &status(Vec::new())));
     step(
@@ -339,7 +344,7 @@ fn lowered_availability_offers_fewer_slots() {
         flip_every: Some(DurationDist::constant(Duration::from_secs(10))),
         ..AgentFaults::none()
     };
-    let mut bot = AgentBot::new("a-1".into(), plan(faults), ChaCha8Rng::seed_from_u64(3));
+    let mut bot = bot(plan(faults), 3);
     let mut rec = Recorder::new(Duration::from_secs(60));
     let mut at = |bot: &mut AgentBot, secs: u64, input: Input<'_>| {
         let mut fx = Effects::default();
@@ -582,11 +587,7 @@ fn a_drop_after_grace_releases_what_the_desk_took_back() {
 
 #[test]
 fn without_faults_nothing_is_injected() {
-    let mut bot = AgentBot::new(
-        "a-1".into(),
-        plan(AgentFaults::none()),
-        ChaCha8Rng::seed_from_u64(5),
-    );
+    let mut bot = bot(plan(AgentFaults::none()), 5);
     let fx = step(&mut bot, Input::Start);
     assert!(fx.timers.is_empty(), "{:?}", fx.timers);
     step(&mut bot, Input::Reply(SIGN_IN, &status(Vec::new())));
@@ -609,11 +610,7 @@ fn without_faults_nothing_is_injected() {
 /// chat is freed; the agent is not stuck with it.
 #[test]
 fn transfer_refused_for_the_limit_is_retried_when_a_chat_ends() {
-    let mut bot = AgentBot::new(
-        "a-1".into(),
-        plan(AgentFaults::none()),
-        rand_chacha::ChaCha8Rng::seed_from_u64(1),
-    );
+    let mut bot = bot(plan(AgentFaults::none()), 1);
     step(
         &mut bot,
         Input::Notice(&Notice::Assigned(Box::new(view(1)))),
@@ -654,11 +651,7 @@ fn transfer_refused_for_the_limit_is_retried_when_a_chat_ends() {
 /// A refused answer is tried again: the user is not left waiting for ever.
 #[test]
 fn refused_reply_is_retried() {
-    let mut bot = AgentBot::new(
-        "a-1".into(),
-        plan(AgentFaults::none()),
-        rand_chacha::ChaCha8Rng::seed_from_u64(1),
-    );
+    let mut bot = bot(plan(AgentFaults::none()), 1);
     step(
         &mut bot,
         Input::Notice(&Notice::Assigned(Box::new(view(1)))),
