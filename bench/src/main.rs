@@ -41,6 +41,8 @@ use load::MAX_STEPS;
 use print::print_report;
 use ramp::bench_target;
 use std::path::PathBuf;
+use switchboard_server::cli::raise_open_files_limit;
+use switchboard_server::config::RESERVED_OPEN_FILES;
 
 /// Relay vs bare echo: messages/s at saturation and latency at 25/50/75% of it.
 #[derive(Parser, Debug, Clone)]
@@ -125,6 +127,19 @@ fn main() -> anyhow::Result<()> {
         );
     }
     let which = targets_to_run(&args.only)?;
+    // The client and each target share this process: a connection costs it two
+    // descriptors.
+    let needed = 4 * args.pairs as u64 + RESERVED_OPEN_FILES;
+    if let Some(limit) = raise_open_files_limit()
+        && limit < needed
+    {
+        bail!(
+            "--pairs {} needs about {needed} open files (client and target in this \
+             process, two per connection) and the limit is {limit} even raised: lower \
+             --pairs or raise the hard limit (`ulimit -Hn`)",
+            args.pairs
+        );
+    }
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(client_threads)
         .thread_name(load::CLIENT_THREADS)

@@ -99,3 +99,24 @@ fn bench_runs_in_a_tiny_configuration() {
     }
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// More chats than the open-files limit has room for stop the bench before it starts,
+/// saying what to change (`ulimit -n` in `sh` lowers the hard limit too, so the bench
+/// cannot raise it back).
+#[cfg(unix)]
+#[test]
+fn too_many_pairs_for_the_open_files_limit_are_refused_up_front() {
+    let out = Command::new("sh")
+        .args(["-c", r#"ulimit -n 256 && exec "$0" --pairs 50"#])
+        .arg(env!("CARGO_BIN_EXE_switchboard-bench"))
+        .output()
+        .expect("run switchboard-bench");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("--pairs 50 needs about 264 open files")
+            && stderr.contains("the limit is 256"),
+        "{stderr}"
+    );
+    assert!(out.stdout.is_empty(), "nothing ran");
+}

@@ -1,7 +1,16 @@
-//! What the command-line programs (the server and the simulator) share: how an error
-//! that stops them is printed.
+//! What the command-line programs (the server, the simulator and the bench) share: how
+//! an error that stops them is printed, and the open-files limit they raise.
 
 use std::error::Error;
+
+/// Raises the soft open-files limit to the hard one (a connection costs a descriptor,
+/// and the soft limit is often 1024) and returns the limit now in force: the one
+/// already in force if raising fails, `None` if it cannot even be read.
+pub fn raise_open_files_limit() -> Option<u64> {
+    rlimit::increase_nofile_limit(u64::MAX)
+        .or_else(|_| rlimit::Resource::NOFILE.get().map(|(soft, _)| soft))
+        .ok()
+}
 
 /// The error and its causes on one line, each cause once. Many errors here end
 /// their message with their cause's as well as returning it as `source()` (`journal

@@ -127,6 +127,32 @@ impl Default for Limits {
     }
 }
 
+/// Open files a server process keeps for other things than WebSocket connections: the
+/// listener, standard streams, the journal, the runtime's own, HTTP requests in flight.
+pub const RESERVED_OPEN_FILES: u64 = 64;
+
+impl Limits {
+    /// Lowers `max_connections` to what an open-files limit of `open_files` leaves
+    /// room for (each connection holds a descriptor), and says so. Past the limit the
+    /// listener could not accept at all: a client would wait on a connection nobody
+    /// answers, where a lowered `max_connections` refuses it with 503
+    /// `too_many_connections`, and HTTP still answers.
+    pub fn fit_open_files(&mut self, open_files: u64) -> Option<String> {
+        let room = open_files.saturating_sub(RESERVED_OPEN_FILES).max(1);
+        let room = usize::try_from(room).unwrap_or(usize::MAX);
+        if self.max_connections <= room {
+            return None;
+        }
+        let asked = std::mem::replace(&mut self.max_connections, room);
+        Some(format!(
+            "max_connections lowered from {asked} to {room}: the open-files limit is \
+             {open_files} even raised ({RESERVED_OPEN_FILES} of them kept for the listener, \
+             HTTP and the journal), so more connections could not be accepted; raise the \
+             hard limit (`ulimit -Hn` as root, `LimitNOFILE` under systemd) to serve more"
+        ))
+    }
+}
+
 /// Everything the server is configured with.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -305,6 +331,23 @@ impl ServerConfig {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn max_connections_fits_the_open_files_limit() {
+        let mut limits = Limits::default();
+        assert_eq!(limits.fit_open_files(20_000), None);
+        assert_eq!(limits.max_connections, 10_000);
+        assert_eq!(limits.fit_open_files(10_064), None, "exactly enough");
+        assert_eq!(limits.max_connections, 10_000);
+
+        let said = limits.fit_open_files(1024).expect("lowered");
+        assert_eq!(limits.max_connections, 960);
+        assert!(said.contains("from 10000 to 960"), "{said}");
+        assert!(said.contains("limit is 1024"), "{said}");
+        // A limit below the reserve still leaves one connection.
+        assert!(limits.fit_open_files(10).is_some());
+        assert_eq!(limits.max_connections, 1);
+    }
 
     #[test]
     fn example_config_loads() {

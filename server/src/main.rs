@@ -103,6 +103,11 @@ async fn run(args: Args) -> anyhow::Result<()> {
         l.keep_ended_chats = Some(v);
     }
     config.validate()?;
+    if let Some(open_files) = cli::raise_open_files_limit()
+        && let Some(lowered) = config.limits.fit_open_files(open_files)
+    {
+        tracing::warn!("{lowered}");
+    }
     // A journal it cannot write is an error before the address line, which tells a
     // caller that the server is up.
     if let Some(path) = &config.journal {

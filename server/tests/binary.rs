@@ -145,3 +145,67 @@ async fn a_used_journal_is_refused_before_the_address_is_printed() -> Res {
     assert_eq!(err.matches("already holds").count(), 1, "{err}");
     Ok(())
 }
+
+/// Under an open-files limit it cannot raise (`ulimit -n` in `sh` lowers the hard limit
+/// too) the server lowers `max_connections` to what fits and says so: one connection
+/// too many is refused with 503 `too_many_connections`, not left waiting on a listener
+/// that cannot accept, and HTTP still answers.
+#[tokio::test]
+async fn a_low_open_files_limit_lowers_max_connections() -> Res {
+    let mut child = tokio::process::Command::new("sh")
+        .args(["-c", r#"ulimit -n 128 && exec "$0" --listen 127.0.0.1:0"#])
+        .arg(env!("CARGO_BIN_EXE_switchboard-server"))
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()?;
+    let stdout = child.stdout.take().ok_or("no stdout")?;
+    let mut stderr = child.stderr.take().ok_or("no stderr")?;
+    let mut first = String::new();
+    tokio::time::timeout(WAIT, BufReader::new(stdout).read_line(&mut first)).await??;
+    let addr: std::net::SocketAddr = first.trim().parse()?;
+
+    // 128 less the 64 kept for other files.
+    let mut users = Vec::new();
+    for _ in 0..64 {
+        let (mut user, _) = tokio_tungstenite::connect_async(format!("ws://{addr}/ws")).await?;
+        assert!(next_text(&mut user).await?.contains(r#""role":"user""#));
+        users.push(user);
+    }
+    let refused = tokio::time::timeout(
+        WAIT,
+        tokio_tungstenite::connect_async(format!("ws://{addr}/ws")),
+    )
+    .await?;
+    match refused {
+        Err(tokio_tungstenite::tungstenite::Error::Http(resp)) => {
+            assert_eq!(resp.status(), 503);
+            let body = String::from_utf8_lossy(resp.body().as_deref().unwrap_or_default());
+            assert!(body.contains("too_many_connections"), "{body}");
+        }
+        other => return Err(format!("the 65th connection was not refused: {other:?}").into()),
+    }
+    let mut s = tokio::net::TcpStream::connect(addr).await?;
+    s.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        .await?;
+    let mut resp = String::new();
+    tokio::time::timeout(WAIT, s.read_to_string(&mut resp)).await??;
+    assert!(resp.starts_with("HTTP/1.1 200"), "{resp}");
+
+    let pid = child.id().ok_or("no pid")?;
+    std::process::Command::new("kill")
+        .args(["-TERM", &pid.to_string()])
+        .status()?;
+    for user in &mut users {
+        assert_eq!(close_code(user).await?, 1001);
+    }
+    let status = tokio::time::timeout(WAIT, child.wait()).await??;
+    assert!(status.success(), "exit status {status:?}");
+    let mut log = String::new();
+    tokio::time::timeout(WAIT, stderr.read_to_string(&mut log)).await??;
+    assert!(
+        log.contains("max_connections lowered from 10000 to 64"),
+        "{log}"
+    );
+    Ok(())
+}

@@ -362,9 +362,7 @@ fn concurrent_users(s: &Scenario) -> u64 {
 /// Raises the soft open-files limit to the hard one and checks the run fits.
 fn check_open_files(s: &Scenario, embedded: bool) -> Result<(), LiveError> {
     // If raising fails, what is in force now still counts.
-    let limit = rlimit::increase_nofile_limit(u64::MAX)
-        .or_else(|_| rlimit::Resource::NOFILE.get().map(|(soft, _)| soft))
-        .unwrap_or(1024);
+    let limit = switchboard_server::cli::raise_open_files_limit().unwrap_or(1024);
     let agents = s.agent_count();
     let users = concurrent_users(s);
     let per_conn = if embedded { 2 } else { 1 };

@@ -25,7 +25,7 @@ const STEPS: [u64; 16] = [
 ];
 
 /// The default interval for a run covering `horizon` of scenario time: about 600
-/// intervals, rounded up to a readable step (1 s, 2 s, 5 s, … 1 h), never under 1 s.
+/// intervals, rounded up to a readable step (1 s, 2 s, 5 s, … 1 h, 2 h, 6 h), never under 1 s.
 /// A 15-minute run gets 2 s intervals, a 10-hour run 60 s.
 pub fn default_interval(horizon: Duration) -> Duration {
     let want = horizon.as_secs_f64() / 600.0;
