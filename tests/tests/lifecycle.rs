@@ -174,7 +174,7 @@ async fn user_disconnect_abandons_and_tells_the_agent() -> Result<()> {
                 .http("GET", &format!("/api/chats/{id}"), Some(ADMIN), None)
                 .await?;
             let v: Value = serde_json::from_str(&body)?;
-            if v["state"]["state"] == "abandoned" || v["state"] == "abandoned" {
+            if v["state"] == "abandoned" {
                 break;
             }
             ensure!(

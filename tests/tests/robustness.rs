@@ -626,6 +626,16 @@ async fn refusals_say_what_would_be_accepted() -> Result<()> {
     )
     .await?;
     ensure!(head.starts_with("http/1.1 400"), "{head}");
+    // A missing token: the scheme to present one in.
+    let head = response_head(
+        addr,
+        &format!("GET /api/chats HTTP/1.1\r\nHost: x\r\n{close}"),
+    )
+    .await?;
+    ensure!(
+        head.starts_with("http/1.1 401") && head.contains("\r\nwww-authenticate: bearer\r\n"),
+        "{head}"
+    );
     Ok(())
 }
 

@@ -121,8 +121,10 @@ async fn accept_from_queue_and_talk() -> Result<()> {
             None,
         )
         .await?;
+    // The chat's state is flattened into it, as in every other message.
+    let v: Value = serde_json::from_str(&body)?;
     ensure!(
-        status == 200 && body.contains("\"closed\""),
+        status == 200 && v["state"] == "closed" && v["by"]["agent"] == "alice",
         "{status} {body}"
     );
     Ok(())
@@ -734,5 +736,57 @@ async fn permission_and_roles() -> Result<()> {
     // The owner can still abandon it.
     user.ok(json!({"type": "close", "chat": chat})).await?;
     ensure!(alice.err(json!({"type": "accept", "chat": chat})).await? == "chat_ended");
+    Ok(())
+}
+
+/// The read API's searches match as the `search_articles` and `search_templates`
+/// commands do (every word, any case, in title, keywords or body; a blank term lists
+/// everything), without their limit.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn http_searches_match_as_the_commands_do() -> Result<()> {
+    let server = TestServer::start(base_config()).await?;
+    let ids = |body: &str, list: &str| -> Result<Vec<String>> {
+        let v: Value = serde_json::from_str(body)?;
+        Ok(v[list]
+            .as_array()
+            .context("a list")?
+            .iter()
+            .filter_map(|a| a["id"].as_str().map(str::to_string))
+            .collect())
+    };
+    for (path, list, expected) in [
+        ("/api/articles?term=PASSWORD", "articles", vec!["KA-0001"]),
+        (
+            "/api/articles?term=windows+reset",
+            "articles",
+            vec!["KA-0001"],
+        ),
+        ("/api/articles?term=vpn+password", "articles", vec![]),
+        (
+            "/api/articles?term=%20",
+            "articles",
+            vec!["KA-0001", "KA-0002"],
+        ),
+        ("/api/articles", "articles", vec!["KA-0001", "KA-0002"]),
+        (
+            "/api/templates?term=Password",
+            "templates",
+            vec!["TPL-PASSWORD"],
+        ),
+        (
+            "/api/templates?term=hardware%20laptop",
+            "templates",
+            vec!["TPL-LAPTOP"],
+        ),
+        (
+            "/api/templates",
+            "templates",
+            vec!["TPL-LAPTOP", "TPL-PASSWORD"],
+        ),
+    ] {
+        let (status, body) = server.http("GET", path, Some("alice-token"), None).await?;
+        ensure!(status == 200, "{path}: {status} {body}");
+        ensure!(ids(&body, list)? == expected, "{path}: {body}");
+    }
     Ok(())
 }

@@ -166,7 +166,9 @@ pub struct Chat {
     pub subject: String,
     /// The support queue it is in now (changes on transfer to a queue).
     pub queue: QueueId,
-    /// Where it stands.
+    /// Where it stands (flattened into the chat's JSON: `"state": "active", "agent": …`,
+    /// the shape every other message uses).
+    #[serde(flatten)]
     pub state: ChatState,
     /// When the user asked for it.
     pub requested_at: Time,

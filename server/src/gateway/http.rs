@@ -162,8 +162,10 @@ fn token(req: &Request<Incoming>) -> Result<Option<String>, Fail> {
     Ok(query_param(req.uri().query(), "token"))
 }
 
+/// A 401, with the scheme a token is presented in (RFC 9110 requires the header).
 fn unauthorized(msg: &str) -> Fail {
     Fail::new(StatusCode::UNAUTHORIZED, "unauthorized", msg)
+        .with_header(header::WWW_AUTHENTICATE, "Bearer")
 }
 
 /// Who reads the `/api/` endpoints.
@@ -531,18 +533,7 @@ fn read_api(shared: &Shared, viewer: &Viewer, rest: &[&str], query: Option<&str>
             Ok(json_response(StatusCode::OK, t))
         }
         ["articles"] => {
-            let term = query_param(query, "term")
-                .unwrap_or_default()
-                .to_lowercase();
-            let words: Vec<&str> = term.split_whitespace().collect();
-            let articles: Vec<_> = desk
-                .articles()
-                .filter(|a| {
-                    let hay =
-                        format!("{} {} {}", a.title, a.keywords.join(" "), a.body).to_lowercase();
-                    words.iter().all(|w| hay.contains(w))
-                })
-                .collect();
+            let articles = desk.find_articles(&query_param(query, "term").unwrap_or_default());
             Ok(json_response(
                 StatusCode::OK,
                 &serde_json::json!({ "articles": articles }),
@@ -556,17 +547,7 @@ fn read_api(shared: &Shared, viewer: &Viewer, rest: &[&str], query: Option<&str>
             Ok(json_response(StatusCode::OK, a))
         }
         ["templates"] => {
-            let term = query_param(query, "term")
-                .unwrap_or_default()
-                .to_lowercase();
-            let words: Vec<&str> = term.split_whitespace().collect();
-            let templates: Vec<_> = desk
-                .templates()
-                .filter(|t| {
-                    let hay = format!("{} {}", t.name, t.keywords.join(" ")).to_lowercase();
-                    words.iter().all(|w| hay.contains(w))
-                })
-                .collect();
+            let templates = desk.find_templates(&query_param(query, "term").unwrap_or_default());
             Ok(json_response(
                 StatusCode::OK,
                 &serde_json::json!({ "templates": templates }),

@@ -404,6 +404,18 @@ impl Desk {
         self.library.templates.values()
     }
 
+    /// Every article whose title, keywords or body mention each word of `term` (every
+    /// article for a blank term), by id: the `search_articles` command without its
+    /// limit, on the text the library keeps lower-cased.
+    pub fn find_articles(&self, term: &str) -> Vec<&KnowledgeArticle> {
+        self.library.search_articles(term, usize::MAX)
+    }
+
+    /// Every template whose name or keywords mention each word of `term`, by id.
+    pub fn find_templates(&self, term: &str) -> Vec<&Template> {
+        self.library.search_templates(term, usize::MAX)
+    }
+
     /// When the next grace period runs out, if one is running: send
     /// [`Command::Tick`] then.
     pub fn next_deadline(&self) -> Option<Time> {
