@@ -14,12 +14,14 @@ fn ms(v: Option<f64>) -> String {
     }
 }
 
+fn pct(v: Option<f64>) -> String {
+    v.map_or_else(|| "-".into(), percent)
+}
+
 /// A share as a percentage with one decimal, more where one would round a share that
 /// is not whole to 100.0% or a share above nothing to 0.0% (5,917 of 5,918 is 99.98%).
-fn pct(v: Option<f64>) -> String {
-    let Some(v) = v else {
-        return "-".into();
-    };
+/// The console and `report.html` print shares this way.
+pub fn percent(v: f64) -> String {
     let p = v * 100.0;
     let mut decimals = 1;
     while decimals < 6 {

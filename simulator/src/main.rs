@@ -1,6 +1,7 @@
 //! `switchboard`: the simulator's command line.
 //!
-//! Exit codes: 0 success, 1 a threshold or invariant failed, 2 usage or scenario error.
+//! Exit codes: 0 success, 1 a threshold or invariant failed, 2 usage or scenario error,
+//! or a run that could not be carried out or reported.
 
 use anyhow::{Context as _, Result};
 use clap::parser::ValueSource;

@@ -58,9 +58,10 @@ pub fn to_csv(summary: &Summary) -> String {
     out
 }
 
-/// One metric's line of `summary.csv` (a name holding a comma or a quote is quoted).
+/// One metric's line of `summary.csv` (a name holding a comma, a quote or a line break
+/// is quoted, as RFC 4180 has it).
 fn row(out: &mut String, name: &str, m: &super::MetricSummary) {
-    if name.contains([',', '"']) {
+    if name.contains([',', '"', '\r', '\n']) {
         let _ = write!(out, "\"{}\"", name.replace('"', "\"\""));
     } else {
         out.push_str(name);
@@ -107,4 +108,27 @@ pub fn read_summary(dir: &Path) -> Result<Summary, WriteError> {
         source,
     })?;
     serde_json::from_str(&text).map_err(|source| WriteError::Json { path, source })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::row;
+    use crate::metrics::MetricSummary;
+
+    #[test]
+    fn names_that_would_break_a_csv_line_are_quoted() {
+        let m = MetricSummary::default();
+        let line = |name: &str| {
+            let mut out = String::new();
+            row(&mut out, name, &m);
+            out
+        };
+        assert!(line("queues.net.accept_wait").starts_with("queues.net.accept_wait,ms,0,"));
+        assert!(line("queues.a,b.accept_wait").starts_with("\"queues.a,b.accept_wait\",ms,"));
+        assert!(line("queues.\"x\".accept_wait").starts_with("\"queues.\"\"x\"\".accept_wait\","));
+        assert!(line("queues.a\nb.accept_wait").starts_with("\"queues.a\nb.accept_wait\","));
+        assert!(line("queues.a\rb.accept_wait").starts_with("\"queues.a\rb.accept_wait\","));
+        // A row ends with its one line break; the other is inside the quotes.
+        assert_eq!(line("queues.a\nb.accept_wait").matches('\n').count(), 2);
+    }
 }

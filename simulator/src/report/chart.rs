@@ -256,6 +256,18 @@ fn bar_chart<DB: DrawingBackend>(
     if bars.is_empty() {
         return no_data(root, title);
     }
+    // A single bar would make a one-value axis, which plotters cannot scale (the bar
+    // came out with a negative width): it stands in the middle of three slots, the
+    // others left blank.
+    let padded;
+    let bars = if let [only] = bars {
+        let blank = || (String::new(), 0.0, String::new());
+        padded = [blank(), only.clone(), blank()];
+        &padded[..]
+    } else {
+        bars
+    };
+    let drawn = || bars.iter().enumerate().filter(|(_, b)| !b.0.is_empty());
     let n = bars.len();
     let top = bars
         .iter()
@@ -303,7 +315,7 @@ fn bar_chart<DB: DrawingBackend>(
         .map_err(err)?;
     let color = PALETTE[0];
     chart
-        .draw_series(bars.iter().enumerate().map(|(i, b)| {
+        .draw_series(drawn().map(|(i, b)| {
             let mut r = Rectangle::new(
                 [
                     (SegmentValue::Exact(i), 0.0),
@@ -319,7 +331,7 @@ fn bar_chart<DB: DrawingBackend>(
         .legend(move |(x, y)| Rectangle::new([(x, y - 5), (x + 14, y + 5)], color.filled()));
     if n <= 30 {
         chart
-            .draw_series(bars.iter().enumerate().map(|(i, b)| {
+            .draw_series(drawn().map(|(i, b)| {
                 Text::new(
                     b.2.clone(),
                     (SegmentValue::CenterOf(i), b.1 + top * 0.01),
@@ -355,6 +367,52 @@ fn bar_chart<DB: DrawingBackend>(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The `<rect>` elements of a bar chart drawn as SVG, as (x, width).
+    fn bar_rects(bars: Vec<(String, f64, String)>) -> Vec<(f64, f64)> {
+        let mut svg = String::new();
+        {
+            crate::report::plots::register_font().expect("the font");
+            let root = SVGBackend::with_string(&mut svg, (640, 400)).into_drawing_area();
+            let chart = Chart::Bars {
+                title: "load".into(),
+                y_label: "chats".into(),
+                bars,
+                reference: Some((3.0, "mean".into())),
+            };
+            draw(&root, &chart).expect("drawn");
+        }
+        let attr = |el: &str, name: &str| -> f64 {
+            let at = el.find(&format!(" {name}=\"")).expect(name) + name.len() + 3;
+            el[at..]
+                .split('"')
+                .next()
+                .unwrap_or("")
+                .parse()
+                .expect("a number")
+        };
+        svg.split("<rect")
+            .skip(1)
+            .map(|el| el.split("/>").next().unwrap_or(""))
+            .filter(|el| el.contains("opacity=\"0.75\""))
+            .map(|el| (attr(el, "x"), attr(el, "width")))
+            .collect()
+    }
+
+    #[test]
+    fn one_bar_is_drawn_in_the_middle() {
+        let one = bar_rects(vec![("alice".into(), 3.0, "3".into())]);
+        assert_eq!(one.len(), 1, "{one:?}");
+        let (x, width) = one[0];
+        assert!(width > 50.0, "{one:?}");
+        assert!((200.0..440.0).contains(&(x + width / 2.0)), "{one:?}");
+        let two = bar_rects(vec![
+            ("alice".into(), 3.0, "3".into()),
+            ("bob".into(), 2.0, "2".into()),
+        ]);
+        assert_eq!(two.len(), 2, "{two:?}");
+        assert!(two.iter().all(|(_, w)| *w > 50.0), "{two:?}");
+    }
 
     #[test]
     fn labels() {

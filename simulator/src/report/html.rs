@@ -54,7 +54,7 @@ pub fn esc(s: &str) -> String {
 }
 
 fn pct(v: Option<f64>) -> String {
-    v.map_or("–".into(), |v| format!("{:.1}%", v * 100.0))
+    v.map_or_else(|| "–".into(), crate::console::percent)
 }
 
 fn num(v: Option<f64>) -> String {
@@ -326,4 +326,17 @@ fn by_queue(h: &mut String, s: &Summary) {
 
 fn chart_num(v: f64) -> String {
     super::chart::tick(v)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::pct;
+
+    #[test]
+    fn a_share_short_of_whole_is_not_shown_as_whole() {
+        assert_eq!(pct(Some(0.9996)), "99.96%");
+        assert_eq!(pct(Some(0.0004)), "0.04%");
+        assert_eq!(pct(Some(0.5)), "50.0%");
+        assert_eq!(pct(None), "–");
+    }
 }

@@ -289,7 +289,14 @@ fn parse_limit(value: &str, unit: ValueUnit, key: &str) -> Result<f64, String> {
                     "`{key}` is a duration, not a rate: use a unit like `60s` or `25ms`"
                 ));
             }
-            parse_seconds(value).map(|s| s * 1000.0)
+            parse_seconds(value).map(|s| s * 1000.0).and_then(|ms| {
+                // Finite in seconds can still overflow in milliseconds.
+                if ms.is_finite() {
+                    Ok(ms)
+                } else {
+                    Err(format!("duration `{value}` is too large"))
+                }
+            })
         }
         ValueUnit::Ratio => {
             if let Some(pct) = value.strip_suffix('%') {
@@ -373,6 +380,19 @@ mod tests {
 
         assert_eq!(Threshold::parse("errors", "== 0").unwrap().limit, 0.0);
         assert_eq!(Threshold::parse("fairness", "> 90%").unwrap().limit, 0.9);
+    }
+
+    #[test]
+    fn a_duration_too_large_for_milliseconds_is_refused() {
+        // Finite in seconds (about 1.8e305), infinite in milliseconds: `summary.json`
+        // would hold `null` for the limit and could not be read back.
+        let huge = format!("< 18{}s", "0".repeat(304));
+        let e = Threshold::parse("accept_wait.p95", &huge).unwrap_err();
+        assert!(e.contains("too large"), "{e}");
+        let limit = Threshold::parse("accept_wait.p95", "< 1000000000s")
+            .unwrap()
+            .limit;
+        assert_eq!(limit, 1e12);
     }
 
     #[test]
