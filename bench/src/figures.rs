@@ -8,6 +8,13 @@ use switchboard_sim::host::Interference;
 /// The relay's latency target: p99 within this many ms at 50% of its saturation.
 pub const P99_TARGET_MS: f64 = 5.0;
 
+/// Whether a latency step meets the relay's latency target: it kept up (else its
+/// percentiles may leave out messages that never came back) and its p99 is within
+/// [`P99_TARGET_MS`].
+pub fn meets_p99_target(step: &Step) -> bool {
+    step.kept_up && step.p99_ms <= P99_TARGET_MS
+}
+
 /// A step kept up only if its later half's median latency is within this factor of its
 /// earlier half's (plus 1 ms, for latencies near the timer's resolution)…
 const GROWTH_LIMIT: f64 = 2.0;
@@ -217,7 +224,7 @@ pub fn figures(c: StepCounts, offered: f64, secs: f64, m: Measured, client_threa
 
 #[cfg(test)]
 mod tests {
-    use super::{Step, cpu_per_message, figures};
+    use super::{Step, cpu_per_message, figures, meets_p99_target};
     use crate::load::{Measured, StepCounts};
     use crate::print::disturbance;
     use hdrhistogram::Histogram;
@@ -287,6 +294,21 @@ mod tests {
         );
         let unknown = step(counts(100, 4, 7), measured(Some(5), 0.5, 0.5));
         assert!(!unknown.disturbed);
+    }
+
+    #[test]
+    fn only_a_step_that_kept_up_meets_the_latency_target() {
+        let fast = step(counts(100, 2, 3), measured(Some(3), 0.5, 0.5));
+        assert!(fast.kept_up && fast.p99_ms <= 5.0 && meets_p99_target(&fast));
+        let slow = step(counts(100, 4, 7), measured(Some(7), 0.5, 0.5));
+        assert!(
+            slow.kept_up && !meets_p99_target(&slow),
+            "p99 {}",
+            slow.p99_ms
+        );
+        // Within 5 ms, but some messages never came back: not met.
+        let lost = step(counts(100, 2, 3), measured(None, 0.5, 0.5));
+        assert!(!lost.kept_up && lost.p99_ms <= 5.0 && !meets_p99_target(&lost));
     }
 
     #[test]

@@ -7,9 +7,11 @@ use std::error::Error;
 /// and the soft limit is often 1024) and returns the limit now in force: the one
 /// already in force if raising fails, `None` if it cannot even be read.
 pub fn raise_open_files_limit() -> Option<u64> {
-    rlimit::increase_nofile_limit(u64::MAX)
-        .or_else(|_| rlimit::Resource::NOFILE.get().map(|(soft, _)| soft))
-        .ok()
+    let raised = rlimit::increase_nofile_limit(u64::MAX);
+    // Elsewhere than on Unix there is no such limit: `raised` is the number asked for.
+    #[cfg(unix)]
+    let raised = raised.or_else(|_| rlimit::Resource::NOFILE.get().map(|(soft, _)| soft));
+    raised.ok()
 }
 
 /// The error and its causes on one line, each cause once. Many errors here end

