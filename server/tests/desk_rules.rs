@@ -610,7 +610,7 @@ fn r7_manual_mode_has_no_limits() {
     let mut d = desk(manual());
     sign_in(&mut d, "alice");
     sign_in(&mut d, "bob");
-    let chats: Vec<ChatId> = (1..=6).map(|u| start(&mut d, u, HW, u)).collect();
+    let chats: Vec<ChatId> = (1..=7).map(|u| start(&mut d, u, HW, u)).collect();
     assert!(
         chats
             .iter()
@@ -627,7 +627,7 @@ fn r7_manual_mode_has_no_limits() {
             11,
         );
     }
-    for c in &chats {
+    for c in &chats[..6] {
         ok(
             &mut d,
             &agent("alice"),
@@ -636,6 +636,35 @@ fn r7_manual_mode_has_no_limits() {
         );
     }
     assert_eq!(d.agent(&"alice".into()).unwrap().chats.len(), 6);
+
+    // R6 from then on: switching auto-accept on takes nothing away from her, but the
+    // limit holds for what she accepts next: nothing from Transferred until fewer than
+    // `max_transfer_accepts` (4) of those she holds remain.
+    ok(
+        &mut d,
+        &Principal::Admin,
+        Command::SetRouting {
+            routing: auto(PolicyKind::LeastActive),
+        },
+        13,
+    );
+    let alice = d.agent(&"alice".into()).unwrap();
+    assert_eq!((alice.chats.len(), alice.transfer_accepts), (6, 6));
+    let seventh = Command::AcceptTransfer { chat: chats[6] };
+    for (i, c) in chats[..3].iter().enumerate() {
+        assert_eq!(
+            err(&mut d, &agent("alice"), seventh.clone(), 14),
+            "transfer_limit"
+        );
+        ok(
+            &mut d,
+            &agent("alice"),
+            Command::Close { chat: *c },
+            15 + i as u64,
+        );
+    }
+    ok(&mut d, &agent("alice"), seventh, 20);
+    assert_eq!(d.agent(&"alice".into()).unwrap().transfer_accepts, 4);
 }
 
 // ---------------------------------------------------------------- R8

@@ -87,8 +87,9 @@ pub struct Agent {
     pub available_for: u8,
     /// My Chats (R4): accepted and not closed.
     pub chats: BTreeSet<ChatId>,
-    /// How many of [`Agent::chats`] were accepted from Transferred.
-    pub transfer_accepts: u8,
+    /// How many of [`Agent::chats`] were accepted from Transferred (any number by
+    /// hand with auto-accept off: R7).
+    pub transfer_accepts: u32,
     /// Transfers addressed to this agent personally, waiting for them (R5).
     pub transfers: BTreeSet<ChatId>,
     /// Personal transfers sent on to the chat's queue while the agent was away (its

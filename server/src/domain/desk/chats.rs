@@ -142,7 +142,7 @@ impl Desk {
             _ => return Err(DeskError::ChatEnded(c)),
         }
         let limit = self.config.routing.max_transfer_accepts;
-        if self.config.routing.auto_accept && agent.transfer_accepts >= limit {
+        if self.config.routing.auto_accept && agent.transfer_accepts >= u32::from(limit) {
             return Err(DeskError::TransferLimit(a.clone(), limit));
         }
         let view = self.take(a, c, Origin::Transferred, now, out);
