@@ -4,6 +4,8 @@
 //! Invariants (DESIGN.md rules in brackets):
 //! - a chat has at most one owner, and owners and My Chats agree [R4, R8];
 //! - an auto-assignment never takes an agent above their Available-for N [R2, R6];
+//! - under auto-accept no chat waits in a queue while a member of it has a free slot
+//!   (other than the agent who transferred it there) [R2, R6];
 //! - under auto-accept, an agent accepts from Transferred only while holding fewer than
 //!   four chats accepted from there [R6] (what they accepted by hand before the switch
 //!   stays theirs);
@@ -427,6 +429,33 @@ fn check_state(d: &Desk, m: &Model) -> Result<(), TestCaseError> {
     }
     // Every started chat is still there, each once.
     prop_assert_eq!(d.chats().count(), m.chats.len());
+    // R2/R6: under auto-accept nothing waits while someone could take it. A chat waiting
+    // in a queue (or transferred to it, when such transfers are routed) has no member
+    // with a free slot, other than the agent who transferred it.
+    let routing = &d.config().routing;
+    if routing.routes_automatically() {
+        for chat in d.chats() {
+            let (queue, not_to) = match &chat.state {
+                ChatState::Queued => (&chat.queue, None),
+                ChatState::Transferred {
+                    to: TransferTarget::Queue(q),
+                    from,
+                } if routing.route_queue_transfers => (q, Some(from)),
+                _ => continue,
+            };
+            for a in d.agents() {
+                prop_assert!(
+                    a.free_slots() == 0
+                        || !a.profile.in_queue(queue)
+                        || Some(&a.profile.id) == not_to,
+                    "chat {} waits in {queue} while {} has {} free slot(s)",
+                    chat.id,
+                    a.profile.id,
+                    a.free_slots()
+                );
+            }
+        }
+    }
     Ok(())
 }
 

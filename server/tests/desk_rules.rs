@@ -468,6 +468,77 @@ fn r6_auto_accept_respects_available_for_n() {
     assert!(matches!(o.reply, Reply::ChatStarted { assigned: true, .. }));
 }
 
+/// R6: each policy chooses, through the Desk, by the loads the Desk keeps for its
+/// agents. Alice (Available for 4) is given one chat while bob is signed out or not
+/// available; then bob is available for 4 and a second chat arrives. The order of the
+/// sign-ins and of the first chat is set so that each policy's figure, not its
+/// tie-break, decides: alice holds 1 chat and has 3 slots free, bob holds none and has 4.
+#[test]
+fn r6_policies_choose_by_the_loads_the_desk_keeps() {
+    let set = |d: &mut Desk, a: &str, n: u8, now: u64| {
+        ok(
+            d,
+            &agent(a),
+            Command::SetAvailability {
+                availability: Availability::AvailableFor(n),
+            },
+            now,
+        );
+    };
+    /// When bob signs in: first, between alice and the first chat, or after that chat.
+    #[derive(Clone, Copy, Debug)]
+    enum Bob {
+        First,
+        BeforeTheChat,
+        AfterTheChat,
+    }
+    for (policy, bob, expected) in [
+        // Alice has been idle longest and signed in first: only the loads favour bob.
+        (PolicyKind::LeastActive, Bob::AfterTheChat, "bob"),
+        (PolicyKind::MostAvailable, Bob::AfterTheChat, "bob"),
+        (PolicyKind::RoundRobin, Bob::AfterTheChat, "bob"),
+        // Bob signed in first: only alice's open chat favours her.
+        (PolicyKind::FillFirst, Bob::First, "alice"),
+        // Alice signed in first, but was given a chat after bob signed in.
+        (PolicyKind::LongestIdle, Bob::BeforeTheChat, "bob"),
+    ] {
+        let mut d = desk(auto(policy));
+        let mut now = 0;
+        let mut tick = || {
+            now += 1;
+            now
+        };
+        let bob_in = |d: &mut Desk, now: u64| {
+            ok(d, &agent("bob"), Command::SignIn, now);
+            set(d, "bob", 0, now);
+        };
+        if let Bob::First = bob {
+            bob_in(&mut d, tick());
+        }
+        let at = tick();
+        ok(&mut d, &agent("alice"), Command::SignIn, at);
+        set(&mut d, "alice", 4, at);
+        if let Bob::BeforeTheChat = bob {
+            bob_in(&mut d, tick());
+        }
+        let first = start(&mut d, 1, HW, tick());
+        assert!(
+            d.chat(first).unwrap().owned_by(&"alice".into()),
+            "{policy:?}"
+        );
+        if let Bob::AfterTheChat = bob {
+            bob_in(&mut d, tick());
+        }
+        set(&mut d, "bob", 4, tick());
+        let second = start(&mut d, 2, HW, tick());
+        let state = &d.chat(second).unwrap().state;
+        assert!(
+            d.chat(second).unwrap().owned_by(&expected.into()),
+            "{policy:?} ({bob:?}) gave it away as {state:?}"
+        );
+    }
+}
+
 /// R6: under auto-accept an agent may still accept any number from Queue by hand, but
 /// at most four from Transferred.
 #[test]

@@ -158,6 +158,10 @@ pub(crate) async fn run(
     if unregister(&shared, &who, &outbox) {
         let _ = shared.execute_locked(desk, &who, Command::Disconnect, None);
     } else {
+        // Replaced: nothing is pushed to this queue any more (pushes go through the
+        // registry, which names the newer connection), so it is drained without
+        // holding up the Desk.
+        drop(desk);
         if let Some(to) = outbox.kick.take_handover() {
             let mut notices = succession.unsent;
             while let Some(q) = rx.try_recv() {
@@ -180,7 +184,6 @@ pub(crate) async fn run(
                 }
             }
         }
-        drop(desk);
     }
     drop(rx);
     finish(&shared, ws, end).await;
@@ -389,6 +392,11 @@ async fn drive(
                         return End::Gone;
                     }
                     Ok(Some((read, write))) => match (read, write) {
+                        // Replaced while this step wrote: what it wrote goes to the
+                        // newer connection too (the kick ends the session next).
+                        (Read::More, Ok(Ok(()))) if outbox.kick.is_set() => {
+                            succession.unsent = in_flight;
+                        }
                         (Read::More, Ok(Ok(()))) => {}
                         (Read::End(end), _) => {
                             succession.unsent = in_flight;
@@ -415,9 +423,13 @@ async fn drive(
                 };
                 if let Err(end) = write_unless_kicked(outbox, write_timeout, write).await {
                     // They may not have reached the peer: a newer connection gets them
-                    // again (at worst twice, never not at all).
+                    // again (at worst twice).
                     succession.unsent = in_flight;
                     return end;
+                }
+                if outbox.kick.is_set() {
+                    // Written, but the peer that was just replaced may never read them.
+                    succession.unsent = in_flight;
                 }
             }
             _ = ping.tick() => {
@@ -466,7 +478,8 @@ async fn write_unless_kicked(
 /// burst instead of one per frame. Before flushing it lets the tasks that are ready
 /// run once, so that frames they queue for this connection leave in the same write;
 /// on an idle server nothing else is ready and the flush follows at once. The notices
-/// it writes are kept in `in_flight` until the flush succeeds.
+/// it writes are added to `in_flight`: the caller hands them to a newer connection if
+/// this one was replaced meanwhile.
 async fn write_queued(
     ws: &mut Ws,
     rx: &mut outbound::Receiver<Queued>,
@@ -491,7 +504,6 @@ async fn write_queued(
         }
     }
     ws.flush().await?;
-    in_flight.clear();
     Ok(())
 }
 

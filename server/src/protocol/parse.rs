@@ -25,7 +25,9 @@ impl<'de> Deserialize<'de> for Envelope {
                 self,
                 mut map: A,
             ) -> Result<Envelope, A::Error> {
-                let mut seen: Vec<std::borrow::Cow<'de, str>> = Vec::new();
+                // A set, not a list: a frame of thousands of keys must not cost their
+                // square (every frame is read, a rate-limited one too).
+                let mut seen = std::collections::HashSet::<std::borrow::Cow<'de, str>>::new();
                 let mut envelope = Envelope {
                     req: None,
                     twice: false,
@@ -36,8 +38,7 @@ impl<'de> Deserialize<'de> for Envelope {
                     } else {
                         map.next_value::<serde::de::IgnoredAny>()?;
                     }
-                    envelope.twice |= seen.contains(&key);
-                    seen.push(key);
+                    envelope.twice |= !seen.insert(key);
                 }
                 Ok(envelope)
             }

@@ -90,6 +90,14 @@ fn classifies_bad_frames() {
             "{twice}: {e}"
         );
     }
+    // Thousands of keys (a frame up to the size limit) are read once each; the one
+    // given twice is still found, the last of them.
+    let keys: String = (0..8_000).map(|i| format!(r#""k{i}":0,"#)).collect();
+    let many = format!(r#"{{"type":"accept","chat":1,{keys}"k7999":1,"req":3}}"#);
+    let (_, e) = parse_client_message(&many).expect_err("k7999 twice");
+    assert!(e.to_string().contains("`k7999` is given twice"), "{e}");
+    let distinct = format!(r#"{{"type":"accept","chat":1,{keys}"req":3}}"#);
+    assert!(parse_client_message(&distinct).is_ok());
     // Equal keys in different objects are not duplicates.
     let fine = r#"{"type":"transfer","chat":1,"to":{"agent":"alice"},"req":3,"notes":"to"}"#;
     assert!(parse_client_message(fine).is_ok(), "{fine}");
