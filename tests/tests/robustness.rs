@@ -2,7 +2,7 @@
 //! concurrent-accept race (R8), every kind of bad frame and bad HTTP request, the
 //! limits (frame size, rate, outbound queue, connections) and ping/pong.
 
-use anyhow::{Result, ensure};
+use anyhow::{Context as _, Result, ensure};
 use serde_json::{Value, json};
 use std::sync::Arc;
 use switchboard_server::config::AgentConfig;
@@ -995,5 +995,35 @@ async fn admin_api_changes_routing_and_provisions_at_run_time() -> Result<()> {
         .http("GET", "/admin/agents", Some(ADMIN), None)
         .await?;
     ensure!(status == 200 && body.contains("\"erin\""), "{body}");
+    Ok(())
+}
+
+/// Keep-alive: the server pings every `ping_interval_ms`; a client that reads (and so
+/// answers the pings) stays connected past `idle_timeout_ms`, one that stays silent is
+/// closed with 1008 once that much time passed without a frame from it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn keep_alive_pings_and_closes_the_silent() -> Result<()> {
+    use std::time::Duration;
+    let mut config = base_config();
+    config.limits.ping_interval_ms = 100;
+    config.limits.idle_timeout_ms = 400;
+    let server = TestServer::start(config).await?;
+    let mut live = server.user().await?;
+    let mut silent = server.user().await?;
+    let until = tokio::time::Instant::now() + Duration::from_millis(1_200);
+    let mut pings = 0;
+    while let Ok(m) = tokio::time::timeout_at(until, live.raw()).await {
+        if let Message::Ping(_) = m? {
+            pings += 1;
+        }
+    }
+    ensure!(pings >= 5, "{pings} pings in 1.2 s at one per 100 ms");
+    still_usable(&mut live).await?;
+    // The silent one read nothing meanwhile, so it answered no ping.
+    let close = silent.closed().await?.context("a close frame")?;
+    ensure!(
+        u16::from(close.code) == 1008 && close.reason.as_str().contains("idle timeout"),
+        "{close:?}"
+    );
     Ok(())
 }
