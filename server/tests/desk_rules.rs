@@ -1520,6 +1520,50 @@ fn agent_gone_after_grace_requeues_at_front() {
     assert!(!d.agent(&"alice".into()).unwrap().signed_in);
 }
 
+/// Under auto-accept an agent in its grace period takes no new chats, and the chats it
+/// held when the grace ran out go back to the front of the queue and to the next agent
+/// with a free slot, before chats that came later.
+#[test]
+fn agent_gone_under_auto_accept_hands_its_chats_on_first() {
+    let mut d = desk(auto(PolicyKind::LeastActive));
+    let set = |d: &mut Desk, a: &str, n: u8, now: u64| {
+        ok(
+            d,
+            &agent(a),
+            Command::SetAvailability {
+                availability: Availability::AvailableFor(n),
+            },
+            now,
+        );
+    };
+    sign_in(&mut d, "alice");
+    sign_in(&mut d, "bob");
+    set(&mut d, "alice", 1, 0);
+    set(&mut d, "bob", 0, 0);
+    let held = start(&mut d, 1, HW, 1_000);
+    assert!(d.chat(held).unwrap().owned_by(&"alice".into()));
+    set(&mut d, "bob", 1, 1_500);
+    ok(&mut d, &agent("alice"), Command::Disconnect, 2_000);
+    // Alice is away: the next chat goes to bob, the one after waits.
+    let second = start(&mut d, 2, HW, 3_000);
+    assert!(d.chat(second).unwrap().owned_by(&"bob".into()));
+    let third = start(&mut d, 3, HW, 4_000);
+    assert_eq!(d.chat(third).unwrap().state, ChatState::Queued);
+    // Her grace runs out: her chat waits again, ahead of the third, with its age.
+    ok(&mut d, &Principal::System, Command::Tick, 32_000);
+    assert_eq!(d.chat(held).unwrap().state, ChatState::Queued);
+    assert_eq!(d.chat(held).unwrap().waiting_since, Time(1_000));
+    // Bob's slot frees: he is given alice's chat first.
+    let o = ok(
+        &mut d,
+        &agent("bob"),
+        Command::Close { chat: second },
+        33_000,
+    );
+    assert_eq!(assigned(&o), vec![("bob".to_string(), held)]);
+    assert_eq!(d.chat(third).unwrap().state, ChatState::Queued);
+}
+
 /// Signing in after the grace ran out (before any tick) also releases the chats.
 #[test]
 fn agent_sign_in_after_grace_starts_fresh() {
