@@ -360,19 +360,26 @@ const TICKETS_PAGE_MAX: usize = 1_000;
 const SCAN_MAX: usize = 50_000;
 
 /// A page request's `after` (default 0) and `limit` (default `default`, 1..=`max`).
+/// A number written plainly: decimal digits only, no sign, no leading zero (so that each
+/// id has one spelling: `/api/chats/007` and `+7` are not chat 7).
+fn numeric(s: &str) -> Option<u64> {
+    let plain =
+        !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()) && (s == "0" || !s.starts_with('0'));
+    plain.then(|| s.parse().ok()).flatten()
+}
+
 fn page_query(query: Option<&str>, default: usize, max: usize) -> Result<(u64, usize), Fail> {
     let bad = |msg: String| Fail::new(StatusCode::BAD_REQUEST, "bad_request", msg);
     let after = match query_param(query, "after") {
         None => 0,
-        Some(s) => s
-            .parse::<u64>()
-            .map_err(|_| bad(format!("`after` must be a numeric id, not `{s}`")))?,
+        Some(s) => {
+            numeric(&s).ok_or_else(|| bad(format!("`after` must be a numeric id, not `{s}`")))?
+        }
     };
     let limit = match query_param(query, "limit") {
         None => default,
-        Some(s) => s
-            .parse::<usize>()
-            .ok()
+        Some(s) => numeric(&s)
+            .and_then(|n| usize::try_from(n).ok())
             .filter(|n| (1..=max).contains(n))
             .ok_or_else(|| bad(format!("`limit` must be 1..={max}, not `{s}`")))?,
     };
@@ -455,7 +462,7 @@ fn read_api(shared: &Shared, viewer: &Viewer, rest: &[&str], query: Option<&str>
     let not_found =
         |what: &str| Fail::new(StatusCode::NOT_FOUND, "not_found", format!("no {what}"));
     let parse_id = |s: &str| {
-        s.parse::<u64>().map_err(|_| {
+        numeric(s).ok_or_else(|| {
             Fail::new(
                 StatusCode::BAD_REQUEST,
                 "bad_request",
@@ -842,7 +849,10 @@ fn decode(s: &str, plus_is_space: bool) -> String {
         match bytes[i] {
             b'+' if plus_is_space => out.push(b' '),
             b'%' if i + 2 < bytes.len() => {
-                let hex = std::str::from_utf8(&bytes[i + 1..i + 3]).ok();
+                // Two hex digits, nothing else (`from_str_radix` would take `+A`).
+                let hex = std::str::from_utf8(&bytes[i + 1..i + 3])
+                    .ok()
+                    .filter(|h| h.bytes().all(|b| b.is_ascii_hexdigit()));
                 match hex.and_then(|h| u8::from_str_radix(h, 16).ok()) {
                     Some(b) => {
                         out.push(b);
@@ -894,7 +904,29 @@ mod tests {
         );
         assert_eq!(query_param(Some("token"), "token").as_deref(), Some(""));
         assert_eq!(query_param(Some("x=%zz%"), "x").as_deref(), Some("%zz%"));
+        assert_eq!(query_param(Some("x=%+A"), "x").as_deref(), Some("% A"));
+        assert_eq!(query_param(Some("x=%4a%4A"), "x").as_deref(), Some("JJ"));
         assert_eq!(query_param(None, "x"), None);
+    }
+
+    #[test]
+    fn numbers_have_one_spelling() {
+        assert_eq!(numeric("0"), Some(0));
+        assert_eq!(numeric("7"), Some(7));
+        assert_eq!(numeric("18446744073709551615"), Some(u64::MAX));
+        for bad in [
+            "",
+            "+7",
+            "-7",
+            "007",
+            "00",
+            "7 ",
+            " 7",
+            "1e3",
+            "18446744073709551616",
+        ] {
+            assert_eq!(numeric(bad), None, "{bad:?}");
+        }
     }
 
     #[test]
