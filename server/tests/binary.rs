@@ -44,25 +44,51 @@ where
     }
 }
 
-#[tokio::test]
-async fn binary_serves_and_stops_cleanly_on_sigterm() -> Res {
-    let journal =
-        std::env::temp_dir().join(format!("switchboard-bin-{}.jsonl", std::process::id()));
-    let _ = std::fs::remove_file(&journal);
-    let config = concat!(env!("CARGO_MANIFEST_DIR"), "/example.toml");
-    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_switchboard-server"))
-        .args(["--listen", "127.0.0.1:0", "--config", config, "--journal"])
-        .arg(&journal)
+/// The server started by `command` (the binary, or a shell that runs it), its log on a
+/// pipe, and the address it printed first.
+struct Started {
+    child: tokio::process::Child,
+    stderr: tokio::process::ChildStderr,
+    addr: std::net::SocketAddr,
+}
+
+async fn start(
+    command: &mut tokio::process::Command,
+) -> Result<Started, Box<dyn std::error::Error>> {
+    let mut child = command
         .env_remove("RUST_LOG")
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
         .kill_on_drop(true)
         .spawn()?;
     let stdout = child.stdout.take().ok_or("no stdout")?;
-    let mut stderr = child.stderr.take().ok_or("no stderr")?;
+    let stderr = child.stderr.take().ok_or("no stderr")?;
     let mut first = String::new();
     tokio::time::timeout(WAIT, BufReader::new(stdout).read_line(&mut first)).await??;
-    let addr: std::net::SocketAddr = first.trim().parse()?;
+    let addr = first.trim().parse()?;
+    Ok(Started {
+        child,
+        stderr,
+        addr,
+    })
+}
+
+#[tokio::test]
+async fn binary_serves_and_stops_cleanly_on_sigterm() -> Res {
+    let journal =
+        std::env::temp_dir().join(format!("switchboard-bin-{}.jsonl", std::process::id()));
+    let _ = std::fs::remove_file(&journal);
+    let config = concat!(env!("CARGO_MANIFEST_DIR"), "/example.toml");
+    let Started {
+        mut child,
+        mut stderr,
+        addr,
+    } = start(
+        tokio::process::Command::new(env!("CARGO_BIN_EXE_switchboard-server"))
+            .args(["--listen", "127.0.0.1:0", "--config", config, "--journal"])
+            .arg(&journal),
+    )
+    .await?;
 
     // HTTP on the same port.
     let mut s = tokio::net::TcpStream::connect(addr).await?;
@@ -157,19 +183,16 @@ async fn a_low_open_files_limit_lowers_max_connections() -> Res {
         eprintln!("skipped: the hard open-files limit is below the 128 this test sets");
         return Ok(());
     }
-    let mut child = tokio::process::Command::new("sh")
-        .args(["-c", r#"ulimit -n 128 && exec "$0" --listen 127.0.0.1:0"#])
-        .arg(env!("CARGO_BIN_EXE_switchboard-server"))
-        .env_remove("RUST_LOG")
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()?;
-    let stdout = child.stdout.take().ok_or("no stdout")?;
-    let mut stderr = child.stderr.take().ok_or("no stderr")?;
-    let mut first = String::new();
-    tokio::time::timeout(WAIT, BufReader::new(stdout).read_line(&mut first)).await??;
-    let addr: std::net::SocketAddr = first.trim().parse()?;
+    let Started {
+        mut child,
+        mut stderr,
+        addr,
+    } = start(
+        tokio::process::Command::new("sh")
+            .args(["-c", r#"ulimit -n 128 && exec "$0" --listen 127.0.0.1:0"#])
+            .arg(env!("CARGO_BIN_EXE_switchboard-server")),
+    )
+    .await?;
 
     // 128 less the 64 kept for other files.
     let mut users = Vec::new();

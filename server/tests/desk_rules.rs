@@ -475,16 +475,6 @@ fn r6_auto_accept_respects_available_for_n() {
 /// tie-break, decides: alice holds 1 chat and has 3 slots free, bob holds none and has 4.
 #[test]
 fn r6_policies_choose_by_the_loads_the_desk_keeps() {
-    let set = |d: &mut Desk, a: &str, n: u8, now: u64| {
-        ok(
-            d,
-            &agent(a),
-            Command::SetAvailability {
-                availability: Availability::AvailableFor(n),
-            },
-            now,
-        );
-    };
     /// When bob signs in: first, between alice and the first chat, or after that chat.
     #[derive(Clone, Copy, Debug)]
     enum Bob {
@@ -510,14 +500,14 @@ fn r6_policies_choose_by_the_loads_the_desk_keeps() {
         };
         let bob_in = |d: &mut Desk, now: u64| {
             ok(d, &agent("bob"), Command::SignIn, now);
-            set(d, "bob", 0, now);
+            available_for(d, "bob", 0, now);
         };
         if let Bob::First = bob {
             bob_in(&mut d, tick());
         }
         let at = tick();
         ok(&mut d, &agent("alice"), Command::SignIn, at);
-        set(&mut d, "alice", 4, at);
+        available_for(&mut d, "alice", 4, at);
         if let Bob::BeforeTheChat = bob {
             bob_in(&mut d, tick());
         }
@@ -529,7 +519,7 @@ fn r6_policies_choose_by_the_loads_the_desk_keeps() {
         if let Bob::AfterTheChat = bob {
             bob_in(&mut d, tick());
         }
-        set(&mut d, "bob", 4, tick());
+        available_for(&mut d, "bob", 4, tick());
         let second = start(&mut d, 2, HW, tick());
         let state = &d.chat(second).unwrap().state;
         assert!(
@@ -1526,23 +1516,13 @@ fn agent_gone_after_grace_requeues_at_front() {
 #[test]
 fn agent_gone_under_auto_accept_hands_its_chats_on_first() {
     let mut d = desk(auto(PolicyKind::LeastActive));
-    let set = |d: &mut Desk, a: &str, n: u8, now: u64| {
-        ok(
-            d,
-            &agent(a),
-            Command::SetAvailability {
-                availability: Availability::AvailableFor(n),
-            },
-            now,
-        );
-    };
     sign_in(&mut d, "alice");
     sign_in(&mut d, "bob");
-    set(&mut d, "alice", 1, 0);
-    set(&mut d, "bob", 0, 0);
+    available_for(&mut d, "alice", 1, 0);
+    available_for(&mut d, "bob", 0, 0);
     let held = start(&mut d, 1, HW, 1_000);
     assert!(d.chat(held).unwrap().owned_by(&"alice".into()));
-    set(&mut d, "bob", 1, 1_500);
+    available_for(&mut d, "bob", 1, 1_500);
     ok(&mut d, &agent("alice"), Command::Disconnect, 2_000);
     // Alice is away: the next chat goes to bob, the one after waits.
     let second = start(&mut d, 2, HW, 3_000);

@@ -199,6 +199,18 @@ pub fn sign_in(desk: &mut Desk, id: &str) -> AgentStatus {
     }
 }
 
+/// Agent `id` declares "Available for `n`" (auto-accept on).
+pub fn available_for(desk: &mut Desk, id: &str, n: u8, now: u64) {
+    ok(
+        desk,
+        &agent(id),
+        Command::SetAvailability {
+            availability: Availability::AvailableFor(n),
+        },
+        now,
+    );
+}
+
 /// User `u` starts a chat in `queue`; returns its id.
 pub fn start(desk: &mut Desk, u: u64, queue: &str, now: u64) -> ChatId {
     start_as(
