@@ -73,6 +73,17 @@ async fn start(
     })
 }
 
+/// `GET /healthz` answers 200.
+async fn healthy(addr: std::net::SocketAddr) -> Res {
+    let mut s = tokio::net::TcpStream::connect(addr).await?;
+    s.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        .await?;
+    let mut resp = String::new();
+    tokio::time::timeout(WAIT, s.read_to_string(&mut resp)).await??;
+    assert!(resp.starts_with("HTTP/1.1 200"), "{resp}");
+    Ok(())
+}
+
 #[tokio::test]
 async fn binary_serves_and_stops_cleanly_on_sigterm() -> Res {
     let journal =
@@ -91,12 +102,7 @@ async fn binary_serves_and_stops_cleanly_on_sigterm() -> Res {
     .await?;
 
     // HTTP on the same port.
-    let mut s = tokio::net::TcpStream::connect(addr).await?;
-    s.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
-        .await?;
-    let mut resp = String::new();
-    tokio::time::timeout(WAIT, s.read_to_string(&mut resp)).await??;
-    assert!(resp.starts_with("HTTP/1.1 200"), "{resp}");
+    healthy(addr).await?;
 
     // An agent and a user over WebSocket.
     let mut req = format!("ws://{addr}/ws").into_client_request()?;
@@ -217,12 +223,7 @@ async fn a_low_open_files_limit_lowers_max_connections() -> Res {
         }
         other => return Err(format!("the 65th connection was not refused: {other:?}").into()),
     }
-    let mut s = tokio::net::TcpStream::connect(addr).await?;
-    s.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
-        .await?;
-    let mut resp = String::new();
-    tokio::time::timeout(WAIT, s.read_to_string(&mut resp)).await??;
-    assert!(resp.starts_with("HTTP/1.1 200"), "{resp}");
+    healthy(addr).await?;
 
     let pid = child.id().ok_or("no pid")?;
     std::process::Command::new("kill")
