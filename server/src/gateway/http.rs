@@ -359,7 +359,6 @@ const TICKETS_PAGE_MAX: usize = 1_000;
 /// Most items one page looks at (an agent sees only some of them).
 const SCAN_MAX: usize = 50_000;
 
-/// A page request's `after` (default 0) and `limit` (default `default`, 1..=`max`).
 /// A number written plainly: decimal digits only, no sign, no leading zero (so that each
 /// id has one spelling: `/api/chats/007` and `+7` are not chat 7).
 fn numeric(s: &str) -> Option<u64> {
@@ -368,6 +367,7 @@ fn numeric(s: &str) -> Option<u64> {
     plain.then(|| s.parse().ok()).flatten()
 }
 
+/// A page request's `after` (default 0) and `limit` (default `default`, 1..=`max`).
 fn page_query(query: Option<&str>, default: usize, max: usize) -> Result<(u64, usize), Fail> {
     let bad = |msg: String| Fail::new(StatusCode::BAD_REQUEST, "bad_request", msg);
     let after = match query_param(query, "after") {

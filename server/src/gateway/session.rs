@@ -222,7 +222,8 @@ type Handover = oneshot::Receiver<Vec<Utf8Bytes>>;
 struct Succession {
     /// The notices the connection this one replaced still held, once it stops.
     from: Option<Handover>,
-    /// Notices a kick cut off mid-write: they go to this connection's successor.
+    /// Notices this connection was writing when it was kicked, written or not: they go
+    /// to its successor.
     unsent: Vec<Utf8Bytes>,
 }
 
@@ -292,6 +293,10 @@ async fn drive(
         if let Err(end) = write_unless_kicked(outbox, write_timeout, taken).await {
             succession.unsent = in_flight;
             return end;
+        }
+        if outbox.kick.is_set() {
+            // Written, but this connection was replaced in turn meanwhile.
+            succession.unsent = in_flight;
         }
     }
     let mut bucket = Bucket::new(limits.messages_per_sec, limits.burst);

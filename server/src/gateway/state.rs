@@ -106,7 +106,8 @@ pub(crate) struct Queued {
     pub frame: Utf8Bytes,
     /// A notice that a newer connection of the participant would take over (an
     /// agent's; a user's connection is never replaced), not an answer to this
-    /// connection's own message. The session keeps these until their write is flushed.
+    /// connection's own message. The session keeps these until the end of the step that
+    /// wrote them.
     pub notice: bool,
 }
 
