@@ -64,6 +64,11 @@ fn bot(plan: Arc<AgentPlan>, seed: u64) -> AgentBot {
     AgentBot::new("a-1".into(), plan, ChaCha8Rng::seed_from_u64(seed))
 }
 
+/// Whether `fx` sets `timer`.
+fn sets(fx: &Effects, timer: &Timer) -> bool {
+    fx.timers.iter().any(|(_, t)| t == timer)
+}
+
 fn step(bot: &mut AgentBot, input: Input<'_>) -> Effects {
     let mut fx = Effects::default();
     let mut rec = Recorder::new(Duration::from_secs(60));
@@ -246,12 +251,7 @@ fn timers_of_an_earlier_holding_are_void() {
         &mut bot,
         Input::Notice(&Notice::Assigned(Box::new(view(7)))),
     );
-    assert!(
-        first
-            .timers
-            .iter()
-            .any(|(_, t)| *t == Timer::AgentClose(ChatId(7), 1))
-    );
+    assert!(sets(&first, &Timer::AgentClose(ChatId(7), 1)));
     // The connection drops past the grace period: the Desk took the chat back (the
     // sign-in's status no longer lists it), then routes it to the agent again.
     step(&mut bot, Input::Disconnected);
@@ -551,11 +551,7 @@ fn a_refused_listing_of_offers_is_tried_again() {
     step(&mut bot, Input::Start);
     step(&mut bot, Input::Reply(SIGN_IN, &status(vec![ChatId(7)])));
     let fx = step(&mut bot, Input::Error(OFFERS_AFTER_DROP, "rate_limited"));
-    assert!(
-        fx.timers.iter().any(|(_, t)| *t == Timer::ListOffers),
-        "{:?}",
-        fx.timers
-    );
+    assert!(sets(&fx, &Timer::ListOffers), "{:?}", fx.timers);
     let fx = step(&mut bot, Input::Timer(Timer::ListOffers));
     assert!(
         fx.send
@@ -622,30 +618,17 @@ fn transfer_refused_for_the_limit_is_retried_when_a_chat_ends() {
         notes: String::new(),
     };
     let fx = step(&mut bot, Input::Notice(&offer));
-    assert!(
-        fx.timers
-            .iter()
-            .any(|(_, t)| *t == Timer::TakeTransfer(ChatId(9)))
-    );
+    assert!(sets(&fx, &Timer::TakeTransfer(ChatId(9))));
     let fx = step(&mut bot, Input::Timer(Timer::TakeTransfer(ChatId(9))));
     let (t, _) = fx.send[0].clone();
     let fx = step(&mut bot, Input::Error(t, "transfer_limit"));
-    assert!(
-        !fx.timers
-            .iter()
-            .any(|(_, t)| *t == Timer::TakeTransfer(ChatId(9)))
-    );
+    assert!(!sets(&fx, &Timer::TakeTransfer(ChatId(9))));
     let ended = Notice::ChatEnded {
         chat: ChatId(1),
         state: switchboard_server::domain::ChatState::Abandoned,
     };
     let fx = step(&mut bot, Input::Notice(&ended));
-    assert!(
-        fx.timers
-            .iter()
-            .any(|(_, t)| *t == Timer::TakeTransfer(ChatId(9))),
-        "{fx:?}"
-    );
+    assert!(sets(&fx, &Timer::TakeTransfer(ChatId(9))), "{fx:?}");
 }
 
 /// A refused answer is tried again: the user is not left waiting for ever.
@@ -669,10 +652,5 @@ fn refused_reply_is_retried() {
     let fx = step(&mut bot, Input::Timer(Timer::AgentReply(ChatId(1), 1)));
     let (t, _) = fx.send[0].clone();
     let fx = step(&mut bot, Input::Error(t, "rate_limited"));
-    assert!(
-        fx.timers
-            .iter()
-            .any(|(_, t)| *t == Timer::AgentReply(ChatId(1), 1)),
-        "{fx:?}"
-    );
+    assert!(sets(&fx, &Timer::AgentReply(ChatId(1), 1)), "{fx:?}");
 }

@@ -3,8 +3,8 @@
 //! replay (to whom, in what order, about which chat).
 
 use super::model::St;
-use super::{Replay, cite, rcpt};
-use crate::checker::violation::{Invariant, Violation};
+use super::{Replay, rcpt, shown_by};
+use crate::checker::violation::Invariant;
 use switchboard_server::domain::{
     ChatId, ChatState, Command, Entry, EntryBody, LeftReason, Notice, Origin, Party, Principal,
     Recipient, Ticket, TicketStatus, render_transcript,
@@ -25,25 +25,23 @@ impl Replay<'_> {
         };
         if let St::Ended(how) = chat.st {
             self.out.push(
-                Violation::new(
+                shown_by(
+                    e,
                     Invariant::ChatEnd,
                     format!("a message entered chat {c} after it ended ({how})"),
                 )
-                .chat(c.0)
-                .at(e.at_ms as f64)
-                .proof(cite(e)),
+                .chat(c.0),
             );
         }
         let expected = chat.transcript.len() as u64 + 1;
         if seq != expected {
             self.out.push(
-                Violation::new(
+                shown_by(
+                    e,
                     Invariant::Transcript,
                     format!("transcript position {seq} given where {expected} was next"),
                 )
-                .chat(c.0)
-                .at(e.at_ms as f64)
-                .proof(cite(e)),
+                .chat(c.0),
             );
         }
         let idx = usize::try_from(seq.saturating_sub(1)).unwrap_or(usize::MAX);
@@ -78,14 +76,13 @@ impl Replay<'_> {
         match chat.ticket {
             Some(id) if id != t.id => {
                 self.out.push(
-                    Violation::new(
+                    shown_by(
+                        e,
                         Invariant::Ticket,
                         format!("chat {c} got a second ticket {} (R14)", t.number),
                     )
                     .chat(c.0)
-                    .agent(t.agent.as_str())
-                    .at(e.at_ms as f64)
-                    .proof(cite(e)),
+                    .agent(t.agent.as_str()),
                 );
             }
             _ => chat.ticket = Some(t.id),
@@ -102,27 +99,25 @@ impl Replay<'_> {
             let expected = render_transcript(&entries);
             if !t.description.ends_with(&expected) {
                 self.out.push(
-                    Violation::new(
+                    shown_by(
+                        e,
                         Invariant::Ticket,
                         format!("ticket {} description does not hold the transcript as it stood at creation", t.number),
                     )
                     .chat(c.0)
-                    .agent(t.agent.as_str())
-                    .at(e.at_ms as f64)
-                    .proof(cite(e)),
+                    .agent(t.agent.as_str()),
                 );
             }
         }
         for art in &chat.shared {
             if !t.activity.iter().any(|x| x.text.contains(art.as_str())) {
                 self.out.push(
-                    Violation::new(
+                    shown_by(
+                        e,
                         Invariant::Ticket,
                         format!("article {art} shared in chat {c} is missing from the activity log of {} (R11)", t.number),
                     )
-                    .chat(c.0)
-                    .at(e.at_ms as f64)
-                    .proof(cite(e)),
+                    .chat(c.0),
                 );
             }
         }
@@ -202,13 +197,12 @@ impl Replay<'_> {
                     && entry.seq <= prev
                 {
                     self.out.push(
-                        Violation::new(
+                        shown_by(
+                            e,
                             Invariant::MessageOrder,
                             format!("{r} was sent message {} of chat {chat} after message {prev} (journal#{at})", entry.seq),
                         )
-                        .chat(chat.0)
-                        .at(e.at_ms as f64)
-                        .proof(cite(e)),
+                        .chat(chat.0),
                     );
                 }
                 let top = self.last_msg.get(&(r.clone(), *chat)).map_or(0, |x| x.0);

@@ -97,6 +97,13 @@ fn who(p: &Principal) -> String {
     }
 }
 
+/// A violation journal entry `e` shows: dated by it, with it as the proof.
+fn shown_by(e: &JournalEntry, invariant: Invariant, message: impl Into<String>) -> Violation {
+    Violation::new(invariant, message)
+        .at(e.at_ms as f64)
+        .proof(cite(e))
+}
+
 fn cite(e: &JournalEntry) -> String {
     let result = match &e.result {
         JournalResult::Ok { reply, .. } => {
@@ -256,7 +263,8 @@ impl Replay<'_> {
                             && !self.may_see(a, to)
                         {
                             self.out.push(
-                                Violation::new(
+                                shown_by(
+                                    e,
                                     Invariant::TransferVisibility,
                                     format!(
                                         "Transferred list of {a} shows a transfer addressed to {}",
@@ -264,9 +272,7 @@ impl Replay<'_> {
                                     ),
                                 )
                                 .chat(s.chat.0)
-                                .agent(a.as_str())
-                                .at(e.at_ms as f64)
-                                .proof(cite(e)),
+                                .agent(a.as_str()),
                             );
                         }
                     }

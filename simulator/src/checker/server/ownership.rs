@@ -3,8 +3,8 @@
 //! connection (R10), released, ended, and what a grace period running out takes back.
 
 use super::model::St;
-use super::{Replay, cite, target, unqueue};
-use crate::checker::violation::{Invariant, Violation};
+use super::{Replay, shown_by, target, unqueue};
+use crate::checker::violation::Invariant;
 use switchboard_server::domain::{
     AgentId, ChatId, Entry, Notice, Origin, Recipient, TransferTarget,
 };
@@ -26,14 +26,13 @@ impl Replay<'_> {
         for (a, chats) in gone {
             for c in chats {
                 self.out.push(
-                    Violation::new(
+                    shown_by(
+                        e,
                         Invariant::ChatEnd,
                         format!("chat {c} is lost: {a}'s grace period ran out but the chat was not put back in its queue"),
                     )
                     .chat(c.0)
-                    .agent(a.as_str())
-                    .at(e.at_ms as f64)
-                    .proof(cite(e)),
+                    .agent(a.as_str()),
                 );
                 if let Some(ch) = self.chats.get_mut(&c) {
                     ch.owner = None;
@@ -95,7 +94,8 @@ impl Replay<'_> {
             });
             if !given {
                 self.out.push(
-                    Violation::new(
+                    shown_by(
+                        e,
                         Invariant::MessageOrder,
                         format!(
                             "{a} resumed chat {c} without being given it (what the user \
@@ -103,9 +103,7 @@ impl Replay<'_> {
                         ),
                     )
                     .chat(c.0)
-                    .agent(a.as_str())
-                    .at(e.at_ms as f64)
-                    .proof(cite(e)),
+                    .agent(a.as_str()),
                 );
             }
         }
@@ -120,14 +118,13 @@ impl Replay<'_> {
         if owner != Some(a) {
             let whose = owner.map_or_else(|| "nobody's".to_string(), |o| format!("{o}'s"));
             self.out.push(
-                Violation::new(
+                shown_by(
+                    e,
                     Invariant::SingleOwner,
                     format!("{a} resumed chat {c}, which was {whose}"),
                 )
                 .chat(c.0)
-                .agent(a.as_str())
-                .at(e.at_ms as f64)
-                .proof(cite(e)),
+                .agent(a.as_str()),
             );
         }
     }
@@ -138,19 +135,19 @@ impl Replay<'_> {
         };
         if let St::Ended(how) = chat.st {
             self.out.push(
-                Violation::new(
+                shown_by(
+                    e,
                     Invariant::ChatEnd,
                     format!("{a} was given chat {c} after it ended ({how})"),
                 )
                 .chat(c.0)
-                .agent(a.as_str())
-                .at(e.at_ms as f64)
-                .proof(cite(e)),
+                .agent(a.as_str()),
             );
         }
         if let Some((prev, _, since)) = &chat.owner {
             self.out.push(
-                Violation::new(
+                shown_by(
+                    e,
                     Invariant::SingleOwner,
                     format!(
                         "{a} was given chat {c} while {prev} still owned it (since {since} ms)"
@@ -158,16 +155,15 @@ impl Replay<'_> {
                 )
                 .chat(c.0)
                 .agent(prev.as_str())
-                .agent(a.as_str())
-                .at(e.at_ms as f64)
-                .proof(cite(e)),
+                .agent(a.as_str()),
             );
         }
         if let St::Transferred(to) = &chat.st
             && !self.may_see(a, to)
         {
             self.out.push(
-                Violation::new(
+                shown_by(
+                    e,
                     Invariant::TransferVisibility,
                     format!(
                         "{a} took chat {c}, transferred to {}, which they may not see",
@@ -175,9 +171,7 @@ impl Replay<'_> {
                     ),
                 )
                 .chat(c.0)
-                .agent(a.as_str())
-                .at(e.at_ms as f64)
-                .proof(cite(e)),
+                .agent(a.as_str()),
             );
         }
         let chat = self.chats.get_mut(&c).expect("checked above");
@@ -200,7 +194,8 @@ impl Replay<'_> {
         let open = m.open.len();
         if origin == Origin::Auto && open > usize::from(n) {
             self.out.push(
-                Violation::new(
+                shown_by(
+                    e,
                     Invariant::Capacity,
                     format!(
                         "{a} was auto-assigned a chat that makes {open} open ({autos} \
@@ -208,9 +203,7 @@ impl Replay<'_> {
                     ),
                 )
                 .chat(c.0)
-                .agent(a.as_str())
-                .at(e.at_ms as f64)
-                .proof(cite(e)),
+                .agent(a.as_str()),
             );
         }
         if origin == Origin::Transferred
@@ -218,7 +211,8 @@ impl Replay<'_> {
             && transfers > usize::from(self.max_transfer_accepts)
         {
             self.out.push(
-                Violation::new(
+                shown_by(
+                    e,
                     Invariant::Capacity,
                     format!(
                         "{a} holds {transfers} chats accepted from Transferred under auto-accept (limit {})",
@@ -226,9 +220,7 @@ impl Replay<'_> {
                     ),
                 )
                 .chat(c.0)
-                .agent(a.as_str())
-                .at(e.at_ms as f64)
-                .proof(cite(e)),
+                .agent(a.as_str()),
             );
         }
     }
@@ -250,7 +242,8 @@ impl Replay<'_> {
         let given: Vec<u64> = history.iter().map(|x| x.seq).collect();
         if known.iter().any(|s| !given.contains(s)) || given.len() != chat.transcript.len() {
             self.out.push(
-                Violation::new(
+                shown_by(
+                    e,
                     Invariant::Transcript,
                     format!(
                         "{a} got a history of {} entries but the transcript holds {}",
@@ -259,23 +252,20 @@ impl Replay<'_> {
                     ),
                 )
                 .chat(c.0)
-                .agent(a.as_str())
-                .at(e.at_ms as f64)
-                .proof(cite(e)),
+                .agent(a.as_str()),
             );
         }
         if let Some(n) = &chat.last_notes
             && !notes.iter().any(|x| &x.notes == n)
         {
             self.out.push(
-                Violation::new(
+                shown_by(
+                    e,
                     Invariant::TransferNotes,
                     format!("{a} accepted transferred chat {c} without the notes {n:?}"),
                 )
                 .chat(c.0)
-                .agent(a.as_str())
-                .at(e.at_ms as f64)
-                .proof(cite(e)),
+                .agent(a.as_str()),
             );
         }
     }
@@ -295,13 +285,12 @@ impl Replay<'_> {
         };
         if let (St::Ended(first), Some(at)) = (&chat.st, chat.ended_seq) {
             self.out.push(
-                Violation::new(
+                shown_by(
+                    e,
                     Invariant::ChatEnd,
                     format!("chat {c} ended twice: {first} at journal#{at}, then {how}"),
                 )
-                .chat(c.0)
-                .at(e.at_ms as f64)
-                .proof(cite(e)),
+                .chat(c.0),
             );
             return;
         }
