@@ -64,6 +64,16 @@ fn bot(plan: Arc<AgentPlan>, seed: u64) -> AgentBot {
     AgentBot::new("a-1".into(), plan, ChaCha8Rng::seed_from_u64(seed))
 }
 
+/// A bot without faults that was just given chat 1.
+fn holding_chat_1() -> AgentBot {
+    let mut bot = bot(plan(AgentFaults::none()), 1);
+    step(
+        &mut bot,
+        Input::Notice(&Notice::Assigned(Box::new(view(1)))),
+    );
+    bot
+}
+
 /// Whether `fx` sets `timer`.
 fn sets(fx: &Effects, timer: &Timer) -> bool {
     fx.timers.iter().any(|(_, t)| t == timer)
@@ -606,11 +616,7 @@ fn without_faults_nothing_is_injected() {
 /// chat is freed; the agent is not stuck with it.
 #[test]
 fn transfer_refused_for_the_limit_is_retried_when_a_chat_ends() {
-    let mut bot = bot(plan(AgentFaults::none()), 1);
-    step(
-        &mut bot,
-        Input::Notice(&Notice::Assigned(Box::new(view(1)))),
-    );
+    let mut bot = holding_chat_1();
     let offer = Notice::TransferOffered {
         chat: ChatId(9),
         queue: "q".into(),
@@ -634,11 +640,7 @@ fn transfer_refused_for_the_limit_is_retried_when_a_chat_ends() {
 /// A refused answer is tried again: the user is not left waiting for ever.
 #[test]
 fn refused_reply_is_retried() {
-    let mut bot = bot(plan(AgentFaults::none()), 1);
-    step(
-        &mut bot,
-        Input::Notice(&Notice::Assigned(Box::new(view(1)))),
-    );
+    let mut bot = holding_chat_1();
     let msg = Notice::Message {
         chat: ChatId(1),
         entry: switchboard_server::domain::Entry {
