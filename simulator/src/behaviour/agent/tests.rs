@@ -74,6 +74,14 @@ fn holding_chat_1() -> AgentBot {
     bot
 }
 
+/// The one command `fx` sends (it fails the test if there are none or several).
+fn only_command(fx: &Effects) -> &Command {
+    match fx.send.as_slice() {
+        [(_, command)] => command,
+        other => panic!("not one command sent: {other:?}"),
+    }
+}
+
 /// Whether `fx` sets `timer`.
 fn sets(fx: &Effects, timer: &Timer) -> bool {
     fx.timers.iter().any(|(_, t)| t == timer)
@@ -150,7 +158,7 @@ fn a_chat_being_closed_gets_no_more_answers() {
     );
     let fx = step(&mut bot, Input::Timer(Timer::AgentClose(chat, 1)));
     assert!(
-        matches!(fx.send.as_slice(), [(_, Command::Close { .. })]),
+        matches!(only_command(&fx), Command::Close { .. }),
         "{:?}",
         fx.send
     );
@@ -277,10 +285,7 @@ fn timers_of_an_earlier_holding_are_void() {
     assert!(stale.send.is_empty(), "{:?}", stale.send);
     let due = step(&mut bot, Input::Timer(Timer::AgentClose(ChatId(7), 2)));
     assert!(
-        matches!(
-            due.send.as_slice(),
-            [(_, Command::Close { chat: ChatId(7) })]
-        ),
+        matches!(only_command(&due), Command::Close { chat: ChatId(7) }),
         "{:?}",
         due.send
     );
@@ -467,8 +472,8 @@ fn transfers_offered_around_a_drop_are_found_again_after_it() {
     let fx = step(&mut bot, Input::Timer(Timer::TakeTransfer(ChatId(8))));
     assert!(
         matches!(
-            fx.send.as_slice(),
-            [(_, Command::AcceptTransfer { chat: ChatId(8) })]
+            only_command(&fx),
+            Command::AcceptTransfer { chat: ChatId(8) }
         ),
         "{:?}",
         fx.send
