@@ -227,6 +227,16 @@ struct Succession {
     unsent: Vec<Utf8Bytes>,
 }
 
+impl Succession {
+    /// After a write went through: if the connection was replaced meanwhile, the
+    /// notices it wrote go to its successor too (its peer may never read them).
+    fn keep_if_replaced(&mut self, outbox: &Outbox, in_flight: Vec<Utf8Bytes>) {
+        if outbox.kick.is_set() {
+            self.unsent = in_flight;
+        }
+    }
+}
+
 /// Removes the connection; true if it was the participant's current one (false when
 /// a newer connection of the agent replaced it, or when shutdown already told the Desk
 /// it was gone).
@@ -294,10 +304,7 @@ async fn drive(
             succession.unsent = in_flight;
             return end;
         }
-        if outbox.kick.is_set() {
-            // Written, but this connection was replaced in turn meanwhile.
-            succession.unsent = in_flight;
-        }
+        succession.keep_if_replaced(outbox, in_flight);
     }
     let mut bucket = Bucket::new(limits.messages_per_sec, limits.burst);
     let ping_every = Duration::from_millis(if limits.ping_interval_ms == 0 {
@@ -397,12 +404,10 @@ async fn drive(
                         return End::Gone;
                     }
                     Ok(Some((read, write))) => match (read, write) {
-                        // Replaced while this step wrote: what it wrote goes to the
-                        // newer connection too (the kick ends the session next).
-                        (Read::More, Ok(Ok(()))) if outbox.kick.is_set() => {
-                            succession.unsent = in_flight;
+                        // The kick, if any, ends the session next.
+                        (Read::More, Ok(Ok(()))) => {
+                            succession.keep_if_replaced(outbox, in_flight);
                         }
-                        (Read::More, Ok(Ok(()))) => {}
                         (Read::End(end), _) => {
                             succession.unsent = in_flight;
                             return end;
@@ -432,10 +437,7 @@ async fn drive(
                     succession.unsent = in_flight;
                     return end;
                 }
-                if outbox.kick.is_set() {
-                    // Written, but the peer that was just replaced may never read them.
-                    succession.unsent = in_flight;
-                }
+                succession.keep_if_replaced(outbox, in_flight);
             }
             _ = ping.tick() => {
                 if limits.idle_timeout_ms > 0
