@@ -956,6 +956,52 @@ async fn admin_api_changes_routing_and_provisions_at_run_time() -> Result<()> {
         status == 200 && body.contains("round-robin"),
         "{status} {body}"
     );
+    // Read-only sections given in part: the fields left out are the ones in force (the
+    // base configuration's rate limit is not the default), not the defaults.
+    let routing = &changed["routing"];
+    let partial = [
+        (
+            json!({"routing": routing, "limits": {"burst": 10000}}),
+            200,
+            "round-robin",
+        ),
+        (
+            json!({"routing": routing, "limits": {}, "disconnect": {"user": "abandon"}}),
+            200,
+            "round-robin",
+        ),
+        (
+            json!({"routing": routing, "limits": {"burst": 1}}),
+            422,
+            "read_only",
+        ),
+        (
+            json!({"routing": routing, "disconnect": {"agent_grace": 1}}),
+            422,
+            "read_only",
+        ),
+        (
+            json!({"routing": routing, "limits": {"burst": "many"}}),
+            400,
+            "bad_request",
+        ),
+        (
+            json!({"routing": routing, "limits": {"bursts": 10000}}),
+            400,
+            "bad_request",
+        ),
+        (
+            json!({"routing": routing, "limits": [1]}),
+            400,
+            "bad_request",
+        ),
+    ];
+    for (put, status, want) in partial {
+        let (got, body) = server
+            .http("PUT", "/admin/config", Some(ADMIN), Some(&put.to_string()))
+            .await?;
+        ensure!(got == status && body.contains(want), "{put}: {got} {body}");
+    }
     changed["limits"]["burst"] = json!(1);
     let (status, body) = server
         .http(

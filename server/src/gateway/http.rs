@@ -573,16 +573,52 @@ fn read_api(shared: &Shared, viewer: &Viewer, rest: &[&str], query: Option<&str>
 
 // --- admin API ---
 
-/// The body of `GET /admin/config`; `PUT` takes the same shape, but only `routing` may
-/// change at run time.
-#[derive(Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+/// The body of `GET /admin/config`.
+#[derive(Serialize)]
 struct AdminConfig {
     routing: RoutingConfig,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    disconnect: Option<DisconnectRules>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    limits: Option<Limits>,
+    disconnect: DisconnectRules,
+    limits: Limits,
+}
+
+/// The body of `PUT /admin/config`: the shape `GET` gives, but only `routing` may change
+/// at run time. `disconnect` and `limits` may be left out, or given in part: the fields
+/// given must then equal the ones in force ([`unchanged`]).
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NewAdminConfig {
+    routing: RoutingConfig,
+    #[serde(default)]
+    disconnect: Option<serde_json::Map<String, serde_json::Value>>,
+    #[serde(default)]
+    limits: Option<serde_json::Map<String, serde_json::Value>>,
+}
+
+/// Whether the fields `given` of a read-only section (`name`) equal the ones in force
+/// (`current`): they are laid over the current settings, read back as settings (so a
+/// field unknown or of the wrong type is a 400, as anywhere else in a body), and
+/// compared. Fields left out are the current ones, not the defaults.
+fn unchanged<T>(
+    name: &str,
+    current: &T,
+    given: Option<serde_json::Map<String, serde_json::Value>>,
+) -> Result<bool, Fail>
+where
+    T: Serialize + serde::de::DeserializeOwned + PartialEq,
+{
+    let Some(given) = given else { return Ok(true) };
+    let mut merged = serde_json::to_value(current).unwrap_or_default();
+    if let serde_json::Value::Object(fields) = &mut merged {
+        fields.extend(given);
+    }
+    let merged: T = serde_json::from_value(merged).map_err(|e| {
+        Fail::new(
+            StatusCode::BAD_REQUEST,
+            "bad_request",
+            format!("invalid JSON body: `{name}`: {e}"),
+        )
+    })?;
+    Ok(&merged == current)
 }
 
 #[derive(Deserialize)]
@@ -601,26 +637,22 @@ async fn admin_api(shared: &Shared, rest: &[&str], req: Request<Incoming>) -> Re
                 let c = core.desk.config();
                 AdminConfig {
                     routing: c.routing.clone(),
-                    disconnect: Some(c.disconnect.clone()),
-                    limits: Some(shared.limits.clone()),
+                    disconnect: c.disconnect.clone(),
+                    limits: shared.limits.clone(),
                 }
             };
             Ok(json_response(StatusCode::OK, &config))
         }
         (["config"], &Method::PUT) => {
-            let body: AdminConfig = read_json(shared, req).await?;
-            {
-                let core = lock(&shared.core);
-                let c = core.desk.config();
-                if body.disconnect.as_ref().is_some_and(|d| d != &c.disconnect)
-                    || body.limits.as_ref().is_some_and(|l| l != &shared.limits)
-                {
-                    return Err(Fail::new(
-                        StatusCode::UNPROCESSABLE_ENTITY,
-                        "read_only",
-                        "only `routing` can change at run time; `disconnect` and `limits` need a restart",
-                    ));
-                }
+            let body: NewAdminConfig = read_json(shared, req).await?;
+            let disconnect = lock(&shared.core).desk.config().disconnect.clone();
+            let same = unchanged("disconnect", &disconnect, body.disconnect)?;
+            if !(same && unchanged("limits", &shared.limits, body.limits)?) {
+                return Err(Fail::new(
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    "read_only",
+                    "only `routing` can change at run time; `disconnect` and `limits` need a restart",
+                ));
             }
             let reply = shared.execute(
                 &Principal::Admin,
