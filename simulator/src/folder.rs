@@ -35,9 +35,11 @@ pub fn make(dir: &Path) -> io::Result<Made> {
 }
 
 /// Creates `parent/<prefix><UTC timestamp>`, or, when a run started in the same
-/// second has that folder, `…-2`, `-3`, and so on. The folder is claimed by creating
-/// it, so runs started in one second, one after another or side by side, never share
-/// a folder.
+/// second has that folder, `…-002`, `-003`, and so on. The folder is claimed by
+/// creating it, so runs started in one second, one after another or side by side,
+/// never share a folder; the numbers have three digits so that the folders sort in the
+/// order the runs started (a run writes its report in more than a millisecond, so a
+/// second holds fewer than a thousand of them).
 pub fn claim(parent: &Path, prefix: &str) -> io::Result<(PathBuf, Made)> {
     let stamp = humantime::format_rfc3339_seconds(SystemTime::now())
         .to_string()
@@ -45,11 +47,11 @@ pub fn claim(parent: &Path, prefix: &str) -> io::Result<(PathBuf, Made)> {
     claim_named(parent, &format!("{prefix}{stamp}"))
 }
 
-/// [`claim`] of `parent/name` or the first free `parent/name-N`.
+/// [`claim`] of `parent/name` or the first free `parent/name-NNN`.
 fn claim_named(parent: &Path, name: &str) -> io::Result<(PathBuf, Made)> {
     let mut made = make(parent)?;
     let candidates = std::iter::once(parent.join(name))
-        .chain((2u64..).map(|n| parent.join(format!("{name}-{n}"))));
+        .chain((2u64..).map(|n| parent.join(format!("{name}-{n:03}"))));
     for dir in candidates {
         match std::fs::create_dir(&dir) {
             Ok(()) => {
@@ -83,10 +85,22 @@ mod tests {
         let (first, made) = claim_named(&parent, stamp).unwrap();
         assert_eq!(first, parent.join(stamp));
         let (second, _) = claim_named(&parent, stamp).unwrap();
-        assert_eq!(second, parent.join(format!("{stamp}-2")));
+        assert_eq!(second, parent.join(format!("{stamp}-002")));
         let (third, _) = claim_named(&parent, stamp).unwrap();
-        assert_eq!(third, parent.join(format!("{stamp}-3")));
+        assert_eq!(third, parent.join(format!("{stamp}-003")));
         assert!(first.is_dir() && second.is_dir() && third.is_dir());
+        // Listed by name, the folders come in the order they were claimed, past the
+        // tenth too.
+        let mut claimed = vec![first.clone(), second.clone(), third];
+        for _ in 4..=12 {
+            claimed.push(claim_named(&parent, stamp).unwrap().0);
+        }
+        let mut listed: Vec<_> = std::fs::read_dir(&parent)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .collect();
+        listed.sort();
+        assert_eq!(listed, claimed);
         // Undoing the first claim removes only its own, empty folder: the parents hold
         // the other two.
         made.undo();

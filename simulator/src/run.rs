@@ -43,8 +43,8 @@ pub enum RunError {
     Report(#[from] crate::report::ReportError),
 }
 
-/// Claims the default report folder, `reports/<scenario>/<UTC timestamp>/` (with `-2`,
-/// `-3`, … when a run started in the same second has it): see [`folder::claim`].
+/// Claims the default report folder, `reports/<scenario>/<UTC timestamp>/` (with `-002`,
+/// `-003`, … when a run started in the same second has it): see [`folder::claim`].
 pub fn claim_default(scenario: &Scenario) -> Result<(PathBuf, Made), WriteError> {
     let parent = Path::new("reports").join(&scenario.name);
     folder::claim(&parent, "").map_err(|source| WriteError::Io {
