@@ -143,6 +143,11 @@ pub struct RunFigures {
     pub offered: u64,
     /// Per support queue, one value per [`QUEUE_METRICS`] entry.
     pub queues: BTreeMap<String, Vec<Option<f64>>>,
+    /// The run's warnings ([`Summary::warnings`]: the load generator behind its own
+    /// schedule, chats counted lost in a run compressed to seconds). Live runs only;
+    /// absent from the JSON when there are none.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
 }
 
 impl RunFigures {
@@ -185,6 +190,7 @@ impl RunFigures {
                     (name.clone(), vec![q.service_level, wait, q.abandon_rate])
                 })
                 .collect(),
+            warnings: summary.warnings.clone(),
         }
     }
 }
@@ -264,6 +270,23 @@ impl Comparison {
                 .unwrap_or(std::cmp::Ordering::Equal)
         });
         order
+    }
+
+    /// Every run's warnings, in the order the runs were made: the variant's name, the
+    /// replication and the warning.
+    pub fn warnings(&self) -> Vec<(&str, u64, &str)> {
+        let mut all = Vec::new();
+        for i in 0..self.replications {
+            for v in &self.variants {
+                let Some(run) = usize::try_from(i).ok().and_then(|i| v.runs.get(i)) else {
+                    continue;
+                };
+                for w in &run.warnings {
+                    all.push((v.name.as_str(), i, w.as_str()));
+                }
+            }
+        }
+        all
     }
 
     /// The support queues users asked, when some run's users asked more than one
@@ -387,6 +410,7 @@ mod tests {
             cdf: Vec::new(),
             offered: 10,
             queues: BTreeMap::new(),
+            warnings: Vec::new(),
         };
         VariantResult {
             name: name.into(),
@@ -410,6 +434,56 @@ mod tests {
             rank_by: rank_by.parse().expect("a rankable metric"),
             real_seconds: 0.0,
         }
+    }
+
+    #[test]
+    fn a_live_run_s_warnings_reach_the_comparison_s_text_page_and_json() {
+        // A run whose load generator fell 50 ms behind its schedule warns of it.
+        let mut recorder = Recorder::new(std::time::Duration::from_secs(60));
+        for _ in 0..100 {
+            recorder.record(
+                MetricName::SchedulerLag,
+                std::time::Duration::from_millis(50),
+            );
+        }
+        let info = RunInfo {
+            mode: Mode::Live,
+            time_scale: 1.0,
+            ..RunInfo::unit()
+        };
+        let summary = Summary::build(info, &mut recorder).unwrap();
+        let run = RunFigures::of(&summary, &mut recorder);
+        assert!(!run.warnings.is_empty());
+        assert_eq!(run.warnings, summary.warnings);
+
+        let mut c = comparison("service_level");
+        c.variants[1].runs[1] = run;
+        let warning = c.variants[1].runs[1].warnings[0].clone();
+        assert!(
+            warning.starts_with("load generator overloaded"),
+            "{warning}"
+        );
+        assert_eq!(c.warnings(), [("b", 1, warning.as_str())]);
+        let text = super::super::report::render(&c);
+        assert!(
+            text.contains("Warnings from 1 of 6 runs")
+                && text.contains(&format!("b, replication 1 (seed 2): {warning}")),
+            "{text}"
+        );
+        let page = super::super::html::to_html(&c);
+        assert!(page.contains("1 warning from the runs"), "{page}");
+        let json = serde_json::to_value(&c).unwrap();
+        assert_eq!(
+            json["variants"][1]["runs"][1]["warnings"][0],
+            warning.as_str()
+        );
+        assert!(json["variants"][0]["runs"][0].get("warnings").is_none());
+
+        // Without warnings nothing is said.
+        let quiet = comparison("service_level");
+        assert!(quiet.warnings().is_empty());
+        assert!(!super::super::report::render(&quiet).contains("Warnings"));
+        assert!(!super::super::html::to_html(&quiet).contains("warning"));
     }
 
     fn ranked(rank_by: &str) -> Vec<String> {

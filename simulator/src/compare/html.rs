@@ -220,12 +220,16 @@ fn cdf_plot(c: &Comparison, s: &mut String) {
 /// policy (and other keys); with 95% interval bars.
 fn service_level_plot(c: &Comparison, s: &mut String) {
     let policy_key = "routing.policy";
-    let x_key = c
+    // A comparison varies at least one key; without one there is no axis to draw.
+    let Some(x_key) = c
         .keys
         .iter()
         .find(|k| *k != policy_key)
-        .unwrap_or(&c.keys[0])
-        .clone();
+        .or(c.keys.first())
+        .cloned()
+    else {
+        return;
+    };
     let x_values: Vec<String> = {
         let mut seen = Vec::new();
         for v in &c.variants {
@@ -489,6 +493,14 @@ pub fn to_html(c: &Comparison) -> String {
         s.push_str("</tr>");
     }
     s.push_str("</table>");
+    let warned = c.warnings().len();
+    if warned > 0 {
+        let _ = write!(
+            s,
+            "<p><b>{warned} warning{} from the runs</b> (listed in the text below): figures from those runs may describe the simulator as much as the variant.</p>",
+            if warned == 1 { "" } else { "s" }
+        );
+    }
     by_queue(c, &mut s);
     let _ = write!(s, "<pre>{}</pre>", esc(&super::report::render(c)));
     cdf_plot(c, &mut s);

@@ -188,6 +188,7 @@ pub fn render(c: &Comparison) -> String {
         s.push('\n');
     }
     render_queues(&mut s, c, &order, width);
+    render_warnings(&mut s, c);
     if c.replications < 2 {
         s.push_str("\nOne replication: no intervals and no significance tests (use --replications 5 or more).\n");
         return s;
@@ -236,6 +237,30 @@ pub fn render(c: &Comparison) -> String {
         }
     }
     s
+}
+
+/// The runs' own warnings (live runs): a figure from a run whose load generator fell
+/// behind its schedule may describe the simulator rather than the variant.
+fn render_warnings(s: &mut String, c: &Comparison) {
+    let warnings = c.warnings();
+    if warnings.is_empty() {
+        return;
+    }
+    let runs: std::collections::BTreeSet<(&str, u64)> =
+        warnings.iter().map(|&(v, i, _)| (v, i)).collect();
+    let total = c.variants.len() as u64 * c.replications;
+    let _ = writeln!(
+        s,
+        "\nWarnings from {} of {total} runs (their figures may describe the simulator or the compression as much as the variant):",
+        runs.len()
+    );
+    for (variant, i, warning) in warnings {
+        let _ = writeln!(
+            s,
+            "  {variant}, replication {i} (seed {}): {warning}",
+            c.seed.wrapping_add(i)
+        );
+    }
 }
 
 #[cfg(test)]
