@@ -66,6 +66,49 @@ struct Sent {
     metric: Option<MetricName>,
 }
 
+/// The commands sent on the current connection that wait for their answer (a reply or
+/// an error: the server answers every command, in order).
+#[derive(Default)]
+struct Awaited {
+    /// How many wait, by tag (tags repeat: every message a user sends has the same).
+    count: HashMap<Tag, u32>,
+    /// When each of those timed on their answer went out (tickets' `ticket_latency`,
+    /// the routing probe's `start_chat`).
+    timed: HashMap<Tag, Sent>,
+}
+
+impl Awaited {
+    /// A command went out.
+    fn sent(&mut self, tag: Tag, timed: Option<Sent>) {
+        *self.count.entry(tag).or_default() += 1;
+        if let Some(s) = timed {
+            self.timed.insert(tag, s);
+        }
+    }
+
+    /// A command's answer came: when it went out, if it was timed.
+    fn answered(&mut self, tag: Tag) -> Option<Sent> {
+        if let Some(n) = self.count.get_mut(&tag) {
+            *n -= 1;
+            if *n == 0 {
+                self.count.remove(&tag);
+            }
+        }
+        self.timed.remove(&tag)
+    }
+
+    /// The connection is gone, and with it the answers still to come: each counts as
+    /// `errors.reply_lost` (the command went out; whether it took effect is unknown,
+    /// and a `send` may still reach the other side).
+    fn lost(&mut self, rec: &mut Recorder) {
+        let lost: u32 = self.count.drain().map(|(_, n)| n).sum();
+        for _ in 0..lost {
+            rec.counters.error("reply_lost");
+        }
+        self.timed.clear();
+    }
+}
+
 /// Runs `p` on `url` until it is done (users) or the run ends; returns what it measured.
 pub async fn run<P: Participant>(p: P, kind: Kind, url: String, ctx: Ctx) -> (Recorder, History) {
     run_connected(p, kind, url, None, ctx).await
@@ -156,7 +199,7 @@ pub async fn run_connected<P: Participant>(
         }
     }
     let mut timers = Timers::default();
-    let mut sent: HashMap<Tag, Sent> = HashMap::new();
+    let mut awaited = Awaited::default();
     let mut fx = Effects::default();
     let mut end = ctx.end.clone();
     let mut routing = RoutingProbe::default();
@@ -182,7 +225,7 @@ pub async fn run_connected<P: Participant>(
             tx,
             &mut held,
             &mut timers,
-            &mut sent,
+            &mut awaited,
             &ctx,
             &mut log,
         )
@@ -190,6 +233,7 @@ pub async fn run_connected<P: Participant>(
         {
             mark_now(&ctx, &mut rec);
             rec.counters.error(e.code());
+            awaited.lost(&mut rec);
             if ctx.reconnect && kind == Kind::Agent && !*end.borrow() {
                 log.push(
                     None,
@@ -223,6 +267,7 @@ pub async fn run_connected<P: Participant>(
                     if let Some((tx, _)) = conn.take() {
                         tokio::spawn(tx.close());
                     }
+                    awaited.lost(&mut rec);
                     reconnect_at = Some(Instant::now() + ctx.clock.to_real(reconnect_after));
                     result = step(&mut p, &ctx, Input::Disconnected, &mut fx, &mut rec);
                     continue;
@@ -297,7 +342,7 @@ pub async fn run_connected<P: Participant>(
                     ..
                 }) => {
                     log.push_at(arrived, Some(tag), What::reply(&reply));
-                    if let Some(s) = sent.remove(&tag) {
+                    if let Some(s) = awaited.answered(tag) {
                         if let Some(m) = s.metric {
                             rec.record(m, s.at.elapsed());
                         }
@@ -317,7 +362,7 @@ pub async fn run_connected<P: Participant>(
                         _ => 0,
                     };
                     log.push_at(arrived, Some(tag), What::Error { code: code.clone() });
-                    sent.remove(&tag);
+                    awaited.answered(tag);
                     result = step(&mut p, &ctx, Input::Error(tag, &code), &mut fx, &mut rec);
                 }
                 Ok(ServerFrame::Notice { notice }) => {
@@ -359,6 +404,7 @@ pub async fn run_connected<P: Participant>(
                         break;
                     }
                     rec.counters.error(e.code());
+                    awaited.lost(&mut rec);
                     log.push(
                         None,
                         What::Disconnected {
@@ -559,7 +605,7 @@ async fn apply(
     tx: Option<&mut Sender>,
     held: &mut Vec<Held>,
     timers: &mut Timers,
-    sent: &mut HashMap<Tag, Sent>,
+    awaited: &mut Awaited,
     ctx: &Ctx,
     log: &mut Log,
 ) -> Result<(), ConnError> {
@@ -588,9 +634,8 @@ async fn apply(
             held.extend(queue);
             return Err(e);
         }
-        if metric.is_some() || matches!(stamped, Command::StartChat { .. }) {
-            sent.insert(tag, Sent { at, metric });
-        }
+        let timed = metric.is_some() || matches!(stamped, Command::StartChat { .. });
+        awaited.sent(tag, timed.then_some(Sent { at, metric }));
         if log.history.enabled {
             log.push(Some(tag), What::Send { command: stamped });
         }
@@ -636,7 +681,7 @@ mod tests {
     use futures_util::{SinkExt as _, StreamExt as _};
     use std::sync::Arc;
     use std::time::{Duration, Instant};
-    use switchboard_server::domain::{ChatId, ChatState, Notice, UserId};
+    use switchboard_server::domain::{ChatId, ChatState, Command, Notice, UserId};
     use switchboard_server::protocol::{ServerFrame, Welcome, WireLimits};
     use tokio_tungstenite::tungstenite::Message;
 
@@ -734,6 +779,77 @@ mod tests {
         let rec = user_until_its_chat_ends(url).await;
         assert_eq!(rec.counters.errors.get("bad_frame"), Some(&1));
         assert_eq!(rec.counters.chats.closed, 0, "the connection ended there");
+    }
+
+    /// A participant that sends two messages as it starts.
+    struct SendsTwo;
+
+    impl Participant for SendsTwo {
+        fn on(&mut self, _: Duration, input: Input<'_>, fx: &mut Effects, _: &mut Recorder) {
+            if matches!(input, Input::Start) {
+                for text in ["one", "two"] {
+                    let send = Command::Send {
+                        chat: ChatId(1),
+                        text: text.into(),
+                    };
+                    fx.send.push((3, send));
+                }
+            }
+        }
+
+        fn finish(&mut self, _: Duration, _: &mut Recorder) {}
+    }
+
+    /// Commands whose answers a dropped connection took with it are counted, one
+    /// `reply_lost` each, not left out of every count.
+    #[tokio::test]
+    async fn answers_a_dropped_connection_took_are_counted_lost() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("ws://{}/ws", listener.local_addr().unwrap());
+        tokio::spawn(async move {
+            let (tcp, _) = listener.accept().await.unwrap();
+            let mut ws = tokio_tungstenite::accept_async(tcp).await.unwrap();
+            let welcome = ServerFrame::Welcome {
+                who: Welcome::User { user: UserId(1) },
+                limits: WireLimits {
+                    max_message_bytes: 65_536,
+                    messages_per_sec: 100,
+                    burst: 100,
+                    outbound_queue: 100,
+                },
+            };
+            ws.send(Message::text(welcome.to_json())).await.unwrap();
+            // Both messages arrive; only the first is answered before the server goes.
+            for _ in 0..2 {
+                ws.next().await.unwrap().unwrap();
+            }
+            let sent =
+                r#"{"type":"reply","req":3,"command":"send","reply":"sent","chat":1,"seq":1}"#;
+            ws.send(Message::text(sent)).await.unwrap();
+            ws.close(None).await.unwrap();
+        });
+        let (_end_tx, end) = tokio::sync::watch::channel(false);
+        let ctx = Ctx {
+            clock: RunClock::start(1.0),
+            live: Arc::new(Live::default()),
+            end,
+            target: Duration::from_secs(60),
+            interval: Duration::from_secs(1),
+            history: false,
+            start_at: Some(Instant::now()),
+            reconnect: false,
+        };
+        let (rec, _) =
+            tokio::time::timeout(Duration::from_secs(10), run(SendsTwo, Kind::User, url, ctx))
+                .await
+                .expect("the task ends with its connection");
+        assert_eq!(rec.counters.errors.get("connection_closed"), Some(&1));
+        assert_eq!(
+            rec.counters.errors.get("reply_lost"),
+            Some(&1),
+            "{:?}",
+            rec.counters.errors
+        );
     }
 
     /// A user counts as arrived in the interval of its scheduled arrival, however long

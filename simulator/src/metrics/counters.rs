@@ -106,11 +106,12 @@ impl Counters {
 
     /// The driver's own error codes (a connection that failed or broke); the server's
     /// are `DeskError::CODES` and `ProtocolError::CODES`.
-    pub const DRIVER_ERRORS: [&'static str; 4] = [
+    pub const DRIVER_ERRORS: [&'static str; 5] = [
         "connect_failed",
         "bad_frame",
         "connection_closed",
         "reconnect_failed",
+        "reply_lost",
     ];
 
     /// Whether a run can count errors with `code`: a typo in an `errors.<code>`

@@ -304,7 +304,8 @@ impl AgentBot {
         for &c in my_chats {
             match self.held.get_mut(&c) {
                 Some(h) => {
-                    // What was in flight is forgotten: its replies may come, late.
+                    // What was in flight is forgotten: its answers went with the
+                    // dropped connection (live runs count them `reply_lost`).
                     h.working = false;
                     h.searching = None;
                     if !h.owes_reply {
