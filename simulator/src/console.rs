@@ -58,14 +58,18 @@ pub fn render(s: &Summary) -> String {
     );
     let _ = writeln!(
         out,
-        "tickets: incidents {} work orders {} (from template {}, drafts confirmed {}); articles shared {} pinned {}; messages {}",
+        "tickets: incidents {} work orders {} (from template {}, drafts confirmed {}); articles shared {} pinned {}; messages {}{}",
         c.tickets.incidents,
         c.tickets.work_orders,
         c.tickets.from_template,
         c.tickets.drafts_confirmed,
         c.articles.shared,
         c.articles.pinned,
-        c.messages.sent
+        c.messages.sent,
+        match c.messages.undelivered_at_end {
+            0 => String::new(),
+            n => format!(" ({n} not seen by the other side at the end)"),
+        }
     );
     let _ = writeln!(
         out,

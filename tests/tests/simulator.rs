@@ -366,6 +366,87 @@ messages = "1"
 
 /// Users waiting in a queue when the server dies have lost their chats: they are
 /// counted `lost`, not "still waiting at the end", and the run still ends by itself.
+/// Messages a stalled server never passed on are not left out of the run's figures:
+/// `message_latency` cannot sample them, so they are counted and warned of.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn messages_a_stalled_server_holds_at_the_end_are_counted_and_warned_of() {
+    let (server, addr) = start_server_process();
+    let dir = out_dir("server-stalls");
+    let scenario = scenario_in(
+        &dir,
+        r#"
+name = "server-stalls"
+duration = "40s"
+drain = "20s"
+time_scale = 20
+[routing]
+auto_accept = true
+policy = "least-active"
+[[queues]]
+name = "q"
+[[agents]]
+group = "a"
+count = 2
+queues = ["q"]
+available_for = 4
+accept_delay = "1s"
+reply_delay = "1s"
+handle_time = "1h"
+[[users]]
+queue = "q"
+arrival = "constant(rate=12/min)"
+messages = "100"
+think_time = "1s"
+"#,
+    );
+    let opts = against(addr);
+    let run = tokio::spawn(async move { run::run(&scenario, &[], Driver::Live(opts), &dir).await });
+    // Once users and agents talk, the server stops (SIGSTOP) for the rest of the run.
+    let talking = async {
+        loop {
+            let (_, text) = switchboard_tests::http(addr, "GET", "/metrics", None, None)
+                .await
+                .expect("metrics");
+            let samples = switchboard_tests::parse_prometheus(&text).expect("metrics text");
+            if switchboard_tests::metric(&samples, r#"switchboard_chats{state="active"}"#)
+                .is_some_and(|n| n >= 2.0)
+            {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(60), talking)
+        .await
+        .expect("two chats are active");
+    let pid = server.0.id().to_string();
+    let signal = |sig: &str| {
+        let ok = Command::new("kill")
+            .args([sig, pid.as_str()])
+            .status()
+            .expect("kill runs");
+        assert!(ok.success(), "kill {sig}");
+    };
+    signal("-STOP");
+    let summary = tokio::time::timeout(Duration::from_secs(60), run).await;
+    signal("-CONT");
+    let summary = summary
+        .expect("run ends by itself")
+        .expect("run task")
+        .expect("run completes");
+    let m = &summary.counters.messages;
+    assert!(m.sent > 0 && m.undelivered_at_end > 0, "{m:?}");
+    assert!(
+        summary
+            .warnings
+            .iter()
+            .any(|w| w.contains("message(s) sent were not seen by the other side")),
+        "{:?}",
+        summary.warnings
+    );
+    drop(server);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn users_waiting_when_the_server_dies_count_as_lost() {
     let (mut server, addr) = start_server_process();

@@ -72,36 +72,47 @@ pub async fn connect(
     Ok((Sender(tx), rx, welcome))
 }
 
-/// Marks the real send time (µs since the run started) in a message's text.
-pub fn stamp(text: &str, micros: u64) -> String {
-    format!("[sent {micros}us] {text}")
+/// What the simulator writes at the start of a message's text: when it was sent and
+/// which message it is ([`super::ledger`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Stamp {
+    /// The real send time, µs since the run started.
+    pub sent_us: u64,
+    /// The message's id in the run's ledger.
+    pub id: u64,
 }
 
-/// `command` with its conversation message (if any) stamped with `now_us`.
-pub fn stamp_command(mut command: Command, now_us: u64) -> Command {
-    if let Command::Send { text, .. } = &mut command {
-        *text = stamp(text, now_us);
+impl Stamp {
+    /// `text` with the stamp in front: `[sent 1234us #7] text`.
+    pub fn on(self, text: &str) -> String {
+        format!("[sent {}us #{}] {text}", self.sent_us, self.id)
     }
-    command
+
+    /// The stamp at the start of `text`, if it carries one.
+    pub fn of(text: &str) -> Option<Stamp> {
+        let (sent, rest) = text.strip_prefix("[sent ")?.split_once("us #")?;
+        let (id, _) = rest.split_once("] ")?;
+        Some(Stamp {
+            sent_us: sent.parse().ok()?,
+            id: id.parse().ok()?,
+        })
+    }
 }
 
-/// The send time stamped in a message notice, if it carries one.
-pub fn stamped(notice: &Notice) -> Option<u64> {
-    let Notice::Message {
-        entry: Entry {
-            body: EntryBody::Text { text },
-            ..
-        },
-        ..
-    } = notice
-    else {
-        return None;
-    };
-    text.strip_prefix("[sent ")?
-        .split_once("us] ")?
-        .0
-        .parse()
-        .ok()
+/// The stamp of a message notice, if it carries one.
+pub fn stamped(notice: &Notice) -> Option<Stamp> {
+    match notice {
+        Notice::Message { entry, .. } => stamp_of(entry),
+        _ => None,
+    }
+}
+
+/// The stamp of a transcript entry, if it is a stamped message.
+pub fn stamp_of(entry: &Entry) -> Option<Stamp> {
+    match &entry.body {
+        EntryBody::Text { text } => Stamp::of(text),
+        _ => None,
+    }
 }
 
 /// Longest a send may wait for the socket: a server that stops reading must not hold
@@ -174,17 +185,29 @@ mod tests {
 
     #[test]
     fn stamps_round_trip() {
+        let stamp = Stamp {
+            sent_us: 1234,
+            id: 7,
+        };
+        let text = stamp.on("hello [sent 1us #2] world");
+        assert_eq!(text, "[sent 1234us #7] hello [sent 1us #2] world");
         let notice = Notice::Message {
             chat: ChatId(1),
             entry: Entry {
                 seq: 1,
                 at: Time(0),
                 from: Party::User,
-                body: EntryBody::Text {
-                    text: stamp("hello", 1234),
-                },
+                body: EntryBody::Text { text },
             },
         };
-        assert_eq!(stamped(&notice), Some(1234));
+        assert_eq!(stamped(&notice), Some(stamp));
+        for unstamped in [
+            "hello",
+            "[sent 12us] hello",
+            "[sent xus #1] hi",
+            "[sent 1us #] hi",
+        ] {
+            assert_eq!(Stamp::of(unstamped), None, "{unstamped}");
+        }
     }
 }

@@ -9,6 +9,7 @@
 pub mod clock;
 pub mod conn;
 pub mod gauges;
+pub mod ledger;
 pub mod progress;
 pub mod server;
 pub mod task;
@@ -150,6 +151,7 @@ pub async fn run(scenario: &Scenario, opts: LiveOptions) -> Result<LiveOutcome, 
         Some((addr, token)) => Target::external(*addr, token, &cast).await?,
     };
     let live = Arc::new(Live::default());
+    let ledger = Arc::new(ledger::Ledger::default());
     let (end_tx, end_rx) = watch::channel(false);
     let target_sl = scenario.service_level_target;
 
@@ -190,6 +192,7 @@ pub async fn run(scenario: &Scenario, opts: LiveOptions) -> Result<LiveOutcome, 
         let ctx = Ctx {
             clock,
             live: live.clone(),
+            ledger: ledger.clone(),
             end: end_rx.clone(),
             target: target_sl,
             interval,
@@ -224,10 +227,11 @@ pub async fn run(scenario: &Scenario, opts: LiveOptions) -> Result<LiveOutcome, 
         let schedule = scenario
             .arrival_schedule(s)
             .expect("every stream has a schedule");
-        let (plan, sc, live, end_rx, stop_rx) = (
+        let (plan, sc, live, ledger, end_rx, stop_rx) = (
             plan.clone(),
             scenario.clone(),
             live.clone(),
+            ledger.clone(),
             end_rx.clone(),
             stop_rx.clone(),
         );
@@ -257,6 +261,7 @@ pub async fn run(scenario: &Scenario, opts: LiveOptions) -> Result<LiveOutcome, 
                 let ctx = Ctx {
                     clock,
                     live: live.clone(),
+                    ledger: ledger.clone(),
                     end: end_rx.clone(),
                     target: target_sl,
                     interval,
@@ -300,6 +305,7 @@ pub async fn run(scenario: &Scenario, opts: LiveOptions) -> Result<LiveOutcome, 
     }
     let scenario_time = clock.now().min(scenario.horizon());
     let real = started.elapsed();
+    let end_us = clock.real_micros();
     let _ = stop_tx.send(true);
     let _ = end_tx.send(true);
 
@@ -330,7 +336,10 @@ pub async fn run(scenario: &Scenario, opts: LiveOptions) -> Result<LiveOutcome, 
     }
     target.stop().await;
     // An empty recorder in its place would pass `chats.lost == 0` on no evidence.
-    let recorder = Recorder::merge_all(target_sl, &recorders)?;
+    let mut recorder = Recorder::merge_all(target_sl, &recorders)?;
+    // Every task has stopped: what the ledger holds was sent and not seen by the end.
+    let unseen = ledger.unseen(end_us);
+    recorder.set_undelivered_at_end(unseen.count, unseen.oldest);
     Ok(LiveOutcome {
         recorder,
         real,

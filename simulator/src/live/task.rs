@@ -12,18 +12,19 @@
 //! reconnects too. Every fault is recorded in the history (`fault` events).
 
 use super::clock::RunClock;
-use super::conn::{self, ConnError, Sender};
+use super::conn::{self, ConnError, Sender, Stamp};
+use super::ledger::Ledger;
 use super::progress::Live;
 use crate::behaviour::heard::Heard;
 use crate::behaviour::{Effects, Fault, Input, Participant, Tag, Timer};
 use crate::event_queue::EventQueue;
 use crate::history::{History, What};
 use crate::metrics::{ChatOutcome, MetricName, Recorder};
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
-use switchboard_server::domain::{Command, Notice, Reply};
+use switchboard_server::domain::{AcceptedChat, ChatId, Command, Notice, Reply};
 use switchboard_server::protocol::{ReqId, ServerFrame, Welcome};
 use tokio::sync::watch;
 
@@ -42,6 +43,8 @@ pub struct Ctx {
     pub clock: RunClock,
     /// Shared console counters.
     pub live: Arc<Live>,
+    /// The messages sent and not yet seen, shared by every task of the run.
+    pub ledger: Arc<Ledger>,
     /// Becomes true when the run is over.
     pub end: watch::Receiver<bool>,
     /// The service-level target (for the recorder).
@@ -70,42 +73,75 @@ struct Sent {
 /// an error: the server answers every command, in order).
 #[derive(Default)]
 struct Awaited {
-    /// How many wait, by tag (tags repeat: every message a user sends has the same).
-    count: HashMap<Tag, u32>,
+    /// What each answer settles in the ledger, by tag, in the order the commands went
+    /// out (tags repeat: every message a user sends has the same).
+    settles: HashMap<Tag, VecDeque<Settles>>,
     /// When each of those timed on their answer went out (tickets' `ticket_latency`,
     /// the routing probe's `start_chat`).
     timed: HashMap<Tag, Sent>,
 }
 
+/// What a command's answer settles in the run's [`Ledger`].
+#[derive(Clone, Copy, Debug)]
+enum Settles {
+    /// Nothing.
+    Nothing,
+    /// A message: refused (an error), it will never be seen.
+    Message(ChatId, u64),
+    /// A close: answered either way (closed, or already ended), the chat is over.
+    Chat(ChatId),
+}
+
 impl Awaited {
     /// A command went out.
-    fn sent(&mut self, tag: Tag, timed: Option<Sent>) {
-        *self.count.entry(tag).or_default() += 1;
+    fn sent(&mut self, tag: Tag, settles: Settles, timed: Option<Sent>) {
+        self.settles.entry(tag).or_default().push_back(settles);
         if let Some(s) = timed {
             self.timed.insert(tag, s);
         }
     }
 
-    /// A command's answer came: when it went out, if it was timed.
-    fn answered(&mut self, tag: Tag) -> Option<Sent> {
-        if let Some(n) = self.count.get_mut(&tag) {
-            *n -= 1;
-            if *n == 0 {
-                self.count.remove(&tag);
+    /// A command's answer came (`refused`: an error): the ledger learns what it
+    /// settles; when it went out, if it was timed.
+    fn answered(&mut self, tag: Tag, refused: bool, ledger: &Ledger) -> Option<Sent> {
+        let settles = match self.settles.get_mut(&tag) {
+            Some(waiting) => {
+                let first = waiting.pop_front();
+                if waiting.is_empty() {
+                    self.settles.remove(&tag);
+                }
+                first
             }
+            None => None,
+        };
+        match settles {
+            Some(Settles::Message(chat, id)) if refused => ledger.close(chat, id),
+            Some(Settles::Chat(chat)) => ledger.chat_over(chat),
+            _ => {}
         }
         self.timed.remove(&tag)
     }
 
     /// The connection is gone, and with it the answers still to come: each counts as
     /// `errors.reply_lost` (the command went out; whether it took effect is unknown,
-    /// and a `send` may still reach the other side).
-    fn lost(&mut self, rec: &mut Recorder) {
-        let lost: u32 = self.count.drain().map(|(_, n)| n).sum();
-        for _ in 0..lost {
+    /// and a `send` may still reach the other side, so the ledger stops expecting it).
+    fn lost(&mut self, rec: &mut Recorder, ledger: &Ledger) {
+        for settles in self.settles.drain().flat_map(|(_, waiting)| waiting) {
             rec.counters.error("reply_lost");
+            if let Settles::Message(chat, id) = settles {
+                ledger.close(chat, id);
+            }
         }
         self.timed.clear();
+    }
+}
+
+/// The messages an accepted (assigned, resumed) chat's history brings the agent: the
+/// ledger stops expecting them, whether they were seen before or reached nobody while
+/// the chat changed hands.
+fn seen_in_history(ledger: &Ledger, chat: &AcceptedChat) {
+    for stamp in chat.history.iter().filter_map(conn::stamp_of) {
+        ledger.close(chat.chat, stamp.id);
     }
 }
 
@@ -233,7 +269,7 @@ pub async fn run_connected<P: Participant>(
         {
             mark_now(&ctx, &mut rec);
             rec.counters.error(e.code());
-            awaited.lost(&mut rec);
+            awaited.lost(&mut rec, &ctx.ledger);
             if ctx.reconnect && kind == Kind::Agent && !*end.borrow() {
                 log.push(
                     None,
@@ -267,7 +303,7 @@ pub async fn run_connected<P: Participant>(
                     if let Some((tx, _)) = conn.take() {
                         tokio::spawn(tx.close());
                     }
-                    awaited.lost(&mut rec);
+                    awaited.lost(&mut rec, &ctx.ledger);
                     reconnect_at = Some(Instant::now() + ctx.clock.to_real(reconnect_after));
                     result = step(&mut p, &ctx, Input::Disconnected, &mut fx, &mut rec);
                     continue;
@@ -342,7 +378,10 @@ pub async fn run_connected<P: Participant>(
                     ..
                 }) => {
                     log.push_at(arrived, Some(tag), What::reply(&reply));
-                    if let Some(s) = awaited.answered(tag) {
+                    if let Reply::Accepted(chat) = &reply {
+                        seen_in_history(&ctx.ledger, chat);
+                    }
+                    if let Some(s) = awaited.answered(tag, false, &ctx.ledger) {
                         if let Some(m) = s.metric {
                             rec.record(m, s.at.elapsed());
                         }
@@ -362,7 +401,7 @@ pub async fn run_connected<P: Participant>(
                         _ => 0,
                     };
                     log.push_at(arrived, Some(tag), What::Error { code: code.clone() });
-                    awaited.answered(tag);
+                    awaited.answered(tag, true, &ctx.ledger);
                     result = step(&mut p, &ctx, Input::Error(tag, &code), &mut fx, &mut rec);
                 }
                 Ok(ServerFrame::Notice { notice }) => {
@@ -377,11 +416,21 @@ pub async fn run_connected<P: Participant>(
                         .map(|h| h.notice(&notice))
                         .unwrap_or_default();
                     result = Done::No;
+                    match &notice {
+                        Notice::Assigned(chat) | Notice::Resumed(chat) => {
+                            seen_in_history(&ctx.ledger, chat);
+                        }
+                        Notice::ChatEnded { chat, .. } => ctx.ledger.chat_over(*chat),
+                        _ => {}
+                    }
                     for notice in missed.iter().chain([&notice]) {
-                        if let Some(us) = conn::stamped(notice) {
-                            let lat = ctx.clock.real_micros().saturating_sub(us);
+                        if let (Some(stamp), Notice::Message { chat, .. }) =
+                            (conn::stamped(notice), notice)
+                        {
+                            let lat = ctx.clock.real_micros().saturating_sub(stamp.sent_us);
                             rec.record(MetricName::MessageLatency, Duration::from_micros(lat));
                             ctx.live.latency(lat);
+                            ctx.ledger.close(*chat, stamp.id);
                         }
                         if step(&mut p, &ctx, Input::Notice(notice), &mut fx, &mut rec) == Done::Yes
                         {
@@ -404,7 +453,7 @@ pub async fn run_connected<P: Participant>(
                         break;
                     }
                     rec.counters.error(e.code());
-                    awaited.lost(&mut rec);
+                    awaited.lost(&mut rec, &ctx.ledger);
                     log.push(
                         None,
                         What::Disconnected {
@@ -627,15 +676,29 @@ async fn apply(
             }
             _ => None,
         };
-        let stamped = conn::stamp_command(cmd.clone(), ctx.clock.micros_at(at));
+        // A message is entered in the ledger, its stamp in its text.
+        let mut stamped = cmd.clone();
+        let settles = match &mut stamped {
+            Command::Send { chat, text } => {
+                let sent_us = ctx.clock.micros_at(at);
+                let id = ctx.ledger.open(*chat, sent_us);
+                *text = Stamp { sent_us, id }.on(text);
+                Settles::Message(*chat, id)
+            }
+            Command::Close { chat } => Settles::Chat(*chat),
+            _ => Settles::Nothing,
+        };
         if let Err(e) = tx.send(tag, stamped.clone()).await {
-            // Not sent: kept, with the rest, for after a reconnect.
+            // Not sent: kept, with the rest, for after a reconnect (stamped afresh then).
+            if let Settles::Message(chat, id) = settles {
+                ctx.ledger.close(chat, id);
+            }
             held.push((at, tag, cmd));
             held.extend(queue);
             return Err(e);
         }
         let timed = metric.is_some() || matches!(stamped, Command::StartChat { .. });
-        awaited.sent(tag, timed.then_some(Sent { at, metric }));
+        awaited.sent(tag, settles, timed.then_some(Sent { at, metric }));
         if log.history.enabled {
             log.push(Some(tag), What::Send { command: stamped });
         }
@@ -742,6 +805,7 @@ mod tests {
         let ctx = Ctx {
             clock,
             live: Arc::new(Live::default()),
+            ledger: Arc::default(),
             end,
             target: Duration::from_secs(60),
             interval: Duration::from_secs(1),
@@ -832,6 +896,7 @@ mod tests {
         let ctx = Ctx {
             clock: RunClock::start(1.0),
             live: Arc::new(Live::default()),
+            ledger: Arc::default(),
             end,
             target: Duration::from_secs(60),
             interval: Duration::from_secs(1),

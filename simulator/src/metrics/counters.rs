@@ -48,6 +48,13 @@ pub struct MessageCounts {
     pub sent: u64,
     /// Received by the other side.
     pub received: u64,
+    /// Live runs: sent, and not seen by the other side when the run ended (on their
+    /// way, or held for an agent whose connection dropped); `message_latency` has no
+    /// sample of them. Messages refused, lost with a dropped connection, or written
+    /// into a chat that ended are not counted; nor are those that reached nobody
+    /// while the chat changed hands and came to the next agent in its history.
+    #[serde(default)]
+    pub undelivered_at_end: u64,
 }
 
 /// Knowledge articles.
@@ -76,7 +83,7 @@ pub struct Counters {
 
 impl Counters {
     /// Every fixed counter name; `errors.<code>` may be used for any code as well.
-    pub const NAMES: [&'static str; 17] = [
+    pub const NAMES: [&'static str; 18] = [
         "chats.offered",
         "chats.accepted",
         "chats.abandoned",
@@ -91,6 +98,7 @@ impl Counters {
         "tickets.drafts_confirmed",
         "messages.sent",
         "messages.received",
+        "messages.undelivered_at_end",
         "articles.shared",
         "articles.pinned",
         "errors",
@@ -155,6 +163,7 @@ impl Counters {
             "tickets.drafts_confirmed" => t.drafts_confirmed,
             "messages.sent" => self.messages.sent,
             "messages.received" => self.messages.received,
+            "messages.undelivered_at_end" => self.messages.undelivered_at_end,
             "articles.shared" => self.articles.shared,
             "articles.pinned" => self.articles.pinned,
             "errors" => self.errors_total(),
@@ -193,6 +202,7 @@ impl Counters {
         t.drafts_confirmed += ot.drafts_confirmed;
         self.messages.sent += o.messages.sent;
         self.messages.received += o.messages.received;
+        self.messages.undelivered_at_end += o.messages.undelivered_at_end;
         self.articles.shared += o.articles.shared;
         self.articles.pinned += o.articles.pinned;
         for (code, n) in &o.errors {

@@ -130,6 +130,7 @@ pub struct Recorder {
     last: IntervalCounts,
     real_seen: bool,
     timeline: Timeline,
+    oldest_undelivered: Option<Duration>,
 }
 
 impl Recorder {
@@ -150,7 +151,22 @@ impl Recorder {
             last: IntervalCounts::default(),
             real_seen: false,
             timeline: Timeline::default(),
+            oldest_undelivered: None,
         }
+    }
+
+    /// Live runs, once every task has stopped: the messages sent and not seen by the
+    /// other side when the run ended (`messages.undelivered_at_end`), and how long
+    /// before the end (real time) the oldest of them was sent.
+    pub fn set_undelivered_at_end(&mut self, count: u64, oldest: Option<Duration>) {
+        self.counters.messages.undelivered_at_end = count;
+        self.oldest_undelivered = oldest;
+    }
+
+    /// How long before the end the oldest message not seen by then was sent (live
+    /// runs; `None` when every message was seen).
+    pub fn oldest_undelivered(&self) -> Option<Duration> {
+        self.oldest_undelivered
     }
 
     /// This recorder with intervals of `len` of scenario time (default 1 s; see

@@ -323,6 +323,11 @@ impl Summary {
         let warnings = lag_warning(&metrics, info.time_scale, recorder.service_level_target())
             .into_iter()
             .chain(compressed_warning(&info, c.chats.lost))
+            .chain(undelivered_warning(
+                &metrics,
+                c.messages.undelivered_at_end,
+                recorder.oldest_undelivered(),
+            ))
             .collect();
         Ok(Summary {
             scenario: info.scenario,
@@ -411,6 +416,29 @@ fn compressed_warning(info: &RunInfo, lost: u64) -> Option<String> {
             info.time_scale
         )
     })
+}
+
+/// The warning for messages sent and not seen by the other side when a live run ended,
+/// when one of them is older than the run's `message_latency` p99: the percentiles have
+/// no sample of them (a latency is taken when a message arrives), so a server that
+/// stalls near the end would otherwise look better than it was. A few messages younger
+/// than that, on their way at the last instant, are not worth a word.
+fn undelivered_warning(metrics: &Metrics, count: u64, oldest: Option<Duration>) -> Option<String> {
+    let oldest_ms = oldest.filter(|_| count > 0)?.as_secs_f64() * 1000.0;
+    let p99 = metrics.get(MetricName::MessageLatency).and_then(|m| m.p99);
+    if p99.is_some_and(|p99| oldest_ms <= p99) {
+        return None;
+    }
+    let p99 = p99.map_or_else(
+        || "no sample at all".to_string(),
+        |p99| format!("a p99 of {p99:.3} ms"),
+    );
+    Some(format!(
+        "{count} message(s) sent were not seen by the other side when the run ended, the \
+         oldest sent {oldest_ms:.3} ms of real time before the end: `message_latency` \
+         ({p99}) has no sample of them; `messages.undelivered_at_end` counts them and \
+         can take a threshold"
+    ))
 }
 
 /// The warning for a load generator that fell behind its own schedule, if it did:

@@ -373,6 +373,40 @@ fn scheduler_lag_is_weighed_by_time_scale() {
 }
 
 #[test]
+fn messages_unseen_at_the_end_are_counted_and_warned_of_when_older_than_the_p99() {
+    let warnings = |count: u64, oldest_ms: u64| {
+        let mut r = Recorder::new(Duration::from_secs(60));
+        for ms in 1..=100 {
+            r.record(MetricName::MessageLatency, Duration::from_millis(ms));
+        }
+        r.set_undelivered_at_end(count, Some(Duration::from_millis(oldest_ms)));
+        let info = RunInfo {
+            mode: Mode::Live,
+            ..RunInfo::unit()
+        };
+        let s = Summary::build(info, &mut r).unwrap();
+        assert_eq!(s.counters.get("messages.undelivered_at_end"), Some(count));
+        s.warnings
+    };
+    // On their way at the last instant, younger than the p99 (99 ms): nothing to say.
+    assert!(warnings(3, 40).is_empty());
+    let w = warnings(3, 2500);
+    assert_eq!(w.len(), 1, "{w:?}");
+    assert!(
+        w[0].starts_with("3 message(s) sent were not seen by the other side")
+            && w[0].contains("2500.000 ms")
+            && w[0].contains("p99 of 99."),
+        "{}",
+        w[0]
+    );
+    // Without any message seen, any left over is worth a word.
+    let mut r = Recorder::new(Duration::from_secs(60));
+    r.set_undelivered_at_end(1, Some(Duration::from_millis(1)));
+    let w = Summary::build(RunInfo::unit(), &mut r).unwrap().warnings;
+    assert!(w.iter().any(|w| w.contains("(no sample at all)")), "{w:?}");
+}
+
+#[test]
 fn lost_chats_in_a_run_compressed_to_seconds_are_doubted() {
     let warnings = |mode, time_scale: f64| {
         let mut r = Recorder::new(Duration::from_secs(60));
