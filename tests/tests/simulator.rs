@@ -364,8 +364,6 @@ messages = "1"
     drop(server);
 }
 
-/// Users waiting in a queue when the server dies have lost their chats: they are
-/// counted `lost`, not "still waiting at the end", and the run still ends by itself.
 /// Messages a stalled server never passed on are not left out of the run's figures:
 /// `message_latency` cannot sample them, so they are counted and warned of.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -447,6 +445,8 @@ think_time = "1s"
     drop(server);
 }
 
+/// Users waiting in a queue when the server dies have lost their chats: they are
+/// counted `lost`, not "still waiting at the end", and the run still ends by itself.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn users_waiting_when_the_server_dies_count_as_lost() {
     let (mut server, addr) = start_server_process();

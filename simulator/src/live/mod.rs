@@ -305,7 +305,9 @@ pub async fn run(scenario: &Scenario, opts: LiveOptions) -> Result<LiveOutcome, 
     }
     let scenario_time = clock.now().min(scenario.horizon());
     let real = started.elapsed();
-    let end_us = clock.real_micros();
+    // What no one had seen when the run ended, whatever tasks still do on their way
+    // out (a message sent or seen after this instant is not the end's).
+    let unseen = ledger.unseen(clock.real_micros());
     let _ = stop_tx.send(true);
     let _ = end_tx.send(true);
 
@@ -337,8 +339,6 @@ pub async fn run(scenario: &Scenario, opts: LiveOptions) -> Result<LiveOutcome, 
     target.stop().await;
     // An empty recorder in its place would pass `chats.lost == 0` on no evidence.
     let mut recorder = Recorder::merge_all(target_sl, &recorders)?;
-    // Every task has stopped: what the ledger holds was sent and not seen by the end.
-    let unseen = ledger.unseen(end_us);
     recorder.set_undelivered_at_end(unseen.count, unseen.oldest);
     Ok(LiveOutcome {
         recorder,

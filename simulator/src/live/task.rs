@@ -88,7 +88,9 @@ enum Settles {
     Nothing,
     /// A message: refused (an error), it will never be seen.
     Message(ChatId, u64),
-    /// A close: answered either way (closed, or already ended), the chat is over.
+    /// A close: done, or refused because the chat had ended, the chat is over (other
+    /// refusals, such as a close an agent held through an outage and the chat had
+    /// moved on, leave it going).
     Chat(ChatId),
 }
 
@@ -101,9 +103,9 @@ impl Awaited {
         }
     }
 
-    /// A command's answer came (`refused`: an error): the ledger learns what it
-    /// settles; when it went out, if it was timed.
-    fn answered(&mut self, tag: Tag, refused: bool, ledger: &Ledger) -> Option<Sent> {
+    /// A command's answer came (`error`: the code of a refusal): the ledger learns
+    /// what it settles; when it went out, if it was timed.
+    fn answered(&mut self, tag: Tag, error: Option<&str>, ledger: &Ledger) -> Option<Sent> {
         let settles = match self.settles.get_mut(&tag) {
             Some(waiting) => {
                 let first = waiting.pop_front();
@@ -115,8 +117,10 @@ impl Awaited {
             None => None,
         };
         match settles {
-            Some(Settles::Message(chat, id)) if refused => ledger.close(chat, id),
-            Some(Settles::Chat(chat)) => ledger.chat_over(chat),
+            Some(Settles::Message(chat, id)) if error.is_some() => ledger.close(chat, id),
+            Some(Settles::Chat(chat)) if matches!(error, None | Some("chat_ended")) => {
+                ledger.chat_over(chat);
+            }
             _ => {}
         }
         self.timed.remove(&tag)
@@ -125,7 +129,12 @@ impl Awaited {
     /// The connection is gone, and with it the answers still to come: each counts as
     /// `errors.reply_lost` (the command went out; whether it took effect is unknown,
     /// and a `send` may still reach the other side, so the ledger stops expecting it).
-    fn lost(&mut self, rec: &mut Recorder, ledger: &Ledger) {
+    /// A user's chat (`user_chat`) ends with the user's connection, on the server's
+    /// side too: nobody will see what is left of it.
+    fn lost(&mut self, rec: &mut Recorder, ledger: &Ledger, user_chat: Option<ChatId>) {
+        if let Some(chat) = user_chat {
+            ledger.chat_over(chat);
+        }
         for settles in self.settles.drain().flat_map(|(_, waiting)| waiting) {
             rec.counters.error("reply_lost");
             if let Settles::Message(chat, id) = settles {
@@ -236,6 +245,8 @@ pub async fn run_connected<P: Participant>(
     }
     let mut timers = Timers::default();
     let mut awaited = Awaited::default();
+    // A user's chat, once the server started it.
+    let mut user_chat: Option<ChatId> = None;
     let mut fx = Effects::default();
     let mut end = ctx.end.clone();
     let mut routing = RoutingProbe::default();
@@ -269,7 +280,7 @@ pub async fn run_connected<P: Participant>(
         {
             mark_now(&ctx, &mut rec);
             rec.counters.error(e.code());
-            awaited.lost(&mut rec, &ctx.ledger);
+            awaited.lost(&mut rec, &ctx.ledger, user_chat);
             if ctx.reconnect && kind == Kind::Agent && !*end.borrow() {
                 log.push(
                     None,
@@ -303,7 +314,7 @@ pub async fn run_connected<P: Participant>(
                     if let Some((tx, _)) = conn.take() {
                         tokio::spawn(tx.close());
                     }
-                    awaited.lost(&mut rec, &ctx.ledger);
+                    awaited.lost(&mut rec, &ctx.ledger, user_chat);
                     reconnect_at = Some(Instant::now() + ctx.clock.to_real(reconnect_after));
                     result = step(&mut p, &ctx, Input::Disconnected, &mut fx, &mut rec);
                     continue;
@@ -381,7 +392,10 @@ pub async fn run_connected<P: Participant>(
                     if let Reply::Accepted(chat) = &reply {
                         seen_in_history(&ctx.ledger, chat);
                     }
-                    if let Some(s) = awaited.answered(tag, false, &ctx.ledger) {
+                    if let Reply::ChatStarted { chat, .. } = &reply {
+                        user_chat = Some(*chat);
+                    }
+                    if let Some(s) = awaited.answered(tag, None, &ctx.ledger) {
                         if let Some(m) = s.metric {
                             rec.record(m, s.at.elapsed());
                         }
@@ -401,7 +415,7 @@ pub async fn run_connected<P: Participant>(
                         _ => 0,
                     };
                     log.push_at(arrived, Some(tag), What::Error { code: code.clone() });
-                    awaited.answered(tag, true, &ctx.ledger);
+                    awaited.answered(tag, Some(&code), &ctx.ledger);
                     result = step(&mut p, &ctx, Input::Error(tag, &code), &mut fx, &mut rec);
                 }
                 Ok(ServerFrame::Notice { notice }) => {
@@ -453,7 +467,7 @@ pub async fn run_connected<P: Participant>(
                         break;
                     }
                     rec.counters.error(e.code());
-                    awaited.lost(&mut rec, &ctx.ledger);
+                    awaited.lost(&mut rec, &ctx.ledger, user_chat);
                     log.push(
                         None,
                         What::Disconnected {
@@ -736,9 +750,10 @@ pub async fn connect_timed(url: &str, intended: Option<Instant>) -> Preconnected
 
 #[cfg(test)]
 mod tests {
-    use super::{Ctx, Kind, connect_timed, run};
+    use super::{Awaited, Ctx, Kind, Settles, connect_timed, run};
     use crate::behaviour::{Effects, Input, Participant};
     use crate::live::clock::RunClock;
+    use crate::live::ledger::{Ledger, Unseen};
     use crate::live::progress::Live;
     use crate::metrics::Recorder;
     use futures_util::{SinkExt as _, StreamExt as _};
@@ -864,10 +879,9 @@ mod tests {
         fn finish(&mut self, _: Duration, _: &mut Recorder) {}
     }
 
-    /// Commands whose answers a dropped connection took with it are counted, one
-    /// `reply_lost` each, not left out of every count.
-    #[tokio::test]
-    async fn answers_a_dropped_connection_took_are_counted_lost() {
+    /// Runs [`SendsTwo`] as a user against a server that reads both messages, answers
+    /// the first (after `first`, when given) and closes; its recorder and the ledger.
+    async fn two_sent_then_dropped(first: Option<&'static str>) -> (Recorder, Arc<Ledger>) {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let url = format!("ws://{}/ws", listener.local_addr().unwrap());
         tokio::spawn(async move {
@@ -883,6 +897,9 @@ mod tests {
                 },
             };
             ws.send(Message::text(welcome.to_json())).await.unwrap();
+            if let Some(first) = first {
+                ws.send(Message::text(first)).await.unwrap();
+            }
             // Both messages arrive; only the first is answered before the server goes.
             for _ in 0..2 {
                 ws.next().await.unwrap().unwrap();
@@ -893,10 +910,11 @@ mod tests {
             ws.close(None).await.unwrap();
         });
         let (_end_tx, end) = tokio::sync::watch::channel(false);
+        let ledger = Arc::new(Ledger::default());
         let ctx = Ctx {
             clock: RunClock::start(1.0),
             live: Arc::new(Live::default()),
-            ledger: Arc::default(),
+            ledger: ledger.clone(),
             end,
             target: Duration::from_secs(60),
             interval: Duration::from_secs(1),
@@ -908,6 +926,16 @@ mod tests {
             tokio::time::timeout(Duration::from_secs(10), run(SendsTwo, Kind::User, url, ctx))
                 .await
                 .expect("the task ends with its connection");
+        (rec, ledger)
+    }
+
+    /// Commands whose answers a dropped connection took with it are counted, one
+    /// `reply_lost` each, not left out of every count. The message whose answer was
+    /// lost leaves the ledger (its fate is unknown); the one the server took stays,
+    /// unseen, unless the chat was the user's own, which ends with the connection.
+    #[tokio::test]
+    async fn answers_a_dropped_connection_took_are_counted_lost() {
+        let (rec, ledger) = two_sent_then_dropped(None).await;
         assert_eq!(rec.counters.errors.get("connection_closed"), Some(&1));
         assert_eq!(
             rec.counters.errors.get("reply_lost"),
@@ -915,6 +943,45 @@ mod tests {
             "{:?}",
             rec.counters.errors
         );
+        assert_eq!(ledger.unseen(u64::MAX).count, 1);
+
+        let started = r#"{"type":"reply","req":1,"command":"start_chat","reply":"chat_started","chat":1,"queue":"q","position":0,"assigned":true}"#;
+        let (rec, ledger) = two_sent_then_dropped(Some(started)).await;
+        assert_eq!(rec.counters.errors.get("reply_lost"), Some(&1));
+        assert_eq!(ledger.unseen(u64::MAX), Unseen::default());
+    }
+
+    /// What each answer settles in the ledger: a refused message leaves it, a sent one
+    /// stays until seen; a close done, or refused because the chat had ended, ends the
+    /// chat's messages, a close refused otherwise (the chat moved on) does not.
+    #[test]
+    fn answers_settle_the_ledger_by_what_they_answer() {
+        let ledger = Ledger::default();
+        let mut awaited = Awaited::default();
+        let (chat, other) = (ChatId(1), ChatId(2));
+        let refused = ledger.open(chat, 10);
+        let taken = ledger.open(chat, 20);
+        ledger.open(other, 30);
+        awaited.sent(3, Settles::Message(chat, refused), None);
+        awaited.sent(3, Settles::Message(chat, taken), None);
+        awaited.sent(9, Settles::Chat(chat), None);
+        awaited.sent(9, Settles::Chat(other), None);
+        // Answers to one tag come in the order the commands went out.
+        awaited.answered(3, Some("rate_limited"), &ledger);
+        awaited.answered(3, None, &ledger);
+        assert_eq!(ledger.unseen(100).count, 2);
+        awaited.answered(9, Some("not_owner"), &ledger);
+        assert_eq!(
+            ledger.unseen(100).count,
+            2,
+            "a close refused: the chat goes on"
+        );
+        awaited.answered(9, Some("chat_ended"), &ledger);
+        assert_eq!(ledger.unseen(100).count, 1);
+        awaited.sent(9, Settles::Chat(chat), None);
+        awaited.answered(9, None, &ledger);
+        assert_eq!(ledger.unseen(100), Unseen::default());
+        assert!(awaited.settles.is_empty());
     }
 
     /// A user counts as arrived in the interval of its scheduled arrival, however long

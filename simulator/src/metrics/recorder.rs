@@ -334,6 +334,7 @@ impl Recorder {
                 .merge_mapped(&theirs, |i| index_of(from * i, to));
         }
         self.real_seen |= other.real_seen;
+        self.oldest_undelivered = self.oldest_undelivered.max(other.oldest_undelivered);
         let hs = self.materialize()?;
         for &(m, us) in &other.pending {
             hs[m.index()].saturating_record(us);
