@@ -778,6 +778,35 @@ mod tests {
         fn finish(&mut self, _: Duration, _: &mut Recorder) {}
     }
 
+    /// The welcome frame of user 1.
+    fn welcome() -> String {
+        ServerFrame::Welcome {
+            who: Welcome::User { user: UserId(1) },
+            limits: WireLimits {
+                max_message_bytes: 65_536,
+                messages_per_sec: 100,
+                burst: 100,
+                outbound_queue: 100,
+            },
+        }
+        .to_json()
+    }
+
+    /// A user's context in a run of its own that does not end by itself, with `ledger`.
+    fn user_ctx(end: tokio::sync::watch::Receiver<bool>, ledger: Arc<Ledger>) -> Ctx {
+        Ctx {
+            clock: RunClock::start(1.0),
+            live: Arc::new(Live::default()),
+            ledger,
+            end,
+            target: Duration::from_secs(60),
+            interval: Duration::from_secs(1),
+            history: false,
+            start_at: Some(Instant::now()),
+            reconnect: false,
+        }
+    }
+
     /// A server that takes its time to accept, then sends a welcome, `middle` and the
     /// end of the user's chat; its WebSocket URL.
     async fn scripted_server(accept_after: Duration, middle: &'static str) -> String {
@@ -787,22 +816,13 @@ mod tests {
             let (tcp, _) = listener.accept().await.unwrap();
             tokio::time::sleep(accept_after).await;
             let mut ws = tokio_tungstenite::accept_async(tcp).await.unwrap();
-            let welcome = ServerFrame::Welcome {
-                who: Welcome::User { user: UserId(1) },
-                limits: WireLimits {
-                    max_message_bytes: 65_536,
-                    messages_per_sec: 100,
-                    burst: 100,
-                    outbound_queue: 100,
-                },
-            };
             let ended = ServerFrame::Notice {
                 notice: Notice::ChatEnded {
                     chat: ChatId(1),
                     state: ChatState::Abandoned,
                 },
             };
-            for text in [welcome.to_json(), middle.to_string(), ended.to_json()] {
+            for text in [welcome(), middle.to_string(), ended.to_json()] {
                 if !text.is_empty() {
                     ws.send(Message::text(text)).await.unwrap();
                 }
@@ -816,18 +836,7 @@ mod tests {
     /// Runs [`UntilChatEnds`] as a user scheduled at the clock's start against `url`.
     async fn user_until_its_chat_ends(url: String) -> Recorder {
         let (_end_tx, end) = tokio::sync::watch::channel(false);
-        let clock = RunClock::start(1.0);
-        let ctx = Ctx {
-            clock,
-            live: Arc::new(Live::default()),
-            ledger: Arc::default(),
-            end,
-            target: Duration::from_secs(60),
-            interval: Duration::from_secs(1),
-            history: false,
-            start_at: Some(Instant::now()),
-            reconnect: false,
-        };
+        let ctx = user_ctx(end, Arc::default());
         let (rec, _) = tokio::time::timeout(
             Duration::from_secs(10),
             run(UntilChatEnds, Kind::User, url, ctx),
@@ -887,16 +896,7 @@ mod tests {
         tokio::spawn(async move {
             let (tcp, _) = listener.accept().await.unwrap();
             let mut ws = tokio_tungstenite::accept_async(tcp).await.unwrap();
-            let welcome = ServerFrame::Welcome {
-                who: Welcome::User { user: UserId(1) },
-                limits: WireLimits {
-                    max_message_bytes: 65_536,
-                    messages_per_sec: 100,
-                    burst: 100,
-                    outbound_queue: 100,
-                },
-            };
-            ws.send(Message::text(welcome.to_json())).await.unwrap();
+            ws.send(Message::text(welcome())).await.unwrap();
             if let Some(first) = first {
                 ws.send(Message::text(first)).await.unwrap();
             }
@@ -911,17 +911,7 @@ mod tests {
         });
         let (_end_tx, end) = tokio::sync::watch::channel(false);
         let ledger = Arc::new(Ledger::default());
-        let ctx = Ctx {
-            clock: RunClock::start(1.0),
-            live: Arc::new(Live::default()),
-            ledger: ledger.clone(),
-            end,
-            target: Duration::from_secs(60),
-            interval: Duration::from_secs(1),
-            history: false,
-            start_at: Some(Instant::now()),
-            reconnect: false,
-        };
+        let ctx = user_ctx(end, ledger.clone());
         let (rec, _) =
             tokio::time::timeout(Duration::from_secs(10), run(SendsTwo, Kind::User, url, ctx))
                 .await
