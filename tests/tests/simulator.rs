@@ -255,6 +255,26 @@ fn against(addr: std::net::SocketAddr) -> LiveOptions {
     }
 }
 
+/// Waits (up to a minute) until the server at `addr` reports `gauge` at `at_least` or
+/// more on `/metrics`.
+async fn gauge_reaches(addr: std::net::SocketAddr, gauge: &str, at_least: f64) {
+    let reached = async {
+        loop {
+            let (_, text) = switchboard_tests::http(addr, "GET", "/metrics", None, None)
+                .await
+                .expect("metrics");
+            let samples = switchboard_tests::parse_prometheus(&text).expect("metrics text");
+            if switchboard_tests::metric(&samples, gauge).is_some_and(|n| n >= at_least) {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(60), reached)
+        .await
+        .unwrap_or_else(|_| panic!("{gauge} did not reach {at_least}"));
+}
+
 /// The scenario `text`, written into `dir` (its name is the file's) and loaded.
 fn scenario_in(dir: &Path, text: &str) -> Scenario {
     std::fs::create_dir_all(dir).expect("out dir");
@@ -400,23 +420,7 @@ think_time = "1s"
     let opts = against(addr);
     let run = tokio::spawn(async move { run::run(&scenario, &[], Driver::Live(opts), &dir).await });
     // Once users and agents talk, the server stops (SIGSTOP) for the rest of the run.
-    let talking = async {
-        loop {
-            let (_, text) = switchboard_tests::http(addr, "GET", "/metrics", None, None)
-                .await
-                .expect("metrics");
-            let samples = switchboard_tests::parse_prometheus(&text).expect("metrics text");
-            if switchboard_tests::metric(&samples, r#"switchboard_chats{state="active"}"#)
-                .is_some_and(|n| n >= 2.0)
-            {
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-    };
-    tokio::time::timeout(Duration::from_secs(60), talking)
-        .await
-        .expect("two chats are active");
+    gauge_reaches(addr, r#"switchboard_chats{state="active"}"#, 2.0).await;
     let pid = server.0.id().to_string();
     let signal = |sig: &str| {
         let ok = Command::new("kill")
@@ -477,23 +481,7 @@ arrival = "constant(rate=30/min)"
     // 20 s of arrivals at time_scale 20 take a second; the server dies once five
     // users wait, long before the run's horizon (the drain is long: the run must end
     // because its users are gone, not because its time is up).
-    let queued = async {
-        loop {
-            let (_, text) = switchboard_tests::http(addr, "GET", "/metrics", None, None)
-                .await
-                .expect("metrics");
-            let samples = switchboard_tests::parse_prometheus(&text).expect("metrics text");
-            if switchboard_tests::metric(&samples, r#"switchboard_chats{state="queued"}"#)
-                .is_some_and(|n| n >= 5.0)
-            {
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-    };
-    tokio::time::timeout(Duration::from_secs(60), queued)
-        .await
-        .expect("five users wait");
+    gauge_reaches(addr, r#"switchboard_chats{state="queued"}"#, 5.0).await;
     server.0.kill().expect("server killed");
     let summary = tokio::time::timeout(Duration::from_secs(60), run)
         .await
