@@ -190,12 +190,27 @@ async fn run_into(
     Ok(summary)
 }
 
-/// Removes the journal, history and checker's report an earlier run left in `out`: a
-/// report folder describes one run, and the checker must not read another run's
-/// records (nor a server append this run's journal to them), nor its verdict outlive
-/// them.
+/// What an earlier run left in a reused folder and a new run removes before it starts.
+const EARLIER_RUN_FILES: [&str; 9] = [
+    JOURNAL_FILE,
+    HISTORY_FILE,
+    crate::checker::REPORT_FILE,
+    crate::metrics::write::SUMMARY_JSON,
+    crate::metrics::write::SUMMARY_CSV,
+    crate::report::REPORT_HTML,
+    crate::report::TIMESERIES_CSV,
+    crate::report::HISTOGRAMS_HLOG,
+    "analytic.json",
+];
+
+/// Removes the records, verdict and report an earlier run left in `out`: a report
+/// folder describes one run. The checker must not read another run's records (nor a
+/// server append this run's journal to them), and a run that fails or is interrupted
+/// before writing its own summary must not leave the earlier run's verdict standing
+/// beside its journal (`switchboard report` would show it as this run's). Plots are
+/// left: they are redrawn from the summary, and none is shown without one.
 fn remove_stale_records(out: &Path) -> Result<(), WriteError> {
-    for name in [JOURNAL_FILE, HISTORY_FILE, crate::checker::REPORT_FILE] {
+    for name in EARLIER_RUN_FILES {
         let path = out.join(name);
         match std::fs::remove_file(&path) {
             Ok(()) => {}
@@ -306,7 +321,7 @@ fn reference_data_warnings(scenario: &Scenario, summary: &Summary) -> Vec<String
 #[cfg(test)]
 mod tests {
     use super::{
-        Driver, HISTORY_FILE, Interference, JOURNAL_FILE, RunError, disturbance_warning,
+        Driver, EARLIER_RUN_FILES, Interference, RunError, disturbance_warning,
         remove_stale_records, run,
     };
     use crate::live::LiveOptions;
@@ -378,15 +393,16 @@ mod tests {
     }
 
     #[test]
-    fn an_earlier_runs_journal_and_history_are_removed_and_nothing_else() {
+    fn an_earlier_runs_records_and_verdict_are_removed_and_nothing_else() {
         let dir = std::env::temp_dir().join(format!("sb-stale-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
-        for name in [JOURNAL_FILE, HISTORY_FILE, "notes.txt"] {
+        for name in EARLIER_RUN_FILES.iter().chain(&["notes.txt"]) {
             std::fs::write(dir.join(name), "earlier run\n").unwrap();
         }
         remove_stale_records(&dir).unwrap();
-        assert!(!dir.join(JOURNAL_FILE).exists());
-        assert!(!dir.join(HISTORY_FILE).exists());
+        for name in EARLIER_RUN_FILES {
+            assert!(!dir.join(name).exists(), "{name}");
+        }
         assert!(dir.join("notes.txt").exists());
         // Nothing to remove is fine too.
         remove_stale_records(&dir).unwrap();

@@ -122,6 +122,15 @@ impl Counters {
         "reply_lost",
     ];
 
+    /// Whether the counter `name` is one only a live run fills: the driver's own errors
+    /// (connections) and messages unseen at the end. A virtual run leaves them at 0.
+    pub fn is_live_only(name: &str) -> bool {
+        name == "messages.undelivered_at_end"
+            || name
+                .strip_prefix("errors.")
+                .is_some_and(|code| Counters::DRIVER_ERRORS.contains(&code))
+    }
+
     /// Whether a run can count errors with `code`: a typo in an `errors.<code>`
     /// threshold would otherwise always observe 0.
     pub fn is_error_code(code: &str) -> bool {

@@ -193,6 +193,27 @@ fn run_info_from_a_scenario() {
 }
 
 #[test]
+fn live_only_counters_do_not_apply_in_virtual_time() {
+    let t = |k: &str, c: &str| Threshold::parse(k, c).unwrap();
+    let ths = [
+        t("messages.undelivered_at_end", "== 0"),
+        t("errors.reply_lost", "== 0"),
+        t("errors.connection_closed", "< 1"),
+        t("errors.already_accepted", ">= 0"),
+        t("errors", ">= 0"),
+    ];
+    let mut s = crafted();
+    s.apply_thresholds(&ths);
+    let verdicts: Vec<_> = s.thresholds.iter().map(|r| r.verdict()).collect();
+    assert_eq!(verdicts, ["N/A", "N/A", "N/A", "PASS", "PASS"]);
+    assert!(s.passed);
+    s.mode = Mode::Live;
+    s.apply_thresholds(&ths);
+    let verdicts: Vec<_> = s.thresholds.iter().map(|r| r.verdict()).collect();
+    assert_eq!(verdicts, ["PASS"; 5]);
+}
+
+#[test]
 fn real_time_thresholds_do_not_apply_in_virtual_time() {
     let t = |k: &str, c: &str| Threshold::parse(k, c).unwrap();
     // crafted() is a virtual run whose message latencies are ~1.5 ms.

@@ -1,10 +1,12 @@
 //! Evaluating thresholds against a summary. A threshold whose value is undefined
 //! (no samples, nothing offered) fails: a check that could not be made is not a pass.
-//! The one exception: a real-time metric (transport latencies, see
-//! [`crate::metrics::Clock`]) in a virtual-time run, where it cannot exist; such a
+//! The one exception: what only a live run can observe, in a virtual-time run — a
+//! real-time metric (transport latencies, see [`crate::metrics::Clock`]) or a counter
+//! of connections and messages in flight ([`Counters::is_live_only`]); such a
 //! threshold is *not applicable*, shown as such, and does not fail the run.
 
 use super::parse::{Op, Subject, Threshold, ValueUnit};
+use crate::metrics::Counters;
 use crate::metrics::names::Clock;
 use crate::metrics::summary::{Mode, Summary};
 use serde::{Deserialize, Serialize};
@@ -39,6 +41,14 @@ impl ThresholdResult {
             Subject::Metric(m, _) if m.clock() == Clock::Real && summary.mode == Mode::Virtual => {
                 Some(format!(
                     "{m} is a real-time (transport) metric; virtual time has no transport"
+                ))
+            }
+            Subject::Counter(name)
+                if Counters::is_live_only(name) && summary.mode == Mode::Virtual =>
+            {
+                Some(format!(
+                    "{name} is counted in live runs only; virtual time has no connections \
+                     to fail and delivers every message at once"
                 ))
             }
             _ => None,

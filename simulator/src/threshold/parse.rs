@@ -289,14 +289,19 @@ fn parse_limit(value: &str, unit: ValueUnit, key: &str) -> Result<f64, String> {
                     "`{key}` is a duration, not a rate: use a unit like `60s` or `25ms`"
                 ));
             }
-            parse_seconds(value).map(|s| s * 1000.0).and_then(|ms| {
-                // Finite in seconds can still overflow in milliseconds.
-                if ms.is_finite() {
-                    Ok(ms)
-                } else {
-                    Err(format!("duration `{value}` is too large"))
-                }
-            })
+            // To the microsecond, as observed values are (`4007ms` is 4.007 s in floating
+            // point, 4006.9999999999995 ms back in milliseconds: a p99 of exactly
+            // 4007 ms would fail `<= 4007ms`).
+            parse_seconds(value)
+                .map(|s| (s * 1e6).round() / 1000.0)
+                .and_then(|ms| {
+                    // Finite in seconds can still overflow in milliseconds.
+                    if ms.is_finite() {
+                        Ok(ms)
+                    } else {
+                        Err(format!("duration `{value}` is too large"))
+                    }
+                })
         }
         ValueUnit::Ratio => {
             if let Some(pct) = value.strip_suffix('%') {
@@ -309,7 +314,10 @@ fn parse_limit(value: &str, unit: ValueUnit, key: &str) -> Result<f64, String> {
                 if !(0.0..=100.0).contains(&v) {
                     return Err(format!("`{value}` is outside 0%..=100%"));
                 }
-                return Ok(v / 100.0);
+                // The fraction read from the decimal text, as a rate computed from counts
+                // is: `5.6%` is 0.056, where 5.6 / 100 is 0.055999999999999994 and 7
+                // abandoned of 125 would fail `<= 5.6%`.
+                return Ok(format!("{}e-2", pct.trim()).parse().unwrap_or(v / 100.0));
             }
             let v = plain().map_err(|_| format!("`{key}` is a rate: write a percentage like `5%` or a fraction like `0.05`, not `{value}`"))?;
             if !(0.0..=1.0).contains(&v) {
@@ -380,6 +388,30 @@ mod tests {
 
         assert_eq!(Threshold::parse("errors", "== 0").unwrap().limit, 0.0);
         assert_eq!(Threshold::parse("fairness", "> 90%").unwrap().limit, 0.9);
+    }
+
+    #[test]
+    fn a_value_exactly_at_the_limit_compares_as_equal() {
+        let limit = |key, cond| Threshold::parse(key, cond).unwrap().limit;
+        // As observed values are: microseconds to milliseconds, counts to rates.
+        let observed_ms = |us: u64| (us as f64).round() / 1000.0;
+        assert_eq!(
+            limit("accept_wait.max", "<= 4007ms"),
+            observed_ms(4_007_000)
+        );
+        assert_eq!(
+            limit("handle_time.max", "<= 1.001s"),
+            observed_ms(1_001_000)
+        );
+        assert_eq!(limit("handle_time.max", "< 9ms"), observed_ms(9_000));
+        assert_eq!(limit("accept_wait.p99", "< 1.5m"), observed_ms(90_000_000));
+        assert_eq!(limit("abandon_rate", "<= 5.6%"), 7.0 / 125.0);
+        assert_eq!(limit("service_level", ">= 80.1%"), 801.0 / 1000.0);
+        assert_eq!(limit("abandon_rate", "<= 0.056"), 7.0 / 125.0);
+        let t = Threshold::parse("abandon_rate", "<= 5.6%").unwrap();
+        assert!(t.op.holds(7.0 / 125.0, t.limit));
+        let t = Threshold::parse("handle_time.max", "< 9ms").unwrap();
+        assert!(!t.op.holds(observed_ms(9_000), t.limit));
     }
 
     #[test]
