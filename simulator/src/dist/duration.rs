@@ -43,6 +43,15 @@ pub fn parse_seconds(text: &str) -> Result<f64, String> {
             .parse()
             .map_err(|_| format!("invalid number in duration `{s}`; {DURATION_HINT}"))?;
         rest = rest[num_len..].trim_start();
+        // `1e3s`: an exponent, not a unit `e3s`.
+        if rest
+            .strip_prefix(['e', 'E'])
+            .is_some_and(|r| r.starts_with(|c: char| c.is_ascii_digit() || c == '-' || c == '+'))
+        {
+            return Err(format!(
+                "duration `{s}` has an exponent; write the number out (`1000s`, not `1e3s`)"
+            ));
+        }
         let Some((unit, scale)) = UNITS.iter().find(|(u, _)| {
             rest.starts_with(u)
                 && !rest[u.len()..]
@@ -139,6 +148,14 @@ mod tests {
         }
         assert!(parse_seconds("5").unwrap_err().contains("needs a unit"));
         assert!(parse_seconds("-5s").unwrap_err().contains("negative"));
+        for exponent in ["1e3s", "2E-1ms", "1e+2h"] {
+            assert!(
+                parse_seconds(exponent)
+                    .unwrap_err()
+                    .contains("has an exponent"),
+                "{exponent}"
+            );
+        }
     }
 
     #[test]

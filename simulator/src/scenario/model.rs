@@ -499,7 +499,7 @@ impl<'de> DeserializeSeed<'de> for ConditionSeed<'_> {
 
     fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Threshold, D::Error> {
         struct Condition<'a>(&'a str);
-        impl Visitor<'_> for Condition<'_> {
+        impl<'de> Visitor<'de> for Condition<'_> {
             type Value = Threshold;
             fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
                 use crate::threshold::{Subject, ValueUnit};
@@ -517,8 +517,23 @@ impl<'de> DeserializeSeed<'de> for ConditionSeed<'_> {
             fn visit_str<E: serde::de::Error>(self, text: &str) -> Result<Threshold, E> {
                 Threshold::parse(self.0, text).map_err(E::custom)
             }
+            // `accept_wait.p95 = "< 60s"` without quotes around the key: TOML splits the
+            // key at its dots and reads a table `accept_wait` holding `p95`.
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Threshold, A::Error> {
+                let inner = map.next_key::<String>()?.unwrap_or_else(|| "p95".into());
+                let key = format!("{}.{inner}", self.0);
+                let example = match crate::threshold::Subject::parse(&key).map(|s| s.unit()) {
+                    Ok(crate::threshold::ValueUnit::Ms) => "< 60s",
+                    Ok(crate::threshold::ValueUnit::Count) => "== 0",
+                    _ => "< 5%",
+                };
+                Err(serde::de::Error::custom(format!(
+                    "a key with dots must be in quotes, or TOML reads it as a table: write \
+                     \"{key}\" = \"{example}\""
+                )))
+            }
         }
-        d.deserialize_str(Condition(self.0))
+        d.deserialize_any(Condition(self.0))
     }
 }
 

@@ -373,6 +373,17 @@ fn malformed_thresholds_have_their_line() {
         "thresholds.\"acept_wait.p95\"",
         "unknown threshold key",
     );
+    // A dotted key without quotes is a table to TOML: the fix is the quotes.
+    let text = with(
+        "\"accept_wait.p95\" = \"< 60s\"",
+        "accept_wait.p95 = \"< 60s\"",
+    );
+    expect_one(
+        &text,
+        34,
+        "thresholds.accept_wait",
+        "a key with dots must be in quotes, or TOML reads it as a table: write \"accept_wait.p95\" = \"< 60s\"",
+    );
     // A bare number: the condition's form, in the key's own unit.
     let text = with("\"< 5%\"", "5");
     expect_one(
@@ -835,6 +846,79 @@ fn values_that_could_not_run_are_refused() {
     let errs = errors(&flood);
     assert!(
         errs.iter().any(|e| e.contains("more than a run can hold")),
+        "{errs:#?}"
+    );
+    // Named at the stream that brings the most, its line, in figures one can read.
+    let second = format!(
+        "{EXAMPLE}\n[[users]]\nname = \"flood\"\nqueue = \"hardware\"\narrival = \"poisson(rate=1e300/s)\"\n"
+    );
+    let errs = errors(&second);
+    let line = line_of(&second, "rate=1e300/s");
+    expect_one(&second, line, "users[1].arrival", "from this stream");
+    assert!(errs[0].contains("e302 users"), "{errs:#?}");
+}
+
+/// Each group is capped, and so are all of them together: a run would otherwise try
+/// to hold hundreds of millions of participants and run out of memory.
+#[test]
+fn the_agents_of_all_groups_together_are_capped() {
+    let group = |name: &str| {
+        format!("\n[[agents]]\ngroup = \"{name}\"\ncount = 600000\nqueues = [\"hardware\"]\n")
+    };
+    let text = format!("{EXAMPLE}{}{}", group("big1"), group("big2"));
+    let line = text
+        .rfind("count = 600000")
+        .map(|i| text[..i].matches('\n').count() + 1)
+        .unwrap();
+    expect_one(
+        &text,
+        line,
+        "agents[2].count",
+        "add up to more than 1000000 agents",
+    );
+    let one = format!("{EXAMPLE}{}", group("big1"));
+    assert_eq!(errors(&one), Vec::<String>::new());
+}
+
+#[test]
+fn a_seed_past_what_seed_and_set_take_is_refused_at_its_line() {
+    let text = with("seed = 7", "seed = 18446744073709551615");
+    expect_one(
+        &text,
+        2,
+        "seed",
+        "a seed is a whole number from 0 to 9223372036854775807",
+    );
+    let text = with("seed = 7", "seed = 9223372036854775807");
+    assert_eq!(errors(&text), Vec::<String>::new());
+}
+
+#[test]
+fn a_queue_listed_twice_in_a_group_is_a_typo_named_at_its_place() {
+    let text = with(
+        "queues = [\"hardware\"]\navailable_for",
+        "queues = [\"hardware\", \"hardware\"]\navailable_for",
+    );
+    expect_one(
+        &text,
+        line_of(&text, "queues = [\"hardware\", \"hardware\"]"),
+        "agents[0].queues[1]",
+        "queue `hardware` is listed twice in the group",
+    );
+}
+
+#[test]
+fn a_queue_named_where_none_is_declared_says_how_to_declare_one() {
+    let text = with("[[queues]]\nname = \"hardware\"\n", "");
+    let errs = errors(&text);
+    assert!(
+        errs.iter().any(|e| e.contains(
+            "queue `hardware` is not declared, and no queue is: add [[queues]] name = \"hardware\""
+        )),
+        "{errs:#?}"
+    );
+    assert!(
+        !errs.iter().any(|e| e.ends_with("declared queues: ")),
         "{errs:#?}"
     );
 }

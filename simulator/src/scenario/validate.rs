@@ -48,8 +48,20 @@ const MAX_EXPECTED_USERS: f64 = 100_000_000.0;
 /// Slowest and fastest `time_scale`.
 const MIN_TIME_SCALE: f64 = 0.001;
 const MAX_TIME_SCALE: f64 = 1_000_000.0;
-/// Most agents in one group.
+/// Most agents in one group, and in all groups together (each is a participant with
+/// its own state, and a live run's connection).
 pub(super) const MAX_GROUP: u32 = 1_000_000;
+const MAX_AGENTS: u64 = MAX_GROUP as u64;
+
+/// A large count as people read it: whole below a billion, in scientific notation
+/// above (`2.400e14`).
+fn about(n: f64) -> String {
+    if n < 1e9 {
+        format!("{n:.0}")
+    } else {
+        format!("{n:.3e}")
+    }
+}
 
 /// The longest scenario name: it names the default report folder
 /// (`reports/<name>/…`), and file systems allow 255 bytes per name.
@@ -95,6 +107,17 @@ pub fn validate(s: &Scenario) -> Vec<Issue> {
             format!(
                 "the name is used as a folder name: at most {MAX_NAME_BYTES} bytes, got {}",
                 s.name.len()
+            ),
+        );
+    }
+    // As `--seed` and `--set seed=` take it, and as a resolved scenario writes it.
+    if i64::try_from(s.seed).is_err() {
+        c.fail(
+            root.key("seed"),
+            format!(
+                "a seed is a whole number from 0 to {}, got {}",
+                i64::MAX,
+                s.seed
             ),
         );
     }
@@ -167,10 +190,16 @@ pub fn validate(s: &Scenario) -> Vec<Issue> {
         } else {
             let mut names: Vec<&str> = queues.iter().copied().collect();
             names.sort_unstable();
-            Err(format!(
-                "queue `{name}` is not declared; declared queues: {}",
-                names.join(", ")
-            ))
+            Err(if names.is_empty() {
+                format!(
+                    "queue `{name}` is not declared, and no queue is: add [[queues]] name = \"{name}\""
+                )
+            } else {
+                format!(
+                    "queue `{name}` is not declared; declared queues: {}",
+                    names.join(", ")
+                )
+            })
         }
     };
 
@@ -183,9 +212,25 @@ pub fn validate(s: &Scenario) -> Vec<Issue> {
     let groups: HashSet<&str> = s.agents.iter().map(|g| g.group.as_str()).collect();
     let served = |q: &str| s.agents.iter().any(|g| g.queues.iter().any(|m| m == q));
     let mut seen = HashSet::new();
+    let mut agents = 0u64;
     for (i, g) in s.agents.iter().enumerate() {
         let p = root.key("agents").index(i);
         check_group(&mut c, &p, g, &declared, &served, &groups);
+        // Named at the group that takes the total over (a group over the cap on its
+        // own is reported as such).
+        let before = agents;
+        if g.count <= MAX_GROUP {
+            agents += u64::from(g.count);
+        }
+        if agents > MAX_AGENTS && before <= MAX_AGENTS {
+            c.fail(
+                p.key("count"),
+                format!(
+                    "the agent groups add up to more than {MAX_AGENTS} agents from this one on; \
+                     a run holds at most {MAX_AGENTS}"
+                ),
+            );
+        }
         if !g.group.trim().is_empty() && !seen.insert(g.group.as_str()) {
             c.fail(
                 p.key("group"),
@@ -201,13 +246,26 @@ pub fn validate(s: &Scenario) -> Vec<Issue> {
         );
     }
     let expected = s.expected_users();
-    // (A duration past the span is reported on its own.)
+    // (A duration past the span is reported on its own.) Named at the stream that
+    // brings the most users, the one to lower first.
     if expected > MAX_EXPECTED_USERS && s.duration <= MAX_SPAN {
+        let (i, most) = s
+            .users
+            .iter()
+            .map(|u| u.arrival.expected_count(s.duration))
+            .enumerate()
+            .fold(
+                (0, f64::MIN),
+                |best, (i, n)| if n > best.1 { (i, n) } else { best },
+            );
         c.fail(
-            root.key("users"),
+            root.key("users").index(i).key("arrival"),
             format!(
-                "the arrivals add up to about {expected:.0} users, more than a run can hold \
-                 ({MAX_EXPECTED_USERS:.0}); lower the rates or the duration"
+                "the arrivals add up to about {} users ({} of them from this stream), more \
+                 than a run can hold ({MAX_EXPECTED_USERS:.0}); lower the rates or the \
+                 duration",
+                about(expected),
+                about(most)
             ),
         );
     }
@@ -455,6 +513,11 @@ fn check_group(
     for (j, q) in g.queues.iter().enumerate() {
         if let Err(e) = declared(q) {
             c.fail(p.key("queues").index(j), e);
+        } else if g.queues[..j].contains(q) {
+            c.fail(
+                p.key("queues").index(j),
+                format!("queue `{q}` is listed twice in the group"),
+            );
         }
     }
     if !(1..=MAX_AVAILABLE_FOR).contains(&g.available_for) {
