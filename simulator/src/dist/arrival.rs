@@ -272,6 +272,17 @@ impl Phase {
 
 const PHASE_FIELDS: &[&str] = &["name", "duration", "rate", "from", "to"];
 
+/// The value of a key a phase does not have: reading it is the error.
+struct UnknownField<'a>(&'a str);
+
+impl<'de> serde::de::DeserializeSeed<'de> for UnknownField<'_> {
+    type Value = ();
+
+    fn deserialize<D: Deserializer<'de>>(self, _: D) -> Result<(), D::Error> {
+        Err(serde::de::Error::unknown_field(self.0, PHASE_FIELDS))
+    }
+}
+
 impl<'de> Deserialize<'de> for Phase {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         // A hand-written visitor, so that errors arise while the phase's own table is
@@ -296,7 +307,9 @@ impl<'de> Deserialize<'de> for Phase {
                         "rate" => rate = Some(map.next_value::<Rate>()?),
                         "from" => from = Some(map.next_value::<Rate>()?),
                         "to" => to = Some(map.next_value::<Rate>()?),
-                        other => return Err(A::Error::unknown_field(other, PHASE_FIELDS)),
+                        // Refused as its value is read, so that the error carries
+                        // the key's own position, not the phase table's.
+                        other => map.next_value_seed(UnknownField(other))?,
                     }
                 }
                 Phase::from_parts(name, duration, rate, from, to).map_err(A::Error::custom)

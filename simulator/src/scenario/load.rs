@@ -12,11 +12,28 @@ use std::path::Path;
 
 /// Reads and validates the scenario at `path`, applying `overrides` in order.
 pub fn load(path: &Path, overrides: &[Override]) -> Result<Scenario, ScenarioError> {
-    let text = fs::read_to_string(path).map_err(|source| ScenarioError::Read {
+    let bytes = fs::read(path).map_err(|source| ScenarioError::Read {
         path: path.to_path_buf(),
         source,
     })?;
-    parse(&text, &path.display().to_string(), overrides)
+    let file = path.display().to_string();
+    let text = String::from_utf8(bytes).map_err(|e| not_utf8(&file, e))?;
+    parse(&text, &file, overrides)
+}
+
+/// A file that is not UTF-8 (as TOML must be), with the line and column where the
+/// text stops being so.
+fn not_utf8(file: &str, e: std::string::FromUtf8Error) -> ScenarioError {
+    let at = e.utf8_error().valid_up_to();
+    let bytes = e.into_bytes();
+    let valid = String::from_utf8_lossy(&bytes[..at]);
+    ScenarioError::Invalid(vec![at_offset(
+        file,
+        &valid,
+        at,
+        "syntax".to_string(),
+        "the file is not UTF-8 text here (TOML files are UTF-8): save it as UTF-8",
+    )])
 }
 
 /// Parses and validates scenario `text`; `file` names it in messages.

@@ -686,6 +686,18 @@ fn the_chaos_scenario_turns_every_fault_on() {
 }
 
 #[test]
+fn a_file_that_is_not_utf8_is_refused_where_it_stops_being_text() {
+    let path = std::env::temp_dir().join(format!("sb-not-utf8-{}.toml", std::process::id()));
+    std::fs::write(&path, b"name = \"x\"\nseed = 1 \xff\xfe\n").unwrap();
+    let err = Scenario::load(&path, &[]).unwrap_err().to_string();
+    std::fs::remove_file(&path).unwrap();
+    assert!(
+        err.contains(":2:10: syntax: the file is not UTF-8 text here"),
+        "{err}"
+    );
+}
+
+#[test]
 fn a_missing_top_level_field_is_not_blamed_on_the_first_key() {
     let errs = errors("name = \"x\"\n[[queues]]\nname = \"q\"\n");
     assert!(
@@ -878,6 +890,26 @@ fn the_agents_of_all_groups_together_are_capped() {
     );
     let one = format!("{EXAMPLE}{}", group("big1"));
     assert_eq!(errors(&one), Vec::<String>::new());
+}
+
+#[test]
+fn an_unknown_key_in_an_arrival_phase_is_named_at_its_place() {
+    let text = with(
+        "arrival = \"poisson(rate=60/min)\"",
+        "arrival = [ { duration = \"1m\", rate = \"5/min\", ramp = 1 } ]",
+    );
+    let line = line_of(&text, "ramp = 1");
+    expect_one(
+        &text,
+        line,
+        "users[0].arrival[0].ramp",
+        "unknown field `ramp`",
+    );
+    let col = text.lines().nth(line - 1).unwrap().find("ramp").unwrap();
+    let errs = errors(&text);
+    // The column is the value's, just after the key.
+    let at: usize = errs[0].split(':').nth(2).unwrap().parse().unwrap();
+    assert!(at > col, "{errs:?}");
 }
 
 #[test]
