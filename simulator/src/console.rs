@@ -130,6 +130,45 @@ pub fn render(s: &Summary) -> String {
     out
 }
 
+/// The run's verdict in one line, last on the console: what made it fail, or that it
+/// passed (and whether warnings above qualify that).
+pub fn verdict(s: &Summary) -> String {
+    if s.passed {
+        return match s.warnings.len() {
+            0 => "PASSED".to_string(),
+            n => format!(
+                "PASSED, with {n} warning{} above",
+                if n == 1 { "" } else { "s" }
+            ),
+        };
+    }
+    let mut why = Vec::new();
+    let failed = s
+        .thresholds
+        .iter()
+        .filter(|t| t.verdict() == "FAIL")
+        .count();
+    if failed > 0 {
+        why.push(format!(
+            "{failed} of {} thresholds failed",
+            s.thresholds.len()
+        ));
+    }
+    if let Some(inv) = s.invariants.as_ref().filter(|i| i.violations > 0) {
+        why.push(format!("{} routing invariant violations", inv.violations));
+    }
+    if s.warnings
+        .iter()
+        .any(|w| w == crate::metrics::summary::INTERRUPTED_WARNING)
+    {
+        why.push("interrupted before its end".to_string());
+    }
+    if why.is_empty() {
+        why.push("see above".to_string());
+    }
+    format!("FAILED: {}", why.join("; "))
+}
+
 /// One line per queue: what its users met. The desk's totals can pass while one queue
 /// fails.
 fn render_queues(out: &mut String, s: &Summary) {
@@ -172,6 +211,27 @@ mod tests {
     use super::*;
     use crate::metrics::{ChatOutcome, Recorder, RunInfo};
     use std::time::Duration;
+
+    #[test]
+    fn the_verdict_says_what_failed() {
+        let mut r = Recorder::new(Duration::from_secs(60));
+        r.count_chat("desk", ChatOutcome::Offered);
+        r.count_chat("desk", ChatOutcome::Lost);
+        let mut s = Summary::build(RunInfo::unit(), &mut r).expect("summary");
+        s.warnings.clear();
+        assert_eq!(verdict(&s), "PASSED");
+        s.warnings.push("something to know".into());
+        assert_eq!(verdict(&s), "PASSED, with 1 warning above");
+        let t = |k: &str, c: &str| crate::threshold::Threshold::parse(k, c).unwrap();
+        s.apply_thresholds(&[t("chats.lost", "== 0"), t("chats.offered", "== 1")]);
+        assert_eq!(verdict(&s), "FAILED: 1 of 2 thresholds failed");
+        s.warnings
+            .push(crate::metrics::summary::INTERRUPTED_WARNING.to_string());
+        assert_eq!(
+            verdict(&s),
+            "FAILED: 1 of 2 thresholds failed; interrupted before its end"
+        );
+    }
 
     #[test]
     fn a_share_that_is_not_whole_does_not_print_as_whole() {

@@ -414,6 +414,7 @@ async fn dispatch(cli: Cli) -> Result<ExitCode> {
                 switchboard_sim::erlang::Analytic::of(&scenario, &summary).render()
             );
             println!("report: {}", out.display());
+            println!("result: {}", console::verdict(&summary));
             Ok(if summary.passed {
                 ExitCode::SUCCESS
             } else {

@@ -115,6 +115,14 @@ fn failing_threshold_exits_one() {
     assert_eq!(code, 1, "{stdout}");
     assert!(stdout.contains("FAIL chats.offered < 1"), "{stdout}");
     assert!(out.join("summary.json").is_file());
+    let thresholds = stdout.matches("\n  PASS ").count()
+        + stdout.matches("\n  FAIL ").count()
+        + stdout.matches("\n  N/A  ").count();
+    assert_eq!(
+        stdout.lines().last(),
+        Some(format!("result: FAILED: 1 of {thresholds} thresholds failed").as_str()),
+        "{stdout}"
+    );
 }
 
 #[test]
