@@ -268,6 +268,9 @@ async fn dispatch(cli: Cli) -> Result<ExitCode> {
         Command::Report { dir } => {
             let rendered = switchboard_sim::report::render(&dir)?;
             println!("report: {}", rendered.html.display());
+            // The verdict the run recorded (a redraw does not re-evaluate it).
+            let summary = switchboard_sim::metrics::read_summary(&dir)?;
+            println!("result: {}", console::verdict(&summary));
             Ok(ExitCode::SUCCESS)
         }
         Command::Compare {

@@ -118,11 +118,12 @@ fn failing_threshold_exits_one() {
     let thresholds = stdout.matches("\n  PASS ").count()
         + stdout.matches("\n  FAIL ").count()
         + stdout.matches("\n  N/A  ").count();
-    assert_eq!(
-        stdout.lines().last(),
-        Some(format!("result: FAILED: 1 of {thresholds} thresholds failed").as_str()),
-        "{stdout}"
-    );
+    let verdict = format!("result: FAILED: 1 of {thresholds} thresholds failed");
+    assert_eq!(stdout.lines().last(), Some(verdict.as_str()), "{stdout}");
+    // Redrawing the report says the verdict the run recorded, and judges nothing.
+    let (code, stdout, stderr) = switchboard(&["report", out.to_str().unwrap()]);
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(stdout.lines().last(), Some(verdict.as_str()), "{stdout}");
 }
 
 #[test]
