@@ -1,6 +1,7 @@
-//! A min-queue of timed events, first in first out within an instant. Both drivers
-//! use it: virtual time's event list (keyed by scenario time) and each live task's
-//! timers (keyed by real instants).
+//! A min-queue of timed events. Both drivers use it: virtual time's event list (keyed
+//! by scenario time) and each live task's timers (keyed by real instants). Within an
+//! instant, what its events cause comes before the next event scheduled for it in
+//! advance (see [`EventQueue`]).
 
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, VecDeque};
@@ -30,12 +31,16 @@ impl<T: Ord, E> Ord for Entry<T, E> {
     }
 }
 
-/// Timed events, earliest first, in the order they were queued within an instant.
+/// Timed events, earliest first.
 ///
-/// Most events of a virtual run are answers and notices for the instant being
-/// processed; they skip the heap and wait in a FIFO. Events already in the heap for
-/// that instant (or an earlier one) were queued earlier, so they still come first: the
-/// order is exactly (instant, order queued).
+/// Within an instant, events queued while it is being processed (the answers and
+/// notices an event of that instant caused) come, first in first out, before the
+/// events scheduled for it in advance (timers, in the order they were queued). So a
+/// chain of consequences completes before the next timer of the same instant fires:
+/// a user whose patience runs out at the very instant an agent takes the chat hears
+/// the agent join first, instead of closing a chat the Desk already gave away (which
+/// would count as answered within target with a conversation of no length). Events
+/// queued for an instant already past still come first.
 pub struct EventQueue<T, E> {
     heap: BinaryHeap<Reverse<Entry<T, E>>>,
     /// Events for `now`, queued while `now` was being processed.
@@ -86,7 +91,7 @@ impl<T: Ord + Copy, E> EventQueue<T, E> {
         let heap_first = self
             .heap
             .peek()
-            .is_some_and(|Reverse(e)| self.now.is_some_and(|now| e.at <= now));
+            .is_some_and(|Reverse(e)| self.now.is_some_and(|now| e.at < now));
         if !heap_first
             && let Some(now) = self.now
             && let Some(e) = self.now_fifo.pop_front()
@@ -94,7 +99,8 @@ impl<T: Ord + Copy, E> EventQueue<T, E> {
             return Some((now, e));
         }
         let Reverse(e) = self.heap.pop()?;
-        self.now = Some(e.at);
+        // An event queued for an instant already past does not take the clock back.
+        self.now = Some(self.now.map_or(e.at, |now| now.max(e.at)));
         Some((e.at, e.event))
     }
 
@@ -132,17 +138,19 @@ mod tests {
     }
 
     #[test]
-    fn events_queued_during_an_instant_follow_those_queued_before() {
+    fn what_an_instant_causes_comes_before_its_next_scheduled_event() {
         let mut q = EventQueue::default();
         q.push(Duration::from_secs(1), "a");
         q.push(Duration::from_secs(1), "b");
-        q.push(Duration::from_secs(2), "d");
+        q.push(Duration::from_secs(2), "e");
         assert_eq!(q.pop(), Some((Duration::from_secs(1), "a")));
-        // Queued while processing 1 s: after "b", before 2 s.
+        // Caused by "a" while processing 1 s: before "b", scheduled for 1 s earlier.
         q.push(Duration::from_secs(1), "c");
-        q.push(Duration::from_secs(3), "e");
+        assert_eq!(q.pop(), Some((Duration::from_secs(1), "c")));
+        q.push(Duration::from_secs(1), "d");
+        q.push(Duration::from_secs(3), "f");
         let order: Vec<_> = std::iter::from_fn(|| q.pop().map(|(_, e)| e)).collect();
-        assert_eq!(order, ["b", "c", "d", "e"]);
+        assert_eq!(order, ["d", "b", "e", "f"]);
     }
 
     #[test]
@@ -153,8 +161,15 @@ mod tests {
         q.push(Duration::from_secs(5), "fifo");
         q.push(Duration::from_secs(4), "late");
         assert_eq!(q.next_at(), Some(Duration::from_secs(4)));
-        let order: Vec<_> = std::iter::from_fn(|| q.pop().map(|(_, e)| e)).collect();
-        assert_eq!(order, ["late", "fifo"]);
+        let order: Vec<_> = std::iter::from_fn(|| q.pop()).collect();
+        // The late event does not take the clock back: the rest keep their instant.
+        assert_eq!(
+            order,
+            [
+                (Duration::from_secs(4), "late"),
+                (Duration::from_secs(5), "fifo")
+            ]
+        );
     }
 
     #[test]

@@ -88,6 +88,54 @@ fn counters_are_consistent() {
     assert_eq!(ended, c.closed + c.abandoned, "{c:?}");
 }
 
+/// A user whose patience runs out at the very instant the agent frees up and takes
+/// the chat hears the agent join first: the chat is answered (its wait is the
+/// patience) and lasts its handle time, instead of being closed by a user who never
+/// heard the agent, and counted answered within target with no conversation at all.
+#[test]
+fn patience_running_out_as_the_agent_takes_the_chat_lets_the_agent_join() {
+    let (rec, _) = run(r#"
+name = "tie"
+seed = 1
+duration = "2h"
+drain = "5m"
+service_level_target = "30s"
+[routing]
+auto_accept = true
+policy = "least-active"
+[[queues]]
+name = "q"
+[[agents]]
+group = "a"
+count = 1
+queues = ["q"]
+available_for = 1
+handle_time = "90s"
+[[users]]
+queue = "q"
+arrival = "constant(rate=1/min)"
+patience = "30s"
+messages = "1"
+"#);
+    // Every minute a user arrives; each conversation takes 90 s: of three users, one
+    // is taken at once, the next exactly when its patience runs out, the third gives up.
+    use switchboard_sim::metrics::MetricName;
+    let handle = rec.exact(MetricName::HandleTime);
+    assert_eq!(handle.min, Some(90_000_000), "no conversation of no length");
+    let c = rec.counters.chats.clone();
+    assert_eq!(c.offered, c.accepted + c.abandoned, "{c:?}");
+    assert!(
+        c.abandoned * 3 >= c.offered - 3 && c.abandoned * 3 <= c.offered + 3,
+        "{c:?}"
+    );
+    let waits = rec.exact(MetricName::AcceptWait);
+    assert_eq!(
+        waits.max,
+        Some(30_000_000),
+        "the last joined as its patience ran out"
+    );
+}
+
 /// As a live run, a virtual run is over once arrivals have stopped and the last user
 /// has left, not at the end of the drain; occupancy is measured over that time.
 #[test]
