@@ -136,6 +136,52 @@ messages = "1"
     );
 }
 
+/// Users still waiting when the run ends have no `accept_wait` sample: when one of
+/// them has waited past the service-level target, the summary says so. Here nearly
+/// half of them wait at the end, some for 25 minutes, against a target of a minute.
+#[test]
+fn users_still_waiting_at_the_end_are_warned_of() {
+    let text = r#"
+name = "censor"
+seed = 1
+duration = "1h"
+drain = "10m"
+service_level_target = "60s"
+[[queues]]
+name = "q"
+[[agents]]
+group = "a"
+count = 2
+queues = ["q"]
+handle_time = "exp(mean=3m)"
+[[users]]
+queue = "q"
+arrival = "poisson(rate=80/h)"
+messages = "1"
+"#;
+    let (mut rec, _) = run(text);
+    let waiting = rec.counters.chats.queued_at_end;
+    assert!(waiting > 10, "{:?}", rec.counters.chats);
+    let longest = rec.longest_wait_at_end().expect("a longest wait");
+    let summary = switchboard_sim::metrics::Summary::build(
+        switchboard_sim::metrics::RunInfo::for_scenario(
+            &Scenario::parse(text, "test.toml").unwrap(),
+            switchboard_sim::metrics::Mode::Virtual,
+            &[],
+        ),
+        &mut rec,
+    )
+    .unwrap();
+    assert!(longest > std::time::Duration::from_secs(60), "{longest:?}");
+    assert!(
+        summary.warnings.iter().any(|w| w.starts_with(&format!(
+            "{waiting} user(s) still waited for an agent when the run ended"
+        ))),
+        "{:?}",
+        summary.warnings
+    );
+}
+
 /// As a live run, a virtual run is over once arrivals have stopped and the last user
 /// has left, not at the end of the drain; occupancy is measured over that time.
 #[test]

@@ -313,13 +313,14 @@ impl Participant for UserBot {
         Some(self.plan.queue.as_str())
     }
 
-    fn finish(&mut self, _now: Duration, rec: &mut Recorder) {
+    fn finish(&mut self, now: Duration, rec: &mut Recorder) {
         match (self.phase, self.first_joined, self.disconnected_at) {
             // Its connection died while it waited: the server dropped the chat (or
             // never saw it); it is not still waiting.
             (Phase::Waiting, None, Some(_)) => self.count(rec, ChatOutcome::Lost),
             (Phase::Waiting, None, None) => {
                 self.count(rec, ChatOutcome::QueuedAtEnd);
+                rec.waiting_at_end(now.saturating_sub(self.intended));
             }
             // Its connection died after an agent had joined: the server ended the chat
             // then (its notice could not arrive), as it does when a user disconnects.

@@ -131,6 +131,7 @@ pub struct Recorder {
     real_seen: bool,
     timeline: Timeline,
     oldest_undelivered: Option<Duration>,
+    longest_wait_at_end: Option<Duration>,
 }
 
 impl Recorder {
@@ -152,7 +153,19 @@ impl Recorder {
             real_seen: false,
             timeline: Timeline::default(),
             oldest_undelivered: None,
+            longest_wait_at_end: None,
         }
+    }
+
+    /// A user still waiting for an agent when the run ended, after `waited` (scenario
+    /// time): `accept_wait` has no sample of it (it is taken when an agent joins).
+    pub fn waiting_at_end(&mut self, waited: Duration) {
+        self.longest_wait_at_end = Some(self.longest_wait_at_end.map_or(waited, |w| w.max(waited)));
+    }
+
+    /// The longest a user still waiting when the run ended had waited.
+    pub fn longest_wait_at_end(&self) -> Option<Duration> {
+        self.longest_wait_at_end
     }
 
     /// Live runs, once every task has stopped: the messages sent and not seen by the
@@ -335,6 +348,7 @@ impl Recorder {
         }
         self.real_seen |= other.real_seen;
         self.oldest_undelivered = self.oldest_undelivered.max(other.oldest_undelivered);
+        self.longest_wait_at_end = self.longest_wait_at_end.max(other.longest_wait_at_end);
         let hs = self.materialize()?;
         for &(m, us) in &other.pending {
             hs[m.index()].saturating_record(us);

@@ -328,6 +328,12 @@ impl Summary {
                 c.messages.undelivered_at_end,
                 recorder.oldest_undelivered(),
             ))
+            .chain(still_waiting_warning(
+                &metrics,
+                c.chats.queued_at_end,
+                recorder.longest_wait_at_end(),
+                recorder.service_level_target(),
+            ))
             .collect();
         Ok(Summary {
             scenario: info.scenario,
@@ -416,6 +422,36 @@ fn compressed_warning(info: &RunInfo, lost: u64) -> Option<String> {
             info.time_scale
         )
     })
+}
+
+/// The warning for users still waiting for an agent when the run ended, when one of
+/// them had already waited past the service-level target or past `accept_wait`'s p95:
+/// the metric is taken when an agent joins, so their waits (which would only grow) are
+/// not in it and its figures look better than the run was (the service level counts
+/// them against it all the same). A few users who arrived moments before the end are
+/// not worth a word.
+fn still_waiting_warning(
+    metrics: &Metrics,
+    count: u64,
+    longest: Option<Duration>,
+    target: Duration,
+) -> Option<String> {
+    let longest = longest.filter(|_| count > 0)?;
+    let longest_ms = longest.as_secs_f64() * 1000.0;
+    let p95 = metrics.get(MetricName::AcceptWait).and_then(|m| m.p95);
+    if longest <= target && p95.is_some_and(|p95| longest_ms <= p95) {
+        return None;
+    }
+    let p95 = p95.map_or_else(
+        || "no sample at all".to_string(),
+        |p95| format!("a p95 of {:.1} s", p95 / 1000.0),
+    );
+    Some(format!(
+        "{count} user(s) still waited for an agent when the run ended, the longest for \
+         {:.1} s: `accept_wait` ({p95}) has no sample of them, as it is taken when an \
+         agent joins; a longer `drain` lets them be answered or give up",
+        longest_ms / 1000.0
+    ))
 }
 
 /// The warning for messages sent and not seen by the other side when a live run ended,
