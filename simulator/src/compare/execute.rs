@@ -143,9 +143,10 @@ pub struct RunFigures {
     pub offered: u64,
     /// Per support queue, one value per [`QUEUE_METRICS`] entry.
     pub queues: BTreeMap<String, Vec<Option<f64>>>,
-    /// The run's warnings ([`Summary::warnings`]: the load generator behind its own
-    /// schedule, chats counted lost in a run compressed to seconds). Live runs only;
-    /// absent from the JSON when there are none.
+    /// The run's warnings ([`Summary::warnings`]: users still waiting at the end past
+    /// the target; in live runs the load generator behind its own schedule, chats
+    /// counted lost in a run compressed to seconds, messages unseen at the end). Absent
+    /// from the JSON when there are none.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub warnings: Vec<String>,
 }

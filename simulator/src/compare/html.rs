@@ -497,7 +497,7 @@ pub fn to_html(c: &Comparison) -> String {
     if warned > 0 {
         let _ = write!(
             s,
-            "<p><b>{warned} warning{} from the runs</b> (listed in the text below): figures from those runs may describe the simulator as much as the variant.</p>",
+            "<p><b>{warned} warning{} from the runs</b> (listed in the text below): read the figures of those runs with them in mind.</p>",
             if warned == 1 { "" } else { "s" }
         );
     }

@@ -239,8 +239,8 @@ pub fn render(c: &Comparison) -> String {
     s
 }
 
-/// The runs' own warnings (live runs): a figure from a run whose load generator fell
-/// behind its schedule may describe the simulator rather than the variant.
+/// The runs' own warnings: a figure from a run whose load generator fell behind its
+/// schedule, or whose users still waited at the end, may not describe the variant.
 fn render_warnings(s: &mut String, c: &Comparison) {
     let warnings = c.warnings();
     if warnings.is_empty() {
@@ -251,7 +251,7 @@ fn render_warnings(s: &mut String, c: &Comparison) {
     let total = c.variants.len() as u64 * c.replications;
     let _ = writeln!(
         s,
-        "\nWarnings from {} of {total} runs (their figures may describe the simulator or the compression as much as the variant):",
+        "\nWarnings from {} of {total} runs (read their figures with the warning in mind):",
         runs.len()
     );
     for (variant, i, warning) in warnings {
