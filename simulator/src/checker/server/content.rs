@@ -169,10 +169,14 @@ impl Replay<'_> {
                 }
             }
             Notice::ChatEnded { chat, state } => {
-                let already = self
-                    .chats
-                    .get(chat)
-                    .is_some_and(|c| c.ended_seq == Some(e.seq));
+                // Ended by this very step: by its command (a close, whose end, or second
+                // end, is already handled) or by an earlier notice of it.
+                let closed_here = matches!(&e.command, Command::Close { chat: c } if c == chat);
+                let already = closed_here
+                    || self
+                        .chats
+                        .get(chat)
+                        .is_some_and(|c| c.ended_seq == Some(e.seq));
                 if !already {
                     let how = if matches!(state, ChatState::Abandoned) {
                         "abandoned"
@@ -184,14 +188,47 @@ impl Replay<'_> {
             }
             Notice::Message { chat, entry } => {
                 let r = rcpt(to);
-                self.undelivered.remove(&(*chat, entry.seq));
+                // The other side, and only it: the owner for the user's entries, the
+                // user for the agent's (R10).
+                let due = self.undelivered.remove(&(*chat, entry.seq));
+                let meant = due.map(|(want, _)| want).or_else(|| {
+                    let c = self.chats.get(chat)?;
+                    Some(match (&entry.from, &c.owner) {
+                        (Party::User, Some((a, _, _))) => format!("agent:{a}"),
+                        (Party::User, None) => "nobody (no agent holds the chat)".to_string(),
+                        (Party::Agent(_), _) => format!("user:{}", c.user),
+                    })
+                });
+                if let Some(meant) = meant.filter(|m| *m != r) {
+                    self.out.push(
+                        shown_by(
+                            e,
+                            Invariant::MessageOrder,
+                            format!(
+                                "message {} of chat {chat} went to {r}, not to {meant}",
+                                entry.seq
+                            ),
+                        )
+                        .chat(chat.0),
+                    );
+                }
+                let mut altered = None;
                 if let Some(c) = self.chats.get_mut(chat) {
                     let idx = usize::try_from(entry.seq.saturating_sub(1)).unwrap_or(usize::MAX);
-                    if let Some(slot) = c.transcript.get_mut(idx)
-                        && slot.is_none()
-                    {
-                        *slot = Some(entry.clone());
+                    match c.transcript.get_mut(idx) {
+                        Some(slot @ None) => *slot = Some(entry.clone()),
+                        Some(Some(kept)) if kept.from != entry.from || kept.body != entry.body => {
+                            altered = Some(format!(
+                                "message {} of chat {chat} reached {r} as {:?} from {:?}, but was written as {:?} from {:?}",
+                                entry.seq, entry.body, entry.from, kept.body, kept.from
+                            ));
+                        }
+                        _ => {}
                     }
+                }
+                if let Some(altered) = altered {
+                    self.out
+                        .push(shown_by(e, Invariant::Transcript, altered).chat(chat.0));
                 }
                 if let Some((prev, at)) = self.last_msg.get(&(r.clone(), *chat)).copied()
                     && entry.seq <= prev

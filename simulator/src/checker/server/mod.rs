@@ -12,7 +12,7 @@ use super::violation::{Invariant, Violation};
 use model::{AgentM, ChatM, St};
 use std::collections::{BTreeMap, BTreeSet};
 use switchboard_server::domain::{
-    AgentId, Availability, ChatId, ChatState, Command, EntryBody, Notice, Party, Principal,
+    AgentId, Availability, ChatId, ChatState, Command, EntryBody, Notice, Origin, Party, Principal,
     QueueId, Recipient, Reply, TicketId, TransferTarget,
 };
 use switchboard_server::protocol::{JournalEntry, JournalResult};
@@ -252,7 +252,27 @@ impl Replay<'_> {
             },
             (Command::Accept { chat } | Command::AcceptTransfer { chat }, Reply::Accepted(v)) => {
                 if let Some(a) = &agent {
-                    self.accepted(*chat, a, v.origin, e);
+                    // Where the chat came from is the command's, not the reply's word:
+                    // the transfer limit (R6) counts on it.
+                    let origin = match &e.command {
+                        Command::AcceptTransfer { .. } => Origin::Transferred,
+                        _ => Origin::Queue,
+                    };
+                    if v.origin != origin {
+                        self.out.push(
+                            shown_by(
+                                e,
+                                Invariant::Agreement,
+                                format!(
+                                    "{a} took chat {chat} from {origin:?} but the reply says {:?}",
+                                    v.origin
+                                ),
+                            )
+                            .chat(chat.0)
+                            .agent(a.as_str()),
+                        );
+                    }
+                    self.accepted(*chat, a, origin, e);
                     self.check_view(*chat, a, &v.history, &v.notes, e);
                 }
             }

@@ -158,6 +158,26 @@ impl Replay<'_> {
                 .agent(a.as_str()),
             );
         }
+        // Taken from its queue (by hand or by auto-accept): only by a member (R3).
+        if origin != Origin::Transferred
+            && !self
+                .agents
+                .get(a)
+                .is_some_and(|m| m.queues.contains(&chat.queue))
+        {
+            self.out.push(
+                shown_by(
+                    e,
+                    Invariant::TransferVisibility,
+                    format!(
+                        "{a} was given chat {c} of queue `{}`, which they do not belong to (R3)",
+                        chat.queue
+                    ),
+                )
+                .chat(c.0)
+                .agent(a.as_str()),
+            );
+        }
         if let St::Transferred(to) = &chat.st
             && !self.may_see(a, to)
         {
@@ -173,6 +193,14 @@ impl Replay<'_> {
                 .chat(c.0)
                 .agent(a.as_str()),
             );
+        }
+        // Reported above: the chat is the new owner's from now on, so that the one
+        // fault is not reported again as the old owner's capacity.
+        if let Some((prev, _, _)) = &chat.owner
+            && prev != a
+            && let Some(m) = self.agents.get_mut(prev)
+        {
+            m.open.remove(&c);
         }
         let chat = self.chats.get_mut(&c).expect("checked above");
         unqueue(&mut self.queued, chat, c);

@@ -1,0 +1,176 @@
+//! The routing checker against records with a fault planted in them: a clean virtual
+//! run of the quickstart scenario, its journal then edited as a server bug would have
+//! written it. Each plant must be reported by the invariant it breaks.
+
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+use switchboard_sim::checker::{check_dir, options_of};
+use switchboard_sim::run::{self, Driver};
+use switchboard_sim::scenario::Scenario;
+
+/// A clean virtual run of the quickstart scenario, in a scratch folder.
+async fn clean_run() -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("sb-plants-clean-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../scenarios/quickstart.toml");
+    let scenario = Scenario::load(&path, &[]).expect("quickstart loads");
+    let summary = run::run(&scenario, &[], Driver::Virtual, &dir)
+        .await
+        .expect("the run completes");
+    let inv = summary.invariants.expect("checked");
+    assert_eq!(inv.violations, 0, "{:?}", inv.first);
+    dir
+}
+
+/// A copy of `clean`'s records whose journal `plant` edited (it says whether it found
+/// what to edit); the checker's report of it.
+fn planted(clean: &Path, name: &str, plant: impl FnOnce(&mut Vec<Value>) -> bool) -> String {
+    let dir = std::env::temp_dir().join(format!("sb-plants-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("scratch folder");
+    for file in ["history.jsonl", "summary.json"] {
+        std::fs::copy(clean.join(file), dir.join(file)).expect("copied");
+    }
+    let journal = std::fs::read_to_string(clean.join("journal.jsonl")).expect("journal");
+    let mut entries: Vec<Value> = journal
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("entry"))
+        .collect();
+    assert!(plant(&mut entries), "{name}: nothing to plant in");
+    let text: String = entries.iter().map(|e| format!("{e}\n")).collect();
+    std::fs::write(dir.join("journal.jsonl"), text).expect("journal written");
+    let report = check_dir(&dir, &options_of(&dir)).expect("records read");
+    let _ = std::fs::remove_dir_all(&dir);
+    report.render()
+}
+
+/// The deliveries of every entry, each with its entry's command.
+fn deliveries(entries: &mut [Value]) -> impl Iterator<Item = (Value, &mut Value)> {
+    entries.iter_mut().flat_map(|e| {
+        let command = e["command"].clone();
+        e.get_mut("ok")
+            .and_then(|ok| ok.get_mut("deliveries"))
+            .and_then(Value::as_array_mut)
+            .into_iter()
+            .flatten()
+            .map(move |d| (command.clone(), d))
+    })
+}
+
+#[tokio::test]
+async fn each_planted_fault_is_reported_by_the_invariant_it_breaks() {
+    let clean = clean_run().await;
+
+    // R10: a user's message delivered to an agent who does not hold the chat.
+    let report = planted(&clean, "wrong-agent", |entries| {
+        for (command, d) in deliveries(entries) {
+            if command["type"] == "send"
+                && d["notice"]["notice"] == "message"
+                && d["notice"]["entry"]["from"] == "user"
+            {
+                let to = d["to"]["agent"].as_str().expect("to an agent");
+                d["to"]["agent"] = Value::from(if to == "floor-1" {
+                    "floor-2"
+                } else {
+                    "floor-1"
+                });
+                return true;
+            }
+        }
+        false
+    });
+    assert!(
+        report.contains("[message_order]") && report.contains("went to agent:floor-"),
+        "{report}"
+    );
+
+    // R10: a message delivered with other words than were written.
+    let report = planted(&clean, "altered", |entries| {
+        for (_, d) in deliveries(entries) {
+            if d["notice"]["notice"] == "message" && d["notice"]["entry"]["kind"] == "text" {
+                d["notice"]["entry"]["text"] = Value::from("TAMPERED");
+                return true;
+            }
+        }
+        false
+    });
+    assert!(
+        report.contains("[transcript]") && report.contains("TAMPERED"),
+        "{report}"
+    );
+
+    // R3: a chat of `hardware` assigned to an agent of `software` only.
+    let report = planted(&clean, "outside-queue", |entries| {
+        for (_, d) in deliveries(entries) {
+            if d["notice"]["notice"] == "assigned" && d["notice"]["queue"] == "hardware" {
+                d["to"]["agent"] = Value::from("tier2-1");
+                return true;
+            }
+        }
+        false
+    });
+    assert!(
+        report.contains("tier2-1 was given chat")
+            && report.contains("which they do not belong to (R3)"),
+        "{report}"
+    );
+
+    // R6: a chat taken from Transferred that the reply calls a queue's.
+    let report = planted(&clean, "origin", |entries| {
+        for e in entries.iter_mut() {
+            if e["command"]["type"] == "accept_transfer" && e["ok"]["reply"]["reply"] == "accepted"
+            {
+                e["ok"]["reply"]["origin"] = Value::from("queue");
+                return true;
+            }
+        }
+        false
+    });
+    assert!(
+        report.contains("[agreement]")
+            && report.contains("from Transferred but the reply says Queue"),
+        "{report}"
+    );
+
+    // A chat closed twice (the agent's close done again): one fault, said once.
+    let report = planted(&clean, "closed-twice", |entries| {
+        let Some(i) = entries
+            .iter()
+            .position(|e| e["command"]["type"] == "close" && e["principal"].get("agent").is_some())
+        else {
+            return false;
+        };
+        let again = entries[i].clone();
+        entries.insert(i + 1, again);
+        true
+    });
+    assert_eq!(report.matches("ended twice").count(), 1, "{report}");
+
+    // Two agents given one chat: the second owner takes it over, and the one fault is
+    // not reported again as the first owner's capacity.
+    let report = planted(&clean, "double-accept", |entries| {
+        for e in entries.iter_mut() {
+            let Some(list) = e["ok"]["deliveries"].as_array_mut() else {
+                continue;
+            };
+            let Some(d) = list.iter().find(|d| {
+                d["notice"]["notice"] == "assigned" && d["notice"]["queue"] == "software"
+            }) else {
+                continue;
+            };
+            let mut second = d.clone();
+            let other = if d["to"]["agent"] == "tier1-1" {
+                "tier1-2"
+            } else {
+                "tier1-1"
+            };
+            second["to"]["agent"] = Value::from(other);
+            list.push(second);
+            return true;
+        }
+        false
+    });
+    assert!(report.contains("[single_owner]"), "{report}");
+    assert!(!report.contains("[capacity]"), "{report}");
+    let _ = std::fs::remove_dir_all(&clean);
+}
