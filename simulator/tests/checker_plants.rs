@@ -37,6 +37,10 @@ fn planted(clean: &Path, name: &str, plant: impl FnOnce(&mut Vec<Value>) -> bool
         .map(|l| serde_json::from_str(l).expect("entry"))
         .collect();
     assert!(plant(&mut entries), "{name}: nothing to plant in");
+    // As the server numbers what it journals: from 1, without gaps.
+    for (i, e) in entries.iter_mut().enumerate() {
+        e["seq"] = Value::from(i + 1);
+    }
     let text: String = entries.iter().map(|e| format!("{e}\n")).collect();
     std::fs::write(dir.join("journal.jsonl"), text).expect("journal written");
     let report = check_dir(&dir, &options_of(&dir)).expect("records read");

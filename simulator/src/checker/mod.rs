@@ -282,7 +282,10 @@ pub fn check(history: &History, journal: Option<&[JournalEntry]>, opts: &Options
     r
 }
 
-/// Reads a `journal.jsonl`, naming the line of anything it cannot read.
+/// Reads a `journal.jsonl`, naming the line of anything it cannot read. A journal
+/// numbers its entries from 1 without gaps, in Desk time that never goes back: a line
+/// missing, repeated or moved is refused here, rather than replayed into violations
+/// the server never committed.
 pub fn read_journal(path: &Path) -> Result<Vec<JournalEntry>, CheckError> {
     let file = std::fs::File::open(path)
         .map_err(|e| CheckError::Read(format!("{}: {e}", path.display())))?;
@@ -293,10 +296,25 @@ pub fn read_journal(path: &Path) -> Result<Vec<JournalEntry>, CheckError> {
         if line.trim().is_empty() {
             continue;
         }
-        out.push(
-            serde_json::from_str(&line)
-                .map_err(|e| CheckError::Read(format!("{}:{}: {e}", path.display(), i + 1)))?,
-        );
+        let at = |what: String| CheckError::Read(format!("{}:{}: {what}", path.display(), i + 1));
+        let entry: JournalEntry = serde_json::from_str(&line).map_err(|e| at(e.to_string()))?;
+        let next = out.len() as u64 + 1;
+        if entry.seq != next {
+            return Err(at(format!(
+                "entry seq {} where {next} was next: the journal has lines missing, repeated \
+                 or out of order",
+                entry.seq
+            )));
+        }
+        if let Some(prev) = out.last().map(|p: &JournalEntry| p.at_ms)
+            && entry.at_ms < prev
+        {
+            return Err(at(format!(
+                "Desk time goes back from {prev} ms to {} ms: the journal's lines are out of order",
+                entry.at_ms
+            )));
+        }
+        out.push(entry);
     }
     Ok(out)
 }
@@ -608,6 +626,47 @@ mod tests {
         for d in [dir, dir2] {
             let _ = std::fs::remove_dir_all(d);
         }
+    }
+
+    #[test]
+    fn a_journal_with_lines_missing_repeated_or_moved_is_refused_at_the_line() {
+        let lines: Vec<String> = two_users_journal()
+            .iter()
+            .map(|e| serde_json::to_string(e).expect("entry"))
+            .collect();
+        assert!(lines.len() >= 2);
+        let read = |name: &str, text: String| {
+            let dir = folder(name, &[(JOURNAL_FILE, text)]);
+            let got = read_journal(&dir.join(JOURNAL_FILE));
+            let _ = std::fs::remove_dir_all(dir);
+            got
+        };
+        assert!(read("journal-whole", lines.join("\n") + "\n").is_ok());
+        let repeated = format!("{}\n{}\n", lines[0], lines[0]);
+        let e = read("journal-repeated", repeated).expect_err("a line twice");
+        assert!(
+            e.to_string()
+                .contains("journal.jsonl:2: entry seq 1 where 2 was next"),
+            "{e}"
+        );
+        let swapped = format!("{}\n{}\n", lines[1], lines[0]);
+        let e = read("journal-swapped", swapped).expect_err("lines swapped");
+        assert!(
+            e.to_string()
+                .contains("journal.jsonl:1: entry seq 2 where 1 was next"),
+            "{e}"
+        );
+        let mut back: JournalEntry = serde_json::from_str(&lines[1]).expect("entry");
+        back.at_ms = 0;
+        let first: JournalEntry = serde_json::from_str(&lines[0]).expect("entry");
+        assert!(first.at_ms > 0, "the helper's entries are timed from 1 ms");
+        let text = format!(
+            "{}\n{}\n",
+            lines[0],
+            serde_json::to_string(&back).expect("entry")
+        );
+        let e = read("journal-back", text).expect_err("time going back");
+        assert!(e.to_string().contains("Desk time goes back"), "{e}");
     }
 
     #[test]
