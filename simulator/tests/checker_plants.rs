@@ -136,6 +136,31 @@ async fn each_planted_fault_is_reported_by_the_invariant_it_breaks() {
         "{report}"
     );
 
+    // A chat the user closed, its agent never told.
+    let report = planted(&clean, "close-untold", |entries| {
+        for e in entries.iter_mut() {
+            let by_user = e["principal"].get("user").is_some();
+            if e["command"]["type"] != "close" || !by_user {
+                continue;
+            }
+            let Some(list) = e["ok"]["deliveries"].as_array_mut() else {
+                continue;
+            };
+            let before = list.len();
+            list.retain(|d| {
+                !(d["notice"]["notice"] == "chat_ended" && d["to"].get("agent").is_some())
+            });
+            if list.len() < before {
+                return true;
+            }
+        }
+        false
+    });
+    assert!(
+        report.contains("[chat_end]") && report.contains("was never told it ended"),
+        "{report}"
+    );
+
     // A chat closed twice (the agent's close done again): one fault, said once.
     let report = planted(&clean, "closed-twice", |entries| {
         let Some(i) = entries

@@ -311,6 +311,37 @@ impl Replay<'_> {
                 }
             }
             (Command::Close { chat }, _) => {
+                // The other side is told (R10's other end): the owner when the user
+                // closes, the user when the owner does.
+                let other = match (&e.principal, self.chats.get(chat)) {
+                    (Principal::User(_), Some(c)) => c
+                        .owner
+                        .as_ref()
+                        .map(|(a, _, _)| Recipient::Agent(a.clone())),
+                    (Principal::Agent(_), Some(c)) if !matches!(c.st, St::Ended(_)) => {
+                        Some(Recipient::User(c.user))
+                    }
+                    _ => None,
+                };
+                if let Some(other) = other {
+                    let told = deliveries.iter().any(|d| {
+                        d.to == other
+                            && matches!(&d.notice, Notice::ChatEnded { chat: c, .. } if c == chat)
+                    });
+                    if !told {
+                        self.out.push(
+                            shown_by(
+                                e,
+                                Invariant::ChatEnd,
+                                format!(
+                                    "chat {chat} was closed but {} was never told it ended",
+                                    rcpt(&other)
+                                ),
+                            )
+                            .chat(chat.0),
+                        );
+                    }
+                }
                 let how = match (&e.principal, self.chats.get(chat)) {
                     (Principal::User(_), Some(c)) if c.owners.is_empty() => "abandoned",
                     (Principal::User(_), Some(c)) if c.st == St::Queued && c.owners.is_empty() => {
