@@ -384,19 +384,40 @@ pub fn check_dir(dir: &Path, opts: &Options) -> Result<CheckReport, CheckError> 
 /// Whoever the journal shows taking part (acting, or being told something) recorded
 /// at least its own commands: a participant missing from the history means the
 /// history is incomplete (cut short, or another run's), and the run cannot be checked.
+/// The other way round, whoever the history shows answered was served by the Desk: a
+/// participant with a reply the journal has nothing of means the journal is (empty,
+/// cut short, or another run's).
 fn complete(history: &History, journal: &[JournalEntry], hp: &Path) -> Result<(), CheckError> {
     let present: std::collections::BTreeSet<&str> =
         history.events.iter().map(|e| e.who.as_str()).collect();
-    let missing: Vec<String> = client::participants(journal)
-        .into_iter()
+    let in_journal = client::participants(journal);
+    let missing: Vec<&String> = in_journal
+        .iter()
         .filter(|who| !present.contains(who.as_str()))
         .collect();
-    match missing.as_slice() {
-        [] => Ok(()),
-        [first, ..] => Err(CheckError::Read(format!(
+    if let [first, ..] = missing.as_slice() {
+        return Err(CheckError::Read(format!(
             "{}: incomplete: the journal shows {} participant(s) it has nothing of ({first}, …)",
             hp.display(),
             missing.len()
+        )));
+    }
+    let in_journal: std::collections::BTreeSet<&str> =
+        in_journal.iter().map(String::as_str).collect();
+    let answered: std::collections::BTreeSet<&str> = history
+        .events
+        .iter()
+        .filter(|e| matches!(e.what, crate::history::What::Reply { .. }))
+        .map(|e| e.who.as_str())
+        .filter(|who| !in_journal.contains(who))
+        .collect();
+    match answered.iter().next() {
+        None => Ok(()),
+        Some(first) => Err(CheckError::Read(format!(
+            "{}: incomplete: the history shows {} participant(s) answered by the server that \
+             it has nothing of ({first}, …): empty, cut short, or another run's",
+            hp.with_file_name(JOURNAL_FILE).display(),
+            answered.len()
         ))),
     }
 }
@@ -621,6 +642,32 @@ mod tests {
         assert!(
             e.to_string()
                 .contains("1 participant(s) it has nothing of (user:2"),
+            "{e}"
+        );
+        // The other way round: a journal cut short after user 1, beside a history in
+        // which the server answered user 2 too.
+        let entries = two_users_journal();
+        let first = serde_json::to_string(&entries[0]).expect("entry") + "\n";
+        std::fs::write(dir2.join(JOURNAL_FILE), first).expect("journal");
+        let mut history = History::new(true);
+        for (n, e) in entries.iter().enumerate() {
+            let who = format!("user:{}", n + 1);
+            let switchboard_server::protocol::JournalResult::Ok { reply, .. } = &e.result else {
+                unreachable!("the helper's entries succeed");
+            };
+            let send = crate::history::What::Send {
+                command: e.command.clone(),
+            };
+            history.push(1.0, None, &who, Some(1), send);
+            history.push(1.0, None, &who, Some(1), crate::history::What::reply(reply));
+        }
+        history.write(&hp).expect("history");
+        let e = check_dir(&dir2, &Options::default()).expect_err("a journal cut short");
+        assert!(
+            e.to_string().contains(
+                "journal.jsonl: incomplete: the history shows 1 participant(s) answered by the \
+                 server that it has nothing of (user:2"
+            ),
             "{e}"
         );
         for d in [dir, dir2] {
