@@ -8,12 +8,12 @@ use switchboard_sim::checker::{check_dir, options_of};
 use switchboard_sim::run::{self, Driver};
 use switchboard_sim::scenario::Scenario;
 
-/// A clean virtual run of the quickstart scenario, in a scratch folder.
-async fn clean_run() -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("sb-plants-clean-{}", std::process::id()));
+/// A clean virtual run of the shipped scenario `name`, in a scratch folder.
+async fn clean_run(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("sb-plants-{name}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../scenarios/quickstart.toml");
-    let scenario = Scenario::load(&path, &[]).expect("quickstart loads");
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("../scenarios/{name}.toml"));
+    let scenario = Scenario::load(&path, &[]).expect("the scenario loads");
     let summary = run::run(&scenario, &[], Driver::Virtual, &dir)
         .await
         .expect("the run completes");
@@ -63,7 +63,7 @@ fn deliveries(entries: &mut [Value]) -> impl Iterator<Item = (Value, &mut Value)
 
 #[tokio::test]
 async fn each_planted_fault_is_reported_by_the_invariant_it_breaks() {
-    let clean = clean_run().await;
+    let clean = clean_run("quickstart").await;
 
     // R10: a user's message delivered to an agent who does not hold the chat.
     let report = planted(&clean, "wrong-agent", |entries| {
@@ -201,5 +201,37 @@ async fn each_planted_fault_is_reported_by_the_invariant_it_breaks() {
     });
     assert!(report.contains("[single_owner]"), "{report}");
     assert!(!report.contains("[capacity]"), "{report}");
+    let _ = std::fs::remove_dir_all(&clean);
+}
+
+#[tokio::test]
+async fn a_chat_a_reconnecting_agent_is_no_longer_given_is_reported_lost() {
+    // Chaos drops agents' connections; within the grace period they resume their chats.
+    let clean = clean_run("chaos").await;
+    let report = planted(&clean, "forgotten-on-resume", |entries| {
+        for e in entries.iter_mut() {
+            if e["command"]["type"] != "sign_in" {
+                continue;
+            }
+            let Some(chats) = e["ok"]["reply"]["my_chats"].as_array_mut() else {
+                continue;
+            };
+            let Some(forgotten) = chats.pop() else {
+                continue;
+            };
+            // Neither listed nor resumed: the sign-in simply forgets it.
+            if let Some(list) = e["ok"]["deliveries"].as_array_mut() {
+                list.retain(|d| {
+                    !(d["notice"]["notice"] == "resumed" && d["notice"]["chat"] == forgotten)
+                });
+            }
+            return true;
+        }
+        false
+    });
+    assert!(
+        report.contains("[chat_end]") && report.contains("status no longer lists it"),
+        "{report}"
+    );
     let _ = std::fs::remove_dir_all(&clean);
 }

@@ -182,13 +182,46 @@ impl Replay<'_> {
                 if back {
                     self.every_chat_resumed(&s.agent, &s.my_chats, deliveries, e);
                 }
+                let mine: BTreeSet<ChatId> = s.my_chats.iter().copied().collect();
+                // A chat the agent held that its status no longer lists left it in
+                // this step, which must say so (`agent_left`: back to the queue);
+                // otherwise the sign-in dropped it and nobody will ever take it.
+                let dropped: Vec<ChatId> = self.agents.get(&s.agent).map_or_else(Vec::new, |m| {
+                    m.open
+                        .keys()
+                        .filter(|c| !mine.contains(c))
+                        .copied()
+                        .collect()
+                });
+                for c in dropped {
+                    let released = deliveries.iter().any(|d| {
+                        matches!(&d.notice, Notice::AgentLeft { chat, agent, .. } if *chat == c && *agent == s.agent)
+                    });
+                    let ended = self
+                        .chats
+                        .get(&c)
+                        .is_some_and(|ch| matches!(ch.st, St::Ended(_)));
+                    if !released && !ended {
+                        self.out.push(
+                            shown_by(
+                                e,
+                                Invariant::ChatEnd,
+                                format!(
+                                    "chat {c} is lost: {}'s status no longer lists it, and it was neither resumed nor put back in its queue",
+                                    s.agent
+                                ),
+                            )
+                            .chat(c.0)
+                            .agent(s.agent.as_str()),
+                        );
+                    }
+                }
                 let m = self.agents.entry(s.agent.clone()).or_default();
                 m.queues = s.queues.clone();
                 m.signed_in = true;
                 m.offline_since = None;
                 m.auto_accept = s.auto_accept;
                 m.availability = Some(s.availability);
-                let mine: BTreeSet<ChatId> = s.my_chats.iter().copied().collect();
                 m.open.retain(|c, _| mine.contains(c));
             }
             // New routing settings: the transfer-accept limit from now on; and with
