@@ -233,5 +233,49 @@ async fn a_chat_a_reconnecting_agent_is_no_longer_given_is_reported_lost() {
         report.contains("[chat_end]") && report.contains("status no longer lists it"),
         "{report}"
     );
+
+    // A chat transferred to a queue waits 3 s for an agent who had a slot free all
+    // along: routed late, as a freshly queued chat must not be either.
+    let mut late = None;
+    let report = planted(&clean, "queue-transfer-late", |entries| {
+        let Some((i, chat)) = entries.iter().enumerate().find_map(|(i, e)| {
+            let chat = e["command"]["chat"].clone();
+            let to_queue =
+                e["command"]["type"] == "transfer" && e["command"]["to"].get("queue").is_some();
+            let routed = e["ok"]["deliveries"].as_array().is_some_and(|list| {
+                list.iter()
+                    .any(|d| d["notice"]["notice"] == "assigned" && d["notice"]["chat"] == chat)
+            });
+            (to_queue && routed).then_some((i, chat))
+        }) else {
+            return false;
+        };
+        let about_it = |d: &Value| {
+            d["notice"]["chat"] == chat
+                && (d["notice"]["notice"] == "assigned" || d["notice"]["notice"] == "agent_joined")
+        };
+        let list = entries[i]["ok"]["deliveries"]
+            .as_array_mut()
+            .expect("deliveries");
+        let moved: Vec<Value> = list.iter().filter(|d| about_it(d)).cloned().collect();
+        list.retain(|d| !about_it(d));
+        let at = entries[i]["at_ms"].as_u64().expect("a time") + 3_000;
+        let Some(later) = entries[i + 1..].iter_mut().find(|e| {
+            e["at_ms"].as_u64().is_some_and(|t| t >= at) && e["ok"]["deliveries"].is_array()
+        }) else {
+            return false;
+        };
+        let list = later["ok"]["deliveries"]
+            .as_array_mut()
+            .expect("deliveries");
+        list.splice(0..0, moved);
+        late = Some(chat);
+        true
+    });
+    let chat = late.expect("planted");
+    assert!(
+        report.contains(&format!("[work_conserving] chat {chat} ")),
+        "{report}"
+    );
     let _ = std::fs::remove_dir_all(&clean);
 }

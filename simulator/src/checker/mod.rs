@@ -36,6 +36,10 @@ pub struct Options {
     pub work_bound_ms: u64,
     /// Most chats accepted from Transferred under auto-accept (R6).
     pub max_transfer_accepts: u8,
+    /// Under auto-accept, chats transferred to a queue are routed as queued ones are
+    /// (`routing.route_queue_transfers`).
+    #[serde(default = "routes_queue_transfers")]
+    pub route_queue_transfers: bool,
     /// The run always writes a journal (a virtual run): its folder without one is
     /// incomplete.
     #[serde(default)]
@@ -48,9 +52,14 @@ impl Default for Options {
             agent_grace_ms: 30_000,
             work_bound_ms: 1_000,
             max_transfer_accepts: 4,
+            route_queue_transfers: true,
             journal_expected: false,
         }
     }
+}
+
+fn routes_queue_transfers() -> bool {
+    true
 }
 
 /// Why a run folder could not be checked.
@@ -346,6 +355,9 @@ pub fn options_of(dir: &Path) -> Options {
     if let Some(n) = sc["routing"]["max_transfer_accepts"].as_u64() {
         o.max_transfer_accepts = u8::try_from(n).unwrap_or(4);
     }
+    if let Some(b) = sc["routing"]["route_queue_transfers"].as_bool() {
+        o.route_queue_transfers = b;
+    }
     if let Some(g) = sc["faults"]["agent_grace"].as_str()
         && let Ok(d) = crate::dist::parse_duration(g)
     {
@@ -466,6 +478,10 @@ impl Options {
                 .routing
                 .max_transfer_accepts
                 .unwrap_or(defaults.max_transfer_accepts),
+            route_queue_transfers: scenario
+                .routing
+                .route_queue_transfers
+                .unwrap_or(defaults.route_queue_transfers),
             journal_expected: !live,
             ..Options::default()
         }

@@ -48,6 +48,7 @@ pub fn check(journal: &[JournalEntry], opts: &Options) -> (Vec<Violation>, Serve
         starved_reported: false,
         now: 0,
         max_transfer_accepts: opts.max_transfer_accepts,
+        route_queue_transfers: opts.route_queue_transfers,
     };
     for e in journal {
         r.now = e.at_ms;
@@ -61,7 +62,8 @@ pub fn check(journal: &[JournalEntry], opts: &Options) -> (Vec<Violation>, Serve
 struct Replay<'a> {
     opts: &'a Options,
     chats: BTreeMap<ChatId, ChatM>,
-    /// The chats in the `Queued` state, by queue (no empty sets): what the
+    /// The chats waiting in a queue's line, by queue (no empty sets): `Queued`, and
+    /// transferred to the queue when such transfers are routed. What the
     /// work-conserving check looks at after every entry, without scanning every chat.
     queued: BTreeMap<QueueId, BTreeSet<ChatId>>,
     agents: BTreeMap<AgentId, AgentM>,
@@ -78,6 +80,9 @@ struct Replay<'a> {
     /// The limit of chats accepted from Transferred under auto-accept: the scenario's,
     /// then whatever a `set_routing` made it.
     max_transfer_accepts: u8,
+    /// Whether auto-accept routes transfers to a queue: the scenario's, then a
+    /// `set_routing`'s.
+    route_queue_transfers: bool,
 }
 
 fn rcpt(r: &Recipient) -> String {
@@ -144,6 +149,11 @@ impl Replay<'_> {
                 && matches!(&c.st, St::Transferred(TransferTarget::Agent(t)) if t == addressee)
             {
                 c.st = St::Transferred(to.clone());
+                if let TransferTarget::Queue(q) = to
+                    && self.route_queue_transfers
+                {
+                    self.queued.entry(q.clone()).or_default().insert(*chat);
+                }
             }
         }
         let agent = match &e.principal {
@@ -168,6 +178,7 @@ impl Replay<'_> {
                             shared: Vec::new(),
                             ended_seq: None,
                             owners: Vec::new(),
+                            transferred_by: None,
                         },
                     );
                     self.queued.entry(queue.clone()).or_default().insert(*chat);
@@ -229,6 +240,7 @@ impl Replay<'_> {
             // default, an unavailable one stays so (as the Desk does, docs/desk.md).
             (Command::SetRouting { .. }, Reply::Routing(r)) => {
                 self.max_transfer_accepts = r.max_transfer_accepts;
+                self.route_queue_transfers = r.route_queue_transfers;
                 for m in self.agents.values_mut().filter(|m| m.signed_in) {
                     if m.auto_accept == r.auto_accept {
                         continue;
@@ -333,13 +345,19 @@ impl Replay<'_> {
             }
             (Command::Transfer { chat, to, notes }, _) => {
                 self.release(*chat);
+                let routed = self.route_queue_transfers;
                 if let Some(c) = self.chats.get_mut(chat) {
                     c.st = St::Transferred(to.clone());
                     c.last_notes = Some(notes.clone());
+                    c.transferred_by = agent.clone();
                     // A transfer to a queue moves the chat there (the Desk's `queue`):
-                    // if it comes back later (agent gone), it waits in that queue.
+                    // if it comes back later (agent gone), it waits in that queue; and
+                    // under auto-accept it waits in that queue's line.
                     if let TransferTarget::Queue(q) = to {
                         c.queue = q.clone();
+                        if routed {
+                            self.queued.entry(q.clone()).or_default().insert(*chat);
+                        }
                     }
                 }
             }
@@ -421,8 +439,10 @@ fn target(t: &TransferTarget) -> String {
 
 /// Takes `chat` (id `id`) out of the queued index if it was waiting in a queue.
 fn unqueue(queued: &mut BTreeMap<QueueId, BTreeSet<ChatId>>, chat: &ChatM, id: ChatId) {
-    if chat.st == St::Queued
-        && let Some(set) = queued.get_mut(&chat.queue)
+    if matches!(
+        chat.st,
+        St::Queued | St::Transferred(TransferTarget::Queue(_))
+    ) && let Some(set) = queued.get_mut(&chat.queue)
     {
         set.remove(&id);
         if set.is_empty() {

@@ -28,6 +28,9 @@ pub(super) struct ChatM {
     pub(super) shared: Vec<ArticleId>,
     pub(super) ended_seq: Option<u64>,
     pub(super) owners: Vec<AgentId>,
+    /// Who transferred it, while it waits for its next agent: routing never gives a
+    /// chat back to its transferrer.
+    pub(super) transferred_by: Option<AgentId>,
 }
 
 #[derive(Debug, Default)]

@@ -62,11 +62,14 @@ impl Replay<'_> {
         if gone.is_empty() {
             return;
         }
-        for c in self.chats.values_mut() {
+        for (id, c) in &mut self.chats {
             if let St::Transferred(TransferTarget::Agent(to)) = &c.st
                 && gone.contains(to)
             {
                 c.st = St::Transferred(TransferTarget::Queue(c.queue.clone()));
+                if self.route_queue_transfers {
+                    self.queued.entry(c.queue.clone()).or_default().insert(*id);
+                }
             }
         }
     }
@@ -204,6 +207,7 @@ impl Replay<'_> {
         }
         let chat = self.chats.get_mut(&c).expect("checked above");
         unqueue(&mut self.queued, chat, c);
+        chat.transferred_by = None;
         chat.st = St::Active;
         chat.owner = Some((a.clone(), origin, e.at_ms));
         chat.owners.push(a.clone());

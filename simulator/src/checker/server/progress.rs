@@ -4,7 +4,6 @@
 use super::model::St;
 use super::{Replay, cite, target};
 use crate::checker::violation::{Invariant, Violation};
-use std::collections::BTreeSet;
 use switchboard_server::domain::{AgentId, ChatId};
 use switchboard_server::protocol::JournalEntry;
 
@@ -21,7 +20,14 @@ impl Replay<'_> {
                     continue;
                 }
                 for q in &m.queues {
-                    if let Some(&c) = self.queued.get(q).and_then(BTreeSet::first)
+                    // The first chat of the line this agent may take: never one it
+                    // transferred itself.
+                    let mine = |c: &&ChatId| {
+                        self.chats
+                            .get(c)
+                            .is_none_or(|ch| ch.transferred_by.as_ref() != Some(a))
+                    };
+                    if let Some(&c) = self.queued.get(q).and_then(|s| s.iter().find(mine))
                         && found.as_ref().is_none_or(|(best, _)| c < *best)
                     {
                         found = Some((c, a.clone()));
