@@ -279,3 +279,22 @@ async fn a_chat_a_reconnecting_agent_is_no_longer_given_is_reported_lost() {
     );
     let _ = std::fs::remove_dir_all(&clean);
 }
+
+/// An admin switching `route_queue_transfers` off mid-run: a chat its agent had
+/// transferred to the queue no longer waits in the queue's line, and a member who
+/// frees a slot later is not expected to take it (fixtures/routing-switched-off: a1
+/// transfers chat 1 to q, routing of such transfers goes off, b1 becomes Available
+/// for 1 and the Desk, rightly, routes nothing).
+#[test]
+fn a_routing_switch_takes_queue_transfers_out_of_the_line() {
+    let fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/routing-switched-off");
+    let dir = std::env::temp_dir().join(format!("sb-plants-switch-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("scratch folder");
+    for file in ["history.jsonl", "journal.jsonl"] {
+        std::fs::copy(fixture.join(file), dir.join(file)).expect("copied");
+    }
+    let report = check_dir(&dir, &options_of(&dir)).expect("records read");
+    let _ = std::fs::remove_dir_all(&dir);
+    assert!(report.ok(), "{}", report.render());
+}

@@ -439,7 +439,10 @@ fn still_waiting_warning(
     let longest = longest.filter(|_| count > 0)?;
     let longest_ms = longest.as_secs_f64() * 1000.0;
     let p95 = metrics.get(MetricName::AcceptWait).and_then(|m| m.p95);
-    if longest <= target && p95.is_some_and(|p95| longest_ms <= p95) {
+    // Past the tail of the waits that were sampled, when there is one (a p95 of 0: all
+    // answered at once, and a user who arrived a moment before the end is no news).
+    let past_tail = p95.is_none_or(|p95| p95 > 0.0 && longest_ms > p95);
+    if longest <= target && !past_tail {
         return None;
     }
     let p95 = p95.map_or_else(

@@ -193,6 +193,33 @@ fn run_info_from_a_scenario() {
 }
 
 #[test]
+fn users_still_waiting_are_warned_of_past_the_target_or_the_tail() {
+    let warnings = |waits_ms: &[u64], longest_ms: u64| {
+        let mut r = Recorder::new(Duration::from_secs(60));
+        for &w in waits_ms {
+            r.record_accept_wait("desk", Duration::from_millis(w));
+        }
+        r.count_chat("desk", ChatOutcome::Offered);
+        r.count_chat("desk", ChatOutcome::QueuedAtEnd);
+        r.waiting_at_end(Duration::from_millis(longest_ms));
+        let s = Summary::build(RunInfo::unit(), &mut r).unwrap();
+        s.warnings
+            .into_iter()
+            .filter(|w| w.contains("still waited for an agent"))
+            .count()
+    };
+    // Everyone answered at once (a p95 of 0): a user who came a moment before the
+    // end is no news; one who waited past the target is.
+    assert_eq!(warnings(&[0; 20], 500), 0);
+    assert_eq!(warnings(&[0; 20], 61_000), 1);
+    // Within the target but past the tail of the sampled waits.
+    assert_eq!(warnings(&[1_000; 20], 5_000), 1);
+    assert_eq!(warnings(&[10_000; 20], 5_000), 0);
+    // Nothing sampled at all.
+    assert_eq!(warnings(&[], 1), 1);
+}
+
+#[test]
 fn live_only_counters_do_not_apply_in_virtual_time() {
     let t = |k: &str, c: &str| Threshold::parse(k, c).unwrap();
     let ths = [

@@ -240,7 +240,23 @@ impl Replay<'_> {
             // default, an unavailable one stays so (as the Desk does, docs/desk.md).
             (Command::SetRouting { .. }, Reply::Routing(r)) => {
                 self.max_transfer_accepts = r.max_transfer_accepts;
-                self.route_queue_transfers = r.route_queue_transfers;
+                if self.route_queue_transfers != r.route_queue_transfers {
+                    self.route_queue_transfers = r.route_queue_transfers;
+                    // Chats already transferred to a queue join its line, or leave it,
+                    // with the setting.
+                    for (id, c) in &self.chats {
+                        if let St::Transferred(TransferTarget::Queue(q)) = &c.st {
+                            if r.route_queue_transfers {
+                                self.queued.entry(q.clone()).or_default().insert(*id);
+                            } else if let Some(set) = self.queued.get_mut(q) {
+                                set.remove(id);
+                                if set.is_empty() {
+                                    self.queued.remove(q);
+                                }
+                            }
+                        }
+                    }
+                }
                 for m in self.agents.values_mut().filter(|m| m.signed_in) {
                     if m.auto_accept == r.auto_accept {
                         continue;
