@@ -449,6 +449,13 @@ fn check_records(dir: &Path, hp: &Path, opts: &Options) -> Result<CheckReport, C
         None
     };
     if let Some(j) = &journal {
+        // Every scenario has agents, who sign in as a run starts.
+        if j.is_empty() && opts.journal_expected {
+            return Err(CheckError::Read(format!(
+                "{}: empty, though a virtual run's agents sign in as it starts",
+                jp.display()
+            )));
+        }
         complete(&history, j, hp)?;
     }
     let report = check(&history, journal.as_deref(), opts);
@@ -619,6 +626,15 @@ mod tests {
             e.to_string().contains("missing, though a virtual run"),
             "{e}"
         );
+        // Nor an empty one.
+        std::fs::write(dir.join(JOURNAL_FILE), "").expect("journal");
+        let e = check_dir(&dir, &options_of(&dir)).expect_err("an empty journal");
+        assert!(
+            e.to_string()
+                .contains("empty, though a virtual run's agents sign in"),
+            "{e}"
+        );
+        std::fs::remove_file(dir.join(JOURNAL_FILE)).expect("journal removed");
         assert!(!dir.join(REPORT_FILE).exists(), "the old verdict is gone");
         // A live run against an external server, into that folder (whose summary.json
         // is still the earlier run's), has no journal to miss.
