@@ -197,6 +197,10 @@ fn blame_override(
 /// and so on. Only serde's closing `, expected …` clause and its `invalid type: …`
 /// are rewritten: a key or a value quoted in the message stays as written.
 fn plain(message: &str) -> String {
+    // The TOML parser's word for `1e400`.
+    if message.trim() == "floating-point number overflowed" {
+        return "the number is too large to hold (past 1.8e308): give a smaller one".into();
+    }
     const EXPECTED: &str = ", expected ";
     let Some(at) = message.rfind(EXPECTED) else {
         return message.to_string();

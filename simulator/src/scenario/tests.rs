@@ -913,6 +913,18 @@ fn an_unknown_key_in_an_arrival_phase_is_named_at_its_place() {
 }
 
 #[test]
+fn a_number_too_large_to_hold_says_so_at_its_place() {
+    let text = with("messages = \"uniform(2, 6)\"", "messages = 1e400");
+    let line = line_of(&text, "messages = 1e400");
+    expect_one(
+        &text,
+        line,
+        "users[0].messages",
+        "the number is too large to hold",
+    );
+}
+
+#[test]
 fn a_seed_past_what_seed_and_set_take_is_refused_at_its_line() {
     let text = with("seed = 7", "seed = 18446744073709551615");
     expect_one(
