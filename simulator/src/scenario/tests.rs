@@ -913,6 +913,36 @@ fn an_unknown_key_in_an_arrival_phase_is_named_at_its_place() {
 }
 
 #[test]
+fn a_name_given_twice_is_named_at_the_second_with_the_first_said() {
+    let text = format!("{EXAMPLE}\n[[queues]]\nname = \"hardware\"\n");
+    let errs = errors(&text);
+    assert!(
+        errs.iter().any(|e| e
+            .contains("queues[1].name: queue `hardware` is declared twice (first as queues[0])")),
+        "{errs:#?}"
+    );
+    let text =
+        format!("{EXAMPLE}\n[[agents]]\ngroup = \"tier1\"\ncount = 1\nqueues = [\"hardware\"]\n");
+    let errs = errors(&text);
+    assert!(
+        errs.iter().any(|e| e.contains(
+            "agents[1].group: agent group `tier1` is declared twice (first as agents[0])"
+        )),
+        "{errs:#?}"
+    );
+    // Renamed by an override: the message says which other stream has the name.
+    let two = format!(
+        "{EXAMPLE}\n[[users]]\nname = \"soft\"\nqueue = \"hardware\"\narrival = \"poisson(rate=1/min)\"\n"
+    );
+    let errs = errors_with(&two, &["users.hardware.name=soft"]);
+    assert!(
+        errs.iter()
+            .any(|e| e.contains("user stream `soft` is named twice (first as users[0])")),
+        "{errs:#?}"
+    );
+}
+
+#[test]
 fn a_number_too_large_to_hold_says_so_at_its_place() {
     let text = with("messages = \"uniform(2, 6)\"", "messages = 1e400");
     let line = line_of(&text, "messages = 1e400");

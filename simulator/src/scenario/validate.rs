@@ -5,7 +5,7 @@
 
 use super::location::FieldPath;
 use super::model::{AgentGroup, Scenario};
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use switchboard_server::domain::PolicyKind;
 use switchboard_server::domain::config::MAX_AVAILABLE_FOR;
 
@@ -175,13 +175,19 @@ pub fn validate(s: &Scenario) -> Vec<Issue> {
             "declare at least one support queue with [[queues]] name = \"…\"",
         );
     }
-    let mut seen = HashSet::new();
+    let mut seen = HashMap::new();
     for (i, q) in s.queues.iter().enumerate() {
         let p = root.key("queues").index(i).key("name");
         if q.name.trim().is_empty() {
             c.fail(p, "a queue name must not be empty");
-        } else if !seen.insert(q.name.as_str()) {
-            c.fail(p, format!("queue `{}` is declared twice", q.name));
+        } else if let Some(first) = seen.insert(q.name.as_str(), i) {
+            c.fail(
+                p,
+                format!(
+                    "queue `{}` is declared twice (first as queues[{first}])",
+                    q.name
+                ),
+            );
         }
     }
     let declared = |name: &str| -> Result<(), String> {
@@ -211,7 +217,7 @@ pub fn validate(s: &Scenario) -> Vec<Issue> {
     }
     let groups: HashSet<&str> = s.agents.iter().map(|g| g.group.as_str()).collect();
     let served = |q: &str| s.agents.iter().any(|g| g.queues.iter().any(|m| m == q));
-    let mut seen = HashSet::new();
+    let mut seen = HashMap::new();
     let mut agents = 0u64;
     for (i, g) in s.agents.iter().enumerate() {
         let p = root.key("agents").index(i);
@@ -231,10 +237,15 @@ pub fn validate(s: &Scenario) -> Vec<Issue> {
                 ),
             );
         }
-        if !g.group.trim().is_empty() && !seen.insert(g.group.as_str()) {
+        if !g.group.trim().is_empty()
+            && let Some(first) = seen.insert(g.group.as_str(), i)
+        {
             c.fail(
                 p.key("group"),
-                format!("agent group `{}` is declared twice", g.group),
+                format!(
+                    "agent group `{}` is declared twice (first as agents[{first}])",
+                    g.group
+                ),
             );
         }
     }
@@ -269,7 +280,7 @@ pub fn validate(s: &Scenario) -> Vec<Issue> {
             ),
         );
     }
-    let mut seen = HashSet::new();
+    let mut seen = HashMap::new();
     for (i, u) in s.users.iter().enumerate() {
         let p = root.key("users").index(i);
         if !s.duration.is_zero() && u.arrival.expected_count(s.duration) <= 0.0 {
@@ -312,12 +323,13 @@ pub fn validate(s: &Scenario) -> Vec<Issue> {
                 ),
             );
         }
-        if !seen.insert(u.name()) {
+        if let Some(first) = seen.insert(u.name(), i) {
             let field = if u.name.is_some() { "name" } else { "queue" };
             c.fail(
                 p.key(field),
                 format!(
-                    "user stream `{}` is named twice; give each stream its own `name`",
+                    "user stream `{}` is named twice (first as users[{first}]); give each \
+                     stream its own `name`",
                     u.name()
                 ),
             );
