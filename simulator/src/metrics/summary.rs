@@ -366,8 +366,9 @@ impl Summary {
             Subject::Rate(r) => self.rate(*r),
             Subject::Counter(name) => self.counters.get(name).map(|v| v as f64),
             Subject::Queue(queue, figure) => {
-                // A declared queue nobody asked has no figures: nothing offered.
-                let q = self.queues.get(queue).cloned().unwrap_or_default();
+                // A declared queue nobody asked has no figures at all, counts included:
+                // `chats.lost == 0` of a queue no user came to is no evidence.
+                let q = self.queues.get(queue)?;
                 match figure {
                     QueueFigure::ServiceLevel => q.service_level,
                     QueueFigure::AbandonRate => q.abandon_rate,

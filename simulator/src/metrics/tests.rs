@@ -193,6 +193,30 @@ fn run_info_from_a_scenario() {
 }
 
 #[test]
+fn a_queue_nobody_asked_has_no_figures_not_even_counts() {
+    let mut r = Recorder::new(Duration::from_secs(60));
+    r.count_chat("desk", ChatOutcome::Offered);
+    r.count_chat("desk", ChatOutcome::Accepted);
+    r.record_accept_wait("desk", Duration::from_secs(1));
+    let mut s = Summary::build(RunInfo::unit(), &mut r).unwrap();
+    let t = |k: &str, c: &str| Threshold::parse(k, c).unwrap();
+    s.apply_thresholds(&[
+        t("queues.desk.chats.lost", "== 0"),
+        t("queues.network.chats.lost", "== 0"),
+        t("queues.network.accept_wait.count", "< 1"),
+    ]);
+    let verdicts: Vec<_> = s
+        .thresholds
+        .iter()
+        .map(|r| (r.verdict(), r.observed))
+        .collect();
+    assert_eq!(
+        verdicts,
+        [("PASS", Some(0.0)), ("FAIL", None), ("FAIL", None)]
+    );
+}
+
+#[test]
 fn users_still_waiting_are_warned_of_past_the_target_or_the_tail() {
     let warnings = |waits_ms: &[u64], longest_ms: u64| {
         let mut r = Recorder::new(Duration::from_secs(60));
