@@ -148,10 +148,7 @@ impl Replay<'_> {
                     && c.st == St::Active
                 {
                     c.st = St::Queued;
-                    self.queued
-                        .entry(c.queue.clone())
-                        .or_default()
-                        .insert(*chat);
+                    self.queued.join(&c.queue, *chat);
                 }
                 // An agent whose grace ran out is gone — unless this very step is their
                 // late `sign_in`, which released the old chats and signed them in afresh

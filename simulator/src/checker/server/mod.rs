@@ -9,11 +9,11 @@ mod progress;
 
 use super::Options;
 use super::violation::{Invariant, Violation};
-use model::{AgentM, ChatM, St};
+use model::{AgentM, ChatM, Lines, St};
 use std::collections::{BTreeMap, BTreeSet};
 use switchboard_server::domain::{
     AgentId, Availability, ChatId, ChatState, Command, EntryBody, Notice, Origin, Party, Principal,
-    QueueId, Recipient, Reply, TicketId, TransferTarget,
+    Recipient, Reply, TicketId, TransferTarget,
 };
 use switchboard_server::protocol::{JournalEntry, JournalResult};
 
@@ -37,7 +37,7 @@ pub fn check(journal: &[JournalEntry], opts: &Options) -> (Vec<Violation>, Serve
     let mut r = Replay {
         opts,
         chats: BTreeMap::new(),
-        queued: BTreeMap::new(),
+        queued: Lines::default(),
         agents: BTreeMap::new(),
         tickets: BTreeMap::new(),
         out: Vec::new(),
@@ -65,7 +65,7 @@ struct Replay<'a> {
     /// The chats waiting in a queue's line, by queue (no empty sets): `Queued`, and
     /// transferred to the queue when such transfers are routed. What the
     /// work-conserving check looks at after every entry, without scanning every chat.
-    queued: BTreeMap<QueueId, BTreeSet<ChatId>>,
+    queued: Lines,
     agents: BTreeMap<AgentId, AgentM>,
     tickets: BTreeMap<TicketId, (ChatId, bool)>,
     out: Vec<Violation>,
@@ -152,7 +152,7 @@ impl Replay<'_> {
                 if let TransferTarget::Queue(q) = to
                     && self.route_queue_transfers
                 {
-                    self.queued.entry(q.clone()).or_default().insert(*chat);
+                    self.queued.join(q, *chat);
                 }
             }
         }
@@ -181,7 +181,7 @@ impl Replay<'_> {
                             transferred_by: None,
                         },
                     );
-                    self.queued.entry(queue.clone()).or_default().insert(*chat);
+                    self.queued.join(queue, *chat);
                 }
             }
             (Command::SignIn | Command::SetAvailability { .. }, Reply::Status(s)) => {
@@ -247,12 +247,9 @@ impl Replay<'_> {
                     for (id, c) in &self.chats {
                         if let St::Transferred(TransferTarget::Queue(q)) = &c.st {
                             if r.route_queue_transfers {
-                                self.queued.entry(q.clone()).or_default().insert(*id);
-                            } else if let Some(set) = self.queued.get_mut(q) {
-                                set.remove(id);
-                                if set.is_empty() {
-                                    self.queued.remove(q);
-                                }
+                                self.queued.join(q, *id);
+                            } else {
+                                self.queued.leave(q, *id);
                             }
                         }
                     }
@@ -372,7 +369,7 @@ impl Replay<'_> {
                     if let TransferTarget::Queue(q) = to {
                         c.queue = q.clone();
                         if routed {
-                            self.queued.entry(q.clone()).or_default().insert(*chat);
+                            self.queued.join(q, *chat);
                         }
                     }
                 }
@@ -453,16 +450,12 @@ fn target(t: &TransferTarget) -> String {
     }
 }
 
-/// Takes `chat` (id `id`) out of the queued index if it was waiting in a queue.
-fn unqueue(queued: &mut BTreeMap<QueueId, BTreeSet<ChatId>>, chat: &ChatM, id: ChatId) {
+/// Takes `chat` (id `id`) out of its queue's line if it was waiting in a queue.
+fn unqueue(queued: &mut Lines, chat: &ChatM, id: ChatId) {
     if matches!(
         chat.st,
         St::Queued | St::Transferred(TransferTarget::Queue(_))
-    ) && let Some(set) = queued.get_mut(&chat.queue)
-    {
-        set.remove(&id);
-        if set.is_empty() {
-            queued.remove(&chat.queue);
-        }
+    ) {
+        queued.leave(&chat.queue, id);
     }
 }

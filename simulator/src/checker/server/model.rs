@@ -1,6 +1,6 @@
 //! The replay's model of a chat and of an agent, as far as the journal shows them.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use switchboard_server::domain::{
     AgentId, ArticleId, Availability, ChatId, Entry, Origin, QueueId, TicketId, TransferTarget,
     UserId,
@@ -31,6 +31,37 @@ pub(super) struct ChatM {
     /// Who transferred it, while it waits for its next agent: routing never gives a
     /// chat back to its transferrer.
     pub(super) transferred_by: Option<AgentId>,
+}
+
+/// The chats waiting in each queue's line for an agent, by queue (no empty sets): what
+/// the work-conserving check looks at after every entry, without scanning every chat.
+#[derive(Debug, Default)]
+pub(super) struct Lines(BTreeMap<QueueId, BTreeSet<ChatId>>);
+
+impl Lines {
+    /// Chat `id` waits in `q`'s line.
+    pub(super) fn join(&mut self, q: &QueueId, id: ChatId) {
+        self.0.entry(q.clone()).or_default().insert(id);
+    }
+
+    /// Chat `id` no longer waits in `q`'s line.
+    pub(super) fn leave(&mut self, q: &QueueId, id: ChatId) {
+        if let Some(set) = self.0.get_mut(q) {
+            set.remove(&id);
+            if set.is_empty() {
+                self.0.remove(q);
+            }
+        }
+    }
+
+    pub(super) fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// The first chat of `q`'s line that `may` allows.
+    pub(super) fn first(&self, q: &QueueId, may: impl FnMut(&&ChatId) -> bool) -> Option<ChatId> {
+        self.0.get(q)?.iter().find(may).copied()
+    }
 }
 
 #[derive(Debug, Default)]

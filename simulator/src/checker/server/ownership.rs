@@ -68,7 +68,7 @@ impl Replay<'_> {
             {
                 c.st = St::Transferred(TransferTarget::Queue(c.queue.clone()));
                 if self.route_queue_transfers {
-                    self.queued.entry(c.queue.clone()).or_default().insert(*id);
+                    self.queued.join(&c.queue, *id);
                 }
             }
         }

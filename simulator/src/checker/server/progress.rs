@@ -27,7 +27,7 @@ impl Replay<'_> {
                             .get(c)
                             .is_none_or(|ch| ch.transferred_by.as_ref() != Some(a))
                     };
-                    if let Some(&c) = self.queued.get(q).and_then(|s| s.iter().find(mine))
+                    if let Some(c) = self.queued.first(q, mine)
                         && found.as_ref().is_none_or(|(best, _)| c < *best)
                     {
                         found = Some((c, a.clone()));
