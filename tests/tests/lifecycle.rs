@@ -10,6 +10,7 @@ use switchboard_server::protocol::{JournalEntry, JournalResult};
 use switchboard_tests::{
     ADMIN, Client, TestServer, base_config, metric, parse_prometheus, temp_path,
 };
+use tokio_tungstenite::tungstenite::Message;
 
 fn agent<'a>(agents: &'a Value, id: &str) -> &'a Value {
     agents["agents"]
@@ -310,6 +311,67 @@ async fn two_quick_replacements_lose_no_notice() -> Result<()> {
     let missing: Vec<u64> = (1..=300).filter(|n| !got.contains(n)).collect();
     ensure!(missing.is_empty(), "lost messages: {missing:?}");
     Ok(())
+}
+
+/// Every command a replaced connection had read is answered on it before its close
+/// frame, and what it had not read has no effect: the messages in the transcript are
+/// exactly the ones whose `send` was answered. (The kick lands while the older session
+/// works through a pipelined burst, in the middle of a batch more often than not.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_replaced_connection_answers_every_command_it_read() -> Result<()> {
+    let server = TestServer::start(handover_config()).await?;
+    for round in 0..5 {
+        let (mut old, _user, chat) = in_a_chat(&server, &format!("replies {round}")).await?;
+        let burst = (1..=2_000u64)
+            .map(|req| {
+                let send =
+                    json!({"type": "send", "chat": chat, "text": format!("m{req}"), "req": req});
+                Message::text(send.to_string())
+            })
+            .collect();
+        old.send_burst(burst).await?;
+        let _new = server.agent("alice-token").await?;
+        let answered = answers_until_closed(&mut old).await?;
+        let (status, body) = server
+            .http("GET", &format!("/api/chats/{chat}"), Some(ADMIN), None)
+            .await?;
+        ensure!(status == 200, "{status} {body}");
+        let transcript: Value = serde_json::from_str(&body)?;
+        let carried_out: BTreeSet<u64> = transcript["transcript"]
+            .as_array()
+            .context("transcript")?
+            .iter()
+            .filter_map(|e| e["text"].as_str()?.strip_prefix('m')?.parse().ok())
+            .collect();
+        ensure!(
+            answered == carried_out,
+            "round {round}: {} sends answered, {} carried out; carried out without an \
+             answer: {:?}",
+            answered.len(),
+            carried_out.len(),
+            carried_out.difference(&answered).collect::<Vec<_>>()
+        );
+    }
+    Ok(())
+}
+
+/// The `req` of every reply a connection receives until the server closes it.
+async fn answers_until_closed(client: &mut Client) -> Result<BTreeSet<u64>> {
+    let mut reqs = BTreeSet::new();
+    loop {
+        match client.raw().await? {
+            Message::Text(t) => {
+                let f: Value = serde_json::from_str(t.as_str())?;
+                if f["type"] == "reply" {
+                    reqs.insert(f["req"].as_u64().context("req")?);
+                } else {
+                    ensure!(f["type"] == "notice", "unexpected frame: {f}");
+                }
+            }
+            Message::Close(_) => return Ok(reqs),
+            _ => {}
+        }
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

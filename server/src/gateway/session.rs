@@ -152,8 +152,10 @@ pub(crate) async fn run(
     // newer connection of the same agent registered either before (this one is not
     // current then, and the Desk is not told) or after the Desk handled the
     // disconnect (its sign-in then resumes the agent, and its client gets the reply).
-    // A connection replaced by a newer one hands that one the notices it still holds
-    // (its replies answered its own messages: they go nowhere).
+    // A connection replaced by a newer one hands that one the notices it still holds,
+    // and writes the replies it still holds before its close frame (they answer
+    // commands it read, which the Desk has carried out).
+    let mut replies = Vec::new();
     let desk = lock(&shared.core);
     if unregister(&shared, &who, &outbox) {
         let _ = shared.execute_locked(desk, &who, Command::Disconnect, None);
@@ -162,13 +164,15 @@ pub(crate) async fn run(
         // registry, which names the newer connection), so it is drained without
         // holding up the Desk.
         drop(desk);
-        if let Some(to) = outbox.kick.take_handover() {
-            let mut notices = succession.unsent;
-            while let Some(q) = rx.try_recv() {
-                if q.notice {
-                    notices.push(q.frame);
-                }
+        let mut notices = std::mem::take(&mut succession.unsent);
+        while let Some(q) = rx.try_recv() {
+            if q.notice {
+                notices.push(q.frame);
+            } else {
+                replies.push(q.frame);
             }
+        }
+        if let Some(to) = outbox.kick.take_handover() {
             match succession.from {
                 None => {
                     let _ = to.send(notices);
@@ -186,7 +190,7 @@ pub(crate) async fn run(
         }
     }
     drop(rx);
-    finish(&shared, ws, end).await;
+    finish(&shared, ws, end, replies).await;
 }
 
 /// Adds the connection to the registry. A newer connection of an agent replaces the
@@ -604,7 +608,9 @@ fn refuse(shared: &Shared, outbox: &Outbox, req: Option<protocol::ReqId>, e: &Pr
     );
 }
 
-async fn finish(shared: &Shared, mut ws: Ws, end: End) {
+/// Ends the connection as `end` says: `last` (replies still owed) and a close frame,
+/// then the peer's close or what it still sends.
+async fn finish(shared: &Shared, mut ws: Ws, end: End, last: Vec<Utf8Bytes>) {
     let wait = Duration::from_millis(shared.limits.write_timeout_ms.min(2_000));
     let (code, reason, linger) = match end {
         End::Gone => return,
@@ -615,10 +621,13 @@ async fn finish(shared: &Shared, mut ws: Ws, end: End) {
         code: CloseCode::from(code),
         reason: Utf8Bytes::from(truncate(&reason, 120)),
     };
-    if !matches!(
-        tokio::time::timeout(wait, ws.close(Some(frame))).await,
-        Ok(Ok(()))
-    ) {
+    let goodbye = async {
+        for reply in last {
+            ws.feed(Message::Text(reply)).await?;
+        }
+        ws.close(Some(frame)).await
+    };
+    if !matches!(tokio::time::timeout(wait, goodbye).await, Ok(Ok(()))) {
         return;
     }
     if linger {
