@@ -74,9 +74,18 @@ pub fn parse_seconds(text: &str) -> Result<f64, String> {
     Ok(total)
 }
 
-/// Parses a duration into a [`Duration`].
+/// Parses a duration into a [`Duration`]. One above zero but below a nanosecond (the
+/// finest step a [`Duration`] holds) is refused rather than read as zero.
 pub fn parse_duration(text: &str) -> Result<Duration, String> {
-    parse_seconds(text).map(to_duration)
+    let seconds = parse_seconds(text)?;
+    let d = to_duration(seconds);
+    if seconds > 0.0 && d.is_zero() {
+        return Err(format!(
+            "duration `{}` is shorter than a nanosecond, the finest step there is",
+            text.trim()
+        ));
+    }
+    Ok(d)
 }
 
 /// Seconds to a [`Duration`]; negative or non-finite inputs become zero, huge ones saturate.
@@ -126,6 +135,14 @@ pub fn trim_float(v: f64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_duration_below_a_nanosecond_is_refused_not_zero() {
+        let e = parse_duration("0.0004us").unwrap_err();
+        assert!(e.contains("shorter than a nanosecond"), "{e}");
+        assert_eq!(parse_duration("0.001us"), Ok(Duration::from_nanos(1)));
+        assert_eq!(parse_duration("0s"), Ok(Duration::ZERO));
+    }
 
     #[test]
     fn parses_every_unit() {
