@@ -4,6 +4,7 @@ use super::ids::{AgentId, ArticleId, ChatId, TemplateId, TicketId};
 use super::time::Time;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 /// Incident or work order.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -67,8 +68,9 @@ pub struct Ticket {
     pub status: TicketStatus,
     /// Summary line.
     pub summary: String,
-    /// The description: the chat transcript as it stood at creation.
-    pub description: String,
+    /// The description: the chat transcript as it stood at creation (shared: a ticket
+    /// is copied into replies and read API pages, its description is not).
+    pub description: Arc<str>,
     /// Activity log (shared articles, R11).
     pub activity: Vec<Activity>,
     /// Pinned knowledge articles (R11).

@@ -9,8 +9,8 @@ use super::session;
 use super::state::{Shared, lock};
 use crate::config::{AgentConfig, Limits};
 use crate::domain::{
-    AgentId, ChatId, Command, DeskError, DisconnectRules, Principal, Reply, RoutingConfig,
-    TicketId, UserId, render_transcript,
+    AgentId, ChatId, Command, DeskError, DisconnectRules, KnowledgeArticle, Principal, QueueId,
+    Reply, RoutingConfig, Template, Ticket, TicketId, UserId, render_transcript,
 };
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full, Limited};
@@ -129,7 +129,7 @@ async fn route(req: Request<Incoming>, ctx: &Ctx) -> Res {
         )),
         (["api", ..], _) if read => {
             let viewer = reader(shared, &req)?;
-            read_api(shared, &viewer, &segments[1..], req.uri().query())
+            read_api(shared, &viewer, &segments[1..], req.uri().query()).await
         }
         (["admin", rest @ ..], _) => {
             admin_auth(shared, &req)?;
@@ -349,7 +349,7 @@ impl Drop for Slot {
 // --- read API ---
 
 /// Chats per page of `GET /api/chats` unless `limit` says otherwise, and the most
-/// `limit` may ask for: the list is built while the Desk is locked.
+/// `limit` may ask for: the page is copied while the Desk is locked.
 const CHATS_PAGE: usize = 500;
 const CHATS_PAGE_MAX: usize = 5_000;
 /// The same for `GET /api/tickets`, whose items are whole tickets (a ticket's
@@ -418,20 +418,79 @@ fn page<Id: Copy, T>(
     (page, next)
 }
 
+/// One chat in `GET /api/chats`: the chat without its transcript.
 #[derive(Serialize)]
-struct ChatListItem<'a> {
+struct ChatListItem {
     id: ChatId,
     user: UserId,
-    queue: &'a str,
-    subject: &'a str,
+    queue: QueueId,
+    subject: String,
     state: &'static str,
-    owner: Option<&'a AgentId>,
+    owner: Option<AgentId>,
     requested_at: u64,
     ticket: Option<TicketId>,
     messages: usize,
 }
 
-fn read_api(shared: &Shared, viewer: &Viewer, rest: &[&str], query: Option<&str>) -> Res {
+impl ChatListItem {
+    fn of(c: &crate::domain::Chat) -> ChatListItem {
+        ChatListItem {
+            id: c.id,
+            user: c.user,
+            queue: c.queue.clone(),
+            subject: c.subject.clone(),
+            state: c.state.name(),
+            owner: c.state.owner().cloned(),
+            requested_at: c.requested_at.as_millis(),
+            ticket: c.ticket,
+            messages: c.transcript.len(),
+        }
+    }
+}
+
+#[derive(Serialize)]
+struct ChatsPage {
+    chats: Vec<ChatListItem>,
+    next: Option<ChatId>,
+}
+
+#[derive(Serialize)]
+struct TicketsPage {
+    tickets: Vec<Ticket>,
+    next: Option<TicketId>,
+}
+
+/// A read API answer: what it needs was copied from the Desk while it was locked, and
+/// this turns it into the response after the lock is released.
+type Render = Box<dyn FnOnce() -> Response<Body> + Send>;
+
+/// Renders `body` as JSON, later.
+fn json_later<T: Serialize + Send + 'static>(body: T) -> Render {
+    Box::new(move || json_response(StatusCode::OK, &body))
+}
+
+/// Answers a read API request. The Desk is locked only to copy what the answer holds
+/// (a ticket's description is shared, not copied); the JSON is written after, on the
+/// blocking pool: a page of long tickets is megabytes of JSON, which under the lock
+/// would hold up every connection, and on a worker the connections that worker serves.
+async fn read_api(shared: &Shared, viewer: &Viewer, rest: &[&str], query: Option<&str>) -> Res {
+    let render = read_api_copy(shared, viewer, rest, query)?;
+    tokio::task::spawn_blocking(render).await.map_err(|_| {
+        Fail::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal",
+            "the answer could not be written",
+        )
+    })
+}
+
+/// The part of [`read_api`] done under the Desk's lock.
+fn read_api_copy(
+    shared: &Shared,
+    viewer: &Viewer,
+    rest: &[&str],
+    query: Option<&str>,
+) -> Result<Render, Fail> {
     let core = lock(&shared.core);
     let desk = &core.desk;
     // R1: an agent without the live-chat permission reads nothing of live chat.
@@ -452,7 +511,7 @@ fn read_api(shared: &Shared, viewer: &Viewer, rest: &[&str], query: Option<&str>
     };
     // A ticket goes with its chat; once the chat was dropped (`keep_ended_chats`), it
     // stays visible to the admin and to the agent who created it.
-    let ticket_visible = |t: &&crate::domain::Ticket| match desk.chat(t.chat) {
+    let ticket_visible = |t: &&Ticket| match desk.chat(t.chat) {
         Some(chat) => visible(chat),
         None => match viewer {
             Viewer::Admin => true,
@@ -470,6 +529,11 @@ fn read_api(shared: &Shared, viewer: &Viewer, rest: &[&str], query: Option<&str>
             )
         })
     };
+    let visible_chat = |id: &str| {
+        desk.chat(ChatId(parse_id(id)?))
+            .filter(|c| visible(c))
+            .ok_or_else(|| not_found("such chat"))
+    };
     match rest {
         ["chats"] => {
             let (after, limit) = page_query(query, CHATS_PAGE, CHATS_PAGE_MAX)?;
@@ -479,44 +543,19 @@ fn read_api(shared: &Shared, viewer: &Viewer, rest: &[&str], query: Option<&str>
                 limit,
                 SCAN_MAX,
             );
-            let items: Vec<ChatListItem> = page
-                .into_iter()
-                .map(|c| ChatListItem {
-                    id: c.id,
-                    user: c.user,
-                    queue: c.queue.as_str(),
-                    subject: &c.subject,
-                    state: c.state.name(),
-                    owner: c.state.owner(),
-                    requested_at: c.requested_at.as_millis(),
-                    ticket: c.ticket,
-                    messages: c.transcript.len(),
-                })
-                .collect();
-            Ok(json_response(
-                StatusCode::OK,
-                &serde_json::json!({ "chats": items, "next": next }),
-            ))
+            let chats = page.into_iter().map(ChatListItem::of).collect();
+            Ok(json_later(ChatsPage { chats, next }))
         }
-        ["chats", id] => {
-            let id = ChatId(parse_id(id)?);
-            let chat = desk
-                .chat(id)
-                .filter(|c| visible(c))
-                .ok_or_else(|| not_found("such chat"))?;
-            Ok(json_response(StatusCode::OK, chat))
-        }
+        ["chats", id] => Ok(json_later(visible_chat(id)?.clone())),
         ["chats", id, "transcript"] => {
-            let id = ChatId(parse_id(id)?);
-            let chat = desk
-                .chat(id)
-                .filter(|c| visible(c))
-                .ok_or_else(|| not_found("such chat"))?;
-            Ok(text_response(
-                StatusCode::OK,
-                "text/plain; charset=utf-8",
-                render_transcript(&chat.transcript),
-            ))
+            let transcript = visible_chat(id)?.transcript.clone();
+            Ok(Box::new(move || {
+                text_response(
+                    StatusCode::OK,
+                    "text/plain; charset=utf-8",
+                    render_transcript(&transcript),
+                )
+            }))
         }
         ["tickets"] => {
             let (after, limit) = page_query(query, TICKETS_PAGE, TICKETS_PAGE_MAX)?;
@@ -526,10 +565,8 @@ fn read_api(shared: &Shared, viewer: &Viewer, rest: &[&str], query: Option<&str>
                 limit,
                 SCAN_MAX,
             );
-            Ok(json_response(
-                StatusCode::OK,
-                &serde_json::json!({ "tickets": tickets, "next": next }),
-            ))
+            let tickets = tickets.into_iter().cloned().collect();
+            Ok(json_later(TicketsPage { tickets, next }))
         }
         ["tickets", id] => {
             let id = TicketId(parse_id(id)?);
@@ -537,35 +574,33 @@ fn read_api(shared: &Shared, viewer: &Viewer, rest: &[&str], query: Option<&str>
                 .ticket(id)
                 .filter(|t| ticket_visible(t))
                 .ok_or_else(|| not_found("such ticket"))?;
-            Ok(json_response(StatusCode::OK, t))
+            Ok(json_later(t.clone()))
         }
         ["articles"] => {
-            let articles = desk.find_articles(&query_param(query, "term").unwrap_or_default());
-            Ok(json_response(
-                StatusCode::OK,
-                &serde_json::json!({ "articles": articles }),
-            ))
+            let term = query_param(query, "term").unwrap_or_default();
+            let articles: Vec<KnowledgeArticle> =
+                desk.find_articles(&term).into_iter().cloned().collect();
+            Ok(json_later(serde_json::json!({ "articles": articles })))
         }
         ["articles", id] => {
             let a = desk
                 .articles()
                 .find(|a| a.id.as_str() == *id)
                 .ok_or_else(|| not_found("such article"))?;
-            Ok(json_response(StatusCode::OK, a))
+            Ok(json_later(a.clone()))
         }
         ["templates"] => {
-            let templates = desk.find_templates(&query_param(query, "term").unwrap_or_default());
-            Ok(json_response(
-                StatusCode::OK,
-                &serde_json::json!({ "templates": templates }),
-            ))
+            let term = query_param(query, "term").unwrap_or_default();
+            let templates: Vec<Template> =
+                desk.find_templates(&term).into_iter().cloned().collect();
+            Ok(json_later(serde_json::json!({ "templates": templates })))
         }
         ["templates", id] => {
             let t = desk
                 .templates()
                 .find(|t| t.id.as_str() == *id)
                 .ok_or_else(|| not_found("such template"))?;
-            Ok(json_response(StatusCode::OK, t))
+            Ok(json_later(t.clone()))
         }
         _ => Err(not_found("such API path")),
     }

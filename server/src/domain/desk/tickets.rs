@@ -9,6 +9,7 @@ use crate::domain::outcome::{Delivery, Notice, Recipient, Reply};
 use crate::domain::ticket::{Activity, Ticket, TicketKind, TicketStatus};
 use crate::domain::time::Time;
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 impl Desk {
     pub(super) fn create_ticket(
@@ -60,7 +61,7 @@ impl Desk {
             required,
             status: TicketStatus::Draft,
             summary,
-            description: String::new(),
+            description: Arc::from(""),
             activity: Vec::new(),
             pinned,
             created_at: None,
@@ -141,7 +142,8 @@ impl Desk {
                 text: shared_line(&art.id, &art.link),
             })
             .collect();
-        let description = format!("Chat transcript:\n{}", render_transcript(&chat.transcript));
+        let description: Arc<str> =
+            format!("Chat transcript:\n{}", render_transcript(&chat.transcript)).into();
         let user = chat.user;
         let owner = chat.state.owner().filter(|o| *o != by).cloned();
         let ticket = self.tickets.get_mut(&t).expect("finished ticket exists");
