@@ -56,9 +56,10 @@ pub fn render(s: &Summary) -> String {
         c.chats.queued_at_end,
         c.chats.active_at_end
     );
+    let tickets = c.tickets.incidents + c.tickets.work_orders;
     let _ = writeln!(
         out,
-        "tickets: incidents {} work orders {} (from template {}, drafts confirmed {}); articles shared {} pinned {}; messages {}{}",
+        "tickets {tickets} (incidents {} work orders {}; from a template {} of the {tickets}, drafts confirmed {}); articles shared {} pinned {}; messages {}{}",
         c.tickets.incidents,
         c.tickets.work_orders,
         c.tickets.from_template,

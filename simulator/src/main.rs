@@ -36,7 +36,7 @@ enum Command {
         /// `live` (real server, real sockets) or `virtual` (discrete events, no sockets).
         #[arg(long, value_enum, default_value_t = ModeArg::Live)]
         mode: ModeArg,
-        /// Report folder [default: reports/<scenario>/<timestamp>/, with -2, -3, …
+        /// Report folder [default: reports/<scenario>/<timestamp>/, with -002, -003, …
         /// added when a run started in the same second has it].
         #[arg(long)]
         out: Option<PathBuf>,
@@ -202,7 +202,22 @@ fn target_host_port(target: &str) -> Result<&str, String> {
     if hostport.is_empty() || hostport.contains('/') {
         return Err("expected HOST:PORT, ws://HOST:PORT or ws://HOST:PORT/ws".into());
     }
-    Ok(hostport)
+    // `[::1]:8080`, `127.0.0.1:8080`, `localhost:8080`: the port follows the last colon,
+    // after the closing bracket of an IPv6 address.
+    let port = hostport
+        .rsplit_once(':')
+        .filter(|(host, _)| !host.contains(':') || host.ends_with(']'))
+        .map(|(_, port)| port);
+    match port {
+        Some(p) if p.parse::<u16>().is_ok() => Ok(hostport),
+        Some(p) => Err(format!(
+            "`{p}` in `{hostport}` is not a port number (1 to 65535)"
+        )),
+        None => Err(format!(
+            "`{hostport}` has no port: give HOST:PORT (the server prints the address it \
+             listens on when it starts)"
+        )),
+    }
 }
 
 fn parse_override(s: &str) -> Result<Override, String> {
@@ -270,6 +285,9 @@ async fn dispatch(cli: Cli) -> Result<ExitCode> {
             println!("report: {}", rendered.html.display());
             // The verdict the run recorded (a redraw does not re-evaluate it).
             let summary = switchboard_sim::metrics::read_summary(&dir)?;
+            for w in &summary.warnings {
+                println!("WARNING: {w}");
+            }
             println!("result: {}", console::verdict(&summary));
             Ok(ExitCode::SUCCESS)
         }
@@ -600,5 +618,19 @@ mod tests {
         );
         assert!(target_host_port("ws://h:1/metrics").is_err());
         assert!(target_host_port("ws://").is_err());
+        assert_eq!(target_host_port("[::1]:9000"), Ok("[::1]:9000"));
+        assert_eq!(target_host_port("localhost:9000"), Ok("localhost:9000"));
+        for no_port in [
+            "localhost",
+            "127.0.0.1",
+            "ws://127.0.0.1/ws",
+            "[::1]",
+            "::1",
+        ] {
+            let e = target_host_port(no_port).unwrap_err();
+            assert!(e.contains("has no port"), "{no_port}: {e}");
+        }
+        let e = target_host_port("127.0.0.1:http").unwrap_err();
+        assert!(e.contains("not a port number"), "{e}");
     }
 }

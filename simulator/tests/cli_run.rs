@@ -120,10 +120,22 @@ fn failing_threshold_exits_one() {
         + stdout.matches("\n  N/A  ").count();
     let verdict = format!("result: FAILED: 1 of {thresholds} thresholds failed");
     assert_eq!(stdout.lines().last(), Some(verdict.as_str()), "{stdout}");
-    // Redrawing the report says the verdict the run recorded, and judges nothing.
+    // Redrawing the report says the verdict the run recorded, and judges nothing;
+    // the warnings the run recorded come before it, as after a run.
+    let path = out.join("summary.json");
+    let mut summary: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    summary["warnings"] = serde_json::json!(["a warning the run recorded"]);
+    std::fs::write(&path, summary.to_string()).unwrap();
     let (code, stdout, stderr) = switchboard(&["report", out.to_str().unwrap()]);
     assert_eq!(code, 0, "{stderr}");
-    assert_eq!(stdout.lines().last(), Some(verdict.as_str()), "{stdout}");
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert_eq!(lines.last(), Some(&verdict.as_str()), "{stdout}");
+    assert_eq!(
+        lines[lines.len() - 2],
+        "WARNING: a warning the run recorded",
+        "{stdout}"
+    );
 }
 
 #[test]
