@@ -207,6 +207,22 @@ impl TestServer {
             tokio::time::sleep(Duration::from_millis(5)).await;
         }
     }
+
+    /// Waits (bounded) until the series `series` of `/metrics` satisfies `check`.
+    pub async fn wait_for_metric(&self, series: &str, check: impl Fn(f64) -> bool) -> Result<()> {
+        let deadline = tokio::time::Instant::now() + WAIT;
+        loop {
+            let value = metric(&self.metrics().await?, series);
+            if value.is_some_and(&check) {
+                return Ok(());
+            }
+            ensure!(
+                tokio::time::Instant::now() < deadline,
+                "{series} never got there: {value:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    }
 }
 
 impl Drop for TestServer {

@@ -326,6 +326,10 @@ async fn slow_consumer_is_disconnected_and_nobody_else_waits() -> Result<()> {
         }
         ensure!(sent < 128, "128 messages never filled alice's queue");
     }
+    // The notice that found her queue full reached nobody, and is counted so.
+    server
+        .wait_for_metric("switchboard_undeliverable_notices_total", |v| v >= 1.0)
+        .await?;
     let close = alice.closed().await?;
     let close = close.ok_or_else(|| anyhow::anyhow!("no close frame"))?;
     ensure!(u16::from(close.code) == 1008, "{close:?}");

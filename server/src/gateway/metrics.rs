@@ -138,7 +138,7 @@ pub(crate) fn render(shared: &Shared) -> String {
     family(
         "undeliverable_notices_total",
         "counter",
-        "Notices whose recipient had no live connection.",
+        "Notices that reached no connection: the recipient had none, or its outbound queue was full (a slow consumer) or closing.",
         &one(c.undeliverable as f64),
     );
     family(

@@ -393,13 +393,15 @@ impl Shared {
                     let message = matches!(d.notice, Notice::Message { .. });
                     let encode = || Utf8Bytes::from(protocol::encode_notice(&d.notice));
                     // The frame is made only for a live recipient.
+                    // A notice refused by a full queue (its connection is being closed
+                    // as a slow consumer) or a closing one reaches nobody either.
                     let mut push = |to: Option<&Outbox>, frame: &dyn Fn() -> Utf8Bytes| match to {
-                        Some(o) => {
-                            if o.push_notice(frame(), &self.counters) && message {
+                        Some(o) if o.push_notice(frame(), &self.counters) => {
+                            if message {
                                 relayed += 1;
                             }
                         }
-                        None => undeliverable += 1,
+                        Some(_) | None => undeliverable += 1,
                     };
                     match &d.to {
                         Recipient::Agent(a) => push(registry.agents.get(a), &encode),
