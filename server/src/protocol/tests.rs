@@ -78,6 +78,14 @@ fn classifies_bad_frames() {
         ),
         // A key the command does not use, given twice, is still given twice.
         (r#"{"type":"accept","chat":1,"x":1,"x":2,"req":3}"#, "x"),
+        // Inside a map, where the typed reading too would keep the last.
+        (
+            r#"{"type":"fill_ticket","ticket":1,"fields":{"tag":"A","tag":"B"},"req":3}"#,
+            "fields.tag",
+        ),
+        // Inside a key the command does not use, at any depth.
+        (r#"{"type":"sign_in","x":{"a":1,"a":2},"req":3}"#, "x.a"),
+        (r#"{"type":"sign_in","x":[{"a":1,"a":2}],"req":3}"#, "x[0].a"),
     ] {
         let (req, e) = parse_client_message(twice).expect_err(twice);
         assert_eq!(
