@@ -92,6 +92,7 @@ async fn run_into(
     let mut external = false;
     let mut interference = None;
     let mut unconnected = None;
+    let mut unlike_faults = Vec::new();
     let (mode, mut recorder, elapsed, history) = match driver {
         Driver::Virtual => {
             let mut run = VirtualRun::new(scenario)?;
@@ -118,6 +119,7 @@ async fn run_into(
             interference = HostSample::now().interference_since(&before);
             interrupted = outcome.interrupted;
             unconnected = unconnected_agents_warning(outcome.agents_unconnected, scenario);
+            unlike_faults = outcome.unlike_faults;
             let elapsed = Elapsed {
                 scenario_seconds: outcome.scenario.as_secs_f64(),
                 interval_seconds: outcome.recorder.interval().as_secs_f64(),
@@ -163,6 +165,7 @@ async fn run_into(
         .warnings
         .extend(interference.and_then(|i| disturbance_warning(i, external)));
     summary.warnings.extend(unconnected);
+    summary.warnings.extend(unlike_faults);
     // Routing invariants over history and journal (docs/checker.md): a violation
     // fails the run and is listed in `summary.invariants`.
     match crate::checker::check_run(out, scenario, &mut summary) {

@@ -384,6 +384,54 @@ messages = "1"
     drop(server);
 }
 
+/// A separate server keeps its own grace period and outbound queue: the `[faults]` that
+/// would set them on the embedded server are warned of, not silently dropped.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn faults_a_separate_server_does_not_share_are_warned_of() {
+    let (server, addr) = start_server_process();
+    let dir = out_dir("unlike-faults");
+    let scenario = scenario_in(
+        &dir,
+        r#"
+name = "unlike-faults"
+duration = "20s"
+drain = "1m"
+time_scale = 20
+[[queues]]
+name = "q"
+[[agents]]
+group = "desk"
+count = 2
+queues = ["q"]
+[[users]]
+queue = "q"
+arrival = "constant(rate=6/min)"
+messages = "1"
+[faults]
+agent_grace = "20s"
+outbound_queue = 8
+"#,
+    );
+    let summary = tokio::time::timeout(
+        Duration::from_secs(60),
+        run::run(&scenario, &[], Driver::Live(against(addr)), &dir),
+    )
+    .await
+    .expect("run finishes in time")
+    .expect("run succeeds");
+    for unlike in [
+        "the server's agent grace period is 30000 ms, not the 1000 ms",
+        "the server's outbound queue holds 1024 frames, not the 8",
+    ] {
+        assert!(
+            summary.warnings.iter().any(|w| w.starts_with(unlike)),
+            "{unlike}: {:?}",
+            summary.warnings
+        );
+    }
+    drop(server);
+}
+
 /// Messages a stalled server never passed on are not left out of the run's figures:
 /// `message_latency` cannot sample them, so they are counted and warned of.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -85,7 +85,10 @@ fn classifies_bad_frames() {
         ),
         // Inside a key the command does not use, at any depth.
         (r#"{"type":"sign_in","x":{"a":1,"a":2},"req":3}"#, "x.a"),
-        (r#"{"type":"sign_in","x":[{"a":1,"a":2}],"req":3}"#, "x[0].a"),
+        (
+            r#"{"type":"sign_in","x":[{"a":1,"a":2}],"req":3}"#,
+            "x[0].a",
+        ),
     ] {
         let (req, e) = parse_client_message(twice).expect_err(twice);
         assert_eq!(

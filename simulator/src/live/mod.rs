@@ -59,6 +59,8 @@ pub struct LiveOutcome {
     pub history: History,
     /// Agents that could not connect when the run started, of how many.
     pub agents_unconnected: (usize, usize),
+    /// Warnings for the settings of `[faults]` an external server does not share.
+    pub unlike_faults: Vec<String>,
 }
 
 /// Why a live run could not happen.
@@ -150,6 +152,14 @@ pub async fn run(scenario: &Scenario, opts: LiveOptions) -> Result<LiveOutcome, 
         }
         Some((addr, token)) => Target::external(*addr, token, &cast).await?,
     };
+    // `[faults]` that an external server does not share are warned of: it keeps its own.
+    let unlike_faults = target.settings.as_ref().map_or_else(Vec::new, |settings| {
+        let grace = scenario.faults.agent_grace.map(|g| {
+            let scaled = crate::dist::duration::to_duration(g.as_secs_f64() / scenario.time_scale);
+            (g, scaled)
+        });
+        settings.unlike_faults(grace, scenario.faults.outbound_queue)
+    });
     let live = Arc::new(Live::default());
     let ledger = Arc::new(ledger::Ledger::default());
     let (end_tx, end_rx) = watch::channel(false);
@@ -347,6 +357,7 @@ pub async fn run(scenario: &Scenario, opts: LiveOptions) -> Result<LiveOutcome, 
         interrupted,
         history: History::merge(histories),
         agents_unconnected: (unconnected, cast.agents.len()),
+        unlike_faults,
     })
 }
 

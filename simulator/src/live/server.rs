@@ -6,11 +6,12 @@ use http_body_util::{BodyExt, Full};
 use hyper::Request;
 use hyper::body::Bytes;
 use hyper_util::rt::TokioIo;
+use serde::Deserialize;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 use switchboard_server::config::{AgentConfig, Limits, ServerConfig};
-use switchboard_server::domain::AgentId;
+use switchboard_server::domain::{AgentId, DisconnectRules};
 use tokio::net::TcpStream;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
@@ -36,6 +37,60 @@ pub struct Target {
     /// Host and port.
     pub addr: SocketAddr,
     stop: Option<(oneshot::Sender<()>, JoinHandle<()>)>,
+    /// An external server's own settings, read once it was provisioned (the embedded
+    /// one has the run's).
+    pub settings: Option<ServerSettings>,
+}
+
+/// The settings of a server that a scenario's `[faults]` give the embedded one, as
+/// `GET /admin/config` tells them.
+#[derive(Debug, Deserialize)]
+pub struct ServerSettings {
+    /// The disconnect rules, the agent grace period among them.
+    pub disconnect: DisconnectRules,
+    /// The limits, the outbound queue among them.
+    pub limits: Limits,
+}
+
+impl ServerSettings {
+    /// What differs from what `[faults]` would set on the embedded server, as
+    /// warnings: `grace` holds the grace period as the scenario gives it, then in
+    /// server time (`agent_grace / time_scale`).
+    pub fn unlike_faults(
+        &self,
+        grace: Option<(Duration, Duration)>,
+        outbound_queue: Option<usize>,
+    ) -> Vec<String> {
+        let mut unlike = Vec::new();
+        if let Some((scenario_grace, grace)) = grace {
+            let server = self.disconnect.agent_grace;
+            // The server counts whole milliseconds.
+            if server.as_millis().abs_diff(grace.as_millis()) > 1 {
+                unlike.push(format!(
+                    "the server's agent grace period is {} ms, not the {} ms that `[faults] \
+                     agent_grace = \"{}\"` asks for at this time_scale: drops meant to \
+                     reconnect after the grace period may reconnect within it, or the \
+                     reverse; give the server that grace (`[disconnect] agent_grace = {}` \
+                     in its `--config` file)",
+                    server.as_millis(),
+                    grace.as_millis(),
+                    crate::dist::duration::format_duration(scenario_grace),
+                    grace.as_millis()
+                ));
+            }
+        }
+        if let Some(q) = outbound_queue
+            && q != self.limits.outbound_queue
+        {
+            unlike.push(format!(
+                "the server's outbound queue holds {} frames, not the {q} that `[faults] \
+                 outbound_queue` asks for: slow consumers are closed at another point; \
+                 start the server with `--outbound-queue {q}`",
+                self.limits.outbound_queue
+            ));
+        }
+        unlike
+    }
 }
 
 /// The token agent `id` connects with (the simulator provisions agents with these).
@@ -110,6 +165,7 @@ impl Target {
         Ok(Target {
             addr,
             stop: Some((tx, handle)),
+            settings: None,
         })
     }
 
@@ -149,7 +205,17 @@ impl Target {
                 .await
                 .map_err(fail)?;
         }
-        Ok(Target { addr, stop: None })
+        let config = admin
+            .call("GET", "/admin/config", String::new(), &[])
+            .await
+            .map_err(fail)?;
+        let settings =
+            serde_json::from_slice(&config).map_err(|e| fail(format!("GET /admin/config: {e}")))?;
+        Ok(Target {
+            addr,
+            stop: None,
+            settings: Some(settings),
+        })
     }
 
     /// Stops the embedded server (closing its connections, flushing its journal).
@@ -186,14 +252,15 @@ struct Admin<'a> {
 }
 
 impl Admin<'_> {
-    /// One admin API call; statuses in `tolerated` count as success (already exists).
+    /// One admin API call, answering the response's body; statuses in `tolerated`
+    /// count as success (already exists).
     async fn call(
         &self,
         method: &str,
         path: &str,
         body: String,
         tolerated: &[u16],
-    ) -> Result<(), String> {
+    ) -> Result<Bytes, String> {
         tokio::time::timeout(self.limit, async {
             let (addr, token) = (self.addr, self.token);
             let stream = TcpStream::connect(addr)
@@ -216,15 +283,15 @@ impl Admin<'_> {
                 .await
                 .map_err(|e| format!("{method} {path}: {e}"))?;
             let status = res.status();
-            if status.is_success() || tolerated.contains(&status.as_u16()) {
-                return Ok(());
-            }
             let body = res
                 .into_body()
                 .collect()
                 .await
                 .map(|b| b.to_bytes())
                 .unwrap_or_default();
+            if status.is_success() || tolerated.contains(&status.as_u16()) {
+                return Ok(body);
+            }
             Err(format!(
                 "{method} {path}: {status}: {}",
                 String::from_utf8_lossy(&body)
@@ -237,7 +304,36 @@ impl Admin<'_> {
 
 #[cfg(test)]
 mod tests {
-    use super::{Admin, Duration};
+    use super::{Admin, Duration, ServerSettings};
+
+    /// `[faults]` an external server shares raise nothing; each one it does not share
+    /// is a warning that names the setting to give it.
+    #[test]
+    fn fault_settings_an_external_server_does_not_share_are_named() {
+        let settings: ServerSettings = serde_json::from_str(
+            r#"{"routing":{},"disconnect":{"agent_grace":1000,"user":"abandon"},
+                "limits":{"outbound_queue":8}}"#,
+        )
+        .unwrap();
+        let grace = |ms| Some((Duration::from_secs(20), Duration::from_millis(ms)));
+        assert!(settings.unlike_faults(grace(1000), Some(8)).is_empty());
+        assert!(settings.unlike_faults(None, None).is_empty());
+        let unlike = settings.unlike_faults(grace(2000), Some(1024));
+        assert_eq!(unlike.len(), 2, "{unlike:?}");
+        assert!(
+            unlike[0].contains("agent grace period is 1000 ms, not the 2000 ms")
+                && unlike[0].contains("agent_grace = \"20s\"")
+                && unlike[0].contains("`[disconnect] agent_grace = 2000`"),
+            "{}",
+            unlike[0]
+        );
+        assert!(
+            unlike[1].contains("holds 8 frames, not the 1024")
+                && unlike[1].contains("--outbound-queue 1024"),
+            "{}",
+            unlike[1]
+        );
+    }
 
     /// A server that accepts the connection but never answers fails the call in time.
     #[tokio::test]
