@@ -119,7 +119,10 @@ pub fn render(s: &Summary) -> String {
         for t in &s.thresholds {
             let observed = match (&t.not_applicable, t.observed) {
                 (Some(why), _) => format!("not applicable: {why}"),
-                (None, None) => "no data".into(),
+                (None, None) => match &t.no_data {
+                    Some(why) => format!("no data: {why}"),
+                    None => "no data".into(),
+                },
                 (None, Some(_)) => format!("observed {}", t.observed_text()),
             };
             let _ = writeln!(out, "  {:<4} {}  ({observed})", t.verdict(), t.expression);

@@ -214,6 +214,16 @@ fn a_queue_nobody_asked_has_no_figures_not_even_counts() {
         verdicts,
         [("PASS", Some(0.0)), ("FAIL", None), ("FAIL", None)]
     );
+    // And they say why.
+    assert_eq!(s.thresholds[0].no_data, None);
+    assert!(
+        s.thresholds[1]
+            .no_data
+            .as_deref()
+            .is_some_and(|why| why.starts_with("no user asked queue `network`")),
+        "{:?}",
+        s.thresholds[1]
+    );
 }
 
 #[test]

@@ -215,7 +215,11 @@ pub fn page(
                 "<tr><td><span class=\"badge {cls}\">{}</span></td><td class=\"l\"><code>{}</code></td><td>{observed}</td><td class=\"l\">{}</td></tr>",
                 t.verdict(),
                 esc(&t.expression),
-                esc(t.not_applicable.as_deref().unwrap_or(""))
+                esc(t
+                    .not_applicable
+                    .as_deref()
+                    .or(t.no_data.as_deref())
+                    .unwrap_or(""))
             );
         }
         h.push_str("</table>\n");

@@ -1236,6 +1236,31 @@ fn agents_work_that_can_never_start_is_a_warning() {
 }
 
 #[test]
+fn a_threshold_on_a_queue_no_stream_asks_is_a_warning() {
+    let text = with(
+        "[[queues]]\nname = \"hardware\"",
+        "[[queues]]\nname = \"hardware\"\n\n[[queues]]\nname = \"spare\"",
+    )
+    .replace(
+        "queues = [\"hardware\"]",
+        "queues = [\"hardware\", \"spare\"]",
+    )
+    .replace(
+        "\"abandon_rate\" = \"< 5%\"",
+        "\"abandon_rate\" = \"< 5%\"\n\"queues.spare.chats.lost\" = \"== 0\"\n\"queues.hardware.chats.lost\" = \"== 0\"",
+    );
+    let s = parse(&text, "s.toml", &[]).expect("valid");
+    assert_eq!(
+        s.advisories(),
+        vec![
+            "threshold `queues.spare.chats.lost` will fail for want of data: no user stream \
+             asks queue `spare`, and a queue's figures count the users who asked it"
+                .to_string()
+        ]
+    );
+}
+
+#[test]
 fn a_queue_threshold_names_a_declared_queue() {
     let text = with(
         "\"abandon_rate\" = \"< 5%\"",

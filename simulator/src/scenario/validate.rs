@@ -355,7 +355,29 @@ const NOBODY_WORTH_SAYING: f64 = 0.05;
 pub fn advisories(s: &Scenario) -> Vec<String> {
     let mut out = thin_streams(s);
     out.extend(idle_work(s));
+    out.extend(unasked_queue_thresholds(s));
     out
+}
+
+/// A threshold on a queue no user stream asks fails for want of data, whatever happens:
+/// a queue's figures count the users who asked it (transfers bring none).
+fn unasked_queue_thresholds(s: &Scenario) -> Vec<String> {
+    s.thresholds
+        .0
+        .iter()
+        .filter_map(|t| match &t.subject {
+            crate::threshold::Subject::Queue(queue, _)
+                if !s.users.iter().any(|u| &u.queue == queue) =>
+            {
+                Some(format!(
+                    "threshold `{}` will fail for want of data: no user stream asks queue \
+                     `{queue}`, and a queue's figures count the users who asked it",
+                    t.key
+                ))
+            }
+            _ => None,
+        })
+        .collect()
 }
 
 /// Settings of a scenario that a virtual run ignores: virtual time has no transport,

@@ -31,6 +31,9 @@ pub struct ThresholdResult {
     /// Why the threshold does not apply to this run, when it does not.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub not_applicable: Option<String>,
+    /// Why nothing was observed, when the threshold applies but nothing was (it fails).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub no_data: Option<String>,
 }
 
 impl ThresholdResult {
@@ -53,6 +56,12 @@ impl ThresholdResult {
             }
             _ => None,
         };
+        let no_data = (observed.is_none() && not_applicable.is_none()).then(|| match &t.subject {
+            Subject::Queue(queue, _) if !summary.queues.contains_key(queue) => {
+                format!("no user asked queue `{queue}` (its figures count the users who asked it)")
+            }
+            _ => "nothing in this run to compute it from".to_string(),
+        });
         ThresholdResult {
             expression: t.expression(),
             key: t.key.clone(),
@@ -62,6 +71,7 @@ impl ThresholdResult {
             observed,
             pass: not_applicable.is_some() || observed.is_some_and(|o| t.op.holds(o, t.limit)),
             not_applicable,
+            no_data,
         }
     }
 
@@ -153,6 +163,7 @@ mod tests {
             observed,
             pass: true,
             not_applicable: None,
+            no_data: None,
         }
     }
 
