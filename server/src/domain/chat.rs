@@ -195,25 +195,31 @@ impl Chat {
     }
 }
 
+/// An entry as a transcript line, without its line break: `[user] text`,
+/// `[agent alice] shared article KA-1 "Title" link`.
+impl std::fmt::Display for Entry {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.from {
+            Party::User => write!(f, "[user] ")?,
+            Party::Agent(a) => write!(f, "[agent {a}] ")?,
+        }
+        match &self.body {
+            EntryBody::Text { text } => write!(f, "{text}"),
+            EntryBody::Article {
+                article,
+                title,
+                link,
+            } => write!(f, "shared article {article} \"{title}\" {link}"),
+        }
+    }
+}
+
 /// The transcript as plain text, one line per entry: the form a ticket description
 /// holds (R12, R13).
 pub fn render_transcript(entries: &[Entry]) -> String {
     let mut out = String::new();
     for e in entries {
-        let who = match &e.from {
-            Party::User => "user".to_string(),
-            Party::Agent(a) => format!("agent {a}"),
-        };
-        let _ = match &e.body {
-            EntryBody::Text { text } => writeln!(out, "[{who}] {text}"),
-            EntryBody::Article {
-                article,
-                title,
-                link,
-            } => {
-                writeln!(out, "[{who}] shared article {article} \"{title}\" {link}")
-            }
-        };
+        let _ = writeln!(out, "{e}");
     }
     out
 }

@@ -216,8 +216,9 @@ impl Replay<'_> {
                         Some(slot @ None) => *slot = Some(entry.clone()),
                         Some(Some(kept)) if kept.from != entry.from || kept.body != entry.body => {
                             altered = Some(format!(
-                                "message {} of chat {chat} reached {r} as {:?} from {:?}, but was written as {:?} from {:?}",
-                                entry.seq, entry.body, entry.from, kept.body, kept.from
+                                "message {} of chat {chat} reached {r} as `{entry}`, but was \
+                                 written as `{kept}`",
+                                entry.seq
                             ));
                         }
                         _ => {}
