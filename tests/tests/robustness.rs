@@ -814,6 +814,23 @@ async fn bad_http_requests_get_clear_statuses() -> Result<()> {
             404,
             "not_found",
         ),
+        // A numeric id has one spelling, escapes included.
+        (
+            "GET",
+            "/api/chats/%31",
+            Some(ADMIN),
+            None,
+            400,
+            "bad_request",
+        ),
+        (
+            "GET",
+            "/api/tickets/%31/",
+            Some(ADMIN),
+            None,
+            400,
+            "bad_request",
+        ),
         (
             "GET",
             "/api/chats/1",

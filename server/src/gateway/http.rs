@@ -113,6 +113,8 @@ async fn route(req: Request<Incoming>, ctx: &Ctx) -> Res {
         .map(percent_decode_path)
         .collect();
     let segments: Vec<&str> = decoded.iter().map(String::as_str).collect();
+    // Numeric ids are read as written: `%31` is not chat 1.
+    let raw: Vec<&str> = path.trim_matches('/').split('/').collect();
     let method = req.method().clone();
     let read = reads(&method);
     let shared = &ctx.shared;
@@ -129,7 +131,11 @@ async fn route(req: Request<Incoming>, ctx: &Ctx) -> Res {
         )),
         (["api", ..], _) if read => {
             let viewer = reader(shared, &req)?;
-            read_api(shared, &viewer, &segments[1..], req.uri().query()).await
+            let path = ApiPath {
+                segments: &segments[1..],
+                raw: &raw[1..],
+            };
+            read_api(shared, &viewer, path, req.uri().query()).await
         }
         (["admin", rest @ ..], _) => {
             admin_auth(shared, &req)?;
@@ -473,8 +479,16 @@ fn json_later<T: Serialize + Send + 'static>(body: T) -> Render {
 /// (a ticket's description is shared, not copied); the JSON is written after, on the
 /// blocking pool: a page of long tickets is megabytes of JSON, which under the lock
 /// would hold up every connection, and on a worker the connections that worker serves.
-async fn read_api(shared: &Shared, viewer: &Viewer, rest: &[&str], query: Option<&str>) -> Res {
-    let render = read_api_copy(shared, viewer, rest, query)?;
+/// A read API path after `/api/`: its segments percent-decoded (free-form ids such as
+/// `VPN guide`), and as written (numeric ids have one spelling: `%31` is not 1).
+#[derive(Clone, Copy)]
+struct ApiPath<'a> {
+    segments: &'a [&'a str],
+    raw: &'a [&'a str],
+}
+
+async fn read_api(shared: &Shared, viewer: &Viewer, path: ApiPath<'_>, query: Option<&str>) -> Res {
+    let render = read_api_copy(shared, viewer, path, query)?;
     tokio::task::spawn_blocking(render).await.map_err(|_| {
         Fail::new(
             StatusCode::INTERNAL_SERVER_ERROR,
@@ -488,7 +502,7 @@ async fn read_api(shared: &Shared, viewer: &Viewer, rest: &[&str], query: Option
 fn read_api_copy(
     shared: &Shared,
     viewer: &Viewer,
-    rest: &[&str],
+    path: ApiPath<'_>,
     query: Option<&str>,
 ) -> Result<Render, Fail> {
     let core = lock(&shared.core);
@@ -529,12 +543,14 @@ fn read_api_copy(
             )
         })
     };
+    // The id as written, the second segment.
+    let written_id = || path.raw.get(1).copied().unwrap_or_default();
     let visible_chat = |id: &str| {
         desk.chat(ChatId(parse_id(id)?))
             .filter(|c| visible(c))
             .ok_or_else(|| not_found("such chat"))
     };
-    match rest {
+    match path.segments {
         ["chats"] => {
             let (after, limit) = page_query(query, CHATS_PAGE, CHATS_PAGE_MAX)?;
             let (page, next) = page(
@@ -546,9 +562,9 @@ fn read_api_copy(
             let chats = page.into_iter().map(ChatListItem::of).collect();
             Ok(json_later(ChatsPage { chats, next }))
         }
-        ["chats", id] => Ok(json_later(visible_chat(id)?.clone())),
-        ["chats", id, "transcript"] => {
-            let transcript = visible_chat(id)?.transcript.clone();
+        ["chats", _] => Ok(json_later(visible_chat(written_id())?.clone())),
+        ["chats", _, "transcript"] => {
+            let transcript = visible_chat(written_id())?.transcript.clone();
             Ok(Box::new(move || {
                 text_response(
                     StatusCode::OK,
@@ -568,8 +584,8 @@ fn read_api_copy(
             let tickets = tickets.into_iter().cloned().collect();
             Ok(json_later(TicketsPage { tickets, next }))
         }
-        ["tickets", id] => {
-            let id = TicketId(parse_id(id)?);
+        ["tickets", _] => {
+            let id = TicketId(parse_id(written_id())?);
             let t = desk
                 .ticket(id)
                 .filter(|t| ticket_visible(t))
