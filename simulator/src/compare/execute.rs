@@ -250,12 +250,15 @@ pub struct Comparison {
 }
 
 impl Comparison {
-    /// Variants ordered best first by the mean of the `rank_by` metric, ties broken
-    /// by mean service level, then mean accept_wait. A variant that could not compute
-    /// a metric comes after those that could.
+    /// Variants ordered best first by the mean of the `rank_by` metric, ties broken by
+    /// [`Comparison::tie_breakers`]: mean service level, mean accept_wait, then every
+    /// other metric with a better direction, in [`METRICS`] order (a tie of means that
+    /// the list order broke would name a "best" the figures do not). A variant that
+    /// could not compute a metric comes after those that could; variants equal in
+    /// every mean keep the order given.
     pub fn ranking(&self) -> Vec<usize> {
         let mut keys = vec![self.rank_by.0];
-        keys.extend([0, 1].into_iter().filter(|&m| m != self.rank_by.0));
+        keys.extend(self.tie_breakers());
         // Each metric's mean, turned so that larger is better.
         let score = |i: usize, m: usize| {
             let better = METRICS[m].higher_is_better.unwrap_or(true);
@@ -271,6 +274,16 @@ impl Comparison {
                 .unwrap_or(std::cmp::Ordering::Equal)
         });
         order
+    }
+
+    /// The metrics that order variants tied on the mean of `rank_by`, in turn.
+    pub fn tie_breakers(&self) -> Vec<usize> {
+        let directional = (0..METRICS.len()).filter(|&m| METRICS[m].higher_is_better.is_some());
+        [0, 1]
+            .into_iter()
+            .chain(directional.filter(|&m| m > 1))
+            .filter(|&m| m != self.rank_by.0)
+            .collect()
     }
 
     /// Every run's warnings, in the order the runs were made: the variant's name, the
@@ -502,6 +515,29 @@ mod tests {
         // Lower is better for waits.
         assert_eq!(ranked("accept_wait.mean"), ["a", "c", "b"]);
         assert_eq!(ranked("fairness"), ["a", "b", "c"]);
+    }
+
+    #[test]
+    fn a_tie_of_service_level_and_wait_goes_to_the_next_metric_not_the_list_order() {
+        // With slots to spare every policy answers at once: fairness tells them apart.
+        let mut c = comparison("service_level");
+        c.variants = vec![
+            variant("listed-first", 1.0, 0.0, 0.97),
+            variant("fairer", 1.0, 0.0, 0.999),
+        ];
+        let order: Vec<&str> = c
+            .ranking()
+            .into_iter()
+            .map(|i| c.variants[i].name.as_str())
+            .collect();
+        assert_eq!(order, ["fairer", "listed-first"]);
+        let text = crate::compare::report::render(&c);
+        assert!(
+            text.contains("ties broken by mean accept_wait.mean, accept_wait.p50")
+                && text.contains("fairness:")
+                && text.contains("Paired differences from the first-ranked (fairer)"),
+            "{text}"
+        );
     }
 
     #[test]

@@ -173,10 +173,12 @@ pub fn render(c: &Comparison) -> String {
         let _ = write!(s, "  {:>17}", METRICS[m].name);
     }
     s.push('\n');
+    let breakers: Vec<&str> = c.tie_breakers().iter().map(|&m| METRICS[m].name).collect();
     let _ = writeln!(
         s,
-        "(ranked by mean {}: an order of means, not a verdict; the paired differences below say which gaps are significant)",
-        c.rank_by.name()
+        "(ranked by mean {}, ties broken by mean {}: an order of means, not a verdict; the paired differences below say which gaps are significant)",
+        c.rank_by.name(),
+        breakers.join(", ")
     );
     let order = c.ranking();
     for (rank, &i) in order.iter().enumerate() {
@@ -198,7 +200,7 @@ pub fn render(c: &Comparison) -> String {
     };
     let _ = writeln!(
         s,
-        "\nPaired differences from the best ({}), replication by replication:",
+        "\nPaired differences from the first-ranked ({}), replication by replication:",
         c.variants[best].name
     );
     for &i in order.iter().skip(1) {

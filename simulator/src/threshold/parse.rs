@@ -335,6 +335,11 @@ fn parse_limit(value: &str, unit: ValueUnit, key: &str) -> Result<f64, String> {
             if v < 0.0 {
                 return Err(format!("`{key}` is a count and cannot be negative"));
             }
+            if v.fract() != 0.0 {
+                return Err(format!(
+                    "`{key}` is a count, a whole number: compare it with one, not `{value}`"
+                ));
+            }
             Ok(v)
         }
     }
@@ -425,6 +430,19 @@ mod tests {
             .unwrap()
             .limit;
         assert_eq!(limit, 1e12);
+    }
+
+    #[test]
+    fn a_count_is_compared_with_a_whole_number() {
+        for key in ["chats.lost", "accept_wait.count", "queues.q.chats.offered"] {
+            let e = Threshold::parse(key, "== 0.5").unwrap_err();
+            assert!(e.contains("a whole number"), "{key}: {e}");
+        }
+        assert_eq!(Threshold::parse("chats.lost", "<= 2").unwrap().limit, 2.0);
+        assert_eq!(
+            Threshold::parse("chats.lost", "< 1e3").unwrap().limit,
+            1000.0
+        );
     }
 
     #[test]
