@@ -126,11 +126,36 @@ fn svg_open(s: &mut String, title: &str) {
     );
 }
 
-fn numeric_ticks(x0: f64, x1: f64, fmt: &dyn Fn(f64) -> String) -> Vec<(f64, String)> {
-    (0..=5)
+/// The service-level axis for values from `lo` to `hi`: a margin on each side, within
+/// 0..=100%, and at least a point wide.
+fn service_level_span(lo: f64, hi: f64) -> (f64, f64) {
+    let y1 = (hi + 0.02).min(1.0);
+    ((lo - 0.02).max(0.0).min(y1 - 0.01), y1)
+}
+
+/// Ticks at round values from 0 to `x1` (a step of 1, 2 or 5 times a power of ten,
+/// about five of them), each labelled with the decimals its step needs.
+fn round_ticks(x1: f64) -> Vec<(f64, String)> {
+    if !(x1 > 0.0 && x1.is_finite()) {
+        return vec![(0.0, "0".into())];
+    }
+    let rough = x1 / 5.0;
+    let power = 10f64.powf(rough.log10().floor());
+    let step = [1.0, 2.0, 5.0, 10.0]
+        .into_iter()
+        .map(|m| m * power)
+        .find(|&step| step >= rough)
+        .unwrap_or(10.0 * power);
+    let decimals = if step >= 1.0 {
+        0
+    } else {
+        (-step.log10()).ceil() as usize
+    };
+    let count = (x1 / step + 1e-9).floor() as u32;
+    (0..=count)
         .map(|i| {
-            let x = x0 + (x1 - x0) * f64::from(i) / 5.0;
-            (x, fmt(x))
+            let x = f64::from(i) * step;
+            (x, format!("{x:.decimals$}"))
         })
         .collect()
 }
@@ -163,7 +188,7 @@ fn cdf_plot(c: &Comparison, s: &mut String) {
         .iter()
         .filter_map(|c| c.get(p99))
         .fold(0.0f64, |a, &b| a.max(b))
-        .max(1.0);
+        .max(0.01);
     let f = Frame {
         x0: 0.0,
         x1: xmax,
@@ -174,7 +199,7 @@ fn cdf_plot(c: &Comparison, s: &mut String) {
         s,
         "accept_wait (s)",
         "share of accepted chats",
-        &numeric_ticks(0.0, xmax, &|x| format!("{x:.0}")),
+        &round_ticks(xmax),
         &|y| format!("{:.0}%", y * 100.0),
     );
     for (i, curve) in curves.iter().enumerate() {
@@ -291,7 +316,7 @@ fn service_level_plot(c: &Comparison, s: &mut String) {
             }
         })
         .fold(0.0f64, f64::max);
-    let (y0, y1) = ((lo - 0.02).max(0.0), (hi + 0.02).min(1.0).max(lo + 0.01));
+    let (y0, y1) = service_level_span(lo, hi);
     let f = Frame {
         x0: -0.5,
         x1: x_values.len() as f64 - 0.5,
@@ -508,4 +533,28 @@ pub fn to_html(c: &Comparison) -> String {
     load_plot(c, &mut s);
     s.push_str("</body></html>\n");
     s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{round_ticks, service_level_span};
+
+    #[test]
+    fn ticks_sit_at_round_values_and_say_them() {
+        let labels = |x1| -> Vec<String> { round_ticks(x1).into_iter().map(|(_, l)| l).collect() };
+        assert_eq!(labels(1.0), ["0.0", "0.2", "0.4", "0.6", "0.8", "1.0"]);
+        assert_eq!(labels(78.0), ["0", "20", "40", "60"]);
+        assert_eq!(labels(0.037), ["0.00", "0.01", "0.02", "0.03"]);
+        for (x, label) in round_ticks(15.6) {
+            assert_eq!(label.parse::<f64>().unwrap(), x, "{label} drawn at {x}");
+        }
+    }
+
+    #[test]
+    fn the_service_level_axis_stays_within_0_and_100_percent() {
+        assert_eq!(service_level_span(1.0, 1.0), (0.98, 1.0));
+        let (y0, y1) = service_level_span(0.8, 0.9);
+        assert!((y0 - 0.78).abs() < 1e-9 && (y1 - 0.92).abs() < 1e-9);
+        assert_eq!(service_level_span(0.0, 0.0), (0.0, 0.02));
+    }
 }

@@ -86,12 +86,24 @@ fn show_est(spec: &MetricSpec, e: Option<Estimate>) -> String {
     match e {
         None => "-".into(),
         Some(e) if e.half_width.is_finite() => {
-            let hw = match spec.unit {
-                "ratio" => format!("{:.2}", e.half_width * 100.0),
-                "s" => format!("{:.2}", e.half_width),
-                _ => format!("{:.1}", e.half_width),
+            let width = |w: f64| match spec.unit {
+                "ratio" => format!("{:.2}", w * 100.0),
+                "s" => format!("{w:.2}"),
+                _ => format!("{w:.1}"),
             };
-            format!("{} ±{hw}", show(spec, e.mean))
+            // The interval within the metric's range, as the files give it: a share
+            // stops at 0% and 100%, a wait at 0.
+            let (low, high) = (spec.clip(e.low()), spec.clip(e.high()));
+            if low == e.low() && high == e.high() {
+                format!("{} ±{}", show(spec, e.mean), width(e.half_width))
+            } else {
+                format!(
+                    "{} +{}/-{}",
+                    show(spec, e.mean),
+                    width(high - e.mean),
+                    width(e.mean - low)
+                )
+            }
         }
         Some(e) => show(spec, e.mean),
     }
@@ -278,6 +290,28 @@ mod tests {
         assert_eq!(spec("accept_wait.p95").clip(-0.42), 0.0);
         assert_eq!(spec("accept_wait.p95").clip(2.45), 2.45);
         assert_eq!(spec("transfers").clip(-3.0), 0.0);
+    }
+
+    #[test]
+    fn the_console_gives_an_interval_within_the_metric_s_range() {
+        let spec = |name| *METRICS.iter().find(|m| m.name == name).unwrap();
+        let est = |mean, half_width| {
+            Some(crate::compare::stats::Estimate {
+                n: 2,
+                mean,
+                half_width,
+                min: mean,
+                max: mean,
+            })
+        };
+        let sl = spec("service_level");
+        assert_eq!(super::show_est(&sl, est(0.777, 0.05)), "77.70% ±5.00");
+        assert_eq!(
+            super::show_est(&sl, est(0.777, 0.6915)),
+            "77.70% +22.30/-69.15"
+        );
+        let wait = spec("accept_wait.mean");
+        assert_eq!(super::show_est(&wait, est(0.5, 2.0)), "0.50s +2.00/-0.50");
     }
 
     #[test]
