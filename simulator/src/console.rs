@@ -163,7 +163,7 @@ pub fn verdict(s: &Summary) -> String {
     }
     if s.warnings
         .iter()
-        .any(|w| w == crate::metrics::summary::INTERRUPTED_WARNING)
+        .any(|w| crate::metrics::summary::is_interrupted_warning(w))
     {
         why.push("interrupted before its end".to_string());
     }

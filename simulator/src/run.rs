@@ -88,7 +88,7 @@ async fn run_into(
 ) -> Result<Summary, RunError> {
     remove_stale_records(out)?;
     let wall = Instant::now();
-    let mut interrupted = false;
+    let mut interrupted = None;
     let mut external = false;
     let mut interference = None;
     let mut unconnected = None;
@@ -149,12 +149,18 @@ async fn run_into(
             .warnings
             .extend(scenario.unmodelled_in_virtual_time());
     }
-    if interrupted {
+    if let Some(when) = interrupted {
         // A partial run says nothing about the scenario's thresholds.
         summary.passed = false;
-        summary
-            .warnings
-            .push(crate::metrics::summary::INTERRUPTED_WARNING.to_string());
+        summary.warnings.push(
+            match when {
+                live::Interrupted::DuringArrivals => crate::metrics::summary::INTERRUPTED_WARNING,
+                live::Interrupted::DuringDrain => {
+                    crate::metrics::summary::INTERRUPTED_IN_DRAIN_WARNING
+                }
+            }
+            .to_string(),
+        );
     }
     if external {
         summary

@@ -357,7 +357,18 @@ fn run_and_interrupt(
     extra: &[&str],
     patience: Duration,
 ) -> (String, Duration, std::process::ExitStatus) {
-    let path = scenario(file);
+    run_and_interrupt_after(&scenario(file), out, extra, Duration::ZERO, patience)
+}
+
+/// [`run_and_interrupt`] for the scenario at `path`, the Ctrl-C `wait` after the run's
+/// first stderr line.
+fn run_and_interrupt_after(
+    path: &Path,
+    out: &Path,
+    extra: &[&str],
+    wait: Duration,
+    patience: Duration,
+) -> (String, Duration, std::process::ExitStatus) {
     let mut child = Command::new(env!("CARGO_BIN_EXE_switchboard"))
         .args(["run", path.to_str().unwrap(), "--quiet"])
         .args(["--out", out.to_str().unwrap()])
@@ -370,6 +381,7 @@ fn run_and_interrupt(
     let mut stderr = BufReader::new(child.stderr.take().expect("stderr"));
     let mut line = String::new();
     stderr.read_line(&mut line).expect("start line");
+    std::thread::sleep(wait);
     let started = Instant::now();
     let killed = Command::new("kill")
         .args(["-INT", &child.id().to_string()])
@@ -416,6 +428,58 @@ fn interrupt_drains_and_writes_the_report() {
             .any(|w| w.as_str().is_some_and(|w| w.starts_with("interrupted")))),
         "{}",
         summary["warnings"]
+    );
+}
+
+/// Ctrl-C during the drain (every user came) ends the run at once, with its report,
+/// and says what was cut: the chats, not the arrivals.
+#[test]
+fn interrupt_during_the_drain_ends_the_run_and_says_so() {
+    let out = out_dir("interrupt-drain");
+    std::fs::create_dir_all(&out).unwrap();
+    // Users come for half a second of real time; their conversations (an hour between
+    // messages) would hold the drain for its whole 30 s.
+    let file = out.join("long-drain.toml");
+    std::fs::write(
+        &file,
+        r#"
+name = "long-drain"
+duration = "10s"
+drain = "10m"
+time_scale = 20
+[[queues]]
+name = "q"
+[[agents]]
+group = "desk"
+count = 2
+queues = ["q"]
+[[users]]
+queue = "q"
+arrival = "constant(rate=30/min)"
+messages = "3"
+think_time = "const(1h)"
+"#,
+    )
+    .unwrap();
+    let (_, took, status) = run_and_interrupt_after(
+        &file,
+        &out.join("run"),
+        &[],
+        Duration::from_secs(3),
+        Duration::from_secs(60),
+    );
+    assert!(took < Duration::from_secs(20), "{took:?}");
+    assert_eq!(status.code(), Some(1), "{status:?}");
+    let summary: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(out.join("run/summary.json")).expect("report written"),
+    )
+    .unwrap();
+    assert_eq!(summary["passed"], false);
+    let warnings = summary["warnings"].to_string();
+    assert!(
+        warnings.contains("interrupted (Ctrl-C) during the drain: every user came")
+            && !warnings.contains("arrivals stopped early"),
+        "{warnings}"
     );
 }
 

@@ -336,7 +336,7 @@ pub async fn run_once(scenario: &Scenario, mode: Mode) -> Result<(Summary, Recor
                 history: false,
             };
             let o = live::run(scenario, opts).await.map_err(|e| e.to_string())?;
-            if o.interrupted {
+            if o.interrupted.is_some() {
                 return Err("interrupted (Ctrl-C): the comparison stops".to_string());
             }
             (o.recorder, o.scenario.as_secs_f64())

@@ -53,14 +53,23 @@ pub struct LiveOutcome {
     pub real: Duration,
     /// Scenario time covered.
     pub scenario: Duration,
-    /// Whether Ctrl-C cut the arrivals short.
-    pub interrupted: bool,
+    /// Whether Ctrl-C cut the run short, and when.
+    pub interrupted: Option<Interrupted>,
     /// What every participant sent and received, in order.
     pub history: History,
     /// Agents that could not connect when the run started, of how many.
     pub agents_unconnected: (usize, usize),
     /// Warnings for the settings of `[faults]` an external server does not share.
     pub unlike_faults: Vec<String>,
+}
+
+/// When Ctrl-C stopped a live run.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Interrupted {
+    /// Before every user had come: arrivals stopped, open chats drained.
+    DuringArrivals,
+    /// During the drain: the run ended at once, open chats as they stood.
+    DuringDrain,
 }
 
 /// Why a live run could not happen.
@@ -290,22 +299,30 @@ pub async fn run(scenario: &Scenario, opts: LiveOptions) -> Result<LiveOutcome, 
     // are done and no user is left.
     let horizon = clock.instant_of(scenario.horizon());
     let arrivals_end = clock.instant_of(scenario.duration);
-    let mut interrupted = false;
+    let mut interrupted = None;
     let mut interrupt = interrupts();
     let mut deadline = horizon;
     loop {
         tokio::select! {
             () = tokio::time::sleep_until(deadline.into()) => break,
-            r = interrupt.changed(), if !interrupted => {
+            r = interrupt.changed(), if interrupted.is_none() => {
                 if r.is_ok() {
-                    interrupted = true;
                     let _ = stop_tx.send(true);
-                    deadline = deadline.min(Instant::now() + clock.to_real(scenario.drain));
-                    eprintln!("\ninterrupted: arrivals stopped, draining for up to {:?}", clock.to_real(scenario.drain));
+                    let now = Instant::now();
+                    if now < arrivals_end {
+                        interrupted = Some(Interrupted::DuringArrivals);
+                        deadline = deadline.min(now + clock.to_real(scenario.drain));
+                        eprintln!("\ninterrupted: arrivals stopped, draining for up to {:?}", clock.to_real(scenario.drain));
+                    } else {
+                        // Every user came; what is asked is to stop waiting for the rest.
+                        interrupted = Some(Interrupted::DuringDrain);
+                        deadline = now;
+                        eprintln!("\ninterrupted during the drain: ending the run now");
+                    }
                 }
             }
             () = tokio::time::sleep(Duration::from_millis(100)) => {
-                let after_arrivals = Instant::now() >= arrivals_end || interrupted;
+                let after_arrivals = Instant::now() >= arrivals_end || interrupted.is_some();
                 let streams_over = streams_done.load(Ordering::Relaxed) == cast.user_plans.len();
                 if after_arrivals && streams_over && live.users_active.load(Ordering::Relaxed) == 0 {
                     break;

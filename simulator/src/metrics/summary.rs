@@ -153,9 +153,20 @@ impl<'de> Deserialize<'de> for Metrics {
     }
 }
 
-/// The warning of a live run stopped by Ctrl-C (such a run does not pass).
+/// The warning of a live run stopped by Ctrl-C before every user came (such a run
+/// does not pass).
 pub const INTERRUPTED_WARNING: &str = "interrupted (Ctrl-C): arrivals stopped early, so the \
      figures cover part of the scenario and the run does not pass";
+
+/// The warning of a live run stopped by Ctrl-C during its drain.
+pub const INTERRUPTED_IN_DRAIN_WARNING: &str = "interrupted (Ctrl-C) during the drain: every \
+     user came, but the run ended before its chats did (they count as still waiting or \
+     still open), so the run does not pass";
+
+/// Whether `warning` says the run was interrupted.
+pub fn is_interrupted_warning(warning: &str) -> bool {
+    warning == INTERRUPTED_WARNING || warning == INTERRUPTED_IN_DRAIN_WARNING
+}
 
 /// How much scenario time the run covered.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]

@@ -112,7 +112,7 @@ pub fn page(
     let interrupted = s
         .warnings
         .iter()
-        .any(|w| w == crate::metrics::summary::INTERRUPTED_WARNING);
+        .any(|w| crate::metrics::summary::is_interrupted_warning(w));
     let unreadable = s
         .warnings
         .iter()
