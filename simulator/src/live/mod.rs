@@ -161,14 +161,10 @@ pub async fn run(scenario: &Scenario, opts: LiveOptions) -> Result<LiveOutcome, 
         }
         Some((addr, token)) => Target::external(*addr, token, &cast).await?,
     };
-    // `[faults]` that an external server does not share are warned of: it keeps its own.
-    let unlike_faults = target.settings.as_ref().map_or_else(Vec::new, |settings| {
-        let grace = scenario.faults.agent_grace.map(|g| {
-            let scaled = crate::dist::duration::to_duration(g.as_secs_f64() / scenario.time_scale);
-            (g, scaled)
-        });
-        settings.unlike_faults(grace, scenario.faults.outbound_queue)
-    });
+    let unlike_faults = match &opts.target {
+        Some((_, token)) => unlike_faults(scenario, &target, token).await,
+        None => Vec::new(),
+    };
     let live = Arc::new(Live::default());
     let ledger = Arc::new(ledger::Ledger::default());
     let (end_tx, end_rx) = watch::channel(false);
@@ -376,6 +372,27 @@ pub async fn run(scenario: &Scenario, opts: LiveOptions) -> Result<LiveOutcome, 
         agents_unconnected: (unconnected, cast.agents.len()),
         unlike_faults,
     })
+}
+
+/// The `[faults]` settings an external server does not share (it keeps its own), as
+/// warnings; none asked, nothing read.
+async fn unlike_faults(scenario: &Scenario, target: &Target, admin_token: &str) -> Vec<String> {
+    let faults = &scenario.faults;
+    if faults.agent_grace.is_none() && faults.outbound_queue.is_none() {
+        return Vec::new();
+    }
+    let grace = faults.agent_grace.map(|g| {
+        let scaled = crate::dist::duration::to_duration(g.as_secs_f64() / scenario.time_scale);
+        (g, scaled)
+    });
+    match target.fault_settings(admin_token).await {
+        Ok(settings) => settings.unlike_faults(grace, faults.outbound_queue),
+        Err(e) => vec![format!(
+            "could not read the server's settings ({e}) to compare them with `[faults]` \
+             agent_grace and outbound_queue: the server keeps its own, whatever the \
+             scenario asks"
+        )],
+    }
 }
 
 /// Users connected at once, estimated with Little's law at the peak arrival rate: rate

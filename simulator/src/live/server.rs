@@ -6,12 +6,11 @@ use http_body_util::{BodyExt, Full};
 use hyper::Request;
 use hyper::body::Bytes;
 use hyper_util::rt::TokioIo;
-use serde::Deserialize;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 use switchboard_server::config::{AgentConfig, Limits, ServerConfig};
-use switchboard_server::domain::{AgentId, DisconnectRules};
+use switchboard_server::domain::AgentId;
 use tokio::net::TcpStream;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
@@ -37,22 +36,30 @@ pub struct Target {
     /// Host and port.
     pub addr: SocketAddr,
     stop: Option<(oneshot::Sender<()>, JoinHandle<()>)>,
-    /// An external server's own settings, read once it was provisioned (the embedded
-    /// one has the run's).
-    pub settings: Option<ServerSettings>,
 }
 
 /// The settings of a server that a scenario's `[faults]` give the embedded one, as
-/// `GET /admin/config` tells them.
-#[derive(Debug, Deserialize)]
-pub struct ServerSettings {
-    /// The disconnect rules, the agent grace period among them.
-    pub disconnect: DisconnectRules,
-    /// The limits, the outbound queue among them.
-    pub limits: Limits,
+/// `GET /admin/config` tells them; `None` for one it does not tell (another server, or
+/// another version of it).
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct FaultSettings {
+    /// The agent grace period (`disconnect.agent_grace`, milliseconds).
+    pub agent_grace: Option<Duration>,
+    /// Frames queued per connection (`limits.outbound_queue`).
+    pub outbound_queue: Option<usize>,
 }
 
-impl ServerSettings {
+impl FaultSettings {
+    /// Read from the body of `GET /admin/config`, leniently: fields it does not have,
+    /// or has in another shape, are unknown, not an error.
+    pub fn from_config(config: &serde_json::Value) -> FaultSettings {
+        let number = |pointer| config.pointer(pointer).and_then(serde_json::Value::as_u64);
+        FaultSettings {
+            agent_grace: number("/disconnect/agent_grace").map(Duration::from_millis),
+            outbound_queue: number("/limits/outbound_queue").and_then(|q| usize::try_from(q).ok()),
+        }
+    }
+
     /// What differs from what `[faults]` would set on the embedded server, as
     /// warnings: `grace` holds the grace period as the scenario gives it, then in
     /// server time (`agent_grace / time_scale`).
@@ -63,31 +70,47 @@ impl ServerSettings {
     ) -> Vec<String> {
         let mut unlike = Vec::new();
         if let Some((scenario_grace, grace)) = grace {
-            let server = self.disconnect.agent_grace;
-            // The server counts whole milliseconds.
-            if server.as_millis().abs_diff(grace.as_millis()) > 1 {
-                unlike.push(format!(
-                    "the server's agent grace period is {} ms, not the {} ms that `[faults] \
-                     agent_grace = \"{}\"` asks for at this time_scale: drops meant to \
-                     reconnect after the grace period may reconnect within it, or the \
-                     reverse; give the server that grace (`[disconnect] agent_grace = {}` \
-                     in its `--config` file)",
-                    server.as_millis(),
-                    grace.as_millis(),
-                    crate::dist::duration::format_duration(scenario_grace),
-                    grace.as_millis()
-                ));
+            let asked = format!(
+                "the {} ms that `[faults] agent_grace = \"{}\"` asks for at this time_scale",
+                grace.as_millis(),
+                crate::dist::duration::format_duration(scenario_grace)
+            );
+            let advice = format!(
+                "give the server that grace (`[disconnect] agent_grace = {}` in its \
+                 `--config` file)",
+                grace.as_millis()
+            );
+            match self.agent_grace {
+                // The server counts whole milliseconds.
+                Some(server) if server.as_millis().abs_diff(grace.as_millis()) <= 1 => {}
+                Some(server) => unlike.push(format!(
+                    "the server's agent grace period is {} ms, not {asked}: drops \
+                     meant to reconnect after the grace period may reconnect within it, or \
+                     the reverse; {advice}",
+                    server.as_millis()
+                )),
+                None => unlike.push(format!(
+                    "the server does not say its agent grace period (no \
+                     `disconnect.agent_grace` in `GET /admin/config`), so whether it is \
+                     {asked} is unknown; {advice}"
+                )),
             }
         }
-        if let Some(q) = outbound_queue
-            && q != self.limits.outbound_queue
-        {
-            unlike.push(format!(
-                "the server's outbound queue holds {} frames, not the {q} that `[faults] \
-                 outbound_queue` asks for: slow consumers are closed at another point; \
-                 start the server with `--outbound-queue {q}`",
-                self.limits.outbound_queue
-            ));
+        if let Some(q) = outbound_queue {
+            match self.outbound_queue {
+                Some(server) if server == q => {}
+                Some(server) => unlike.push(format!(
+                    "the server's outbound queue holds {server} frames, not the {q} that \
+                     `[faults] outbound_queue` asks for: slow consumers are closed at \
+                     another point; start the server with `--outbound-queue {q}`"
+                )),
+                None => unlike.push(format!(
+                    "the server does not say its outbound queue (no `limits.outbound_queue` \
+                     in `GET /admin/config`), so whether it holds the {q} frames `[faults] \
+                     outbound_queue` asks for is unknown; start the server with \
+                     `--outbound-queue {q}`"
+                )),
+            }
         }
         unlike
     }
@@ -165,7 +188,6 @@ impl Target {
         Ok(Target {
             addr,
             stop: Some((tx, handle)),
-            settings: None,
         })
     }
 
@@ -205,17 +227,22 @@ impl Target {
                 .await
                 .map_err(fail)?;
         }
-        let config = admin
+        Ok(Target { addr, stop: None })
+    }
+
+    /// An external server's settings that `[faults]` would set on the embedded one.
+    pub async fn fault_settings(&self, admin_token: &str) -> Result<FaultSettings, String> {
+        let admin = Admin {
+            addr: self.addr,
+            token: admin_token,
+            limit: ADMIN_TIMEOUT,
+        };
+        let body = admin
             .call("GET", "/admin/config", String::new(), &[])
-            .await
-            .map_err(fail)?;
-        let settings =
-            serde_json::from_slice(&config).map_err(|e| fail(format!("GET /admin/config: {e}")))?;
-        Ok(Target {
-            addr,
-            stop: None,
-            settings: Some(settings),
-        })
+            .await?;
+        let config = serde_json::from_slice(&body)
+            .map_err(|e| format!("GET /admin/config: not JSON: {e}"))?;
+        Ok(FaultSettings::from_config(&config))
     }
 
     /// Stops the embedded server (closing its connections, flushing its journal).
@@ -304,25 +331,25 @@ impl Admin<'_> {
 
 #[cfg(test)]
 mod tests {
-    use super::{Admin, Duration, ServerSettings};
+    use super::{Admin, Duration, FaultSettings};
 
-    /// `[faults]` an external server shares raise nothing; each one it does not share
-    /// is a warning that names the setting to give it.
+    /// `[faults]` an external server shares raise nothing; each one it does not share,
+    /// or does not tell, is a warning that names the setting to give it.
     #[test]
     fn fault_settings_an_external_server_does_not_share_are_named() {
-        let settings: ServerSettings = serde_json::from_str(
-            r#"{"routing":{},"disconnect":{"agent_grace":1000,"user":"abandon"},
-                "limits":{"outbound_queue":8}}"#,
-        )
-        .unwrap();
+        let settings = FaultSettings::from_config(&serde_json::json!({
+            "routing": {},
+            "disconnect": {"agent_grace": 1000, "user": "abandon"},
+            "limits": {"outbound_queue": 8, "a_limit_of_a_newer_server": 1}
+        }));
         let grace = |ms| Some((Duration::from_secs(20), Duration::from_millis(ms)));
         assert!(settings.unlike_faults(grace(1000), Some(8)).is_empty());
         assert!(settings.unlike_faults(None, None).is_empty());
         let unlike = settings.unlike_faults(grace(2000), Some(1024));
         assert_eq!(unlike.len(), 2, "{unlike:?}");
         assert!(
-            unlike[0].contains("agent grace period is 1000 ms, not the 2000 ms")
-                && unlike[0].contains("agent_grace = \"20s\"")
+            unlike[0].contains("agent grace period is 1000 ms, not the 2000 ms that")
+                && unlike[0].contains("agent_grace = \"20s\"` asks for at this time_scale")
                 && unlike[0].contains("`[disconnect] agent_grace = 2000`"),
             "{}",
             unlike[0]
@@ -332,6 +359,15 @@ mod tests {
                 && unlike[1].contains("--outbound-queue 1024"),
             "{}",
             unlike[1]
+        );
+        // A server that does not tell: unknown, said so, no failure.
+        let silent = FaultSettings::from_config(&serde_json::json!({"routing": {}}));
+        assert_eq!(silent, FaultSettings::default());
+        let unknown = silent.unlike_faults(grace(1000), Some(8));
+        assert!(
+            unknown[0].starts_with("the server does not say its agent grace period")
+                && unknown[1].starts_with("the server does not say its outbound queue"),
+            "{unknown:?}"
         );
     }
 
