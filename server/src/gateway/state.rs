@@ -301,12 +301,22 @@ impl Shared {
             .collect();
         let registry = lock(&self.registry);
         drop(core);
+        let mut undeliverable = 0;
         for (members, frame) in batches {
             for a in members {
-                if let Some(o) = registry.agents.get(&a) {
-                    o.push_notice(frame.clone(), &self.counters);
+                // As in `execute_locked`: a member without a connection, or whose queue
+                // is full or closing, is not reached.
+                let reached = registry
+                    .agents
+                    .get(&a)
+                    .is_some_and(|o| o.push_notice(frame.clone(), &self.counters));
+                if !reached {
+                    undeliverable += 1;
                 }
             }
+        }
+        if undeliverable > 0 {
+            lock(&self.counters).undeliverable += undeliverable;
         }
     }
 
