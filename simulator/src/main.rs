@@ -209,7 +209,7 @@ fn target_host_port(target: &str) -> Result<&str, String> {
         .filter(|(host, _)| !host.contains(':') || host.ends_with(']'))
         .map(|(_, port)| port);
     match port {
-        Some(p) if p.parse::<u16>().is_ok() => Ok(hostport),
+        Some(p) if p.parse::<u16>().is_ok_and(|p| p > 0) => Ok(hostport),
         Some(p) => Err(format!(
             "`{p}` in `{hostport}` is not a port number (1 to 65535)"
         )),
@@ -630,7 +630,9 @@ mod tests {
             let e = target_host_port(no_port).unwrap_err();
             assert!(e.contains("has no port"), "{no_port}: {e}");
         }
-        let e = target_host_port("127.0.0.1:http").unwrap_err();
-        assert!(e.contains("not a port number"), "{e}");
+        for bad in ["127.0.0.1:http", "127.0.0.1:0", "127.0.0.1:65536"] {
+            let e = target_host_port(bad).unwrap_err();
+            assert!(e.contains("not a port number"), "{bad}: {e}");
+        }
     }
 }

@@ -466,6 +466,16 @@ struct TicketsPage {
     next: Option<TicketId>,
 }
 
+#[derive(Serialize)]
+struct Articles {
+    articles: Vec<KnowledgeArticle>,
+}
+
+#[derive(Serialize)]
+struct Templates {
+    templates: Vec<Template>,
+}
+
 /// A read API answer: what it needs was copied from the Desk while it was locked, and
 /// this turns it into the response after the lock is released.
 type Render = Box<dyn FnOnce() -> Response<Body> + Send>;
@@ -594,9 +604,8 @@ fn read_api_copy(
         }
         ["articles"] => {
             let term = query_param(query, "term").unwrap_or_default();
-            let articles: Vec<KnowledgeArticle> =
-                desk.find_articles(&term).into_iter().cloned().collect();
-            Ok(json_later(serde_json::json!({ "articles": articles })))
+            let articles = desk.find_articles(&term).into_iter().cloned().collect();
+            Ok(json_later(Articles { articles }))
         }
         ["articles", id] => {
             let a = desk
@@ -607,9 +616,8 @@ fn read_api_copy(
         }
         ["templates"] => {
             let term = query_param(query, "term").unwrap_or_default();
-            let templates: Vec<Template> =
-                desk.find_templates(&term).into_iter().cloned().collect();
-            Ok(json_later(serde_json::json!({ "templates": templates })))
+            let templates = desk.find_templates(&term).into_iter().cloned().collect();
+            Ok(json_later(Templates { templates }))
         }
         ["templates", id] => {
             let t = desk

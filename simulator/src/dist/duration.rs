@@ -78,14 +78,13 @@ pub fn parse_seconds(text: &str) -> Result<f64, String> {
 /// finest step a [`Duration`] holds) is refused rather than read as zero.
 pub fn parse_duration(text: &str) -> Result<Duration, String> {
     let seconds = parse_seconds(text)?;
-    let d = to_duration(seconds);
-    if seconds > 0.0 && d.is_zero() {
+    if seconds > 0.0 && seconds < 1e-9 {
         return Err(format!(
             "duration `{}` is shorter than a nanosecond, the finest step there is",
             text.trim()
         ));
     }
-    Ok(d)
+    Ok(to_duration(seconds))
 }
 
 /// Seconds to a [`Duration`]; negative or non-finite inputs become zero, huge ones saturate.
@@ -138,8 +137,10 @@ mod tests {
 
     #[test]
     fn a_duration_below_a_nanosecond_is_refused_not_zero() {
-        let e = parse_duration("0.0004us").unwrap_err();
-        assert!(e.contains("shorter than a nanosecond"), "{e}");
+        for below in ["0.0004us", "0.0009us"] {
+            let e = parse_duration(below).unwrap_err();
+            assert!(e.contains("shorter than a nanosecond"), "{below}: {e}");
+        }
         assert_eq!(parse_duration("0.001us"), Ok(Duration::from_nanos(1)));
         assert_eq!(parse_duration("0s"), Ok(Duration::ZERO));
     }
