@@ -117,6 +117,21 @@ fn erlang_a_tends_to_erlang_c_as_patience_grows() {
     assert!(a.abandon_rate < 1e-6);
 }
 
+/// A patience of a microsecond: almost nobody is answered who has to wait, and the
+/// figures come at once (the uniformisation alone took minutes).
+#[test]
+fn erlang_a_with_a_tiny_patience_is_quick() {
+    let started = std::time::Instant::now();
+    let f = erlang_a(100.0 / 3600.0, 180.0, 10, 1e-6, 20.0).expect("solves");
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(2),
+        "{:?}",
+        started.elapsed()
+    );
+    assert!(close(f.service_level, 1.0 - f.p_wait, 1e-6), "{f:?}");
+    assert!(close(f.abandon_rate, f.p_wait, 1e-6), "{f:?}");
+}
+
 #[test]
 fn erlang_a_handles_overload_and_large_centres() {
     // More load than servers: abandonment keeps the queue finite.
