@@ -541,6 +541,37 @@ mod tests {
     }
 
     #[test]
+    fn policies_on_the_service_level_axis_are_not_joined_by_a_line() {
+        let mut c = comparison("service_level");
+        let with_key = |key: &str, c: &mut Comparison| {
+            c.keys = vec![key.to_string()];
+            for v in &mut c.variants {
+                v.values = vec![(key.to_string(), v.name.clone())];
+            }
+        };
+        with_key("routing.policy", &mut c);
+        assert!(!super::super::html::to_html(&c).contains("<polyline"));
+        // An ordered key is.
+        with_key("agents.desk.count", &mut c);
+        assert!(super::super::html::to_html(&c).contains("<polyline"));
+    }
+
+    #[test]
+    fn no_paired_heading_without_a_variant_to_compare() {
+        let mut c = comparison("service_level");
+        let mut empty = variant("no-chats", 0.0, 0.0, 0.0);
+        for run in &mut empty.runs {
+            run.values = vec![None; METRICS.len()];
+        }
+        c.variants = vec![variant("a", 0.95, 4.0, 0.9), empty];
+        let text = crate::compare::report::render(&c);
+        assert!(!text.contains("Paired differences"), "{text}");
+        c.variants.push(variant("b", 0.9, 5.0, 0.9));
+        let text = crate::compare::report::render(&c);
+        assert!(text.contains("Paired differences"), "{text}");
+    }
+
+    #[test]
     fn the_ranking_metric_is_shown_and_compared() {
         let text = crate::compare::report::render(&comparison("accept_wait.p95"));
         let header = text.lines().find(|l| l.contains("rank")).expect("header");

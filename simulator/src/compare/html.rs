@@ -363,11 +363,14 @@ fn service_level_plot(c: &Comparison, s: &mut String) {
                 f.py(e.mean)
             );
         }
-        let _ = write!(
-            s,
-            r#"<polyline points="{}" fill="none" stroke="{colour}" stroke-width="1.5"/>"#,
-            pts.join(" ")
-        );
+        // A line says the points are in an order; policies on the axis are not.
+        if x_key != policy_key {
+            let _ = write!(
+                s,
+                r#"<polyline points="{}" fill="none" stroke="{colour}" stroke-width="1.5"/>"#,
+                pts.join(" ")
+            );
+        }
     }
     legend(s, &series);
     s.push_str("</svg>");

@@ -210,11 +210,7 @@ pub fn render(c: &Comparison) -> String {
     let Some(&best) = order.first() else {
         return s;
     };
-    let _ = writeln!(
-        s,
-        "\nPaired differences from the first-ranked ({}), replication by replication:",
-        c.variants[best].name
-    );
+    let mut lines = String::new();
     for &i in order.iter().skip(1) {
         // The waits, and who got the work: with slots to spare every work-conserving
         // policy answers at once, and fairness is where policies differ.
@@ -228,7 +224,7 @@ pub fn render(c: &Comparison) -> String {
             };
             if d.min.abs() < NO_DIFFERENCE && d.max.abs() < NO_DIFFERENCE {
                 let _ = writeln!(
-                    s,
+                    lines,
                     "  {:<width$}  {:<17} the same in every replication",
                     c.variants[i].name, spec.name,
                 );
@@ -240,7 +236,7 @@ pub fn render(c: &Comparison) -> String {
                 "not significant"
             };
             let _ = writeln!(
-                s,
+                lines,
                 "  {:<width$}  {:<17} {:>11} [{}, {}]  {verdict}",
                 c.variants[i].name,
                 spec.name,
@@ -249,6 +245,15 @@ pub fn render(c: &Comparison) -> String {
                 show_diff(spec, d.high()),
             );
         }
+    }
+    // Nothing to compare (no other variant has figures): no heading either.
+    if !lines.is_empty() {
+        let _ = writeln!(
+            s,
+            "\nPaired differences from the first-ranked ({}), replication by replication:",
+            c.variants[best].name
+        );
+        s.push_str(&lines);
     }
     s
 }
