@@ -83,6 +83,10 @@ enum Command {
         /// Override a field, e.g. `routing.policy=round-robin` (repeatable).
         #[arg(long = "set", value_name = "KEY=VALUE", value_parser = parse_override)]
         set: Vec<Override>,
+        /// Check a live run against a separately started server (`run --target`), which
+        /// takes one open file per connection where the embedded server takes two.
+        #[arg(long)]
+        external: bool,
     },
     /// Compare variants of a scenario (every combination of the varied keys), each
     /// with N replications on common random numbers.
@@ -269,7 +273,12 @@ async fn main() -> ExitCode {
 
 async fn dispatch(cli: Cli) -> Result<ExitCode> {
     match cli.command {
-        Command::Validate { file, mode, set } => Ok(validate(&file, mode, &set)),
+        Command::Validate {
+            file,
+            mode,
+            set,
+            external,
+        } => Ok(validate(&file, mode, &set, external)),
         Command::Check { dir } => {
             let opts = switchboard_sim::checker::options_of(&dir);
             let report = switchboard_sim::checker::check_dir(&dir, &opts)?;
@@ -536,21 +545,24 @@ async fn compare(
     Ok(ExitCode::SUCCESS)
 }
 
-fn validate(file: &std::path::Path, mode: ModeArg, set: &[Override]) -> ExitCode {
+fn validate(file: &std::path::Path, mode: ModeArg, set: &[Override], external: bool) -> ExitCode {
     match Scenario::load(file, set) {
         Ok(s) => {
-            // What stops any live run is an error; what only the embedded server's
-            // second descriptor per connection breaks is a warning (`--target` runs it).
-            let mut live_warning = None;
+            // What would stop the live run meant (`run`, or `run --target` with
+            // `--external`) is an error, as `run` refuses it.
             if mode == ModeArg::Live {
                 if let Err(e) = switchboard_sim::live::preflight(&s, false) {
                     eprintln!("{}: a live run would not start: {e}", file.display());
                     return ExitCode::from(2);
                 }
-                if let Err(e) = switchboard_sim::live::preflight(&s, true) {
-                    live_warning = Some(format!(
-                        "with the embedded server a live run would not start: {e}"
-                    ));
+                if !external && let Err(e) = switchboard_sim::live::preflight(&s, true) {
+                    eprintln!(
+                        "{}: a live run with the embedded server would not start: {e} \
+                         (`validate --external` checks a run against a separately started \
+                         server)",
+                        file.display()
+                    );
+                    return ExitCode::from(2);
                 }
             }
             let groups = s.agents.len();
@@ -571,12 +583,7 @@ fn validate(file: &std::path::Path, mode: ModeArg, set: &[Override]) -> ExitCode
                 ModeArg::Live => Vec::new(),
                 ModeArg::Virtual => s.unmodelled_in_virtual_time(),
             };
-            for advice in s
-                .advisories()
-                .into_iter()
-                .chain(unmodelled)
-                .chain(live_warning)
-            {
+            for advice in s.advisories().into_iter().chain(unmodelled) {
                 eprintln!("warning: {advice}");
             }
             ExitCode::SUCCESS
