@@ -84,7 +84,8 @@ enum Command {
         #[arg(long = "set", value_name = "KEY=VALUE", value_parser = parse_override)]
         set: Vec<Override>,
         /// Check a live run against a separately started server (`run --target`), which
-        /// takes one open file per connection where the embedded server takes two.
+        /// takes one open file per connection where the embedded server takes two
+        /// (`--mode live` only: a virtual run opens none).
         #[arg(long)]
         external: bool,
     },

@@ -99,7 +99,7 @@ async fn each_planted_fault_is_reported_by_the_invariant_it_breaks() {
         false
     });
     assert!(
-        report.contains("[transcript]") && report.contains("] TAMPERED`, but was written as `["),
+        report.contains("[transcript]") && report.contains("] TAMPERED\", but was written as \"["),
         "{report}"
     );
 

@@ -14,7 +14,8 @@
 //! - E[wait | answered, k] = Σ_{j=1..k} 1 / (cμ + jθ),
 //! - P(answered within T | k): the absorbing chain of the tagged chat's position,
 //!   started from the law of `k` and solved by uniformisation (every term positive,
-//!   Poisson weights in log space).
+//!   Poisson weights in log space); or, when a Chernoff bound shows the wait all but
+//!   surely ends within T, P(answered | k) itself (see `answered_within`).
 //!
 //! Abandon rate = θ·E[queue] / λ and mean wait of all arrivals = E[queue] / λ
 //! (Little's law on the queue).
@@ -81,24 +82,36 @@ impl PoissonWeights {
 /// P(answered within `target`) for queue positions with probabilities `start[k-1]`
 /// (k = 1, 2, …).
 ///
-/// At position k the tagged chat waits Exp(cμ + kθ), whatever ends the wait (a chat
+/// At position j the tagged chat waits Exp(cμ + jθ), whatever ends the wait (a chat
 /// ahead leaving, or its own patience), so the wait for an agent from position k is a
-/// sum of k such stages, each at least as fast as Exp(cμ + θ). When even `start.len()`
-/// of those stages all but surely (to e^-40, by a Chernoff bound) fit within the
-/// target, the answer is just the chance of being answered at all. Otherwise it takes
-/// [`by_uniformisation`], whose steps grow with (cμ + kθ) × target: without this, a
-/// patience of a microsecond took minutes.
+/// sum of the k stages j = 1..=k. When even the `start.len()` stages all but surely
+/// (to e^-40) fit within the target, the answer is just the chance of being answered
+/// at all. Otherwise it takes [`by_uniformisation`], whose steps grow with
+/// (cμ + kθ) × target: without this, a patience of a microsecond took minutes.
 fn answered_within(start: &[f64], c_mu: f64, theta: f64, target: f64) -> f64 {
     if start.is_empty() || target <= 0.0 {
         return 0.0;
     }
-    let stages_fit =
-        (c_mu + theta) * target / 2.0 > 40.0 + start.len() as f64 * std::f64::consts::LN_2;
-    if stages_fit {
+    if log_chance_stages_outlast(start.len(), c_mu, theta, target) < -40.0 {
         answered_at_all(start, c_mu, theta)
     } else {
         by_uniformisation(start, c_mu, theta, target)
     }
+}
+
+/// A Chernoff bound on the log of P(the sum of stages Exp(cμ + jθ), j = 1..=k, lasts
+/// longer than `target`): ln E[e^{sS}] - s·target with s half the slowest rate,
+/// Σ_j ln(λ_j / (λ_j - s)) - s·target. It grows with k, so bounding the last
+/// position bounds them all.
+fn log_chance_stages_outlast(k: usize, c_mu: f64, theta: f64, target: f64) -> f64 {
+    let s = (c_mu + theta) / 2.0;
+    let stages: f64 = (1..=k)
+        .map(|j| {
+            let rate = c_mu + j as f64 * theta;
+            (rate / (rate - s)).ln()
+        })
+        .sum();
+    stages - s * target
 }
 
 /// P(answered at all) for queue positions with probabilities `start[k-1]`: from
@@ -213,8 +226,14 @@ mod tests {
     #[test]
     fn the_shortcut_agrees_with_the_uniformisation_where_it_is_taken() {
         let start = [0.3, 0.2, 0.1, 0.05];
-        // (cμ + θ) × target / 2 = 50, above 40 + 4 ln 2.
+        // s = 5: -50, plus ln(λ / (λ - 5)) for the stages at 10, 12, 14 and 16 a second.
         let (c_mu, theta, target) = (8.0, 2.0, 10.0);
+        let product: f64 = [10.0, 12.0, 14.0, 16.0]
+            .iter()
+            .map(|r| r / (r - 5.0))
+            .product();
+        let bound = super::log_chance_stages_outlast(start.len(), c_mu, theta, target);
+        assert!((bound - (product.ln() - 50.0)).abs() < 1e-12, "{bound}");
         let exact = by_uniformisation(&start, c_mu, theta, target);
         let at_all = answered_at_all(&start, c_mu, theta);
         assert!((exact - at_all).abs() < 1e-12, "{exact} {at_all}");

@@ -305,7 +305,11 @@ pub async fn run(scenario: &Scenario, opts: LiveOptions) -> Result<LiveOutcome, 
                 if r.is_ok() {
                     let _ = stop_tx.send(true);
                     let now = Instant::now();
-                    if now < arrivals_end {
+                    // Arrivals are over once every stream has started its last user (a
+                    // stream behind its schedule still has some after their time).
+                    let arrivals_over = now >= arrivals_end
+                        && streams_done.load(Ordering::Relaxed) == cast.user_plans.len();
+                    if !arrivals_over {
                         interrupted = Some(Interrupted::DuringArrivals);
                         deadline = deadline.min(now + clock.to_real(scenario.drain));
                         eprintln!("\ninterrupted: arrivals stopped, draining for up to {:?}", clock.to_real(scenario.drain));

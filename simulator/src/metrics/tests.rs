@@ -220,7 +220,7 @@ fn a_queue_nobody_asked_has_no_figures_not_even_counts() {
         s.thresholds[1]
             .no_data
             .as_deref()
-            .is_some_and(|why| why.starts_with("no user asked queue `network`")),
+            .is_some_and(|why| why.starts_with("no user came to queue `network`")),
         "{:?}",
         s.thresholds[1]
     );

@@ -58,7 +58,10 @@ impl ThresholdResult {
         };
         let no_data = (observed.is_none() && not_applicable.is_none()).then(|| match &t.subject {
             Subject::Queue(queue, _) if !summary.queues.contains_key(queue) => {
-                format!("no user asked queue `{queue}` (its figures count the users who asked it)")
+                format!(
+                    "no user came to queue `{queue}` in this run (its figures count the users who \
+                 asked it)"
+                )
             }
             _ => "nothing in this run to compute it from".to_string(),
         });

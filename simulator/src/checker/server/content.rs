@@ -216,9 +216,11 @@ impl Replay<'_> {
                         Some(slot @ None) => *slot = Some(entry.clone()),
                         Some(Some(kept)) if kept.from != entry.from || kept.body != entry.body => {
                             altered = Some(format!(
-                                "message {} of chat {chat} reached {r} as `{entry}`, but was \
-                                 written as `{kept}`",
-                                entry.seq
+                                "message {} of chat {chat} reached {r} as {:?}, but was \
+                                 written as {:?}",
+                                entry.seq,
+                                entry.to_string(),
+                                kept.to_string()
                             ));
                         }
                         _ => {}
