@@ -223,6 +223,10 @@ impl Invariants {
     }
 }
 
+/// Why an invariant that reads the server's journal was skipped.
+pub const JOURNAL_NEEDED: &str = "needs the server journal (against a separate server: its \
+     `--journal`, copied into the run's folder as journal.jsonl, see docs/checker.md)";
+
 /// The start of the warning a run gets when its records cannot be read.
 pub const UNREADABLE_WARNING: &str = "routing checker could not read the run's records, so nothing was verified and the run \
      does not pass";
@@ -280,10 +284,7 @@ pub fn check(history: &History, journal: Option<&[JournalEntry]>, opts: &Options
                 .count();
             for inv in Invariant::ALL {
                 if !r.checked.iter().any(|c| c == inv.name()) {
-                    r.skipped.insert(
-                        inv.name().into(),
-                        "needs the server journal (external server?)".into(),
-                    );
+                    r.skipped.insert(inv.name().into(), JOURNAL_NEEDED.into());
                 }
             }
         }
@@ -541,9 +542,11 @@ mod tests {
         let history_only = check(&history, None, &Options::default()).summary();
         assert_eq!(
             history_only.line(),
-            "routing invariants: OK, 2 of 10 checked; skipped agreement, capacity, chat_end, \
-             single_owner, ticket, transcript, transfer_visibility, work_conserving: needs \
-             the server journal (external server?)"
+            format!(
+                "routing invariants: OK, 2 of 10 checked; skipped agreement, capacity, \
+                 chat_end, single_owner, ticket, transcript, transfer_visibility, \
+                 work_conserving: {JOURNAL_NEEDED}"
+            )
         );
         let mut violated = all.clone();
         violated.violations = 3;
