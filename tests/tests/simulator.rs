@@ -318,6 +318,46 @@ async fn quickstart_against_a_separate_server_process() {
     drop(server);
 }
 
+/// Runs, against the server process at `addr`, a small scenario named `name`: `agents`
+/// agents on queue `q`, a user every 10 s for 20 s of scenario time (a second of real
+/// time), each writing once, and then `extra` (more TOML). Within a minute.
+async fn small_run_against(
+    addr: std::net::SocketAddr,
+    name: &str,
+    agents: u32,
+    extra: &str,
+) -> Summary {
+    let dir = out_dir(name);
+    let scenario = scenario_in(
+        &dir,
+        &format!(
+            r#"
+name = "{name}"
+duration = "20s"
+drain = "1m"
+time_scale = 20
+[[queues]]
+name = "q"
+[[agents]]
+group = "desk"
+count = {agents}
+queues = ["q"]
+[[users]]
+queue = "q"
+arrival = "constant(rate=6/min)"
+messages = "1"
+{extra}"#
+        ),
+    );
+    tokio::time::timeout(
+        Duration::from_secs(60),
+        run::run(&scenario, &[], Driver::Live(against(addr)), &dir),
+    )
+    .await
+    .expect("run finishes in time")
+    .expect("run succeeds")
+}
+
 /// An agent that cannot connect (here: the server already has an agent of that name,
 /// with another token) never joins a run without fault injection: the summary says the
 /// figures describe a smaller team, not only `errors.connect_failed`.
@@ -345,34 +385,7 @@ async fn agents_that_cannot_connect_are_reported() {
     .await
     .expect("agent created");
     assert!(status < 300, "{status} {body}");
-    let dir = out_dir("unconnected-agent");
-    let scenario = scenario_in(
-        &dir,
-        r#"
-name = "unconnected-agent"
-duration = "20s"
-drain = "1m"
-time_scale = 20
-[[queues]]
-name = "q"
-[[agents]]
-group = "desk"
-count = 3
-queues = ["q"]
-[[users]]
-queue = "q"
-arrival = "constant(rate=6/min)"
-messages = "1"
-"#,
-    );
-    let opts = against(addr);
-    let summary = tokio::time::timeout(
-        Duration::from_secs(60),
-        run::run(&scenario, &[], Driver::Live(opts), &dir),
-    )
-    .await
-    .expect("run finishes in time")
-    .expect("run succeeds");
+    let summary = small_run_against(addr, "unconnected-agent", 3, "").await;
     assert!(
         summary
             .warnings
@@ -389,36 +402,8 @@ messages = "1"
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn faults_a_separate_server_does_not_share_are_warned_of() {
     let (server, addr) = start_server_process();
-    let dir = out_dir("unlike-faults");
-    let scenario = scenario_in(
-        &dir,
-        r#"
-name = "unlike-faults"
-duration = "20s"
-drain = "1m"
-time_scale = 20
-[[queues]]
-name = "q"
-[[agents]]
-group = "desk"
-count = 2
-queues = ["q"]
-[[users]]
-queue = "q"
-arrival = "constant(rate=6/min)"
-messages = "1"
-[faults]
-agent_grace = "20s"
-outbound_queue = 8
-"#,
-    );
-    let summary = tokio::time::timeout(
-        Duration::from_secs(60),
-        run::run(&scenario, &[], Driver::Live(against(addr)), &dir),
-    )
-    .await
-    .expect("run finishes in time")
-    .expect("run succeeds");
+    let faults = "[faults]\nagent_grace = \"20s\"\noutbound_queue = 8\n";
+    let summary = small_run_against(addr, "unlike-faults", 2, faults).await;
     for unlike in [
         "the server's agent grace period is 30000 ms, not the 1000 ms",
         "the server's outbound queue holds 1024 frames, not the 8",
