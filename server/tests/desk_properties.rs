@@ -23,6 +23,7 @@ use common::{HW, SW, reference};
 use proptest::prelude::*;
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
+use switchboard_server::domain::config::MAX_AVAILABLE_FOR;
 use switchboard_server::domain::*;
 
 const AGENTS: [(&str, &[&str]); 6] = [
@@ -578,12 +579,27 @@ fn run(ops: &[(Op, u64)], routing: RoutingConfig, seed: u64) -> Result<Vec<Strin
     Ok(log)
 }
 
+/// Every routing setting at random: the mode, the policy, the limit of chats taken
+/// from Transferred, whether queue transfers are routed, and the N a sign-in assumes.
 fn routing() -> impl Strategy<Value = RoutingConfig> {
-    (any::<bool>(), 1..PolicyKind::ALL.len()).prop_map(|(on, p)| RoutingConfig {
-        auto_accept: on,
-        policy: PolicyKind::ALL[p],
-        ..RoutingConfig::default()
-    })
+    (
+        any::<bool>(),
+        1..PolicyKind::ALL.len(),
+        1..=MAX_AVAILABLE_FOR,
+        any::<bool>(),
+        0..=MAX_AVAILABLE_FOR,
+    )
+        .prop_map(
+            |(on, p, max_transfer_accepts, route_queue_transfers, default_available_for)| {
+                RoutingConfig {
+                    auto_accept: on,
+                    policy: PolicyKind::ALL[p],
+                    max_transfer_accepts,
+                    route_queue_transfers,
+                    default_available_for,
+                }
+            },
+        )
 }
 
 proptest! {
