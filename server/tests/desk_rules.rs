@@ -150,6 +150,16 @@ fn r2_available_for_n_under_auto_accept() {
     assert_eq!(d.stats().free_slots, 2);
 }
 
+/// R2/R7: with auto-accept off agents pull chats themselves, so the free-slots gauge
+/// (free auto-accept slots) is 0 however many agents are signed in.
+#[test]
+fn r7_no_free_auto_accept_slots_without_auto_accept() {
+    let mut d = desk(manual());
+    sign_in(&mut d, "alice");
+    sign_in(&mut d, "bob");
+    assert_eq!(d.stats().free_slots, 0);
+}
+
 // ---------------------------------------------------------------- R3
 
 /// R3: Queue shows the count and chats of the agent's own queues only, oldest first.

@@ -444,7 +444,10 @@ impl Desk {
                 (true, false, false) => "unavailable",
             };
             *s.agents_by_status.entry(status).or_default() += 1;
-            s.free_slots += usize::from(a.free_slots());
+            // Slots are auto-accept's: with it off nobody is assigned anything.
+            if self.config.routing.auto_accept {
+                s.free_slots += usize::from(a.free_slots());
+            }
         }
         s.tickets = self.tickets.len();
         s
