@@ -1635,6 +1635,35 @@ fn a_withdrawn_transfer_taken_meanwhile_is_not_announced() {
     assert!(notices_for(&o, &Recipient::Agent("bob".into())).is_empty());
 }
 
+/// R5: nor one taken and transferred on to someone else: where it waits now is none
+/// of the withdrawn addressee's business.
+#[test]
+fn a_withdrawn_transfer_sent_on_meanwhile_is_not_announced() {
+    let (mut d, c) = transfer_pending_for_bob();
+    sign_in(&mut d, "carol");
+    ok(&mut d, &agent("bob"), Command::Disconnect, 2);
+    ok(&mut d, &Principal::System, Command::Tick, 40_000);
+    ok(
+        &mut d,
+        &agent("alice"),
+        Command::AcceptTransfer { chat: c },
+        40_001,
+    );
+    transfer(
+        &mut d,
+        "alice",
+        c,
+        TransferTarget::Agent("carol".into()),
+        "",
+        40_002,
+    );
+    let o = ok(&mut d, &agent("bob"), Command::SignIn, 50_000);
+    assert!(
+        notices_for(&o, &Recipient::Agent("bob".into())).is_empty(),
+        "{o:?}"
+    );
+}
+
 /// R5: a chat transferred to one agent is visible to that agent (and to those who held
 /// it), whichever queue it is in; `accept` tells them to use `accept_transfer`, and
 /// tells the other members of the chat's queue nothing.

@@ -6,7 +6,7 @@ use crate::domain::agent::{Agent, Availability};
 use crate::domain::chat::{ChatState, TransferTarget};
 use crate::domain::config::MAX_AVAILABLE_FOR;
 use crate::domain::error::DeskError;
-use crate::domain::ids::{AgentId, ChatId};
+use crate::domain::ids::{AgentId, ChatId, QueueId};
 use crate::domain::outcome::{
     AgentStatus, ChatSummary, Delivery, LeftReason, Notice, Recipient, Reply,
 };
@@ -42,21 +42,25 @@ impl Desk {
             None => self.fresh_sign_in(a, now),
         }
         // Transfers withdrawn while the agent was away (its grace period ran out), of
-        // chats still waiting for someone: one taken or ended since is no news.
+        // chats still waiting in the queue they went to: one taken, ended or sent on
+        // since is no news, and where it waits now is not this agent's to see (R5).
         let withdrawn = self
             .agents
             .get_mut(a)
             .map(|agent| std::mem::take(&mut agent.withdrawn))
             .unwrap_or_default();
-        let waiting = |c: &ChatId| {
-            self.chats
-                .get(c)
-                .is_some_and(|chat| matches!(chat.state, ChatState::Transferred { .. }))
+        let still_in = |c: &ChatId, q: &QueueId| {
+            self.chats.get(c).is_some_and(|chat| {
+                matches!(
+                    &chat.state,
+                    ChatState::Transferred { to: TransferTarget::Queue(now_in), .. } if now_in == q
+                )
+            })
         };
         out.extend(
             withdrawn
                 .into_iter()
-                .filter(|(c, _)| waiting(c))
+                .filter(|(c, q)| still_in(c, q))
                 .map(|(chat, q)| Delivery {
                     to: Recipient::Agent(a.clone()),
                     notice: Notice::TransferWithdrawn {
