@@ -1635,6 +1635,20 @@ fn a_withdrawn_transfer_taken_meanwhile_is_not_announced() {
     assert!(notices_for(&o, &Recipient::Agent("bob".into())).is_empty());
 }
 
+/// An agent whose connection drops while holding nothing has nothing to keep: they are
+/// signed out at once, and their next sign-in is a fresh one (the sign-in default N,
+/// not the N they had declared), as desk.md says.
+#[test]
+fn an_idle_agent_s_dropped_connection_signs_them_out() {
+    let mut d = desk(auto(PolicyKind::LeastActive));
+    sign_in(&mut d, "alice");
+    available_for(&mut d, "alice", 4, 1);
+    ok(&mut d, &agent("alice"), Command::Disconnect, 2);
+    assert!(!d.agent(&"alice".into()).unwrap().signed_in);
+    let status = sign_in(&mut d, "alice");
+    assert_eq!(status.availability, Availability::AvailableFor(1));
+}
+
 /// R5: nor one taken and transferred on to someone else: where it waits now is none
 /// of the withdrawn addressee's business.
 #[test]
