@@ -1081,6 +1081,26 @@ fn r11_share_and_pin_articles() {
 
 // ---------------------------------------------------------------- R12
 
+/// R12: incidents and work orders are numbered each in their own sequence, as the
+/// ticketing system numbers them: INC000001, WO000001, INC000002.
+#[test]
+fn r12_each_kind_of_ticket_has_its_own_numbers() {
+    let mut d = desk(manual());
+    sign_in(&mut d, "alice");
+    let mut numbers = Vec::new();
+    for (u, kind) in [
+        (1, TicketKind::Incident),
+        (2, TicketKind::WorkOrder),
+        (3, TicketKind::Incident),
+    ] {
+        let c = start(&mut d, u, HW, u);
+        ok(&mut d, &agent("alice"), Command::Accept { chat: c }, u);
+        numbers.push(create_ticket(&mut d, "alice", c, kind, None, u).number);
+        ok(&mut d, &agent("alice"), Command::Close { chat: c }, u);
+    }
+    assert_eq!(numbers, ["INC000001", "WO000001", "INC000002"]);
+}
+
 /// R12: Create Incident / Create Work Order without a template: created at once with
 /// the transcript in the description, visible from Resources.
 #[test]

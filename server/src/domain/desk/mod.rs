@@ -87,6 +87,9 @@ pub struct Desk {
     rng: ChaCha8Rng,
     next_chat: u64,
     next_ticket: u64,
+    /// Incidents and work orders numbered so far, each kind in its own sequence
+    /// (`INC000001`, `WO000001`), as the ticketing system numbers them.
+    numbered: [u64; 2],
     sign_ins: u64,
     /// Agents whose connection dropped, by when their grace period runs out.
     grace: BTreeSet<(Time, AgentId)>,
@@ -123,6 +126,7 @@ impl Desk {
             library: Library::new(reference),
             next_chat: 1,
             next_ticket: 1,
+            numbered: [0; 2],
             sign_ins: 0,
             grace: BTreeSet::new(),
             counts_changed: BTreeSet::new(),

@@ -50,9 +50,11 @@ impl Desk {
         };
         let id = TicketId(self.next_ticket);
         self.next_ticket += 1;
+        let numbered = &mut self.numbered[kind as usize];
+        *numbered += 1;
         let ticket = Ticket {
             id,
-            number: format!("{}{:06}", kind.prefix(), id.0),
+            number: format!("{}{:06}", kind.prefix(), numbered),
             kind,
             chat: c,
             agent: a.clone(),
