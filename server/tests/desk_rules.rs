@@ -1793,6 +1793,52 @@ fn r2_switching_auto_accept_applies_the_new_default_to_available_agents() {
     );
 }
 
+/// R2/R7: an admin switching Agent Auto Accept resets what every signed-in agent had
+/// declared; each is told where they stand now (`status_changed`), as no command of
+/// theirs brought a status. A change that keeps the mode tells nobody.
+#[test]
+fn switching_auto_accept_tells_each_signed_in_agent_its_new_status() {
+    let mut d = desk(manual());
+    sign_in(&mut d, "alice");
+    sign_in(&mut d, "bob");
+    let routing = RoutingConfig {
+        default_available_for: 2,
+        ..auto(PolicyKind::LeastActive)
+    };
+    let o = ok(
+        &mut d,
+        &Principal::Admin,
+        Command::SetRouting { routing },
+        1,
+    );
+    for who in ["alice", "bob"] {
+        let told = notices_for(&o, &Recipient::Agent(who.into()));
+        assert!(
+            matches!(told.as_slice(), [Notice::StatusChanged(s)]
+                if s.auto_accept && s.availability == Availability::AvailableFor(2)),
+            "{who}: {told:?}"
+        );
+    }
+    // Another policy, auto-accept still on: nothing was reset.
+    let o = ok(
+        &mut d,
+        &Principal::Admin,
+        Command::SetRouting {
+            routing: RoutingConfig {
+                default_available_for: 2,
+                ..auto(PolicyKind::RoundRobin)
+            },
+        },
+        2,
+    );
+    assert!(
+        o.deliveries
+            .iter()
+            .all(|dl| !matches!(dl.notice, Notice::StatusChanged(_))),
+        "{o:?}"
+    );
+}
+
 /// R13: a draft confirmed by its creator after the chat was transferred away is
 /// created, and the chat's owner is told as well as the user (it is in their
 /// Resources now).

@@ -790,3 +790,31 @@ async fn http_searches_match_as_the_commands_do() -> Result<()> {
     }
     Ok(())
 }
+
+/// R2/R7: an admin switching Agent Auto Accept on resets what the agents had declared;
+/// a connected agent is told its new status at once (`status_changed`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn switching_auto_accept_sends_agents_their_new_status() -> Result<()> {
+    let server = TestServer::start(base_config()).await?;
+    let mut alice = server.signed_in("alice-token").await?;
+    let (_, config) = server
+        .http("GET", "/admin/config", Some(ADMIN), None)
+        .await?;
+    let mut routing: Value = serde_json::from_str::<Value>(&config)?["routing"].clone();
+    ensure!(routing["auto_accept"] == false, "{routing}");
+    routing["auto_accept"] = json!(true);
+    routing["default_available_for"] = json!(2);
+    let body = json!({ "routing": routing }).to_string();
+    let (status, reply) = server
+        .http("PUT", "/admin/config", Some(ADMIN), Some(&body))
+        .await?;
+    ensure!(status == 200, "{status} {reply}");
+    let told = alice.notice("status_changed").await?;
+    ensure!(
+        told["agent"] == "alice"
+            && told["auto_accept"] == true
+            && told["availability"] == json!({"available_for": 2}),
+        "{told}"
+    );
+    Ok(())
+}

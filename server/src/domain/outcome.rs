@@ -265,6 +265,10 @@ pub enum Notice {
         /// Their notes.
         notes: String,
     },
+    /// To a signed-in agent whose status changed by no command of theirs: an admin
+    /// switched Agent Auto Accept, which resets what they declared (R2, R7). The status
+    /// as the `sign_in` reply gives it.
+    StatusChanged(Box<AgentStatus>),
     /// To queue members: how many chats wait in the queue and in its Transferred list.
     QueueChanged {
         /// The queue.

@@ -179,6 +179,7 @@ fn key_notice(n: &Notice) -> Option<String> {
         Notice::Message { chat, entry } => format!("notice message {chat}/{}", entry.seq),
         Notice::TransferOffered { chat, .. } => format!("notice transfer_offered {chat}"),
         Notice::TransferWithdrawn { chat, .. } => format!("notice transfer_withdrawn {chat}"),
+        Notice::StatusChanged(s) => format!("notice status_changed {}", s.agent),
         Notice::ChatEnded { chat, .. } => format!("notice chat_ended {chat}"),
         Notice::TicketCreated { chat, ticket } => {
             format!("notice ticket_created {chat} {}", ticket.id)

@@ -5,13 +5,13 @@ use crate::domain::agent::{Agent, AgentProfile};
 use crate::domain::command::Command;
 use crate::domain::error::DeskError;
 use crate::domain::ids::QueueId;
-use crate::domain::outcome::{Delivery, Reply};
+use crate::domain::outcome::{Delivery, Notice, Recipient, Reply};
 
 impl Desk {
     pub(super) fn admin_command(
         &mut self,
         cmd: Command,
-        _out: &mut [Delivery],
+        out: &mut Vec<Delivery>,
     ) -> Result<Reply, DeskError> {
         match cmd {
             Command::SetRouting { routing } => {
@@ -20,6 +20,19 @@ impl Desk {
                 self.config.routing = routing;
                 if flipped {
                     self.carry_availability_over();
+                    // What they declared is gone: each is told where they stand now.
+                    let signed_in: Vec<_> = self
+                        .agents
+                        .values()
+                        .filter(|a| a.signed_in)
+                        .map(|a| a.profile.id.clone())
+                        .collect();
+                    for a in signed_in {
+                        out.push(Delivery {
+                            notice: Notice::StatusChanged(Box::new(self.status(&a))),
+                            to: Recipient::Agent(a),
+                        });
+                    }
                 }
                 self.rebuild_pools();
                 self.to_route.extend(self.queues.keys().cloned());
