@@ -1638,10 +1638,9 @@ fn transfers_to_a_gone_agent_go_to_the_queue() {
     assert!(notices_for(&o, &Recipient::Agent("bob".into())).is_empty());
 }
 
-/// A transfer withdrawn while its target was away, and taken by someone else before
-/// they sign in again, is no news to them then.
-#[test]
-fn a_withdrawn_transfer_taken_meanwhile_is_not_announced() {
+/// A transfer to bob, withdrawn to the queue while he was away past his grace period,
+/// then taken from there by alice: bob has not signed in again yet.
+fn withdrawn_while_away_then_taken_by_alice() -> (Desk, ChatId) {
     let (mut d, c) = transfer_pending_for_bob();
     ok(&mut d, &agent("bob"), Command::Disconnect, 2);
     ok(&mut d, &Principal::System, Command::Tick, 40_000);
@@ -1651,8 +1650,37 @@ fn a_withdrawn_transfer_taken_meanwhile_is_not_announced() {
         Command::AcceptTransfer { chat: c },
         40_001,
     );
+    (d, c)
+}
+
+/// A transfer withdrawn while its target was away, and taken by someone else before
+/// they sign in again, is no news to them then.
+#[test]
+fn a_withdrawn_transfer_taken_meanwhile_is_not_announced() {
+    let (mut d, _) = withdrawn_while_away_then_taken_by_alice();
     let o = ok(&mut d, &agent("bob"), Command::SignIn, 50_000);
     assert!(notices_for(&o, &Recipient::Agent("bob".into())).is_empty());
+}
+
+/// R5: nor one taken and transferred on to someone else: where it waits now is none
+/// of the withdrawn addressee's business.
+#[test]
+fn a_withdrawn_transfer_sent_on_meanwhile_is_not_announced() {
+    let (mut d, c) = withdrawn_while_away_then_taken_by_alice();
+    sign_in(&mut d, "carol");
+    transfer(
+        &mut d,
+        "alice",
+        c,
+        TransferTarget::Agent("carol".into()),
+        "",
+        40_002,
+    );
+    let o = ok(&mut d, &agent("bob"), Command::SignIn, 50_000);
+    assert!(
+        notices_for(&o, &Recipient::Agent("bob".into())).is_empty(),
+        "{o:?}"
+    );
 }
 
 /// An agent whose connection drops while holding nothing has nothing to keep: they are
@@ -1667,35 +1695,6 @@ fn an_idle_agent_s_dropped_connection_signs_them_out() {
     assert!(!d.agent(&"alice".into()).unwrap().signed_in);
     let status = sign_in(&mut d, "alice");
     assert_eq!(status.availability, Availability::AvailableFor(1));
-}
-
-/// R5: nor one taken and transferred on to someone else: where it waits now is none
-/// of the withdrawn addressee's business.
-#[test]
-fn a_withdrawn_transfer_sent_on_meanwhile_is_not_announced() {
-    let (mut d, c) = transfer_pending_for_bob();
-    sign_in(&mut d, "carol");
-    ok(&mut d, &agent("bob"), Command::Disconnect, 2);
-    ok(&mut d, &Principal::System, Command::Tick, 40_000);
-    ok(
-        &mut d,
-        &agent("alice"),
-        Command::AcceptTransfer { chat: c },
-        40_001,
-    );
-    transfer(
-        &mut d,
-        "alice",
-        c,
-        TransferTarget::Agent("carol".into()),
-        "",
-        40_002,
-    );
-    let o = ok(&mut d, &agent("bob"), Command::SignIn, 50_000);
-    assert!(
-        notices_for(&o, &Recipient::Agent("bob".into())).is_empty(),
-        "{o:?}"
-    );
 }
 
 /// R5: a chat transferred to one agent is visible to that agent (and to those who held
