@@ -85,7 +85,7 @@ enum Command {
         set: Vec<Override>,
         /// Check a live run against a separately started server (`run --target`), which
         /// takes one open file per connection where the embedded server takes two
-        /// (`--mode live` only: a virtual run opens none).
+        /// (live mode only).
         #[arg(long)]
         external: bool,
     },
@@ -547,6 +547,14 @@ async fn compare(
 }
 
 fn validate(file: &std::path::Path, mode: ModeArg, set: &[Override], external: bool) -> ExitCode {
+    if external && mode == ModeArg::Virtual {
+        // As `run --target --mode virtual` is refused.
+        eprintln!(
+            "error: --external checks a live run against a separate server: it cannot be used \
+             with --mode virtual"
+        );
+        return ExitCode::from(2);
+    }
     match Scenario::load(file, set) {
         Ok(s) => {
             // What would stop the live run meant (`run`, or `run --target` with

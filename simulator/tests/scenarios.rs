@@ -209,6 +209,14 @@ fn validate_checks_what_the_mode_refuses_or_ignores() {
     let big = big.to_str().unwrap();
     let (code, _, err) = switchboard(&["validate", big]);
     let (external, out, external_err) = switchboard(&["validate", big, "--external"]);
+    // A virtual run has no server to be separate from.
+    let (virtual_external, _, virtual_err) =
+        switchboard(&["validate", big, "--external", "--mode", "virtual"]);
+    assert_eq!(virtual_external, 2, "{virtual_err}");
+    assert!(
+        virtual_err.contains("cannot be used with --mode virtual"),
+        "{virtual_err}"
+    );
     let (_, hard) = rlimit::Resource::NOFILE
         .get()
         .expect("the open-files limit");
