@@ -7,7 +7,7 @@
 //! - under auto-accept no chat waits in a queue while a member of it has a free slot
 //!   (other than the agent who transferred it there) [R2, R6];
 //! - under auto-accept, an agent accepts from Transferred only while holding fewer than
-//!   four chats accepted from there [R6] (what they accepted by hand before the switch
+//!   the limit (`max_transfer_accepts`, four by default) accepted from there [R6] (what they accepted by hand before the switch
 //!   stays theirs);
 //! - no chat is both waiting and owned; every started chat is in exactly one place;
 //! - transcripts hold exactly what was sent, in send order [R10];
@@ -62,7 +62,7 @@ enum Op {
     Tick,
     ListQueue(usize),
     ListTransferred(usize),
-    Routing(bool, usize),
+    Routing(RoutingConfig),
     Forbidden(usize, usize),
 }
 
@@ -93,7 +93,12 @@ fn op() -> impl Strategy<Value = Op> {
         2 => Just(Op::Tick),
         1 => a.clone().prop_map(Op::ListQueue),
         1 => a.clone().prop_map(Op::ListTransferred),
-        1 => (any::<bool>(), 0..PolicyKind::ALL.len()).prop_map(|(on, p)| Op::Routing(on, p)),
+        // Any settings, the manual policy (auto-accept off) among them.
+        1 => (routing(), 0..PolicyKind::ALL.len()).prop_map(|(mut r, p)| {
+            r.policy = PolicyKind::ALL[p];
+            r.auto_accept &= r.policy != PolicyKind::Manual;
+            Op::Routing(r)
+        }),
         1 => (0..4usize, c).prop_map(|(k, c)| Op::Forbidden(k, c)),
     ]
 }
@@ -285,20 +290,13 @@ fn command(op: &Op, m: &mut Model, d: &Desk) -> (Principal, Command, Option<Stri
         Op::Tick => (Principal::System, Command::Tick, None),
         Op::ListQueue(a) => (agent(a), Command::ListQueue, None),
         Op::ListTransferred(a) => (agent(a), Command::ListTransferred, None),
-        Op::Routing(on, p) => {
-            let policy = PolicyKind::ALL[p];
-            (
-                Principal::Admin,
-                Command::SetRouting {
-                    routing: RoutingConfig {
-                        auto_accept: on && policy != PolicyKind::Manual,
-                        policy,
-                        ..RoutingConfig::default()
-                    },
-                },
-                None,
-            )
-        }
+        Op::Routing(ref routing) => (
+            Principal::Admin,
+            Command::SetRouting {
+                routing: routing.clone(),
+            },
+            None,
+        ),
         // Commands that must fail whatever the state: wrong roles and R1.
         Op::Forbidden(k, c) => {
             let chat = m.chat(c);

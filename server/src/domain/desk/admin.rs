@@ -20,11 +20,12 @@ impl Desk {
                 self.config.routing = routing;
                 if flipped {
                     self.carry_availability_over();
-                    // What they declared is gone: each is told where they stand now.
+                    // What they declared is gone: each is told where they stand now (one
+                    // in its grace period hears it in the status of its next sign-in).
                     let signed_in: Vec<_> = self
                         .agents
                         .values()
-                        .filter(|a| a.signed_in)
+                        .filter(|a| a.online())
                         .map(|a| a.profile.id.clone())
                         .collect();
                     for a in signed_in {
