@@ -553,10 +553,10 @@ fn read_api_copy(
             )
         })
     };
-    // The id as written, the second segment.
-    let written_id = || path.raw.get(1).copied().unwrap_or_default();
-    let visible_chat = |id: &str| {
-        desk.chat(ChatId(parse_id(id)?))
+    // The numeric id of `chats/{id}` and `tickets/{id}`, as written (the second segment).
+    let path_id = || parse_id(path.raw.get(1).copied().unwrap_or_default());
+    let visible_chat = || {
+        desk.chat(ChatId(path_id()?))
             .filter(|c| visible(c))
             .ok_or_else(|| not_found("such chat"))
     };
@@ -572,9 +572,9 @@ fn read_api_copy(
             let chats = page.into_iter().map(ChatListItem::of).collect();
             Ok(json_later(ChatsPage { chats, next }))
         }
-        ["chats", _] => Ok(json_later(visible_chat(written_id())?.clone())),
+        ["chats", _] => Ok(json_later(visible_chat()?.clone())),
         ["chats", _, "transcript"] => {
-            let transcript = visible_chat(written_id())?.transcript.clone();
+            let transcript = visible_chat()?.transcript.clone();
             Ok(Box::new(move || {
                 text_response(
                     StatusCode::OK,
@@ -595,7 +595,7 @@ fn read_api_copy(
             Ok(json_later(TicketsPage { tickets, next }))
         }
         ["tickets", _] => {
-            let id = TicketId(parse_id(written_id())?);
+            let id = TicketId(path_id()?);
             let t = desk
                 .ticket(id)
                 .filter(|t| ticket_visible(t))
