@@ -1094,3 +1094,31 @@ async fn keep_alive_pings_and_closes_the_silent() -> Result<()> {
     );
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn many_read_api_requests_at_once_all_get_their_answer() -> Result<()> {
+    // The server copies and writes a few read API answers at a time; the rest wait
+    // their turn. Many more at once than that, then as many again one after another:
+    // every turn taken is given back, and everyone gets the same answer.
+    let server = TestServer::start(base_config()).await?;
+    let mut users = Vec::new();
+    for i in 0..3 {
+        let mut u = server.user().await?;
+        u.ok(json!({"type": "start_chat", "queue": "hardware", "subject": format!("chat {i}")}))
+            .await?;
+        users.push(u);
+    }
+    let (status, expected) = server.http("GET", "/api/chats", Some(ADMIN), None).await?;
+    ensure!(status == 200, "{status} {expected}");
+    ensure!(expected.matches("\"subject\"").count() == 3, "{expected}");
+    let at_once = (0..24).map(|_| server.http("GET", "/api/chats", Some(ADMIN), None));
+    for answer in futures_util::future::join_all(at_once).await {
+        let (status, body) = answer?;
+        ensure!(status == 200 && body == expected, "{status} {body}");
+    }
+    for _ in 0..24 {
+        let (status, body) = server.http("GET", "/api/chats", Some(ADMIN), None).await?;
+        ensure!(status == 200 && body == expected, "{status} {body}");
+    }
+    server.stop().await
+}

@@ -485,10 +485,6 @@ fn json_later<T: Serialize + Send + 'static>(body: T) -> Render {
     Box::new(move || json_response(StatusCode::OK, &body))
 }
 
-/// Answers a read API request. The Desk is locked only to copy what the answer holds
-/// (a ticket's description is shared, not copied); the JSON is written after, on the
-/// blocking pool: a page of long tickets is megabytes of JSON, which under the lock
-/// would hold up every connection, and on a worker the connections that worker serves.
 /// A read API path after `/api/`: its segments percent-decoded (free-form ids such as
 /// `VPN guide`), and as written (numeric ids have one spelling: `%31` is not 1).
 #[derive(Clone, Copy)]
@@ -497,7 +493,14 @@ struct ApiPath<'a> {
     raw: &'a [&'a str],
 }
 
+/// Answers a read API request. The Desk is locked only to copy what the answer holds
+/// (a ticket's description is shared, not copied); the JSON is written after, on the
+/// blocking pool: a page of long tickets is megabytes of JSON, which under the lock
+/// would hold up every connection, and on a worker the connections that worker serves.
+/// At most [`READ_API_RENDERS`](super::state::READ_API_RENDERS) answers are copied and written at once.
 async fn read_api(shared: &Shared, viewer: &Viewer, path: ApiPath<'_>, query: Option<&str>) -> Res {
+    // The semaphore is never closed.
+    let _turn = shared.read_renders.acquire().await.ok();
     let render = read_api_copy(shared, viewer, path, query)?;
     tokio::task::spawn_blocking(render).await.map_err(|_| {
         Fail::new(

@@ -260,7 +260,15 @@ pub(crate) struct Shared {
     /// Latest counts of queues that changed since they were last pushed to members
     /// (see [`Shared::push_queue_counts`]).
     pub queue_counts: Mutex<BTreeMap<QueueId, Notice>>,
+    /// Read API answers being copied and written at once (see
+    /// [`READ_API_RENDERS`]); the others wait their turn, holding nothing.
+    pub read_renders: tokio::sync::Semaphore,
 }
+
+/// Most read API answers copied and written as JSON at once. Each holds its copy of
+/// the Desk's state and its JSON (megabytes for a large page) until written: many
+/// clients polling large pages at once would otherwise hold as many copies.
+pub(crate) const READ_API_RENDERS: usize = 4;
 
 /// An error frame's JSON text.
 pub(crate) fn error_frame(req: &Option<ReqId>, code: &str, message: &str) -> Utf8Bytes {
