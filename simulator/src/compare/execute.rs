@@ -149,6 +149,10 @@ pub struct RunFigures {
     /// from the JSON when there are none.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub warnings: Vec<String>,
+    /// The scenario's thresholds this run did not meet, as written. Absent from the
+    /// JSON when it met them all.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub failed_thresholds: Vec<String>,
 }
 
 impl RunFigures {
@@ -192,6 +196,12 @@ impl RunFigures {
                 })
                 .collect(),
             warnings: summary.warnings.clone(),
+            failed_thresholds: summary
+                .thresholds
+                .iter()
+                .filter(|t| !t.pass)
+                .map(|t| t.expression.clone())
+                .collect(),
         }
     }
 }
@@ -216,6 +226,31 @@ impl VariantResult {
     /// Metric `m`'s estimate over replications.
     pub fn estimate(&self, m: usize) -> Option<Estimate> {
         Estimate::of(self.series(m))
+    }
+
+    /// How many of its runs met every threshold of the scenario.
+    pub fn runs_meeting_thresholds(&self) -> usize {
+        self.runs
+            .iter()
+            .filter(|r| r.failed_thresholds.is_empty())
+            .count()
+    }
+
+    /// Each threshold some run failed, with how many runs failed it, in the order of
+    /// `thresholds`.
+    pub fn threshold_failures<'a>(&self, thresholds: &'a [String]) -> Vec<(&'a str, usize)> {
+        thresholds
+            .iter()
+            .map(|t| {
+                let failed = self
+                    .runs
+                    .iter()
+                    .filter(|r| r.failed_thresholds.contains(t))
+                    .count();
+                (t.as_str(), failed)
+            })
+            .filter(|&(_, failed)| failed > 0)
+            .collect()
     }
 
     /// [`QUEUE_METRICS`] entry `m` of `queue`'s users, estimated over replications.
@@ -245,6 +280,9 @@ pub struct Comparison {
     pub variants: Vec<VariantResult>,
     /// The metric that orders them.
     pub rank_by: RankBy,
+    /// The scenario's thresholds, as written: every run is held to them (and its
+    /// variant's count of runs that met them all reported), but they do not rank.
+    pub thresholds: Vec<String>,
     /// Wall-clock seconds the comparison took.
     pub real_seconds: f64,
 }
@@ -345,7 +383,8 @@ pub async fn run_once(scenario: &Scenario, mode: Mode) -> Result<(Summary, Recor
     let mut info = RunInfo::for_scenario(scenario, mode, &[]);
     // Wall-clock fields are left alone: a comparison reports scenario figures only.
     info.elapsed.scenario_seconds = elapsed;
-    let summary = Summary::build(info, &mut recorder).map_err(|e| e.to_string())?;
+    let mut summary = Summary::build(info, &mut recorder).map_err(|e| e.to_string())?;
+    summary.apply_thresholds(&scenario.thresholds.0);
     Ok((summary, recorder))
 }
 
@@ -402,6 +441,14 @@ pub async fn compare(
         keys: plan.vary.iter().map(|v| v.key.clone()).collect(),
         variants,
         rank_by,
+        thresholds: plan.variants.first().map_or_else(Vec::new, |v| {
+            v.scenario
+                .thresholds
+                .0
+                .iter()
+                .map(crate::threshold::Threshold::expression)
+                .collect()
+        }),
         real_seconds: wall.elapsed().as_secs_f64(),
     })
 }
@@ -425,6 +472,7 @@ mod tests {
             offered: 10,
             queues: BTreeMap::new(),
             warnings: Vec::new(),
+            failed_thresholds: Vec::new(),
         };
         VariantResult {
             name: name.into(),
@@ -446,6 +494,7 @@ mod tests {
                 variant("c", 0.97, 5.0, 0.70),
             ],
             rank_by: rank_by.parse().expect("a rankable metric"),
+            thresholds: Vec::new(),
             real_seconds: 0.0,
         }
     }
@@ -498,6 +547,50 @@ mod tests {
         assert!(quiet.warnings().is_empty());
         assert!(!super::super::report::render(&quiet).contains("Warnings"));
         assert!(!super::super::html::to_html(&quiet).contains("warning"));
+    }
+
+    #[test]
+    fn each_variant_says_how_many_runs_met_the_thresholds_and_which_failed() {
+        let mut c = comparison("service_level");
+        // Without thresholds nothing is said.
+        assert!(!super::super::report::render(&c).contains("Thresholds"));
+        assert!(!super::super::html::to_html(&c).contains("threshold"));
+
+        let (lost, p95) = ("chats.lost == 0", "accept_wait.p95 < 60s");
+        c.thresholds = vec![lost.into(), p95.into()];
+        c.variants[0].runs[0].failed_thresholds = vec![p95.into()];
+        c.variants[0].runs[1].failed_thresholds = vec![lost.into(), p95.into()];
+        c.variants[2].runs[1].failed_thresholds = vec![lost.into()];
+        assert_eq!(c.variants[0].runs_meeting_thresholds(), 0);
+        assert_eq!(c.variants[1].runs_meeting_thresholds(), 2);
+        assert_eq!(
+            c.variants[0].threshold_failures(&c.thresholds),
+            [(lost, 1), (p95, 2)]
+        );
+        let text = super::super::report::render(&c);
+        assert!(
+            text.contains(
+                "Thresholds, held to every run (they do not rank): `chats.lost == 0`, `accept_wait.p95 < 60s`\n  \
+                 c        met all in 1 of 2 runs (`chats.lost == 0` failed in 1)\n  \
+                 b        met all in 2 of 2 runs\n  \
+                 a        met all in 0 of 2 runs (`chats.lost == 0` failed in 1, `accept_wait.p95 < 60s` failed in 2)\n"
+            ),
+            "{text}"
+        );
+        let page = super::super::html::to_html(&c);
+        assert!(
+            page.contains("<th>runs meeting every threshold</th>")
+                && page.contains("<td>1 of 2</td></tr>"),
+            "{page}"
+        );
+        let json = serde_json::to_value(&c).unwrap();
+        assert_eq!(json["thresholds"][1], p95);
+        assert_eq!(json["variants"][0]["runs"][1]["failed_thresholds"][0], lost);
+        assert!(
+            json["variants"][1]["runs"][0]
+                .get("failed_thresholds")
+                .is_none()
+        );
     }
 
     fn ranked(rank_by: &str) -> Vec<String> {

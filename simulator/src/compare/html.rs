@@ -505,6 +505,9 @@ pub fn to_html(c: &Comparison) -> String {
     for m in &METRICS {
         let _ = write!(s, "<th>{}</th>", m.name);
     }
+    if !c.thresholds.is_empty() {
+        s.push_str("<th>runs meeting every threshold</th>");
+    }
     s.push_str("</tr>");
     for (rank, &i) in c.ranking().iter().enumerate() {
         let v = &c.variants[i];
@@ -517,6 +520,14 @@ pub fn to_html(c: &Comparison) -> String {
         );
         for (m, spec) in METRICS.iter().enumerate() {
             let _ = write!(s, "<td>{}</td>", esc(&interval(spec, v.estimate(m))));
+        }
+        if !c.thresholds.is_empty() {
+            let _ = write!(
+                s,
+                "<td>{} of {}</td>",
+                v.runs_meeting_thresholds(),
+                v.runs.len()
+            );
         }
         s.push_str("</tr>");
     }

@@ -202,6 +202,7 @@ pub fn render(c: &Comparison) -> String {
         s.push('\n');
     }
     render_queues(&mut s, c, &order, width);
+    render_thresholds(&mut s, c, &order, width);
     render_warnings(&mut s, c);
     if c.replications < 2 {
         s.push_str("\nOne replication: no intervals and no significance tests (use --replications 5 or more).\n");
@@ -256,6 +257,39 @@ pub fn render(c: &Comparison) -> String {
         s.push_str(&lines);
     }
     s
+}
+
+/// How many runs of each variant (in rank order) met every threshold of the
+/// scenario, and which thresholds the others failed.
+fn render_thresholds(s: &mut String, c: &Comparison, order: &[usize], width: usize) {
+    if c.thresholds.is_empty() {
+        return;
+    }
+    let listed: Vec<String> = c.thresholds.iter().map(|t| format!("`{t}`")).collect();
+    let _ = writeln!(
+        s,
+        "\nThresholds, held to every run (they do not rank): {}",
+        listed.join(", ")
+    );
+    for &i in order {
+        let v = &c.variants[i];
+        let _ = write!(
+            s,
+            "  {:<width$}  met all in {} of {} runs",
+            v.name,
+            v.runs_meeting_thresholds(),
+            v.runs.len()
+        );
+        let failures: Vec<String> = v
+            .threshold_failures(&c.thresholds)
+            .into_iter()
+            .map(|(t, n)| format!("`{t}` failed in {n}"))
+            .collect();
+        if !failures.is_empty() {
+            let _ = write!(s, " ({})", failures.join(", "));
+        }
+        s.push('\n');
+    }
 }
 
 /// The runs' own warnings: a figure from a run whose load generator fell behind its

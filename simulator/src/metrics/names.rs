@@ -28,7 +28,7 @@ pub enum MetricName {
     HandleTime,
     /// A message sent on one socket → received on the other.
     MessageLatency,
-    /// Ticket requested → ticket created.
+    /// A ticket command (`create_ticket`, `confirm_ticket`) due → its reply.
     TicketLatency,
     /// From a user's scheduled arrival (an agent's first try) to the server's `welcome`
     /// on its WebSocket: the timer's lateness, the TCP connect and the upgrade.
