@@ -251,3 +251,15 @@ fn queue_counts_go_out_coalesced_once_a_second() {
     }
     assert!(seen.len() > 10, "only {} queue counts", seen.len());
 }
+
+/// A gauge sample at an interval's start is the state once that instant's events
+/// are through: the first row has the agents who signed in at 0, not an empty desk.
+#[test]
+fn the_first_gauge_sample_has_the_agents_who_signed_in_at_zero() {
+    let (mut rec, _desk) = run(SMALL);
+    let first = rec.timeline().get(0).and_then(|i| i.gauges);
+    let (at, g) = first.expect("a sample at 0");
+    assert_eq!(at, std::time::Duration::ZERO);
+    assert_eq!(g.agents_available, 10, "{g:?}");
+    assert_eq!(g.free_slots, 6 * 2 + 4 * 2, "{g:?}");
+}

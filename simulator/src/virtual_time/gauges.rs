@@ -6,12 +6,13 @@ use crate::metrics::Gauges;
 use std::time::Duration;
 
 impl VirtualRun {
-    /// Samples the Desk at every interval boundary up to `upto` (inclusive when
-    /// `inclusive`). Called before the events at `upto` are processed, so a sample at a
-    /// boundary is the state at that instant, before anything happens then.
-    pub(super) fn sample_gauges(&mut self, upto: Duration, inclusive: bool) {
+    /// Samples the Desk at every interval boundary before `upto`. Called before the
+    /// events at `upto` are processed, so a sample at a boundary is the state once
+    /// everything that happens at that instant has happened: the first, at 0, has the
+    /// agents who sign in at 0 signed in.
+    pub(super) fn sample_gauges(&mut self, upto: Duration) {
         let len = self.rec.interval();
-        while self.gauge_at < upto || (inclusive && self.gauge_at == upto) {
+        while self.gauge_at < upto {
             let g = gauges(&self.desk);
             self.rec.gauges(self.gauge_at, g);
             self.gauge_at += len;

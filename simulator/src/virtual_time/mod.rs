@@ -258,7 +258,7 @@ impl VirtualRun {
                 break;
             }
             self.stats.events += 1;
-            self.sample_gauges(at, true);
+            self.sample_gauges(at);
             self.step(at, event);
             if !over && self.streams_open == 0 && self.users.is_empty() {
                 // Nobody left and nobody to come: the run is over, as a live run is,
@@ -269,7 +269,7 @@ impl VirtualRun {
             }
         }
         self.stats.end = end;
-        self.sample_gauges(end, false);
+        self.sample_gauges(end);
         for a in &mut self.agents {
             a.finish(end, &mut self.rec);
         }
