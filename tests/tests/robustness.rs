@@ -640,6 +640,18 @@ async fn refusals_say_what_would_be_accepted() -> Result<()> {
         head.starts_with("http/1.1 401") && head.contains("\r\nwww-authenticate: bearer\r\n"),
         "{head}"
     );
+    // The scheme's name is case-insensitive (RFC 9110); another scheme is refused.
+    for (scheme, status) in [("BEARER", "200"), ("bEaReR", "200"), ("Basic", "401")] {
+        let head = response_head(
+            addr,
+            &format!("GET /admin/config HTTP/1.1\r\nHost: x\r\nAuthorization: {scheme} {ADMIN}\r\n{close}"),
+        )
+        .await?;
+        ensure!(
+            head.starts_with(&format!("http/1.1 {status}")),
+            "{scheme}: {head}"
+        );
+    }
     Ok(())
 }
 

@@ -159,10 +159,12 @@ fn token(req: &Request<Incoming>) -> Result<Option<String>, Fail> {
         let v = v
             .to_str()
             .map_err(|_| unauthorized("Authorization header is not ASCII"))?;
+        // The scheme's name is case-insensitive (RFC 9110, 11.1).
         let t = v
-            .strip_prefix("Bearer ")
-            .or_else(|| v.strip_prefix("bearer "))
-            .ok_or_else(|| unauthorized("Authorization must be `Bearer <token>`"))?;
+            .split_once(' ')
+            .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+            .ok_or_else(|| unauthorized("Authorization must be `Bearer <token>`"))?
+            .1;
         return Ok(Some(t.trim().to_string()));
     }
     Ok(query_param(req.uri().query(), "token"))

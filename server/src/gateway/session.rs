@@ -565,9 +565,10 @@ fn read_error(e: WsError, max: usize) -> End {
             close::TOO_BIG,
             format!("message too big ({c}); the limit is {max} bytes"),
         ),
+        // A text frame's payload or a close frame's reason (tungstenite checks both).
         WsError::Utf8(_) => End::CloseAndLinger(
             close::INVALID_PAYLOAD,
-            "text frame is not valid UTF-8".into(),
+            "not valid UTF-8 (a text frame, or a close frame's reason)".into(),
         ),
         // The peer dropped the connection without a close frame: gone, not a
         // protocol breaker (no close frame could reach it, none is counted).

@@ -112,7 +112,8 @@ fn classifies_bad_frames() {
     // Equal keys in different objects are not duplicates.
     let fine = r#"{"type":"transfer","chat":1,"to":{"agent":"alice"},"req":3,"notes":"to"}"#;
     assert!(parse_client_message(fine).is_ok(), "{fine}");
-    // Nesting is bounded (128 levels), even in a field the server ignores.
+    // Nesting is bounded: 128 levels or more (the frame's own object is the first) is
+    // refused, even in a field the server ignores.
     let nested = |depth: usize| {
         format!(
             r#"{{"type":"accept","chat":1,"x":{}{}}}"#,
@@ -120,9 +121,11 @@ fn classifies_bad_frames() {
             "]".repeat(depth)
         )
     };
-    assert!(parse_client_message(&nested(100)).is_ok());
-    let (_, e) = parse_client_message(&nested(200)).expect_err("too deep");
-    assert_eq!(e.code(), "malformed", "{e}");
+    assert!(parse_client_message(&nested(126)).is_ok(), "127 levels");
+    for depth in [127, 200] {
+        let (_, e) = parse_client_message(&nested(depth)).expect_err("too deep");
+        assert_eq!(e.code(), "malformed", "{e}");
+    }
 }
 
 proptest::proptest! {
