@@ -49,6 +49,11 @@ pub enum What {
         /// Details: delays, whether the reconnect is meant to be within the grace period.
         detail: String,
     },
+    /// The run ended while the participant was still connected with business left (a
+    /// user waiting or in a chat; any agent): the simulator closes its connection. What
+    /// the server does about that (a user's open chat abandoned, …) is the run being
+    /// torn down, not part of it.
+    RunEnd,
 }
 
 /// One event of the history.

@@ -527,3 +527,70 @@ arrival = "constant(rate=30/min)"
     assert_eq!(c.lost, c.offered, "{c:?}");
     assert_eq!(c.queued_at_end, 0, "{c:?}");
 }
+
+/// A live run ends by closing its participants' connections, and the server abandons
+/// the chats of users it loses: in the journal every chat ends. The routing checker
+/// takes the chats open at the end from just before the first of those closings, as
+/// a virtual run's are (a virtual run closes nothing), so `open_at_end` holds the users
+/// still waiting and the chats still open when the run ended.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn chats_open_when_a_live_run_ends_are_open_at_the_end_not_abandoned() {
+    let dir = out_dir("open-at-end");
+    let scenario = scenario_in(
+        &dir,
+        r#"
+name = "open-at-end"
+duration = "40s"
+drain = "1s"
+time_scale = 20
+[[queues]]
+name = "q"
+[[agents]]
+group = "desk"
+count = 1
+queues = ["q"]
+available_for = 1
+[[users]]
+queue = "q"
+arrival = "constant(rate=6/min)"
+messages = "50"
+think_time = "const(5s)"
+"#,
+    );
+    let opts = LiveOptions {
+        target: None,
+        journal: None,
+        progress: false,
+        history: true,
+    };
+    let summary = tokio::time::timeout(
+        Duration::from_secs(60),
+        run::run(&scenario, &[], Driver::Live(opts), &dir),
+    )
+    .await
+    .expect("run finishes in time")
+    .expect("run succeeds");
+    let c = &summary.counters.chats;
+    // One chat with the agent, the users after it waiting for her.
+    assert!(c.active_at_end == 1 && c.queued_at_end >= 2, "{c:?}");
+    let report: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(dir.join("invariants.json")).expect("invariants.json"),
+    )
+    .expect("invariants.json parses");
+    let open = report["open_at_end"].as_object().expect("open_at_end");
+    let states: Vec<&str> = open.values().filter_map(|s| s.as_str()).collect();
+    assert_eq!(
+        open.len() as u64,
+        c.active_at_end + c.queued_at_end,
+        "{states:?}"
+    );
+    assert_eq!(
+        states.iter().filter(|s| s.starts_with("active")).count(),
+        1,
+        "{states:?}"
+    );
+    assert!(
+        report["violations"].as_array().is_some_and(Vec::is_empty),
+        "{report}"
+    );
+}

@@ -242,6 +242,39 @@ pub enum RunCheck {
     Failed(CheckError),
 }
 
+/// The journal entry at which a live run ended: the first of the `disconnect`s that
+/// the simulator's closing of connections at the end caused (participants whose history
+/// ends with [`What::RunEnd`](crate::history::What::RunEnd), each one's last journal
+/// entry being its disconnect). `None` when the journal holds no such entry (a virtual
+/// run, or a journal copied before the run ended).
+fn run_end(history: &History, journal: &[JournalEntry]) -> Option<u64> {
+    use switchboard_server::domain::{Command, Principal};
+    let cut: std::collections::BTreeSet<&str> = history
+        .events
+        .iter()
+        .filter(|e| matches!(e.what, crate::history::What::RunEnd))
+        .map(|e| e.who.as_str())
+        .collect();
+    if cut.is_empty() {
+        return None;
+    }
+    // Each participant's last entry, and whether it is its disconnect.
+    let mut last: BTreeMap<String, (u64, bool)> = BTreeMap::new();
+    for e in journal {
+        let who = match &e.principal {
+            Principal::Agent(a) => format!("agent:{a}"),
+            Principal::User(u) => format!("user:{u}"),
+            Principal::Admin | Principal::System => continue,
+        };
+        last.insert(who, (e.seq, matches!(e.command, Command::Disconnect)));
+    }
+    cut.iter()
+        .filter_map(|who| last.get(*who))
+        .filter(|(_, disconnect)| *disconnect)
+        .map(|(seq, _)| *seq)
+        .min()
+}
+
 /// Checks a history and, when there is one, the server journal.
 pub fn check(history: &History, journal: Option<&[JournalEntry]>, opts: &Options) -> CheckReport {
     let mut r = CheckReport {
@@ -255,7 +288,7 @@ pub fn check(history: &History, journal: Option<&[JournalEntry]>, opts: &Options
     match journal {
         Some(j) => {
             r.journal_entries = j.len();
-            let (v, facts) = server::check(j, opts);
+            let (v, facts) = server::check(j, opts, run_end(history, j));
             r.violations.extend(v);
             r.violations.extend(client::check_agreement(history, j));
             r.chats_started = facts.started.len();

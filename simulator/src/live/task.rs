@@ -516,6 +516,9 @@ pub async fn run_connected<P: Participant>(
             }
             Ev::End => {
                 if kind == Kind::Agent || *end.borrow() {
+                    if conn.is_some() {
+                        log.push(None, What::RunEnd);
+                    }
                     break;
                 }
             }

@@ -24,7 +24,8 @@ pub struct ServerFacts {
     pub started: Vec<ChatId>,
     /// Per chat, the agents that got it, in order.
     pub owners: BTreeMap<ChatId, Vec<AgentId>>,
-    /// Chats still queued, active or transferred when the journal ends.
+    /// Chats still queued, active or transferred when the run ended: when the journal
+    /// ends, or, for a live run, just before the simulator closed its connections.
     pub open_at_end: BTreeMap<ChatId, String>,
     /// Chats closed / abandoned.
     pub closed: usize,
@@ -32,8 +33,15 @@ pub struct ServerFacts {
     pub abandoned: usize,
 }
 
-/// Replays the journal and reports violations.
-pub fn check(journal: &[JournalEntry], opts: &Options) -> (Vec<Violation>, ServerFacts) {
+/// Replays the journal and reports violations. `run_end` is the entry the run ended
+/// at, if the journal goes on after it (a live run's simulator closing its
+/// connections): the chats open just before it are the ones open at the end, and the
+/// end-of-run checks look at the state there. Everything after it is checked as well.
+pub fn check(
+    journal: &[JournalEntry],
+    opts: &Options,
+    run_end: Option<u64>,
+) -> (Vec<Violation>, ServerFacts) {
     let mut r = Replay {
         opts,
         chats: BTreeMap::new(),
@@ -50,12 +58,20 @@ pub fn check(journal: &[JournalEntry], opts: &Options) -> (Vec<Violation>, Serve
         max_transfer_accepts: opts.max_transfer_accepts,
         route_queue_transfers: opts.route_queue_transfers,
     };
+    let mut ended = false;
     for e in journal {
         r.now = e.at_ms;
+        if !ended && run_end == Some(e.seq) {
+            r.open_chats_at_end(e.at_ms);
+            ended = true;
+        }
         r.entry(e);
         r.work_conserving(e);
     }
-    r.finish(journal.last().map_or(0, |e| e.at_ms));
+    r.undelivered_at_end();
+    if !ended {
+        r.open_chats_at_end(journal.last().map_or(0, |e| e.at_ms));
+    }
     (r.out, r.facts)
 }
 

@@ -65,7 +65,8 @@ impl Replay<'_> {
         }
     }
 
-    pub(super) fn finish(&mut self, end_ms: u64) {
+    /// Messages in a transcript that never went to the other side.
+    pub(super) fn undelivered_at_end(&mut self) {
         for ((c, seq), (to, at)) in std::mem::take(&mut self.undelivered) {
             self.out.push(
                 Violation::new(
@@ -78,6 +79,11 @@ impl Replay<'_> {
                 .proof(format!("journal#{at} (the message entered the transcript)")),
             );
         }
+    }
+
+    /// The chats open when the run ended at `end_ms`, and those of them lost: still
+    /// owned by an agent gone for longer than the grace period.
+    pub(super) fn open_chats_at_end(&mut self, end_ms: u64) {
         for (id, c) in &self.chats {
             let state = match &c.st {
                 St::Ended(_) => continue,
