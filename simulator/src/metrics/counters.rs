@@ -15,9 +15,12 @@ pub struct ChatCounts {
     pub abandoned: u64,
     /// Transfers made (a chat transferred twice counts twice).
     pub transferred: u64,
-    /// Chats that ended after an agent joined.
+    /// Chats that ended after an agent joined, however they ended.
     pub closed: u64,
-    /// Chats started that never reached an end state by the end of the run.
+    /// Chat requests that never got a chat: refused, made by a user who could not
+    /// connect, or whose user's connection died while waiting. (A chat the server
+    /// loses after starting it is still waiting or open at the end: the routing
+    /// checker catches it.)
     pub lost: u64,
     /// Chats still waiting in a queue when the run ended.
     pub queued_at_end: u64,
