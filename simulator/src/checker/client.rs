@@ -376,6 +376,9 @@ fn walk(
             Invariant::Agreement
         }
     };
+    // The line of the last item recorded in its place: what was missed between it and
+    // the next one was due in between.
+    let mut previous: Option<usize> = None;
     for (k, line) in run {
         let e = &h.events[*line];
         let Some(off) = stream[j..].iter().position(|(x, _)| x == k) else {
@@ -389,21 +392,37 @@ fn walk(
             );
             continue;
         };
-        // Everything skipped was sent and never received.
+        // Everything skipped was sent and never received: due after the item recorded
+        // before it (dated by that one, the earliest it could have come) and before this
+        // one.
         if !after_drop {
             for (missed, seq) in &stream[j..j + off] {
-                out.push(
-                    Violation::new(
-                        invariant(missed),
-                        format!("the server sent `{missed}` to {who}, who never received it"),
-                    )
-                    .at(e.t_ms)
-                    .proof(format!("journal#{seq}"))
-                    .proof(cite(*line, e)),
-                );
+                let due = if previous.is_some() {
+                    "between the two records below"
+                } else {
+                    "before the record below"
+                };
+                let mut v = Violation::new(
+                    invariant(missed),
+                    format!(
+                        "the server sent `{missed}` to {who}, who never received it (it was due {due})"
+                    ),
+                )
+                .proof(format!("journal#{seq}"));
+                match previous {
+                    Some(p) => {
+                        let before = &h.events[p];
+                        v = v
+                            .at(before.t_ms)
+                            .proof(format!("after {}", cite(p, before)));
+                    }
+                    None => v = v.at(e.t_ms),
+                }
+                out.push(v.proof(format!("before {}", cite(*line, e))));
             }
         }
         after_drop = false;
+        previous = Some(*line);
         j += off + 1;
     }
     j
@@ -550,11 +569,19 @@ mod tests {
         ]);
         assert_eq!(check_agreement(&h, &journal), Vec::new());
 
-        // Losing a reply without a drop is still found.
+        // Losing a reply without a drop is still found: between the reply recorded
+        // before it (history line 3, at 2 ms) and the one after it (line 4).
         h.events.remove(3);
         let found = check_agreement(&h, &journal);
         assert_eq!(found.len(), 1, "{found:?}");
         assert!(never_received(&found, "reply status"), "{found:?}");
+        assert_eq!(found[0].at_ms, Some(2.0), "{found:?}");
+        let evidence = &found[0].evidence;
+        assert!(
+            evidence[1].starts_with("after history:3 t=2 ms")
+                && evidence[2].starts_with("before history:4 t=4 ms"),
+            "{evidence:?}"
+        );
     }
 
     /// The reply lost in the drop and the sign-in's after the reconnect are equal (an
