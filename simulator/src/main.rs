@@ -543,7 +543,13 @@ async fn compare(
     compare::write(&result, &out)?;
     println!("{}", compare::report::render(&result));
     println!("report: {}", out.join("comparison.html").display());
-    Ok(ExitCode::SUCCESS)
+    Ok(match &result.stopped {
+        None => ExitCode::SUCCESS,
+        Some(why) => {
+            eprintln!("error: the comparison stopped early at {why}");
+            ExitCode::from(1)
+        }
+    })
 }
 
 fn validate(file: &std::path::Path, mode: ModeArg, set: &[Override], external: bool) -> ExitCode {

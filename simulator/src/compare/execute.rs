@@ -285,6 +285,11 @@ pub struct Comparison {
     pub thresholds: Vec<String>,
     /// Wall-clock seconds the comparison took.
     pub real_seconds: f64,
+    /// Why the comparison stopped before its planned replications (a run failed, or a
+    /// live one was stopped by Ctrl-C): `replications` then counts those every variant
+    /// completed. Absent from the JSON when it ran to the end.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub stopped: Option<String>,
 }
 
 impl Comparison {
@@ -393,8 +398,30 @@ pub async fn compare(
     plan: &Plan,
     mode: Mode,
     rank_by: RankBy,
-    mut progress: impl FnMut(usize, usize, &str),
+    progress: impl FnMut(usize, usize, &str),
 ) -> Result<Comparison, CompareError> {
+    compare_with(plan, mode, rank_by, progress, |scenario| async move {
+        let (summary, mut recorder) = run_once(&scenario, mode).await?;
+        Ok(RunFigures::of(&summary, &mut recorder))
+    })
+    .await
+}
+
+/// [`compare`] with `run` making each run. A run that fails (or a live one stopped by
+/// Ctrl-C) stops the comparison: it fails if the first replication was not complete,
+/// and otherwise keeps the replications every variant completed, saying why it
+/// stopped ([`Comparison::stopped`]).
+async fn compare_with<F, Fut>(
+    plan: &Plan,
+    mode: Mode,
+    rank_by: RankBy,
+    mut progress: impl FnMut(usize, usize, &str),
+    mut run: F,
+) -> Result<Comparison, CompareError>
+where
+    F: FnMut(Scenario) -> Fut,
+    Fut: Future<Output = Result<RunFigures, String>>,
+{
     let wall = Instant::now();
     let total = plan.variants.len() * plan.replications as usize;
     let mut variants: Vec<VariantResult> = plan
@@ -411,21 +438,37 @@ pub async fn compare(
         })
         .collect();
     let mut done = 0;
-    for i in 0..plan.replications {
+    let mut completed = plan.replications;
+    let mut stopped = None;
+    'replications: for i in 0..plan.replications {
         for (v, variant) in plan.variants.iter().enumerate() {
             let mut scenario = variant.scenario.clone();
             scenario.seed = plan.seed.wrapping_add(i);
-            let (summary, mut recorder) =
-                run_once(&scenario, mode)
-                    .await
-                    .map_err(|message| CompareError::Run {
+            match run(scenario).await {
+                Ok(figures) => variants[v].runs.push(figures),
+                Err(message) if i == 0 => {
+                    return Err(CompareError::Run {
                         variant: variant.name.clone(),
                         replication: i,
                         message,
-                    })?;
-            variants[v]
-                .runs
-                .push(RunFigures::of(&summary, &mut recorder));
+                    });
+                }
+                Err(message) => {
+                    // Replications are paired across variants: only whole ones count.
+                    for v in &mut variants {
+                        v.runs.truncate(i as usize);
+                    }
+                    completed = i;
+                    stopped = Some(format!(
+                        "variant `{}`, replication {i} (seed {}): {message}; the figures are the {i} replication{} every variant completed, of {} planned",
+                        variant.name,
+                        plan.seed.wrapping_add(i),
+                        if i == 1 { "" } else { "s" },
+                        plan.replications
+                    ));
+                    break 'replications;
+                }
+            }
             done += 1;
             progress(done, total, &variant.name);
         }
@@ -436,7 +479,7 @@ pub async fn compare(
             .first()
             .map_or_else(String::new, |v| v.scenario.name.clone()),
         mode,
-        replications: plan.replications,
+        replications: completed,
         seed: plan.seed,
         keys: plan.vary.iter().map(|v| v.key.clone()).collect(),
         variants,
@@ -450,6 +493,7 @@ pub async fn compare(
                 .collect()
         }),
         real_seconds: wall.elapsed().as_secs_f64(),
+        stopped,
     })
 }
 
@@ -496,6 +540,7 @@ mod tests {
             rank_by: rank_by.parse().expect("a rankable metric"),
             thresholds: Vec::new(),
             real_seconds: 0.0,
+            stopped: None,
         }
     }
 
@@ -591,6 +636,76 @@ mod tests {
                 .get("failed_thresholds")
                 .is_none()
         );
+    }
+
+    /// A comparison of `routing.policy` over two variants and three replications,
+    /// whose run of `fails` at seed `at` fails.
+    async fn stopping_at(fails: &str, at: u64) -> Result<Comparison, CompareError> {
+        let dir = std::env::temp_dir().join(format!("sb-compare-stop-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("stop.toml");
+        std::fs::write(
+            &file,
+            "name = \"stop\"\nseed = 10\nduration = \"1m\"\n[[queues]]\nname = \"q\"\n\
+             [[agents]]\ngroup = \"a\"\ncount = 1\nqueues = [\"q\"]\n\
+             [[users]]\nqueue = \"q\"\narrival = \"poisson(rate=1/min)\"\n",
+        )
+        .unwrap();
+        let vary = "routing.policy=least-active,round-robin".parse().unwrap();
+        let plan = Plan::new(&file, &[], vec![vary], 3).unwrap();
+        let figures = variant("x", 0.9, 1.0, 0.8).runs[0].clone();
+        compare_with(
+            &plan,
+            Mode::Virtual,
+            RankBy::default(),
+            |_, _, _| {},
+            |scenario| {
+                let policy = format!("{:?}", scenario.routing.policy).to_lowercase();
+                let failed = scenario.seed == at && policy.contains(fails);
+                let figures = figures.clone();
+                async move {
+                    if failed {
+                        Err("the server went away".to_string())
+                    } else {
+                        Ok(figures)
+                    }
+                }
+            },
+        )
+        .await
+    }
+
+    #[tokio::test]
+    async fn a_run_that_fails_keeps_the_replications_every_variant_completed() {
+        // Replication 2's second variant fails: replications 0 and 1 stand, whole.
+        let c = stopping_at("roundrobin", 12)
+            .await
+            .expect("a partial comparison");
+        assert_eq!(c.replications, 2);
+        assert!(c.variants.iter().all(|v| v.runs.len() == 2));
+        let why = c.stopped.as_deref().expect("stopped");
+        assert_eq!(
+            why,
+            "variant `routing.policy=round-robin`, replication 2 (seed 12): the server went away; \
+             the figures are the 2 replications every variant completed, of 3 planned"
+        );
+        let text = super::super::report::render(&c);
+        assert!(
+            text.contains(&format!("\nSTOPPED EARLY at {why}\n")),
+            "{text}"
+        );
+        assert!(super::super::html::to_html(&c).contains("<b>Stopped early</b>"));
+        assert_eq!(serde_json::to_value(&c).unwrap()["stopped"], why);
+
+        // One that fails in the first replication leaves nothing to compare.
+        let e = stopping_at("leastactive", 10)
+            .await
+            .expect_err("no whole replication");
+        assert!(matches!(e, CompareError::Run { replication: 0, .. }), "{e}");
+
+        // One that never fails: no word of stopping.
+        let c = stopping_at("none", 10).await.expect("complete");
+        assert_eq!((c.replications, c.stopped), (3, None));
     }
 
     fn ranked(rank_by: &str) -> Vec<String> {

@@ -501,6 +501,9 @@ pub fn to_html(c: &Comparison) -> String {
         c.replications,
         c.seed
     );
+    if let Some(why) = &c.stopped {
+        let _ = write!(s, "<p><b>Stopped early</b> at {}</p>", esc(why));
+    }
     s.push_str("<table><tr><th>rank</th><th>variant</th>");
     for m in &METRICS {
         let _ = write!(s, "<th>{}</th>", m.name);

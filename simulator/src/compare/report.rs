@@ -173,6 +173,9 @@ pub fn render(c: &Comparison) -> String {
         c.seed,
         c.seed.wrapping_add(c.replications.saturating_sub(1)),
     );
+    if let Some(why) = &c.stopped {
+        let _ = writeln!(s, "STOPPED EARLY at {why}");
+    }
     let width = c
         .variants
         .iter()
