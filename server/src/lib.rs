@@ -6,6 +6,8 @@
 //! - [`gateway`]: sockets, HTTP, sessions, journal and metrics around the Desk;
 //!   [`serve`] runs it all on a listener, for the binary and for in-process embedding.
 //! - [`cli`]: what the command-line programs share.
+//! - [`planted`]: bugs to plant in the Desk (feature `fault-injection`), for mutation
+//!   tests of the simulator's routing checker.
 pub mod cli;
 pub mod config;
 pub mod domain;

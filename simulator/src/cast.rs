@@ -6,7 +6,6 @@ use crate::behaviour::agent::TransferTo;
 use crate::behaviour::{AgentFaults, AgentPlan, UserPlan};
 use crate::scenario::Scenario;
 use std::sync::Arc;
-use std::time::Duration;
 use switchboard_server::domain::{
     AgentId, AgentProfile, Customer, DeskConfig, DisconnectRules, KnowledgeArticle, Outage,
     QueueId, ReferenceData, RoutingConfig, Template, TemplateField,
@@ -72,7 +71,9 @@ impl Cast {
         let mut profiles = Vec::new();
         let mut agents = Vec::new();
         let f = &scenario.faults;
-        let grace = f.agent_grace.unwrap_or(Duration::from_secs(30));
+        let grace = f
+            .agent_grace
+            .unwrap_or(DisconnectRules::default().agent_grace);
         for (g, group) in scenario.agents.iter().enumerate() {
             let transfer = group.transfer.as_ref().map(|t| {
                 let to = match (&t.to_queue, &t.to_agent_group) {

@@ -1,6 +1,18 @@
 //! Switchboard simulator: scenario files, distributions, metrics and reports for
 //! load-testing live-chat routing.
 //!
+//! A run: [`run`] drives one scenario, from the loaded file to the report folder.
+//!
+//! - [`cast`]: turns a scenario into the Desk's set-up and the participants' plans.
+//! - [`behaviour`]: the virtual users and agents, state machines both modes drive.
+//! - [`live`]: live mode, one tokio task and WebSocket per participant.
+//! - [`virtual_time`]: virtual time, a discrete-event loop against the Desk itself.
+//! - [`history`]: what every participant sent and received (`history.jsonl`).
+//! - [`checker`]: the routing invariants over the history and the server's journal.
+//! - [`console`]: the end-of-run summary printed on the console.
+//!
+//! What they rest on:
+//!
 //! - [`scenario`]: the scenario file format, its validation and `--set` overrides.
 //! - [`dist`]: distributions, rates and arrival schedules, sampled from seeded RNGs.
 //! - [`seed`]: per-participant seeds derived from one master seed.

@@ -232,17 +232,10 @@ fn remove_stale_records(out: &Path) -> Result<(), WriteError> {
 
 /// Writes a virtual run's Desk journal in the server's format (one JSON line each).
 fn write_journal(path: &Path, journal: &[JournalEntry]) -> Result<(), WriteError> {
-    use std::io::Write as _;
-    let io = |source| WriteError::Io {
+    crate::checker::write_journal(path, journal).map_err(|source| WriteError::Io {
         path: path.to_path_buf(),
         source,
-    };
-    let mut w = std::io::BufWriter::new(std::fs::File::create(path).map_err(io)?);
-    for e in journal {
-        serde_json::to_writer(&mut w, e).map_err(|e| io(e.into()))?;
-        w.write_all(b"\n").map_err(io)?;
-    }
-    w.flush().map_err(io)
+    })
 }
 
 /// A warning when agents could not connect as a live run started (`(failed, of)`):

@@ -69,12 +69,14 @@ pub enum ChatState {
         /// The agent or queue it is addressed to.
         to: TransferTarget,
     },
-    /// Ended after an agent had it.
+    /// Closed by the user or an agent while an agent held it.
     Closed {
         /// Who closed it.
         by: Party,
     },
-    /// Ended by the user before any agent took it, or by the user's disconnect.
+    /// Ended by the user while no agent held it (waiting in the Queue or in
+    /// Transferred, even after an agent had it), or, by default, by the user's
+    /// disconnect.
     Abandoned,
 }
 

@@ -6,8 +6,9 @@ use std::fmt;
 use std::str::FromStr;
 use std::time::Duration;
 
-/// The most chats an agent may declare "Available for" (R2), and the most an agent may
-/// hold accepted from Transferred under auto-accept (R6).
+/// The most chats an agent may declare "Available for" (R2), and the highest
+/// `max_transfer_accepts` may be set to (R6: the most an agent may hold accepted from
+/// Transferred under auto-accept).
 pub const MAX_AVAILABLE_FOR: u8 = 4;
 
 /// How queued chats are given to agents.

@@ -71,7 +71,8 @@ pub enum DeskError {
         /// The agent.
         agent: AgentId,
     },
-    /// R6: already four open chats accepted from Transferred under auto-accept.
+    /// R6: already as many open chats accepted from Transferred under auto-accept as
+    /// `routing.max_transfer_accepts` allows.
     #[error(
         "agent `{0}` already holds the most chats accepted from Transferred allowed under auto-accept ({1})"
     )]

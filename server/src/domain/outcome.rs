@@ -35,7 +35,7 @@ pub enum Recipient {
     Agent(AgentId),
     /// One user connection.
     User(UserId),
-    /// Every signed-in agent of a support queue (the server fans it out).
+    /// Every signed-in, connected agent of a support queue (the server fans it out).
     QueueMembers(QueueId),
 }
 
@@ -279,7 +279,8 @@ pub enum Notice {
         transferred: usize,
     },
     /// To the agent a personal transfer was addressed to, when they sign out before
-    /// taking it: it went to the chat's queue instead.
+    /// taking it, or sign in again after their grace period ran out: it went to the
+    /// chat's queue instead.
     TransferWithdrawn {
         /// The chat.
         chat: ChatId,

@@ -30,11 +30,6 @@ impl Time {
                 .saturating_add(u64::try_from(d.as_millis()).unwrap_or(u64::MAX)),
         )
     }
-
-    /// How long after `earlier` this time is (zero if it is not after it).
-    pub fn since(self, earlier: Time) -> Duration {
-        Duration::from_millis(self.0.saturating_sub(earlier.0))
-    }
 }
 
 impl fmt::Display for Time {

@@ -2,11 +2,13 @@
 //!
 //! [`serve`] accepts TCP connections, serves HTTP/1.1 on each (hyper) and upgrades
 //! `GET /ws` to WebSocket sessions (tokio-tungstenite) on the same port. Around the
-//! Desk it runs three kinds of task, in the shape of mini-redis:
+//! Desk it runs four kinds of task, in the shape of mini-redis:
 //!
 //! - one per connection ([`http`], then [`session`] after an upgrade), each holding a
 //!   clone of the shutdown receiver and of the drain sender;
 //! - a timer that sends `Tick` when the Desk's next grace period runs out;
+//! - the queue-count pusher, which sends each queue's members its latest counts once
+//!   per `queue_count_interval_ms` (coalesced `queue_changed` notices);
 //! - the journal writer ([`journal`]).
 //!
 //! Shutdown: stop accepting, tell every session to close (1001), wait (bounded) for

@@ -6,7 +6,8 @@
 //! the registry lock is taken *before* the Desk lock is released and the frames are
 //! pushed with `try_send` after releasing it, so notices reach every connection in
 //! the order the Desk produced them while nobody waits on the Desk during fan-out.
-//! Lock order: `tokens` → `core` → `registry` → `counters`.
+//! Lock order: `tokens` → `core` → `registry` → `counters`, and `core` →
+//! `queue_counts` (held without taking any other lock).
 
 use super::outbound::{self, Refused};
 use crate::config::Limits;
@@ -511,7 +512,7 @@ impl Shared {
             core.desk.next_deadline().is_some_and(|d| d <= self.now())
         };
         if due {
-            // Tick is valid for every principal; failures are impossible but harmless.
+            // A tick from the system never fails; a failure would be harmless.
             let _ = self.execute(&Principal::System, Command::Tick, None);
         }
     }

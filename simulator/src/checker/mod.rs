@@ -48,11 +48,14 @@ pub struct Options {
 
 impl Default for Options {
     fn default() -> Self {
+        // The server's own defaults, which a scenario that sets nothing gets.
+        let routing = switchboard_server::domain::RoutingConfig::default();
+        let grace = switchboard_server::domain::DisconnectRules::default().agent_grace;
         Options {
-            agent_grace_ms: 30_000,
+            agent_grace_ms: u64::try_from(grace.as_millis()).unwrap_or(u64::MAX),
             work_bound_ms: 1_000,
-            max_transfer_accepts: 4,
-            route_queue_transfers: true,
+            max_transfer_accepts: routing.max_transfer_accepts,
+            route_queue_transfers: routing.route_queue_transfers,
             journal_expected: false,
         }
     }
@@ -362,7 +365,8 @@ pub fn read_journal(path: &Path) -> Result<Vec<JournalEntry>, CheckError> {
     Ok(out)
 }
 
-/// Writes a journal (the virtual driver's journal-equivalent).
+/// Writes a journal in the server's format, one JSON line per entry (a virtual run's
+/// Desk journal: the same file the server writes).
 pub fn write_journal(path: &Path, journal: &[JournalEntry]) -> std::io::Result<()> {
     let mut w = std::io::BufWriter::new(std::fs::File::create(path)?);
     for e in journal {

@@ -5,6 +5,7 @@
 use super::execute::{Comparison, METRICS, MetricSpec, QUEUE_METRICS, cdf_quantiles};
 use super::report::show;
 use super::stats::Estimate;
+use crate::report::html::esc;
 use std::fmt::Write;
 
 const W: f64 = 720.0;
@@ -17,13 +18,6 @@ const COLOURS: [&str; 10] = [
     "#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f",
     "#bcbd22", "#17becf",
 ];
-
-fn esc(s: &str) -> String {
-    s.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
-}
 
 /// A plot area mapping data to pixels.
 struct Frame {

@@ -120,16 +120,6 @@ impl Scenario {
         ChaCha8Rng::seed_from_u64(derive_seed(self.seed, purpose, 0))
     }
 
-    /// Scenario time to real time in live mode (divided by `time_scale`).
-    pub fn to_real(&self, scenario: Duration) -> Duration {
-        crate::dist::duration::to_duration(scenario.as_secs_f64() / self.time_scale)
-    }
-
-    /// Real time to scenario time in live mode (multiplied by `time_scale`).
-    pub fn to_scenario(&self, real: Duration) -> Duration {
-        crate::dist::duration::to_duration(real.as_secs_f64() * self.time_scale)
-    }
-
     /// The scenario as run, for `summary.json`: overrides applied, defaults and the
     /// derived `auto_accept` filled in.
     pub fn resolved(&self) -> serde_json::Value {

@@ -356,8 +356,7 @@ pub mod defaults {
     }
     /// `reply_delay`: `exp(mean=20s)`.
     pub fn reply_delay() -> DurationDist {
-        DurationDist::parse("exp(mean=20s)")
-            .unwrap_or_else(|_| DurationDist::constant(Duration::from_secs(20)))
+        DurationDist::parse("exp(mean=20s)").expect("a valid built-in default")
     }
     /// `messages`: 3.
     pub fn messages() -> CountDist {
@@ -365,23 +364,19 @@ pub mod defaults {
     }
     /// `think_time`: `exp(mean=15s)`.
     pub fn think_time() -> DurationDist {
-        DurationDist::parse("exp(mean=15s)")
-            .unwrap_or_else(|_| DurationDist::constant(Duration::from_secs(15)))
+        DurationDist::parse("exp(mean=15s)").expect("a valid built-in default")
     }
     /// `faults.drop_after`: `uniform(1s, 20s)`.
     pub fn drop_after() -> DurationDist {
-        DurationDist::parse("uniform(1s, 20s)")
-            .unwrap_or_else(|_| DurationDist::constant(Duration::from_secs(5)))
+        DurationDist::parse("uniform(1s, 20s)").expect("a valid built-in default")
     }
     /// `faults.reconnect_delay`: `uniform(1s, 5s)`.
     pub fn reconnect_delay() -> DurationDist {
-        DurationDist::parse("uniform(1s, 5s)")
-            .unwrap_or_else(|_| DurationDist::constant(Duration::from_secs(2)))
+        DurationDist::parse("uniform(1s, 5s)").expect("a valid built-in default")
     }
     /// `faults.slow_consumer_at`: `uniform(10s, 60s)`.
     pub fn slow_consumer_at() -> DurationDist {
-        DurationDist::parse("uniform(10s, 60s)")
-            .unwrap_or_else(|_| DurationDist::constant(Duration::from_secs(30)))
+        DurationDist::parse("uniform(10s, 60s)").expect("a valid built-in default")
     }
     /// `faults.slow_consumer_stall`: 10 seconds.
     pub fn slow_consumer_stall() -> DurationDist {

@@ -109,11 +109,6 @@ fn the_issue_example_parses() {
     assert_eq!(s.thresholds.0[0].expression(), "accept_wait.p95 < 60s");
     assert_eq!(s.agent_count(), 30);
     assert!((s.expected_users() - 600.0).abs() < 1e-9);
-    assert_eq!(s.to_real(Duration::from_secs(60)), Duration::from_secs(3));
-    assert_eq!(
-        s.to_scenario(Duration::from_secs(3)),
-        Duration::from_secs(60)
-    );
 }
 
 #[test]

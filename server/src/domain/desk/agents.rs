@@ -133,9 +133,9 @@ impl Desk {
                 )));
             }
             (true, Availability::Available) => {
-                return Err(DeskError::InvalidAvailability(
-                    "Agent Auto Accept is on: declare `available_for` N (0..=4) instead of `available`".into(),
-                ));
+                return Err(DeskError::InvalidAvailability(format!(
+                    "Agent Auto Accept is on: declare `available_for` N (0..={MAX_AVAILABLE_FOR}) instead of `available`"
+                )));
             }
             (false, Availability::AvailableFor(_)) => {
                 return Err(DeskError::InvalidAvailability(

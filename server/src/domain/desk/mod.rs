@@ -70,12 +70,14 @@ pub struct Desk {
     queues: BTreeMap<QueueId, QueueState>,
     agents: BTreeMap<AgentId, Agent>,
     chats: BTreeMap<ChatId, Chat>,
-    /// Chats not ended yet, and how many ended in each state: so [`Desk::stats`] is
-    /// proportional to the open chats, not to every chat of the day.
+    /// Chats not ended yet: so [`Desk::stats`] is proportional to the open chats, not
+    /// to every chat of the day.
     open_chats: BTreeSet<ChatId>,
     /// The same chats by the user who started them, so that a user's disconnect finds
     /// theirs without scanning every open chat.
     open_by_user: BTreeSet<(UserId, ChatId)>,
+    /// How many chats ended in each end state (kept beside `open_chats` for the same
+    /// reason).
     ended: BTreeMap<&'static str, usize>,
     /// How many ended chats (transcripts included) to keep, the most recent; `None`:
     /// every one. See [`Desk::keep_ended_chats`].
