@@ -73,7 +73,18 @@ impl Arrival {
         let h = horizon.as_secs_f64();
         match self {
             Arrival::Poisson(r) => r.per_second() * h,
-            Arrival::Constant(r) => ((r.per_second() * h).ceil() - 1.0).max(0.0),
+            Arrival::Constant(r) => {
+                // Arrivals at k / rate for k = 1, 2, … while before the horizon. A
+                // product a rounding error away from a whole number is that number (an
+                // arrival due exactly at the horizon does not come).
+                let n = r.per_second() * h;
+                let n = if (n - n.round()).abs() <= 1e-9 * n.max(1.0) {
+                    n.round()
+                } else {
+                    n
+                };
+                (n.ceil() - 1.0).max(0.0)
+            }
             Arrival::Phases(_) => segments(self, horizon)
                 .iter()
                 .map(|s| (s.start_rate + s.end_rate) / 2.0 * (s.end - s.start))
@@ -181,15 +192,24 @@ pub struct ArrivalSchedule<R> {
     current: usize,
     t: f64,
     rng: R,
-    constant_gap: Option<f64>,
+    /// Evenly spaced arrivals: the gap, and how many fall before the horizon (as
+    /// [`Arrival::expected_count`] says: the schedule and the estimate agree).
+    constant: Option<(f64, u64)>,
+    /// Evenly spaced arrivals made so far.
+    made: u64,
     horizon: f64,
 }
 
 impl<R: Rng> ArrivalSchedule<R> {
     /// The schedule of `arrival` up to (not including) `horizon`, drawn from `rng`.
     pub fn new(arrival: &Arrival, horizon: Duration, rng: R) -> Self {
-        let constant_gap = match arrival {
-            Arrival::Constant(r) => Some(1.0 / r.per_second()),
+        let constant = match arrival {
+            Arrival::Constant(r) => {
+                // A whole count, well within u64 for any rate and horizon a scenario
+                // takes.
+                let count = arrival.expected_count(horizon) as u64;
+                Some((1.0 / r.per_second(), count))
+            }
             _ => None,
         };
         ArrivalSchedule {
@@ -197,7 +217,8 @@ impl<R: Rng> ArrivalSchedule<R> {
             current: 0,
             t: 0.0,
             rng,
-            constant_gap,
+            constant,
+            made: 0,
             horizon: horizon.as_secs_f64(),
         }
     }
@@ -207,9 +228,15 @@ impl<R: Rng> Iterator for ArrivalSchedule<R> {
     type Item = Duration;
 
     fn next(&mut self) -> Option<Duration> {
-        if let Some(gap) = self.constant_gap {
-            self.t += gap;
-            return (self.t < self.horizon).then(|| Duration::from_secs_f64(self.t));
+        if let Some((gap, count)) = self.constant {
+            if self.made == count {
+                return None;
+            }
+            self.made += 1;
+            // Each one from its index, not by adding gaps (whose rounding errors add
+            // up); kept before the horizon where rounding would put the last on it.
+            self.t = (self.made as f64 * gap).min(self.horizon.next_down());
+            return Some(Duration::from_secs_f64(self.t));
         }
         loop {
             let seg = *self.segments.get(self.current)?;

@@ -200,3 +200,27 @@ fn documented_spellings_are_accepted() {
         Arrival::parse("constant(rate=1/s)").unwrap()
     );
 }
+
+/// Evenly spaced arrivals come at k / rate for k = 1, 2, … before the horizon: as many
+/// as `expected_count` says (what `validate` prints), with none at the horizon however
+/// the gaps round.
+#[test]
+fn evenly_spaced_arrivals_are_as_many_as_expected() {
+    for (rate, horizon, want) in [
+        ("0.9/min", 600, 8),
+        ("7/min", 600, 69),
+        ("1/s", 10, 9),
+        ("3/h", 3600, 2),
+        ("1/s", 1, 0),
+        ("0.1/s", 3601, 360),
+    ] {
+        let arrival = Arrival::parse(&format!("constant(rate={rate})")).unwrap();
+        let horizon = std::time::Duration::from_secs(horizon);
+        let rng = ChaCha8Rng::seed_from_u64(1);
+        let times: Vec<_> = ArrivalSchedule::new(&arrival, horizon, rng).collect();
+        assert_eq!(times.len(), want, "{rate} over {horizon:?}");
+        assert_eq!(arrival.expected_count(horizon), want as f64, "{rate}");
+        assert!(times.iter().all(|t| *t < horizon), "{rate}: {times:?}");
+        assert!(times.windows(2).all(|w| w[0] < w[1]), "{rate}");
+    }
+}

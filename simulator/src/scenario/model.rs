@@ -513,13 +513,28 @@ impl<'de> DeserializeSeed<'de> for ConditionSeed<'_> {
                 Threshold::parse(self.0, text).map_err(E::custom)
             }
             // `accept_wait.p95 = "< 60s"` without quotes around the key: TOML splits the
-            // key at its dots and reads a table `accept_wait` holding `p95`.
+            // key at its dots and reads a table `accept_wait` holding `p95` (and
+            // `queues.hw.service_level`, tables two deep): the key is put back together.
             fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Threshold, A::Error> {
-                let inner = map.next_key::<String>()?.unwrap_or_else(|| "p95".into());
-                let key = format!("{}.{inner}", self.0);
+                let mut key = self.0.to_string();
+                match map.next_key::<String>()? {
+                    Some(inner) => {
+                        key = format!("{key}.{inner}");
+                        let mut value: toml::Value = map.next_value()?;
+                        while let toml::Value::Table(t) = value {
+                            let Some((k, v)) = t.into_iter().next() else {
+                                break;
+                            };
+                            key = format!("{key}.{k}");
+                            value = v;
+                        }
+                    }
+                    None => key.push_str(".p95"),
+                }
                 let example = match crate::threshold::Subject::parse(&key).map(|s| s.unit()) {
                     Ok(crate::threshold::ValueUnit::Ms) => "< 60s",
                     Ok(crate::threshold::ValueUnit::Count) => "== 0",
+                    _ if key.ends_with("service_level") || key.ends_with("fairness") => ">= 80%",
                     _ => "< 5%",
                 };
                 Err(serde::de::Error::custom(format!(

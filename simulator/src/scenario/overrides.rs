@@ -145,11 +145,25 @@ pub fn valid_keys() -> String {
     )
 }
 
+/// A string value as given: bare, or quoted as in the file (`"my run"`, `'my run'`,
+/// with TOML's escapes), the quotes not being part of it.
+fn unquoted(v: &str) -> String {
+    let quoted = v.len() >= 2
+        && ((v.starts_with('"') && v.ends_with('"')) || (v.starts_with('\'') && v.ends_with('\'')));
+    if quoted
+        && let Ok(mut t) = toml::from_str::<Table>(&format!("v = {v}"))
+        && let Some(Value::String(s)) = t.remove("v")
+    {
+        return s;
+    }
+    v.to_string()
+}
+
 fn convert(kind: Kind, key: &str, v: &str) -> Result<Option<Value>, String> {
     Ok(Some(match kind {
-        Kind::Str => Value::String(v.to_string()),
+        Kind::Str => Value::String(unquoted(v)),
         Kind::OptStr if v == "none" => return Ok(None),
-        Kind::OptStr => Value::String(v.to_string()),
+        Kind::OptStr => Value::String(unquoted(v)),
         Kind::OptInt if v == "none" => return Ok(None),
         Kind::Int | Kind::OptInt => {
             let digits = v.replace('_', "");
@@ -323,7 +337,7 @@ pub fn apply(doc: &mut Table, ov: &Override) -> Result<Vec<FieldPath>, String> {
             let Value::Table(t) = entry else {
                 return Err("`thresholds` is not a table in the file".to_string());
             };
-            t.insert(tkey.to_string(), Value::String(ov.value.clone()));
+            t.insert(tkey.to_string(), Value::String(unquoted(&ov.value)));
             Ok(vec![root.key("thresholds").key(tkey)])
         }
         (section @ ("agents" | "users"), Some(rest)) => {
@@ -461,6 +475,27 @@ queue = "hw"
             ["thresholds.\"accept_wait.p95\""]
         );
         assert_eq!(d["thresholds"]["accept_wait.p95"].as_str(), Some("< 30s"));
+    }
+
+    #[test]
+    fn quotes_around_a_string_are_not_part_of_it() {
+        let mut d = doc();
+        for (set, expected) in [
+            (r#"name="my run""#, "my run"),
+            ("name='my run'", "my run"),
+            (r#"name="say \"hi\"""#, r#"say "hi""#),
+            ("name=plain", "plain"),
+            // Not a quoted string as a whole: taken as written.
+            (r#"name="half"#, r#""half"#),
+            (r#"name="a" "b""#, r#""a" "b""#),
+        ] {
+            set_one(&mut d, set).unwrap();
+            assert_eq!(d["name"].as_str(), Some(expected), "{set}");
+        }
+        set_one(&mut d, r#"users.hw.patience="exp(mean=1m)""#).unwrap();
+        assert_eq!(d["users"][0]["patience"].as_str(), Some("exp(mean=1m)"));
+        set_one(&mut d, r#"thresholds.abandon_rate="< 5%""#).unwrap();
+        assert_eq!(d["thresholds"]["abandon_rate"].as_str(), Some("< 5%"));
     }
 
     #[test]

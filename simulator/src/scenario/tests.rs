@@ -379,6 +379,17 @@ fn malformed_thresholds_have_their_line() {
         "thresholds.accept_wait",
         "a key with dots must be in quotes, or TOML reads it as a table: write \"accept_wait.p95\" = \"< 60s\"",
     );
+    // Two dots: tables two deep, the key put back together whole.
+    let text = with(
+        "\"accept_wait.p95\" = \"< 60s\"",
+        "queues.hardware.service_level = \">= 80%\"",
+    );
+    expect_one(
+        &text,
+        34,
+        "thresholds.queues",
+        "a key with dots must be in quotes, or TOML reads it as a table: write \"queues.hardware.service_level\" = \">= 80%\"",
+    );
     // A bare number: the condition's form, in the key's own unit.
     let text = with("\"< 5%\"", "5");
     expect_one(
@@ -728,7 +739,22 @@ fn values_that_could_never_run_are_refused_at_their_field() {
     let text = with("time_scale = 20", "time_scale = 1e20");
     expect_one(&text, 4, "time_scale", "from 0.001 to 1000000");
     let text = with("duration = \"10m\"", "duration = \"9000d\"");
-    expect_one(&text, 3, "duration", "at most 366 days");
+    expect_one(&text, 3, "duration", "at most 366 days, got 777600000 s");
+    let text = with(
+        "duration = \"10m\"",
+        "duration = \"99999999999999999999999h\"",
+    );
+    expect_one(
+        &text,
+        3,
+        "duration",
+        "at most 366 days, got more than a duration can hold",
+    );
+    let text = with(
+        "service_level_target = \"60s\"",
+        "service_level_target = \"400d\"",
+    );
+    expect_one(&text, 5, "service_level_target", "at most 366 days");
     let text = with("count = 30", "count = 4000000000");
     expect_one(
         &text,
@@ -769,7 +795,8 @@ fn a_transfer_to_a_queue_nobody_serves_is_refused() {
 fn names_that_set_keys_could_not_select_are_refused() {
     for (name, want) in [
         ("\"\"", "must not be empty"),
-        ("\"tier.1\"", "holds `.` or `*`"),
+        ("\"tier.1\"", "holds `.`, `*` or `=`"),
+        ("\"a=b\"", "holds `.`, `*` or `=`"),
         ("\"7\"", "is a number"),
     ] {
         let text = with("group = \"tier1\"", &format!("group = {name}"));
@@ -1228,6 +1255,52 @@ fn agents_work_that_can_never_start_is_a_warning() {
             .advisories()
             .is_empty()
     );
+}
+
+/// The users who can reach a group are those of its queues and those the transfers of
+/// groups they reach lead to: users elsewhere who write do not start its work.
+#[test]
+fn work_no_writing_user_can_reach_is_a_warning() {
+    let two_queues = |transfer: &str| {
+        format!(
+            r#"
+name = "two"
+duration = "10m"
+[[queues]]
+name = "hw"
+[[queues]]
+name = "sw"
+[[agents]]
+group = "t1"
+count = 1
+queues = ["hw"]
+{transfer}
+[[agents]]
+group = "t2"
+count = 1
+queues = ["sw"]
+ticket = {{ probability = 1.0 }}
+[[users]]
+queue = "hw"
+arrival = "poisson(rate=1/min)"
+[[users]]
+queue = "sw"
+arrival = "poisson(rate=1/min)"
+messages = "0"
+"#
+        )
+    };
+    let advice = |text: &str| parse(text, "two.toml", &[]).expect("valid").advisories();
+    let found = advice(&two_queues(""));
+    assert!(
+        found.len() == 1 && found[0].starts_with("agents `t2` start a chat's work"),
+        "{found:?}"
+    );
+    // A transfer brings t1's writing users to t2, by queue or by group.
+    for to in ["to_queue = \"sw\"", "to_agent_group = \"t2\""] {
+        let text = two_queues(&format!("transfer = {{ probability = 0.5, {to} }}"));
+        assert_eq!(advice(&text), Vec::<String>::new(), "{to}");
+    }
 }
 
 #[test]

@@ -68,12 +68,14 @@ fn about(n: f64) -> String {
 const MAX_NAME_BYTES: usize = 200;
 
 /// Whether `name` can be picked out by a `--set agents.<name>.…` or
-/// `users.<name>.…` key: not empty, no `.` or `*`, not a plain number (an index).
+/// `users.<name>.…` key: not empty, no `.`, `*` or `=`, not a plain number (an index).
 fn selectable(name: &str) -> Result<(), String> {
     if name.trim().is_empty() {
         Err("it must not be empty".into())
-    } else if name.contains(['.', '*']) {
-        Err(format!("`{name}` holds `.` or `*`, which `--set` keys use"))
+    } else if name.contains(['.', '*', '=']) {
+        Err(format!(
+            "`{name}` holds `.`, `*` or `=`, which `--set` keys and values use"
+        ))
     } else if name.bytes().all(|b| b.is_ascii_digit()) {
         Err(format!(
             "`{name}` is a number, which `--set` keys read as an index"
@@ -127,11 +129,20 @@ pub fn validate(s: &Scenario) -> Vec<Issue> {
             "missing or zero: how long users arrive (duration = \"10m\")",
         );
     }
-    for (key, d) in [("duration", s.duration), ("drain", s.drain)] {
+    for (key, d) in [
+        ("duration", s.duration),
+        ("drain", s.drain),
+        ("service_level_target", s.service_level_target),
+    ] {
         if d > MAX_SPAN {
+            // A number too large to hold was read as the largest there is.
+            let got = match d.as_secs() {
+                u64::MAX => "more than a duration can hold".to_string(),
+                secs => format!("{secs} s"),
+            };
             c.fail(
                 root.key(key),
-                format!("{key} must be at most 366 days, got {} s", d.as_secs()),
+                format!("{key} must be at most 366 days, got {got}"),
             );
         }
     }
@@ -403,13 +414,51 @@ pub fn unmodelled_in_virtual_time(s: &Scenario) -> Vec<String> {
 }
 
 /// Agents without a `handle_time` start a chat's planned work once they have answered
-/// the user: when no user writes, that work never happens.
+/// the user: when no user who can reach them writes, that work never happens. A
+/// writing user reaches the groups serving their queue and, through those groups'
+/// transfers, the groups those lead to.
 fn idle_work(s: &Scenario) -> Vec<String> {
-    if s.users.is_empty() || s.users.iter().any(|u| u.messages.mean() > 0.0) {
+    if s.users.is_empty() {
         return Vec::new();
+    }
+    let serves = |g: &super::AgentGroup, q: &str| g.queues.iter().any(|x| x == q);
+    let mut reached: Vec<bool> = s
+        .agents
+        .iter()
+        .map(|g| {
+            s.users
+                .iter()
+                .any(|u| u.messages.mean() > 0.0 && serves(g, &u.queue))
+        })
+        .collect();
+    // Follow transfers until nothing new is reached.
+    loop {
+        let mut grew = false;
+        for (i, g) in s.agents.iter().enumerate() {
+            let Some(t) = g.transfer.as_ref().filter(|t| t.probability > 0.0) else {
+                continue;
+            };
+            if !reached[i] {
+                continue;
+            }
+            for (j, h) in s.agents.iter().enumerate() {
+                let led_to = t.to_agent_group.as_deref() == Some(h.group.as_str())
+                    || t.to_queue.as_deref().is_some_and(|q| serves(h, q));
+                if led_to && !reached[j] {
+                    reached[j] = true;
+                    grew = true;
+                }
+            }
+        }
+        if !grew {
+            break;
+        }
     }
     s.agents
         .iter()
+        .zip(reached)
+        .filter(|&(_, reached)| !reached)
+        .map(|(g, _)| g)
         .filter(|g| g.handle_time.is_none())
         .filter(|g| {
             g.share_article_probability > 0.0
@@ -419,8 +468,10 @@ fn idle_work(s: &Scenario) -> Vec<String> {
         .map(|g| {
             format!(
                 "agents `{}` start a chat's work (articles, tickets, transfers) after \
-                 answering the user, and no user sends a message (`messages` is 0): that \
-                 work never happens (give users messages, or the group a handle_time)",
+                 answering the user, and no user who reaches them sends a message \
+                 (`messages` is 0 for the users of their queues and of the transfers that \
+                 lead to them): that work never happens (give those users messages, or \
+                 the group a handle_time)",
                 g.group
             )
         })
