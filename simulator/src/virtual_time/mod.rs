@@ -23,6 +23,7 @@ use crate::event_queue::EventQueue;
 use crate::history::{History, What};
 use crate::metrics::Recorder;
 use crate::scenario::Scenario;
+use rand::seq::SliceRandom as _;
 use rand_chacha::ChaCha8Rng;
 use std::collections::{BTreeMap, HashMap};
 use std::rc::Rc;
@@ -109,6 +110,9 @@ pub struct VirtualRun {
     /// when they go out next.
     pending_counts: BTreeMap<QueueId, Rc<Notice>>,
     counts_at: Option<Duration>,
+    /// Orders the pullers told of new counts at one instant: the first to hear acts
+    /// first, and a fixed order would give every race for a chat to the same agent.
+    puller_order: ChaCha8Rng,
     users: HashMap<u64, UserBot>,
     streams: Vec<Stream>,
     next_user: u64,
@@ -218,6 +222,7 @@ impl VirtualRun {
             pullers,
             pending_counts: BTreeMap::new(),
             counts_at: None,
+            puller_order: scenario.rng("virtual puller order"),
             users: HashMap::new(),
             streams,
             next_user: 0,
@@ -361,6 +366,7 @@ impl VirtualRun {
             }
             Event::QueueCounts => {
                 self.counts_at = None;
+                let mut told = Vec::new();
                 for (q, notice) in std::mem::take(&mut self.pending_counts) {
                     for &i in self.pullers.get(&q).into_iter().flatten() {
                         let online = self
@@ -368,10 +374,15 @@ impl VirtualRun {
                             .agent(self.agents[i].id())
                             .is_some_and(switchboard_server::domain::Agent::online);
                         if online {
-                            self.queue
-                                .push(at, Event::Notice(Pid::Agent(i), notice.clone()));
+                            told.push((i, notice.clone()));
                         }
                     }
+                }
+                // In a random order, as a live server's notices reach the pullers in
+                // whatever order their connections are served.
+                told.shuffle(&mut self.puller_order);
+                for (i, notice) in told {
+                    self.queue.push(at, Event::Notice(Pid::Agent(i), notice));
                 }
             }
         }
