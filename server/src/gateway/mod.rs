@@ -15,6 +15,7 @@
 //! every connection task to finish — their `Disconnect` commands reach the journal —
 //! then close the journal channel and wait for the writer to flush.
 
+mod connection;
 mod http;
 mod journal;
 mod metrics;

@@ -3,8 +3,9 @@
 //! the per-connection limits and, when the connection ends, tells the Desk
 //! (`Command::Disconnect`).
 
+use super::connection::{Outbox, Queued};
 use super::outbound;
-use super::state::{Outbox, Queued, Shared, error_frame, lock};
+use super::state::{Shared, error_frame, lock};
 use crate::domain::{Command, Principal};
 use crate::protocol::{self, ProtocolError, ServerFrame, Welcome, WireLimits, close};
 use futures_util::{FutureExt as _, SinkExt, StreamExt};
