@@ -19,8 +19,10 @@ pub fn meets_p99_target(step: &Step) -> bool {
 /// earlier half's (plus 1 ms, for latencies near the timer's resolution)…
 const GROWTH_LIMIT: f64 = 2.0;
 
-/// … and below this many ms: a standing queue longer than that means the target runs
-/// at the edge of its capacity, even if the queue is not growing.
+/// … both halves' medians are below this many ms (a standing queue longer than that
+/// means the target runs at the edge of its capacity, even if the queue is not
+/// growing), and the step's last message came back within as long after its end (a
+/// backlog that began late in the step shows there, not in the medians).
 const STANDING_QUEUE_MS: f64 = 50.0;
 
 /// The client counts as the bottleneck when its threads used this share of their cores.
@@ -82,12 +84,21 @@ impl Step {
             Some(format!("{} never sent", self.scheduled - self.sent))
         } else if self.received < self.sent {
             Some(format!("{} not back", self.sent - self.received))
+        } else if let Some(d) = self.drained_ms.filter(|d| *d > STANDING_QUEUE_MS) {
+            Some(format!(
+                "backlog at the end: the last back {d:.1} ms after it"
+            ))
         } else if self.drained_ms.is_none() {
             Some("not drained in time".to_string())
         } else if self.late_p50_ms > STANDING_QUEUE_MS {
             Some(format!(
                 "standing queue: median {:.2} ms in the later half",
                 self.late_p50_ms
+            ))
+        } else if self.early_p50_ms > STANDING_QUEUE_MS {
+            Some(format!(
+                "standing queue: median {:.2} ms in the earlier half",
+                self.early_p50_ms
             ))
         } else {
             Some(format!(
@@ -130,6 +141,10 @@ pub struct TargetResult {
 
 #[derive(Serialize, Debug)]
 pub struct Report {
+    /// The command line's settings, every one (defaults included).
+    pub parameters: serde_json::Value,
+    /// When the run started, seconds since the Unix epoch.
+    pub started_unix_s: u64,
     pub server_threads: usize,
     pub client_threads: usize,
     pub results: Vec<TargetResult>,
@@ -142,8 +157,15 @@ pub struct Report {
     /// kept up with.
     pub cpu_per_message: Vec<CpuPerMessage>,
     pub relay_p99_ms_at_half: Option<f64>,
+    /// Whether relay ÷ echo reached 0.60; `None` (undecided) unless both saturated and
+    /// neither saturation was disturbed.
     pub target_throughput_ratio_met: Option<bool>,
+    /// Whether the relay's p99 at 50% of its saturation was within 5 ms; `None`
+    /// (undecided) unless it saturated and neither that nor the step was disturbed.
     pub target_p99_met: Option<bool>,
+    /// Why a target is undecided, when one is.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub undecided: Vec<String>,
 }
 
 /// A baseline's and the relay's CPU per message at one offered rate: what each message
@@ -189,10 +211,11 @@ pub fn figures(c: StepCounts, offered: f64, secs: f64, m: Measured, client_threa
     let (early, late) = (ms(&c.early, 0.5), ms(&c.late, 0.5));
     let drained_ms = m.drained.map(|d| d.as_secs_f64() * 1000.0);
     let kept_up = m.errors == 0
-        && drained_ms.is_some()
+        && drained_ms.is_some_and(|d| d <= STANDING_QUEUE_MS)
         && c.sent == c.scheduled
         && c.received >= c.sent
         && late <= GROWTH_LIMIT * early + 1.0
+        && early <= STANDING_QUEUE_MS
         && late <= STANDING_QUEUE_MS;
     Step {
         offered,
@@ -322,8 +345,23 @@ mod tests {
         assert!(!grew.kept_up);
         assert!(grew.shortfall().unwrap().starts_with("latency grew"));
         // A queue that built up early and stays is not keeping up either.
-        let standing = step(counts(100, 60, 70), measured(Some(70), 0.5, 0.5));
+        let standing = step(counts(100, 60, 70), measured(Some(10), 0.5, 0.5));
         assert!(standing.shortfall().unwrap().starts_with("standing queue"));
+        // Nor one that stood in the earlier half and drained in the later: the growth
+        // test alone let it through.
+        let early = step(counts(100, 177, 5), measured(Some(5), 0.5, 0.5));
+        assert!(!early.kept_up);
+        assert_eq!(
+            early.shortfall().as_deref(),
+            Some("standing queue: median 177.02 ms in the earlier half")
+        );
+        // Nor one that began late: the medians miss it, the step's end does not.
+        let backlog = step(counts(100, 4, 4), measured(Some(300), 0.5, 0.5));
+        assert!(!backlog.kept_up);
+        assert_eq!(
+            backlog.shortfall().as_deref(),
+            Some("backlog at the end: the last back 300.0 ms after it")
+        );
         // Not drained in time.
         let mut lost = counts(100, 4, 4);
         lost.received = 97;

@@ -46,7 +46,7 @@ use switchboard_server::cli::raise_open_files_limit;
 use switchboard_server::config::RESERVED_OPEN_FILES;
 
 /// Relay vs bare echo: messages/s at saturation and latency at 25/50/75% of it.
-#[derive(Parser, Debug, Clone)]
+#[derive(Parser, Debug, Clone, serde::Serialize)]
 #[command(version, about)]
 struct Args {
     /// Chats (user + agent connection each) on the relay; the echo and the bare relay
@@ -144,6 +144,9 @@ fn main() -> anyhow::Result<()> {
             args.pairs
         );
     }
+    let started = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(client_threads)
         .thread_name(load::CLIENT_THREADS)
@@ -173,7 +176,30 @@ fn main() -> anyhow::Result<()> {
         }
     }
     let relay_vs_echo = ratio(relay, echo);
+    // A verdict needs a real saturation (not a lower bound) on an undisturbed machine.
+    let mut undecided = Vec::new();
+    for r in [echo, relay].into_iter().flatten() {
+        if !r.saturated {
+            undecided.push(format!(
+                "{} never fell behind: its saturation is only a lower bound (raise --max-steps)",
+                r.target
+            ));
+        }
+        if r.saturation_disturbed {
+            undecided.push(format!(
+                "{}'s saturation was decided by a disturbed step",
+                r.target
+            ));
+        }
+    }
+    let decided =
+        |r: Option<&TargetResult>| r.is_some_and(|r| r.saturated && !r.saturation_disturbed);
+    if half.is_some_and(|s| s.disturbed) {
+        undecided.push("the relay's 50% step was disturbed".to_string());
+    }
     let report = Report {
+        parameters: serde_json::to_value(&args)?,
+        started_unix_s: started,
         server_threads,
         client_threads,
         relay_vs_echo_throughput: relay_vs_echo,
@@ -181,8 +207,13 @@ fn main() -> anyhow::Result<()> {
         relay_vs_forward_throughput: ratio(relay, forward),
         cpu_per_message: cpu,
         relay_p99_ms_at_half: half.map(|s| s.p99_ms),
-        target_throughput_ratio_met: relay_vs_echo.map(|r| r >= 0.6),
-        target_p99_met: half.map(meets_p99_target),
+        target_throughput_ratio_met: relay_vs_echo
+            .filter(|_| decided(echo) && decided(relay))
+            .map(|r| r >= 0.6),
+        target_p99_met: half
+            .filter(|s| decided(relay) && !s.disturbed)
+            .map(meets_p99_target),
+        undecided,
         results,
     };
     print_report(&report);

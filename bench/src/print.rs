@@ -129,7 +129,11 @@ pub fn print_report(r: &Report) {
         println!(
             "relay / echo throughput: {:.2} (target >= 0.60: {})",
             x,
-            if x >= 0.6 { "met" } else { "NOT met" }
+            match r.target_throughput_ratio_met {
+                Some(true) => "met",
+                Some(false) => "NOT met",
+                None => "undecided",
+            }
         );
     }
     if let Some(x) = r.forward_vs_echo_throughput {
@@ -152,15 +156,19 @@ pub fn print_report(r: &Report) {
             );
         }
     }
-    if let (Some(p), Some(met)) = (r.relay_p99_ms_at_half, r.target_p99_met) {
+    if let Some(p) = r.relay_p99_ms_at_half {
         println!(
             "relay p99 at 50% of its saturation: {:.2} ms (target <= {P99_TARGET_MS} ms: {})",
             p,
-            match (met, p <= P99_TARGET_MS) {
-                (true, _) => "met",
-                (false, true) => "NOT met: the step did not keep up",
-                (false, false) => "NOT met",
+            match (r.target_p99_met, p <= P99_TARGET_MS) {
+                (Some(true), _) => "met",
+                (Some(false), true) => "NOT met: the step did not keep up",
+                (Some(false), false) => "NOT met",
+                (None, _) => "undecided",
             }
         );
+    }
+    for why in &r.undecided {
+        println!("undecided: {why}");
     }
 }

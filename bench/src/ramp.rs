@@ -206,6 +206,10 @@ pub async fn bench_target(
             let s = runs
                 .step(saturation * f, args.measure_secs, saturation * 0.25)
                 .await?;
+            if !s.kept_up {
+                // Its backlog must not count against the next step: a fresh instance.
+                runs.restart();
+            }
             eprintln!(
                 "[{name}] {:>3.0}% of saturation: {:>9.0}/s p50 {:.2} p99 {:.2} p999 {:.2} ms (send lag p99 {:.2} ms; cores: client {}, target {}){}{}",
                 f * 100.0,

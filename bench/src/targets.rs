@@ -6,10 +6,12 @@
 //!   (batched: it flushes once nothing else is ready, as the reference server does).
 //!   It is the floor any WebSocket server pays.
 //! - **forward**: a bare tokio-tungstenite relay. Connections pair up in the order they
-//!   arrive; each text frame is written unchanged to the partner and a fixed reply back
-//!   to the sender, as the reference server answers a `send`. No JSON, no Desk, no
-//!   bookkeeping: the floor any server pays that relays with this protocol's shape
-//!   (one frame in, two out, on two connections).
+//!   arrive; each text frame is written to the partner, padded with spaces to the size
+//!   of the reference server's `message` notice ([`notice_padding`]), and a fixed reply
+//!   of the size of the reference server's back to the sender, as the reference server
+//!   answers a `send`. No JSON, no Desk, no bookkeeping: the floor any server pays that
+//!   relays with this protocol's shape (one frame in, two out, on two connections, of
+//!   the same sizes).
 //! - **relay**: the reference server. `pairs` users each start a chat that agent *i*
 //!   accepts; then users and agents `send`, and the other side receives each message
 //!   as a `message` notice (half the traffic user → agent, half agent → user).
@@ -21,8 +23,10 @@ use std::collections::BTreeSet;
 use std::net::SocketAddr;
 use switchboard_server::ServerConfig;
 use switchboard_server::config::AgentConfig;
-use switchboard_server::domain::{CHAT_PERMISSION, ChatSource, Command, Reply};
-use switchboard_server::protocol::{ClientMessage, ReqId, ServerFrame};
+use switchboard_server::domain::{
+    CHAT_PERMISSION, ChatId, ChatSource, Command, Entry, EntryBody, Notice, Party, Reply, Time,
+};
+use switchboard_server::protocol::{ClientMessage, ReqId, ServerFrame, encode_notice};
 use tokio::net::TcpListener;
 use tokio::sync::{mpsc, oneshot};
 use tokio_tungstenite::tungstenite::{Message, Utf8Bytes};
@@ -133,9 +137,33 @@ async fn echo_connection(stream: tokio::net::TcpStream) {
 }
 
 /// What the forward target answers every frame with: the reference server's reply to a
-/// `send`, of the same size.
+/// `send`, of the same size (a two-digit chat, a six-digit place in its transcript, as a
+/// run's long transcripts reach).
 const FORWARD_REPLY: &str =
-    r#"{"type":"reply","req":null,"command":"send","reply":"sent","chat":1,"seq":1}"#;
+    r#"{"type":"reply","req":null,"command":"send","reply":"sent","chat":25,"seq":123456}"#;
+
+/// How many bytes the reference server's `message` notice is longer than the `send`
+/// frame it relays, for a typical bench message (a two-digit chat, six-digit place and
+/// time, either side writing): what the bare relay pads each frame it forwards with, so
+/// that it moves frames of the reference server's sizes.
+pub fn notice_padding() -> usize {
+    let text = "~S12:123456789~ hello from the bench";
+    let send = format!(r#"{{"type":"send","chat":25,"text":"{text}"}}"#);
+    let notice = |from| {
+        encode_notice(&Notice::Message {
+            chat: ChatId(25),
+            entry: Entry {
+                seq: 123_456,
+                at: Time(123_456),
+                from,
+                body: EntryBody::Text { text: text.into() },
+            },
+        })
+        .len()
+    };
+    let mean = (notice(Party::User) + notice(Party::Agent("a25".into()))) / 2;
+    mean.saturating_sub(send.len())
+}
 
 /// Starts the bare relay: connection 2*k* and 2*k* + 1, in the order they are
 /// accepted, are partners. [`plain_conns`] opens them one after the other, so that
@@ -169,6 +197,7 @@ async fn forward_connection(
         return;
     };
     let reply = Utf8Bytes::from_static(FORWARD_REPLY);
+    let padding = " ".repeat(notice_padding());
     loop {
         let written = tokio::select! {
             msg = ws.next() => {
@@ -177,7 +206,10 @@ async fn forward_connection(
                     if let Message::Text(text) = msg {
                         // A partner that is gone takes this end down with it (its
                         // inbox closes), so a frame lost here is never waited for.
-                        let _ = partner.send(text);
+                        let mut padded = String::with_capacity(text.len() + padding.len());
+                        padded.push_str(text.as_str());
+                        padded.push_str(&padding);
+                        let _ = partner.send(Utf8Bytes::from(padded));
                         if ws.feed(Message::Text(reply.clone())).await.is_err() {
                             return;
                         }

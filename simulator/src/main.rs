@@ -1,7 +1,9 @@
 //! `switchboard`: the simulator's command line.
 //!
-//! Exit codes: 0 success, 1 a threshold or invariant failed, 2 usage or scenario error,
-//! or a run that could not be carried out or reported.
+//! Exit codes: 0 success, 1 a threshold or invariant failed (for `compare`, which holds
+//! runs to thresholds without failing on them: it stopped early, with the replications
+//! before), 2 usage or scenario error, or a run that could not be carried out or
+//! reported.
 
 use anyhow::{Context as _, Result};
 use clap::parser::ValueSource;
@@ -399,6 +401,7 @@ async fn dispatch(cli: Cli) -> Result<ExitCode> {
                         journal: None,
                         progress: !quiet,
                         history: true,
+                        interrupt_ends_at_once: false,
                     })
                 }
             };

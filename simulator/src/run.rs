@@ -347,6 +347,7 @@ mod tests {
                 journal: None,
                 progress: false,
                 history: true,
+                interrupt_ends_at_once: false,
             })
         };
         let base = std::env::temp_dir().join(format!("sb-failed-{}", std::process::id()));

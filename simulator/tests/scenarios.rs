@@ -253,6 +253,7 @@ async fn a_live_run_refuses_a_grace_time_scale_shrinks_to_nothing() {
         journal: None,
         progress: false,
         history: false,
+        interrupt_ends_at_once: false,
     };
     let err = switchboard_sim::live::run(&s, opts)
         .await
@@ -268,6 +269,7 @@ async fn a_live_run_refuses_a_grace_time_scale_shrinks_to_nothing() {
         journal: None,
         progress: false,
         history: false,
+        interrupt_ends_at_once: false,
     };
     let err = switchboard_sim::run::run(&s, &sets, switchboard_sim::run::Driver::Live(opts), &out)
         .await

@@ -83,6 +83,7 @@ async fn chaos_passes_the_checker_live_over_three_seeds() {
         let out = out_dir(&format!("live-{seed}"));
         let opts = LiveOptions {
             history: true,
+            interrupt_ends_at_once: false,
             ..LiveOptions::default()
         };
         let summary = run::run(&scenario, &[], Driver::Live(opts), &out)

@@ -100,6 +100,7 @@ async fn run_with(bug: Option<Bug>, text: &str, seed: u64) -> CheckReport {
     let out = out_dir(&format!("{name}-{seed}"));
     let opts = LiveOptions {
         history: true,
+        interrupt_ends_at_once: false,
         ..LiveOptions::default()
     };
     let summary = run::run(&scenario, &[], Driver::Live(opts), &out)

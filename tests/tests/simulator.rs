@@ -117,6 +117,7 @@ async fn quickstart_against_the_embedded_server() {
         journal: None,
         progress: false,
         history: true,
+        interrupt_ends_at_once: false,
     };
     let summary = tokio::time::timeout(
         Duration::from_secs(120),
@@ -252,6 +253,7 @@ fn against(addr: std::net::SocketAddr) -> LiveOptions {
         journal: None,
         progress: false,
         history: true,
+        interrupt_ends_at_once: false,
     }
 }
 
@@ -562,6 +564,7 @@ think_time = "const(5s)"
         journal: None,
         progress: false,
         history: true,
+        interrupt_ends_at_once: false,
     };
     let summary = tokio::time::timeout(
         Duration::from_secs(60),

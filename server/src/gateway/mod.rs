@@ -183,7 +183,7 @@ pub async fn serve(
         user_connections: AtomicUsize::new(0),
         timer: Notify::new(),
         queue_counts: Mutex::new(std::collections::BTreeMap::new()),
-        read_renders: tokio::sync::Semaphore::new(state::READ_API_RENDERS),
+        read_renders: Arc::new(tokio::sync::Semaphore::new(state::READ_API_RENDERS)),
     });
 
     let (shutdown_tx, shutdown_rx) = watch::channel(false);

@@ -100,7 +100,7 @@ pub(crate) struct Shared {
     pub queue_counts: Mutex<BTreeMap<QueueId, Notice>>,
     /// Read API answers being copied and written at once (see
     /// [`READ_API_RENDERS`]); the others wait their turn, holding nothing.
-    pub read_renders: tokio::sync::Semaphore,
+    pub read_renders: Arc<tokio::sync::Semaphore>,
 }
 
 /// Most read API answers copied and written as JSON at once. Each holds its copy of

@@ -377,6 +377,7 @@ pub async fn run_once(scenario: &Scenario, mode: Mode) -> Result<(Summary, Recor
                 journal: None,
                 progress: false,
                 history: false,
+                interrupt_ends_at_once: true,
             };
             let o = live::run(scenario, opts).await.map_err(|e| e.to_string())?;
             if o.interrupted.is_some() {

@@ -194,8 +194,8 @@ impl Plan {
             }
             if v.key.starts_with("thresholds.") || v.key == "name" || v.key == "description" {
                 problems.push(format!(
-                    "`{}` cannot change a comparison's figures (compare ranks the metrics, \
-                     it does not apply thresholds): vary something the run depends on",
+                    "`{}` cannot change a comparison's figures (thresholds are held to every \
+                     run, but do not rank): vary something the run depends on",
                     v.key
                 ));
             }

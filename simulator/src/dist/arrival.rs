@@ -78,7 +78,7 @@ impl Arrival {
                 // product a rounding error away from a whole number is that number (an
                 // arrival due exactly at the horizon does not come).
                 let n = r.per_second() * h;
-                let n = if (n - n.round()).abs() <= 1e-9 * n.max(1.0) {
+                let n = if (n - n.round()).abs() <= 1e-12 * n.max(1.0) {
                     n.round()
                 } else {
                     n

@@ -223,4 +223,10 @@ fn evenly_spaced_arrivals_are_as_many_as_expected() {
         assert!(times.iter().all(|t| *t < horizon), "{rate}: {times:?}");
         assert!(times.windows(2).all(|w| w[0] < w[1]), "{rate}");
     }
+    // An arrival a millisecond before the horizon is not rounded away.
+    let hourly = Arrival::parse("constant(rate=1/h)").unwrap();
+    let horizon = std::time::Duration::from_millis(300 * 3_600_000 + 1);
+    assert_eq!(hourly.expected_count(horizon), 300.0);
+    let rng = ChaCha8Rng::seed_from_u64(1);
+    assert_eq!(ArrivalSchedule::new(&hourly, horizon, rng).count(), 300);
 }

@@ -43,6 +43,9 @@ pub struct LiveOptions {
     pub progress: bool,
     /// Keep the event history (`history.jsonl`).
     pub history: bool,
+    /// Ctrl-C ends the run at once, without letting its chats drain (a comparison
+    /// discards an interrupted run anyway, and keeps the replications before it).
+    pub interrupt_ends_at_once: bool,
 }
 
 /// What a live run produced.
@@ -309,7 +312,11 @@ pub async fn run(scenario: &Scenario, opts: LiveOptions) -> Result<LiveOutcome, 
                     // stream behind its schedule still has some after their time).
                     let arrivals_over = now >= arrivals_end
                         && streams_done.load(Ordering::Relaxed) == cast.user_plans.len();
-                    if !arrivals_over {
+                    if opts.interrupt_ends_at_once {
+                        interrupted = Some(Interrupted::DuringArrivals);
+                        deadline = now;
+                        eprintln!("\ninterrupted: ending the run now");
+                    } else if !arrivals_over {
                         interrupted = Some(Interrupted::DuringArrivals);
                         deadline = deadline.min(now + clock.to_real(scenario.drain));
                         eprintln!("\ninterrupted: arrivals stopped, draining for up to {:?}", clock.to_real(scenario.drain));

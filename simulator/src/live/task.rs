@@ -347,7 +347,13 @@ pub async fn run_connected<P: Participant>(
                 }
             }
         }
-        if result == Done::Yes || (*end.borrow() && kind == Kind::Agent) {
+        if result == Done::Yes {
+            break;
+        }
+        if *end.borrow() && kind == Kind::Agent {
+            if conn.is_some() {
+                log.push(None, What::RunEnd);
+            }
             break;
         }
         let ev = {

@@ -146,17 +146,35 @@ pub fn valid_keys() -> String {
 }
 
 /// A string value as given: bare, or quoted as in the file (`"my run"`, `'my run'`,
-/// with TOML's escapes), the quotes not being part of it.
+/// with TOML's escapes), the quotes not being part of it. Only a value that is one
+/// quoted string from its first character to its last is unquoted; anything else is
+/// taken as written.
 fn unquoted(v: &str) -> String {
-    let quoted = v.len() >= 2
-        && ((v.starts_with('"') && v.ends_with('"')) || (v.starts_with('\'') && v.ends_with('\'')));
-    if quoted
+    if quoted_whole(v)
         && let Ok(mut t) = toml::from_str::<Table>(&format!("v = {v}"))
         && let Some(Value::String(s)) = t.remove("v")
     {
         return s;
     }
     v.to_string()
+}
+
+/// Whether `v` is one TOML string, `"…"` (with escapes) or `'…'`, its closing quote the
+/// last character.
+fn quoted_whole(v: &str) -> bool {
+    let bytes = v.as_bytes();
+    let Some(&open) = bytes.first().filter(|b| **b == b'"' || **b == b'\'') else {
+        return false;
+    };
+    let mut i = 1;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'\\' if open == b'"' => i += 2,
+            b if b == open => return i == bytes.len() - 1,
+            _ => i += 1,
+        }
+    }
+    false
 }
 
 fn convert(kind: Kind, key: &str, v: &str) -> Result<Option<Value>, String> {
@@ -195,7 +213,7 @@ fn convert(kind: Kind, key: &str, v: &str) -> Result<Option<Value>, String> {
             v.split(',')
                 .map(str::trim)
                 .filter(|s| !s.is_empty())
-                .map(|s| Value::String(s.to_string()))
+                .map(|s| Value::String(unquoted(s)))
                 .collect(),
         ),
     }))
@@ -488,12 +506,18 @@ queue = "hw"
             // Not a quoted string as a whole: taken as written.
             (r#"name="half"#, r#""half"#),
             (r#"name="a" "b""#, r#""a" "b""#),
+            // A comment in TOML, text here.
+            (r#"name="VIP" # see ""#, r#""VIP" # see ""#),
+            (r#"name="ends \""#, r#""ends \""#),
         ] {
             set_one(&mut d, set).unwrap();
             assert_eq!(d["name"].as_str(), Some(expected), "{set}");
         }
         set_one(&mut d, r#"users.hw.patience="exp(mean=1m)""#).unwrap();
         assert_eq!(d["users"][0]["patience"].as_str(), Some("exp(mean=1m)"));
+        set_one(&mut d, r#"agents.tier1.queues="hw", 'sw'"#).unwrap();
+        assert_eq!(d["agents"][0]["queues"][0].as_str(), Some("hw"));
+        assert_eq!(d["agents"][0]["queues"][1].as_str(), Some("sw"));
         set_one(&mut d, r#"thresholds.abandon_rate="< 5%""#).unwrap();
         assert_eq!(d["thresholds"]["abandon_rate"].as_str(), Some("< 5%"));
     }

@@ -8,6 +8,7 @@ use crate::domain::{
 use crate::gateway::state::{Shared, lock};
 use hyper::{Response, StatusCode};
 use serde::Serialize;
+use std::sync::Arc;
 
 use super::auth::Viewer;
 use super::query::query_param;
@@ -163,10 +164,16 @@ pub(super) async fn read_api(
     path: ApiPath<'_>,
     query: Option<&str>,
 ) -> Res {
-    // The semaphore is never closed.
-    let _turn = shared.read_renders.acquire().await.ok();
+    // The semaphore is never closed. The turn goes with the writing: a request dropped
+    // meanwhile (its client gone) does not give it back before the JSON is written.
+    let turn = Arc::clone(&shared.read_renders).acquire_owned().await.ok();
     let render = read_api_copy(shared, viewer, path, query)?;
-    tokio::task::spawn_blocking(render).await.map_err(|_| {
+    let written = move || {
+        let response = render();
+        drop(turn);
+        response
+    };
+    tokio::task::spawn_blocking(written).await.map_err(|_| {
         Fail::new(
             StatusCode::INTERNAL_SERVER_ERROR,
             "internal",
