@@ -366,7 +366,7 @@ pub async fn relay_conns(addr: SocketAddr, pairs: usize) -> anyhow::Result<Vec<C
 
 #[cfg(test)]
 mod tests {
-    use super::{FORWARD_REPLY, plain_conns, start_forward};
+    use super::{FORWARD_REPLY, notice_padding, plain_conns, start_forward};
     use futures_util::{SinkExt, StreamExt};
     use std::time::Duration;
     use tokio_tungstenite::tungstenite::Message;
@@ -383,15 +383,37 @@ mod tests {
     async fn the_bare_relay_passes_frames_to_the_partner_and_answers_the_sender() {
         let target = start_forward(1).unwrap();
         let mut conns = plain_conns(target.addr, 4).await.unwrap();
+        // Frames reach the partner padded to the size of a `message` notice.
+        let padded = |s: &str| format!("{s}{}", " ".repeat(notice_padding()));
         // Connections 0 and 1 are partners, 2 and 3 too.
         conns[0].ws.send(Message::text("from 0")).await.unwrap();
         conns[3].ws.send(Message::text("from 3")).await.unwrap();
         assert_eq!(next_text(&mut conns[0].ws).await, FORWARD_REPLY);
-        assert_eq!(next_text(&mut conns[1].ws).await, "from 0");
+        assert_eq!(next_text(&mut conns[1].ws).await, padded("from 0"));
         assert_eq!(next_text(&mut conns[3].ws).await, FORWARD_REPLY);
-        assert_eq!(next_text(&mut conns[2].ws).await, "from 3");
+        assert_eq!(next_text(&mut conns[2].ws).await, padded("from 3"));
         conns[1].ws.send(Message::text("back")).await.unwrap();
-        assert_eq!(next_text(&mut conns[0].ws).await, "back");
+        assert_eq!(next_text(&mut conns[0].ws).await, padded("back"));
         assert_eq!(next_text(&mut conns[1].ws).await, FORWARD_REPLY);
+    }
+
+    /// The bare relay moves frames of the reference server's sizes: a `send` padded
+    /// by this much is as long as the `message` notice the reference server makes of
+    /// it (between the notice from a user and from an agent), and its reply as long as
+    /// the reference server's.
+    #[test]
+    fn the_bare_relay_s_frames_are_the_reference_server_s_sizes() {
+        let pad = notice_padding();
+        // A 71-byte `send` becomes a notice of about 160 bytes.
+        assert!((80..=100).contains(&pad), "{pad}");
+        let reply = switchboard_server::protocol::encode_reply(
+            &None,
+            "send",
+            &switchboard_server::domain::Reply::Sent {
+                chat: switchboard_server::domain::ChatId(25),
+                seq: 123_456,
+            },
+        );
+        assert_eq!(reply.len(), FORWARD_REPLY.len(), "{reply}");
     }
 }
