@@ -18,16 +18,17 @@ fn pct(v: Option<f64>) -> String {
     v.map_or_else(|| "-".into(), percent)
 }
 
-/// A share as a percentage with one decimal, more where one would round a share that
-/// is not whole to 100.0% or a share above nothing to 0.0% (5,917 of 5,918 is 99.98%).
-/// The console and `report.html` print shares this way.
+/// A share as a percentage with one decimal, more where one would round it to a whole
+/// percentage it is not: 5,917 of 5,918 is 99.98%, not 100.0%, and 19 of 381 is 4.99%,
+/// not 5.0% beside a threshold `< 5%` it meets. The console and `report.html` print
+/// shares this way.
 pub fn percent(v: f64) -> String {
     let p = v * 100.0;
+    let whole = p.round();
     let mut decimals = 1;
     while decimals < 6 {
         let text = format!("{p:.decimals$}");
-        let rounds_to_whole = |end: f64| p != end && text == format!("{end:.decimals$}");
-        if !(rounds_to_whole(100.0) || rounds_to_whole(0.0)) {
+        if p == whole || text != format!("{whole:.decimals$}") {
             break;
         }
         decimals += 1;
@@ -244,6 +245,10 @@ mod tests {
         assert_eq!(pct(Some(0.0)), "0.0%");
         assert_eq!(pct(Some(0.0004)), "0.04%");
         assert_eq!(pct(Some(0.954)), "95.4%");
+        // Nor as a whole percentage it is not (beside a threshold `< 5%` it meets).
+        assert_eq!(pct(Some(19.0 / 381.0)), "4.99%");
+        assert_eq!(pct(Some(0.05)), "5.0%");
+        assert_eq!(pct(Some(0.2497)), "24.97%");
         assert_eq!(pct(None), "-");
     }
 

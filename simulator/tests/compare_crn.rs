@@ -270,6 +270,25 @@ fn invalid_keys_and_values_are_refused_up_front_with_the_valid_keys() {
         "{err}"
     );
     assert!(plan.check_mode(Mode::Live).is_ok());
+    // A variant whose live run would be refused stops a live comparison before any
+    // run: here a grace period time_scale shrinks below a millisecond.
+    let fast: Override = "time_scale=1000".parse().expect("override");
+    let plan = Plan::new(
+        &path,
+        &[fast],
+        vec![vary("faults.agent_grace=10s,100ms")],
+        2,
+    )
+    .expect("valid plan");
+    let err = plan
+        .check_mode(Mode::Live)
+        .expect_err("a grace of 0.1 ms")
+        .to_string();
+    assert!(
+        err.starts_with("faults.agent_grace=100ms: ") && !err.contains("=10s"),
+        "{err}"
+    );
+    assert!(plan.check_mode(Mode::Virtual).is_ok());
 }
 
 #[tokio::test]

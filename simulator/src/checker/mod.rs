@@ -447,7 +447,9 @@ fn complete(history: &History, journal: &[JournalEntry], hp: &Path) -> Result<()
         .collect();
     if let [first, ..] = missing.as_slice() {
         return Err(CheckError::Read(format!(
-            "{}: incomplete: the journal shows {} participant(s) it has nothing of ({first}, …)",
+            "{}: incomplete: the journal shows {} participant(s) it has nothing of ({first}, …): \
+             a journal that holds other runs too (a server's journal over several runs), or a \
+             history cut short",
             hp.display(),
             missing.len()
         )));

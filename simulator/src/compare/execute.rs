@@ -153,6 +153,14 @@ pub struct RunFigures {
     /// JSON when it met them all.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub failed_thresholds: Vec<String>,
+    /// Of those, the ones that failed for want of data (nothing in the run to compute
+    /// them from: no transfer for a `transfer_wait` threshold, say).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub thresholds_without_data: Vec<String>,
+    /// The thresholds that do not apply to this run (a real-time metric in virtual
+    /// time): they pass without being tested.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub thresholds_not_applicable: Vec<String>,
 }
 
 impl RunFigures {
@@ -202,6 +210,18 @@ impl RunFigures {
                 .filter(|t| !t.pass)
                 .map(|t| t.expression.clone())
                 .collect(),
+            thresholds_without_data: summary
+                .thresholds
+                .iter()
+                .filter(|t| !t.pass && t.no_data.is_some())
+                .map(|t| t.expression.clone())
+                .collect(),
+            thresholds_not_applicable: summary
+                .thresholds
+                .iter()
+                .filter(|t| t.not_applicable.is_some())
+                .map(|t| t.expression.clone())
+                .collect(),
         }
     }
 }
@@ -236,20 +256,22 @@ impl VariantResult {
             .count()
     }
 
-    /// Each threshold some run failed, with how many runs failed it, in the order of
-    /// `thresholds`.
-    pub fn threshold_failures<'a>(&self, thresholds: &'a [String]) -> Vec<(&'a str, usize)> {
+    /// Each threshold some run failed, with how many runs failed it and how many of
+    /// those for want of data, in the order of `thresholds`.
+    pub fn threshold_failures<'a>(&self, thresholds: &'a [String]) -> Vec<(&'a str, usize, usize)> {
         thresholds
             .iter()
             .map(|t| {
-                let failed = self
-                    .runs
-                    .iter()
-                    .filter(|r| r.failed_thresholds.contains(t))
-                    .count();
-                (t.as_str(), failed)
+                let count = |list: fn(&RunFigures) -> &Vec<String>| {
+                    self.runs.iter().filter(|r| list(r).contains(t)).count()
+                };
+                (
+                    t.as_str(),
+                    count(|r| &r.failed_thresholds),
+                    count(|r| &r.thresholds_without_data),
+                )
             })
-            .filter(|&(_, failed)| failed > 0)
+            .filter(|&(_, failed, _)| failed > 0)
             .collect()
     }
 
@@ -344,6 +366,21 @@ impl Comparison {
             }
         }
         all
+    }
+
+    /// The thresholds some run could not apply (a real-time metric in virtual time):
+    /// they passed without being tested.
+    pub fn thresholds_not_applicable(&self) -> Vec<&str> {
+        self.thresholds
+            .iter()
+            .filter(|t| {
+                self.variants
+                    .iter()
+                    .flat_map(|v| &v.runs)
+                    .any(|r| r.thresholds_not_applicable.contains(t))
+            })
+            .map(String::as_str)
+            .collect()
     }
 
     /// The support queues users asked, when some run's users asked more than one
@@ -518,6 +555,8 @@ mod tests {
             queues: BTreeMap::new(),
             warnings: Vec::new(),
             failed_thresholds: Vec::new(),
+            thresholds_without_data: Vec::new(),
+            thresholds_not_applicable: Vec::new(),
         };
         VariantResult {
             name: name.into(),
@@ -611,7 +650,7 @@ mod tests {
         assert_eq!(c.variants[1].runs_meeting_thresholds(), 2);
         assert_eq!(
             c.variants[0].threshold_failures(&c.thresholds),
-            [(lost, 1), (p95, 2)]
+            [(lost, 1, 0), (p95, 2, 0)]
         );
         let text = super::super::report::render(&c);
         assert!(
@@ -636,6 +675,29 @@ mod tests {
             json["variants"][1]["runs"][0]
                 .get("failed_thresholds")
                 .is_none()
+        );
+
+        // A threshold that failed for want of data says so; one that does not apply
+        // in the mode is not called met.
+        let latency = "message_latency.p99 < 250ms";
+        c.thresholds.push(latency.into());
+        for v in &mut c.variants {
+            for r in &mut v.runs {
+                r.thresholds_not_applicable = vec![latency.into()];
+            }
+        }
+        c.variants[0].runs[1].thresholds_without_data = vec![p95.into()];
+        let text = super::super::report::render(&c);
+        assert!(
+            text.contains(
+                "(they do not rank): `chats.lost == 0`, `accept_wait.p95 < 60s`\n\
+                 Not applicable in virtual mode, so not tested: `message_latency.p99 < 250ms`\n"
+            ),
+            "{text}"
+        );
+        assert!(
+            text.contains("`accept_wait.p95 < 60s` failed in 2, 1 of them for want of data"),
+            "{text}"
         );
     }
 

@@ -107,12 +107,28 @@ fn describe(e: &ScenarioError) -> String {
 }
 
 impl Plan {
-    /// Refuses varied keys that `mode` ignores: in virtual time `time_scale`, the
-    /// outbound queue and slow consumers (not modelled there) would compare identical
-    /// variants.
+    /// Refuses what `mode` cannot run as asked, before anything runs: in virtual time,
+    /// varied keys it ignores (`time_scale`, the outbound queue and slow consumers are
+    /// not modelled there: the variants would be identical); live, a variant whose run
+    /// would be refused (more open files than this process may have, a grace period
+    /// `time_scale` shrinks to nothing).
     pub fn check_mode(&self, mode: crate::metrics::Mode) -> Result<(), CompareError> {
-        if mode != crate::metrics::Mode::Virtual {
-            return Ok(());
+        if mode == crate::metrics::Mode::Live {
+            // What would stop a variant's live run (too few open files, a grace period
+            // `time_scale` shrinks to nothing) stops the comparison before any runs.
+            let refused: Vec<String> = self
+                .variants
+                .iter()
+                .filter_map(|v| {
+                    crate::live::preflight(&v.scenario, true)
+                        .err()
+                        .map(|e| format!("{}: {e}", v.name))
+                })
+                .collect();
+            if refused.is_empty() {
+                return Ok(());
+            }
+            return Err(CompareError::Invalid(refused.join("\n")));
         }
         let ignored: Vec<&str> = self
             .vary

@@ -268,12 +268,31 @@ fn render_thresholds(s: &mut String, c: &Comparison, order: &[usize], width: usi
     if c.thresholds.is_empty() {
         return;
     }
-    let listed: Vec<String> = c.thresholds.iter().map(|t| format!("`{t}`")).collect();
+    let untested = c.thresholds_not_applicable();
+    let listed: Vec<String> = c
+        .thresholds
+        .iter()
+        .filter(|t| !untested.contains(&t.as_str()))
+        .map(|t| format!("`{t}`"))
+        .collect();
     let _ = writeln!(
         s,
         "\nThresholds, held to every run (they do not rank): {}",
-        listed.join(", ")
+        if listed.is_empty() {
+            "none that applies".to_string()
+        } else {
+            listed.join(", ")
+        }
     );
+    if !untested.is_empty() {
+        let untested: Vec<String> = untested.iter().map(|t| format!("`{t}`")).collect();
+        let _ = writeln!(
+            s,
+            "Not applicable in {} mode, so not tested: {}",
+            c.mode,
+            untested.join(", ")
+        );
+    }
     for &i in order {
         let v = &c.variants[i];
         let _ = write!(
@@ -286,7 +305,11 @@ fn render_thresholds(s: &mut String, c: &Comparison, order: &[usize], width: usi
         let failures: Vec<String> = v
             .threshold_failures(&c.thresholds)
             .into_iter()
-            .map(|(t, n)| format!("`{t}` failed in {n}"))
+            .map(|(t, n, no_data)| match no_data {
+                0 => format!("`{t}` failed in {n}"),
+                _ if no_data == n => format!("`{t}` failed in {n}, for want of data"),
+                _ => format!("`{t}` failed in {n}, {no_data} of them for want of data"),
+            })
             .collect();
         if !failures.is_empty() {
             let _ = write!(s, " ({})", failures.join(", "));
