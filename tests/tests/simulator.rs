@@ -112,20 +112,7 @@ fn check_files(dir: &Path, s: &Summary) {
 async fn quickstart_against_the_embedded_server() {
     let (scenario, sets) = quickstart();
     let dir = out_dir("embedded");
-    let opts = LiveOptions {
-        target: None,
-        journal: None,
-        progress: false,
-        history: true,
-        interrupt_ends_at_once: false,
-    };
-    let summary = tokio::time::timeout(
-        Duration::from_secs(120),
-        run::run(&scenario, &sets, Driver::Live(opts), &dir),
-    )
-    .await
-    .expect("run finishes in time")
-    .expect("run succeeds");
+    let summary = finished(&scenario, &sets, embedded(), &dir, 120).await;
     check_counters(&summary, true);
     check_files(&dir, &summary);
     check_latency_intervals(&dir);
@@ -250,11 +237,37 @@ fn start_server_process() -> (Server, std::net::SocketAddr) {
 fn against(addr: std::net::SocketAddr) -> LiveOptions {
     LiveOptions {
         target: Some((addr, "e2e-admin".into())),
+        ..embedded()
+    }
+}
+
+/// A live run on the embedded server, history kept.
+fn embedded() -> LiveOptions {
+    LiveOptions {
+        target: None,
         journal: None,
         progress: false,
         history: true,
         interrupt_ends_at_once: false,
     }
+}
+
+/// Runs `scenario` live with `opts` into `dir`: its summary, once it has finished
+/// (within `secs` seconds) and succeeded.
+async fn finished(
+    scenario: &Scenario,
+    sets: &[Override],
+    opts: LiveOptions,
+    dir: &Path,
+    secs: u64,
+) -> Summary {
+    tokio::time::timeout(
+        Duration::from_secs(secs),
+        run::run(scenario, sets, Driver::Live(opts), dir),
+    )
+    .await
+    .expect("run finishes in time")
+    .expect("run succeeds")
 }
 
 /// Waits (up to a minute) until the server at `addr` reports `gauge` at `at_least` or
@@ -295,14 +308,7 @@ async fn quickstart_against_a_separate_server_process() {
     let (server, addr) = start_server_process();
     let (scenario, sets) = quickstart();
     let dir = out_dir("external");
-    let opts = against(addr);
-    let summary = tokio::time::timeout(
-        Duration::from_secs(120),
-        run::run(&scenario, &sets, Driver::Live(opts), &dir),
-    )
-    .await
-    .expect("run finishes in time")
-    .expect("run succeeds");
+    let summary = finished(&scenario, &sets, against(addr), &dir, 120).await;
     // The bare server has no knowledge articles or templates, and the summary says
     // that those workflows never happened.
     check_counters(&summary, false);
@@ -351,13 +357,7 @@ messages = "1"
 {extra}"#
         ),
     );
-    tokio::time::timeout(
-        Duration::from_secs(60),
-        run::run(&scenario, &[], Driver::Live(against(addr)), &dir),
-    )
-    .await
-    .expect("run finishes in time")
-    .expect("run succeeds")
+    finished(&scenario, &[], against(addr), &dir, 60).await
 }
 
 /// An agent that cannot connect (here: the server already has an agent of that name,
@@ -559,20 +559,7 @@ messages = "50"
 think_time = "const(5s)"
 "#,
     );
-    let opts = LiveOptions {
-        target: None,
-        journal: None,
-        progress: false,
-        history: true,
-        interrupt_ends_at_once: false,
-    };
-    let summary = tokio::time::timeout(
-        Duration::from_secs(60),
-        run::run(&scenario, &[], Driver::Live(opts), &dir),
-    )
-    .await
-    .expect("run finishes in time")
-    .expect("run succeeds");
+    let summary = finished(&scenario, &[], embedded(), &dir, 60).await;
     let c = &summary.counters.chats;
     // One chat with the agent, the users after it waiting for her.
     assert!(c.active_at_end == 1 && c.queued_at_end >= 2, "{c:?}");
