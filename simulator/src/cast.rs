@@ -135,15 +135,15 @@ impl Cast {
             .users
             .iter()
             .map(|u| {
-                // The user ends the chat unless every group serving the queue decides
-                // the chat's length itself.
-                let serving: Vec<_> = scenario
-                    .agents
-                    .iter()
-                    .filter(|g| g.queues.contains(&u.queue))
-                    .collect();
-                let agents_decide =
-                    !serving.is_empty() && serving.iter().all(|g| g.handle_time.is_some());
+                // The user ends the chat unless every group the chat can reach (serving
+                // its queue, or where their transfers lead) decides its length itself:
+                // a chat transferred to a group that leaves it to the user would
+                // otherwise never end.
+                let reached = scenario.groups_reached_from(&u.queue);
+                let agents_decide = !reached.is_empty()
+                    && reached
+                        .iter()
+                        .all(|&i| scenario.agents[i].handle_time.is_some());
                 Arc::new(UserPlan {
                     queue: u.queue.as_str().into(),
                     subjects: SUBJECTS.iter().map(|s| s.to_string()).collect(),

@@ -176,7 +176,9 @@ async fn each_planted_fault_is_reported_by_the_invariant_it_breaks() {
     assert_eq!(report.matches("ended twice").count(), 1, "{report}");
 
     // Two agents given one chat: the second owner takes it over, and the one fault is
-    // not reported again as the first owner's capacity.
+    // not reported again as the first owner's capacity. (The second owner may then
+    // seem to hold one chat too many: the Desk never gave it that one.)
+    let mut first_owner = String::new();
     let report = planted(&clean, "double-accept", |entries| {
         for e in entries.iter_mut() {
             let Some(list) = e["ok"]["deliveries"].as_array_mut() else {
@@ -188,6 +190,7 @@ async fn each_planted_fault_is_reported_by_the_invariant_it_breaks() {
                 continue;
             };
             let mut second = d.clone();
+            first_owner = d["to"]["agent"].as_str().unwrap_or_default().to_string();
             let other = if d["to"]["agent"] == "tier1-1" {
                 "tier1-2"
             } else {
@@ -200,7 +203,12 @@ async fn each_planted_fault_is_reported_by_the_invariant_it_breaks() {
         false
     });
     assert!(report.contains("[single_owner]"), "{report}");
-    assert!(!report.contains("[capacity]"), "{report}");
+    assert!(
+        !report
+            .lines()
+            .any(|l| l.contains("[capacity]") && l.contains(&format!("agents {first_owner} "))),
+        "{report}"
+    );
     let _ = std::fs::remove_dir_all(&clean);
 }
 
@@ -238,6 +246,14 @@ async fn a_chat_a_reconnecting_agent_is_no_longer_given_is_reported_lost() {
     // along: routed late, as a freshly queued chat must not be either.
     let mut late = None;
     let report = planted(&clean, "queue-transfer-late", |entries| {
+        // One that nothing else touches for those 3 s (a user's close would end it).
+        let quiet = |i: usize, chat: &Value| {
+            let until = entries[i]["at_ms"].as_u64().unwrap_or(0) + 4_000;
+            !entries[i + 1..]
+                .iter()
+                .take_while(|e| e["at_ms"].as_u64().is_some_and(|t| t <= until))
+                .any(|e| e["command"]["chat"] == *chat)
+        };
         let Some((i, chat)) = entries.iter().enumerate().find_map(|(i, e)| {
             let chat = e["command"]["chat"].clone();
             let to_queue =
@@ -246,7 +262,7 @@ async fn a_chat_a_reconnecting_agent_is_no_longer_given_is_reported_lost() {
                 list.iter()
                     .any(|d| d["notice"]["notice"] == "assigned" && d["notice"]["chat"] == chat)
             });
-            (to_queue && routed).then_some((i, chat))
+            (to_queue && routed && quiet(i, &chat)).then_some((i, chat))
         }) else {
             return false;
         };

@@ -299,3 +299,39 @@ accept_burst = true
     // A fair share is a quarter; with a fixed order the fourth got a few percent.
     assert!(chats.iter().all(|&c| c * 8 >= total), "{chats:?}");
 }
+
+/// A user whose chat a transfer can take to agents who leave its end to the user
+/// closes it: only when every group the chat can reach decides its length do users
+/// leave that to the agents. (Users of a queue whose own agents set a handle time,
+/// transferred to a group without one, talked to it until the run ended.)
+#[test]
+fn a_chat_transferred_to_agents_without_a_handle_time_still_ends() {
+    let text = r#"
+name = "xfer"
+seed = 4
+duration = "30m"
+drain = "30m"
+[[queues]]
+name = "q1"
+[[queues]]
+name = "q2"
+[[agents]]
+group = "h"
+count = 2
+queues = ["q1"]
+handle_time = "const(3m)"
+transfer = { probability = 1.0, to_queue = "q2" }
+[[agents]]
+group = "n"
+count = 2
+queues = ["q2"]
+[[users]]
+queue = "q1"
+arrival = "poisson(rate=30/h)"
+"#;
+    let (rec, _desk) = run(text);
+    let c = &rec.counters.chats;
+    assert!(c.offered > 5 && c.transferred > 5, "{c:?}");
+    assert_eq!(c.closed, c.accepted, "{c:?}");
+    assert_eq!(c.active_at_end, 0, "{c:?}");
+}

@@ -255,7 +255,8 @@ impl Participant for UserBot {
                     if self.phase == Phase::Ended {
                         return;
                     }
-                    if self.first_joined.is_none() {
+                    let first = self.first_joined.is_none();
+                    if first {
                         self.first_joined = Some(now);
                         self.count(rec, ChatOutcome::Accepted);
                         rec.record_accept_wait(
@@ -268,7 +269,9 @@ impl Participant for UserBot {
                     }
                     self.phase = Phase::Talking;
                     self.generation += 1;
-                    if super::chance(&mut self.rng, self.plan.abandon_on_join) {
+                    // Once per user: at the first agent's join, not again at the next
+                    // one's after a transfer or a lost agent.
+                    if first && super::chance(&mut self.rng, self.plan.abandon_on_join) {
                         fx.send.push((CLOSE, Command::Close { chat: *chat }));
                         return;
                     }
@@ -491,5 +494,43 @@ mod tests {
             rec.exact(MetricName::TransferWait).max,
             Some(crate::metrics::recorder::micros(Duration::from_secs(7)))
         );
+    }
+    /// `abandon_on_join` is drawn once per user, at the first agent's join: a chat
+    /// that goes on (the close raced a transfer) is not given up again at the next.
+    #[test]
+    fn a_user_gives_up_on_joining_once_at_most() {
+        let mut rec = Recorder::new(Duration::from_secs(60));
+        let mut bot = user();
+        let mut plan = (*bot.plan).clone();
+        plan.abandon_on_join = 1.0;
+        bot.plan = Arc::new(plan);
+        at(&mut bot, 0, Input::Start, &mut rec);
+        let started = Reply::ChatStarted {
+            chat: ChatId(1),
+            queue: "q".into(),
+            position: 0,
+            assigned: false,
+        };
+        at(&mut bot, 0, Input::Reply(START, &started), &mut rec);
+        let joined = |agent: &str| Notice::AgentJoined {
+            chat: ChatId(1),
+            agent: agent.into(),
+            name: agent.into(),
+        };
+        let closes = |bot: &mut UserBot, notice: &Notice, rec: &mut Recorder| {
+            let mut fx = Effects::default();
+            bot.on(Duration::from_secs(5), Input::Notice(notice), &mut fx, rec);
+            fx.send
+                .iter()
+                .any(|(_, c)| matches!(c, Command::Close { .. }))
+        };
+        assert!(closes(&mut bot, &joined("a"), &mut rec));
+        let left = Notice::AgentLeft {
+            chat: ChatId(1),
+            agent: "a".into(),
+            reason: LeftReason::Transferred,
+        };
+        at(&mut bot, 6, Input::Notice(&left), &mut rec);
+        assert!(!closes(&mut bot, &joined("b"), &mut rec));
     }
 }

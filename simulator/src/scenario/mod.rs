@@ -120,6 +120,37 @@ impl Scenario {
         ChaCha8Rng::seed_from_u64(derive_seed(self.seed, purpose, 0))
     }
 
+    /// The agent groups (their indexes) a chat asked in `queue` can reach: those
+    /// serving the queue and, through their transfers, the groups those lead to (by
+    /// name, or serving the queue transferred to).
+    pub fn groups_reached_from(&self, queue: &str) -> Vec<usize> {
+        let serves = |g: &AgentGroup, q: &str| g.queues.iter().any(|x| x == q);
+        let mut reached: Vec<bool> = self.agents.iter().map(|g| serves(g, queue)).collect();
+        loop {
+            let mut grew = false;
+            for (i, g) in self.agents.iter().enumerate() {
+                let Some(t) = g.transfer.as_ref().filter(|t| t.probability > 0.0) else {
+                    continue;
+                };
+                if !reached[i] {
+                    continue;
+                }
+                for (j, h) in self.agents.iter().enumerate() {
+                    let led_to = t.to_agent_group.as_deref() == Some(h.group.as_str())
+                        || t.to_queue.as_deref().is_some_and(|q| serves(h, q));
+                    if led_to && !reached[j] {
+                        reached[j] = true;
+                        grew = true;
+                    }
+                }
+            }
+            if !grew {
+                break;
+            }
+        }
+        (0..self.agents.len()).filter(|&i| reached[i]).collect()
+    }
+
     /// The scenario as run, for `summary.json`: overrides applied, defaults and the
     /// derived `auto_accept` filled in.
     pub fn resolved(&self) -> serde_json::Value {

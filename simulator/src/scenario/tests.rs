@@ -1303,6 +1303,44 @@ messages = "0"
     }
 }
 
+/// Under auto-accept with `route_queue_transfers = false` a transfer to a queue waits
+/// in Transferred for someone to take it by hand: without an agent of that queue who
+/// pulls (`manual_accept`), nobody ever does.
+#[test]
+fn queue_transfers_nobody_takes_are_a_warning() {
+    let text = |extra: &str| {
+        format!(
+            r#"
+name = "rqt"
+duration = "10m"
+[routing]
+auto_accept = true
+route_queue_transfers = false
+[[queues]]
+name = "q1"
+[[agents]]
+group = "a"
+count = 2
+queues = ["q1"]
+transfer = {{ probability = 0.5, to_queue = "q1" }}
+{extra}
+[[users]]
+queue = "q1"
+arrival = "poisson(rate=1/min)"
+"#
+        )
+    };
+    let advice = |t: &str| parse(t, "rqt.toml", &[]).expect("valid").advisories();
+    let found = advice(&text(""));
+    assert!(
+        found.len() == 1 && found[0].starts_with("chats transferred to queue `q1` are not routed"),
+        "{found:?}"
+    );
+    let pullers =
+        "[[agents]]\ngroup = \"floor\"\ncount = 1\nqueues = [\"q1\"]\nmanual_accept = true";
+    assert_eq!(advice(&text(pullers)), Vec::<String>::new());
+}
+
 #[test]
 fn a_threshold_on_a_queue_no_stream_asks_is_a_warning() {
     let text = with(

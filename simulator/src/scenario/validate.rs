@@ -367,7 +367,42 @@ pub fn advisories(s: &Scenario) -> Vec<String> {
     let mut out = thin_streams(s);
     out.extend(idle_work(s));
     out.extend(unasked_queue_thresholds(s));
+    out.extend(unrouted_queue_transfers(s));
     out
+}
+
+/// Under auto-accept with `route_queue_transfers = false`, a chat transferred to a
+/// queue waits in Transferred for an agent to take it by hand; the simulator's agents
+/// who auto-accept never look there, only those with `manual_accept` do.
+fn unrouted_queue_transfers(s: &Scenario) -> Vec<String> {
+    let routing = s.routing_config();
+    if !routing.auto_accept || routing.route_queue_transfers {
+        return Vec::new();
+    }
+    let mut queues: Vec<&str> = s
+        .agents
+        .iter()
+        .filter_map(|g| g.transfer.as_ref())
+        .filter(|t| t.probability > 0.0)
+        .filter_map(|t| t.to_queue.as_deref())
+        .filter(|q| {
+            !s.agents
+                .iter()
+                .any(|g| g.manual_accept && g.queues.iter().any(|x| x == q))
+        })
+        .collect();
+    queues.sort_unstable();
+    queues.dedup();
+    queues
+        .into_iter()
+        .map(|q| {
+            format!(
+                "chats transferred to queue `{q}` are not routed (routing.route_queue_transfers \
+                 = false) and no agent serving it pulls by hand (manual_accept): they wait \
+                 until the run ends"
+            )
+        })
+        .collect()
 }
 
 /// A threshold on a queue no user stream asks fails for want of data, whatever happens:
@@ -421,37 +456,10 @@ fn idle_work(s: &Scenario) -> Vec<String> {
     if s.users.is_empty() {
         return Vec::new();
     }
-    let serves = |g: &super::AgentGroup, q: &str| g.queues.iter().any(|x| x == q);
-    let mut reached: Vec<bool> = s
-        .agents
-        .iter()
-        .map(|g| {
-            s.users
-                .iter()
-                .any(|u| u.messages.mean() > 0.0 && serves(g, &u.queue))
-        })
-        .collect();
-    // Follow transfers until nothing new is reached.
-    loop {
-        let mut grew = false;
-        for (i, g) in s.agents.iter().enumerate() {
-            let Some(t) = g.transfer.as_ref().filter(|t| t.probability > 0.0) else {
-                continue;
-            };
-            if !reached[i] {
-                continue;
-            }
-            for (j, h) in s.agents.iter().enumerate() {
-                let led_to = t.to_agent_group.as_deref() == Some(h.group.as_str())
-                    || t.to_queue.as_deref().is_some_and(|q| serves(h, q));
-                if led_to && !reached[j] {
-                    reached[j] = true;
-                    grew = true;
-                }
-            }
-        }
-        if !grew {
-            break;
+    let mut reached = vec![false; s.agents.len()];
+    for u in s.users.iter().filter(|u| u.messages.mean() > 0.0) {
+        for i in s.groups_reached_from(&u.queue) {
+            reached[i] = true;
         }
     }
     s.agents

@@ -30,7 +30,7 @@ use super::{Effects, Fault, Input, Participant, Timer, chance};
 use crate::metrics::Recorder;
 use rand::Rng;
 use rand_chacha::ChaCha8Rng;
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
 use std::time::Duration;
 use switchboard_server::domain::{
@@ -65,6 +65,9 @@ pub struct AgentBot {
     /// Up to when `slot_time` is counted.
     counted_to: Duration,
     chats_taken: u64,
+    /// How many times a fault dropped this agent holding each chat (only chats it
+    /// dropped): a later holding of one draws its faults afresh.
+    dropped: HashMap<ChatId, u32>,
     /// The connection is down (between [`Input::Disconnected`] and the next start).
     offline: bool,
     /// Back from a drop and signed in again, until the sign-in's reply says which
@@ -98,6 +101,7 @@ impl AgentBot {
             slot_time: Duration::ZERO,
             counted_to: Duration::ZERO,
             chats_taken: 0,
+            dropped: HashMap::new(),
             offline: false,
             resuming: false,
             deferred: Vec::new(),
@@ -198,6 +202,17 @@ impl AgentBot {
                 steps.push(Step::Transfer);
             }
         }
+        // An article is pinned on the chat's ticket: without one (none before, none
+        // planned) there is nothing to pin it on. (Drawn all the same, so that the
+        // draws after it do not depend on the ticket.)
+        let ticket = has_ticket || steps.iter().any(|s| matches!(s, Step::Ticket { .. }));
+        if !ticket {
+            for s in &mut steps {
+                if let Step::Share { pin } = s {
+                    *pin = false;
+                }
+            }
+        }
         steps
     }
 
@@ -211,13 +226,17 @@ impl AgentBot {
         // A transfer to a queue that auto-accept routes arrives as `auto`: the transfer
         // notes tell that the chat was transferred before.
         let transferred = view.origin == Origin::Transferred || !view.notes.is_empty();
-        let mut rng = chat_rng(self.plan.seed, "chats/work", c, transferred);
         let steps = Self::plan_steps(
             &self.plan,
-            &mut rng,
+            &mut chat_rng(self.plan.seed, "chats/work", c, transferred),
             transferred,
             view.resources.ticket.is_some(),
         );
+        // The conversation's timing (answers, handle time) from a generator of its own:
+        // how many draws the plan took depends on its probabilities (a share draws its
+        // pin, a ticket its kind), and variants that differ only in those see the same
+        // conversations (common random numbers).
+        let rng = chat_rng(self.plan.seed, "chats/timing", c, transferred);
         let owes_reply = view
             .history
             .last()
@@ -251,7 +270,14 @@ impl AgentBot {
             let w = self.plan.reply_delay.sample(&mut h.rng).min(d / 2);
             fx.timers.push((w, Timer::AgentWork(c, holding)));
         }
-        let mut faults = chat_rng(self.plan.seed, "chats/faults", c, transferred);
+        // Drawn for this agent's holding of the chat: a chat back in the queue after a
+        // drop, taken by the next agent (or by this one again), draws afresh.
+        let retaken = self.dropped.get(&c).copied().unwrap_or(0);
+        let mut faults = crate::seed::rng_for(
+            self.plan.seed,
+            &format!("chats/faults/{}/{retaken}", self.id),
+            c.0.wrapping_mul(2) + u64::from(transferred),
+        );
         if chance(&mut faults, self.plan.faults.drop_probability) {
             let d = self.plan.faults.drop_after.sample(&mut faults);
             fx.timers.push((d, Timer::FaultDrop(c, holding)));
@@ -509,6 +535,7 @@ impl Participant for AgentBot {
             }
             Input::Timer(Timer::FaultDrop(c, holding)) => {
                 if !self.offline && self.holds(c, holding) {
+                    *self.dropped.entry(c).or_default() += 1;
                     let f = &self.plan.faults;
                     let within = chance(&mut self.rng, f.reconnect_within_grace);
                     let delay = f.reconnect_delay.sample(&mut self.rng);

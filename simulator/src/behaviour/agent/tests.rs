@@ -661,3 +661,118 @@ fn refused_reply_is_retried() {
     let fx = step(&mut bot, Input::Error(t, "rate_limited"));
     assert!(sets(&fx, &Timer::AgentReply(ChatId(1), 1)), "{fx:?}");
 }
+
+/// The timers set when agent `id` (following `plan`) takes chat `chat`.
+fn timers_on_taking(plan: &Arc<AgentPlan>, id: &str, chat: u64) -> Vec<(Duration, Timer)> {
+    let mut bot = AgentBot::new(id.into(), Arc::clone(plan), ChaCha8Rng::seed_from_u64(1));
+    step(&mut bot, Input::Start);
+    step(&mut bot, Input::Reply(SIGN_IN, &status(Vec::new())));
+    step(
+        &mut bot,
+        Input::Notice(&Notice::Assigned(Box::new(view(chat)))),
+    )
+    .timers
+}
+
+/// `drop_probability` is drawn per chat an agent takes: the agents who take a chat
+/// one after another (its first agent dropped it) draw their own, where they all drew
+/// the first one's drop, at the same delay.
+#[test]
+fn each_agent_taking_a_chat_draws_its_own_drop() {
+    let faults = AgentFaults {
+        drop_probability: 0.5,
+        drop_after: DurationDist::parse("uniform(1s, 20s)").unwrap(),
+        ..AgentFaults::none()
+    };
+    let p = plan(faults);
+    let drops = |id: &str| -> Vec<Option<Duration>> {
+        (1..=40)
+            .map(|c| {
+                timers_on_taking(&p, id, c)
+                    .into_iter()
+                    .find(|(_, t)| matches!(t, Timer::FaultDrop(..)))
+                    .map(|(d, _)| d)
+            })
+            .collect()
+    };
+    let (one, two) = (drops("a-1"), drops("a-2"));
+    let same = one.iter().zip(&two).filter(|(a, b)| a == b).count();
+    assert!(same < 30, "{same} of 40 the same: {one:?} {two:?}");
+    // The same agent taking a chat again after dropping it draws afresh too.
+    let mut bot = AgentBot::new("a-1".into(), Arc::clone(&p), ChaCha8Rng::seed_from_u64(1));
+    step(&mut bot, Input::Start);
+    step(&mut bot, Input::Reply(SIGN_IN, &status(Vec::new())));
+    let again: usize = (1..=40)
+        .filter(|&c| {
+            let first = step(
+                &mut bot,
+                Input::Notice(&Notice::Assigned(Box::new(view(c)))),
+            );
+            let drop = first
+                .timers
+                .iter()
+                .find(|(_, t)| matches!(t, Timer::FaultDrop(..)))
+                .cloned();
+            let Some((d, t)) = drop else { return false };
+            // The drop fires; the chat comes back to this agent after its grace.
+            step(&mut bot, Input::Timer(t));
+            step(&mut bot, Input::Disconnected);
+            step(&mut bot, Input::Start);
+            step(&mut bot, Input::Reply(SIGN_IN, &status(Vec::new())));
+            let second = step(
+                &mut bot,
+                Input::Notice(&Notice::Assigned(Box::new(view(c)))),
+            );
+            second
+                .timers
+                .iter()
+                .any(|(d2, t2)| matches!(t2, Timer::FaultDrop(..)) && *d2 == d)
+        })
+        .count();
+    assert!(again < 10, "{again} chats dropped again at the same delay");
+}
+
+/// A conversation's timing does not depend on the plan's probabilities: variants of
+/// a comparison that differ only in how often agents create tickets see the same
+/// answers and handle times (common random numbers).
+#[test]
+fn a_chat_s_timing_does_not_depend_on_its_planned_work() {
+    let with_tickets = |probability: f64| {
+        let mut p = (*plan(AgentFaults::none())).clone();
+        p.handle_time = Some(DurationDist::parse("exp(mean=3m)").unwrap());
+        p.ticket_probability = probability;
+        p.work_order_share = 0.5;
+        p.share_probability = probability;
+        p.pin_probability = 0.5;
+        let p = Arc::new(p);
+        (1..=30)
+            .map(|c| {
+                timers_on_taking(&p, "a-1", c)
+                    .into_iter()
+                    .filter(|(_, t)| matches!(t, Timer::AgentClose(..)))
+                    .collect::<Vec<_>>()
+            })
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(with_tickets(0.0), with_tickets(0.5));
+}
+
+/// An article is pinned on the chat's ticket: an agent plans a pin only for a chat
+/// that has one, or will (R11).
+#[test]
+fn a_pin_is_planned_only_with_a_ticket() {
+    let mut p = (*plan(AgentFaults::none())).clone();
+    p.share_probability = 1.0;
+    p.pin_probability = 1.0;
+    let planned = |p: &AgentPlan, has_ticket: bool| {
+        let mut rng = ChaCha8Rng::seed_from_u64(3);
+        AgentBot::plan_steps(p, &mut rng, false, has_ticket)
+    };
+    assert_eq!(planned(&p, false), [Step::Share { pin: false }]);
+    assert_eq!(planned(&p, true), [Step::Share { pin: true }]);
+    p.ticket_probability = 1.0;
+    assert!(matches!(
+        planned(&p, false).as_slice(),
+        [Step::Share { pin: true }, Step::Ticket { .. }]
+    ));
+}
