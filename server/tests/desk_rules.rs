@@ -2157,3 +2157,64 @@ fn duplicate_queue_memberships_count_once() {
     start(&mut d, 1, HW, 0);
     assert_eq!(sign_in(&mut d, "twice").queue_count, 1);
 }
+
+/// Round-robin continues after the agent it picked last when an admin changes a
+/// routing setting that is not the policy (here the Transferred limit): the change
+/// does not send it back to the first agent signed in, which would tilt the work
+/// towards the earliest agents at every configuration change.
+#[test]
+fn round_robin_keeps_its_place_across_other_routing_changes() {
+    let mut d = desk(auto(PolicyKind::RoundRobin));
+    ok(
+        &mut d,
+        &Principal::Admin,
+        Command::AddAgent {
+            agent: AgentProfile::chat_agent("erin", &[HW]),
+        },
+        0,
+    );
+    for a in ["alice", "bob", "erin"] {
+        sign_in(&mut d, a);
+        available_for(&mut d, a, 2, 0);
+    }
+    let taker = |d: &mut Desk, u: u64, now: u64| {
+        let o = ok(
+            d,
+            &user(u),
+            Command::StartChat {
+                queue: HW.into(),
+                subject: "help".into(),
+                source: ChatSource::SelfService,
+                customer: None,
+            },
+            now,
+        );
+        assigned(&o).first().expect("assigned at once").0.clone()
+    };
+    assert_eq!(taker(&mut d, 1, 1), "alice");
+    assert_eq!(taker(&mut d, 2, 2), "bob");
+    let o = ok(
+        &mut d,
+        &Principal::Admin,
+        Command::SetRouting {
+            routing: RoutingConfig {
+                max_transfer_accepts: 3,
+                ..auto(PolicyKind::RoundRobin)
+            },
+        },
+        3,
+    );
+    assert!(assigned(&o).is_empty());
+    assert_eq!(taker(&mut d, 3, 4), "erin");
+    assert_eq!(taker(&mut d, 4, 5), "alice");
+    // A change of policy starts the new one afresh.
+    ok(
+        &mut d,
+        &Principal::Admin,
+        Command::SetRouting {
+            routing: auto(PolicyKind::LeastActive),
+        },
+        6,
+    );
+    assert_eq!(taker(&mut d, 5, 7), "bob");
+}

@@ -17,6 +17,11 @@ impl Desk {
             Command::SetRouting { routing } => {
                 routing.validate().map_err(DeskError::InvalidConfig)?;
                 let flipped = routing.auto_accept != self.config.routing.auto_accept;
+                // The pools start afresh only for another policy or a switch between
+                // routing and not: a change of anything else keeps where each policy
+                // stands (round-robin's place in its ring).
+                let repool = routing.policy != self.config.routing.policy
+                    || routing.routes_automatically() != self.config.routing.routes_automatically();
                 self.config.routing = routing;
                 if flipped {
                     self.carry_availability_over();
@@ -35,7 +40,7 @@ impl Desk {
                         });
                     }
                 }
-                self.rebuild_pools();
+                self.rebuild_pools(repool);
                 self.to_route.extend(self.queues.keys().cloned());
                 Ok(Reply::Routing(self.config.routing.clone()))
             }

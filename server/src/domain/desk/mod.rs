@@ -459,12 +459,15 @@ impl Desk {
         s
     }
 
-    /// Rebuilds every queue's pool for the current policy.
-    fn rebuild_pools(&mut self) {
-        let kind = self.config.routing.policy;
-        let auto = self.config.routing.routes_automatically();
-        for qs in self.queues.values_mut() {
-            qs.pool = if auto { new_pool(kind) } else { None };
+    /// Brings every queue's pool up to date with the agents, after making it anew for
+    /// the current policy if `fresh`.
+    fn rebuild_pools(&mut self, fresh: bool) {
+        if fresh {
+            let kind = self.config.routing.policy;
+            let auto = self.config.routing.routes_automatically();
+            for qs in self.queues.values_mut() {
+                qs.pool = if auto { new_pool(kind) } else { None };
+            }
         }
         let ids: Vec<AgentId> = self.agents.keys().cloned().collect();
         for a in ids {
