@@ -589,6 +589,26 @@ fn r6_manual_accepts_under_auto_accept() {
         ),
         "transfer_limit"
     );
+    // At her limit, a further transfer addressed to her is refused: she could not
+    // take it and nobody else may, so it would wait unseen. Bob keeps the chat.
+    let to_alice = Command::Transfer {
+        chat: chats[5],
+        to: TransferTarget::Agent("alice".into()),
+        notes: String::new(),
+    };
+    assert_eq!(
+        err(&mut d, &agent("bob"), to_alice.clone(), 13),
+        "transfer_limit"
+    );
+    ok(
+        &mut d,
+        &agent("bob"),
+        Command::Send {
+            chat: chats[5],
+            text: "still here".into(),
+        },
+        13,
+    );
     // Closing one of them makes room again.
     ok(
         &mut d,
@@ -602,6 +622,13 @@ fn r6_manual_accepts_under_auto_accept() {
         Command::AcceptTransfer { chat: chats[4] },
         15,
     );
+    ok(
+        &mut d,
+        &agent("alice"),
+        Command::Close { chat: chats[1] },
+        16,
+    );
+    ok(&mut d, &agent("bob"), to_alice, 17);
 }
 
 /// R6 (assumption): a transfer to a support queue is routed automatically under
