@@ -1055,11 +1055,14 @@ fn r11_share_and_pin_articles() {
         4,
     );
     let ticket = create_ticket(&mut d, "alice", c, TicketKind::Incident, None, 5);
+    // Logged at the time it was shared (3), not when the ticket came to be (5).
     assert!(
         ticket
             .activity
             .iter()
-            .any(|a| a.text.contains("https://kb.example/KA-1"))
+            .any(|a| a.text.contains("https://kb.example/KA-1") && a.at == t(3)),
+        "{:?}",
+        ticket.activity
     );
     assert_eq!(ticket.pinned, vec![ArticleId::from("KA-1")]);
     // …and after.

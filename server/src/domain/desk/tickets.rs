@@ -2,7 +2,7 @@
 //! (R13), never two for one chat (R14).
 
 use super::Desk;
-use crate::domain::chat::render_transcript;
+use crate::domain::chat::{EntryBody, render_transcript};
 use crate::domain::error::DeskError;
 use crate::domain::ids::{AgentId, ChatId, TemplateId, TicketId};
 use crate::domain::outcome::{Delivery, Notice, Recipient, Reply};
@@ -135,13 +135,17 @@ impl Desk {
     fn finish_ticket(&mut self, t: TicketId, by: &AgentId, now: Time, out: &mut Vec<Delivery>) {
         let c = self.tickets[&t].chat;
         let chat = &self.chats[&c];
+        // Each share at the time it was made, as the transcript has it (not the time
+        // the ticket came to be).
         let activity: Vec<Activity> = chat
-            .shared
+            .transcript
             .iter()
-            .filter_map(|id| self.library.articles.get(id))
-            .map(|art| Activity {
-                at: now,
-                text: shared_line(&art.id, &art.link),
+            .filter_map(|e| match &e.body {
+                EntryBody::Article { article, link, .. } => Some(Activity {
+                    at: e.at,
+                    text: shared_line(article, link),
+                }),
+                _ => None,
             })
             .collect();
         let description: Arc<str> =
