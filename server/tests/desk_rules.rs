@@ -561,17 +561,30 @@ fn r6_manual_accepts_under_auto_accept() {
     for c in &chats {
         ok(&mut d, &agent("bob"), Command::Accept { chat: *c }, 10);
     }
-    // He transfers five to alice; she may accept four of them.
-    for c in &chats[..5] {
-        transfer(
-            &mut d,
-            "bob",
-            *c,
-            TransferTarget::Agent("alice".into()),
-            "",
-            11,
-        );
+    // He transfers four to alice: she may accept four from Transferred. A fifth is
+    // refused: she could not take it and nobody else may, so it would wait unseen.
+    // Bob keeps it.
+    let to_alice = |c: ChatId| Command::Transfer {
+        chat: c,
+        to: TransferTarget::Agent("alice".into()),
+        notes: String::new(),
+    };
+    for c in &chats[..4] {
+        ok(&mut d, &agent("bob"), to_alice(*c), 11);
     }
+    assert_eq!(
+        err(&mut d, &agent("bob"), to_alice(chats[4]), 11),
+        "transfer_limit"
+    );
+    ok(
+        &mut d,
+        &agent("bob"),
+        Command::Send {
+            chat: chats[4],
+            text: "still here".into(),
+        },
+        11,
+    );
     for c in &chats[..4] {
         ok(
             &mut d,
@@ -580,34 +593,10 @@ fn r6_manual_accepts_under_auto_accept() {
             12,
         );
     }
+    // Accepted, they count as the waiting ones did.
     assert_eq!(
-        err(
-            &mut d,
-            &agent("alice"),
-            Command::AcceptTransfer { chat: chats[4] },
-            13
-        ),
+        err(&mut d, &agent("bob"), to_alice(chats[4]), 13),
         "transfer_limit"
-    );
-    // At her limit, a further transfer addressed to her is refused: she could not
-    // take it and nobody else may, so it would wait unseen. Bob keeps the chat.
-    let to_alice = Command::Transfer {
-        chat: chats[5],
-        to: TransferTarget::Agent("alice".into()),
-        notes: String::new(),
-    };
-    assert_eq!(
-        err(&mut d, &agent("bob"), to_alice.clone(), 13),
-        "transfer_limit"
-    );
-    ok(
-        &mut d,
-        &agent("bob"),
-        Command::Send {
-            chat: chats[5],
-            text: "still here".into(),
-        },
-        13,
     );
     // Closing one of them makes room again.
     ok(
@@ -616,19 +605,53 @@ fn r6_manual_accepts_under_auto_accept() {
         Command::Close { chat: chats[0] },
         14,
     );
+    ok(&mut d, &agent("bob"), to_alice(chats[4]), 15);
     ok(
         &mut d,
         &agent("alice"),
         Command::AcceptTransfer { chat: chats[4] },
-        15,
+        16,
+    );
+    // The limit is also checked at the accept: chats accepted by hand before
+    // auto-accept, or transfers addressed before the limit was lowered, can exceed it.
+    ok(
+        &mut d,
+        &Principal::Admin,
+        Command::SetRouting {
+            routing: RoutingConfig {
+                max_transfer_accepts: 4,
+                ..auto(PolicyKind::LeastActive)
+            },
+        },
+        17,
     );
     ok(
         &mut d,
         &agent("alice"),
         Command::Close { chat: chats[1] },
-        16,
+        18,
     );
-    ok(&mut d, &agent("bob"), to_alice, 17);
+    ok(&mut d, &agent("bob"), to_alice(chats[5]), 19);
+    ok(
+        &mut d,
+        &Principal::Admin,
+        Command::SetRouting {
+            routing: RoutingConfig {
+                max_transfer_accepts: 3,
+                ..auto(PolicyKind::LeastActive)
+            },
+        },
+        20,
+    );
+    assert_eq!(
+        err(
+            &mut d,
+            &agent("alice"),
+            Command::AcceptTransfer { chat: chats[5] },
+            21
+        ),
+        "transfer_limit"
+    );
 }
 
 /// R6 (assumption): a transfer to a support queue is routed automatically under

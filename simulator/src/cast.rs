@@ -2,7 +2,7 @@
 //! routing, reference data) and the plans its virtual users and agents follow. Both
 //! runtimes start from here, so live and virtual runs of a scenario are the same run.
 
-use crate::behaviour::agent::TransferTo;
+use crate::behaviour::agent::{DroppedChats, TransferTo};
 use crate::behaviour::{AgentFaults, AgentPlan, UserPlan};
 use crate::scenario::Scenario;
 use std::sync::Arc;
@@ -71,6 +71,7 @@ impl Cast {
         let mut profiles = Vec::new();
         let mut agents = Vec::new();
         let f = &scenario.faults;
+        let dropped = Arc::new(DroppedChats::default());
         let grace = f
             .agent_grace
             .unwrap_or(DisconnectRules::default().agent_grace);
@@ -113,6 +114,7 @@ impl Cast {
                     stall_probability: f.slow_consumer_probability,
                     stall_at: f.slow_consumer_at,
                     stall_for: f.slow_consumer_stall,
+                    dropped: Arc::clone(&dropped),
                 },
                 seed: scenario.seed,
             });

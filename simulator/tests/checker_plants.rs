@@ -242,27 +242,50 @@ async fn a_chat_a_reconnecting_agent_is_no_longer_given_is_reported_lost() {
         "{report}"
     );
 
-    // A chat transferred to a queue waits 3 s for an agent who had a slot free all
-    // along: routed late, as a freshly queued chat must not be either.
+    let _ = std::fs::remove_dir_all(&clean);
+}
+
+/// A chat transferred to a queue waits 3 s for an agent who had a slot free all along:
+/// routed late, as a freshly queued chat must not be either. (In monday-peak, whose
+/// transfers to a queue are many and whose agents do not flip their availability.)
+#[tokio::test]
+async fn a_queue_transfer_routed_late_is_reported() {
+    let clean = clean_run("monday-peak").await;
     let mut late = None;
     let report = planted(&clean, "queue-transfer-late", |entries| {
-        // One that nothing else touches for those 3 s (a user's close would end it).
-        let quiet = |i: usize, chat: &Value| {
+        // One that nothing else touches for those 3 s (a user's close would end it),
+        // and whose agent nothing changes meanwhile (a flip of its availability could
+        // take away the slot the chat should have had).
+        let quiet = |i: usize, chat: &Value, agent: &Value| {
             let until = entries[i]["at_ms"].as_u64().unwrap_or(0) + 4_000;
+            let involves = |e: &Value| {
+                let its_slots = e["principal"]["agent"] == *agent
+                    && ["set_availability", "sign_in", "sign_out", "disconnect"]
+                        .iter()
+                        .any(|t| e["command"]["type"] == *t);
+                let given_more = e["ok"]["deliveries"].as_array().is_some_and(|list| {
+                    list.iter()
+                        .any(|d| d["to"]["agent"] == *agent && d["notice"]["notice"] == "assigned")
+                });
+                e["command"]["chat"] == *chat || its_slots || given_more
+            };
             !entries[i + 1..]
                 .iter()
                 .take_while(|e| e["at_ms"].as_u64().is_some_and(|t| t <= until))
-                .any(|e| e["command"]["chat"] == *chat)
+                .any(involves)
         };
         let Some((i, chat)) = entries.iter().enumerate().find_map(|(i, e)| {
             let chat = e["command"]["chat"].clone();
             let to_queue =
                 e["command"]["type"] == "transfer" && e["command"]["to"].get("queue").is_some();
-            let routed = e["ok"]["deliveries"].as_array().is_some_and(|list| {
+            let assignee = e["ok"]["deliveries"].as_array().and_then(|list| {
                 list.iter()
-                    .any(|d| d["notice"]["notice"] == "assigned" && d["notice"]["chat"] == chat)
+                    .find(|d| d["notice"]["notice"] == "assigned" && d["notice"]["chat"] == chat)
+                    .map(|d| d["to"]["agent"].clone())
             });
-            (to_queue && routed && quiet(i, &chat)).then_some((i, chat))
+            assignee
+                .filter(|a| to_queue && quiet(i, &chat, a))
+                .map(|_| (i, chat))
         }) else {
             return false;
         };

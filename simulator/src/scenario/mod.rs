@@ -121,31 +121,52 @@ impl Scenario {
     }
 
     /// The agent groups (their indexes) a chat asked in `queue` can reach: those
-    /// serving the queue and, through their transfers, the groups those lead to (by
-    /// name, or serving the queue transferred to).
+    /// serving the queue; those a planned transfer of theirs leads to (by name, or
+    /// serving the queue transferred to: only the first agent plans a transfer, so one
+    /// step); and, with `faults.transfer_close_race`, wherever a transfer racing the
+    /// user's close leads from any group reached (the group's transfer target, planned
+    /// or not, else its first queue), step after step.
     pub fn groups_reached_from(&self, queue: &str) -> Vec<usize> {
         let serves = |g: &AgentGroup, q: &str| g.queues.iter().any(|x| x == q);
+        let led_to = |to_group: Option<&str>, to_queue: Option<&str>, h: &AgentGroup| {
+            to_group == Some(h.group.as_str()) || to_queue.is_some_and(|q| serves(h, q))
+        };
         let mut reached: Vec<bool> = self.agents.iter().map(|g| serves(g, queue)).collect();
-        loop {
-            let mut grew = false;
-            for (i, g) in self.agents.iter().enumerate() {
-                let Some(t) = g.transfer.as_ref().filter(|t| t.probability > 0.0) else {
-                    continue;
-                };
-                if !reached[i] {
-                    continue;
-                }
-                for (j, h) in self.agents.iter().enumerate() {
-                    let led_to = t.to_agent_group.as_deref() == Some(h.group.as_str())
-                        || t.to_queue.as_deref().is_some_and(|q| serves(h, q));
-                    if led_to && !reached[j] {
-                        reached[j] = true;
-                        grew = true;
+        let first: Vec<usize> = (0..self.agents.len()).filter(|&i| reached[i]).collect();
+        for &i in &first {
+            let Some(t) = self.agents[i]
+                .transfer
+                .as_ref()
+                .filter(|t| t.probability > 0.0)
+            else {
+                continue;
+            };
+            for (j, h) in self.agents.iter().enumerate() {
+                reached[j] |= led_to(t.to_agent_group.as_deref(), t.to_queue.as_deref(), h);
+            }
+        }
+        if self.faults.transfer_close_race > 0.0 {
+            loop {
+                let mut grew = false;
+                for i in 0..self.agents.len() {
+                    if !reached[i] {
+                        continue;
+                    }
+                    let g = &self.agents[i];
+                    let (to_group, to_queue) = match &g.transfer {
+                        Some(t) => (t.to_agent_group.as_deref(), t.to_queue.as_deref()),
+                        None => (None, g.queues.first().map(String::as_str)),
+                    };
+                    for (j, h) in self.agents.iter().enumerate() {
+                        if !reached[j] && led_to(to_group, to_queue, h) {
+                            reached[j] = true;
+                            grew = true;
+                        }
                     }
                 }
-            }
-            if !grew {
-                break;
+                if !grew {
+                    break;
+                }
             }
         }
         (0..self.agents.len()).filter(|&i| reached[i]).collect()

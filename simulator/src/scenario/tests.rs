@@ -1341,6 +1341,65 @@ arrival = "poisson(rate=1/min)"
     assert_eq!(advice(&text(pullers)), Vec::<String>::new());
 }
 
+/// Which groups a chat can reach: those serving its queue, one planned transfer on
+/// (only the first agent plans one), and wherever transfers racing the user's close
+/// lead, step after step.
+#[test]
+fn the_groups_a_chat_can_reach() {
+    let scenario = |race: &str, m_transfers: &str| {
+        let text = format!(
+            r#"
+name = "reach"
+duration = "10m"
+[[queues]]
+name = "q0"
+[[queues]]
+name = "q1"
+[[queues]]
+name = "q2"
+[[queues]]
+name = "q3"
+[[agents]]
+group = "h"
+count = 1
+queues = ["q1", "q0"]
+handle_time = "3m"
+transfer = {{ probability = 1.0, to_queue = "q2" }}
+[[agents]]
+group = "n"
+count = 1
+queues = ["q2"]
+handle_time = "3m"
+transfer = {{ probability = 1.0, to_queue = "q3" }}
+[[agents]]
+group = "m"
+count = 1
+queues = ["q3"]
+{m_transfers}
+[[agents]]
+group = "z"
+count = 1
+queues = ["q0"]
+[[users]]
+queue = "q1"
+arrival = "poisson(rate=1/min)"
+[faults]
+transfer_close_race = {race}
+"#
+        );
+        parse(&text, "reach.toml", &[]).expect("valid")
+    };
+    // h plans transfers to q2 (n); n's transfer never happens: the chat came to n
+    // transferred already.
+    assert_eq!(scenario("0.0", "").groups_reached_from("q1"), [0, 1]);
+    // A transfer racing the user's close follows each group's target (h to q2, n to
+    // q3), step after step.
+    assert_eq!(scenario("0.1", "").groups_reached_from("q1"), [0, 1, 2]);
+    // From q0, served by h and z: h's races lead to q2 (n), n's to q3 (m); z, with no
+    // target, races to its first queue, q0, where it started.
+    assert_eq!(scenario("0.1", "").groups_reached_from("q0"), [0, 1, 2, 3]);
+}
+
 #[test]
 fn a_threshold_on_a_queue_no_stream_asks_is_a_warning() {
     let text = with(

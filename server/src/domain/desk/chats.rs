@@ -321,11 +321,13 @@ impl Desk {
                     };
                     return Err(DeskError::InvalidTransfer(format!("agent `{t}` {why}")));
                 }
-                // R6: under auto-accept an agent at the limit of chats accepted from
-                // Transferred could not take it, and nobody else may: it would wait
-                // unseen until that agent freed one.
+                // R6: under auto-accept an agent whose chats accepted from Transferred,
+                // with the transfers already waiting for them, reach the limit could
+                // not take it, and nobody else may: it would wait unseen until that
+                // agent freed one.
                 let limit = self.config.routing.max_transfer_accepts;
-                if self.config.routing.auto_accept && target.transfer_accepts >= u32::from(limit) {
+                let taken = target.transfer_accepts as usize + target.transfers.len();
+                if self.config.routing.auto_accept && taken >= usize::from(limit) {
                     return Err(DeskError::TransferLimit(t.clone(), limit));
                 }
             }

@@ -19,7 +19,7 @@ mod tests;
 mod work;
 
 pub(crate) use plan::chat_rng;
-pub use plan::{AgentFaults, AgentPlan, TransferTo};
+pub use plan::{AgentFaults, AgentPlan, DroppedChats, TransferTo};
 use tags::{
     ACCEPT_TRANSFER, AVAILABILITY, CLOSE, LIST_QUEUE, LIST_TRANSFERRED, OFFERS_AFTER_DROP, SEND,
     SHARE, SIGN_IN, TRANSFER, tag,
@@ -30,7 +30,7 @@ use super::{Effects, Fault, Input, Participant, Timer, chance};
 use crate::metrics::Recorder;
 use rand::Rng;
 use rand_chacha::ChaCha8Rng;
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::time::Duration;
 use switchboard_server::domain::{
@@ -65,9 +65,6 @@ pub struct AgentBot {
     /// Up to when `slot_time` is counted.
     counted_to: Duration,
     chats_taken: u64,
-    /// How many times a fault dropped this agent holding each chat (only chats it
-    /// dropped): a later holding of one draws its faults afresh.
-    dropped: HashMap<ChatId, u32>,
     /// The connection is down (between [`Input::Disconnected`] and the next start).
     offline: bool,
     /// Back from a drop and signed in again, until the sign-in's reply says which
@@ -101,7 +98,6 @@ impl AgentBot {
             slot_time: Duration::ZERO,
             counted_to: Duration::ZERO,
             chats_taken: 0,
-            dropped: HashMap::new(),
             offline: false,
             resuming: false,
             deferred: Vec::new(),
@@ -270,13 +266,15 @@ impl AgentBot {
             let w = self.plan.reply_delay.sample(&mut h.rng).min(d / 2);
             fx.timers.push((w, Timer::AgentWork(c, holding)));
         }
-        // Drawn for this agent's holding of the chat: a chat back in the queue after a
-        // drop, taken by the next agent (or by this one again), draws afresh.
-        let retaken = self.dropped.get(&c).copied().unwrap_or(0);
-        let mut faults = crate::seed::rng_for(
+        // Drawn for this holding of the chat: the first the same whichever agent takes
+        // it (common random numbers), and a chat back in the queue after a drop draws
+        // afresh for whoever takes it next.
+        let holding_after_drops = self.plan.faults.dropped.times(c);
+        let mut faults = chat_rng(
             self.plan.seed,
-            &format!("chats/faults/{}/{retaken}", self.id),
-            c.0.wrapping_mul(2) + u64::from(transferred),
+            &format!("chats/faults/{holding_after_drops}"),
+            c,
+            transferred,
         );
         if chance(&mut faults, self.plan.faults.drop_probability) {
             let d = self.plan.faults.drop_after.sample(&mut faults);
@@ -303,7 +301,7 @@ impl AgentBot {
                 closing: false,
                 working: false,
                 pinning: None,
-                rng: chat_rng(self.plan.seed, "chats/work", c, false),
+                rng: chat_rng(self.plan.seed, "chats/timing", c, false),
             },
         );
         let Some(h) = self.held.get_mut(&c) else {
@@ -535,7 +533,7 @@ impl Participant for AgentBot {
             }
             Input::Timer(Timer::FaultDrop(c, holding)) => {
                 if !self.offline && self.holds(c, holding) {
-                    *self.dropped.entry(c).or_default() += 1;
+                    self.plan.faults.dropped.add(c);
                     let f = &self.plan.faults;
                     let within = chance(&mut self.rng, f.reconnect_within_grace);
                     let delay = f.reconnect_delay.sample(&mut self.rng);

@@ -3,8 +3,39 @@
 
 use crate::dist::DurationDist;
 use rand_chacha::ChaCha8Rng;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use switchboard_server::domain::{AgentId, ChatId, QueueId};
+
+/// How many times a fault dropped the agent holding each chat, over every agent of a
+/// run (only chats that were dropped): whoever takes a chat next draws the drop of
+/// its next holding, so that a dropped chat does not drop every agent after in turn,
+/// and the first holding draws the same whichever agent a policy gave it.
+#[derive(Debug, Default)]
+pub struct DroppedChats(Mutex<HashMap<ChatId, u32>>);
+
+impl DroppedChats {
+    /// How many times chat `c` was dropped so far.
+    pub fn times(&self, c: ChatId) -> u32 {
+        self.0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .get(&c)
+            .copied()
+            .unwrap_or(0)
+    }
+
+    /// Chat `c` was dropped once more.
+    pub fn add(&self, c: ChatId) {
+        *self
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .entry(c)
+            .or_default() += 1;
+    }
+}
 
 /// Where an agent of a group transfers chats.
 #[derive(Clone, Debug)]
@@ -42,6 +73,8 @@ pub struct AgentFaults {
     pub stall_at: DurationDist,
     /// For how long.
     pub stall_for: DurationDist,
+    /// The chats dropped so far, shared by every agent of the run.
+    pub dropped: Arc<DroppedChats>,
 }
 
 impl AgentFaults {
@@ -61,6 +94,7 @@ impl AgentFaults {
             stall_probability: 0.0,
             stall_at: zero,
             stall_for: zero,
+            dropped: Arc::default(),
         }
     }
 }
@@ -101,13 +135,14 @@ pub struct AgentPlan {
     pub seed: u64,
 }
 
-/// The generator of what happens to chat `c` in the hands of its first agent
-/// (`transferred` false) or of the agent it was transferred to: the work planned, the
-/// handle time, the delays of the answers. It depends on the run's seed and the chat,
-/// not on which agent took it, so variants compared on the same seed (`switchboard
-/// compare`) give each chat the same work whatever agent their policy picks (common
-/// random numbers). `role` (`chats/work`, `chats/faults`) keeps fault draws apart from
-/// the work's.
+/// A generator of what happens to chat `c` in the hands of its first agent
+/// (`transferred` false) or of the agent it was transferred to. It depends on the run's
+/// seed and the chat, not on which agent took it, so variants compared on the same seed
+/// (`switchboard compare`) give each chat the same work whatever agent their policy
+/// picks (common random numbers). `role` keeps apart what is drawn: `chats/work` the
+/// steps planned, `chats/timing` the handle time, the delays of the answers and a
+/// transfer's target agent, `chats/faults/<n>` the drop of the holding after `n`
+/// drops.
 pub(crate) fn chat_rng(seed: u64, role: &str, c: ChatId, transferred: bool) -> ChaCha8Rng {
     crate::seed::rng_for(seed, role, c.0.wrapping_mul(2) + u64::from(transferred))
 }

@@ -60,7 +60,8 @@ pub(super) struct Held {
     /// A step is in flight (its replies are awaited).
     pub(super) working: bool,
     pub(super) pinning: Option<ArticleId>,
-    /// The chat's own generator ([`chat_rng`](super::chat_rng)): every draw about this chat.
+    /// The chat's timing generator ([`chat_rng`](super::chat_rng), `chats/timing`): the
+    /// handle time, the delays of the answers, a transfer's target agent.
     pub(super) rng: ChaCha8Rng,
 }
 
