@@ -533,7 +533,11 @@ impl Participant for AgentBot {
             }
             Input::Timer(Timer::FaultDrop(c, holding)) => {
                 if !self.offline && self.holds(c, holding) {
-                    self.plan.faults.dropped.add(c);
+                    // The drop ends this agent's holding of every chat it holds: whoever
+                    // takes one of them next draws its drop afresh.
+                    for &held in self.held.keys() {
+                        self.plan.faults.dropped.add(held);
+                    }
                     let f = &self.plan.faults;
                     let within = chance(&mut self.rng, f.reconnect_within_grace);
                     let delay = f.reconnect_delay.sample(&mut self.rng);

@@ -772,3 +772,44 @@ fn a_pin_is_planned_only_with_a_ticket() {
         [Step::Share { pin: true }, Step::Ticket { .. }]
     ));
 }
+
+/// A drop ends the agent's holding of every chat it holds, not only of the one whose
+/// drop fired: the next holder of any of them draws afresh.
+#[test]
+fn a_drop_ends_the_holding_of_every_chat_the_agent_held() {
+    let faults = || AgentFaults {
+        drop_probability: 1.0,
+        drop_after: DurationDist::parse("uniform(1s, 20s)").unwrap(),
+        ..AgentFaults::none()
+    };
+    let p = plan(faults());
+    let drop_of = |timers: Vec<(Duration, Timer)>| {
+        timers
+            .into_iter()
+            .find(|(_, t)| matches!(t, Timer::FaultDrop(..)))
+            .expect("a drop, at probability 1")
+    };
+    let mut bot = AgentBot::new("a-1".into(), Arc::clone(&p), ChaCha8Rng::seed_from_u64(1));
+    step(&mut bot, Input::Start);
+    step(&mut bot, Input::Reply(SIGN_IN, &status(Vec::new())));
+    let (_, first) = drop_of(
+        step(
+            &mut bot,
+            Input::Notice(&Notice::Assigned(Box::new(view(201)))),
+        )
+        .timers,
+    );
+    let (held_too, _) = drop_of(
+        step(
+            &mut bot,
+            Input::Notice(&Notice::Assigned(Box::new(view(202)))),
+        )
+        .timers,
+    );
+    step(&mut bot, Input::Timer(first));
+    let (next, _) = drop_of(timers_on_taking(&p, "a-2", 202));
+    assert_ne!(next, held_too);
+    // A fresh run (no drop yet) draws the first holding's again.
+    let (fresh, _) = drop_of(timers_on_taking(&plan(faults()), "a-2", 202));
+    assert_eq!(fresh, held_too);
+}
