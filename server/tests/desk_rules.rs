@@ -1454,6 +1454,47 @@ fn agent_reconnect_within_grace_resumes() {
     assert!(d.chat(c).unwrap().owned_by(&"alice".into()));
 }
 
+/// A chat whose user leaves while its agent's connection is down: the `chat_ended` to
+/// the agent went to the dropped connection, so the agent hears it again at its next
+/// sign-in (the `status` no longer lists the chat, and nothing is resumed of it).
+#[test]
+fn an_agent_back_from_a_drop_hears_of_the_chats_that_ended_meanwhile() {
+    let mut d = desk(manual());
+    sign_in(&mut d, "alice");
+    let c = start(&mut d, 1, HW, 0);
+    let kept = start(&mut d, 2, HW, 0);
+    ok(&mut d, &agent("alice"), Command::Accept { chat: c }, 1_000);
+    ok(
+        &mut d,
+        &agent("alice"),
+        Command::Accept { chat: kept },
+        1_000,
+    );
+    ok(&mut d, &agent("alice"), Command::Disconnect, 2_000);
+    ok(&mut d, &user(1), Command::Close { chat: c }, 3_000);
+    let o = ok(&mut d, &agent("alice"), Command::SignIn, 4_000);
+    assert!(matches!(&o.reply, Reply::Status(s) if s.my_chats == vec![kept]));
+    let to_alice = notices_for(&o, &Recipient::Agent("alice".into()));
+    assert!(
+        to_alice.iter().any(|n| matches!(n, Notice::ChatEnded { chat, state: ChatState::Closed { by: Party::User } } if *chat == c)),
+        "{to_alice:?}"
+    );
+    assert!(
+        to_alice
+            .iter()
+            .any(|n| matches!(n, Notice::Resumed(v) if v.chat == kept)),
+        "{to_alice:?}"
+    );
+    // Told once: a later sign-in while connected says nothing of it.
+    let o = ok(&mut d, &agent("alice"), Command::SignIn, 5_000);
+    assert!(notices_for(&o, &Recipient::Agent("alice".into())).is_empty());
+    // Nor is an agent told again of a chat whose end reached it.
+    ok(&mut d, &user(2), Command::Close { chat: kept }, 6_000);
+    ok(&mut d, &agent("alice"), Command::Disconnect, 7_000);
+    let o = ok(&mut d, &agent("alice"), Command::SignIn, 8_000);
+    assert!(notices_for(&o, &Recipient::Agent("alice".into())).is_empty());
+}
+
 /// A chat cannot be transferred to an agent whose connection dropped: it would wait
 /// for someone who may not come back. Once back, the agent takes transfers again.
 #[test]

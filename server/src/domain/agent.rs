@@ -1,5 +1,6 @@
 //! Support agents: who they are (profile), and what the Desk tracks about them.
 
+use super::chat::ChatState;
 use super::config::MAX_AVAILABLE_FOR;
 use super::ids::{AgentId, ChatId, QueueId};
 use super::time::Time;
@@ -95,6 +96,10 @@ pub struct Agent {
     /// Personal transfers sent on to the chat's queue while the agent was away (its
     /// grace period ran out): the agent is told at its next sign-in.
     pub withdrawn: Vec<(ChatId, QueueId)>,
+    /// Chats of the agent's (held, or transferred to them) that their users ended while
+    /// the agent's connection was down, and how: the `chat_ended` went to the dropped
+    /// connection, so the agent is told again at its next sign-in.
+    pub ended_while_away: Vec<(ChatId, ChatState)>,
     /// Last time a chat was assigned to or accepted by the agent.
     pub last_assigned: Option<Time>,
     /// When the agent signed in last.
@@ -117,6 +122,7 @@ impl Agent {
             transfer_accepts: 0,
             transfers: BTreeSet::new(),
             withdrawn: Vec::new(),
+            ended_while_away: Vec::new(),
             last_assigned: None,
             signed_in_at: Time::ZERO,
             sign_in_seq: 0,

@@ -69,6 +69,17 @@ impl Desk {
                     },
                 }),
         );
+        // Chats its users ended while the agent was away: their `chat_ended` went to the
+        // dropped connection.
+        let ended = self
+            .agents
+            .get_mut(a)
+            .map(|agent| std::mem::take(&mut agent.ended_while_away))
+            .unwrap_or_default();
+        out.extend(ended.into_iter().map(|(chat, state)| Delivery {
+            to: Recipient::Agent(a.clone()),
+            notice: Notice::ChatEnded { chat, state },
+        }));
         self.refresh_agent(a);
         Ok(Reply::Status(self.status(a)))
     }

@@ -448,6 +448,14 @@ impl Desk {
         };
         self.end(c, ending.clone());
         if let Some(agent) = tell {
+            // An agent whose connection is down hears it at its next sign-in too.
+            if let Some(away) = self
+                .agents
+                .get_mut(&agent)
+                .filter(|ag| ag.disconnected_at.is_some())
+            {
+                away.ended_while_away.push((c, ending.clone()));
+            }
             out.push(Delivery {
                 to: Recipient::Agent(agent),
                 notice: Notice::ChatEnded {

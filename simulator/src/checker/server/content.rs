@@ -169,7 +169,17 @@ impl Replay<'_> {
                 // Ended by this very step: by its command (a close, whose end, or second
                 // end, is already handled) or by an earlier notice of it.
                 let closed_here = matches!(&e.command, Command::Close { chat: c } if c == chat);
+                // Or told again, at an agent's sign-in, of a chat whose users ended it
+                // while the agent's connection was down (the first went to the dropped
+                // connection): a chat that had already ended, and that the agent had.
+                let told_again = matches!(e.command, Command::SignIn)
+                    && matches!((&e.principal, to), (Principal::Agent(p), Recipient::Agent(r)) if p == r)
+                    && self.chats.get(chat).is_some_and(|c| {
+                        c.ended_seq.is_some_and(|s| s < e.seq)
+                            && matches!(to, Recipient::Agent(r) if c.owners.contains(r) || c.transferred_by.is_some())
+                    });
                 let already = closed_here
+                    || told_again
                     || self
                         .chats
                         .get(chat)
