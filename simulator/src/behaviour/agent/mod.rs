@@ -222,12 +222,23 @@ impl AgentBot {
         // A transfer to a queue that auto-accept routes arrives as `auto`: the transfer
         // notes tell that the chat was transferred before.
         let transferred = view.origin == Origin::Transferred || !view.notes.is_empty();
-        let steps = Self::plan_steps(
+        let mut steps = Self::plan_steps(
             &self.plan,
             &mut chat_rng(self.plan.seed, "chats/work", c, transferred),
             transferred,
             view.resources.ticket.is_some(),
         );
+        // A chat back from an agent who was lost replays the plan of its first holding:
+        // an article that agent shared already is in the history, not shared again.
+        let shared_before = view.history.iter().any(|e| {
+            matches!(
+                e.body,
+                switchboard_server::domain::EntryBody::Article { .. }
+            )
+        });
+        if shared_before {
+            steps.retain(|s| !matches!(s, Step::Share { .. }));
+        }
         // The conversation's timing (answers, handle time) from a generator of its own:
         // how many draws the plan took depends on its probabilities (a share draws its
         // pin, a ticket its kind), and variants that differ only in those see the same

@@ -813,3 +813,34 @@ fn a_drop_ends_the_holding_of_every_chat_the_agent_held() {
     let (fresh, _) = drop_of(timers_on_taking(&plan(faults()), "a-2", 202));
     assert_eq!(fresh, held_too);
 }
+
+/// A chat whose history holds a shared article (its agent was lost and it came back
+/// through the queue) is not given the same article again: the replayed plan drops
+/// the share.
+#[test]
+fn an_article_shared_before_is_not_shared_again() {
+    let mut p = (*plan(AgentFaults::none())).clone();
+    p.share_probability = 1.0;
+    let p = Arc::new(p);
+    let planned = |history: Vec<switchboard_server::domain::Entry>| {
+        let mut bot = AgentBot::new("a-2".into(), Arc::clone(&p), ChaCha8Rng::seed_from_u64(1));
+        step(&mut bot, Input::Start);
+        step(&mut bot, Input::Reply(SIGN_IN, &status(Vec::new())));
+        let mut v = view(9);
+        v.history = history;
+        step(&mut bot, Input::Notice(&Notice::Assigned(Box::new(v))));
+        bot.held[&ChatId(9)].steps.clone()
+    };
+    assert_eq!(planned(Vec::new()), [Step::Share { pin: false }]);
+    let shared = switchboard_server::domain::Entry {
+        seq: 2,
+        at: Time(5),
+        from: switchboard_server::domain::Party::Agent("a-1".into()),
+        body: switchboard_server::domain::EntryBody::Article {
+            article: ArticleId::from("KA-1"),
+            title: "VPN".into(),
+            link: "https://kb.example/KA-1".into(),
+        },
+    };
+    assert_eq!(planned(vec![shared]), Vec::<Step>::new());
+}
