@@ -1454,23 +1454,26 @@ fn agent_reconnect_within_grace_resumes() {
     assert!(d.chat(c).unwrap().owned_by(&"alice".into()));
 }
 
+/// A desk where alice accepted two chats (users 1 and 2) and then lost her connection
+/// (at 2 s): the desk and the two chats.
+fn alice_dropped_holding_two() -> (Desk, ChatId, ChatId) {
+    let mut d = desk(manual());
+    sign_in(&mut d, "alice");
+    let first = start(&mut d, 1, HW, 0);
+    let second = start(&mut d, 2, HW, 0);
+    for c in [first, second] {
+        ok(&mut d, &agent("alice"), Command::Accept { chat: c }, 1_000);
+    }
+    ok(&mut d, &agent("alice"), Command::Disconnect, 2_000);
+    (d, first, second)
+}
+
 /// A chat whose user leaves while its agent's connection is down: the `chat_ended` to
 /// the agent went to the dropped connection, so the agent hears it again at its next
 /// sign-in (the `status` no longer lists the chat, and nothing is resumed of it).
 #[test]
 fn an_agent_back_from_a_drop_hears_of_the_chats_that_ended_meanwhile() {
-    let mut d = desk(manual());
-    sign_in(&mut d, "alice");
-    let c = start(&mut d, 1, HW, 0);
-    let kept = start(&mut d, 2, HW, 0);
-    ok(&mut d, &agent("alice"), Command::Accept { chat: c }, 1_000);
-    ok(
-        &mut d,
-        &agent("alice"),
-        Command::Accept { chat: kept },
-        1_000,
-    );
-    ok(&mut d, &agent("alice"), Command::Disconnect, 2_000);
+    let (mut d, c, kept) = alice_dropped_holding_two();
     ok(&mut d, &user(1), Command::Close { chat: c }, 3_000);
     let o = ok(&mut d, &agent("alice"), Command::SignIn, 4_000);
     assert!(matches!(&o.reply, Reply::Status(s) if s.my_chats == vec![kept]));
@@ -1531,18 +1534,7 @@ fn no_transfer_to_an_agent_in_its_grace_period() {
 /// resumes: each held chat comes back whole (`resumed`), history included.
 #[test]
 fn r10_resumed_agent_gets_what_was_said_while_away() {
-    let mut d = desk(manual());
-    sign_in(&mut d, "alice");
-    let c = start(&mut d, 1, HW, 0);
-    let other = start(&mut d, 2, HW, 0);
-    ok(&mut d, &agent("alice"), Command::Accept { chat: c }, 1_000);
-    ok(
-        &mut d,
-        &agent("alice"),
-        Command::Accept { chat: other },
-        1_000,
-    );
-    ok(&mut d, &agent("alice"), Command::Disconnect, 2_000);
+    let (mut d, c, _) = alice_dropped_holding_two();
     let send = |text: &str| Command::Send {
         chat: c,
         text: text.into(),
