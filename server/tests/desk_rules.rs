@@ -616,17 +616,6 @@ fn r6_manual_accepts_under_auto_accept() {
     // auto-accept, or transfers addressed before the limit was lowered, can exceed it.
     ok(
         &mut d,
-        &Principal::Admin,
-        Command::SetRouting {
-            routing: RoutingConfig {
-                max_transfer_accepts: 4,
-                ..auto(PolicyKind::LeastActive)
-            },
-        },
-        17,
-    );
-    ok(
-        &mut d,
         &agent("alice"),
         Command::Close { chat: chats[1] },
         18,
