@@ -6,6 +6,7 @@
 //! each one actually started is recorded (`scheduler_lag`), and waits are measured from
 //! the intended time, so a stalled server cannot hide behind a slowed load generator.
 
+mod awaited;
 pub mod clock;
 pub mod conn;
 pub mod gauges;

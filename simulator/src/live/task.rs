@@ -10,7 +10,12 @@
 //! while: a slow consumer, which the server may close with 1008 when its outbound
 //! queue fills. With `Ctx::reconnect`, an agent whose connection the server closes
 //! reconnects too. Every fault is recorded in the history (`fault` events).
+//!
+//! A task is a [`Session`]: each turn sends what the participant asked for, injects the
+//! fault it asked for, then waits for the next input (a frame, a timer, the time to
+//! reconnect, the run's end) and gives it to the participant.
 
+use super::awaited::{Awaited, Sent, Settles};
 use super::clock::RunClock;
 use super::conn::{self, ConnError, Sender, Stamp};
 use super::ledger::Ledger;
@@ -20,7 +25,7 @@ use crate::behaviour::{Effects, Fault, Input, Participant, Tag, Timer};
 use crate::event_queue::EventQueue;
 use crate::history::{History, What};
 use crate::metrics::{ChatOutcome, MetricName, Recorder};
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
@@ -63,88 +68,6 @@ pub struct Ctx {
 /// Timers of one task, earliest first.
 type Timers = EventQueue<Instant, Timer>;
 
-/// The real time a command went out, for latencies measured on its answer.
-struct Sent {
-    at: Instant,
-    metric: Option<MetricName>,
-}
-
-/// The commands sent on the current connection that wait for their answer (a reply or
-/// an error: the server answers every command, in order).
-#[derive(Default)]
-struct Awaited {
-    /// What each answer settles in the ledger, by tag, in the order the commands went
-    /// out (tags repeat: every message a user sends has the same).
-    settles: HashMap<Tag, VecDeque<Settles>>,
-    /// When each of those timed on their answer went out (tickets' `ticket_latency`,
-    /// the routing probe's `start_chat`).
-    timed: HashMap<Tag, Sent>,
-}
-
-/// What a command's answer settles in the run's [`Ledger`].
-#[derive(Clone, Copy, Debug)]
-enum Settles {
-    /// Nothing.
-    Nothing,
-    /// A message: refused (an error), it will never be seen.
-    Message(ChatId, u64),
-    /// A close: done, or refused because the chat had ended, the chat is over (other
-    /// refusals, such as a close an agent held through an outage and the chat had
-    /// moved on, leave it going).
-    Chat(ChatId),
-}
-
-impl Awaited {
-    /// A command went out.
-    fn sent(&mut self, tag: Tag, settles: Settles, timed: Option<Sent>) {
-        self.settles.entry(tag).or_default().push_back(settles);
-        if let Some(s) = timed {
-            self.timed.insert(tag, s);
-        }
-    }
-
-    /// A command's answer came (`error`: the code of a refusal): the ledger learns
-    /// what it settles; when it went out, if it was timed.
-    fn answered(&mut self, tag: Tag, error: Option<&str>, ledger: &Ledger) -> Option<Sent> {
-        let settles = match self.settles.get_mut(&tag) {
-            Some(waiting) => {
-                let first = waiting.pop_front();
-                if waiting.is_empty() {
-                    self.settles.remove(&tag);
-                }
-                first
-            }
-            None => None,
-        };
-        match settles {
-            Some(Settles::Message(chat, id)) if error.is_some() => ledger.close(chat, id),
-            Some(Settles::Chat(chat)) if matches!(error, None | Some("chat_ended")) => {
-                ledger.chat_over(chat);
-            }
-            _ => {}
-        }
-        self.timed.remove(&tag)
-    }
-
-    /// The connection is gone, and with it the answers still to come: each counts as
-    /// `errors.reply_lost` (the command went out; whether it took effect is unknown,
-    /// and a `send` may still reach the other side, so the ledger stops expecting it).
-    /// A user's chat (`user_chat`) ends with the user's connection, on the server's
-    /// side too: nobody will see what is left of it.
-    fn lost(&mut self, rec: &mut Recorder, ledger: &Ledger, user_chat: Option<ChatId>) {
-        if let Some(chat) = user_chat {
-            ledger.chat_over(chat);
-        }
-        for settles in self.settles.drain().flat_map(|(_, waiting)| waiting) {
-            rec.counters.error("reply_lost");
-            if let Settles::Message(chat, id) = settles {
-                ledger.close(chat, id);
-            }
-        }
-        self.timed.clear();
-    }
-}
-
 /// The messages an accepted (assigned, resumed) chat's history brings the agent: the
 /// ledger stops expecting them, whether they were seen before or reached nobody while
 /// the chat changed hands.
@@ -163,374 +86,36 @@ pub async fn run<P: Participant>(p: P, kind: Kind, url: String, ctx: Ctx) -> (Re
 /// frame and how long connecting took.
 pub type Preconnected = Result<(Sender, conn::Receiver, ServerFrame, Duration), ConnError>;
 
-/// A user that never got to ask: its chat request is offered and lost, in the totals
-/// and for its queue (an agent has no request to lose).
-fn count_lost_request<P: Participant>(p: &P, rec: &mut Recorder) {
-    if let Some(queue) = p.queue() {
-        rec.count_chat(queue, ChatOutcome::Offered);
-        rec.count_chat(queue, ChatOutcome::Lost);
-    }
-}
-
 /// [`run`] on a connection made already (agents connect before the clock starts, so
 /// their connect storm does not eat into the first users' waits); `None` connects now.
 pub async fn run_connected<P: Participant>(
-    mut p: P,
+    p: P,
     kind: Kind,
     url: String,
     pre: Option<Preconnected>,
     ctx: Ctx,
 ) -> (Recorder, History) {
-    let mut rec = Recorder::new(ctx.target).with_interval(ctx.interval);
-    rec.set_now(
-        ctx.clock.now(),
-        Some(Duration::from_micros(ctx.clock.real_micros())),
-    );
-    let mut log = Log {
-        history: History::new(ctx.history),
-        who: String::new(),
-        clock: ctx.clock,
-    };
+    let mut session = Session::new(p, kind, url, ctx);
     let connected = match pre {
         Some(c) => c,
         None => {
             // The run may end while a slow server keeps this one connecting: a user
             // then never asked, and the request is lost; nothing starts after the end.
-            let mut end = ctx.end.clone();
+            let mut end = session.end.clone();
             tokio::select! {
                 biased;
                 _ = end.wait_for(|ended| *ended) => {
-                    count_lost_request(&p, &mut rec);
-                    return finish(p, kind, &ctx, rec, None, log);
+                    session.count_lost_request();
+                    return session.finish();
                 }
-                c = connect_timed(&url, ctx.start_at) => c,
+                c = connect_timed(&session.url, session.ctx.start_at) => c,
             }
         }
     };
-    let mut conn = None;
-    let mut reconnect_at: Option<Instant> = None;
-    mark_now(&ctx, &mut rec);
-    match connected {
-        Ok((tx, rx, ServerFrame::Welcome { who, .. }, took)) => {
-            log.who = who_is(&who);
-            rec.record(MetricName::ConnectTime, took);
-            conn = Some((tx, rx));
-        }
-        Ok((_, _, other, _)) => {
-            rec.counters.error("bad_frame");
-            tracing::warn!("expected a welcome frame, got {other:?}");
-            // As when the connect fails: the chat request is lost.
-            count_lost_request(&p, &mut rec);
-            return finish(p, kind, &ctx, rec, None, log);
-        }
-        Err(e) => {
-            rec.counters.error(e.code());
-            tracing::warn!("{url}: {e}");
-            if kind == Kind::User {
-                // The user could not even ask: the chat request is lost, counted when
-                // it was due, not when the connect gave up.
-                if let Some(at) = ctx.start_at {
-                    mark_at(&ctx, &mut rec, at);
-                }
-                count_lost_request(&p, &mut rec);
-                return finish(p, kind, &ctx, rec, None, log);
-            }
-            if !ctx.reconnect {
-                return finish(p, kind, &ctx, rec, None, log);
-            }
-            // An agent that could not connect keeps trying, as after a drop; it
-            // starts (signs in) once connected.
-            reconnect_at = Some(Instant::now() + RECONNECT_PAUSE);
-        }
+    if session.first_connection(connected) == Flow::Stop {
+        return session.finish();
     }
-    let mut timers = Timers::default();
-    let mut awaited = Awaited::default();
-    // A user's chat, once the server started it.
-    let mut user_chat: Option<ChatId> = None;
-    let mut fx = Effects::default();
-    let mut end = ctx.end.clone();
-    let mut routing = RoutingProbe::default();
-    // Only an agent that reconnects can resume a chat.
-    let mut heard = (ctx.reconnect && kind == Kind::Agent).then(Heard::default);
-    // Commands issued while the connection was down (or whose send failed), with the
-    // instant each was due: sent after the next sign-in, timed from that instant.
-    let mut held: Vec<Held> = Vec::new();
-    let mut reconnect_tries = 0u32;
-    let mut result = Done::No;
-    // The instant the current input was due: an action's timers, message stamps and
-    // latencies count from when it should have happened (no coordinated omission).
-    let mut intended: Option<Instant> = None;
-    if conn.is_some() {
-        result = step_at(&mut p, &ctx, ctx.start_at, Input::Start, &mut fx, &mut rec);
-        intended = ctx.start_at;
-    }
-    loop {
-        let tx = conn.as_mut().map(|(tx, _)| tx);
-        if let Err(e) = apply(
-            &mut fx,
-            intended.take(),
-            tx,
-            &mut held,
-            &mut timers,
-            &mut awaited,
-            &ctx,
-            &mut log,
-        )
-        .await
-        {
-            mark_now(&ctx, &mut rec);
-            rec.counters.error(e.code());
-            awaited.lost(&mut rec, &ctx.ledger, user_chat);
-            if ctx.reconnect && kind == Kind::Agent && !*end.borrow() {
-                log.push(
-                    None,
-                    What::Disconnected {
-                        reason: e.to_string(),
-                    },
-                );
-                conn = None;
-                reconnect_at = Some(Instant::now() + RECONNECT_PAUSE);
-                fx.clear();
-                result = step(&mut p, &ctx, Input::Disconnected, &mut fx, &mut rec);
-                continue;
-            }
-            fx.clear();
-            step(&mut p, &ctx, Input::Disconnected, &mut fx, &mut rec);
-            result = Done::Yes;
-        }
-        if let Some(fault) = fx.fault.take() {
-            match fault {
-                Fault::Drop {
-                    reconnect_after,
-                    within_grace,
-                } => {
-                    log.push(None, What::dropped(reconnect_after, within_grace));
-                    log.push(
-                        None,
-                        What::Disconnected {
-                            reason: "dropped by fault injection".into(),
-                        },
-                    );
-                    if let Some((tx, _)) = conn.take() {
-                        tokio::spawn(tx.close());
-                    }
-                    awaited.lost(&mut rec, &ctx.ledger, user_chat);
-                    reconnect_at = Some(Instant::now() + ctx.clock.to_real(reconnect_after));
-                    result = step(&mut p, &ctx, Input::Disconnected, &mut fx, &mut rec);
-                    continue;
-                }
-                Fault::Stall { stall } => {
-                    let real = ctx.clock.to_real(stall);
-                    log.push(
-                        None,
-                        What::Fault {
-                            kind: "stall".into(),
-                            detail: format!(
-                                "stops reading for {} ms of scenario time",
-                                stall.as_millis()
-                            ),
-                        },
-                    );
-                    // Nothing at all: no reading, no timers (their lag is not counted).
-                    tokio::select! {
-                        () = tokio::time::sleep(real) => {}
-                        _ = end.changed() => {}
-                    }
-                    timers.shift(real);
-                    log.push(
-                        None,
-                        What::Fault {
-                            kind: "resume".into(),
-                            detail: "reads again".into(),
-                        },
-                    );
-                }
-            }
-        }
-        if result == Done::Yes {
-            break;
-        }
-        if *end.borrow() && kind == Kind::Agent {
-            if conn.is_some() {
-                log.push(None, What::RunEnd);
-            }
-            break;
-        }
-        let ev = {
-            let sleep = async {
-                match timers.next_at() {
-                    Some(at) => tokio::time::sleep_until(at.into()).await,
-                    None => std::future::pending().await,
-                }
-            };
-            let back = async {
-                match reconnect_at {
-                    Some(at) => tokio::time::sleep_until(at.into()).await,
-                    None => std::future::pending().await,
-                }
-            };
-            let frame = async {
-                match conn.as_mut() {
-                    Some((_, rx)) => rx.next().await,
-                    None => std::future::pending().await,
-                }
-            };
-            tokio::select! {
-                f = frame => Ev::Frame(f),
-                () = sleep => Ev::Timer,
-                () = back => Ev::Reconnect,
-                _ = end.changed() => Ev::End,
-            }
-        };
-        // What is recorded on the way in (latencies, lag, errors) belongs to the
-        // interval in which the input arrived, not to the previous input's; the history
-        // stamps it with the same instant.
-        let arrived = Instant::now();
-        mark_at(&ctx, &mut rec, arrived);
-        match ev {
-            Ev::Frame(frame) => match frame {
-                Ok(ServerFrame::Reply {
-                    req: Some(ReqId::Num(tag)),
-                    reply,
-                    ..
-                }) => {
-                    log.push_at(arrived, Some(tag), What::reply(&reply));
-                    if let Reply::Accepted(chat) = &reply {
-                        seen_in_history(&ctx.ledger, chat);
-                    }
-                    if let Reply::ChatStarted { chat, .. } = &reply {
-                        user_chat = Some(*chat);
-                    }
-                    if let Some(s) = awaited.answered(tag, None, &ctx.ledger) {
-                        if let Some(m) = s.metric {
-                            rec.record(m, s.at.elapsed());
-                        }
-                        if let Reply::ChatStarted { assigned, .. } = &reply {
-                            routing.started = Some((s.at, *assigned));
-                        }
-                    }
-                    routing.record(&mut rec);
-                    if let Some(heard) = &mut heard {
-                        heard.reply(&reply);
-                    }
-                    result = step(&mut p, &ctx, Input::Reply(tag, &reply), &mut fx, &mut rec);
-                }
-                Ok(ServerFrame::Error { req, code, .. }) => {
-                    let tag = match req {
-                        Some(ReqId::Num(t)) => t,
-                        _ => 0,
-                    };
-                    log.push_at(arrived, Some(tag), What::Error { code: code.clone() });
-                    awaited.answered(tag, Some(&code), &ctx.ledger);
-                    result = step(&mut p, &ctx, Input::Error(tag, &code), &mut fx, &mut rec);
-                }
-                Ok(ServerFrame::Notice { notice }) => {
-                    log.push_at(arrived, None, What::notice(&notice));
-                    if matches!(notice, Notice::AgentJoined { .. }) && routing.joined.is_none() {
-                        routing.joined = Some(Instant::now());
-                        routing.record(&mut rec);
-                    }
-                    // A resumed chat's unheard messages arrive now, before the chat.
-                    let missed = heard
-                        .as_mut()
-                        .map(|h| h.notice(&notice))
-                        .unwrap_or_default();
-                    result = Done::No;
-                    match &notice {
-                        Notice::Assigned(chat) | Notice::Resumed(chat) => {
-                            seen_in_history(&ctx.ledger, chat);
-                        }
-                        Notice::ChatEnded { chat, .. } => ctx.ledger.chat_over(*chat),
-                        _ => {}
-                    }
-                    for notice in missed.iter().chain([&notice]) {
-                        if let (Some(stamp), Notice::Message { chat, .. }) =
-                            (conn::stamped(notice), notice)
-                        {
-                            let lat = ctx.clock.real_micros().saturating_sub(stamp.sent_us);
-                            rec.record(MetricName::MessageLatency, Duration::from_micros(lat));
-                            ctx.live.latency(lat);
-                            ctx.ledger.close(*chat, stamp.id);
-                        }
-                        if step(&mut p, &ctx, Input::Notice(notice), &mut fx, &mut rec) == Done::Yes
-                        {
-                            result = Done::Yes;
-                        }
-                    }
-                }
-                Ok(_) => {}
-                // A notice this build cannot read (a newer server's, say) is counted
-                // and skipped: the connection still works, and dropping it would
-                // abandon the user's chat or idle the agent for a parse error. An
-                // unreadable answer to a command is a broken connection (below): the
-                // command waiting for it would wait for ever.
-                Err(e @ ConnError::BadFrame(_)) => {
-                    rec.counters.error(e.code());
-                    tracing::warn!("skipped a frame: {e}");
-                }
-                Err(e) => {
-                    if *end.borrow() {
-                        break;
-                    }
-                    rec.counters.error(e.code());
-                    awaited.lost(&mut rec, &ctx.ledger, user_chat);
-                    log.push(
-                        None,
-                        What::Disconnected {
-                            reason: e.to_string(),
-                        },
-                    );
-                    if !(ctx.reconnect && kind == Kind::Agent) {
-                        // The participant learns it: a user still waiting has lost
-                        // its chat (not "queued at the end").
-                        step(&mut p, &ctx, Input::Disconnected, &mut fx, &mut rec);
-                        break;
-                    }
-                    // The server closed us (a slow consumer gets 1008): come back.
-                    conn = None;
-                    reconnect_at = Some(Instant::now() + RECONNECT_PAUSE);
-                    result = step(&mut p, &ctx, Input::Disconnected, &mut fx, &mut rec);
-                }
-            },
-            Ev::Timer => {
-                if let Some((at, t)) = timers.pop() {
-                    rec.record(MetricName::SchedulerLag, at.elapsed());
-                    intended = Some(at);
-                    result = step_at(&mut p, &ctx, Some(at), Input::Timer(t), &mut fx, &mut rec);
-                }
-            }
-            Ev::Reconnect => {
-                reconnect_at = None;
-                log.push(None, What::reconnecting(reconnect_tries + 1));
-                match conn::connect(&url, Duration::from_secs(30)).await {
-                    Ok((tx, rx, ServerFrame::Welcome { who, .. })) => {
-                        log.who = who_is(&who);
-                        reconnect_tries = 0;
-                        conn = Some((tx, rx));
-                        // The sign-in goes first, then what was held meanwhile.
-                        result = step(&mut p, &ctx, Input::Start, &mut fx, &mut rec);
-                    }
-                    Ok(_) | Err(_) => {
-                        rec.counters.error("reconnect_failed");
-                        reconnect_tries += 1;
-                        if reconnect_tries >= MAX_RECONNECT_TRIES {
-                            break;
-                        }
-                        reconnect_at = Some(Instant::now() + RECONNECT_PAUSE);
-                    }
-                }
-            }
-            Ev::End => {
-                if kind == Kind::Agent || *end.borrow() {
-                    if conn.is_some() {
-                        log.push(None, What::RunEnd);
-                    }
-                    break;
-                }
-            }
-        }
-    }
-    finish(p, kind, &ctx, rec, conn.map(|(tx, _)| tx), log)
+    session.run().await
 }
 
 /// Real time before reconnecting after the server closed the connection, and between
@@ -539,12 +124,596 @@ const RECONNECT_PAUSE: Duration = Duration::from_millis(100);
 /// Failed reconnects in a row before the participant gives up.
 const MAX_RECONNECT_TRIES: u32 = 20;
 
+/// A command that could not go out yet, with the instant it was due.
+type Held = (Instant, Tag, Command);
+
+/// One participant's task between two inputs: its connection, timers, the answers it
+/// waits for and what it measured so far.
+struct Session<P> {
+    p: P,
+    kind: Kind,
+    url: String,
+    ctx: Ctx,
+    /// The run's end, as this task watches it.
+    end: watch::Receiver<bool>,
+    rec: Recorder,
+    log: Log,
+    conn: Option<(Sender, conn::Receiver)>,
+    /// When to connect again, while the connection is down.
+    reconnect_at: Option<Instant>,
+    /// Failed reconnects in a row.
+    reconnect_tries: u32,
+    timers: Timers,
+    awaited: Awaited,
+    /// A user's chat, once the server started it.
+    user_chat: Option<ChatId>,
+    /// What the participant asked for in its last step.
+    fx: Effects,
+    routing: RoutingProbe,
+    /// What the chats held so far said (only an agent that reconnects can resume a
+    /// chat, and needs it).
+    heard: Option<Heard>,
+    /// Commands issued while the connection was down (or whose send failed), with the
+    /// instant each was due: sent after the next sign-in, timed from that instant.
+    held: Vec<Held>,
+    /// Whether the participant is done.
+    result: Done,
+    /// The instant the current input was due: an action's timers, message stamps and
+    /// latencies count from when it should have happened (no coordinated omission).
+    intended: Option<Instant>,
+}
+
+/// What a task does after handling something.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Flow {
+    /// Goes on with the turn.
+    On,
+    /// Starts the next turn at once (the participant has things to send, or to hold,
+    /// after losing its connection).
+    Again,
+    /// Ends the task.
+    Stop,
+}
+
 /// What woke the task.
 enum Ev {
     Frame(Result<ServerFrame, ConnError>),
     Timer,
     Reconnect,
     End,
+}
+
+impl<P: Participant> Session<P> {
+    fn new(p: P, kind: Kind, url: String, ctx: Ctx) -> Self {
+        let mut rec = Recorder::new(ctx.target).with_interval(ctx.interval);
+        rec.set_now(
+            ctx.clock.now(),
+            Some(Duration::from_micros(ctx.clock.real_micros())),
+        );
+        Session {
+            p,
+            kind,
+            url,
+            end: ctx.end.clone(),
+            rec,
+            log: Log {
+                history: History::new(ctx.history),
+                who: String::new(),
+                clock: ctx.clock,
+            },
+            conn: None,
+            reconnect_at: None,
+            reconnect_tries: 0,
+            timers: Timers::default(),
+            awaited: Awaited::default(),
+            user_chat: None,
+            fx: Effects::default(),
+            routing: RoutingProbe::default(),
+            heard: (ctx.reconnect && kind == Kind::Agent).then(Heard::default),
+            held: Vec::new(),
+            result: Done::No,
+            intended: None,
+            ctx,
+        }
+    }
+
+    /// Takes the first connection, or what kept it from being made: `Stop` when the
+    /// participant cannot go on (a user that could not even ask, an agent that does not
+    /// reconnect).
+    fn first_connection(&mut self, connected: Preconnected) -> Flow {
+        self.mark_now();
+        match connected {
+            Ok((tx, rx, ServerFrame::Welcome { who, .. }, took)) => {
+                self.log.who = who_is(&who);
+                self.rec.record(MetricName::ConnectTime, took);
+                self.conn = Some((tx, rx));
+                Flow::On
+            }
+            Ok((_, _, other, _)) => {
+                self.rec.counters.error("bad_frame");
+                tracing::warn!("expected a welcome frame, got {other:?}");
+                // As when the connect fails: the chat request is lost.
+                self.count_lost_request();
+                Flow::Stop
+            }
+            Err(e) => {
+                self.rec.counters.error(e.code());
+                tracing::warn!("{}: {e}", self.url);
+                if self.kind == Kind::User {
+                    // The user could not even ask: the chat request is lost, counted
+                    // when it was due, not when the connect gave up.
+                    if let Some(at) = self.ctx.start_at {
+                        self.mark_at(at);
+                    }
+                    self.count_lost_request();
+                    return Flow::Stop;
+                }
+                if !self.ctx.reconnect {
+                    return Flow::Stop;
+                }
+                // An agent that could not connect keeps trying, as after a drop; it
+                // starts (signs in) once connected.
+                self.reconnect_at = Some(Instant::now() + RECONNECT_PAUSE);
+                Flow::On
+            }
+        }
+    }
+
+    /// Turn after turn until the participant is done or the run ends.
+    async fn run(mut self) -> (Recorder, History) {
+        if self.conn.is_some() {
+            let at = self.ctx.start_at;
+            self.result = self.step_at(at, Input::Start);
+            self.intended = at;
+        }
+        loop {
+            if let Err(e) = self.send_effects().await
+                && self.send_failed(e) == Flow::Again
+            {
+                continue;
+            }
+            if let Some(fault) = self.fx.fault.take()
+                && self.inject(fault).await == Flow::Again
+            {
+                continue;
+            }
+            if self.result == Done::Yes {
+                break;
+            }
+            if *self.end.borrow() && self.kind == Kind::Agent {
+                self.log_run_end();
+                break;
+            }
+            let ev = self.next_event().await;
+            // What is recorded on the way in (latencies, lag, errors) belongs to the
+            // interval in which the input arrived, not to the previous input's; the
+            // history stamps it with the same instant.
+            let arrived = Instant::now();
+            self.mark_at(arrived);
+            let flow = match ev {
+                Ev::Frame(frame) => self.on_frame(frame, arrived),
+                Ev::Timer => self.on_timer(),
+                Ev::Reconnect => self.reconnect().await,
+                Ev::End => self.on_end(),
+            };
+            if flow == Flow::Stop {
+                break;
+            }
+        }
+        self.finish()
+    }
+
+    /// Waits for the next input.
+    async fn next_event(&mut self) -> Ev {
+        let (timer_at, reconnect_at) = (self.timers.next_at(), self.reconnect_at);
+        let (conn, end) = (&mut self.conn, &mut self.end);
+        let sleep = async {
+            match timer_at {
+                Some(at) => tokio::time::sleep_until(at.into()).await,
+                None => std::future::pending().await,
+            }
+        };
+        let back = async {
+            match reconnect_at {
+                Some(at) => tokio::time::sleep_until(at.into()).await,
+                None => std::future::pending().await,
+            }
+        };
+        let frame = async {
+            match conn.as_mut() {
+                Some((_, rx)) => rx.next().await,
+                None => std::future::pending().await,
+            }
+        };
+        tokio::select! {
+            f = frame => Ev::Frame(f),
+            () = sleep => Ev::Timer,
+            () = back => Ev::Reconnect,
+            _ = end.changed() => Ev::End,
+        }
+    }
+
+    /// Sets the participant's timers and sends what it asked for, then what was held
+    /// (after a reconnect: the sign-in first, then the commands of the outage). While
+    /// the connection is down, or from the command whose send fails on, commands are
+    /// kept in `held`, each with the instant it was due: its stamp and latency count
+    /// from then.
+    async fn send_effects(&mut self) -> Result<(), ConnError> {
+        let base = self.intended.take().unwrap_or_else(Instant::now);
+        for (delay, t) in self.fx.timers.drain(..) {
+            self.timers.push(base + self.ctx.clock.to_real(delay), t);
+        }
+        let fresh = self.fx.send.drain(..).map(|(tag, cmd)| (base, tag, cmd));
+        let Some((tx, _)) = self.conn.as_mut() else {
+            self.held.extend(fresh);
+            return Ok(());
+        };
+        let mut queue: VecDeque<Held> = fresh.collect();
+        queue.extend(self.held.drain(..));
+        while let Some((at, tag, cmd)) = queue.pop_front() {
+            let metric = match &cmd {
+                Command::CreateTicket { .. } | Command::ConfirmTicket { .. } => {
+                    Some(MetricName::TicketLatency)
+                }
+                _ => None,
+            };
+            // A message is entered in the ledger, its stamp in its text.
+            let mut stamped = cmd.clone();
+            let settles = match &mut stamped {
+                Command::Send { chat, text } => {
+                    let sent_us = self.ctx.clock.micros_at(at);
+                    let id = self.ctx.ledger.open(*chat, sent_us);
+                    *text = Stamp { sent_us, id }.on(text);
+                    Settles::Message(*chat, id)
+                }
+                Command::Close { chat } => Settles::Chat(*chat),
+                _ => Settles::Nothing,
+            };
+            if let Err(e) = tx.send(tag, stamped.clone()).await {
+                // Not sent: kept, with the rest, for after a reconnect (stamped afresh
+                // then).
+                if let Settles::Message(chat, id) = settles {
+                    self.ctx.ledger.close(chat, id);
+                }
+                self.held.push((at, tag, cmd));
+                self.held.extend(queue);
+                return Err(e);
+            }
+            let timed = metric.is_some() || matches!(stamped, Command::StartChat { .. });
+            self.awaited
+                .sent(tag, settles, timed.then_some(Sent { at, metric }));
+            if self.log.history.enabled {
+                self.log.push(Some(tag), What::Send { command: stamped });
+            }
+        }
+        Ok(())
+    }
+
+    /// A send failed: the connection is gone. An agent that reconnects comes back
+    /// (`Again`: what it asks for on the way is held); anyone else is done.
+    fn send_failed(&mut self, e: ConnError) -> Flow {
+        self.mark_now();
+        self.rec.counters.error(e.code());
+        self.awaited
+            .lost(&mut self.rec, &self.ctx.ledger, self.user_chat);
+        self.fx.clear();
+        if self.ctx.reconnect && self.kind == Kind::Agent && !*self.end.borrow() {
+            self.log.push(
+                None,
+                What::Disconnected {
+                    reason: e.to_string(),
+                },
+            );
+            self.disconnected(RECONNECT_PAUSE);
+            return Flow::Again;
+        }
+        self.step(Input::Disconnected);
+        self.result = Done::Yes;
+        Flow::On
+    }
+
+    /// The connection is gone and comes back after `pause` (real time); the
+    /// participant learns it.
+    fn disconnected(&mut self, pause: Duration) {
+        self.conn = None;
+        self.reconnect_at = Some(Instant::now() + pause);
+        self.result = self.step(Input::Disconnected);
+    }
+
+    /// Injects a fault the participant asked for: `Again` after a drop (the
+    /// participant has been told, and what it asks for is held until it is back).
+    async fn inject(&mut self, fault: Fault) -> Flow {
+        match fault {
+            Fault::Drop {
+                reconnect_after,
+                within_grace,
+            } => {
+                self.log
+                    .push(None, What::dropped(reconnect_after, within_grace));
+                self.log.push(
+                    None,
+                    What::Disconnected {
+                        reason: "dropped by fault injection".into(),
+                    },
+                );
+                if let Some((tx, _)) = self.conn.take() {
+                    tokio::spawn(tx.close());
+                }
+                self.awaited
+                    .lost(&mut self.rec, &self.ctx.ledger, self.user_chat);
+                let pause = self.ctx.clock.to_real(reconnect_after);
+                self.disconnected(pause);
+                Flow::Again
+            }
+            Fault::Stall { stall } => {
+                let real = self.ctx.clock.to_real(stall);
+                self.log.push(
+                    None,
+                    What::Fault {
+                        kind: "stall".into(),
+                        detail: format!(
+                            "stops reading for {} ms of scenario time",
+                            stall.as_millis()
+                        ),
+                    },
+                );
+                // Nothing at all: no reading, no timers (their lag is not counted).
+                tokio::select! {
+                    () = tokio::time::sleep(real) => {}
+                    _ = self.end.changed() => {}
+                }
+                self.timers.shift(real);
+                self.log.push(
+                    None,
+                    What::Fault {
+                        kind: "resume".into(),
+                        detail: "reads again".into(),
+                    },
+                );
+                Flow::On
+            }
+        }
+    }
+
+    /// A frame came, or the connection failed.
+    fn on_frame(&mut self, frame: Result<ServerFrame, ConnError>, arrived: Instant) -> Flow {
+        match frame {
+            Ok(ServerFrame::Reply {
+                req: Some(ReqId::Num(tag)),
+                reply,
+                ..
+            }) => self.on_reply(tag, &reply, arrived),
+            Ok(ServerFrame::Error { req, code, .. }) => {
+                let tag = match req {
+                    Some(ReqId::Num(t)) => t,
+                    _ => 0,
+                };
+                self.log
+                    .push_at(arrived, Some(tag), What::Error { code: code.clone() });
+                self.awaited.answered(tag, Some(&code), &self.ctx.ledger);
+                self.result = self.step(Input::Error(tag, &code));
+            }
+            Ok(ServerFrame::Notice { notice }) => self.on_notice(&notice, arrived),
+            Ok(_) => {}
+            // A notice this build cannot read (a newer server's, say) is counted and
+            // skipped: the connection still works, and dropping it would abandon the
+            // user's chat or idle the agent for a parse error. An unreadable answer to
+            // a command is a broken connection (below): the command waiting for it
+            // would wait for ever.
+            Err(e @ ConnError::BadFrame(_)) => {
+                self.rec.counters.error(e.code());
+                tracing::warn!("skipped a frame: {e}");
+            }
+            Err(e) => return self.connection_lost(e),
+        }
+        Flow::On
+    }
+
+    /// The answer to command `tag`.
+    fn on_reply(&mut self, tag: Tag, reply: &Reply, arrived: Instant) {
+        self.log.push_at(arrived, Some(tag), What::reply(reply));
+        if let Reply::Accepted(chat) = reply {
+            seen_in_history(&self.ctx.ledger, chat);
+        }
+        if let Reply::ChatStarted { chat, .. } = reply {
+            self.user_chat = Some(*chat);
+        }
+        if let Some(s) = self.awaited.answered(tag, None, &self.ctx.ledger) {
+            if let Some(m) = s.metric {
+                self.rec.record(m, s.at.elapsed());
+            }
+            if let Reply::ChatStarted { assigned, .. } = reply {
+                self.routing.started = Some((s.at, *assigned));
+            }
+        }
+        self.routing.record(&mut self.rec);
+        if let Some(heard) = &mut self.heard {
+            heard.reply(reply);
+        }
+        self.result = self.step(Input::Reply(tag, reply));
+    }
+
+    /// A notice, after the ones a resumed chat missed (if any).
+    fn on_notice(&mut self, notice: &Notice, arrived: Instant) {
+        self.log.push_at(arrived, None, What::notice(notice));
+        if matches!(notice, Notice::AgentJoined { .. }) && self.routing.joined.is_none() {
+            self.routing.joined = Some(Instant::now());
+            self.routing.record(&mut self.rec);
+        }
+        // A resumed chat's unheard messages arrive now, before the chat.
+        let missed = self
+            .heard
+            .as_mut()
+            .map(|h| h.notice(notice))
+            .unwrap_or_default();
+        self.result = Done::No;
+        match notice {
+            Notice::Assigned(chat) | Notice::Resumed(chat) => {
+                seen_in_history(&self.ctx.ledger, chat);
+            }
+            Notice::ChatEnded { chat, .. } => self.ctx.ledger.chat_over(*chat),
+            _ => {}
+        }
+        for notice in missed.iter().chain([notice]) {
+            if let (Some(stamp), Notice::Message { chat, .. }) = (conn::stamped(notice), notice) {
+                let lat = self.ctx.clock.real_micros().saturating_sub(stamp.sent_us);
+                self.rec
+                    .record(MetricName::MessageLatency, Duration::from_micros(lat));
+                self.ctx.live.latency(lat);
+                self.ctx.ledger.close(*chat, stamp.id);
+            }
+            if self.step(Input::Notice(notice)) == Done::Yes {
+                self.result = Done::Yes;
+            }
+        }
+    }
+
+    /// Reading failed: the server closed the connection (a slow consumer gets 1008) or
+    /// it broke. An agent that reconnects comes back; anyone else is done.
+    fn connection_lost(&mut self, e: ConnError) -> Flow {
+        if *self.end.borrow() {
+            return Flow::Stop;
+        }
+        self.rec.counters.error(e.code());
+        self.awaited
+            .lost(&mut self.rec, &self.ctx.ledger, self.user_chat);
+        self.log.push(
+            None,
+            What::Disconnected {
+                reason: e.to_string(),
+            },
+        );
+        if !(self.ctx.reconnect && self.kind == Kind::Agent) {
+            // The participant learns it: a user still waiting has lost its chat (not
+            // "queued at the end").
+            self.step(Input::Disconnected);
+            return Flow::Stop;
+        }
+        self.disconnected(RECONNECT_PAUSE);
+        Flow::On
+    }
+
+    /// The earliest timer is due: how late it fires is `scheduler_lag`.
+    fn on_timer(&mut self) -> Flow {
+        if let Some((at, t)) = self.timers.pop() {
+            self.rec.record(MetricName::SchedulerLag, at.elapsed());
+            self.intended = Some(at);
+            self.result = self.step_at(Some(at), Input::Timer(t));
+        }
+        Flow::On
+    }
+
+    /// Time to connect again: the participant starts over (an agent signs in first,
+    /// then what was held goes out). After too many failures in a row it gives up.
+    async fn reconnect(&mut self) -> Flow {
+        self.reconnect_at = None;
+        self.log
+            .push(None, What::reconnecting(self.reconnect_tries + 1));
+        match conn::connect(&self.url, Duration::from_secs(30)).await {
+            Ok((tx, rx, ServerFrame::Welcome { who, .. })) => {
+                self.log.who = who_is(&who);
+                self.reconnect_tries = 0;
+                self.conn = Some((tx, rx));
+                // The sign-in goes first, then what was held meanwhile.
+                self.result = self.step(Input::Start);
+            }
+            Ok(_) | Err(_) => {
+                self.rec.counters.error("reconnect_failed");
+                self.reconnect_tries += 1;
+                if self.reconnect_tries >= MAX_RECONNECT_TRIES {
+                    return Flow::Stop;
+                }
+                self.reconnect_at = Some(Instant::now() + RECONNECT_PAUSE);
+            }
+        }
+        Flow::On
+    }
+
+    /// The run's end changed: agents stop; users go on until their chat is over, unless
+    /// the run is over.
+    fn on_end(&mut self) -> Flow {
+        if self.kind == Kind::Agent || *self.end.borrow() {
+            self.log_run_end();
+            return Flow::Stop;
+        }
+        Flow::On
+    }
+
+    /// A participant still connected when the run ends says so in the history: the
+    /// checker counts the chats open at the end from there.
+    fn log_run_end(&mut self) {
+        if self.conn.is_some() {
+            self.log.push(None, What::RunEnd);
+        }
+    }
+
+    /// A user that never got to ask: its chat request is offered and lost, in the
+    /// totals and for its queue (an agent has no request to lose).
+    fn count_lost_request(&mut self) {
+        if let Some(queue) = self.p.queue() {
+            self.rec.count_chat(queue, ChatOutcome::Offered);
+            self.rec.count_chat(queue, ChatOutcome::Lost);
+        }
+    }
+
+    /// Gives one input to the participant, keeping the console counters in step.
+    fn step(&mut self, input: Input<'_>) -> Done {
+        self.step_at(None, input)
+    }
+
+    /// [`Self::step`] for an input that was due at `due` (a timer, a scheduled start):
+    /// the participant sees the scheduled time as `now`, so what it plans from it stays
+    /// on schedule however late the task ran.
+    fn step_at(&mut self, due: Option<Instant>, input: Input<'_>) -> Done {
+        let before = self.rec.counters.chats.clone();
+        // What it counts belongs to the interval it was due in: a user whose connect
+        // the server was slow to take still arrived on schedule (the open model).
+        match due {
+            Some(at) => self.mark_at(at),
+            None => self.mark_now(),
+        }
+        let clock = &self.ctx.clock;
+        let now = due.map_or_else(|| clock.now(), |at| clock.scenario_at(at));
+        self.p.on(now, input, &mut self.fx, &mut self.rec);
+        let after = &self.rec.counters.chats;
+        let live = &self.ctx.live;
+        live.offered
+            .fetch_add(after.offered - before.offered, Ordering::Relaxed);
+        live.accepted
+            .fetch_add(after.accepted - before.accepted, Ordering::Relaxed);
+        live.abandoned
+            .fetch_add(after.abandoned - before.abandoned, Ordering::Relaxed);
+        let ended = after.closed + after.abandoned + after.lost
+            > before.closed + before.abandoned + before.lost;
+        if ended { Done::Yes } else { Done::No }
+    }
+
+    /// Moves the recorder to the present: what it records next falls in the interval
+    /// holding this instant.
+    fn mark_now(&mut self) {
+        self.mark_at(Instant::now());
+    }
+
+    /// Moves the recorder to real instant `at`.
+    fn mark_at(&mut self, at: Instant) {
+        let clock = &self.ctx.clock;
+        self.rec.set_now(
+            clock.scenario_at(at),
+            Some(Duration::from_micros(clock.micros_at(at))),
+        );
+    }
+
+    /// The participant counts what is still open; the connection closes on its own.
+    fn finish(mut self) -> (Recorder, History) {
+        self.p.finish(self.ctx.clock.now(), &mut self.rec);
+        if self.kind == Kind::User {
+            self.ctx.live.users_active.fetch_sub(1, Ordering::Relaxed);
+        }
+        if let Some((tx, _)) = self.conn {
+            tokio::spawn(tx.close());
+        }
+        (self.rec, self.log.history)
+    }
 }
 
 /// The task's history and who it is as the server knows it.
@@ -591,68 +760,11 @@ impl RoutingProbe {
     }
 }
 
+/// Whether the participant is done (its last step ended its part).
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Done {
     No,
     Yes,
-}
-
-/// Gives one input to the participant, keeping the console counters in step.
-fn step<P: Participant>(
-    p: &mut P,
-    ctx: &Ctx,
-    input: Input<'_>,
-    fx: &mut Effects,
-    rec: &mut Recorder,
-) -> Done {
-    step_at(p, ctx, None, input, fx, rec)
-}
-
-/// Moves the recorder to the present: what it records next falls in the interval
-/// holding this instant.
-fn mark_now(ctx: &Ctx, rec: &mut Recorder) {
-    mark_at(ctx, rec, Instant::now());
-}
-
-/// Moves the recorder to real instant `at`.
-fn mark_at(ctx: &Ctx, rec: &mut Recorder, at: Instant) {
-    rec.set_now(
-        ctx.clock.scenario_at(at),
-        Some(Duration::from_micros(ctx.clock.micros_at(at))),
-    );
-}
-
-/// [`step`] for an input that was due at `due` (a timer, a scheduled start): the
-/// participant sees the scheduled time as `now`, so what it plans from it stays on
-/// schedule however late the task ran.
-fn step_at<P: Participant>(
-    p: &mut P,
-    ctx: &Ctx,
-    due: Option<Instant>,
-    input: Input<'_>,
-    fx: &mut Effects,
-    rec: &mut Recorder,
-) -> Done {
-    let before = rec.counters.chats.clone();
-    // What it counts belongs to the interval it was due in: a user whose connect the
-    // server was slow to take still arrived on schedule (the open model).
-    match due {
-        Some(at) => mark_at(ctx, rec, at),
-        None => mark_now(ctx, rec),
-    }
-    let now = due.map_or_else(|| ctx.clock.now(), |at| ctx.clock.scenario_at(at));
-    p.on(now, input, fx, rec);
-    let after = &rec.counters.chats;
-    let live = &ctx.live;
-    live.offered
-        .fetch_add(after.offered - before.offered, Ordering::Relaxed);
-    live.accepted
-        .fetch_add(after.accepted - before.accepted, Ordering::Relaxed);
-    live.abandoned
-        .fetch_add(after.abandoned - before.abandoned, Ordering::Relaxed);
-    let ended = after.closed + after.abandoned + after.lost
-        > before.closed + before.abandoned + before.lost;
-    if ended { Done::Yes } else { Done::No }
 }
 
 /// The participant as the history names it (`agent:<id>`, `user:<id>`).
@@ -661,90 +773,6 @@ fn who_is(who: &Welcome) -> String {
         Welcome::Agent { agent } => format!("agent:{agent}"),
         Welcome::User { user } => format!("user:{user}"),
     }
-}
-
-/// A command that could not go out yet, with the instant it was due.
-type Held = (Instant, Tag, Command);
-
-/// Sets the participant's timers and sends what it asked for, then what was held
-/// (after a reconnect: the sign-in first, then the commands of the outage). While the
-/// connection is down, or from the command whose send fails on, commands are kept in
-/// `held`, each with the instant it was due: its stamp and latency count from then.
-#[allow(clippy::too_many_arguments)]
-async fn apply(
-    fx: &mut Effects,
-    intended: Option<Instant>,
-    tx: Option<&mut Sender>,
-    held: &mut Vec<Held>,
-    timers: &mut Timers,
-    awaited: &mut Awaited,
-    ctx: &Ctx,
-    log: &mut Log,
-) -> Result<(), ConnError> {
-    let base = intended.unwrap_or_else(Instant::now);
-    for (delay, t) in fx.timers.drain(..) {
-        timers.push(base + ctx.clock.to_real(delay), t);
-    }
-    let fresh = fx.send.drain(..).map(|(tag, cmd)| (base, tag, cmd));
-    let Some(tx) = tx else {
-        held.extend(fresh);
-        return Ok(());
-    };
-    let mut queue: std::collections::VecDeque<Held> = fresh.collect();
-    queue.extend(held.drain(..));
-    while let Some((at, tag, cmd)) = queue.pop_front() {
-        let metric = match &cmd {
-            Command::CreateTicket { .. } | Command::ConfirmTicket { .. } => {
-                Some(MetricName::TicketLatency)
-            }
-            _ => None,
-        };
-        // A message is entered in the ledger, its stamp in its text.
-        let mut stamped = cmd.clone();
-        let settles = match &mut stamped {
-            Command::Send { chat, text } => {
-                let sent_us = ctx.clock.micros_at(at);
-                let id = ctx.ledger.open(*chat, sent_us);
-                *text = Stamp { sent_us, id }.on(text);
-                Settles::Message(*chat, id)
-            }
-            Command::Close { chat } => Settles::Chat(*chat),
-            _ => Settles::Nothing,
-        };
-        if let Err(e) = tx.send(tag, stamped.clone()).await {
-            // Not sent: kept, with the rest, for after a reconnect (stamped afresh then).
-            if let Settles::Message(chat, id) = settles {
-                ctx.ledger.close(chat, id);
-            }
-            held.push((at, tag, cmd));
-            held.extend(queue);
-            return Err(e);
-        }
-        let timed = metric.is_some() || matches!(stamped, Command::StartChat { .. });
-        awaited.sent(tag, settles, timed.then_some(Sent { at, metric }));
-        if log.history.enabled {
-            log.push(Some(tag), What::Send { command: stamped });
-        }
-    }
-    Ok(())
-}
-
-fn finish<P: Participant>(
-    mut p: P,
-    kind: Kind,
-    ctx: &Ctx,
-    mut rec: Recorder,
-    tx: Option<Sender>,
-    log: Log,
-) -> (Recorder, History) {
-    p.finish(ctx.clock.now(), &mut rec);
-    if kind == Kind::User {
-        ctx.live.users_active.fetch_sub(1, Ordering::Relaxed);
-    }
-    if let Some(tx) = tx {
-        tokio::spawn(tx.close());
-    }
-    (rec, log.history)
 }
 
 /// Connects to `url`, timing the connect and the welcome frame from `intended` (when
@@ -759,7 +787,7 @@ pub async fn connect_timed(url: &str, intended: Option<Instant>) -> Preconnected
 
 #[cfg(test)]
 mod tests {
-    use super::{Awaited, Ctx, Kind, Settles, connect_timed, run};
+    use super::{Ctx, Kind, connect_timed, run};
     use crate::behaviour::{Effects, Input, Participant};
     use crate::live::clock::RunClock;
     use crate::live::ledger::{Ledger, Unseen};
@@ -948,39 +976,6 @@ mod tests {
         let (rec, ledger) = two_sent_then_dropped(Some(started)).await;
         assert_eq!(rec.counters.errors.get("reply_lost"), Some(&1));
         assert_eq!(ledger.unseen(u64::MAX), Unseen::default());
-    }
-
-    /// What each answer settles in the ledger: a refused message leaves it, a sent one
-    /// stays until seen; a close done, or refused because the chat had ended, ends the
-    /// chat's messages, a close refused otherwise (the chat moved on) does not.
-    #[test]
-    fn answers_settle_the_ledger_by_what_they_answer() {
-        let ledger = Ledger::default();
-        let mut awaited = Awaited::default();
-        let (chat, other) = (ChatId(1), ChatId(2));
-        let refused = ledger.open(chat, 10);
-        let taken = ledger.open(chat, 20);
-        ledger.open(other, 30);
-        awaited.sent(3, Settles::Message(chat, refused), None);
-        awaited.sent(3, Settles::Message(chat, taken), None);
-        awaited.sent(9, Settles::Chat(chat), None);
-        awaited.sent(9, Settles::Chat(other), None);
-        // Answers to one tag come in the order the commands went out.
-        awaited.answered(3, Some("rate_limited"), &ledger);
-        awaited.answered(3, None, &ledger);
-        assert_eq!(ledger.unseen(100).count, 2);
-        awaited.answered(9, Some("not_owner"), &ledger);
-        assert_eq!(
-            ledger.unseen(100).count,
-            2,
-            "a close refused: the chat goes on"
-        );
-        awaited.answered(9, Some("chat_ended"), &ledger);
-        assert_eq!(ledger.unseen(100).count, 1);
-        awaited.sent(9, Settles::Chat(chat), None);
-        awaited.answered(9, None, &ledger);
-        assert_eq!(ledger.unseen(100), Unseen::default());
-        assert!(awaited.settles.is_empty());
     }
 
     /// A user counts as arrived in the interval of its scheduled arrival, however long
