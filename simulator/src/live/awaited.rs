@@ -9,7 +9,8 @@ use std::collections::{HashMap, VecDeque};
 use std::time::Instant;
 use switchboard_server::domain::ChatId;
 
-/// The real time a command went out, for latencies measured on its answer.
+/// When a command was due to go out (a held or scheduled command keeps its due
+/// instant), for latencies measured on its answer.
 pub(super) struct Sent {
     /// When it was due (its latency counts from then).
     pub at: Instant,
@@ -24,7 +25,7 @@ pub(super) struct Awaited {
     /// What each answer settles in the ledger, by tag, in the order the commands went
     /// out (tags repeat: every message a user sends has the same).
     settles: HashMap<Tag, VecDeque<Settles>>,
-    /// When each of those timed on their answer went out (tickets' `ticket_latency`,
+    /// When each of those timed on their answer was due (tickets' `ticket_latency`,
     /// the routing probe's `start_chat`).
     timed: HashMap<Tag, Sent>,
 }

@@ -12,8 +12,8 @@
 //! reconnects too. Every fault is recorded in the history (`fault` events).
 //!
 //! A task is a [`Session`]: each turn sends what the participant asked for, injects the
-//! fault it asked for, then waits for the next input (a frame, a timer, the time to
-//! reconnect, the run's end) and gives it to the participant.
+//! fault it asked for, then waits for what comes next (a frame, a timer, the time to
+//! reconnect, the run's end) and handles it, giving the participant its input.
 
 use super::awaited::{Awaited, Sent, Settles};
 use super::clock::RunClock;
@@ -147,7 +147,8 @@ struct Session<P> {
     awaited: Awaited,
     /// A user's chat, once the server started it.
     user_chat: Option<ChatId>,
-    /// What the participant asked for in its last step.
+    /// What the participant asked for since its effects were last applied (one input
+    /// may take several steps: a resumed chat's missed notices come first).
     fx: Effects,
     routing: RoutingProbe,
     /// What the chats held so far said (only an agent that reconnects can resume a
@@ -163,13 +164,16 @@ struct Session<P> {
     intended: Option<Instant>,
 }
 
-/// What a task does after handling something.
+/// What a task does after handling something. A task also ends, whatever the flow,
+/// once the participant is done (`Session::result`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Flow {
-    /// Goes on with the turn.
+    /// Goes on: what the participant asked for is sent, its fault injected, and (unless
+    /// it is done) the next input awaited.
     On,
-    /// Starts the next turn at once (the participant has things to send, or to hold,
-    /// after losing its connection).
+    /// Starts the next turn at once, before the fault and the checks for the end: the
+    /// connection was just lost, and what the participant asked for on learning it is
+    /// held for the next one.
     Again,
     /// Ends the task.
     Stop,
@@ -218,8 +222,8 @@ impl<P: Participant> Session<P> {
     }
 
     /// Takes the first connection, or what kept it from being made: `Stop` when the
-    /// participant cannot go on (a user that could not even ask, an agent that does not
-    /// reconnect).
+    /// participant cannot go on (a first frame that is not a welcome, a user that could
+    /// not even connect, an agent that does not reconnect).
     fn first_connection(&mut self, connected: Preconnected) -> Flow {
         self.mark_now();
         match connected {
@@ -569,7 +573,9 @@ impl<P: Participant> Session<P> {
     }
 
     /// Reading failed: the server closed the connection (a slow consumer gets 1008) or
-    /// it broke. An agent that reconnects comes back; anyone else is done.
+    /// it broke. An agent that reconnects comes back; anyone else is done. Once the run
+    /// has ended this is the run's own closing: the task stops, and nothing is counted
+    /// or told.
     fn connection_lost(&mut self, e: ConnError) -> Flow {
         if *self.end.borrow() {
             return Flow::Stop;
@@ -703,7 +709,8 @@ impl<P: Participant> Session<P> {
         );
     }
 
-    /// The participant counts what is still open; the connection closes on its own.
+    /// The participant counts what is still open, and the connection, if any, is
+    /// closed (in a task of its own).
     fn finish(mut self) -> (Recorder, History) {
         self.p.finish(self.ctx.clock.now(), &mut self.rec);
         if self.kind == Kind::User {
