@@ -105,7 +105,7 @@ enum Command {
         replications: u64,
         /// The metric whose mean orders the variants: service_level, accept_wait.mean,
         /// accept_wait.p50, accept_wait.p95, accept_wait.p99, abandon_rate or fairness
-        /// (ties: service level, then mean accept_wait).
+        /// (ties: service level, mean accept_wait, then the others in that order).
         #[arg(long, value_name = "METRIC", default_value = "service_level")]
         rank_by: switchboard_sim::compare::RankBy,
         /// `virtual` (default) or `live`.

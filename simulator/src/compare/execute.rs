@@ -842,6 +842,97 @@ mod tests {
         assert!(text.contains("Paired differences"), "{text}");
     }
 
+    /// Each difference says what it rests on: one replication with data is not
+    /// tested, a gap of thousandths of a point prints as such, and the verdicts are
+    /// adjusted over every difference tested (Holm).
+    #[test]
+    fn paired_differences_say_what_they_rest_on() {
+        let mut c = comparison("service_level");
+        c.replications = 4;
+        let runs = |sl: [f64; 4], wait: [Option<f64>; 4], fair: f64| -> Vec<RunFigures> {
+            let template = variant("", 0.0, 0.0, 0.0).runs.remove(0);
+            (0..4)
+                .map(|i| {
+                    let mut run = template.clone();
+                    run.values[0] = Some(sl[i]);
+                    run.values[1] = wait[i];
+                    run.values[3] = None;
+                    run.values[7] = Some(fair);
+                    run
+                })
+                .collect()
+        };
+        let best = [0.90, 0.92, 0.88, 0.91];
+        let mut a = variant("best", 0.0, 0.0, 0.0);
+        a.runs = runs(best, [Some(4.0), Some(5.0), Some(6.0), Some(5.0)], 0.9);
+        let mut b = variant("close", 0.0, 0.0, 0.0);
+        b.runs = runs(
+            best.map(|v| v - 0.000_03),
+            [Some(5.0), None, None, None],
+            0.9,
+        );
+        let mut d = variant("noisy", 0.0, 0.0, 0.0);
+        d.runs = runs(
+            [0.91, 0.85, 0.87, 0.86],
+            [Some(4.5), Some(4.0), Some(7.0), Some(4.0)],
+            0.9,
+        );
+        c.variants = vec![b, a, d];
+        let text = crate::compare::report::render(&c);
+        let paired = text.split("Paired differences").nth(1).expect("paired");
+        let line = |variant: &str, metric: &str| {
+            paired
+                .lines()
+                .find(|l| l.contains(variant) && l.contains(metric))
+                .unwrap_or_else(|| panic!("no {variant} {metric} in {text}"))
+                .to_string()
+        };
+        let close = line("close", "service_level");
+        assert!(
+            close.contains("-0.0030 pp") && close.ends_with(" significant"),
+            "{close}"
+        );
+        assert!(
+            line("close", "accept_wait.mean").contains("only 1 replication with data: not tested"),
+            "{text}"
+        );
+        assert!(line("close", "fairness").contains("the same in every replication"));
+        // Three differences tested: the close one's p of 0 stays 0 after adjusting,
+        // the noisy ones' do not get smaller.
+        assert!(paired.contains("over the 3 differences tested"), "{text}");
+        assert!(close.contains("p < 0.001"), "{close}");
+        let noisy = line("noisy", "accept_wait.mean");
+        assert!(noisy.ends_with("not significant"), "{noisy}");
+    }
+
+    /// Ranked by a wait, a variant whose impatient users left comes first on the
+    /// waits of those who stayed: the console says so.
+    #[test]
+    fn a_wait_ranking_warns_of_a_first_that_lost_more_users() {
+        let mut c = comparison("accept_wait.mean");
+        let with_abandons = |mut v: VariantResult, rate: f64| {
+            for run in &mut v.runs {
+                run.values[5] = Some(rate);
+            }
+            v
+        };
+        c.variants = vec![
+            with_abandons(variant("staffed", 0.95, 6.0, 0.9), 0.01),
+            with_abandons(variant("understaffed", 0.60, 2.0, 0.9), 0.35),
+        ];
+        let text = crate::compare::report::render(&c);
+        assert!(
+            text.contains("The first-ranked (understaffed) lost 35.00% of its chats to abandons, staffed lost 1.00%"),
+            "{text}"
+        );
+        // Ranked by service level, or first with the fewest abandons: no such note.
+        c.rank_by = "service_level".parse().expect("rankable");
+        assert!(!crate::compare::report::render(&c).contains("patient enough"));
+        c.rank_by = "accept_wait.mean".parse().expect("rankable");
+        c.variants[1] = with_abandons(variant("understaffed", 0.60, 2.0, 0.9), 0.01);
+        assert!(!crate::compare::report::render(&c).contains("patient enough"));
+    }
+
     #[test]
     fn the_ranking_metric_is_shown_and_compared() {
         let text = crate::compare::report::render(&comparison("accept_wait.p95"));

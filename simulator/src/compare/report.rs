@@ -1,7 +1,7 @@
 //! `comparison.csv` and the console's ranked table with significance verdicts.
 
 use super::execute::{Comparison, METRICS, MetricSpec, QUEUE_METRICS};
-use super::stats::Estimate;
+use super::stats::{Estimate, holm};
 use std::fmt::Write;
 
 /// The CSV header of `comparison.csv`.
@@ -15,12 +15,15 @@ fn quote(s: &str) -> String {
     }
 }
 
+/// A value as written to the CSV: to ten significant figures, whatever its size, so a
+/// rate of 3 in 10 million is 0.0000003, not 0.000000 (and a mean is not printed
+/// with the last bits of its sum's rounding).
 fn num(v: f64) -> String {
-    if v.is_finite() {
-        format!("{v:.6}")
-    } else {
-        String::new()
+    if !v.is_finite() {
+        return String::new();
     }
+    let rounded: f64 = format!("{v:.9e}").parse().unwrap_or(v);
+    format!("{rounded}")
 }
 
 /// `comparison.csv`: one line per variant and metric (ratios as fractions, waits in
@@ -109,12 +112,44 @@ fn show_est(spec: &MetricSpec, e: Option<Estimate>) -> String {
     }
 }
 
-/// A difference in the metric's display unit (percentage points for ratios).
-fn show_diff(spec: &MetricSpec, v: f64) -> String {
+/// A difference in the metric's display unit (percentage points for ratios), with
+/// `decimals` ([`diff_decimals`]).
+fn show_diff(spec: &MetricSpec, v: f64, decimals: usize) -> String {
     match spec.unit {
-        "ratio" => format!("{:+.2} pp", v * 100.0),
-        "s" => format!("{v:+.2}s"),
-        _ => format!("{v:+.1}"),
+        "ratio" => format!("{:+.decimals$} pp", v * 100.0),
+        "s" => format!("{v:+.decimals$}s"),
+        _ => format!("{v:+.decimals$}"),
+    }
+}
+
+/// Decimals that show a difference and its interval's half-width to at least two
+/// significant figures (two decimals at least, one for counts; at most six): a gap of
+/// 0.003 percentage points prints as such, not as +0.00 beside a verdict on it.
+fn diff_decimals(spec: &MetricSpec, d: &Estimate) -> usize {
+    let scale = if spec.unit == "ratio" { 100.0 } else { 1.0 };
+    let least = if matches!(spec.unit, "ratio" | "s") {
+        2
+    } else {
+        1
+    };
+    let smallest = [d.mean, d.half_width]
+        .into_iter()
+        .map(|v| (v * scale).abs())
+        .filter(|v| v.is_finite() && *v > 0.0)
+        .fold(f64::INFINITY, f64::min);
+    if !smallest.is_finite() {
+        return least;
+    }
+    let needed = 1 - smallest.log10().floor() as i64;
+    needed.clamp(least as i64, 6) as usize
+}
+
+/// A p-value as printed.
+fn show_p(p: f64) -> String {
+    if p < 0.001 {
+        "p < 0.001".into()
+    } else {
+        format!("p {p:.3}")
     }
 }
 
@@ -204,6 +239,7 @@ pub fn render(c: &Comparison) -> String {
         }
         s.push('\n');
     }
+    render_wait_caveat(&mut s, c, &order);
     render_queues(&mut s, c, &order, width);
     render_thresholds(&mut s, c, &order, width);
     render_warnings(&mut s, c);
@@ -214,7 +250,8 @@ pub fn render(c: &Comparison) -> String {
     let Some(&best) = order.first() else {
         return s;
     };
-    let mut lines = String::new();
+    // Every difference first, then one adjustment over all those tested.
+    let mut rows = Vec::new();
     for &i in order.iter().skip(1) {
         // The waits, and who got the work: with slots to spare every work-conserving
         // policy answers at once, and fairness is where policies differ.
@@ -222,44 +259,111 @@ pub fn render(c: &Comparison) -> String {
             let Some(m) = METRICS.iter().position(|spec| spec.name == name) else {
                 continue;
             };
-            let spec = &METRICS[m];
-            let Some(d) = c.difference(m, i, best) else {
-                continue;
-            };
-            if d.min.abs() < NO_DIFFERENCE && d.max.abs() < NO_DIFFERENCE {
-                let _ = writeln!(
-                    lines,
-                    "  {:<width$}  {:<17} the same in every replication",
-                    c.variants[i].name, spec.name,
-                );
-                continue;
+            if let Some(d) = c.difference(m, i, best) {
+                rows.push((i, &METRICS[m], d));
             }
-            let verdict = if d.excludes_zero() {
-                "significant"
+        }
+    }
+    let same = |d: &Estimate| d.min.abs() < NO_DIFFERENCE && d.max.abs() < NO_DIFFERENCE;
+    let tested: Vec<f64> = rows
+        .iter()
+        .filter(|(_, _, d)| !same(d))
+        .filter_map(|(_, _, d)| d.p_value())
+        .collect();
+    let mut adjusted = holm(&tested).into_iter();
+    let mut lines = String::new();
+    for (i, spec, d) in &rows {
+        let (name, runs) = (&c.variants[*i].name, c.variants[*i].runs.len());
+        if same(d) {
+            let every = if d.n == runs {
+                "every replication".to_string()
             } else {
-                "not significant"
+                format!("all {} replications with data", d.n)
             };
             let _ = writeln!(
                 lines,
-                "  {:<width$}  {:<17} {:>11} [{}, {}]  {verdict}",
-                c.variants[i].name,
-                spec.name,
-                show_diff(spec, d.mean),
-                show_diff(spec, d.low()),
-                show_diff(spec, d.high()),
+                "  {name:<width$}  {:<17} the same in {every}",
+                spec.name
             );
+            continue;
         }
+        let decimals = diff_decimals(spec, d);
+        let diff = show_diff(spec, d.mean, decimals);
+        if d.p_value().is_none() {
+            let _ = writeln!(
+                lines,
+                "  {name:<width$}  {:<17} {diff:>11}  only {} replication{} with data: not tested",
+                spec.name,
+                d.n,
+                if d.n == 1 { "" } else { "s" }
+            );
+            continue;
+        }
+        let p = adjusted.next().unwrap_or(1.0);
+        let verdict = if p < 0.05 {
+            "significant"
+        } else {
+            "not significant"
+        };
+        let _ = writeln!(
+            lines,
+            "  {name:<width$}  {:<17} {diff:>11} [{}, {}]  {:<9}  {verdict}",
+            spec.name,
+            show_diff(spec, d.low(), decimals),
+            show_diff(spec, d.high(), decimals),
+            show_p(p),
+        );
     }
     // Nothing to compare (no other variant has figures): no heading either.
     if !lines.is_empty() {
         let _ = writeln!(
             s,
-            "\nPaired differences from the first-ranked ({}), replication by replication:",
-            c.variants[best].name
+            "\nPaired differences from the first-ranked ({}), replication by replication (each with its 95% interval; p adjusted by Holm over the {} difference{} tested, so that the verdicts hold together at 5%):",
+            c.variants[best].name,
+            tested.len(),
+            if tested.len() == 1 { "" } else { "s" }
         );
         s.push_str(&lines);
+        s.push_str(
+            "(The first-ranked was picked by its mean, which favours gaps from it: a verdict near the line wants more replications.)\n",
+        );
     }
     s
+}
+
+/// Ranked by a wait, a variant that loses more users to abandons can come first: the
+/// waits are those of the chats answered, and the impatient left before theirs ended.
+/// Says so when the first-ranked abandoned more than another variant.
+fn render_wait_caveat(s: &mut String, c: &Comparison, order: &[usize]) {
+    if !c.rank_by.name().starts_with("accept_wait") {
+        return;
+    }
+    let Some(abandon) = METRICS.iter().position(|m| m.name == "abandon_rate") else {
+        return;
+    };
+    let rate = |i: usize| c.variants[i].estimate(abandon).map(|e| e.mean);
+    let Some((&first, rest)) = order.split_first() else {
+        return;
+    };
+    let Some(first_rate) = rate(first) else {
+        return;
+    };
+    let lowest = rest
+        .iter()
+        .filter_map(|&i| rate(i).map(|r| (i, r)))
+        .min_by(|a, b| a.1.total_cmp(&b.1));
+    if let Some((other, low)) = lowest.filter(|&(_, low)| first_rate > low + NO_DIFFERENCE) {
+        let spec = &METRICS[abandon];
+        let _ = writeln!(
+            s,
+            "Note: {} counts the chats answered only. The first-ranked ({}) lost {} of its chats to abandons, {} lost {}: its shorter waits may be those of the users patient enough to stay (see abandon_rate, or rank by service_level).",
+            c.rank_by.name(),
+            c.variants[first].name,
+            show(spec, first_rate),
+            c.variants[other].name,
+            show(spec, low)
+        );
+    }
 }
 
 /// How many runs of each variant (in rank order) met every threshold of the
@@ -344,7 +448,17 @@ fn render_warnings(s: &mut String, c: &Comparison) {
 
 #[cfg(test)]
 mod tests {
-    use super::{METRICS, PAIRED};
+    use super::{METRICS, PAIRED, num};
+
+    #[test]
+    fn csv_values_keep_ten_significant_figures() {
+        assert_eq!(num(3e-7), "0.0000003");
+        assert_eq!(num(0.5509836000000001), "0.5509836");
+        assert_eq!(num(2.0 / 3.0), "0.6666666667");
+        assert_eq!(num(1234567.891), "1234567.891");
+        assert_eq!(num(0.0), "0");
+        assert_eq!(num(f64::NAN), "");
+    }
 
     #[test]
     fn an_interval_ends_within_what_the_metric_can_take() {

@@ -2,24 +2,15 @@
 //! interval, extremes, and the paired difference of two variants (common random
 //! numbers make replication `i` of every variant a pair).
 
+use distrs::StudentsT;
 use serde::Serialize;
 
-/// Two-sided 95% Student-t quantiles for 1..=30 degrees of freedom.
-const T95: [f64; 30] = [
-    12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228, 2.201, 2.179, 2.160,
-    2.145, 2.131, 2.120, 2.110, 2.101, 2.093, 2.086, 2.080, 2.074, 2.069, 2.064, 2.060, 2.056,
-    2.052, 2.048, 2.045, 2.042,
-];
-
-/// The two-sided 95% t quantile for `df` degrees of freedom (normal beyond 120).
+/// The two-sided 95% Student-t quantile for `df` degrees of freedom (NaN for none).
 pub fn t95(df: usize) -> f64 {
-    match df {
-        0 => f64::NAN,
-        1..=30 => T95[df - 1],
-        31..=60 => 2.042 - (df - 30) as f64 * (2.042 - 2.000) / 30.0,
-        61..=120 => 2.000 - (df - 60) as f64 * (2.000 - 1.980) / 60.0,
-        _ => 1.960,
+    if df == 0 {
+        return f64::NAN;
     }
+    StudentsT::ppf(0.975, df as f64)
 }
 
 /// Mean, 95% interval and extremes of some replications' values.
@@ -79,6 +70,37 @@ impl Estimate {
     pub fn excludes_zero(&self) -> bool {
         self.half_width.is_finite() && (self.low() > 0.0 || self.high() < 0.0)
     }
+
+    /// The two-sided p-value of a t test that the mean is 0 (`None` with fewer than
+    /// two values). Values that do not vary give 0 when they are not 0, 1 when they
+    /// are.
+    pub fn p_value(&self) -> Option<f64> {
+        if self.n < 2 || !self.half_width.is_finite() {
+            return None;
+        }
+        if self.half_width == 0.0 {
+            return Some(if self.mean == 0.0 { 1.0 } else { 0.0 });
+        }
+        let df = (self.n - 1) as f64;
+        let t = self.mean / (self.half_width / t95(self.n - 1));
+        Some((2.0 * StudentsT::cdf(-t.abs(), df)).min(1.0))
+    }
+}
+
+/// Holm's step-down adjustment of p-values tested together: a verdict at 5% on the
+/// adjusted values holds for the whole family (the chance of any false "significant"
+/// is at most 5%), where unadjusted ones give each test 5% of its own.
+pub fn holm(p: &[f64]) -> Vec<f64> {
+    let m = p.len();
+    let mut order: Vec<usize> = (0..m).collect();
+    order.sort_by(|&a, &b| p[a].total_cmp(&p[b]));
+    let mut adjusted = vec![0.0; m];
+    let mut running = 0.0f64;
+    for (k, &i) in order.iter().enumerate() {
+        running = running.max(((m - k) as f64 * p[i]).min(1.0));
+        adjusted[i] = running;
+    }
+    adjusted
 }
 
 /// The paired difference `a[i] - b[i]` over replications where both have a value.
@@ -96,9 +118,62 @@ mod tests {
         assert_eq!(e.n, 3);
         assert!((e.mean - 2.0).abs() < 1e-12);
         // sd = 1, se = 1/sqrt(3), t(2) = 4.303.
-        assert!((e.half_width - 4.303 / 3f64.sqrt()).abs() < 1e-9);
+        assert!((e.half_width - 4.303 / 3f64.sqrt()).abs() < 1e-3);
         assert_eq!((e.min, e.max), (1.0, 3.0));
         assert!(Estimate::of([None]).is_none());
+    }
+
+    /// The quantiles are Student's: the tables' values to their three decimals.
+    #[test]
+    fn t_quantiles() {
+        for (df, table) in [
+            (1, 12.706),
+            (2, 4.303),
+            (4, 2.776),
+            (10, 2.228),
+            (30, 2.042),
+        ] {
+            assert!((t95(df) - table).abs() < 5e-4, "df {df}: {}", t95(df));
+        }
+        assert!((t95(1_000_000) - 1.960).abs() < 1e-3);
+        assert!(t95(0).is_nan());
+    }
+
+    /// The p-value agrees with the interval: 0.05 where the interval's end touches 0.
+    #[test]
+    fn p_values_match_the_intervals() {
+        let e = Estimate::of([Some(1.0), Some(2.0), Some(3.0)]).expect("values");
+        let touching = Estimate {
+            mean: e.half_width,
+            ..e
+        };
+        assert!((touching.p_value().expect("tested") - 0.05).abs() < 1e-6);
+        assert!(e.p_value().expect("tested") > 0.05, "2 ± 2.48 holds 0");
+        assert!(!e.excludes_zero());
+        let clear = Estimate::of([Some(1.0), Some(1.1), Some(0.9)]).expect("values");
+        assert!(clear.p_value().expect("tested") < 0.05);
+        assert!(clear.excludes_zero());
+        let across_zero = Estimate::of([Some(-1.0), Some(2.0), Some(-0.5)]).expect("values");
+        assert!(across_zero.p_value().expect("tested") > 0.05);
+        assert!(!across_zero.excludes_zero());
+        assert_eq!(Estimate::of([Some(1.0)]).and_then(|e| e.p_value()), None);
+        let constant = Estimate::of([Some(0.2), Some(0.2)]).expect("values");
+        assert_eq!(constant.p_value(), Some(0.0));
+        let zero = Estimate::of([Some(0.0), Some(0.0)]).expect("values");
+        assert_eq!(zero.p_value(), Some(1.0));
+    }
+
+    /// Holm: the smallest p-value times the family's size, the next times one fewer,
+    /// never below an earlier one, never above 1.
+    #[test]
+    fn holm_adjusts_for_the_family() {
+        let adjusted = holm(&[0.04, 0.01, 0.03, 0.5]);
+        let expected = [0.09, 0.04, 0.09, 0.5];
+        for (a, e) in adjusted.iter().zip(expected) {
+            assert!((a - e).abs() < 1e-12, "{adjusted:?}");
+        }
+        assert_eq!(holm(&[0.6, 0.7]), vec![1.0, 1.0]);
+        assert!(holm(&[]).is_empty());
     }
 
     #[test]

@@ -1,7 +1,7 @@
 //! The text `switchboard erlang` prints: the figures for the given staffing and a
 //! staffing table around the fewest agents that reach the goal.
 
-use super::staffing::{agents_needed, staffing_table};
+use super::staffing::{agents_needed, search_limit, staffing_table};
 use super::{ErlangError, Model};
 use std::fmt::Write;
 
@@ -97,15 +97,16 @@ pub fn answer(q: &Question) -> Result<String, ErlangError> {
         }
         Err(e) => return Err(e),
     }
-    let needed = agents_needed(&model, q.slots, q.target, q.goal, 10_000_000)?;
+    let limit = search_limit(&model, q.slots);
+    let needed = agents_needed(&model, q.slots, q.target, q.goal, limit)?;
     let _ = writeln!(
         s,
-        "\nStaffing for {:.0}% within {}s: {}",
-        q.goal * 100.0,
+        "\nStaffing for {}% within {}s: {}",
+        goal_percent(q.goal),
         q.target,
         match needed {
             Some(n) => format!("{n} agents ({} servers)", n * q.slots),
-            None => "not reachable (the patience is too short for this target)".into(),
+            None => format!("not found within {limit} agents (the search stops there)"),
         }
     );
     let _ = writeln!(
@@ -129,4 +130,11 @@ pub fn answer(q: &Question) -> Result<String, ErlangError> {
         );
     }
     Ok(s)
+}
+
+/// A goal as a percentage with the decimals it was given (99.9, not 100; 80, not
+/// 80.0000).
+fn goal_percent(goal: f64) -> String {
+    let text = format!("{:.6}", goal * 100.0);
+    text.trim_end_matches('0').trim_end_matches('.').to_string()
 }

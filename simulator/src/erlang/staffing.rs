@@ -15,6 +15,17 @@ pub struct StaffingRow {
     pub figures: Figures,
 }
 
+/// How far past the smallest sensible staffing the search for a goal goes. With a
+/// goal under 100% enough agents always reach it (waits shrink to nothing), and
+/// square-root staffing puts the answer a few times √load past that start: for 50
+/// million Erlangs about 10,000 agents.
+const SEARCH_SPAN: u64 = 100_000;
+
+/// The most agents [`agents_needed`] tries for `model`.
+pub fn search_limit(model: &Model, slots: u64) -> u64 {
+    first_agents(model, slots.max(1)) + SEARCH_SPAN
+}
+
 /// The fewest agents (of `slots` servers each) whose service level within `target`
 /// seconds reaches `goal` (0..1), searching up to `limit` agents.
 pub fn agents_needed(
@@ -90,13 +101,7 @@ pub fn staffing_table(
     rows: usize,
 ) -> Result<Vec<StaffingRow>, ErlangError> {
     let slots = slots.max(1);
-    let needed = agents_needed(
-        model,
-        slots,
-        target,
-        goal,
-        first_agents(model, slots) + 100_000,
-    )?;
+    let needed = agents_needed(model, slots, target, goal, search_limit(model, slots))?;
     let smallest = first_agents(model, slots).min(needed.unwrap_or(u64::MAX));
     let last = needed.map_or(smallest + rows as u64, |n| n + 2);
     let first = last.saturating_sub(rows as u64 - 1).max(smallest);

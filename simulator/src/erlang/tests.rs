@@ -225,7 +225,41 @@ fn a_goal_of_a_hundred_percent_is_refused() {
     };
     let err = answer(&q(1.0)).expect_err("100% refused").to_string();
     assert!(err.contains("100%"), "{err}");
-    assert!(answer(&q(0.999)).is_ok());
+    let text = answer(&q(0.999)).expect("99.9% is a goal");
+    assert!(text.contains("Staffing for 99.9% within 20s"), "{text}");
+    let text = answer(&q(0.8)).expect("80% is a goal");
+    assert!(text.contains("Staffing for 80% within 20s"), "{text}");
+}
+
+/// The headline and the table search as far as each other, relative to the load: a
+/// load of millions of Erlangs is searched past its own size, not stopped at a fixed
+/// count below it.
+#[test]
+fn the_staffing_search_reaches_past_the_load() {
+    let m = Model::new(1e9 / 3600.0, 180.0, 1, None).expect("valid");
+    assert!(m.offered_load() > 4.9e7);
+    assert!(staffing::search_limit(&m, 1) as f64 > m.offered_load() + 50_000.0);
+    use super::print::{Question, answer};
+    let q = Question {
+        rate: 600.0 / 3600.0,
+        handle_time: 180.0,
+        agents: 40,
+        slots: 1,
+        patience: None,
+        target: 20.0,
+        goal: 0.8,
+    };
+    let text = answer(&q).expect("solves");
+    let headline = text
+        .lines()
+        .find(|l| l.starts_with("Staffing for"))
+        .expect("headline");
+    let marked = text
+        .lines()
+        .find(|l| l.ends_with(" <"))
+        .and_then(|l| l.split_whitespace().next())
+        .expect("the table marks the answer");
+    assert!(headline.contains(&format!(": {marked} agents")), "{text}");
 }
 
 /// Slots are "Available for N" (R2): an agent holds at most four chats at once.
