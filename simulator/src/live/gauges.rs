@@ -1,8 +1,8 @@
 //! Gauges of a live run, sampled once per interval (up to a second of real time) from the
 //! server under test's `GET /metrics`: chats waiting (`queued` + `transferred`),
 //! chats with an agent (`active`), agents `available` and their free slots. This is the
-//! server's own state, the same numbers an operator's dashboard would show. A server
-//! that does not expose free slots leaves that column empty.
+//! server's own state, the same numbers an operator's dashboard would show. A gauge the
+//! server does not expose leaves its column empty.
 
 use super::clock::RunClock;
 use crate::metrics::{Gauges, Recorder};
@@ -42,7 +42,11 @@ pub async fn sample(
             break;
         }
         match tokio::time::timeout(Duration::from_secs(2), fetch(addr)).await {
-            Ok(Ok(text)) => rec.gauges(at, parse(&text)),
+            Ok(Ok(text)) if is_ok(&text) => rec.gauges(at, parse(&text)),
+            Ok(Ok(text)) => tracing::debug!(
+                "GET /metrics: {}",
+                text.lines().next().unwrap_or("no status line")
+            ),
             Ok(Err(e)) => tracing::debug!("GET /metrics: {e}"),
             Err(_) => tracing::debug!("GET /metrics timed out"),
         }
@@ -60,28 +64,42 @@ async fn fetch(addr: SocketAddr) -> std::io::Result<String> {
 }
 
 /// The gauges in a Prometheus text page (lines like `switchboard_chats{state="active"} 3`).
+/// A gauge the page does not have (a server that does not expose it) is
+/// [`Gauges::UNKNOWN`], which leaves its column empty, not 0.
 pub fn parse(text: &str) -> Gauges {
-    let value = |name: &str| -> u64 {
-        text.lines()
-            .filter_map(|l| l.strip_prefix(name))
-            .filter_map(|rest| rest.trim().parse::<f64>().ok())
-            .map(|v| v.max(0.0) as u64)
-            .sum()
+    let value = |names: &[&str]| -> u64 {
+        let mut found = false;
+        let mut sum = 0;
+        for rest in text
+            .lines()
+            .filter_map(|l| names.iter().find_map(|name| l.strip_prefix(name)))
+        {
+            if let Ok(v) = rest.trim().parse::<f64>() {
+                found = true;
+                sum += v.max(0.0) as u64;
+            }
+        }
+        if found { sum } else { Gauges::UNKNOWN }
     };
     Gauges {
-        queued: value("switchboard_chats{state=\"queued\"}")
-            + value("switchboard_chats{state=\"transferred\"}"),
-        active_chats: value("switchboard_chats{state=\"active\"}"),
-        agents_available: value("switchboard_agents{status=\"available\"}"),
-        free_slots: if text
-            .lines()
-            .any(|l| l.starts_with("switchboard_free_slots "))
-        {
-            value("switchboard_free_slots ")
-        } else {
-            Gauges::UNKNOWN
-        },
+        queued: value(&[
+            "switchboard_chats{state=\"queued\"}",
+            "switchboard_chats{state=\"transferred\"}",
+        ]),
+        active_chats: value(&["switchboard_chats{state=\"active\"}"]),
+        agents_available: value(&["switchboard_agents{status=\"available\"}"]),
+        free_slots: value(&["switchboard_free_slots "]),
     }
+}
+
+/// Whether an HTTP response is a success (`200 OK`): an error page has no gauges to
+/// read, and reading it would file zeros.
+fn is_ok(response: &str) -> bool {
+    response
+        .lines()
+        .next()
+        .and_then(|status| status.split_whitespace().nth(1))
+        == Some("200")
 }
 
 #[cfg(test)]
@@ -96,5 +114,20 @@ mod tests {
         assert_eq!(g.free_slots, Gauges::UNKNOWN, "not exposed: unknown, not 0");
         let g = parse(&format!("{page}switchboard_free_slots 7\n"));
         assert_eq!(g.free_slots, 7);
+    }
+
+    /// A page without a family leaves its gauges unknown (an empty cell), not 0; an
+    /// error page is not read at all.
+    #[test]
+    fn what_the_page_does_not_have_is_unknown() {
+        let g = parse("HTTP/1.1 200 OK\r\n\r\nswitchboard_chats{state=\"active\"} 4\n");
+        assert_eq!(g.active_chats, 4);
+        assert_eq!(g.queued, Gauges::UNKNOWN);
+        assert_eq!(g.agents_available, Gauges::UNKNOWN);
+        let g = parse("HTTP/1.1 200 OK\r\n\r\nswitchboard_chats{state=\"transferred\"} 2\n");
+        assert_eq!(g.queued, 2, "either list counts");
+        assert!(is_ok("HTTP/1.1 200 OK\r\n\r\n"));
+        assert!(!is_ok("HTTP/1.1 404 Not Found\r\n\r\n"));
+        assert!(!is_ok(""));
     }
 }

@@ -139,6 +139,9 @@ struct Session<P> {
     rec: Recorder,
     log: Log,
     conn: Option<(Sender, conn::Receiver)>,
+    /// When the current connection's welcome arrived: a chat request is due no earlier
+    /// (`routing_latency` leaves the connect to `connect_time`).
+    connected_at: Option<Instant>,
     /// When to connect again, while the connection is down.
     reconnect_at: Option<Instant>,
     /// Failed reconnects in a row.
@@ -206,6 +209,7 @@ impl<P: Participant> Session<P> {
                 clock: ctx.clock,
             },
             conn: None,
+            connected_at: None,
             reconnect_at: None,
             reconnect_tries: 0,
             timers: Timers::default(),
@@ -231,6 +235,7 @@ impl<P: Participant> Session<P> {
                 self.log.who = who_is(&who);
                 self.rec.record(MetricName::ConnectTime, took);
                 self.conn = Some((tx, rx));
+                self.connected_at = Some(Instant::now());
                 Flow::On
             }
             Ok((_, _, other, _)) => {
@@ -383,9 +388,16 @@ impl<P: Participant> Session<P> {
                 self.held.extend(queue);
                 return Err(e);
             }
-            let timed = metric.is_some() || matches!(stamped, Command::StartChat { .. });
-            self.awaited
-                .sent(tag, settles, timed.then_some(Sent { at, metric }));
+            let timed = match &stamped {
+                // Routing counts from when the request could first go out: a user
+                // connects on its arrival, and the connect is `connect_time`'s.
+                Command::StartChat { .. } => Some(Sent {
+                    at: self.connected_at.map_or(at, |c| c.max(at)),
+                    metric,
+                }),
+                _ => metric.is_some().then_some(Sent { at, metric }),
+            };
+            self.awaited.sent(tag, settles, timed);
             if self.log.history.enabled {
                 self.log.push(Some(tag), What::Send { command: stamped });
             }
@@ -620,6 +632,7 @@ impl<P: Participant> Session<P> {
                 self.log.who = who_is(&who);
                 self.reconnect_tries = 0;
                 self.conn = Some((tx, rx));
+                self.connected_at = Some(Instant::now());
                 // The sign-in goes first, then what was held meanwhile.
                 self.result = self.step(Input::Start);
             }
@@ -799,11 +812,13 @@ mod tests {
     use crate::live::clock::RunClock;
     use crate::live::ledger::{Ledger, Unseen};
     use crate::live::progress::Live;
-    use crate::metrics::Recorder;
+    use crate::metrics::{MetricName, Recorder};
     use futures_util::{SinkExt as _, StreamExt as _};
     use std::sync::Arc;
     use std::time::{Duration, Instant};
-    use switchboard_server::domain::{ChatId, ChatState, Command, Notice, UserId};
+    use switchboard_server::domain::{
+        AgentId, ChatId, ChatSource, ChatState, Command, Notice, QueueId, UserId,
+    };
     use switchboard_server::protocol::{ServerFrame, Welcome, WireLimits};
     use tokio_tungstenite::tungstenite::Message;
 
@@ -983,6 +998,79 @@ mod tests {
         let (rec, ledger) = two_sent_then_dropped(Some(started)).await;
         assert_eq!(rec.counters.errors.get("reply_lost"), Some(&1));
         assert_eq!(ledger.unseen(u64::MAX), Unseen::default());
+    }
+
+    /// A user that asks for a chat as it starts, and is done when the chat ends.
+    struct AsksForAChat;
+
+    impl Participant for AsksForAChat {
+        fn on(&mut self, _: Duration, input: Input<'_>, fx: &mut Effects, rec: &mut Recorder) {
+            match input {
+                Input::Start => {
+                    let start = Command::StartChat {
+                        queue: QueueId::from("q"),
+                        subject: "help".into(),
+                        source: ChatSource::default(),
+                        customer: None,
+                    };
+                    fx.send.push((1, start));
+                }
+                Input::Notice(Notice::ChatEnded { .. }) => rec.counters.chats.closed += 1,
+                _ => {}
+            }
+        }
+
+        fn finish(&mut self, _: Duration, _: &mut Recorder) {}
+    }
+
+    /// `routing_latency` runs from when the chat request could go out, not from the
+    /// user's arrival: a server slow to take the connection shows in `connect_time`,
+    /// and routing that is quick once asked is not charged with it.
+    #[tokio::test]
+    async fn routing_latency_leaves_the_connect_out() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("ws://{}/ws", listener.local_addr().unwrap());
+        let slow = Duration::from_millis(300);
+        tokio::spawn(async move {
+            let (tcp, _) = listener.accept().await.unwrap();
+            tokio::time::sleep(slow).await;
+            let mut ws = tokio_tungstenite::accept_async(tcp).await.unwrap();
+            ws.send(Message::text(welcome())).await.unwrap();
+            ws.next().await.unwrap().unwrap();
+            let started = r#"{"type":"reply","req":1,"command":"start_chat","reply":"chat_started","chat":1,"queue":"q","position":0,"assigned":true}"#;
+            let joined = ServerFrame::Notice {
+                notice: Notice::AgentJoined {
+                    chat: ChatId(1),
+                    agent: AgentId::from("alice"),
+                    name: "Alice".into(),
+                },
+            };
+            let ended = ServerFrame::Notice {
+                notice: Notice::ChatEnded {
+                    chat: ChatId(1),
+                    state: ChatState::Abandoned,
+                },
+            };
+            for text in [started.to_string(), joined.to_json(), ended.to_json()] {
+                ws.send(Message::text(text)).await.unwrap();
+            }
+            while ws.next().await.is_some_and(|m| m.is_ok()) {}
+        });
+        let (_end_tx, end) = tokio::sync::watch::channel(false);
+        let ctx = user_ctx(end, Arc::default());
+        let (rec, _) = tokio::time::timeout(
+            Duration::from_secs(10),
+            run(AsksForAChat, Kind::User, url, ctx),
+        )
+        .await
+        .expect("the task ends once the chat has");
+        let connect = rec.exact(MetricName::ConnectTime).max.expect("connected");
+        let routing = rec.exact(MetricName::RoutingLatency).max.expect("routed");
+        assert!(connect >= slow.as_micros() as u64, "connect {connect} µs");
+        assert!(
+            routing < slow.as_micros() as u64,
+            "routing {routing} µs includes the connect"
+        );
     }
 
     /// A user counts as arrived in the interval of its scheduled arrival, however long

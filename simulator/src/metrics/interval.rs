@@ -57,6 +57,8 @@ pub fn live_interval(time_scale: f64, horizon: Duration) -> Duration {
 pub const LIVE_INTERVALS: u32 = 100;
 
 /// The state of the desk at an instant, sampled by the runtimes at interval boundaries.
+/// Any of them is [`Gauges::UNKNOWN`] when the runtime cannot observe it (live: a
+/// server whose `/metrics` does not have it).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Gauges {
     /// Chats waiting for an agent (in a queue or transferred and not yet taken).
@@ -65,8 +67,7 @@ pub struct Gauges {
     pub active_chats: u64,
     /// Agents signed in and available.
     pub agents_available: u64,
-    /// Free chat slots of available agents; [`Gauges::UNKNOWN`] when the runtime
-    /// cannot observe it.
+    /// Free chat slots of available agents.
     pub free_slots: u64,
 }
 
