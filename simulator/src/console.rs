@@ -5,12 +5,16 @@
 use crate::metrics::{MetricName, Summary};
 use std::fmt::Write as _;
 
+/// Milliseconds to about four significant figures, for a table read at a glance
+/// (`summary.json` and `report.html` have them to the microsecond); below a
+/// millisecond to the microsecond, so a small latency does not print as 0.
 fn ms(v: Option<f64>) -> String {
     match v {
         None => "-".into(),
         Some(v) if v >= 10_000.0 => format!("{:.1}s", v / 1000.0),
         Some(v) if v >= 100.0 => format!("{v:.0}ms"),
-        Some(v) => format!("{v:.2}ms"),
+        Some(v) if v >= 1.0 => format!("{v:.2}ms"),
+        Some(v) => format!("{v:.3}ms"),
     }
 }
 
