@@ -14,6 +14,7 @@ pub mod ledger;
 pub mod progress;
 pub mod server;
 pub mod task;
+mod transfers;
 
 use crate::behaviour::{AgentBot, UserBot};
 use crate::cast::Cast;
@@ -171,6 +172,7 @@ pub async fn run(scenario: &Scenario, opts: LiveOptions) -> Result<LiveOutcome, 
     };
     let live = Arc::new(Live::default());
     let ledger = Arc::new(ledger::Ledger::default());
+    let transfers = Arc::new(transfers::TransferTimes::default());
     let (end_tx, end_rx) = watch::channel(false);
     let target_sl = scenario.service_level_target;
 
@@ -212,6 +214,7 @@ pub async fn run(scenario: &Scenario, opts: LiveOptions) -> Result<LiveOutcome, 
             clock,
             live: live.clone(),
             ledger: ledger.clone(),
+            transfers: transfers.clone(),
             end: end_rx.clone(),
             target: target_sl,
             interval,
@@ -246,11 +249,12 @@ pub async fn run(scenario: &Scenario, opts: LiveOptions) -> Result<LiveOutcome, 
         let schedule = scenario
             .arrival_schedule(s)
             .expect("every stream has a schedule");
-        let (plan, sc, live, ledger, end_rx, stop_rx) = (
+        let (plan, sc, live, ledger, transfers, end_rx, stop_rx) = (
             plan.clone(),
             scenario.clone(),
             live.clone(),
             ledger.clone(),
+            transfers.clone(),
             end_rx.clone(),
             stop_rx.clone(),
         );
@@ -281,6 +285,7 @@ pub async fn run(scenario: &Scenario, opts: LiveOptions) -> Result<LiveOutcome, 
                     clock,
                     live: live.clone(),
                     ledger: ledger.clone(),
+                    transfers: transfers.clone(),
                     end: end_rx.clone(),
                     target: target_sl,
                     interval,

@@ -20,6 +20,7 @@ use super::clock::RunClock;
 use super::conn::{self, ConnError, Sender, Stamp};
 use super::ledger::Ledger;
 use super::progress::Live;
+use super::transfers::TransferTimes;
 use crate::behaviour::heard::Heard;
 use crate::behaviour::{Effects, Fault, Input, Participant, Tag, Timer};
 use crate::event_queue::EventQueue;
@@ -29,7 +30,7 @@ use std::collections::VecDeque;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
-use switchboard_server::domain::{AcceptedChat, ChatId, Command, Notice, Reply};
+use switchboard_server::domain::{AcceptedChat, ChatId, Command, LeftReason, Notice, Reply};
 use switchboard_server::protocol::{ReqId, ServerFrame, Welcome};
 use tokio::sync::watch;
 
@@ -50,6 +51,8 @@ pub struct Ctx {
     pub live: Arc<Live>,
     /// The messages sent and not yet seen, shared by every task of the run.
     pub ledger: Arc<Ledger>,
+    /// When each transfer was due, shared by every task of the run.
+    pub transfers: Arc<TransferTimes>,
     /// Becomes true when the run is over.
     pub end: watch::Receiver<bool>,
     /// The service-level target (for the recorder).
@@ -376,6 +379,11 @@ impl<P: Participant> Session<P> {
                     Settles::Message(*chat, id)
                 }
                 Command::Close { chat } => Settles::Chat(*chat),
+                Command::Transfer { chat, .. } => {
+                    // Noted before it goes out: the user may hear of it at once.
+                    self.ctx.transfers.due(*chat, at);
+                    Settles::Nothing
+                }
                 _ => Settles::Nothing,
             };
             if let Err(e) = tx.send(tag, stamped.clone()).await {
@@ -578,7 +586,19 @@ impl<P: Participant> Session<P> {
                 self.ctx.live.latency(lat);
                 self.ctx.ledger.close(*chat, stamp.id);
             }
-            if self.step(Input::Notice(notice)) == Done::Yes {
+            // A user hears of a transfer when the server tells it; the wait for the
+            // next agent runs from when the transfer was due.
+            let due = match notice {
+                Notice::AgentLeft {
+                    chat,
+                    reason: LeftReason::Transferred,
+                    ..
+                } if self.kind == Kind::User => {
+                    self.ctx.transfers.take(*chat).map(|due| due.min(arrived))
+                }
+                _ => None,
+            };
+            if self.step_at(due, Input::Notice(notice)) == Done::Yes {
                 self.result = Done::Yes;
             }
         }
@@ -817,7 +837,7 @@ mod tests {
     use std::sync::Arc;
     use std::time::{Duration, Instant};
     use switchboard_server::domain::{
-        AgentId, ChatId, ChatSource, ChatState, Command, Notice, QueueId, UserId,
+        AgentId, ChatId, ChatSource, ChatState, Command, LeftReason, Notice, QueueId, UserId,
     };
     use switchboard_server::protocol::{ServerFrame, Welcome, WireLimits};
     use tokio_tungstenite::tungstenite::Message;
@@ -857,6 +877,7 @@ mod tests {
             clock: RunClock::start(1.0),
             live: Arc::new(Live::default()),
             ledger,
+            transfers: Arc::default(),
             end,
             target: Duration::from_secs(60),
             interval: Duration::from_secs(1),
@@ -866,9 +887,9 @@ mod tests {
         }
     }
 
-    /// A server that takes its time to accept, then sends a welcome, `middle` and the
-    /// end of the user's chat; its WebSocket URL.
-    async fn scripted_server(accept_after: Duration, middle: &'static str) -> String {
+    /// A server that takes its time to accept, then sends a welcome, the frames of
+    /// `middle` and the end of the user's chat; its WebSocket URL.
+    async fn scripted_server(accept_after: Duration, middle: Vec<String>) -> String {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let url = format!("ws://{}/ws", listener.local_addr().unwrap());
         tokio::spawn(async move {
@@ -881,10 +902,11 @@ mod tests {
                     state: ChatState::Abandoned,
                 },
             };
-            for text in [welcome(), middle.to_string(), ended.to_json()] {
-                if !text.is_empty() {
-                    ws.send(Message::text(text)).await.unwrap();
-                }
+            let frames = std::iter::once(welcome())
+                .chain(middle)
+                .chain([ended.to_json()]);
+            for text in frames {
+                ws.send(Message::text(text)).await.unwrap();
             }
             // Hold the connection until the client is done with it.
             while ws.next().await.is_some_and(|m| m.is_ok()) {}
@@ -910,7 +932,7 @@ mod tests {
     #[tokio::test]
     async fn a_frame_that_cannot_be_read_is_counted_and_skipped() {
         let future = r#"{"type":"notice","notice":{"notice":"from_a_newer_server"}}"#;
-        let url = scripted_server(Duration::ZERO, future).await;
+        let url = scripted_server(Duration::ZERO, vec![future.into()]).await;
         let rec = user_until_its_chat_ends(url).await;
         assert_eq!(rec.counters.errors.get("bad_frame"), Some(&1));
         assert_eq!(rec.counters.chats.closed, 1, "the frame after it arrived");
@@ -922,7 +944,7 @@ mod tests {
     #[tokio::test]
     async fn an_answer_that_cannot_be_read_breaks_the_connection() {
         let future = r#"{"type":"reply","req":1,"reply":{"reply":"from_a_newer_server"}}"#;
-        let url = scripted_server(Duration::ZERO, future).await;
+        let url = scripted_server(Duration::ZERO, vec![future.into()]).await;
         let rec = user_until_its_chat_ends(url).await;
         assert_eq!(rec.counters.errors.get("bad_frame"), Some(&1));
         assert_eq!(rec.counters.chats.closed, 0, "the connection ended there");
@@ -1073,11 +1095,75 @@ mod tests {
         );
     }
 
+    /// A participant that times the wait from its agent leaving on a transfer to the
+    /// next one joining, as the user model does.
+    #[derive(Default)]
+    struct TimesTransfers {
+        left: Option<Duration>,
+    }
+
+    impl Participant for TimesTransfers {
+        fn on(&mut self, now: Duration, input: Input<'_>, _: &mut Effects, rec: &mut Recorder) {
+            match input {
+                Input::Notice(Notice::AgentLeft { .. }) => self.left = Some(now),
+                Input::Notice(Notice::AgentJoined { .. }) => {
+                    if let Some(left) = self.left.take() {
+                        rec.record(MetricName::TransferWait, now.saturating_sub(left));
+                    }
+                }
+                Input::Notice(Notice::ChatEnded { .. }) => rec.counters.chats.closed += 1,
+                _ => {}
+            }
+        }
+
+        fn finish(&mut self, _: Duration, _: &mut Recorder) {}
+    }
+
+    /// A user hears of a transfer when the server tells it, but its wait for the next
+    /// agent runs from when the transfer was due: a server that tells the user late
+    /// (here: with the next agent's join, in one go) does not shorten `transfer_wait`.
+    #[tokio::test]
+    async fn a_transfer_wait_runs_from_when_the_transfer_was_due() {
+        let left = ServerFrame::Notice {
+            notice: Notice::AgentLeft {
+                chat: ChatId(1),
+                agent: AgentId::from("alice"),
+                reason: LeftReason::Transferred,
+            },
+        };
+        let joined = ServerFrame::Notice {
+            notice: Notice::AgentJoined {
+                chat: ChatId(1),
+                agent: AgentId::from("bob"),
+                name: "Bob".into(),
+            },
+        };
+        let url = scripted_server(Duration::ZERO, vec![left.to_json(), joined.to_json()]).await;
+        let (_end_tx, end) = tokio::sync::watch::channel(false);
+        let ctx = user_ctx(end, Arc::default());
+        let late = Duration::from_millis(200);
+        // Due 200 ms before the user hears of it, after the run's clock started.
+        tokio::time::sleep(late + Duration::from_millis(50)).await;
+        ctx.transfers.due(ChatId(1), Instant::now() - late);
+        let (rec, _) = tokio::time::timeout(
+            Duration::from_secs(10),
+            run(TimesTransfers::default(), Kind::User, url, ctx),
+        )
+        .await
+        .expect("the task ends once the chat has");
+        let wait = rec.exact(MetricName::TransferWait).max.expect("timed");
+        assert!(
+            wait >= late.as_micros() as u64,
+            "{wait} µs: timed from when the user heard"
+        );
+        assert!(wait < 10_000_000, "{wait} µs");
+    }
+
     /// A user counts as arrived in the interval of its scheduled arrival, however long
     /// the server took to accept its connection (the open model).
     #[tokio::test]
     async fn an_arrival_counts_in_the_interval_it_was_due_in() {
-        let url = scripted_server(Duration::from_millis(1500), "").await;
+        let url = scripted_server(Duration::from_millis(1500), Vec::new()).await;
         let mut rec = user_until_its_chat_ends(url).await;
         let offered =
             |rec: &mut Recorder, i| rec.timeline().get(i).map_or(0, |iv| iv.counts.offered);
