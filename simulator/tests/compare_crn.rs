@@ -329,10 +329,20 @@ async fn compare_writes_csv_html_and_ranks_with_paired_differences() {
     // Four agents instead of six must be significantly worse on service level.
     let best = result.ranking()[0];
     assert!(result.variants[best].name.ends_with("count=6"), "{text}");
-    assert!(text.contains("significant"), "{text}");
     // Who got the work is compared too: it is where policies differ when slots are
     // to spare.
     let paired = &text[text.find("Paired differences").unwrap()..];
+    let four: Vec<&str> = paired
+        .lines()
+        .filter(|l| l.contains("count=4") && l.contains(" service_level "))
+        .collect();
+    assert!(!four.is_empty(), "{text}");
+    for line in four {
+        assert!(
+            line.ends_with(" significant") && !line.ends_with("not significant"),
+            "{text}"
+        );
+    }
     assert_eq!(
         paired.lines().filter(|l| l.contains(" fairness ")).count(),
         3,

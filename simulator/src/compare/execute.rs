@@ -877,7 +877,15 @@ mod tests {
             [Some(4.5), Some(4.0), Some(7.0), Some(4.0)],
             0.9,
         );
-        c.variants = vec![b, a, d];
+        // Below the best by 1, 2, 1.5 and 0.5 points: the interval excludes zero (a
+        // raw p of 0.03), but not once adjusted over the family (3 × 0.03).
+        let mut e = variant("edge", 0.0, 0.0, 0.0);
+        e.runs = runs(
+            [0.89, 0.90, 0.865, 0.905],
+            [Some(4.0), Some(5.0), Some(6.0), Some(5.0)],
+            0.9,
+        );
+        c.variants = vec![b, a, d, e];
         let text = crate::compare::report::render(&c);
         let paired = text.split("Paired differences").nth(1).expect("paired");
         let line = |variant: &str, metric: &str| {
@@ -892,14 +900,21 @@ mod tests {
             close.contains("-0.0030 pp") && close.ends_with(" significant"),
             "{close}"
         );
+        assert!(!close.ends_with("not significant"), "{close}");
         assert!(
             line("close", "accept_wait.mean").contains("only 1 replication with data: not tested"),
             "{text}"
         );
         assert!(line("close", "fairness").contains("the same in every replication"));
-        // Three differences tested: the close one's p of 0 stays 0 after adjusting,
-        // the noisy ones' do not get smaller.
-        assert!(paired.contains("over the 3 differences tested"), "{text}");
+        // Four differences tested: the close one's p of 0 stays 0 after adjusting,
+        // the edge one's triples, the noisy ones' do not get smaller.
+        assert!(paired.contains("over the 4 differences tested"), "{text}");
+        let edge = line("edge", "service_level");
+        assert!(
+            edge.contains("[-2.28 pp, -0.22 pp]") && edge.ends_with("not significant"),
+            "{edge}"
+        );
+        assert!(edge.contains("p 0.091"), "{edge}");
         assert!(close.contains("p < 0.001"), "{close}");
         let noisy = line("noisy", "accept_wait.mean");
         assert!(noisy.ends_with("not significant"), "{noisy}");

@@ -132,8 +132,12 @@ fn diff_decimals(spec: &MetricSpec, d: &Estimate) -> usize {
     } else {
         1
     };
+    // A half-width that is only the sum's rounding (a difference the same in every
+    // replication but for the last bits) does not ask for decimals.
+    let noise = d.mean.abs() * 1e-9;
     let smallest = [d.mean, d.half_width]
         .into_iter()
+        .filter(|v| v.abs() > noise)
         .map(|v| (v * scale).abs())
         .filter(|v| v.is_finite() && *v > 0.0)
         .fold(f64::INFINITY, f64::min);
@@ -144,10 +148,13 @@ fn diff_decimals(spec: &MetricSpec, d: &Estimate) -> usize {
     needed.clamp(least as i64, 6) as usize
 }
 
-/// A p-value as printed.
+/// A p-value as printed: three decimals, four near 0.05, where three could round a
+/// significant 0.0496 to a 0.050 that reads as not.
 fn show_p(p: f64) -> String {
     if p < 0.001 {
         "p < 0.001".into()
+    } else if (p - 0.05).abs() < 0.0005 {
+        format!("p {p:.4}")
     } else {
         format!("p {p:.3}")
     }
@@ -264,7 +271,9 @@ pub fn render(c: &Comparison) -> String {
             }
         }
     }
-    let same = |d: &Estimate| d.min.abs() < NO_DIFFERENCE && d.max.abs() < NO_DIFFERENCE;
+    // One replication with data is not tested, whatever it shows.
+    let same =
+        |d: &Estimate| d.n >= 2 && d.min.abs() < NO_DIFFERENCE && d.max.abs() < NO_DIFFERENCE;
     let tested: Vec<f64> = rows
         .iter()
         .filter(|(_, _, d)| !same(d))
@@ -331,9 +340,13 @@ pub fn render(c: &Comparison) -> String {
     s
 }
 
+/// A gap in abandon rate worth a note beside a ranking by wait: a percentage point.
+const ABANDON_GAP: f64 = 0.01;
+
 /// Ranked by a wait, a variant that loses more users to abandons can come first: the
 /// waits are those of the chats answered, and the impatient left before theirs ended.
-/// Says so when the first-ranked abandoned more than another variant.
+/// Says so when the first-ranked abandoned at least [`ABANDON_GAP`] more than another
+/// variant.
 fn render_wait_caveat(s: &mut String, c: &Comparison, order: &[usize]) {
     if !c.rank_by.name().starts_with("accept_wait") {
         return;
@@ -352,7 +365,7 @@ fn render_wait_caveat(s: &mut String, c: &Comparison, order: &[usize]) {
         .iter()
         .filter_map(|&i| rate(i).map(|r| (i, r)))
         .min_by(|a, b| a.1.total_cmp(&b.1));
-    if let Some((other, low)) = lowest.filter(|&(_, low)| first_rate > low + NO_DIFFERENCE) {
+    if let Some((other, low)) = lowest.filter(|&(_, low)| first_rate >= low + ABANDON_GAP) {
         let spec = &METRICS[abandon];
         let _ = writeln!(
             s,
