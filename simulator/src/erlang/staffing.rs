@@ -15,15 +15,19 @@ pub struct StaffingRow {
     pub figures: Figures,
 }
 
-/// How far past the smallest sensible staffing the search for a goal goes. With a
-/// goal under 100% enough agents always reach it (waits shrink to nothing), and
-/// square-root staffing puts the answer a few times √load past that start: for 50
-/// million Erlangs about 10,000 agents.
+/// How far past the load the search for a goal goes. With a goal under 100% enough
+/// agents always reach it (waits shrink to nothing), and square-root staffing puts the
+/// answer a few times √load past the load: for 50 million Erlangs about 10,000 agents.
 const SEARCH_SPAN: u64 = 100_000;
 
-/// The most agents [`agents_needed`] tries for `model`.
+/// The most agents [`agents_needed`] tries for `model`: past the load, in agents, by
+/// [`SEARCH_SPAN`]. (With patience the search starts below the load, but a goal
+/// counts the abandoned against it, so it needs at least the goal's share of the load
+/// in servers: the limit cannot start from the search's start.)
 pub fn search_limit(model: &Model, slots: u64) -> u64 {
-    first_agents(model, slots.max(1)) + SEARCH_SPAN
+    let slots = slots.max(1);
+    let load_in_agents = (model.offered_load() / slots as f64).ceil() as u64;
+    first_agents(model, slots).max(load_in_agents) + SEARCH_SPAN
 }
 
 /// The fewest agents (of `slots` servers each) whose service level within `target`

@@ -236,9 +236,16 @@ fn a_goal_of_a_hundred_percent_is_refused() {
 /// count below it.
 #[test]
 fn the_staffing_search_reaches_past_the_load() {
-    let m = Model::new(1e9 / 3600.0, 180.0, 1, None).expect("valid");
-    assert!(m.offered_load() > 4.9e7);
-    assert!(staffing::search_limit(&m, 1) as f64 > m.offered_load() + 50_000.0);
+    for patience in [None, Some(180.0)] {
+        // 2 million Erlangs: with patience the search starts at 70% of the load, and
+        // an 80% goal needs at least 80% of it.
+        let m = Model::new(2e6 / 180.0, 180.0, 1, patience).expect("valid");
+        assert!(
+            staffing::search_limit(&m, 1) as f64 > m.offered_load() + 50_000.0,
+            "{patience:?}"
+        );
+        assert!(staffing::search_limit(&m, 4) as f64 > m.offered_load() / 4.0 + 50_000.0);
+    }
     use super::print::{Question, answer};
     let q = Question {
         rate: 600.0 / 3600.0,
