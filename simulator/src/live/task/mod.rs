@@ -30,7 +30,9 @@ use std::collections::VecDeque;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
-use switchboard_server::domain::{AcceptedChat, ChatId, Command, LeftReason, Notice, Reply};
+use switchboard_server::domain::{
+    AcceptedChat, AgentId, ChatId, Command, LeftReason, Notice, Reply,
+};
 use switchboard_server::protocol::{ReqId, ServerFrame, Welcome};
 use tokio::sync::watch;
 
@@ -142,6 +144,9 @@ struct Session<P> {
     rec: Recorder,
     log: Log,
     conn: Option<(Sender, conn::Receiver)>,
+    /// The agent this task is, once the server has welcomed it (a transfer it makes is
+    /// noted under its name).
+    agent: Option<AgentId>,
     /// When the current connection's welcome arrived: a chat request is due no earlier
     /// (`routing_latency` leaves the connect to `connect_time`).
     connected_at: Option<Instant>,
@@ -212,6 +217,7 @@ impl<P: Participant> Session<P> {
                 clock: ctx.clock,
             },
             conn: None,
+            agent: None,
             connected_at: None,
             reconnect_at: None,
             reconnect_tries: 0,
@@ -235,7 +241,7 @@ impl<P: Participant> Session<P> {
         self.mark_now();
         match connected {
             Ok((tx, rx, ServerFrame::Welcome { who, .. }, took)) => {
-                self.log.who = who_is(&who);
+                self.welcomed(&who);
                 self.rec.record(MetricName::ConnectTime, took);
                 self.conn = Some((tx, rx));
                 self.connected_at = Some(Instant::now());
@@ -381,7 +387,9 @@ impl<P: Participant> Session<P> {
                 Command::Close { chat } => Settles::Chat(*chat),
                 Command::Transfer { chat, .. } => {
                     // Noted before it goes out: the user may hear of it at once.
-                    self.ctx.transfers.due(*chat, at);
+                    if let Some(me) = &self.agent {
+                        self.ctx.transfers.due(*chat, me, at);
+                    }
                     Settles::Nothing
                 }
                 _ => Settles::Nothing,
@@ -591,11 +599,13 @@ impl<P: Participant> Session<P> {
             let due = match notice {
                 Notice::AgentLeft {
                     chat,
+                    agent,
                     reason: LeftReason::Transferred,
-                    ..
-                } if self.kind == Kind::User => {
-                    self.ctx.transfers.take(*chat).map(|due| due.min(arrived))
-                }
+                } if self.kind == Kind::User => self
+                    .ctx
+                    .transfers
+                    .take(*chat, agent)
+                    .map(|due| due.min(arrived)),
                 _ => None,
             };
             if self.step_at(due, Input::Notice(notice)) == Done::Yes {
@@ -649,7 +659,7 @@ impl<P: Participant> Session<P> {
             .push(None, What::reconnecting(self.reconnect_tries + 1));
         match conn::connect(&self.url, Duration::from_secs(30)).await {
             Ok((tx, rx, ServerFrame::Welcome { who, .. })) => {
-                self.log.who = who_is(&who);
+                self.welcomed(&who);
                 self.reconnect_tries = 0;
                 self.conn = Some((tx, rx));
                 self.connected_at = Some(Instant::now());
@@ -742,10 +752,21 @@ impl<P: Participant> Session<P> {
         );
     }
 
+    /// The server said who this participant is.
+    fn welcomed(&mut self, who: &Welcome) {
+        self.log.who = who_is(who);
+        if let Welcome::Agent { agent } = who {
+            self.agent = Some(agent.clone());
+        }
+    }
+
     /// The participant counts what is still open, and the connection, if any, is
     /// closed (in a task of its own).
     fn finish(mut self) -> (Recorder, History) {
         self.p.finish(self.ctx.clock.now(), &mut self.rec);
+        if let Some(chat) = self.user_chat {
+            self.ctx.transfers.forget(chat);
+        }
         if self.kind == Kind::User {
             self.ctx.live.users_active.fetch_sub(1, Ordering::Relaxed);
         }

@@ -317,7 +317,8 @@ async fn a_transfer_wait_runs_from_when_the_transfer_was_due() {
     let late = Duration::from_millis(200);
     // Due 200 ms before the user hears of it, after the run's clock started.
     tokio::time::sleep(late + Duration::from_millis(50)).await;
-    ctx.transfers.due(ChatId(1), Instant::now() - late);
+    ctx.transfers
+        .due(ChatId(1), &AgentId::from("alice"), Instant::now() - late);
     let (rec, _) = tokio::time::timeout(
         Duration::from_secs(10),
         run(TimesTransfers::default(), Kind::User, url, ctx),
