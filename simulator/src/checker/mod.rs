@@ -402,15 +402,23 @@ pub fn options_of(dir: &Path) -> Options {
         // Scenario time; a live server runs on real time.
         let live = v["mode"].as_str() == Some("live");
         let scale = sc["time_scale"].as_f64().filter(|t| live && *t > 0.0);
-        o.agent_grace_ms = grace_ms(d, scale.unwrap_or(1.0));
+        o.agent_grace_ms = grace_ms(d, scale);
     }
     o
 }
 
-/// A grace period of `scenario` time in server milliseconds at `time_scale`, cut to
-/// the millisecond as the Desk cuts it.
-fn grace_ms(scenario: std::time::Duration, time_scale: f64) -> u64 {
-    (scenario.as_secs_f64() * 1000.0 / time_scale).floor() as u64
+/// The grace period the Desk applied, in its milliseconds, for one of `scenario` time:
+/// in virtual time that duration itself, in a live run at `live_time_scale` the real
+/// duration the embedded server was given ([`crate::live::server_grace`]); either cut
+/// to the millisecond as the Desk's clock cuts it. (Worked out in floating point
+/// instead, a grace of 2.01 s came to 2,009 ms against the Desk's 2,010, and a chat held
+/// through that last millisecond was reported lost.)
+fn grace_ms(scenario: std::time::Duration, live_time_scale: Option<f64>) -> u64 {
+    let server = match live_time_scale {
+        Some(time_scale) => crate::live::server_grace(scenario, time_scale),
+        None => scenario,
+    };
+    u64::try_from(server.as_millis()).unwrap_or(u64::MAX)
 }
 
 /// Checks the run folder `dir` and writes `invariants.json` there.
@@ -516,7 +524,7 @@ impl Options {
     pub fn for_run(scenario: &crate::scenario::Scenario, live: bool) -> Options {
         let defaults = switchboard_server::domain::RoutingConfig::default();
         let agent_grace_ms = match scenario.faults.agent_grace {
-            Some(g) => grace_ms(g, if live { scenario.time_scale } else { 1.0 }),
+            Some(g) => grace_ms(g, live.then_some(scenario.time_scale)),
             None => Options::default().agent_grace_ms,
         };
         Options {
@@ -571,6 +579,23 @@ mod tests {
     fn summary() -> Summary {
         let mut r = Recorder::new(Duration::from_secs(60));
         Summary::build(RunInfo::unit(), &mut r).expect("summary")
+    }
+
+    /// The checker's grace period is the Desk's to the millisecond: a virtual run's is
+    /// the scenario's own `as_millis` (2.01 s is 2,010 ms, which floating point put at
+    /// 2,009), a live run's what the embedded server was given.
+    #[test]
+    fn the_grace_period_is_the_desk_s_to_the_millisecond() {
+        for text in ["2.01s", "1.005s", "30s", "1.5s", "100ms", "0.3s"] {
+            let d = crate::dist::parse_duration(text).expect("a duration");
+            let desk = switchboard_server::domain::Time(0).plus(d).as_millis();
+            assert_eq!(grace_ms(d, None), desk, "{text}");
+            for scale in [1.0, 3.0, 20.0] {
+                let server = crate::live::server_grace(d, scale);
+                let desk = switchboard_server::domain::Time(0).plus(server).as_millis();
+                assert_eq!(grace_ms(d, Some(scale)), desk, "{text} at {scale}");
+            }
+        }
     }
 
     #[test]
@@ -747,6 +772,130 @@ mod tests {
         for d in [dir, dir2] {
             let _ = std::fs::remove_dir_all(d);
         }
+    }
+
+    /// A journal of `steps` handled by a Desk (its default configuration) of queue `q`
+    /// with agents alice, bob and carol in it.
+    fn journal_of(
+        steps: Vec<(
+            switchboard_server::domain::Principal,
+            switchboard_server::domain::Command,
+        )>,
+    ) -> Vec<JournalEntry> {
+        use switchboard_server::domain::{AgentProfile, Desk, DeskConfig, ReferenceData, Time};
+        use switchboard_server::protocol::JournalResult;
+        let agents = ["alice", "bob", "carol"].map(|a| AgentProfile::chat_agent(a, &["q"]));
+        let mut desk = Desk::new(
+            DeskConfig::default(),
+            ["q".into()],
+            agents,
+            ReferenceData::default(),
+        )
+        .expect("desk");
+        steps
+            .into_iter()
+            .zip(1..)
+            .map(|((principal, command), n)| {
+                let o = desk
+                    .handle(&principal, command.clone(), Time(n))
+                    .unwrap_or_else(|e| panic!("step {n} {command:?}: {e}"));
+                JournalEntry {
+                    seq: n,
+                    at_ms: n,
+                    wall_ms: n,
+                    principal,
+                    command,
+                    result: JournalResult::Ok {
+                        reply: o.reply,
+                        deliveries: o.deliveries,
+                    },
+                }
+            })
+            .collect()
+    }
+
+    /// A chat's notices go to its side and to nobody else: `agent_joined` to a user
+    /// who is not the chat's, or a transfer offered to an agent it is not addressed to
+    /// (R5), is a violation; the journal as the Desk wrote it has none.
+    #[test]
+    fn a_chat_s_notices_to_anyone_outside_it_are_violations() {
+        use switchboard_server::domain::{
+            AgentId, ChatId, Command, Principal, Recipient, TransferTarget, UserId,
+        };
+        use switchboard_server::protocol::JournalResult;
+        let agent = |a: &str| Principal::Agent(AgentId::from(a));
+        let start = Command::StartChat {
+            queue: "q".into(),
+            subject: "help".into(),
+            source: Default::default(),
+            customer: None,
+        };
+        let journal = journal_of(vec![
+            (agent("alice"), Command::SignIn),
+            (Principal::User(UserId(1)), start.clone()),
+            (Principal::User(UserId(2)), start),
+            (agent("alice"), Command::Accept { chat: ChatId(1) }),
+            (agent("bob"), Command::SignIn),
+            (agent("carol"), Command::SignIn),
+            (
+                agent("alice"),
+                Command::Transfer {
+                    chat: ChatId(1),
+                    to: TransferTarget::Agent(AgentId::from("carol")),
+                    notes: "over to you".into(),
+                },
+            ),
+            (
+                Principal::User(UserId(1)),
+                Command::Close { chat: ChatId(1) },
+            ),
+        ]);
+        let opts = Options::default();
+        let history = History::new(true);
+        let found = |journal: &[JournalEntry]| -> Vec<String> {
+            check(&history, Some(journal), &opts)
+                .violations
+                .iter()
+                .map(|v| format!("[{}] {}", v.invariant.name(), v.message))
+                .collect()
+        };
+        assert_eq!(found(&journal), Vec::<String>::new());
+        // Mislays one delivery of `kind`, to `to`.
+        let mislaid = |kind: &str, to: Recipient| {
+            let mut journal = journal.clone();
+            let delivery = journal
+                .iter_mut()
+                .filter_map(|e| match &mut e.result {
+                    JournalResult::Ok { deliveries, .. } => Some(deliveries),
+                    _ => None,
+                })
+                .flatten()
+                .find(|d| serde_json::to_value(&d.notice).expect("notice")["notice"] == kind)
+                .unwrap_or_else(|| panic!("no {kind} in the journal"));
+            delivery.to = to;
+            found(&journal)
+        };
+        let joined = mislaid("agent_joined", Recipient::User(UserId(2)));
+        assert!(
+            joined.contains(
+                &"[message_order] agent_joined of chat 1 went to user:2, not its user".to_string()
+            ),
+            "{joined:?}"
+        );
+        let offered = mislaid("transfer_offered", Recipient::Agent(AgentId::from("bob")));
+        assert!(
+            offered.iter().any(|v| v.starts_with(
+                "[transfer_visibility] transfer_offered of chat 1 went to agent:bob, not the agent the transfer is addressed to (R5)"
+            )),
+            "{offered:?}"
+        );
+        let ended = mislaid("chat_ended", Recipient::Agent(AgentId::from("bob")));
+        assert!(
+            ended
+                .iter()
+                .any(|v| v.contains("chat_ended of chat 1 went to agent:bob")),
+            "{ended:?}"
+        );
     }
 
     #[test]

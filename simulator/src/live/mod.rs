@@ -136,6 +136,12 @@ pub fn preflight(scenario: &Scenario, embedded: bool) -> Result<(), LiveError> {
     Ok(())
 }
 
+/// The real grace period an embedded server is given for one of `scenario` time (the
+/// Desk runs on real time); the routing checker works out the same.
+pub(crate) fn server_grace(scenario: Duration, time_scale: f64) -> Duration {
+    crate::dist::duration::to_duration(scenario.as_secs_f64() / time_scale)
+}
+
 /// Runs `scenario` live.
 pub async fn run(scenario: &Scenario, opts: LiveOptions) -> Result<LiveOutcome, LiveError> {
     let cast = Cast::of(scenario);
@@ -149,7 +155,7 @@ pub async fn run(scenario: &Scenario, opts: LiveOptions) -> Result<LiveOutcome, 
             let scaled = scenario.faults.agent_grace.is_some();
             let scale = move |d: Duration| {
                 if scaled {
-                    crate::dist::duration::to_duration(d.as_secs_f64() / time_scale)
+                    server_grace(d, time_scale)
                 } else {
                     d
                 }
