@@ -7,7 +7,7 @@ use super::{Replay, rcpt, shown_by};
 use crate::checker::violation::Invariant;
 use switchboard_server::domain::{
     ChatId, ChatState, Command, Entry, EntryBody, LeftReason, Notice, Origin, Party, Principal,
-    Recipient, Ticket, TicketStatus, render_transcript,
+    Recipient, Ticket, TicketStatus, TransferTarget, render_transcript,
 };
 use switchboard_server::protocol::JournalEntry;
 
@@ -123,7 +123,75 @@ impl Replay<'_> {
         }
     }
 
+    /// A notice about a chat that went to someone the chat is none of the business of:
+    /// `agent_joined` and `agent_left` are the user's; `ticket_created` the user's and
+    /// its agents'; `chat_ended` theirs and the agents a transfer of it was addressed
+    /// to; `transfer_offered` only the addressee's (R5).
+    fn outsider(&mut self, to: &Recipient, n: &Notice, e: &JournalEntry) {
+        let (chat, kind) = match n {
+            Notice::AgentJoined { chat, .. } => (*chat, "agent_joined"),
+            Notice::AgentLeft { chat, .. } => (*chat, "agent_left"),
+            Notice::TicketCreated { chat, .. } => (*chat, "ticket_created"),
+            Notice::ChatEnded { chat, .. } => (*chat, "chat_ended"),
+            Notice::TransferOffered { chat, .. } => (*chat, "transfer_offered"),
+            _ => return,
+        };
+        let Some(c) = self.chats.get_mut(&chat) else {
+            return;
+        };
+        let user = matches!(to, Recipient::User(u) if *u == c.user);
+        let held = matches!(to, Recipient::Agent(a) if c.owners.contains(a));
+        let offered = matches!(to, Recipient::Agent(a) if c.offered.contains(a));
+        let (fits, whose, invariant) = match n {
+            Notice::AgentJoined { .. } | Notice::AgentLeft { .. } => {
+                (user, "its user", Invariant::MessageOrder)
+            }
+            Notice::TicketCreated { .. } => (
+                user || held,
+                "its user or an agent who held it",
+                Invariant::MessageOrder,
+            ),
+            Notice::ChatEnded { .. } => (
+                user || held || offered,
+                "its user, an agent who held it or one a transfer of it was addressed to",
+                Invariant::MessageOrder,
+            ),
+            _ => {
+                let addressed = match (&e.command, to) {
+                    (
+                        Command::Transfer {
+                            chat: moved,
+                            to: TransferTarget::Agent(t),
+                            ..
+                        },
+                        Recipient::Agent(r),
+                    ) => *moved == chat && t == r,
+                    _ => false,
+                };
+                if let (true, Recipient::Agent(r)) = (addressed, to) {
+                    c.offered.push(r.clone());
+                }
+                (
+                    addressed,
+                    "the agent the transfer is addressed to (R5)",
+                    Invariant::TransferVisibility,
+                )
+            }
+        };
+        if !fits {
+            self.out.push(
+                shown_by(
+                    e,
+                    invariant,
+                    format!("{kind} of chat {chat} went to {}, not {whose}", rcpt(to)),
+                )
+                .chat(chat.0),
+            );
+        }
+    }
+
     pub(super) fn delivery(&mut self, to: &Recipient, n: &Notice, e: &JournalEntry) {
+        self.outsider(to, n, e);
         match n {
             Notice::Assigned(v) => {
                 if let Recipient::Agent(a) = to {

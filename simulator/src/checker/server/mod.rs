@@ -13,7 +13,7 @@ use model::{AgentM, ChatM, Lines, St};
 use std::collections::{BTreeMap, BTreeSet};
 use switchboard_server::domain::{
     AgentId, Availability, ChatId, ChatState, Command, EntryBody, Notice, Origin, Party, Principal,
-    Recipient, Reply, TicketId, TransferTarget,
+    Recipient, Reply, TicketId, TransferTarget, UserId,
 };
 use switchboard_server::protocol::{JournalEntry, JournalResult};
 
@@ -42,22 +42,7 @@ pub fn check(
     opts: &Options,
     run_end: Option<u64>,
 ) -> (Vec<Violation>, ServerFacts) {
-    let mut r = Replay {
-        opts,
-        chats: BTreeMap::new(),
-        queued: Lines::default(),
-        agents: BTreeMap::new(),
-        tickets: BTreeMap::new(),
-        out: Vec::new(),
-        facts: ServerFacts::default(),
-        last_msg: BTreeMap::new(),
-        undelivered: BTreeMap::new(),
-        starved_since: None,
-        starved_reported: false,
-        now: 0,
-        max_transfer_accepts: opts.max_transfer_accepts,
-        route_queue_transfers: opts.route_queue_transfers,
-    };
+    let mut r = Replay::new(opts);
     let mut ended = false;
     for e in journal {
         r.now = e.at_ms;
@@ -75,6 +60,14 @@ pub fn check(
     (r.out, r.facts)
 }
 
+/// A chat waiting while an agent could take it (work conservation).
+struct Starving {
+    since: u64,
+    seq: u64,
+    agent: AgentId,
+    reported: bool,
+}
+
 struct Replay<'a> {
     opts: &'a Options,
     chats: BTreeMap<ChatId, ChatM>,
@@ -90,8 +83,13 @@ struct Replay<'a> {
     last_msg: BTreeMap<(String, ChatId), (u64, u64)>,
     /// Messages in the transcript not yet delivered: (chat, seq) → (recipient, journal seq).
     undelivered: BTreeMap<(ChatId, u64), (String, u64)>,
-    starved_since: Option<(u64, u64, ChatId, AgentId)>,
-    starved_reported: bool,
+    /// Every chat each user started, so that a user's disconnect finds theirs without
+    /// scanning every chat of the run.
+    by_user: BTreeMap<UserId, Vec<ChatId>>,
+    /// Chats at the head of a line that an online agent with a free slot could take:
+    /// since when (Desk ms and journal seq), the first such agent, and whether the wait
+    /// was reported.
+    starving: BTreeMap<ChatId, Starving>,
     now: u64,
     /// The limit of chats accepted from Transferred under auto-accept: the scenario's,
     /// then whatever a `set_routing` made it.
@@ -99,6 +97,28 @@ struct Replay<'a> {
     /// Whether auto-accept routes transfers to a queue: the scenario's, then a
     /// `set_routing`'s.
     route_queue_transfers: bool,
+}
+
+impl<'a> Replay<'a> {
+    /// A replay that has read nothing yet.
+    fn new(opts: &'a Options) -> Self {
+        Replay {
+            opts,
+            chats: BTreeMap::new(),
+            queued: Lines::default(),
+            agents: BTreeMap::new(),
+            tickets: BTreeMap::new(),
+            out: Vec::new(),
+            facts: ServerFacts::default(),
+            last_msg: BTreeMap::new(),
+            undelivered: BTreeMap::new(),
+            by_user: BTreeMap::new(),
+            starving: BTreeMap::new(),
+            now: 0,
+            max_transfer_accepts: opts.max_transfer_accepts,
+            route_queue_transfers: opts.route_queue_transfers,
+        }
+    }
 }
 
 fn rcpt(r: &Recipient) -> String {
@@ -194,10 +214,12 @@ impl Replay<'_> {
                             shared: Vec::new(),
                             ended_seq: None,
                             owners: Vec::new(),
+                            offered: Vec::new(),
                             transferred_by: None,
                         },
                     );
                     self.queued.join(queue, *chat);
+                    self.by_user.entry(u).or_default().push(*chat);
                 }
             }
             (Command::SignIn | Command::SetAvailability { .. }, Reply::Status(s)) => {
@@ -308,10 +330,16 @@ impl Replay<'_> {
                 }
                 Principal::User(u) => {
                     let mine: Vec<ChatId> = self
-                        .chats
-                        .iter()
-                        .filter(|(_, c)| c.user == *u && !matches!(c.st, St::Ended(_)))
-                        .map(|(id, _)| *id)
+                        .by_user
+                        .get(u)
+                        .into_iter()
+                        .flatten()
+                        .copied()
+                        .filter(|c| {
+                            self.chats
+                                .get(c)
+                                .is_some_and(|c| !matches!(c.st, St::Ended(_)))
+                        })
                         .collect();
                     for c in mine {
                         let how = if self.chats[&c].owners.is_empty() {

@@ -28,6 +28,8 @@ pub(super) struct ChatM {
     pub(super) shared: Vec<ArticleId>,
     pub(super) ended_seq: Option<u64>,
     pub(super) owners: Vec<AgentId>,
+    /// Agents a transfer of it was addressed to (told when its user ends it).
+    pub(super) offered: Vec<AgentId>,
     /// Who transferred it, while it waits for its next agent: routing never gives a
     /// chat back to its transferrer.
     pub(super) transferred_by: Option<AgentId>,

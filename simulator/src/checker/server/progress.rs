@@ -2,18 +2,20 @@
 //! (work conservation), and what the journal leaves open when it ends.
 
 use super::model::St;
-use super::{Replay, cite, target};
+use super::{Replay, Starving, cite, target};
 use crate::checker::violation::{Invariant, Violation};
+use std::collections::BTreeMap;
 use switchboard_server::domain::{AgentId, ChatId};
 use switchboard_server::protocol::JournalEntry;
 
 impl Replay<'_> {
     /// Under auto-accept: a chat waiting in a queue while an online member has a free
-    /// slot, for longer than the bound.
+    /// slot, for longer than the bound. Each chat's wait is timed on its own: one chat
+    /// taken and the next one waiting in its place are two waits, not one.
     pub(super) fn work_conserving(&mut self, e: &JournalEntry) {
-        // The oldest queued chat an online member with a free slot could take, and the
-        // first such member.
-        let mut found: Option<(ChatId, AgentId)> = None;
+        // The first chat of each line an online member with a free slot could take, with
+        // the first such member.
+        let mut found: BTreeMap<ChatId, AgentId> = BTreeMap::new();
         if !self.queued.is_empty() {
             for (a, m) in &self.agents {
                 if !m.free_slot() {
@@ -27,40 +29,36 @@ impl Replay<'_> {
                             .get(c)
                             .is_none_or(|ch| ch.transferred_by.as_ref() != Some(a))
                     };
-                    if let Some(c) = self.queued.first(q, mine)
-                        && found.as_ref().is_none_or(|(best, _)| c < *best)
-                    {
-                        found = Some((c, a.clone()));
+                    if let Some(c) = self.queued.first(q, mine) {
+                        found.entry(c).or_insert_with(|| a.clone());
                     }
                 }
             }
         }
-        match (found, &self.starved_since) {
-            (None, _) => {
-                self.starved_since = None;
-                self.starved_reported = false;
-            }
-            (Some((c, a)), None) => self.starved_since = Some((e.at_ms, e.seq, c, a)),
-            (Some(_), Some((since, seq, c, a))) => {
-                if !self.starved_reported
-                    && e.at_ms.saturating_sub(*since) > self.opts.work_bound_ms
-                {
-                    self.starved_reported = true;
-                    self.out.push(
-                        Violation::new(
-                            Invariant::WorkConserving,
-                            format!(
-                                "chat {c} waited in its queue from {since} ms to at least {} ms while {a} had a free slot",
-                                e.at_ms
-                            ),
-                        )
-                        .chat(c.0)
-                        .agent(a.as_str())
-                        .at(*since as f64)
-                        .proof(format!("journal#{seq} (start of the wait)"))
-                        .proof(cite(e)),
-                    );
-                }
+        self.starving.retain(|c, _| found.contains_key(c));
+        for (c, a) in found {
+            let s = self.starving.entry(c).or_insert(Starving {
+                since: e.at_ms,
+                seq: e.seq,
+                agent: a,
+                reported: false,
+            });
+            if !s.reported && e.at_ms.saturating_sub(s.since) > self.opts.work_bound_ms {
+                s.reported = true;
+                self.out.push(
+                    Violation::new(
+                        Invariant::WorkConserving,
+                        format!(
+                            "chat {c} waited in its queue from {} ms to at least {} ms while {} had a free slot",
+                            s.since, e.at_ms, s.agent
+                        ),
+                    )
+                    .chat(c.0)
+                    .agent(s.agent.as_str())
+                    .at(s.since as f64)
+                    .proof(format!("journal#{} (start of the wait)", s.seq))
+                    .proof(cite(e)),
+                );
             }
         }
     }
@@ -118,5 +116,67 @@ impl Replay<'_> {
             }
             self.facts.open_at_end.insert(*id, state);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::Replay;
+    use super::super::model::AgentM;
+    use crate::checker::Options;
+    use switchboard_server::domain::{
+        AgentId, Availability, ChatId, Command, Principal, QueueId, Reply,
+    };
+    use switchboard_server::protocol::{JournalEntry, JournalResult};
+
+    /// A journal entry that does nothing, at `at_ms`.
+    fn tick(seq: u64, at_ms: u64) -> JournalEntry {
+        JournalEntry {
+            seq,
+            at_ms,
+            wall_ms: at_ms,
+            principal: Principal::System,
+            command: Command::Tick,
+            result: JournalResult::Ok {
+                reply: Reply::Done,
+                deliveries: Vec::new(),
+            },
+        }
+    }
+
+    /// Each chat's wait is its own: one chat waiting 600 ms, taken, and the next
+    /// waiting 600 ms in its place, beside a free slot all along, is not a wait of
+    /// 1,200 ms over the 1,000 ms bound; the second one waiting on past it is.
+    #[test]
+    fn each_chat_s_wait_is_timed_on_its_own() {
+        let opts = Options::default();
+        let mut r = Replay::new(&opts);
+        let q = QueueId::from("q");
+        r.agents.insert(
+            AgentId::from("alice"),
+            AgentM {
+                queues: vec![q.clone()],
+                signed_in: true,
+                auto_accept: true,
+                availability: Some(Availability::AvailableFor(1)),
+                ..AgentM::default()
+            },
+        );
+        r.queued.join(&q, ChatId(1));
+        r.work_conserving(&tick(1, 0));
+        r.queued.leave(&q, ChatId(1));
+        r.queued.join(&q, ChatId(2));
+        r.work_conserving(&tick(2, 600));
+        r.work_conserving(&tick(3, 1200));
+        assert!(r.out.is_empty(), "{:?}", r.out);
+        r.work_conserving(&tick(4, 1700));
+        assert_eq!(r.out.len(), 1, "{:?}", r.out);
+        assert!(
+            r.out[0]
+                .message
+                .starts_with("chat 2 waited in its queue from 600 ms to at least 1700 ms"),
+            "{:?}",
+            r.out
+        );
     }
 }
