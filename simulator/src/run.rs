@@ -140,6 +140,9 @@ async fn run_into(
             .write(&path)
             .map_err(|source| WriteError::Io { path, source })?;
     }
+    // Written: the checker reads the file back, so the events need not stay in memory
+    // beside its own copy of them.
+    drop(history);
     let mut summary =
         Summary::build(info, &mut recorder).map_err(|e| RunError::Metrics(e.to_string()))?;
     summary.apply_thresholds(&scenario.thresholds.0);
