@@ -820,16 +820,17 @@ mod tests {
     #[test]
     fn a_chat_s_notices_to_anyone_outside_it_are_violations() {
         use switchboard_server::domain::{
-            AgentId, ChatId, Command, Principal, Recipient, TransferTarget, UserId,
+            AgentId, ChatId, Command, Notice, Principal, Recipient, TransferTarget, UserId,
         };
         use switchboard_server::protocol::JournalResult;
         let agent = |a: &str| Principal::Agent(AgentId::from(a));
-        let start = Command::StartChat {
+        let start_chat = || Command::StartChat {
             queue: "q".into(),
             subject: "help".into(),
             source: Default::default(),
             customer: None,
         };
+        let start = start_chat();
         let journal = journal_of(vec![
             (agent("alice"), Command::SignIn),
             (Principal::User(UserId(1)), start.clone()),
@@ -895,6 +896,62 @@ mod tests {
                 .iter()
                 .any(|v| v.contains("chat_ended of chat 1 went to agent:bob")),
             "{ended:?}"
+        );
+
+        // A transfer withdrawn (carol signs out before taking it): the chat's end is
+        // no longer hers to hear, and the withdrawal only hers.
+        let journal = journal_of(vec![
+            (agent("alice"), Command::SignIn),
+            (Principal::User(UserId(1)), start_chat()),
+            (agent("alice"), Command::Accept { chat: ChatId(1) }),
+            (agent("carol"), Command::SignIn),
+            (
+                agent("alice"),
+                Command::Transfer {
+                    chat: ChatId(1),
+                    to: TransferTarget::Agent(AgentId::from("carol")),
+                    notes: "over to you".into(),
+                },
+            ),
+            (agent("carol"), Command::SignOut),
+            (
+                Principal::User(UserId(1)),
+                Command::Close { chat: ChatId(1) },
+            ),
+        ]);
+        assert_eq!(found(&journal), Vec::<String>::new());
+        let mut told = journal.clone();
+        if let Some(JournalResult::Ok { deliveries, .. }) = told.last_mut().map(|e| &mut e.result) {
+            deliveries.push(switchboard_server::domain::Delivery {
+                to: Recipient::Agent(AgentId::from("carol")),
+                notice: Notice::ChatEnded {
+                    chat: ChatId(1),
+                    state: switchboard_server::domain::ChatState::Abandoned,
+                },
+            });
+        }
+        let told = found(&told);
+        assert!(
+            told.iter()
+                .any(|v| v.contains("chat_ended of chat 1 went to agent:carol")),
+            "{told:?}"
+        );
+        let mut withdrawn = journal.clone();
+        for e in &mut withdrawn {
+            if let JournalResult::Ok { deliveries, .. } = &mut e.result {
+                for d in deliveries {
+                    if matches!(d.notice, Notice::TransferWithdrawn { .. }) {
+                        d.to = Recipient::Agent(AgentId::from("bob"));
+                    }
+                }
+            }
+        }
+        let withdrawn = found(&withdrawn);
+        assert!(
+            withdrawn.iter().any(|v| v.starts_with(
+                "[transfer_visibility] transfer_withdrawn of chat 1 went to agent:bob"
+            )),
+            "{withdrawn:?}"
         );
     }
 

@@ -125,8 +125,9 @@ impl Replay<'_> {
 
     /// A notice about a chat that went to someone the chat is none of the business of:
     /// `agent_joined` and `agent_left` are the user's; `ticket_created` the user's and
-    /// its agents'; `chat_ended` theirs and the agents a transfer of it was addressed
-    /// to; `transfer_offered` only the addressee's (R5).
+    /// its agents'; `chat_ended` the user's and the one agent it was with or was
+    /// transferred to when it ended; `transfer_offered` only the addressee's (R5), and
+    /// `transfer_withdrawn` only an agent a transfer of it was addressed to.
     fn outsider(&mut self, to: &Recipient, n: &Notice, e: &JournalEntry) {
         let (chat, kind) = match n {
             Notice::AgentJoined { chat, .. } => (*chat, "agent_joined"),
@@ -134,6 +135,7 @@ impl Replay<'_> {
             Notice::TicketCreated { chat, .. } => (*chat, "ticket_created"),
             Notice::ChatEnded { chat, .. } => (*chat, "chat_ended"),
             Notice::TransferOffered { chat, .. } => (*chat, "transfer_offered"),
+            Notice::TransferWithdrawn { chat, .. } => (*chat, "transfer_withdrawn"),
             _ => return,
         };
         let Some(c) = self.chats.get_mut(&chat) else {
@@ -151,10 +153,24 @@ impl Replay<'_> {
                 "its user or an agent who held it",
                 Invariant::MessageOrder,
             ),
-            Notice::ChatEnded { .. } => (
-                user || held || offered,
-                "its user, an agent who held it or one a transfer of it was addressed to",
-                Invariant::MessageOrder,
+            Notice::ChatEnded { .. } => {
+                // Ended in this step or before (then told again at a sign-in), or
+                // ending with this very notice.
+                let told = match c.st {
+                    St::Ended(_) => c.told_of_end.as_ref(),
+                    _ => c.told_if_ended(),
+                };
+                let due = matches!(to, Recipient::Agent(a) if told == Some(a));
+                (
+                    user || due,
+                    "its user, or the agent it was with or was transferred to when it ended",
+                    Invariant::MessageOrder,
+                )
+            }
+            Notice::TransferWithdrawn { .. } => (
+                offered,
+                "an agent a transfer of it was addressed to",
+                Invariant::TransferVisibility,
             ),
             _ => {
                 let addressed = match (&e.command, to) {

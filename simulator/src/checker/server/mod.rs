@@ -215,6 +215,7 @@ impl Replay<'_> {
                             ended_seq: None,
                             owners: Vec::new(),
                             offered: Vec::new(),
+                            told_of_end: None,
                             transferred_by: None,
                         },
                     );

@@ -15,6 +15,18 @@ pub(super) enum St {
     Ended(&'static str),
 }
 
+impl ChatM {
+    /// The agent its end is told to, as it stands: the one it is with, or the one a
+    /// transfer of it is addressed to.
+    pub(super) fn told_if_ended(&self) -> Option<&AgentId> {
+        match (&self.owner, &self.st) {
+            (Some((a, _, _)), _) => Some(a),
+            (None, St::Transferred(TransferTarget::Agent(t))) => Some(t),
+            _ => None,
+        }
+    }
+}
+
 #[derive(Debug)]
 pub(super) struct ChatM {
     pub(super) user: UserId,
@@ -28,8 +40,12 @@ pub(super) struct ChatM {
     pub(super) shared: Vec<ArticleId>,
     pub(super) ended_seq: Option<u64>,
     pub(super) owners: Vec<AgentId>,
-    /// Agents a transfer of it was addressed to (told when its user ends it).
+    /// Agents a transfer of it was addressed to (a withdrawn transfer is told to its
+    /// addressee).
     pub(super) offered: Vec<AgentId>,
+    /// The agent told when it ended: the one it was with, or the one a transfer of it
+    /// was addressed to (told again at their next sign-in if they were away).
+    pub(super) told_of_end: Option<AgentId>,
     /// Who transferred it, while it waits for its next agent: routing never gives a
     /// chat back to its transferrer.
     pub(super) transferred_by: Option<AgentId>,
@@ -60,9 +76,9 @@ impl Lines {
         self.0.is_empty()
     }
 
-    /// The first chat of `q`'s line that `may` allows.
-    pub(super) fn first(&self, q: &QueueId, may: impl FnMut(&&ChatId) -> bool) -> Option<ChatId> {
-        self.0.get(q)?.iter().find(may).copied()
+    /// Every chat of `q`'s line, oldest first.
+    pub(super) fn all(&self, q: &QueueId) -> impl Iterator<Item = ChatId> + '_ {
+        self.0.get(q).into_iter().flatten().copied()
     }
 }
 

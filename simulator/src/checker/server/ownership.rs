@@ -326,9 +326,11 @@ impl Replay<'_> {
             );
             return;
         }
+        let told = chat.told_if_ended().cloned();
         self.release(c);
         let chat = self.chats.get_mut(&c).expect("checked above");
         unqueue(&mut self.queued, chat, c);
+        chat.told_of_end = told;
         chat.st = St::Ended(how);
         chat.ended_seq = Some(e.seq);
         if how == "abandoned" {

@@ -5,32 +5,36 @@ use super::model::St;
 use super::{Replay, Starving, cite, target};
 use crate::checker::violation::{Invariant, Violation};
 use std::collections::BTreeMap;
-use switchboard_server::domain::{AgentId, ChatId};
+use switchboard_server::domain::{AgentId, ChatId, QueueId};
 use switchboard_server::protocol::JournalEntry;
 
 impl Replay<'_> {
     /// Under auto-accept: a chat waiting in a queue while an online member has a free
-    /// slot, for longer than the bound. Each chat's wait is timed on its own: one chat
-    /// taken and the next one waiting in its place are two waits, not one.
+    /// slot, for longer than the bound. Each chat's wait is timed on its own, from when
+    /// a member that may take it had a free slot: one chat taken and the next one
+    /// waiting in its place are two waits, not one, and a chat kept waiting behind
+    /// others is timed all along, not only once it heads its line.
     pub(super) fn work_conserving(&mut self, e: &JournalEntry) {
-        // The first chat of each line an online member with a free slot could take, with
-        // the first such member.
+        // Every chat waiting in a line an online member with a free slot could take
+        // from, with the first such member (on a correct Desk there is none: routing
+        // leaves no chat waiting beside a free slot).
         let mut found: BTreeMap<ChatId, AgentId> = BTreeMap::new();
         if !self.queued.is_empty() {
+            let mut free: BTreeMap<&QueueId, Vec<&AgentId>> = BTreeMap::new();
             for (a, m) in &self.agents {
-                if !m.free_slot() {
-                    continue;
+                if m.free_slot() {
+                    for q in &m.queues {
+                        free.entry(q).or_default().push(a);
+                    }
                 }
-                for q in &m.queues {
-                    // The first chat of the line this agent may take: never one it
-                    // transferred itself.
-                    let mine = |c: &&ChatId| {
-                        self.chats
-                            .get(c)
-                            .is_none_or(|ch| ch.transferred_by.as_ref() != Some(a))
-                    };
-                    if let Some(c) = self.queued.first(q, mine) {
-                        found.entry(c).or_insert_with(|| a.clone());
+            }
+            for (q, members) in free {
+                for c in self.queued.all(q) {
+                    // Never a chat the member transferred itself: routing does not
+                    // give it back to them.
+                    let by = self.chats.get(&c).and_then(|ch| ch.transferred_by.as_ref());
+                    if let Some(a) = members.iter().find(|a| by != Some(**a)) {
+                        found.entry(c).or_insert_with(|| (*a).clone());
                     }
                 }
             }
@@ -175,6 +179,42 @@ mod tests {
             r.out[0]
                 .message
                 .starts_with("chat 2 waited in its queue from 600 ms to at least 1700 ms"),
+            "{:?}",
+            r.out
+        );
+    }
+
+    /// A chat kept waiting behind others beside a free slot is timed from when the slot
+    /// was there, not from when it came to head its line: three chats back in the
+    /// queue at 0, a Desk that routes one per step at 600 and 1200 ms, and the third
+    /// waited 1,200 ms.
+    #[test]
+    fn a_chat_waiting_behind_others_is_timed_all_along() {
+        let opts = Options::default();
+        let mut r = Replay::new(&opts);
+        let q = QueueId::from("q");
+        r.agents.insert(
+            AgentId::from("alice"),
+            AgentM {
+                queues: vec![q.clone()],
+                signed_in: true,
+                auto_accept: true,
+                availability: Some(Availability::AvailableFor(4)),
+                ..AgentM::default()
+            },
+        );
+        for c in 2..=4 {
+            r.queued.join(&q, ChatId(c));
+        }
+        r.work_conserving(&tick(1, 0));
+        r.queued.leave(&q, ChatId(2));
+        r.work_conserving(&tick(2, 600));
+        r.queued.leave(&q, ChatId(3));
+        r.work_conserving(&tick(3, 1200));
+        assert!(
+            r.out.iter().any(|v| v
+                .message
+                .starts_with("chat 4 waited in its queue from 0 ms")),
             "{:?}",
             r.out
         );
