@@ -148,16 +148,21 @@ fn diff_decimals(spec: &MetricSpec, d: &Estimate) -> usize {
     needed.clamp(least as i64, 6) as usize
 }
 
-/// A p-value as printed: three decimals, four near 0.05, where three could round a
-/// significant 0.0496 to a 0.050 that reads as not.
+/// A p-value as printed: three decimals, more where three would round it across the
+/// 0.05 its verdict turns on (0.0496 and 0.04996 are significant; 0.050 would read
+/// as not).
 fn show_p(p: f64) -> String {
     if p < 0.001 {
-        "p < 0.001".into()
-    } else if (p - 0.05).abs() < 0.0005 {
-        format!("p {p:.4}")
-    } else {
-        format!("p {p:.3}")
+        return "p < 0.001".into();
     }
+    for decimals in 3..=6 {
+        let text = format!("{p:.decimals$}");
+        let shown: f64 = text.parse().unwrap_or(p);
+        if (shown < 0.05) == (p < 0.05) {
+            return format!("p {text}");
+        }
+    }
+    "p < 0.05".into()
 }
 
 /// Each queue's service level, mean wait and abandon rate per variant (in rank order),
@@ -462,6 +467,17 @@ fn render_warnings(s: &mut String, c: &Comparison) {
 #[cfg(test)]
 mod tests {
     use super::{METRICS, PAIRED, num};
+
+    #[test]
+    fn p_values_print_on_the_side_of_0_05_they_are() {
+        use super::show_p;
+        assert_eq!(show_p(0.0004), "p < 0.001");
+        assert_eq!(show_p(0.091), "p 0.091");
+        assert_eq!(show_p(0.0496), "p 0.0496");
+        assert_eq!(show_p(0.04996), "p 0.04996");
+        assert_eq!(show_p(0.05), "p 0.050");
+        assert_eq!(show_p(0.0504), "p 0.050");
+    }
 
     #[test]
     fn csv_values_keep_ten_significant_figures() {
