@@ -898,6 +898,35 @@ mod tests {
             "{ended:?}"
         );
 
+        // Notices due and not sent: the user not told of the agent who took the chat
+        // (R8), the agent a transfer was addressed to not told the user closed it.
+        let dropped = |kind: &str| {
+            let mut journal = journal.clone();
+            for e in &mut journal {
+                if let JournalResult::Ok { deliveries, .. } = &mut e.result {
+                    deliveries.retain(|d| {
+                        serde_json::to_value(&d.notice).expect("notice")["notice"] != kind
+                    });
+                }
+            }
+            found(&journal)
+        };
+        let unjoined = dropped("agent_joined");
+        assert!(
+            unjoined.contains(
+                &"[message_order] alice was given chat 1 but user:1 was never told (agent_joined, R8)"
+                    .to_string()
+            ),
+            "{unjoined:?}"
+        );
+        let untold = dropped("chat_ended");
+        assert!(
+            untold.contains(
+                &"[chat_end] chat 1 was closed but agent:carol was never told it ended".to_string()
+            ),
+            "{untold:?}"
+        );
+
         // A transfer withdrawn (carol signs out before taking it): the chat's end is
         // no longer hers to hear, and the withdrawal only hers.
         let journal = journal_of(vec![

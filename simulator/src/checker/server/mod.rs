@@ -348,6 +348,8 @@ impl Replay<'_> {
                         } else {
                             "closed"
                         };
+                        let told = self.chats[&c].told_if_ended().cloned();
+                        self.told_of_end(c, told.map(Recipient::Agent), deliveries, "lost", e);
                         self.end(c, how, e);
                     }
                 }
@@ -422,35 +424,18 @@ impl Replay<'_> {
             (Command::Close { chat }, _) => {
                 // The other side is told (R10's other end): the owner when the user
                 // closes, the user when the owner does.
+                // The other side: the agent the chat is with, or was transferred to,
+                // when the user closes; the user when the agent does.
                 let other = match (&e.principal, self.chats.get(chat)) {
-                    (Principal::User(_), Some(c)) => c
-                        .owner
-                        .as_ref()
-                        .map(|(a, _, _)| Recipient::Agent(a.clone())),
+                    (Principal::User(_), Some(c)) => {
+                        c.told_if_ended().cloned().map(Recipient::Agent)
+                    }
                     (Principal::Agent(_), Some(c)) if !matches!(c.st, St::Ended(_)) => {
                         Some(Recipient::User(c.user))
                     }
                     _ => None,
                 };
-                if let Some(other) = other {
-                    let told = deliveries.iter().any(|d| {
-                        d.to == other
-                            && matches!(&d.notice, Notice::ChatEnded { chat: c, .. } if c == chat)
-                    });
-                    if !told {
-                        self.out.push(
-                            shown_by(
-                                e,
-                                Invariant::ChatEnd,
-                                format!(
-                                    "chat {chat} was closed but {} was never told it ended",
-                                    rcpt(&other)
-                                ),
-                            )
-                            .chat(chat.0),
-                        );
-                    }
-                }
+                self.told_of_end(*chat, other, deliveries, "closed", e);
                 let how = match (&e.principal, self.chats.get(chat)) {
                     (Principal::User(_), Some(c)) if c.owners.is_empty() => "abandoned",
                     (Principal::User(_), Some(c)) if c.st == St::Queued && c.owners.is_empty() => {
@@ -484,6 +469,39 @@ impl Replay<'_> {
         }
         if matches!(e.command, Command::Tick) {
             self.grace_expired(e);
+        }
+    }
+}
+
+impl Replay<'_> {
+    /// A chat ending in step `e` (`how`: closed by one side, or lost with its user's
+    /// connection) must tell `other`, the side still there, if any.
+    fn told_of_end(
+        &mut self,
+        chat: ChatId,
+        other: Option<Recipient>,
+        deliveries: &[switchboard_server::domain::Delivery],
+        how: &str,
+        e: &JournalEntry,
+    ) {
+        let Some(other) = other else {
+            return;
+        };
+        let told = deliveries.iter().any(|d| {
+            d.to == other && matches!(&d.notice, Notice::ChatEnded { chat: c, .. } if *c == chat)
+        });
+        if !told {
+            self.out.push(
+                shown_by(
+                    e,
+                    Invariant::ChatEnd,
+                    format!(
+                        "chat {chat} was {how} but {} was never told it ended",
+                        rcpt(&other)
+                    ),
+                )
+                .chat(chat.0),
+            );
         }
     }
 }

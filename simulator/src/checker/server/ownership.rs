@@ -8,7 +8,7 @@ use crate::checker::violation::Invariant;
 use switchboard_server::domain::{
     AgentId, ChatId, Entry, Notice, Origin, Recipient, TransferTarget,
 };
-use switchboard_server::protocol::JournalEntry;
+use switchboard_server::protocol::{JournalEntry, JournalResult};
 
 impl Replay<'_> {
     /// After a timekeeping step: an agent whose grace period ran out must have no
@@ -136,6 +136,28 @@ impl Replay<'_> {
         let Some(chat) = self.chats.get(&c) else {
             return;
         };
+        // R8: the user is told the agent is online, in the same step.
+        let joined = match &e.result {
+            JournalResult::Ok { deliveries, .. } => deliveries.iter().any(|d| {
+                d.to == Recipient::User(chat.user)
+                    && matches!(&d.notice, Notice::AgentJoined { chat: j, agent, .. } if *j == c && agent == a)
+            }),
+            JournalResult::Error { .. } => true,
+        };
+        if !joined {
+            self.out.push(
+                shown_by(
+                    e,
+                    Invariant::MessageOrder,
+                    format!(
+                        "{a} was given chat {c} but user:{} was never told (agent_joined, R8)",
+                        chat.user
+                    ),
+                )
+                .chat(c.0)
+                .agent(a.as_str()),
+            );
+        }
         if let St::Ended(how) = chat.st {
             self.out.push(
                 shown_by(
