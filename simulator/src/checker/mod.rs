@@ -621,44 +621,23 @@ mod tests {
         );
     }
 
+    /// A user's request for a chat in queue `q`.
+    fn start_chat() -> switchboard_server::domain::Command {
+        switchboard_server::domain::Command::StartChat {
+            queue: "q".into(),
+            subject: "help".into(),
+            source: Default::default(),
+            customer: None,
+        }
+    }
+
     /// A journal of two users each starting a chat, straight from a Desk.
     fn two_users_journal() -> Vec<JournalEntry> {
-        use switchboard_server::domain::{
-            Command, Desk, DeskConfig, Principal, ReferenceData, Time, UserId,
-        };
-        use switchboard_server::protocol::JournalResult;
-        let mut desk = Desk::new(
-            DeskConfig::default(),
-            ["q".into()],
-            [],
-            ReferenceData::default(),
-        )
-        .expect("desk");
-        (1..=2)
-            .map(|n| {
-                let principal = Principal::User(UserId(n));
-                let command = Command::StartChat {
-                    queue: "q".into(),
-                    subject: "help".into(),
-                    source: Default::default(),
-                    customer: None,
-                };
-                let o = desk
-                    .handle(&principal, command.clone(), Time(n))
-                    .expect("started");
-                JournalEntry {
-                    seq: n,
-                    at_ms: n,
-                    wall_ms: n,
-                    principal,
-                    command,
-                    result: JournalResult::Ok {
-                        reply: o.reply,
-                        deliveries: o.deliveries,
-                    },
-                }
-            })
-            .collect()
+        use switchboard_server::domain::{Principal, UserId};
+        journal_of(vec![
+            (Principal::User(UserId(1)), start_chat()),
+            (Principal::User(UserId(2)), start_chat()),
+        ])
     }
 
     /// A scratch run folder holding `files`.
@@ -824,20 +803,9 @@ mod tests {
         };
         use switchboard_server::protocol::JournalResult;
         let agent = |a: &str| Principal::Agent(AgentId::from(a));
-        let start_chat = || Command::StartChat {
-            queue: "q".into(),
-            subject: "help".into(),
-            source: Default::default(),
-            customer: None,
-        };
         let start = start_chat();
-        let journal = journal_of(vec![
-            (agent("alice"), Command::SignIn),
-            (Principal::User(UserId(1)), start.clone()),
-            (Principal::User(UserId(2)), start),
-            (agent("alice"), Command::Accept { chat: ChatId(1) }),
-            (agent("bob"), Command::SignIn),
-            (agent("carol"), Command::SignIn),
+        // Alice hands chat 1 to carol.
+        let to_carol = || {
             (
                 agent("alice"),
                 Command::Transfer {
@@ -845,7 +813,16 @@ mod tests {
                     to: TransferTarget::Agent(AgentId::from("carol")),
                     notes: "over to you".into(),
                 },
-            ),
+            )
+        };
+        let journal = journal_of(vec![
+            (agent("alice"), Command::SignIn),
+            (Principal::User(UserId(1)), start.clone()),
+            (Principal::User(UserId(2)), start),
+            (agent("alice"), Command::Accept { chat: ChatId(1) }),
+            (agent("bob"), Command::SignIn),
+            (agent("carol"), Command::SignIn),
+            to_carol(),
             (
                 Principal::User(UserId(1)),
                 Command::Close { chat: ChatId(1) },
@@ -934,14 +911,7 @@ mod tests {
             (Principal::User(UserId(1)), start_chat()),
             (agent("alice"), Command::Accept { chat: ChatId(1) }),
             (agent("carol"), Command::SignIn),
-            (
-                agent("alice"),
-                Command::Transfer {
-                    chat: ChatId(1),
-                    to: TransferTarget::Agent(AgentId::from("carol")),
-                    notes: "over to you".into(),
-                },
-            ),
+            to_carol(),
             (agent("carol"), Command::SignOut),
             (
                 Principal::User(UserId(1)),

@@ -148,13 +148,9 @@ mod tests {
         }
     }
 
-    /// Each chat's wait is its own: one chat waiting 600 ms, taken, and the next
-    /// waiting 600 ms in its place, beside a free slot all along, is not a wait of
-    /// 1,200 ms over the 1,000 ms bound; the second one waiting on past it is.
-    #[test]
-    fn each_chat_s_wait_is_timed_on_its_own() {
-        let opts = Options::default();
-        let mut r = Replay::new(&opts);
+    /// A replay with alice signed in to queue `q`, auto-accept, available for `slots`.
+    fn with_alice(opts: &Options, slots: u8) -> (Replay<'_>, QueueId) {
+        let mut r = Replay::new(opts);
         let q = QueueId::from("q");
         r.agents.insert(
             AgentId::from("alice"),
@@ -162,10 +158,20 @@ mod tests {
                 queues: vec![q.clone()],
                 signed_in: true,
                 auto_accept: true,
-                availability: Some(Availability::AvailableFor(1)),
+                availability: Some(Availability::AvailableFor(slots)),
                 ..AgentM::default()
             },
         );
+        (r, q)
+    }
+
+    /// Each chat's wait is its own: one chat waiting 600 ms, taken, and the next
+    /// waiting 600 ms in its place, beside a free slot all along, is not a wait of
+    /// 1,200 ms over the 1,000 ms bound; the second one waiting on past it is.
+    #[test]
+    fn each_chat_s_wait_is_timed_on_its_own() {
+        let opts = Options::default();
+        let (mut r, q) = with_alice(&opts, 1);
         r.queued.join(&q, ChatId(1));
         r.work_conserving(&tick(1, 0));
         r.queued.leave(&q, ChatId(1));
@@ -191,18 +197,7 @@ mod tests {
     #[test]
     fn a_chat_waiting_behind_others_is_timed_all_along() {
         let opts = Options::default();
-        let mut r = Replay::new(&opts);
-        let q = QueueId::from("q");
-        r.agents.insert(
-            AgentId::from("alice"),
-            AgentM {
-                queues: vec![q.clone()],
-                signed_in: true,
-                auto_accept: true,
-                availability: Some(Availability::AvailableFor(4)),
-                ..AgentM::default()
-            },
-        );
+        let (mut r, q) = with_alice(&opts, 4);
         for c in 2..=4 {
             r.queued.join(&q, ChatId(c));
         }
