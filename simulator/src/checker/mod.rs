@@ -753,8 +753,12 @@ mod tests {
         }
     }
 
-    /// A journal of `steps` handled by a Desk (its default configuration) of queue `q`
-    /// with agents alice, bob and carol in it.
+    /// The grace period of [`journal_of`]'s Desk, in its milliseconds (a step is one).
+    const JOURNAL_GRACE_MS: u64 = 2;
+
+    /// A journal of `steps` handled by a Desk (its default configuration, but for a
+    /// grace period of [`JOURNAL_GRACE_MS`]) of queue `q` with agents alice, bob and
+    /// carol in it; step n at Desk time n ms.
     fn journal_of(
         steps: Vec<(
             switchboard_server::domain::Principal,
@@ -764,13 +768,10 @@ mod tests {
         use switchboard_server::domain::{AgentProfile, Desk, DeskConfig, ReferenceData, Time};
         use switchboard_server::protocol::JournalResult;
         let agents = ["alice", "bob", "carol"].map(|a| AgentProfile::chat_agent(a, &["q"]));
-        let mut desk = Desk::new(
-            DeskConfig::default(),
-            ["q".into()],
-            agents,
-            ReferenceData::default(),
-        )
-        .expect("desk");
+        let mut config = DeskConfig::default();
+        config.disconnect.agent_grace = Duration::from_millis(JOURNAL_GRACE_MS);
+        let mut desk =
+            Desk::new(config, ["q".into()], agents, ReferenceData::default()).expect("desk");
         steps
             .into_iter()
             .zip(1..)
@@ -951,6 +952,54 @@ mod tests {
                 "[transfer_visibility] transfer_withdrawn of chat 1 went to agent:bob"
             )),
             "{withdrawn:?}"
+        );
+    }
+
+    /// A transfer addressed to an agent whose grace period ran out goes to the chat's
+    /// queue, where another member may take it: no violation (the replay finds such
+    /// transfers by agent, not by scanning every chat).
+    #[test]
+    fn a_transfer_to_an_agent_gone_for_good_may_be_taken_from_the_queue() {
+        use switchboard_server::domain::{
+            AgentId, ChatId, Command, Principal, TransferTarget, UserId,
+        };
+        let agent = |a: &str| Principal::Agent(AgentId::from(a));
+        let journal = journal_of(vec![
+            (agent("alice"), Command::SignIn),
+            (Principal::User(UserId(1)), start_chat()),
+            (agent("alice"), Command::Accept { chat: ChatId(1) }),
+            (agent("carol"), Command::SignIn),
+            (
+                agent("alice"),
+                Command::Transfer {
+                    chat: ChatId(1),
+                    to: TransferTarget::Agent(AgentId::from("carol")),
+                    notes: "over to you".into(),
+                },
+            ),
+            (agent("carol"), Command::Disconnect),
+            (Principal::System, Command::Tick),
+            (Principal::System, Command::Tick),
+            (Principal::System, Command::Tick),
+            (agent("bob"), Command::SignIn),
+            (agent("bob"), Command::AcceptTransfer { chat: ChatId(1) }),
+        ]);
+        let opts = Options {
+            agent_grace_ms: JOURNAL_GRACE_MS,
+            ..Options::default()
+        };
+        let report = check(&History::new(true), Some(&journal), &opts);
+        assert!(report.violations.is_empty(), "{:?}", report.violations);
+        // Held to a longer grace than the Desk's, the replay still has the transfer
+        // addressed to carol: bob had no right to it.
+        let report = check(&History::new(true), Some(&journal), &Options::default());
+        assert!(
+            report
+                .violations
+                .iter()
+                .any(|v| v.invariant == Invariant::TransferVisibility),
+            "{:?}",
+            report.violations
         );
     }
 

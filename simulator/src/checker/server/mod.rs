@@ -86,6 +86,10 @@ struct Replay<'a> {
     /// Every chat each user started, so that a user's disconnect finds theirs without
     /// scanning every chat of the run.
     by_user: BTreeMap<UserId, Vec<ChatId>>,
+    /// The chats transferred to each agent since its grace period last ran out (some
+    /// since taken or moved on), so that the transfers it still holds then are found
+    /// without scanning every chat of the run.
+    addressed: BTreeMap<AgentId, Vec<ChatId>>,
     /// Chats at the head of a line that an online agent with a free slot could take:
     /// since when (Desk ms and journal seq), the first such agent, and whether the wait
     /// was reported.
@@ -113,6 +117,7 @@ impl<'a> Replay<'a> {
             last_msg: BTreeMap::new(),
             undelivered: BTreeMap::new(),
             by_user: BTreeMap::new(),
+            addressed: BTreeMap::new(),
             starving: BTreeMap::new(),
             now: 0,
             max_transfer_accepts: opts.max_transfer_accepts,
@@ -406,6 +411,9 @@ impl Replay<'_> {
             (Command::Transfer { chat, to, notes }, _) => {
                 self.release(*chat);
                 let routed = self.route_queue_transfers;
+                if let TransferTarget::Agent(t) = to {
+                    self.addressed.entry(t.clone()).or_default().push(*chat);
+                }
                 if let Some(c) = self.chats.get_mut(chat) {
                     c.st = St::Transferred(to.clone());
                     c.last_notes = Some(notes.clone());

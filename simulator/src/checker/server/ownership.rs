@@ -62,13 +62,17 @@ impl Replay<'_> {
         if gone.is_empty() {
             return;
         }
-        for (id, c) in &mut self.chats {
-            if let St::Transferred(TransferTarget::Agent(to)) = &c.st
-                && gone.contains(to)
-            {
-                c.st = St::Transferred(TransferTarget::Queue(c.queue.clone()));
-                if self.route_queue_transfers {
-                    self.queued.join(&c.queue, *id);
+        for a in gone {
+            for id in self.addressed.remove(&a).unwrap_or_default() {
+                let Some(c) = self.chats.get_mut(&id) else {
+                    continue;
+                };
+                // Still waiting for it (not taken, withdrawn or ended since).
+                if matches!(&c.st, St::Transferred(TransferTarget::Agent(to)) if *to == a) {
+                    c.st = St::Transferred(TransferTarget::Queue(c.queue.clone()));
+                    if self.route_queue_transfers {
+                        self.queued.join(&c.queue, id);
+                    }
                 }
             }
         }
