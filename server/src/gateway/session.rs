@@ -223,32 +223,6 @@ fn register(shared: &Shared, who: &Principal, outbox: &Outbox) -> Option<Handove
 /// The notices a replaced connection still held, on their way to its successor.
 type Handover = oneshot::Receiver<Vec<Utf8Bytes>>;
 
-/// The notices a write carries until it is flushed. Only an agent's connection keeps
-/// them: a newer connection of the agent may replace it mid-write and must get them
-/// again. A user's connection is never replaced, and copying every notice it writes
-/// (a shared frame's reference count, an allocation for a frame not yet shared) would
-/// be work for nothing.
-struct InFlight {
-    keep: bool,
-    notices: Vec<Utf8Bytes>,
-}
-
-impl InFlight {
-    fn new(who: &Principal) -> Self {
-        InFlight {
-            keep: matches!(who, Principal::Agent(_)),
-            notices: Vec::new(),
-        }
-    }
-
-    /// Notes a frame about to be written.
-    fn note(&mut self, q: &Queued) {
-        if self.keep && q.notice {
-            self.notices.push(q.frame.clone());
-        }
-    }
-}
-
 /// What passes between an agent's connections when a newer one replaces an older one.
 struct Succession {
     /// The notices the connection this one replaced still held, once it stops.
@@ -362,7 +336,7 @@ async fn drive(
             msg = ws.next() => {
                 last_heard = Instant::now();
                 // The notices written in this step, until they are flushed.
-                let mut in_flight = InFlight::new(who);
+                let mut in_flight = Vec::new();
                 let step = async {
                     let read = async {
                         let mut read = on_frame(shared, who, outbox, &mut bucket, msg);
@@ -380,7 +354,9 @@ async fn drive(
                                 break;
                             }
                             while let Some(q) = rx.try_recv() {
-                                in_flight.note(&q);
+                                if q.notice {
+                                    in_flight.push(q.frame.clone());
+                                }
                                 ws.feed(Message::Text(q.frame)).await?;
                             }
                             if batch >= READ_BATCH || *shutdown.borrow() {
@@ -425,24 +401,24 @@ async fn drive(
                 };
                 match stepped {
                     Err((code, reason)) => {
-                        succession.unsent = in_flight.notices;
+                        succession.unsent = in_flight;
                         return End::Close(code, reason);
                     }
                     Ok(None) => {
-                        succession.unsent = in_flight.notices;
+                        succession.unsent = in_flight;
                         return End::Gone;
                     }
                     Ok(Some((read, write))) => match (read, write) {
                         // The kick, if any, ends the session next.
                         (Read::More, Ok(Ok(()))) => {
-                            succession.keep_if_replaced(outbox, in_flight.notices);
+                            succession.keep_if_replaced(outbox, in_flight);
                         }
                         (Read::End(end), _) => {
-                            succession.unsent = in_flight.notices;
+                            succession.unsent = in_flight;
                             return end;
                         }
                         (Read::More | Read::Closing, _) => {
-                            succession.unsent = in_flight.notices;
+                            succession.unsent = in_flight;
                             return End::Gone;
                         }
                     },
@@ -450,8 +426,10 @@ async fn drive(
             }
             queued = rx.recv() => {
                 // The notices this write carries, until it is flushed.
-                let mut in_flight = InFlight::new(who);
-                in_flight.note(&queued);
+                let mut in_flight = Vec::new();
+                if queued.notice {
+                    in_flight.push(queued.frame.clone());
+                }
                 // A write stuck on a slow peer gives way to a kick (a newer connection
                 // of the agent waits for this one's queue).
                 let write = async {
@@ -461,10 +439,10 @@ async fn drive(
                 if let Err(end) = write_unless_kicked(outbox, write_timeout, write).await {
                     // They may not have reached the peer: a newer connection gets them
                     // again (at worst twice).
-                    succession.unsent = in_flight.notices;
+                    succession.unsent = in_flight;
                     return end;
                 }
-                succession.keep_if_replaced(outbox, in_flight.notices);
+                succession.keep_if_replaced(outbox, in_flight);
             }
             _ = ping.tick() => {
                 if limits.idle_timeout_ms > 0
@@ -517,14 +495,16 @@ async fn write_unless_kicked(
 async fn write_queued(
     ws: &mut Ws,
     rx: &mut outbound::Receiver<Queued>,
-    in_flight: &mut InFlight,
+    in_flight: &mut Vec<Utf8Bytes>,
 ) -> Result<(), WsError> {
     let mut fed = 0;
     let mut yielded = false;
     while fed < WRITE_BATCH {
         match rx.try_recv() {
             Some(next) => {
-                in_flight.note(&next);
+                if next.notice {
+                    in_flight.push(next.frame.clone());
+                }
                 ws.feed(Message::Text(next.frame)).await?;
                 fed += 1;
             }
