@@ -990,6 +990,49 @@ mod tests {
         };
         let report = check(&History::new(true), Some(&journal), &opts);
         assert!(report.violations.is_empty(), "{:?}", report.violations);
+
+        // Past carol's deadline but before the tick that releases her, the chat is
+        // still hers: the user's close tells her (and her late sign-in tells her again).
+        let untimely = journal_of(vec![
+            (agent("alice"), Command::SignIn),
+            (Principal::User(UserId(1)), start_chat()),
+            (agent("alice"), Command::Accept { chat: ChatId(1) }),
+            (agent("carol"), Command::SignIn),
+            (
+                agent("alice"),
+                Command::Transfer {
+                    chat: ChatId(1),
+                    to: TransferTarget::Agent(AgentId::from("carol")),
+                    notes: "over to you".into(),
+                },
+            ),
+            (agent("carol"), Command::Disconnect),
+            (agent("bob"), Command::SignIn),
+            (agent("bob"), Command::SignOut),
+            (
+                Principal::User(UserId(1)),
+                Command::Close { chat: ChatId(1) },
+            ),
+            (agent("carol"), Command::SignIn),
+        ]);
+        let told = |to: &str| {
+            untimely.iter().any(|e| match &e.result {
+                switchboard_server::protocol::JournalResult::Ok { deliveries, .. } => {
+                    deliveries.iter().any(|d| {
+                        d.to == switchboard_server::domain::Recipient::Agent(AgentId::from(to))
+                            && matches!(
+                                d.notice,
+                                switchboard_server::domain::Notice::ChatEnded { .. }
+                            )
+                    })
+                }
+                _ => false,
+            })
+        };
+        assert!(told("carol"), "the Desk tells carol");
+        let report = check(&History::new(true), Some(&untimely), &opts);
+        assert!(report.violations.is_empty(), "{:?}", report.violations);
+
         // Held to a longer grace than the Desk's, the replay still has the transfer
         // addressed to carol: bob had no right to it.
         let report = check(&History::new(true), Some(&journal), &Options::default());

@@ -176,7 +176,7 @@ impl Replay<'_> {
         let JournalResult::Ok { reply, deliveries } = &e.result else {
             return;
         };
-        self.retarget_gone_transfers(e.at_ms);
+        self.retarget_gone_transfers(e);
         // A transfer withdrawn in this step (its target signed out, or signed in again
         // past the grace period) went to the chat's queue before anything the step
         // then did with it (routing it to someone else, say). A notice of a transfer

@@ -6,7 +6,7 @@ use super::model::St;
 use super::{Replay, shown_by, target, unqueue};
 use crate::checker::violation::Invariant;
 use switchboard_server::domain::{
-    AgentId, ChatId, Entry, Notice, Origin, Recipient, TransferTarget,
+    AgentId, ChatId, Command, Entry, Notice, Origin, Principal, Recipient, TransferTarget,
 };
 use switchboard_server::protocol::{JournalEntry, JournalResult};
 
@@ -48,31 +48,49 @@ impl Replay<'_> {
 
     /// Transfers addressed to an agent whose grace period has run out go to the chat's
     /// queue (DisconnectRules): the Desk does it, without a notice, in the `tick` or
-    /// late `sign_in` that releases the agent, and may route the chat on in the same
-    /// step — so the replay retargets them before it reads that step's notices.
-    pub(super) fn retarget_gone_transfers(&mut self, now_ms: u64) {
+    /// late `sign_in` that releases the agent (with no grace period at all, in its
+    /// `disconnect`), and may route the chat on in the same step — so the replay
+    /// retargets them before it reads that step's notices, and not before: until that
+    /// step the chat is still the agent's to hear of (a user ending it in between tells
+    /// that agent).
+    pub(super) fn retarget_gone_transfers(&mut self, e: &JournalEntry) {
         let grace = self.opts.agent_grace_ms;
+        let only = match (&e.command, &e.principal) {
+            (Command::Disconnect, Principal::Agent(a)) if grace == 0 => {
+                let a = a.clone();
+                self.retarget_transfers_of(&a);
+                return;
+            }
+            (Command::Tick, _) => None,
+            (Command::SignIn, Principal::Agent(a)) => Some(a.clone()),
+            _ => return,
+        };
         let mut gone: Vec<AgentId> = Vec::new();
         for (a, m) in &mut self.agents {
-            if !m.transfers_released && m.offline_since.is_some_and(|t| t + grace <= now_ms) {
+            if only.as_ref().is_some_and(|o| o != a) {
+                continue;
+            }
+            if !m.transfers_released && m.offline_since.is_some_and(|t| t + grace <= e.at_ms) {
                 m.transfers_released = true;
                 gone.push(a.clone());
             }
         }
-        if gone.is_empty() {
-            return;
-        }
         for a in gone {
-            for id in self.addressed.remove(&a).unwrap_or_default() {
-                let Some(c) = self.chats.get_mut(&id) else {
-                    continue;
-                };
-                // Still waiting for it (not taken, withdrawn or ended since).
-                if matches!(&c.st, St::Transferred(TransferTarget::Agent(to)) if *to == a) {
-                    c.st = St::Transferred(TransferTarget::Queue(c.queue.clone()));
-                    if self.route_queue_transfers {
-                        self.queued.join(&c.queue, id);
-                    }
+            self.retarget_transfers_of(&a);
+        }
+    }
+
+    /// The transfers still addressed to `a` go to their chats' queues.
+    fn retarget_transfers_of(&mut self, a: &AgentId) {
+        for id in self.addressed.remove(a).unwrap_or_default() {
+            let Some(c) = self.chats.get_mut(&id) else {
+                continue;
+            };
+            // Still waiting for it (not taken, withdrawn or ended since).
+            if matches!(&c.st, St::Transferred(TransferTarget::Agent(to)) if to == a) {
+                c.st = St::Transferred(TransferTarget::Queue(c.queue.clone()));
+                if self.route_queue_transfers {
+                    self.queued.join(&c.queue, id);
                 }
             }
         }
