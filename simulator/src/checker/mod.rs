@@ -765,11 +765,22 @@ mod tests {
             switchboard_server::domain::Command,
         )>,
     ) -> Vec<JournalEntry> {
+        journal_with_grace(JOURNAL_GRACE_MS, steps)
+    }
+
+    /// [`journal_of`] with a grace period of `grace_ms`.
+    fn journal_with_grace(
+        grace_ms: u64,
+        steps: Vec<(
+            switchboard_server::domain::Principal,
+            switchboard_server::domain::Command,
+        )>,
+    ) -> Vec<JournalEntry> {
         use switchboard_server::domain::{AgentProfile, Desk, DeskConfig, ReferenceData, Time};
         use switchboard_server::protocol::JournalResult;
         let agents = ["alice", "bob", "carol"].map(|a| AgentProfile::chat_agent(a, &["q"]));
         let mut config = DeskConfig::default();
-        config.disconnect.agent_grace = Duration::from_millis(JOURNAL_GRACE_MS);
+        config.disconnect.agent_grace = Duration::from_millis(grace_ms);
         let mut desk =
             Desk::new(config, ["q".into()], agents, ReferenceData::default()).expect("desk");
         steps
@@ -1031,6 +1042,35 @@ mod tests {
         };
         assert!(told("carol"), "the Desk tells carol");
         let report = check(&History::new(true), Some(&untimely), &opts);
+        assert!(report.violations.is_empty(), "{:?}", report.violations);
+
+        // With no grace period at all the Desk releases carol at her disconnect, and
+        // her transfer goes to the queue in that very step.
+        let at_once = journal_with_grace(
+            0,
+            vec![
+                (agent("alice"), Command::SignIn),
+                (Principal::User(UserId(1)), start_chat()),
+                (agent("alice"), Command::Accept { chat: ChatId(1) }),
+                (agent("carol"), Command::SignIn),
+                (
+                    agent("alice"),
+                    Command::Transfer {
+                        chat: ChatId(1),
+                        to: TransferTarget::Agent(AgentId::from("carol")),
+                        notes: "over to you".into(),
+                    },
+                ),
+                (agent("carol"), Command::Disconnect),
+                (agent("bob"), Command::SignIn),
+                (agent("bob"), Command::AcceptTransfer { chat: ChatId(1) }),
+            ],
+        );
+        let no_grace = Options {
+            agent_grace_ms: 0,
+            ..Options::default()
+        };
+        let report = check(&History::new(true), Some(&at_once), &no_grace);
         assert!(report.violations.is_empty(), "{:?}", report.violations);
 
         // Held to a longer grace than the Desk's, the replay still has the transfer
