@@ -631,6 +631,39 @@ mod tests {
         }
     }
 
+    /// Alice, signed in, takes user 1's chat and transfers it to carol, signed in too;
+    /// then `rest`.
+    fn handed_to_carol(
+        rest: Vec<(
+            switchboard_server::domain::Principal,
+            switchboard_server::domain::Command,
+        )>,
+    ) -> Vec<(
+        switchboard_server::domain::Principal,
+        switchboard_server::domain::Command,
+    )> {
+        use switchboard_server::domain::{
+            AgentId, ChatId, Command, Principal, TransferTarget, UserId,
+        };
+        let agent = |a: &str| Principal::Agent(AgentId::from(a));
+        let mut steps = vec![
+            (agent("alice"), Command::SignIn),
+            (Principal::User(UserId(1)), start_chat()),
+            (agent("alice"), Command::Accept { chat: ChatId(1) }),
+            (agent("carol"), Command::SignIn),
+            (
+                agent("alice"),
+                Command::Transfer {
+                    chat: ChatId(1),
+                    to: TransferTarget::Agent(AgentId::from("carol")),
+                    notes: "over to you".into(),
+                },
+            ),
+        ];
+        steps.extend(rest);
+        steps
+    }
+
     /// A journal of two users each starting a chat, straight from a Desk.
     fn two_users_journal() -> Vec<JournalEntry> {
         use switchboard_server::domain::{Principal, UserId};
@@ -971,30 +1004,16 @@ mod tests {
     /// transfers by agent, not by scanning every chat).
     #[test]
     fn a_transfer_to_an_agent_gone_for_good_may_be_taken_from_the_queue() {
-        use switchboard_server::domain::{
-            AgentId, ChatId, Command, Principal, TransferTarget, UserId,
-        };
+        use switchboard_server::domain::{AgentId, ChatId, Command, Principal, UserId};
         let agent = |a: &str| Principal::Agent(AgentId::from(a));
-        let journal = journal_of(vec![
-            (agent("alice"), Command::SignIn),
-            (Principal::User(UserId(1)), start_chat()),
-            (agent("alice"), Command::Accept { chat: ChatId(1) }),
-            (agent("carol"), Command::SignIn),
-            (
-                agent("alice"),
-                Command::Transfer {
-                    chat: ChatId(1),
-                    to: TransferTarget::Agent(AgentId::from("carol")),
-                    notes: "over to you".into(),
-                },
-            ),
+        let journal = journal_of(handed_to_carol(vec![
             (agent("carol"), Command::Disconnect),
             (Principal::System, Command::Tick),
             (Principal::System, Command::Tick),
             (Principal::System, Command::Tick),
             (agent("bob"), Command::SignIn),
             (agent("bob"), Command::AcceptTransfer { chat: ChatId(1) }),
-        ]);
+        ]));
         let opts = Options {
             agent_grace_ms: JOURNAL_GRACE_MS,
             ..Options::default()
@@ -1004,19 +1023,7 @@ mod tests {
 
         // Past carol's deadline but before the tick that releases her, the chat is
         // still hers: the user's close tells her (and her late sign-in tells her again).
-        let untimely = journal_of(vec![
-            (agent("alice"), Command::SignIn),
-            (Principal::User(UserId(1)), start_chat()),
-            (agent("alice"), Command::Accept { chat: ChatId(1) }),
-            (agent("carol"), Command::SignIn),
-            (
-                agent("alice"),
-                Command::Transfer {
-                    chat: ChatId(1),
-                    to: TransferTarget::Agent(AgentId::from("carol")),
-                    notes: "over to you".into(),
-                },
-            ),
+        let untimely = journal_of(handed_to_carol(vec![
             (agent("carol"), Command::Disconnect),
             (agent("bob"), Command::SignIn),
             (agent("bob"), Command::SignOut),
@@ -1025,7 +1032,7 @@ mod tests {
                 Command::Close { chat: ChatId(1) },
             ),
             (agent("carol"), Command::SignIn),
-        ]);
+        ]));
         let told = |to: &str| {
             untimely.iter().any(|e| match &e.result {
                 switchboard_server::protocol::JournalResult::Ok { deliveries, .. } => {
@@ -1048,23 +1055,11 @@ mod tests {
         // her transfer goes to the queue in that very step.
         let at_once = journal_with_grace(
             0,
-            vec![
-                (agent("alice"), Command::SignIn),
-                (Principal::User(UserId(1)), start_chat()),
-                (agent("alice"), Command::Accept { chat: ChatId(1) }),
-                (agent("carol"), Command::SignIn),
-                (
-                    agent("alice"),
-                    Command::Transfer {
-                        chat: ChatId(1),
-                        to: TransferTarget::Agent(AgentId::from("carol")),
-                        notes: "over to you".into(),
-                    },
-                ),
+            handed_to_carol(vec![
                 (agent("carol"), Command::Disconnect),
                 (agent("bob"), Command::SignIn),
                 (agent("bob"), Command::AcceptTransfer { chat: ChatId(1) }),
-            ],
+            ]),
         );
         let no_grace = Options {
             agent_grace_ms: 0,
