@@ -1542,7 +1542,7 @@ fn r10_resumed_agent_gets_what_was_said_while_away() {
     assert_eq!(resumed.len(), 2, "one per held chat");
     let view = resumed.iter().find(|v| v.chat == c).expect("chat resumed");
     assert_eq!(view.origin, Origin::Queue);
-    assert_eq!(view.history, d.chat(c).unwrap().transcript);
+    assert_eq!(view.history, d.chat(c).unwrap().transcript.to_vec());
     let texts: Vec<_> = view
         .history
         .iter()

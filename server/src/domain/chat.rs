@@ -14,6 +14,7 @@
 use super::agent::Origin;
 use super::ids::{AgentId, ArticleId, ChatId, QueueId, TicketId, UserId};
 use super::time::Time;
+use super::transcript::Transcript;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeSet;
 use std::fmt::Write as _;
@@ -177,7 +178,7 @@ pub struct Chat {
     /// When its current wait began (routing order: oldest first).
     pub waiting_since: Time,
     /// The transcript (R10).
-    pub transcript: Vec<Entry>,
+    pub transcript: Transcript,
     /// Notes of every transfer, oldest first (R8).
     pub notes: Vec<TransferNote>,
     /// Its ticket, draft or created (R14: at most one).
@@ -218,7 +219,7 @@ impl std::fmt::Display for Entry {
 
 /// The transcript as plain text, one line per entry: the form a ticket description
 /// holds (R12, R13).
-pub fn render_transcript(entries: &[Entry]) -> String {
+pub fn render_transcript<'a>(entries: impl IntoIterator<Item = &'a Entry>) -> String {
     let mut out = String::new();
     for e in entries {
         let _ = writeln!(out, "{e}");

@@ -17,6 +17,7 @@ pub mod reference;
 pub mod routing;
 pub mod ticket;
 pub mod time;
+pub mod transcript;
 
 pub use agent::{Agent, AgentProfile, Availability, CHAT_PERMISSION, Origin};
 pub use chat::{
@@ -35,3 +36,4 @@ pub use outcome::{
 pub use reference::{Customer, KnowledgeArticle, Outage, ReferenceData, Template, TemplateField};
 pub use ticket::{Activity, Ticket, TicketKind, TicketStatus};
 pub use time::Time;
+pub use transcript::Transcript;

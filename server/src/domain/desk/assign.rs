@@ -125,7 +125,7 @@ impl Desk {
             user: chat.user,
             origin,
             requested_at: chat.requested_at,
-            history: chat.transcript.clone(),
+            history: chat.transcript.to_vec(),
             notes: chat.notes.clone(),
             customer: chat
                 .customer

@@ -11,6 +11,7 @@ use crate::domain::error::DeskError;
 use crate::domain::ids::{AgentId, ChatId, QueueId, UserId};
 use crate::domain::outcome::{Delivery, LeftReason, Notice, Recipient, Reply};
 use crate::domain::time::Time;
+use crate::domain::transcript::Transcript;
 use crate::planted::Bug;
 use std::collections::BTreeSet;
 
@@ -46,7 +47,7 @@ impl Desk {
                 state: ChatState::Queued,
                 requested_at: now,
                 waiting_since: now,
-                transcript: Vec::new(),
+                transcript: Transcript::new(),
                 notes: Vec::new(),
                 ticket: None,
                 shared: Vec::new(),
