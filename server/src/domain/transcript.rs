@@ -1,5 +1,5 @@
-//! A chat's transcript: its entries in order, kept in chunks of a fixed size so that an
-//! append never moves the entries already there.
+//! A chat's transcript: its entries in order, kept in chunks of a bounded size so that
+//! no append copies more than one chunk.
 //!
 //! A `Vec` doubles its buffer as it grows, and the allocator may copy everything it
 //! holds each time (glibc does, once a freed large block has raised the size from
@@ -9,9 +9,11 @@
 //! copies come in bursts: in the relay benchmark, where each chat gains thousands of
 //! messages a second, these bursts decided the p99 once an earlier instance's
 //! transcripts had been freed (BENCHMARKS.md, "Appends that copied whole transcripts").
-//! Here each chunk is allocated once at its full size, so an append costs the same
-//! whatever the transcript's length. Only the list of chunks grows by doubling, and it
-//! holds one `Vec` header (three words) per [`CHUNK`] entries.
+//! Here the first chunk grows as a `Vec` does, up to [`CHUNK`] entries (most chats are
+//! short, and hold no more than a `Vec` would), and every later chunk is allocated at
+//! its full size: once a transcript has filled its first chunk, no entry moves again,
+//! and an append costs the same whatever the transcript's length. Only the list of
+//! chunks grows by doubling, and it holds one `Vec` header (three words) per chunk.
 
 use super::chat::Entry;
 use serde::ser::{Serialize, SerializeSeq, Serializer};
@@ -24,7 +26,8 @@ pub const CHUNK: usize = 256;
 /// of its entries.
 #[derive(Default, PartialEq, Eq)]
 pub struct Transcript {
-    /// Full chunks of [`CHUNK`] entries, then the chunk being filled.
+    /// Full chunks of [`CHUNK`] entries, then the chunk being filled (the first grows
+    /// as it fills; a later one was allocated whole).
     chunks: Vec<Vec<Entry>>,
     len: usize,
 }
@@ -48,14 +51,21 @@ impl Transcript {
         self.len == 0
     }
 
-    /// Appends an entry, without moving any entry already there.
+    /// Appends an entry. It copies at most the first chunk, while that grows; from
+    /// the second chunk on, nothing already there moves.
     pub fn push(&mut self, entry: Entry) {
         match self.chunks.last_mut() {
             Some(last) if last.len() < CHUNK => last.push(entry),
-            _ => {
+            Some(_) => {
                 let mut chunk = Vec::with_capacity(CHUNK);
                 chunk.push(entry);
                 self.chunks.push(chunk);
+            }
+            None => {
+                // Room for four, as a `Vec`'s first growth makes.
+                let mut first = Vec::with_capacity(4);
+                first.push(entry);
+                self.chunks.push(first);
             }
         }
         self.len += 1;
@@ -81,14 +91,18 @@ impl Transcript {
     }
 }
 
-/// A copy whose last chunk, like the original's, has room for a whole chunk: appending to
-/// the copy does not move its entries either.
+/// A copy that grows as the original does: its first chunk as it fills, and a later
+/// last chunk, like the original's, with room for a whole chunk.
 impl Clone for Transcript {
     fn clone(&self) -> Self {
         let chunks = self
             .chunks
             .iter()
-            .map(|chunk| {
+            .enumerate()
+            .map(|(i, chunk)| {
+                if i == 0 {
+                    return chunk.clone();
+                }
                 let mut copy = Vec::with_capacity(CHUNK);
                 copy.extend_from_slice(chunk);
                 copy
@@ -157,24 +171,35 @@ mod tests {
     }
 
     #[test]
-    fn appending_never_moves_an_entry_already_there() {
-        let mut t = Transcript::new();
-        t.push(entry(1));
+    fn once_the_first_chunk_is_full_no_entry_moves_again() {
+        let mut t: Transcript = (1..=CHUNK as u64).map(entry).collect();
         let first: *const Entry = t.get(0).expect("pushed");
-        let mut last_of_first_chunk = None;
-        for seq in 2..=(20 * CHUNK as u64) {
+        t.push(entry(CHUNK as u64 + 1));
+        let second_chunk_first: *const Entry = t.get(CHUNK).expect("pushed");
+        for seq in (CHUNK as u64 + 2)..=(20 * CHUNK as u64) {
             t.push(entry(seq));
-            if seq == CHUNK as u64 {
-                last_of_first_chunk = t.get(CHUNK - 1).map(|e| e as *const Entry);
-            }
         }
-        // A Vec would have reallocated about a dozen times by now.
+        // A Vec would have reallocated about five more times by now.
         assert_eq!(first, t.get(0).expect("kept") as *const Entry);
         assert_eq!(
-            last_of_first_chunk,
-            t.get(CHUNK - 1).map(|e| e as *const Entry)
+            second_chunk_first,
+            t.get(CHUNK).expect("kept") as *const Entry
         );
         assert_eq!(t.len(), 20 * CHUNK);
+        assert!(t.chunks.iter().all(|c| c.capacity() == CHUNK));
+    }
+
+    #[test]
+    fn a_short_transcript_holds_no_more_than_a_vec_would() {
+        let mut t = Transcript::new();
+        let mut v = Vec::new();
+        for seq in 1..=20 {
+            t.push(entry(seq));
+            v.push(entry(seq));
+            assert_eq!(t.chunks.len(), 1);
+            assert_eq!(t.chunks[0].capacity(), v.capacity(), "{seq} entries");
+        }
+        assert_eq!(t.clone().chunks[0].capacity(), v.clone().capacity());
     }
 
     #[test]
